@@ -1,0 +1,150 @@
+"""Build and run the gateway's gRPC server: ports, health, reflection, TLS, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from llmgateway.config import GatewayConfig, ServerSettings, TLSSettings
+from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
+from llmgateway.providers.registry import build_providers
+from llmgateway.routing.catalog import ModelCatalog
+from llmgateway.service import ChatServicer, ModelServicer, Runtime
+from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
+
+_log = logging.getLogger(__name__)
+
+LIVENESS_SERVICE = ""
+READINESS_SERVICE: str = chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# Room above limits.max_request_bytes so an oversized request reaches validation and gets
+# INVALID_ARGUMENT with BadRequest; far larger ones are refused by gRPC itself (RESOURCE_EXHAUSTED).
+_RECEIVE_HEADROOM_BYTES = 1024 * 1024
+
+
+def server_options(server: ServerSettings, max_request_bytes: int) -> list[tuple[str, int]]:
+    """gRPC core channel arguments for keepalive, connection age and message sizes."""
+    keepalive = server.keepalive
+    return [
+        ("grpc.keepalive_time_ms", int(keepalive.time_s * 1000)),
+        ("grpc.keepalive_timeout_ms", int(keepalive.timeout_s * 1000)),
+        ("grpc.keepalive_permit_without_calls", int(keepalive.permit_without_calls)),
+        (
+            "grpc.http2.min_recv_ping_interval_without_data_ms",
+            int(keepalive.min_client_ping_interval_s * 1000),
+        ),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.max_connection_age_ms", int(server.max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(server.max_connection_age_grace_s * 1000)),
+        ("grpc.max_connection_idle_ms", int(server.max_connection_idle_s * 1000)),
+        ("grpc.max_receive_message_length", max_request_bytes + _RECEIVE_HEADROOM_BYTES),
+        ("grpc.max_send_message_length", server.max_send_message_bytes),
+    ]
+
+
+def server_credentials(tls: TLSSettings) -> grpc.ServerCredentials:
+    """TLS credentials; with a client CA the server verifies client certificates (mTLS)."""
+    return grpc.ssl_server_credentials(
+        [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+        root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
+        require_client_auth=tls.require_client_cert,
+    )
+
+
+class Gateway:
+    """One gateway server process: start, serve, drain and stop."""
+
+    def __init__(self, config: GatewayConfig, listen: str | None = None) -> None:
+        self.config = config
+        self.listen = listen or config.server.listen
+        self.port = 0
+        self._health = health.aio.HealthServicer()
+        self._runtime: Runtime | None = None
+        self._server: grpc.aio.Server | None = None
+        self._stopping: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> str:
+        """host:port actually bound (the port resolved when 0 was asked for)."""
+        host = self.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind, serve liveness at once, and readiness once providers are built."""
+        server = grpc.aio.server(
+            interceptors=[ErrorMappingInterceptor()],
+            options=server_options(self.config.server, self.config.limits.max_request_bytes),
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        await self._health.set(LIVENESS_SERVICE, _SERVING)
+        await self._health.set(READINESS_SERVICE, _NOT_SERVING)
+        tls = self.config.server.tls
+        if tls is None:
+            self.port = server.add_insecure_port(self.listen)
+        else:
+            self.port = server.add_secure_port(self.listen, server_credentials(tls))
+        self._server = server
+
+        runtime = Runtime(
+            config=self.config,
+            catalog=ModelCatalog(self.config.models),
+            providers=build_providers(self.config),
+        )
+        self._runtime = runtime
+        chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtime), server)
+        models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtime), server)
+        reflection.enable_server_reflection(
+            [
+                READINESS_SERVICE,
+                models_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            server,
+        )
+        await server.start()
+        await self._health.set(READINESS_SERVICE, _SERVING)
+        scheme = "tls" if tls else "plaintext"
+        _log.info("llmgateway listening on %s (%s)", self.address, scheme)
+
+    async def wait(self) -> None:
+        """Until the server has stopped."""
+        assert self._server is not None, "start() first"
+        await self._server.wait_for_termination()
+        if self._stopping is not None:
+            await self._stopping
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful shutdown (signal handlers call this); repeated calls do nothing."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self.shutdown())
+
+    async def shutdown(self) -> None:
+        """Readiness NOT_SERVING → wait for load balancers to notice → stop with grace → close
+        upstream clients. Liveness stays SERVING until the very end: the process is healthy, only
+        leaving."""
+        settings = self.config.server
+        await self._health.set(READINESS_SERVICE, _NOT_SERVING)
+        _log.info("draining: not ready; stopping in %gs with %gs grace", settings.drain_s, settings.grace_s)
+        await asyncio.sleep(settings.drain_s)
+        if self._server is not None:
+            await self._server.stop(settings.grace_s)
+        if self._runtime is not None:
+            await self._runtime.aclose()
+        _log.info("stopped")
+
+
+async def serve(config: GatewayConfig, listen: str | None = None) -> None:
+    """Run a gateway until SIGTERM or SIGINT, then shut it down gracefully."""
+    gateway = Gateway(config, listen)
+    await gateway.start()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, gateway.request_shutdown)
+    await gateway.wait()

@@ -1,0 +1,68 @@
+"""`llmgateway serve | check-config | version`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+from llmgateway.app import serve
+from llmgateway.config import ConfigError, GatewayConfig, default_config, load_config, split_host_port
+
+
+def _listen_address(value: str) -> str:
+    try:
+        split_host_port(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmgateway", description="A gRPC gateway to LLM providers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the gateway")
+    serve_cmd.add_argument("--config", type=Path, help="YAML config file (default: the built-in config)")
+    serve_cmd.add_argument("--listen", type=_listen_address, help="HOST:PORT to listen on (port 0: any free)")
+    serve_cmd.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    check = commands.add_parser("check-config", help="validate a config file without serving")
+    check.add_argument("file", type=Path)
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def _load(path: Path | None) -> GatewayConfig:
+    return default_config() if path is None else load_config(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `llmgateway` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(version("llmgateway"))
+        return 0
+    if args.command == "check-config":
+        try:
+            config = load_config(args.file)
+        except ConfigError as error:
+            print(f"{args.file}: invalid config:\n{error}", file=sys.stderr)
+            return 1
+        print(f"{args.file}: OK ({len(config.providers)} providers, {len(config.models)} models)")
+        return 0
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        config = _load(args.config)
+    except ConfigError as error:
+        logging.getLogger("llmgateway").error("invalid config %s:\n%s", args.config, error)
+        return 1
+    asyncio.run(serve(config, args.listen))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

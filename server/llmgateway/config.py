@@ -1,0 +1,281 @@
+"""Typed gateway configuration: one YAML file, `${ENV}` interpolation, validated at load.
+
+Unknown keys are errors (a typo must not silently fall back to a default), and every error names
+the field by its path, e.g. `providers[0].type`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+ProviderType = Literal[
+    "openai", "azure_openai", "anthropic", "gemini", "bedrock", "ollama", "vllm", "together", "echo"
+]
+# Types with an adapter in this build; the others are accepted by the schema so configs written for
+# a newer gateway fail with a clear message instead of a schema error.
+IMPLEMENTED_PROVIDER_TYPES: frozenset[str] = frozenset({"openai", "vllm", "together", "echo"})
+
+Seconds = Annotated[float, Field(gt=0)]
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message names the bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TLSSettings(_Strict):
+    """Server TLS; with `client_ca_file` the server also verifies client certificates (mTLS)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    require_client_cert: bool = False
+
+    @model_validator(mode="after")
+    def _mtls_needs_ca(self) -> TLSSettings:
+        if self.require_client_cert and self.client_ca_file is None:
+            raise ValueError("require_client_cert needs client_ca_file")
+        return self
+
+
+class KeepaliveSettings(_Strict):
+    """HTTP/2 keepalive: how the server pings idle clients and which client pings it accepts."""
+
+    time_s: Seconds = 60.0
+    timeout_s: Seconds = 20.0
+    # Clients may ping this often even without calls in flight; faster pings earn a GOAWAY.
+    min_client_ping_interval_s: Seconds = 10.0
+    permit_without_calls: bool = True
+
+
+class ServerSettings(_Strict):
+    """The gRPC listener and its connection management."""
+
+    listen: str = "0.0.0.0:50051"
+    metrics_listen: str | None = "0.0.0.0:9464"
+    tls: TLSSettings | None = None
+    keepalive: KeepaliveSettings = KeepaliveSettings()
+    # Connections are recycled so load balancers can rebalance; the grace lets long streams finish.
+    max_connection_age_s: Seconds = 1800.0
+    max_connection_age_grace_s: Seconds = 300.0
+    max_connection_idle_s: Seconds = 900.0
+    max_send_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # SIGTERM: readiness NOT_SERVING, wait drain_s for load balancers to notice, then stop with grace_s.
+    drain_s: float = Field(default=5.0, ge=0)
+    grace_s: float = Field(default=30.0, ge=0)
+
+    @field_validator("listen", "metrics_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_host_port(value)
+        return value
+
+
+class ProviderTimeouts(_Strict):
+    """Upstream timeouts; the caller's deadline bounds all of them."""
+
+    connect_s: Seconds = 5.0
+    first_token_s: Seconds = 30.0
+    between_tokens_s: Seconds = 30.0
+    total_s: Seconds = 300.0
+
+
+class ProviderSettings(_Strict):
+    """One upstream account: a wire protocol, where it lives and how to authenticate."""
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    type: ProviderType
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    # Extra headers sent upstream, e.g. OpenAI-Organization / OpenAI-Project.
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeouts: ProviderTimeouts = ProviderTimeouts()
+    max_connections: int = Field(default=100, gt=0)
+    keepalive_expiry_s: Seconds = 60.0
+    # OpenAI-compatible servers differ in the name of the output-token cap.
+    max_tokens_field: Literal["max_completion_tokens", "max_tokens"] | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("base_url must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _implemented(self) -> ProviderSettings:
+        if self.type not in IMPLEMENTED_PROVIDER_TYPES:
+            raise ValueError(
+                f"provider type {self.type!r} has no adapter in this build "
+                f"(available: {', '.join(sorted(IMPLEMENTED_PROVIDER_TYPES))})"
+            )
+        return self
+
+
+class DeploymentSettings(_Strict):
+    """A model served by a provider: the provider's name and the model name it expects."""
+
+    provider: str
+    model: str = Field(min_length=1)
+
+
+class ModelSettings(_Strict):
+    """A model name callers ask for, and the deployments that serve it."""
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    aliases: list[str] = Field(default_factory=list)
+    deployments: list[DeploymentSettings] = Field(min_length=1)
+
+
+class LimitsSettings(_Strict):
+    """Limits on what one request may carry."""
+
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_messages: int = Field(default=1000, gt=0)
+
+
+class GatewayConfig(_Strict):
+    """The whole gateway configuration."""
+
+    server: ServerSettings = ServerSettings()
+    providers: list[ProviderSettings] = Field(default_factory=list)
+    models: list[ModelSettings] = Field(default_factory=list)
+    limits: LimitsSettings = LimitsSettings()
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        provider_names = [p.name for p in self.providers]
+        duplicates = {n for n in provider_names if provider_names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"providers: duplicate name(s) {sorted(duplicates)}")
+        seen: dict[str, str] = {}
+        for index, model in enumerate(self.models):
+            for name in [model.name, *model.aliases]:
+                if name in seen:
+                    raise ValueError(f"models[{index}]: name {name!r} already used by model {seen[name]!r}")
+                seen[name] = model.name
+            for d_index, deployment in enumerate(model.deployments):
+                if deployment.provider not in provider_names:
+                    raise ValueError(
+                        f"models[{index}].deployments[{d_index}].provider: "
+                        f"no provider named {deployment.provider!r}"
+                    )
+        return self
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """`host:port` (IPv6 as `[::1]:port`) → (host, port); raises ValueError when malformed."""
+    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^\s:\[\]]+):(\d+)", address)
+    if not match:
+        raise ValueError(f"{address!r} is not HOST:PORT")
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range")
+    return host, port
+
+
+_ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, env: Mapping[str, str], path: str) -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string; `$$` is a literal `$`.
+
+    Done on parsed values, not on the raw text, so a secret containing YAML syntax stays a string.
+    """
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{path}: environment variable {name} is not set")
+
+    return _ENV_REFERENCE.sub(replace, value)
+
+
+def _format_validation_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        location = ""
+        for part in item["loc"]:
+            location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{location or 'config'}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Validate already-parsed YAML data; raises ConfigError naming the bad field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("config: the top level must be a mapping")
+    interpolated = _interpolate(data, os.environ if env is None else env, "")
+    try:
+        return GatewayConfig.model_validate(interpolated)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error)) from None
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read, interpolate and validate a YAML config file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_config(data, env)
+
+
+# Providers added to the built-in default config when their usual environment variable is set.
+_ENV_PROVIDERS: list[tuple[str, ProviderType, str, list[str]]] = [
+    ("OPENAI_API_KEY", "openai", "openai", ["gpt-4o-mini", "gpt-4o"]),
+    ("TOGETHER_API_KEY", "together", "together", ["meta-llama/Llama-3.3-70B-Instruct-Turbo"]),
+]
+
+
+def default_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """The built-in config: the `echo` model (no network), plus providers whose keys are in the env."""
+    env = os.environ if env is None else env
+    providers: list[dict[str, Any]] = [{"name": "echo", "type": "echo"}]
+    models: list[dict[str, Any]] = [{"name": "echo", "deployments": [{"provider": "echo", "model": "echo"}]}]
+    for variable, provider_type, name, model_names in _ENV_PROVIDERS:
+        if env.get(variable):
+            providers.append({"name": name, "type": provider_type, "api_key": env[variable]})
+            models.extend(
+                {"name": model, "deployments": [{"provider": name, "model": model}]} for model in model_names
+            )
+    return parse_config({"providers": providers, "models": models}, env)

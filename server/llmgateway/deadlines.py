@@ -1,0 +1,36 @@
+"""The caller's deadline bounds every upstream call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+
+from llmgateway.errors import GatewayError, deadline_exceeded
+
+
+@asynccontextmanager
+async def bounded_by_deadline(
+    context: grpc.aio.ServicerContext[object, object], total_s: float, provider: str
+) -> AsyncIterator[None]:
+    """Cancel the work inside when the caller's deadline (or, without one, `total_s`) passes.
+
+    Cancelling the task closes the upstream HTTP request at once, so no tokens are paid for an
+    answer nobody will read.
+    """
+    remaining = context.time_remaining()
+    callers_deadline = remaining is not None and remaining <= total_s
+    try:
+        async with asyncio.timeout(remaining if callers_deadline else total_s):
+            yield
+    except TimeoutError:
+        if callers_deadline:
+            raise deadline_exceeded("while waiting for the provider") from None
+        raise GatewayError(
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_TIMEOUT",
+            f"provider {provider!r} did not finish within {total_s:g}s",
+            metadata={"provider": provider},
+        ) from None

@@ -1,0 +1,152 @@
+"""The one table from domain errors to gRPC statuses with google.rpc details.
+
+Every failure the gateway reports is a `GatewayError`. The error-mapping interceptor turns it into a
+status (code, message, ErrorInfo always, plus RetryInfo / BadRequest / ResourceInfo / QuotaFailure /
+StreamInterruption where they apply); anything else becomes INTERNAL with a masked message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from llmgateway.v1 import chat_pb2
+
+ERROR_DOMAIN = "llmgateway"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field of a request, named by its path (e.g. `messages[2].parts[0]`)."""
+
+    field: str
+    description: str
+    reason: str = "INVALID_FIELD"
+
+
+@dataclass
+class GatewayError(Exception):
+    """A failure with a gRPC code, an UPPER_SNAKE reason and the details that explain it."""
+
+    code: grpc.StatusCode
+    reason: str
+    message: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    retry_after: float | None = None
+    field_violations: Sequence[FieldViolation] = ()
+    resource: error_details_pb2.ResourceInfo | None = None
+    quota_violations: Sequence[error_details_pb2.QuotaFailure.Violation] = ()
+    interruption: chat_pb2.StreamInterruption | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return f"{self.code.name} {self.reason}: {self.message}"
+
+
+def invalid_argument(violations: Sequence[FieldViolation]) -> GatewayError:
+    """The caller's request is malformed; every violation is listed."""
+    summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
+    more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
+    return GatewayError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+        f"invalid request: {summary}{more}",
+        field_violations=violations,
+    )
+
+
+def model_not_found(model: str) -> GatewayError:
+    """The caller asked for a model the gateway does not serve."""
+    return GatewayError(
+        grpc.StatusCode.NOT_FOUND,
+        "MODEL_NOT_FOUND",
+        f"model {model!r} is not configured on this gateway; ListModels shows the available models",
+        metadata={"model": model},
+        resource=error_details_pb2.ResourceInfo(
+            resource_type="llmgateway.v1.Model",
+            resource_name=model,
+            description="no model or alias of this name is configured",
+        ),
+    )
+
+
+def unsupported_capability(provider: str, feature: str) -> GatewayError:
+    """The chosen provider cannot honour a feature the caller asked for."""
+    return GatewayError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "UNSUPPORTED_CAPABILITY",
+        f"provider {provider!r} does not support {feature}",
+        metadata={"provider": provider, "feature": feature},
+    )
+
+
+def deadline_exceeded(where: str) -> GatewayError:
+    """The caller's deadline passed before the answer was complete."""
+    return GatewayError(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "DEADLINE_EXCEEDED",
+        f"the caller's deadline passed {where}",
+    )
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    whole = math.floor(seconds)
+    return duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
+
+
+def to_status(error: GatewayError) -> grpc.Status:
+    """The rich gRPC status for a GatewayError (google.rpc.Status in `grpc-status-details-bin`)."""
+    details = [
+        _pack(
+            error_details_pb2.ErrorInfo(
+                reason=error.reason, domain=ERROR_DOMAIN, metadata=dict(error.metadata)
+            )
+        )
+    ]
+    if error.retry_after is not None:
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_duration(max(error.retry_after, 0.0)))))
+    if error.field_violations:
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description, reason=v.reason
+                        )
+                        for v in error.field_violations
+                    ]
+                )
+            )
+        )
+    if error.resource is not None:
+        details.append(_pack(error.resource))
+    if error.quota_violations:
+        details.append(_pack(error_details_pb2.QuotaFailure(violations=list(error.quota_violations))))
+    if error.interruption is not None:
+        details.append(_pack(error.interruption))
+    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
+    return rpc_status.to_status(status)
+
+
+def internal_error(request_id: str) -> GatewayError:
+    """A fault inside the gateway; the message is masked so nothing internal leaks to callers."""
+    return GatewayError(
+        grpc.StatusCode.INTERNAL,
+        "INTERNAL",
+        f"internal error in the gateway (request id {request_id}); the operator's logs have the cause",
+        metadata={"request_id": request_id},
+    )

@@ -1,0 +1,87 @@
+"""Turn GatewayErrors raised anywhere below into rich gRPC statuses, in exactly one place.
+
+Any other exception is a gateway bug: it is logged with an error id and the caller gets INTERNAL
+with a masked message carrying that id, never the exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+import grpc
+
+from llmgateway.errors import GatewayError, internal_error, to_status
+
+_log = logging.getLogger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+async def _abort(context: Context, error: BaseException) -> None:
+    if isinstance(error, GatewayError):
+        gateway_error = error
+    else:
+        error_id = uuid.uuid4().hex[:16]
+        _log.error("unhandled error %s", error_id, exc_info=error)
+        gateway_error = internal_error(error_id)
+    status = to_status(gateway_error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _wrap_unary(
+    behavior: Callable[[Any, Context], Awaitable[Any]],
+) -> Callable[[Any, Context], Awaitable[Any]]:
+    async def unary(request: Any, context: Context) -> Any:
+        try:
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await _abort(context, error)
+            raise AssertionError("context.abort returned") from error
+
+    return unary
+
+
+def _wrap_stream(
+    behavior: Callable[[Any, Context], AsyncIterator[Any]],
+) -> Callable[[Any, Context], AsyncIterator[Any]]:
+    async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+        try:
+            async for message in behavior(request, context):
+                yield message
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await _abort(context, error)
+
+    return stream
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Maps domain errors of unary-unary and unary-stream handlers to statuses."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(cast(Callable[[Any, Context], Awaitable[Any]], handler.unary_unary)),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(cast(Callable[[Any, Context], AsyncIterator[Any]], handler.unary_stream)),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler

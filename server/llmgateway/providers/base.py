@@ -1,0 +1,43 @@
+"""What every provider adapter offers, and the call it receives.
+
+Adapters translate the v1 messages to their wire format and back directly: the v1 proto messages are
+the one domain model, so there is no second hierarchy of request or response classes here.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from llmgateway.v1 import chat_pb2
+
+
+@dataclass(frozen=True)
+class UpstreamCall:
+    """One call to one deployment."""
+
+    request: chat_pb2.ChatRequest
+    # The model name the provider expects (the deployment's), not the name the caller used.
+    upstream_model: str
+    request_id: str
+
+
+class Provider(abc.ABC):
+    """A configured upstream account speaking one wire protocol."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abc.abstractmethod
+    async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
+        """One complete answer. `id` and `provider` are filled in by the caller of this method."""
+
+    @abc.abstractmethod
+    def stream(self, call: UpstreamCall) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
+        """The answer as stream messages carrying `delta`, `finish_reason` or `usage` (and `model`
+        when the provider reports it). Raises GatewayError on failure, including a stream that ends
+        without the provider's terminator. Closing the iterator early closes the upstream request."""
+
+    async def aclose(self) -> None:  # noqa: B027 - providers without connections have nothing to close
+        """Release pooled connections."""

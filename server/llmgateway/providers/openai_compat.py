@@ -1,0 +1,254 @@
+"""The OpenAI Chat Completions protocol: OpenAI itself, and vLLM and Together with their dialects."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import grpc
+import httpx
+from httpx_sse import EventSource, SSEError
+
+from llmgateway.config import ProviderSettings
+from llmgateway.errors import GatewayError
+from llmgateway.providers.base import Provider, UpstreamCall
+from llmgateway.providers.openai_request import OpenAIDialect, build_body
+from llmgateway.providers.pacing import paced
+from llmgateway.providers.upstream_http import (
+    build_client,
+    error_from_status,
+    malformed_response,
+    redact,
+    stream_cut,
+    transport_errors,
+)
+from llmgateway.providers.wire_json import loads_object
+from llmgateway.v1 import chat_pb2, content_pb2
+
+_DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com",
+    "vllm": "http://localhost:8000",
+    "together": "https://api.together.xyz",
+}
+_DIALECTS = {
+    "openai": OpenAIDialect(),
+    "vllm": OpenAIDialect(max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False),
+    "together": OpenAIDialect(
+        max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False
+    ),
+}
+_FINISH_REASONS = {
+    "stop": chat_pb2.FINISH_REASON_STOP,
+    "length": chat_pb2.FINISH_REASON_LENGTH,
+    "tool_calls": chat_pb2.FINISH_REASON_TOOL_CALLS,
+    "function_call": chat_pb2.FINISH_REASON_TOOL_CALLS,
+    "content_filter": chat_pb2.FINISH_REASON_CONTENT_FILTER,
+}
+_CHAT_PATH = "/v1/chat/completions"
+
+
+def _finish_reason(value: object) -> chat_pb2.FinishReason.ValueType:
+    if value is None:
+        return chat_pb2.FINISH_REASON_UNSPECIFIED
+    return _FINISH_REASONS.get(str(value), chat_pb2.FINISH_REASON_OTHER)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _usage(wire: object) -> chat_pb2.Usage:
+    if not isinstance(wire, dict):
+        return chat_pb2.Usage()
+    prompt_details = wire.get("prompt_tokens_details") or {}
+    completion_details = wire.get("completion_tokens_details") or {}
+    usage = chat_pb2.Usage(
+        input_tokens=_int(wire.get("prompt_tokens")),
+        output_tokens=_int(wire.get("completion_tokens")),
+        cached_input_tokens=_int(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, dict)
+        else 0,
+        reasoning_tokens=_int(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, dict)
+        else 0,
+    )
+    usage.total_tokens = _int(wire.get("total_tokens")) or usage.input_tokens + usage.output_tokens
+    return usage
+
+
+def _reasoning_text(wire: dict[str, Any]) -> str:
+    # vLLM and DeepSeek-style servers put reasoning in `reasoning_content` (newer vLLM: `reasoning`).
+    value = wire.get("reasoning_content") or wire.get("reasoning")
+    return value if isinstance(value, str) else ""
+
+
+class OpenAICompatProvider(Provider):
+    """A provider speaking OpenAI Chat Completions over one pooled keep-alive client."""
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings.name)
+        self._settings = settings
+        dialect = _DIALECTS[settings.type]
+        if settings.max_tokens_field:
+            dialect = OpenAIDialect(
+                max_tokens_field=settings.max_tokens_field,
+                supports_top_k=dialect.supports_top_k,
+                supports_developer_role=dialect.supports_developer_role,
+            )
+        self._dialect = dialect
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        self._secrets = [key] if key else []
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        self._client = build_client(settings, settings.base_url or _DEFAULT_BASE_URLS[settings.type], headers)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _error(self, response: httpx.Response) -> GatewayError:
+        body = loads_object(response.content)
+        error = body.get("error") if body else None
+        if isinstance(error, dict):
+            message = str(error.get("message") or "")
+            code = str(error.get("code") or error.get("type") or "")
+        else:
+            message, code = response.text[:300], ""
+        return error_from_status(
+            self.name, response.status_code, response.headers, redact(message, self._secrets), code
+        )
+
+    def _tool_call_id(self, wire_id: object, call: UpstreamCall, index: int) -> str:
+        if isinstance(wire_id, str) and wire_id:
+            return wire_id
+        return f"call_{uuid.uuid4().hex[:24]}_{index}"
+
+    async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
+        body = build_body(self.name, call.request, call.upstream_model, self._dialect, stream=False)
+        async with transport_errors(self.name):
+            response = await self._client.post(_CHAT_PATH, json=body)
+        if response.status_code != 200:
+            raise self._error(response)
+        payload = loads_object(response.content)
+        choices = payload.get("choices") if payload else None
+        if not payload or not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise malformed_response(self.name, "no choices in the completion")
+        message = choices[0].get("message")
+        if not isinstance(message, dict):
+            raise malformed_response(self.name, "choice without a message")
+        return chat_pb2.ChatResponse(
+            model=str(payload.get("model") or call.upstream_model),
+            message=self._message(message, call),
+            finish_reason=_finish_reason(choices[0].get("finish_reason")),
+            usage=_usage(payload.get("usage")),
+        )
+
+    def _message(self, wire: dict[str, Any], call: UpstreamCall) -> content_pb2.Message:
+        parts: list[content_pb2.Part] = []
+        reasoning = _reasoning_text(wire)
+        if reasoning:
+            parts.append(content_pb2.Part(reasoning=content_pb2.Reasoning(text=reasoning)))
+        text = wire.get("content")
+        if isinstance(text, str) and text:
+            parts.append(content_pb2.Part(text=text))
+        elif isinstance(wire.get("refusal"), str):
+            parts.append(content_pb2.Part(text=wire["refusal"]))
+        tool_calls = wire.get("tool_calls") or []
+        if not isinstance(tool_calls, list):
+            raise malformed_response(self.name, "tool_calls is not a list")
+        for index, tool_call in enumerate(tool_calls):
+            function = tool_call.get("function") if isinstance(tool_call, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                raise malformed_response(self.name, "tool call without a function name")
+            arguments = function.get("arguments")
+            parts.append(
+                content_pb2.Part(
+                    tool_call=content_pb2.ToolCall(
+                        id=self._tool_call_id(tool_call.get("id"), call, index),
+                        name=function["name"],
+                        arguments_json=arguments if isinstance(arguments, str) else json.dumps(arguments),
+                    )
+                )
+            )
+        return content_pb2.Message(role=content_pb2.ROLE_ASSISTANT, parts=parts)
+
+    async def stream(self, call: UpstreamCall) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
+        body = build_body(self.name, call.request, call.upstream_model, self._dialect, stream=True)
+        timeouts = self._settings.timeouts
+        async with (
+            transport_errors(self.name),
+            # Read timeouts between events are enforced by `paced`, which tells a slow first token
+            # from a stall mid-stream; httpx only bounds connecting and sending.
+            self._client.stream(
+                "POST",
+                _CHAT_PATH,
+                json=body,
+                timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
+            ) as response,
+        ):
+            if response.status_code != 200:
+                await response.aread()
+                raise self._error(response)
+            try:
+                events = EventSource(response).aiter_sse()
+                async for event in paced(
+                    events, self.name, timeouts.first_token_s, timeouts.between_tokens_s
+                ):
+                    if event.data == "[DONE]":
+                        return
+                    chunk = loads_object(event.data)
+                    if chunk is None:
+                        raise malformed_response(self.name, "a stream event that is not a JSON object")
+                    for message in self._chunk_messages(chunk, call):
+                        yield message
+            except SSEError:
+                raise malformed_response(
+                    self.name, f"content type {response.headers.get('content-type')!r} is not an event stream"
+                ) from None
+        raise stream_cut(self.name, "no [DONE] event")
+
+    def _chunk_messages(self, chunk: dict[str, Any], call: UpstreamCall) -> list[chat_pb2.ChatStreamResponse]:
+        error = chunk.get("error")
+        if error is not None:
+            message = str(error.get("message") if isinstance(error, dict) else error)
+            raise GatewayError(
+                grpc.StatusCode.UNAVAILABLE,
+                "UPSTREAM_STREAM_ERROR",
+                f"provider {self.name!r} reported an error mid-stream: {redact(message, self._secrets)}",
+                metadata={"provider": self.name},
+            )
+        messages: list[chat_pb2.ChatStreamResponse] = []
+        model = chunk.get("model")
+        if not isinstance(model, str):
+            model = ""
+        choices = chunk.get("choices") or []
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            choice = choices[0]
+            delta = choice.get("delta") or {}
+            if not isinstance(delta, dict):
+                raise malformed_response(self.name, "delta is not an object")
+            out = chat_pb2.ChatStreamResponse(model=model)
+            text = delta.get("content")
+            if isinstance(text, str) and text:
+                out.delta.text = text
+            reasoning = _reasoning_text(delta)
+            if reasoning:
+                out.delta.reasoning = reasoning
+            for fragment in delta.get("tool_calls") or []:
+                if not isinstance(fragment, dict):
+                    raise malformed_response(self.name, "tool call fragment is not an object")
+                function = fragment.get("function") or {}
+                index = _int(fragment.get("index"))
+                out.delta.tool_calls.append(
+                    chat_pb2.ToolCallDelta(
+                        index=index,
+                        id=fragment.get("id") or "",
+                        name=function.get("name") or "",
+                        arguments_json_fragment=function.get("arguments") or "",
+                    )
+                )
+            out.finish_reason = _finish_reason(choice.get("finish_reason"))
+            messages.append(out)
+        if isinstance(chunk.get("usage"), dict):
+            messages.append(chat_pb2.ChatStreamResponse(model=model, usage=_usage(chunk["usage"])))
+        return messages

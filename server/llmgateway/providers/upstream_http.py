@@ -1,0 +1,212 @@
+"""Pooled HTTP clients for providers, and upstream HTTP failures mapped to GatewayErrors."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+
+import grpc
+import httpx
+
+from llmgateway.config import ProviderSettings
+from llmgateway.errors import GatewayError
+
+# Statuses that say "try again" rather than "this request is wrong".
+_UNAVAILABLE_STATUSES = frozenset({408, 409, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+def build_client(settings: ProviderSettings, base_url: str, headers: Mapping[str, str]) -> httpx.AsyncClient:
+    """One pooled keep-alive client per provider; per-request timeouts are set by the adapter."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers={**settings.headers, **headers},
+        timeout=httpx.Timeout(settings.timeouts.total_s, connect=settings.timeouts.connect_s),
+        limits=httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+            keepalive_expiry=settings.keepalive_expiry_s,
+        ),
+        # Redirects are never followed: a provider API does not redirect, and following one could
+        # carry our credentials to another host.
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `retry-after` (seconds or an HTTP date)."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return max(float(milliseconds) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Remove every secret (and its first 8 characters, which providers echo) from provider text."""
+    for secret in secrets:
+        if len(secret) >= 8:
+            text = text.replace(secret, "[REDACTED]").replace(secret[:8], "[REDACTED]")
+    return text
+
+
+def error_from_status(
+    provider: str,
+    status: int,
+    headers: Mapping[str, str],
+    message: str,
+    provider_code: str = "",
+) -> GatewayError:
+    """An upstream HTTP error status as a GatewayError; `message` must already be redacted."""
+    retry_after = parse_retry_after(headers)
+    metadata = {"provider": provider, "upstream_status": str(status)}
+    if provider_code:
+        metadata["upstream_code"] = provider_code
+    if status in (401, 403):
+        # The gateway's own credentials were refused: not the caller's fault, and the provider's
+        # message may quote part of the key, so it is not passed on.
+        return GatewayError(
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_AUTH_FAILED",
+            f"provider {provider!r} refused the gateway's credentials (HTTP {status})",
+            metadata=metadata,
+        )
+    if status == 429:
+        if provider_code == "insufficient_quota":
+            return GatewayError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "UPSTREAM_QUOTA_EXHAUSTED",
+                f"provider {provider!r} account quota is exhausted: {message}",
+                metadata=metadata,
+            )
+        return GatewayError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "UPSTREAM_RATE_LIMITED",
+            f"provider {provider!r} is rate limiting: {message}",
+            metadata=metadata,
+            retry_after=retry_after if retry_after is not None else 1.0,
+        )
+    if status == 404:
+        return GatewayError(
+            grpc.StatusCode.NOT_FOUND,
+            "UPSTREAM_NOT_FOUND",
+            f"provider {provider!r} does not know the requested model or path: {message}",
+            metadata=metadata,
+        )
+    if status == 413:
+        return GatewayError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "REQUEST_TOO_LARGE",
+            f"provider {provider!r} refused the request as too large: {message}",
+            metadata=metadata,
+        )
+    if status in _UNAVAILABLE_STATUSES or status >= 500:
+        return GatewayError(
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_UNAVAILABLE",
+            f"provider {provider!r} failed (HTTP {status}): {message}",
+            metadata=metadata,
+            retry_after=retry_after,
+        )
+    if provider_code == "context_length_exceeded":
+        return GatewayError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "CONTEXT_LENGTH_EXCEEDED",
+            f"the request does not fit the model's context window: {message}",
+            metadata=metadata,
+        )
+    if provider_code == "content_filter":
+        return GatewayError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "CONTENT_FILTERED",
+            f"provider {provider!r} filtered the prompt: {message}",
+            metadata=metadata,
+        )
+    return GatewayError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "UPSTREAM_REJECTED_REQUEST",
+        f"provider {provider!r} rejected the request (HTTP {status}): {message}",
+        metadata=metadata,
+    )
+
+
+def malformed_response(provider: str, what: str) -> GatewayError:
+    """The provider answered something that does not follow its protocol."""
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE,
+        "UPSTREAM_MALFORMED_RESPONSE",
+        f"provider {provider!r} sent a malformed response: {what}",
+        metadata={"provider": provider},
+    )
+
+
+def stream_cut(provider: str, what: str) -> GatewayError:
+    """The provider's stream ended before its terminator."""
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE,
+        "UPSTREAM_STREAM_CUT",
+        f"provider {provider!r} stream ended early: {what}",
+        metadata={"provider": provider},
+    )
+
+
+def stalled(provider: str, what: str, seconds: float) -> GatewayError:
+    """The provider sent nothing for longer than the configured timeout."""
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE,
+        "UPSTREAM_STALL",
+        f"provider {provider!r} sent no {what} for {seconds:g}s",
+        metadata={"provider": provider},
+    )
+
+
+@asynccontextmanager
+async def transport_errors(provider: str) -> AsyncIterator[None]:
+    """Map httpx transport failures to GatewayErrors. The exception text is not passed on: it can
+    hold upstream URLs, which for some providers carry credentials."""
+    try:
+        yield
+    except httpx.TimeoutException as error:
+        raise GatewayError(
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_TIMEOUT",
+            f"provider {provider!r} timed out ({type(error).__name__})",
+            metadata={"provider": provider},
+        ) from error
+    except httpx.ConnectError as error:
+        raise GatewayError(
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_CONNECT_FAILED",
+            f"cannot connect to provider {provider!r}",
+            metadata={"provider": provider},
+        ) from error
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
+        raise GatewayError(
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_CONNECTION_LOST",
+            f"the connection to provider {provider!r} broke ({type(error).__name__})",
+            metadata={"provider": provider},
+        ) from error
+    except httpx.HTTPError as error:
+        raise GatewayError(
+            grpc.StatusCode.UNAVAILABLE,
+            "UPSTREAM_ERROR",
+            f"the call to provider {provider!r} failed ({type(error).__name__})",
+            metadata={"provider": provider},
+        ) from error

@@ -1,0 +1,35 @@
+"""Helpers shared by adapters for the JSON side of a wire protocol."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+
+
+def _integral_floats_to_int(value: Any) -> Any:
+    # google.protobuf.Struct stores every number as a double; JSON Schemas want `"maxItems": 3`,
+    # and some providers reject `3.0` where an integer keyword is expected.
+    if isinstance(value, dict):
+        return {k: _integral_floats_to_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_to_int(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A protobuf Struct as plain JSON data, integers restored."""
+    result: dict[str, Any] = _integral_floats_to_int(json_format.MessageToDict(struct))
+    return result
+
+
+def loads_object(text: str | bytes) -> dict[str, Any] | None:
+    """Parse a JSON object; None when the text is not JSON or not an object."""
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,82 @@
+"""Shape a provider's stream into the v1 stream contract.
+
+The contract: a first message naming id, model and provider; then content messages (deltas, with
+the finish reason on the last one); usage alone on the final message. A stream that fails after
+content was sent ends with the error plus a StreamInterruption detail carrying the partial usage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+
+from llmgateway.errors import GatewayError
+from llmgateway.v1 import chat_pb2
+
+_CHARS_PER_TOKEN = 4  # a rough, provider-neutral estimate for usage the provider never reported
+
+
+def _merge_usage(total: chat_pb2.Usage, update: chat_pb2.Usage) -> None:
+    # Providers report usage in pieces (Anthropic: input at the start, output at the end) or once;
+    # a non-zero figure always replaces the earlier one because each is cumulative.
+    for field in ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "total_tokens"):
+        value = getattr(update, field)
+        if value:
+            setattr(total, field, value)
+    if update.cost_usd:
+        total.cost_usd = update.cost_usd
+
+
+def _has_content(message: chat_pb2.ChatStreamResponse) -> bool:
+    return message.HasField("delta") or message.finish_reason != chat_pb2.FINISH_REASON_UNSPECIFIED
+
+
+async def relay(
+    upstream: AsyncIterator[chat_pb2.ChatStreamResponse],
+    *,
+    request_id: str,
+    provider: str,
+    default_model: str,
+) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+    """Yield the v1 stream for `upstream`, which yields adapter messages. The first message is held
+    back until the provider sends content, so a failure before it can still go elsewhere."""
+    usage = chat_pb2.Usage()
+    model = ""
+    started = False
+    sent = 0
+    output_chars = 0
+    try:
+        async for message in upstream:
+            if message.HasField("usage"):
+                _merge_usage(usage, message.usage)
+            model = model or message.model
+            if not _has_content(message):
+                continue
+            if not started:
+                started = True
+                yield chat_pb2.ChatStreamResponse(
+                    id=request_id, model=model or default_model, provider=provider
+                )
+            content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
+            if message.HasField("delta"):
+                content.delta.CopyFrom(message.delta)
+                output_chars += len(message.delta.text) + len(message.delta.reasoning)
+                output_chars += sum(len(t.arguments_json_fragment) for t in message.delta.tool_calls)
+            yield content
+            sent += 1
+    except GatewayError as error:
+        if started:
+            partial = chat_pb2.Usage()
+            partial.CopyFrom(usage)
+            if not partial.output_tokens:
+                partial.output_tokens = math.ceil(output_chars / _CHARS_PER_TOKEN)
+            partial.total_tokens = partial.input_tokens + partial.output_tokens
+            error.interruption = chat_pb2.StreamInterruption(
+                reason=error.reason, partial_usage=partial, messages_sent=sent
+            )
+        raise
+    if not started:
+        yield chat_pb2.ChatStreamResponse(id=request_id, model=model or default_model, provider=provider)
+    if not usage.total_tokens:
+        usage.total_tokens = usage.input_tokens + usage.output_tokens
+    yield chat_pb2.ChatStreamResponse(usage=usage)
