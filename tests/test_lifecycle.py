@@ -1,0 +1,212 @@
+"""Health, reflection, graceful drain and TLS of a real gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from llmgateway.app import READINESS_SERVICE, Gateway, server_options
+from llmgateway.config import ServerSettings
+from llmgateway.v1 import chat_pb2, chat_pb2_grpc
+from tests.conftest import ECHO_CONFIG, Client, StartGateway, chat_request, gateway_config, stream_request, user
+from tests.upstreams.openai import Behaviour, OpenAISimulator
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def health_status(channel: grpc.aio.Channel, service: str) -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    response = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+    return response.status
+
+
+async def test_liveness_and_readiness_serving_after_start(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    client = connect(await start_gateway(ECHO_CONFIG))
+    assert await health_status(client.channel, "") == SERVING
+    assert await health_status(client.channel, READINESS_SERVICE) == SERVING
+    assert READINESS_SERVICE == "llmgateway.v1.ChatService"
+
+
+async def test_readiness_not_serving_until_providers_are_built() -> None:
+    gateway = Gateway(gateway_config(ECHO_CONFIG))
+    statuses: list[int] = []
+    original = gateway._health.set
+
+    async def record(service: str, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        if service == READINESS_SERVICE:
+            statuses.append(status)
+        await original(service, status)
+
+    gateway._health.set = record  # type: ignore[method-assign]
+    await gateway.start()
+    try:
+        assert statuses == [NOT_SERVING, SERVING]
+    finally:
+        await gateway.shutdown()
+
+
+async def test_reflection_lists_the_services(start_gateway: StartGateway, connect: Callable[[Gateway], Client]) -> None:
+    client = connect(await start_gateway(ECHO_CONFIG))
+    stub = reflection_pb2_grpc.ServerReflectionStub(client.channel)
+
+    async def requests() -> Iterator[reflection_pb2.ServerReflectionRequest]:  # type: ignore[misc]
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+
+    responses = [r async for r in stub.ServerReflectionInfo(requests(), timeout=2)]
+    names = {s.name for s in responses[0].list_services_response.service}
+    assert {"llmgateway.v1.ChatService", "llmgateway.v1.ModelService", "grpc.health.v1.Health"} <= names
+
+
+async def test_drain_turns_readiness_off_and_lets_streams_finish(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    with OpenAISimulator(api_key=None) as sim:
+        sim.behaviour = Behaviour(inter_token=0.05)
+        gateway = await start_gateway(
+            {
+                "server": {"drain_s": 0.6, "grace_s": 5},
+                "providers": [{"name": "sim", "type": "openai", "base_url": sim.base_url}],
+                "models": [{"name": "slow", "deployments": [{"provider": "sim", "model": "gpt-4o-mini"}]}],
+            }
+        )
+        client = connect(gateway)
+        stream = client.chat.ChatStream(stream_request("slow", user(" ".join(["word"] * 20))), timeout=10)
+        first = await stream.read()
+        assert isinstance(first, chat_pb2.ChatStreamResponse)
+        stopping = asyncio.create_task(gateway.shutdown())
+        await asyncio.sleep(0.2)
+        # During the drain the process is alive but not ready, and still answers calls.
+        assert await health_status(client.channel, "") == SERVING
+        assert await health_status(client.channel, READINESS_SERVICE) == NOT_SERVING
+        assert (await client.chat.Chat(chat_request("slow", user("still here")), timeout=5)).message.parts
+        # The in-flight stream runs to its end within the grace period.
+        rest: list[chat_pb2.ChatStreamResponse] = []
+        while (message := await stream.read()) is not grpc.aio.EOF:
+            assert isinstance(message, chat_pb2.ChatStreamResponse)
+            rest.append(message)
+        assert rest[-1].HasField("usage")
+        assert "".join(m.delta.text for m in rest).endswith("word")
+        await stopping
+        assert await stream.code() == grpc.StatusCode.OK
+        with pytest.raises(grpc.aio.AioRpcError) as after:
+            await client.chat.Chat(chat_request("slow", user("too late")), timeout=2)
+        assert after.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_server_options_from_config() -> None:
+    options = dict(
+        server_options(
+            ServerSettings(keepalive={"min_client_ping_interval_s": 10}, max_connection_age_s=60), 1000
+        )
+    )
+    assert options["grpc.http2.min_recv_ping_interval_without_data_ms"] == 10_000
+    assert options["grpc.keepalive_permit_without_calls"] == 1
+    assert options["grpc.max_connection_age_ms"] == 60_000
+    assert options["grpc.max_receive_message_length"] > 1000
+
+
+# --- TLS and mTLS --------------------------------------------------------------------------------
+
+
+def _certificate(
+    name: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None, ca: bool
+) -> x509.Certificate:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_name, issuer_key = issuer or (subject, key)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    directory = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("test-ca", ca_key, None, ca=True)
+    files: dict[str, Path] = {"ca": directory / "ca.pem"}
+    files["ca"].write_bytes(_pem(ca))
+    for name in ("server", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _certificate(name, key, (ca.subject, ca_key), ca=False)
+        files[name] = directory / f"{name}.pem"
+        files[name].write_bytes(_pem(cert))
+        files[f"{name}_key"] = directory / f"{name}.key"
+        files[f"{name}_key"].write_bytes(_key_pem(key))
+    return files
+
+
+async def _echo_over(channel: grpc.aio.Channel) -> str:
+    response = await chat_pb2_grpc.ChatServiceStub(channel).Chat(chat_request("echo", user("over tls")), timeout=3)
+    return response.message.parts[0].text
+
+
+async def test_tls(start_gateway: StartGateway, pki: dict[str, Path]) -> None:
+    tls = {"cert_file": str(pki["server"]), "key_file": str(pki["server_key"])}
+    gateway = await start_gateway({**ECHO_CONFIG, "server": {"tls": tls}})
+    credentials = grpc.ssl_channel_credentials(root_certificates=pki["ca"].read_bytes())
+    async with grpc.aio.secure_channel(f"127.0.0.1:{gateway.port}", credentials) as channel:
+        assert await _echo_over(channel) == "over tls"
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as plain:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await _echo_over(plain)
+
+
+async def test_mtls_requires_a_client_certificate(start_gateway: StartGateway, pki: dict[str, Path]) -> None:
+    tls = {
+        "cert_file": str(pki["server"]),
+        "key_file": str(pki["server_key"]),
+        "client_ca_file": str(pki["ca"]),
+        "require_client_cert": True,
+    }
+    gateway = await start_gateway({**ECHO_CONFIG, "server": {"tls": tls}})
+    target = f"127.0.0.1:{gateway.port}"
+    with_cert = grpc.ssl_channel_credentials(
+        root_certificates=pki["ca"].read_bytes(),
+        private_key=pki["client_key"].read_bytes(),
+        certificate_chain=pki["client"].read_bytes(),
+    )
+    async with grpc.aio.secure_channel(target, with_cert) as channel:
+        assert await _echo_over(channel) == "over tls"
+    without_cert = grpc.ssl_channel_credentials(root_certificates=pki["ca"].read_bytes())
+    async with grpc.aio.secure_channel(target, without_cert) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await _echo_over(channel)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
