@@ -13,7 +13,7 @@ PY_OUT    := clients/python/src
 PROTOS    := $(wildcard proto/llmgateway/v1/*.proto)
 CONFIG    ?=
 
-.PHONY: help install run test gen check-gen lint typecheck proto-lint breaking pytest tools clean
+.PHONY: help install run test gen check-gen lint typecheck proto-lint breaking breaking-history pytest tools tools-grpcurl clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -65,9 +65,18 @@ pytest: install
 
 test: install proto-lint check-gen lint typecheck pytest  ## install and run every check and the whole suite
 
-tools:  ## grpcurl and ghz (go install) into $(GOBIN)
-	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@latest
+tools: tools-grpcurl  ## grpcurl and ghz (go install) into $(GOBIN)
 	go install github.com/bojand/ghz/cmd/ghz@latest
+
+tools-grpcurl:
+	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@latest
+
+# CI: the contract must stay compatible (buf FILE rules) with every earlier version on main.
+breaking-history: $(BUF)
+	@revs=$$(git log --format=%H -n 20 HEAD~1 -- proto 2>/dev/null || true); \
+	if [ -z "$$revs" ]; then echo "buf breaking: no earlier commit has proto/"; exit 0; fi; \
+	for rev in $$revs; do $(BUF) breaking --against ".git#ref=$$rev" || { echo "breaks $$rev"; exit 1; }; done; \
+	echo "buf breaking: compatible with $$(echo $$revs | wc -w) earlier version(s) of proto/"
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,134 @@
+"""`llmgateway serve` as a real process, called through reflection with buf curl and grpcurl."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUF = ROOT / ".tools" / "node_modules" / ".bin" / "buf"
+CONFIG = """
+server: {listen: "127.0.0.1:0", metrics_listen: null, drain_s: 0.2, grace_s: 2}
+providers: [{name: echo, type: echo}]
+models: [{name: echo, deployments: [{provider: echo, model: echo}]}]
+"""
+REQUEST = {"model": "echo", "messages": [{"role": "ROLE_USER", "parts": [{"text": "hello from the outside"}]}]}
+
+
+def grpcurl_path() -> str | None:
+    found = shutil.which("grpcurl")
+    if found:
+        return found
+    gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True, check=False).stdout.strip()
+    candidate = Path(gopath or Path.home() / "go") / "bin" / "grpcurl"
+    return str(candidate) if candidate.exists() else None
+
+
+class ServerProcess:
+    """A `llmgateway serve` child process and the address it logged."""
+
+    def __init__(self, config: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "llmgateway", "serve", "--config", str(config)],
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.log: list[str] = []
+        ready = threading.Event()
+        self.address = ""
+
+        def read_log() -> None:
+            assert self.process.stderr is not None
+            for line in self.process.stderr:
+                self.log.append(line)
+                match = re.search(r"listening on (\S+:\d+)", line)
+                if match:
+                    self.address = match.group(1)
+                    ready.set()
+            ready.set()
+
+        self._reader = threading.Thread(target=read_log, daemon=True)
+        self._reader.start()
+        assert ready.wait(30), "the server did not start"
+        assert self.address, "".join(self.log)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        self._reader.join(timeout=5)
+        return code
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    config = tmp_path_factory.mktemp("serve") / "config.yaml"
+    config.write_text(CONFIG)
+    process = ServerProcess(config)
+    yield process
+    if process.process.poll() is None:
+        process.process.kill()
+
+
+def run(*command: str) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, f"{command[0]} failed: {result.stderr}"
+    return result.stdout
+
+
+def test_logs_the_bound_address(server: ServerProcess) -> None:
+    host, port = server.address.rsplit(":", 1)
+    assert host == "127.0.0.1" and int(port) > 0
+
+
+def test_buf_curl_unary_through_reflection(server: ServerProcess) -> None:
+    assert BUF.exists(), "buf is installed by `make install` (npm @bufbuild/buf)"
+    output = run(
+        str(BUF), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+        "--data", json.dumps(REQUEST), f"http://{server.address}/llmgateway.v1.ChatService/Chat",
+    )  # fmt: skip
+    response = json.loads(output)
+    assert response["message"]["parts"] == [{"text": "hello from the outside"}]
+    assert response["finishReason"] == "FINISH_REASON_STOP"
+    assert response["provider"] == "echo"
+
+
+def test_buf_curl_stream_through_reflection(server: ServerProcess) -> None:
+    output = run(
+        str(BUF), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+        "--data", json.dumps(REQUEST), f"http://{server.address}/llmgateway.v1.ChatService/ChatStream",
+    )  # fmt: skip
+    messages = [json.loads(chunk) for chunk in re.split(r"(?<=\})\n(?=\{)", output.strip())]
+    assert messages[0]["provider"] == "echo"
+    assert "".join(m.get("delta", {}).get("text", "") for m in messages) == "hello from the outside"
+    assert "usage" in messages[-1]
+
+
+def test_grpcurl_through_reflection(server: ServerProcess) -> None:
+    grpcurl = grpcurl_path()
+    if grpcurl is None:
+        pytest.skip("grpcurl is not installed (make tools)")
+    services = run(grpcurl, "-plaintext", server.address, "list").split()
+    assert {"llmgateway.v1.ChatService", "llmgateway.v1.ModelService", "grpc.health.v1.Health"} <= set(services)
+    response = json.loads(
+        run(grpcurl, "-plaintext", "-d", json.dumps(REQUEST), server.address, "llmgateway.v1.ChatService/Chat")
+    )
+    assert response["message"]["parts"] == [{"text": "hello from the outside"}]
+    health = json.loads(run(grpcurl, "-plaintext", "-d", '{"service": "llmgateway.v1.ChatService"}', server.address, "grpc.health.v1.Health/Check"))
+    assert health == {"status": "SERVING"}
+
+
+def test_sigterm_drains_and_exits_cleanly(server: ServerProcess) -> None:
+    assert server.stop() == 0
+    log = "".join(server.log)
+    assert "draining" in log and "stopped" in log
