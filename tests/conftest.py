@@ -24,7 +24,9 @@ def gateway_config(data: dict[str, Any]) -> GatewayConfig:
 
 ECHO_CONFIG: dict[str, Any] = {
     "providers": [{"name": "echo", "type": "echo"}],
-    "models": [{"name": "echo", "aliases": ["parrot"], "deployments": [{"provider": "echo", "model": "echo-1"}]}],
+    "models": [
+        {"name": "echo", "aliases": ["parrot"], "deployments": [{"provider": "echo", "model": "echo-1"}]}
+    ],
 }
 
 

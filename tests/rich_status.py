@@ -57,7 +57,7 @@ def rich_status(error: grpc.aio.AioRpcError) -> RichStatus:
     result = RichStatus(error.code(), status.message)
     for packed in status.details:
         for kind in _DETAIL_TYPES:
-            if packed.Is(kind.DESCRIPTOR):
+            if packed.TypeName() == kind.DESCRIPTOR.full_name:
                 value = kind()
                 packed.Unpack(value)
                 result.details[kind] = value

@@ -43,12 +43,16 @@ def test_env_interpolation(tmp_path: Path) -> None:
 
 
 def test_dollar_escape() -> None:
-    config = parse_config({"providers": [{"name": "e", "type": "echo", "headers": {"x": "$${HOME}"}}]}, env={})
+    config = parse_config(
+        {"providers": [{"name": "e", "type": "echo", "headers": {"x": "$${HOME}"}}]}, env={}
+    )
     assert config.providers[0].headers == {"x": "${HOME}"}
 
 
 def test_missing_env_var_names_the_field(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"providers\[0\]\.api_key: environment variable OPENAI_API_KEY is not set"):
+    with pytest.raises(
+        ConfigError, match=r"providers\[0\]\.api_key: environment variable OPENAI_API_KEY is not set"
+    ):
         load_config(write(tmp_path, VALID), env={})
 
 
@@ -82,7 +86,9 @@ def test_default_config_serves_echo_and_adds_providers_from_env() -> None:
     assert "gpt-4o-mini" in {m.name for m in with_openai.models}
 
 
-def test_check_config_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_config_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert main(["check-config", str(write(tmp_path, VALID))]) == 0
     assert "OK (1 providers, 1 models)" in capsys.readouterr().out
@@ -102,7 +108,9 @@ def test_check_config_rejects_and_names_the_field(tmp_path: Path) -> None:
     assert "providers[0].type" in result.stderr
 
 
-def test_check_config_reports_bad_yaml_and_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_config_reports_bad_yaml_and_missing_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["check-config", str(write(tmp_path, "server: [unclosed"))]) == 1
     assert "not valid YAML" in capsys.readouterr().err
     assert main(["check-config", str(tmp_path / "missing.yaml")]) == 1

@@ -27,9 +27,13 @@ async def test_chat_echoes_the_last_user_message(
     assert response.usage.total_tokens == 7
 
 
-async def test_stream_message_order(start_gateway: StartGateway, connect: Callable[[Gateway], Client]) -> None:
+async def test_stream_message_order(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
     client = connect(await start_gateway(ECHO_CONFIG))
-    messages = [m async for m in client.chat.ChatStream(stream_request("parrot", user("one two three")), timeout=5)]
+    messages = [
+        m async for m in client.chat.ChatStream(stream_request("parrot", user("one two three")), timeout=5)
+    ]
     first, *content, last = messages
     assert first.id and first.model == "echo-1" and first.provider == "echo"
     assert not first.HasField("delta") and not first.HasField("usage")

@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -18,9 +19,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from llmgateway.app import READINESS_SERVICE, Gateway, server_options
-from llmgateway.config import ServerSettings
+from llmgateway.config import KeepaliveSettings, ServerSettings
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc
-from tests.conftest import ECHO_CONFIG, Client, StartGateway, chat_request, gateway_config, stream_request, user
+from tests.conftest import (
+    ECHO_CONFIG,
+    Client,
+    StartGateway,
+    chat_request,
+    gateway_config,
+    stream_request,
+    user,
+)
 from tests.upstreams.openai import Behaviour, OpenAISimulator
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -28,9 +37,10 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 async def health_status(channel: grpc.aio.Channel, service: str) -> int:
-    stub = health_pb2_grpc.HealthStub(channel)
+    stub: Any = health_pb2_grpc.HealthStub(channel)  # the stubs package types only the sync stub
     response = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
-    return response.status
+    status: int = response.status
+    return status
 
 
 async def test_liveness_and_readiness_serving_after_start(
@@ -47,7 +57,7 @@ async def test_readiness_not_serving_until_providers_are_built() -> None:
     statuses: list[int] = []
     original = gateway._health.set
 
-    async def record(service: str, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+    async def record(service: str, status: Any) -> None:
         if service == READINESS_SERVICE:
             statuses.append(status)
         await original(service, status)
@@ -60,9 +70,11 @@ async def test_readiness_not_serving_until_providers_are_built() -> None:
         await gateway.shutdown()
 
 
-async def test_reflection_lists_the_services(start_gateway: StartGateway, connect: Callable[[Gateway], Client]) -> None:
+async def test_reflection_lists_the_services(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
     client = connect(await start_gateway(ECHO_CONFIG))
-    stub = reflection_pb2_grpc.ServerReflectionStub(client.channel)
+    stub: Any = reflection_pb2_grpc.ServerReflectionStub(client.channel)  # type: ignore[arg-type]
 
     async def requests() -> Iterator[reflection_pb2.ServerReflectionRequest]:  # type: ignore[misc]
         yield reflection_pb2.ServerReflectionRequest(list_services="")
@@ -111,7 +123,10 @@ async def test_drain_turns_readiness_off_and_lets_streams_finish(
 def test_server_options_from_config() -> None:
     options = dict(
         server_options(
-            ServerSettings(keepalive={"min_client_ping_interval_s": 10}, max_connection_age_s=60), 1000
+            ServerSettings(
+                keepalive=KeepaliveSettings(min_client_ping_interval_s=10), max_connection_age_s=60
+            ),
+            1000,
         )
     )
     assert options["grpc.http2.min_recv_ping_interval_without_data_ms"] == 10_000
@@ -124,7 +139,10 @@ def test_server_options_from_config() -> None:
 
 
 def _certificate(
-    name: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None, ca: bool
+    name: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+    ca: bool,
 ) -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer_name, issuer_key = issuer or (subject, key)
@@ -141,7 +159,9 @@ def _certificate(
     )
     if not ca:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
             critical=False,
         )
     return builder.sign(issuer_key, hashes.SHA256())
@@ -152,7 +172,9 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +196,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 async def _echo_over(channel: grpc.aio.Channel) -> str:
-    response = await chat_pb2_grpc.ChatServiceStub(channel).Chat(chat_request("echo", user("over tls")), timeout=3)
+    response = await chat_pb2_grpc.ChatServiceStub(channel).Chat(
+        chat_request("echo", user("over tls")), timeout=3
+    )
     return response.message.parts[0].text
 
 

@@ -22,14 +22,19 @@ server: {listen: "127.0.0.1:0", metrics_listen: null, drain_s: 0.2, grace_s: 2}
 providers: [{name: echo, type: echo}]
 models: [{name: echo, deployments: [{provider: echo, model: echo}]}]
 """
-REQUEST = {"model": "echo", "messages": [{"role": "ROLE_USER", "parts": [{"text": "hello from the outside"}]}]}
+REQUEST = {
+    "model": "echo",
+    "messages": [{"role": "ROLE_USER", "parts": [{"text": "hello from the outside"}]}],
+}
 
 
 def grpcurl_path() -> str | None:
     found = shutil.which("grpcurl")
     if found:
         return found
-    gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True, check=False).stdout.strip()
+    gopath = subprocess.run(
+        ["go", "env", "GOPATH"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     candidate = Path(gopath or Path.home() / "go") / "bin" / "grpcurl"
     return str(candidate) if candidate.exists() else None
 
@@ -119,12 +124,25 @@ def test_grpcurl_through_reflection(server: ServerProcess) -> None:
     if grpcurl is None:
         pytest.skip("grpcurl is not installed (make tools)")
     services = run(grpcurl, "-plaintext", server.address, "list").split()
-    assert {"llmgateway.v1.ChatService", "llmgateway.v1.ModelService", "grpc.health.v1.Health"} <= set(services)
+    assert {"llmgateway.v1.ChatService", "llmgateway.v1.ModelService", "grpc.health.v1.Health"} <= set(
+        services
+    )
     response = json.loads(
-        run(grpcurl, "-plaintext", "-d", json.dumps(REQUEST), server.address, "llmgateway.v1.ChatService/Chat")
+        run(
+            grpcurl, "-plaintext", "-d", json.dumps(REQUEST), server.address, "llmgateway.v1.ChatService/Chat"
+        )
     )
     assert response["message"]["parts"] == [{"text": "hello from the outside"}]
-    health = json.loads(run(grpcurl, "-plaintext", "-d", '{"service": "llmgateway.v1.ChatService"}', server.address, "grpc.health.v1.Health/Check"))
+    health = json.loads(
+        run(
+            grpcurl,
+            "-plaintext",
+            "-d",
+            '{"service": "llmgateway.v1.ChatService"}',
+            server.address,
+            "grpc.health.v1.Health/Check",
+        )
+    )
     assert health == {"status": "SERVING"}
 
 

@@ -34,8 +34,10 @@ class OpenAIDialect:
 
 
 def _image_part(provider: str, media: content_pb2.Media) -> dict[str, Any]:
-    if not media.mime_type.startswith("image/") and not media.uri.startswith("data:image/"):
-        raise unsupported_capability(provider, f"media of type {media.mime_type or 'unknown'!r}")
+    # A URI without a mime type is taken as an image: image_url is the only media Chat Completions
+    # accepts by URI, and the provider itself rejects a URI that is not one.
+    if media.mime_type and not media.mime_type.startswith("image/"):
+        raise unsupported_capability(provider, f"media of type {media.mime_type!r}")
     if media.WhichOneof("source") == "data":
         url = f"data:{media.mime_type};base64,{base64.b64encode(media.data).decode('ascii')}"
     else:

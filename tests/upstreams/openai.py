@@ -1,0 +1,1322 @@
+"""A wire-faithful OpenAI Chat Completions upstream for gateway tests.
+
+The simulator is a real HTTP/1.1 server (aiohttp's low-level server) running in its own thread and event
+loop, so the code under test talks to it exactly as it would talk to api.openai.com: over TCP, with
+keep-alive, chunked SSE bodies and the real error envelopes.  Each request is answered according to a
+`Behaviour`, which lets a test inject latency, errors, truncated or reset streams and stalls, and then
+observe from the outside (`requests`, `disconnects`, `completed`, `connections_opened`) what the gateway did.
+
+Standalone use (for poking at a gateway by hand):
+
+    python -m tests.upstreams.openai --host 127.0.0.1 --port 0 [--api-key K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import re
+import secrets
+import signal
+import string
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Any, Final
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+__all__ = ["MODELS", "Behaviour", "OpenAISimulator", "RecordedRequest", "mask_key"]
+
+# Requested model → the dated snapshot the real API reports back in `model`.
+MODELS: Final[dict[str, str]] = {
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4o-mini-2024-07-18": "gpt-4o-mini-2024-07-18",
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4o-2024-08-06": "gpt-4o-2024-08-06",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1": "gpt-4.1-2025-04-14",
+}
+
+_ROLES: Final = ("system", "developer", "user", "assistant", "tool")
+_MESSAGE_KEYS: Final[dict[str, frozenset[str]]] = {
+    "system": frozenset({"role", "content", "name"}),
+    "developer": frozenset({"role", "content", "name"}),
+    "user": frozenset({"role", "content", "name"}),
+    "assistant": frozenset({"role", "content", "name", "tool_calls", "refusal", "audio", "function_call"}),
+    "tool": frozenset({"role", "content", "tool_call_id"}),
+}
+# Everything the real endpoint accepts; anything else is rejected as "Unrecognized request argument",
+# which is how provider-specific knobs (top_k, ...) leaking through a gateway get caught.
+_KNOWN_PARAMS: Final = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "temperature",
+        "top_p",
+        "n",
+        "stop",
+        "max_tokens",
+        "max_completion_tokens",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "user",
+        "seed",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "functions",
+        "function_call",
+        "store",
+        "metadata",
+        "service_tier",
+        "modalities",
+        "audio",
+        "prediction",
+        "reasoning_effort",
+        "web_search_options",
+        "verbosity",
+        "prompt_cache_key",
+        "safety_identifier",
+    }
+)
+_TOOL_NAME: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_ARGUMENT_FRAGMENT: Final = 5
+_ID_ALPHABET: Final = string.ascii_letters + string.digits
+_PARSE_ERROR: Final = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+    "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. "
+    "If you have trouble figuring out how to fix this, please contact us through our help center at "
+    "help.openai.com.)"
+)
+
+
+@dataclass
+class Behaviour:
+    """How the simulator answers one chat completions request.
+
+    Only `POST /v1/chat/completions` consumes behaviours (so a gateway's health probes of /v1/models do not
+    eat a queued one).  They apply in this order: `latency`; a unary `stall_after`; `raw_body`; a non-200
+    `status`; then auth, validation and the normal reply.  Injected failures therefore pre-empt auth and
+    validation, like an overloaded upstream that answers before looking at the request.
+
+    `cut_after`/`reset_after`/`stall_after` count reply chunks (words and tool-call fragments, not the role
+    chunk): N=0 acts right after the headers, before any event; N>=1 acts after the role chunk and N reply
+    chunks; an N that covers the whole reply acts after the finish chunk, before usage and `[DONE]`.
+    """
+
+    status: int = 200
+    error_body: dict[str, Any] | str | None = None
+    error_type: str = "server_error"
+    error_code: str | None = None
+    error_message: str = "simulated error"
+    retry_after: str | None = None
+    latency: float = 0.0
+    ttft: float = 0.0
+    inter_token: float = 0.0
+    reply_text: str | None = None
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)
+    finish_reason: str | None = None
+    cut_after: int | None = None
+    reset_after: int | None = None
+    stall_after: int | None = None
+    split_writes: bool = False
+    crlf: bool = False
+    comments: bool = False
+    raw_body: bytes | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    raw: bytes
+
+
+def mask_key(key: str) -> str:
+    """Mask a key the way OpenAI does in 401 messages, never revealing the whole key."""
+    if len(key) <= 8:
+        return "****"
+    return f"{key[:4]}****{key[-4:]}"
+
+
+def _random_id(prefix: str, length: int) -> str:
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Errors and validation
+
+
+class _ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return _error_envelope(self.message, self.type, self.param, self.code)
+
+
+def _error_envelope(message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def _describe(value: object) -> str:
+    # bool before int: bool is an int subclass, but the API calls it a boolean.
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "an unknown type"
+
+
+def _invalid_type(param: str, expected: str, value: object) -> _ApiError:
+    return _ApiError(
+        400,
+        f"Invalid type for '{param}': expected {expected}, but got {_describe(value)} instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def _missing(param: str) -> _ApiError:
+    return _ApiError(
+        400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
+
+
+def _invalid_value(param: str, value: object, supported: Sequence[str]) -> _ApiError:
+    quoted = [f"'{s}'" for s in supported]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
+    return _ApiError(
+        400,
+        f"Invalid value: '{value}'. Supported values are: {listed}.",
+        param=param,
+        code="invalid_value",
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_range(body: dict[str, Any], name: str, low: float, high: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if not _is_number(value):
+        raise _invalid_type(name, "a decimal", value)
+    if value < low:
+        raise _ApiError(
+            400,
+            f"Invalid '{name}': decimal below minimum value. Expected a value >= {low:g}, "
+            f"but got {value} instead.",
+            param=name,
+            code="decimal_below_min_value",
+        )
+    if value > high:
+        raise _ApiError(
+            400,
+            f"Invalid '{name}': decimal above maximum value. Expected a value <= {high:g}, "
+            f"but got {value} instead.",
+            param=name,
+            code="decimal_above_max_value",
+        )
+
+
+def _check_positive_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _invalid_type(name, "an integer", value)
+    if value < 1:
+        raise _ApiError(
+            400,
+            f"Invalid '{name}': integer below minimum value. Expected a value >= 1, but got {value} instead.",
+            param=name,
+            code="integer_below_min_value",
+        )
+    return value
+
+
+@dataclass
+class _ChatRequest:
+    model: str
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None
+    prompt_words: int
+    last_user_text: str
+
+
+def _content_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part["text"] for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _validate_parts(where: str, role: str, parts: list[Any]) -> None:
+    if not parts:
+        raise _ApiError(
+            400,
+            f"Invalid '{where}': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param=where,
+            code="empty_array",
+        )
+    supported = {"user": ("text", "image_url"), "assistant": ("text", "refusal")}.get(role, ("text",))
+    for j, part in enumerate(parts):
+        at = f"{where}[{j}]"
+        if not isinstance(part, dict):
+            raise _invalid_type(at, "an object", part)
+        kind = part.get("type")
+        if kind is None:
+            raise _missing(f"{at}.type")
+        if kind not in supported:
+            raise _invalid_value(f"{at}.type", kind, supported)
+        if kind in ("text", "refusal"):
+            if kind not in part:
+                raise _missing(f"{at}.{kind}")
+            if not isinstance(part[kind], str):
+                raise _invalid_type(f"{at}.{kind}", "a string", part[kind])
+            continue
+        image = part.get("image_url")
+        if image is None:
+            raise _missing(f"{at}.image_url")
+        if not isinstance(image, dict):
+            raise _invalid_type(f"{at}.image_url", "an object", image)
+        url = image.get("url")
+        if not isinstance(url, str):
+            raise _invalid_type(f"{at}.image_url.url", "a string", url)
+        if not url.startswith(("https://", "data:image/")):
+            raise _ApiError(
+                400,
+                f"Invalid '{at}.image_url.url': expected a URL starting with 'https://' "
+                "or a base64 'data:image/' URL.",
+                param=f"{at}.image_url.url",
+                code="invalid_value",
+            )
+        detail = image.get("detail")
+        if detail is not None and detail not in ("auto", "low", "high"):
+            raise _invalid_value(f"{at}.image_url.detail", detail, ("auto", "low", "high"))
+
+
+def _validate_tool_calls(where: str, calls: object) -> list[str]:
+    if not isinstance(calls, list):
+        raise _invalid_type(where, "an array", calls)
+    if not calls:
+        raise _ApiError(
+            400,
+            f"Invalid '{where}': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param=where,
+            code="empty_array",
+        )
+    ids: list[str] = []
+    for j, call in enumerate(calls):
+        at = f"{where}[{j}]"
+        if not isinstance(call, dict):
+            raise _invalid_type(at, "an object", call)
+        for key in ("id", "type", "function"):
+            if key not in call:
+                raise _missing(f"{at}.{key}")
+        if not isinstance(call["id"], str):
+            raise _invalid_type(f"{at}.id", "a string", call["id"])
+        if call["type"] != "function":
+            raise _invalid_value(f"{at}.type", call["type"], ("function",))
+        function = call["function"]
+        if not isinstance(function, dict):
+            raise _invalid_type(f"{at}.function", "an object", function)
+        for key in ("name", "arguments"):
+            if key not in function:
+                raise _missing(f"{at}.function.{key}")
+            if not isinstance(function[key], str):
+                raise _invalid_type(f"{at}.function.{key}", "a string", function[key])
+        ids.append(call["id"])
+    return ids
+
+
+def _validate_messages(messages: object) -> tuple[int, str, str]:
+    """Validate `messages`; return (prompt word count, last user message text, all message text)."""
+    if messages is None:
+        raise _missing("messages")
+    if not isinstance(messages, list):
+        raise _invalid_type("messages", "an array", messages)
+    if not messages:
+        raise _ApiError(
+            400,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param="messages",
+            code="empty_array",
+        )
+    seen_call_ids: set[str] = set()
+    words = 0
+    last_user = ""
+    texts: list[str] = []
+    for i, message in enumerate(messages):
+        at = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise _invalid_type(at, "an object", message)
+        role = message.get("role")
+        if role is None:
+            raise _missing(f"{at}.role")
+        if role not in _ROLES:
+            raise _invalid_value(f"{at}.role", role, _ROLES)
+        for key in message:
+            if key not in _MESSAGE_KEYS[role]:
+                raise _ApiError(
+                    400,
+                    f"Unrecognized request argument supplied: {at}.{key}",
+                    param=f"{at}.{key}",
+                    code="unknown_parameter",
+                )
+        has_tool_calls = role == "assistant" and message.get("tool_calls") is not None
+        if has_tool_calls:
+            seen_call_ids.update(_validate_tool_calls(f"{at}.tool_calls", message["tool_calls"]))
+        content = message.get("content")
+        if content is None:
+            # Only an assistant turn that calls tools (or refuses) may omit its content.
+            if not (has_tool_calls or (role == "assistant" and message.get("refusal") is not None)):
+                raise _missing(f"{at}.content")
+        elif isinstance(content, list):
+            _validate_parts(f"{at}.content", role, content)
+        elif not isinstance(content, str):
+            raise _invalid_type(f"{at}.content", "one of a string or array of objects", content)
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id is None:
+                raise _missing(f"{at}.tool_call_id")
+            if not isinstance(call_id, str):
+                raise _invalid_type(f"{at}.tool_call_id", "a string", call_id)
+            if call_id not in seen_call_ids:
+                raise _ApiError(
+                    400,
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                    f"message with 'tool_calls' (no earlier tool call has id '{call_id}').",
+                    param=f"{at}.tool_call_id",
+                    code=None,
+                )
+        text = _content_text(content)
+        texts.append(text)
+        words += len(text.split())
+        if role == "user":
+            last_user = text
+    return words, last_user, "\n".join(texts)
+
+
+def _validate_tools(body: dict[str, Any]) -> list[str]:
+    tools = body.get("tools")
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise _invalid_type("tools", "an array", tools)
+    if not tools:
+        raise _ApiError(
+            400,
+            "Invalid 'tools': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param="tools",
+            code="empty_array",
+        )
+    names: list[str] = []
+    for i, tool in enumerate(tools):
+        at = f"tools[{i}]"
+        if not isinstance(tool, dict):
+            raise _invalid_type(at, "an object", tool)
+        if "type" not in tool:
+            raise _missing(f"{at}.type")
+        if tool["type"] != "function":
+            raise _invalid_value(f"{at}.type", tool["type"], ("function",))
+        function = tool.get("function")
+        if function is None:
+            raise _missing(f"{at}.function")
+        if not isinstance(function, dict):
+            raise _invalid_type(f"{at}.function", "an object", function)
+        name = function.get("name")
+        if name is None:
+            raise _missing(f"{at}.function.name")
+        if not isinstance(name, str):
+            raise _invalid_type(f"{at}.function.name", "a string", name)
+        if not _TOOL_NAME.match(name):
+            raise _ApiError(
+                400,
+                f"Invalid '{at}.function.name': string does not match pattern. Expected a string that "
+                "matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+                param=f"{at}.function.name",
+                code="invalid_value",
+            )
+        if "parameters" in function and not isinstance(function["parameters"], dict):
+            raise _invalid_type(f"{at}.function.parameters", "an object", function["parameters"])
+        if name in names:
+            raise _ApiError(
+                400,
+                f"Invalid 'tools': function names must be unique, but '{name}' is declared more than once.",
+                param=f"{at}.function.name",
+                code="invalid_value",
+            )
+        names.append(name)
+    return names
+
+
+def _validate_tool_choice(body: dict[str, Any], tool_names: list[str]) -> None:
+    choice = body.get("tool_choice")
+    if choice is None:
+        return
+    if not tool_names:
+        raise _ApiError(
+            400,
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+            param="tool_choice",
+            code=None,
+        )
+    if isinstance(choice, str):
+        if choice not in ("auto", "none", "required"):
+            raise _invalid_value("tool_choice", choice, ("none", "auto", "required"))
+        return
+    if not isinstance(choice, dict):
+        raise _invalid_type("tool_choice", "one of a string or object", choice)
+    if choice.get("type") != "function":
+        raise _invalid_value("tool_choice.type", choice.get("type"), ("function",))
+    function = choice.get("function")
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise _missing("tool_choice.function.name")
+    if function["name"] not in tool_names:
+        raise _ApiError(
+            400,
+            f"Invalid value for 'tool_choice': function '{function['name']}' is not among the "
+            "provided tools.",
+            param="tool_choice.function.name",
+            code="invalid_value",
+        )
+
+
+def _validate_response_format(body: dict[str, Any], prompt_text: str) -> None:
+    fmt = body.get("response_format")
+    if fmt is None:
+        return
+    if not isinstance(fmt, dict):
+        raise _invalid_type("response_format", "an object", fmt)
+    kind = fmt.get("type")
+    if kind not in ("text", "json_object", "json_schema"):
+        raise _invalid_value("response_format.type", kind, ("json_object", "json_schema", "text"))
+    if kind == "json_object" and "json" not in prompt_text.lower():
+        raise _ApiError(
+            400,
+            "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
+            "'json_object'.",
+            param="messages",
+            code=None,
+        )
+    if kind != "json_schema":
+        return
+    schema = fmt.get("json_schema")
+    if schema is None:
+        raise _missing("response_format.json_schema")
+    if not isinstance(schema, dict):
+        raise _invalid_type("response_format.json_schema", "an object", schema)
+    if "name" not in schema:
+        raise _missing("response_format.json_schema.name")
+    if not isinstance(schema["name"], str):
+        raise _invalid_type("response_format.json_schema.name", "a string", schema["name"])
+    if "schema" not in schema:
+        raise _missing("response_format.json_schema.schema")
+    if not isinstance(schema["schema"], dict):
+        raise _invalid_type("response_format.json_schema.schema", "an object", schema["schema"])
+    strict = schema.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise _invalid_type("response_format.json_schema.strict", "a boolean", strict)
+
+
+def _validate_stream(body: dict[str, Any]) -> tuple[bool, bool]:
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise _invalid_type("stream", "a boolean", stream)
+    options = body.get("stream_options")
+    if options is None:
+        return bool(stream), False
+    if stream is not True:
+        raise _ApiError(
+            400,
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+            code=None,
+        )
+    if not isinstance(options, dict):
+        raise _invalid_type("stream_options", "an object", options)
+    include_usage = options.get("include_usage")
+    if include_usage is not None and not isinstance(include_usage, bool):
+        raise _invalid_type("stream_options.include_usage", "a boolean", include_usage)
+    return True, bool(include_usage)
+
+
+def _validate_chat(body: Any) -> _ChatRequest:
+    if body is None:
+        raise _ApiError(400, _PARSE_ERROR)
+    if not isinstance(body, dict):
+        raise _ApiError(400, f"Invalid type for request body: expected an object, but got {_describe(body)}.")
+    for key in body:
+        if key not in _KNOWN_PARAMS:
+            raise _ApiError(400, f"Unrecognized request argument supplied: {key}", param=key)
+    model = body.get("model")
+    if model is None:
+        raise _ApiError(400, "you must provide a model parameter", param="model")
+    if not isinstance(model, str):
+        raise _invalid_type("model", "a string", model)
+    prompt_words, last_user, prompt_text = _validate_messages(body.get("messages"))
+
+    max_tokens = _check_positive_int(body, "max_tokens")
+    max_completion_tokens = _check_positive_int(body, "max_completion_tokens")
+    if max_tokens is not None and max_completion_tokens is not None:
+        raise _ApiError(
+            400,
+            "Invalid request: 'max_tokens' and 'max_completion_tokens' cannot both be set; "
+            "use 'max_completion_tokens'.",
+            param="max_tokens",
+            code="invalid_value",
+        )
+    _check_range(body, "temperature", 0, 2)
+    _check_range(body, "top_p", 0, 1)
+    _check_range(body, "presence_penalty", -2, 2)
+    _check_range(body, "frequency_penalty", -2, 2)
+    n = body.get("n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n != 1):
+        raise _ApiError(
+            400, f"Invalid 'n': only n=1 is supported, but got {n!r}.", param="n", code="invalid_value"
+        )
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str):
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+            raise _invalid_type("stop", "one of a string or array of strings", stop)
+        if len(stop) > 4:
+            raise _ApiError(
+                400,
+                "Invalid 'stop': array too long. Expected an array with maximum length 4, "
+                f"but got an array with length {len(stop)} instead.",
+                param="stop",
+                code="array_above_max_length",
+            )
+    tool_names = _validate_tools(body)
+    _validate_tool_choice(body, tool_names)
+    _validate_response_format(body, prompt_text)
+    stream, include_usage = _validate_stream(body)
+    if model not in MODELS:
+        raise _ApiError(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            code="model_not_found",
+        )
+    return _ChatRequest(
+        model=model,
+        stream=stream,
+        include_usage=include_usage,
+        max_tokens=max_completion_tokens if max_completion_tokens is not None else max_tokens,
+        prompt_words=prompt_words,
+        last_user_text=last_user,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Reply planning
+
+
+@dataclass
+class _ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+    def fragments(self) -> list[str]:
+        args = self.arguments
+        return [args[i : i + _ARGUMENT_FRAGMENT] for i in range(0, len(args), _ARGUMENT_FRAGMENT)]
+
+
+@dataclass
+class _Reply:
+    content: str | None
+    content_chunks: list[str]
+    tool_calls: list[_ToolCall]
+    finish_reason: str
+    prompt_tokens: int
+
+    @property
+    def completion_tokens(self) -> int:
+        # One "token" per stream chunk that carries part of the answer.
+        return len(self.content_chunks) + sum(1 + len(c.fragments()) for c in self.tool_calls)
+
+    def usage(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+
+def _word_chunks(text: str) -> list[str]:
+    """Split text into per-word chunks that concatenate back to exactly `text`."""
+    chunks = re.findall(r"\s*\S+", text)
+    if not chunks:
+        return [text] if text else []
+    tail = text[sum(len(c) for c in chunks) :]
+    chunks[-1] += tail
+    return chunks
+
+
+def _plan_reply(chat: _ChatRequest, behaviour: Behaviour) -> _Reply:
+    calls = [_ToolCall(_random_id("call_", 24), name, args) for name, args in behaviour.tool_calls]
+    text: str | None = behaviour.reply_text
+    if text is None and not calls:
+        text = "You said: " + chat.last_user_text
+    chunks = _word_chunks(text) if text is not None else []
+    finish = "tool_calls" if calls else "stop"
+    if chat.max_tokens is not None and chat.max_tokens < len(chunks):
+        chunks = chunks[: chat.max_tokens]
+        text = "".join(chunks)
+        finish = "length"
+    return _Reply(
+        content=text,
+        content_chunks=chunks,
+        tool_calls=calls,
+        finish_reason=behaviour.finish_reason or finish,
+        prompt_tokens=chat.prompt_words,
+    )
+
+
+def _unary_body(completion_id: str, created: int, model: str, reply: _Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in reply.tool_calls
+        ]
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}],
+        "usage": reply.usage(),
+        "system_fingerprint": "fp_sim",
+    }
+
+
+def _stream_events(
+    completion_id: str, created: int, model: str, reply: _Reply, include_usage: bool
+) -> list[str]:
+    """Every SSE `data:` payload of a stream, in order: role, reply chunks, finish, [usage], [DONE]."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        obj: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_sim",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if include_usage:
+            obj["usage"] = None
+        return _compact(obj)
+
+    events = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    events.extend(chunk({"content": piece}) for piece in reply.content_chunks)
+    for index, call in enumerate(reply.tool_calls):
+        head = {
+            "index": index,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        events.append(chunk({"tool_calls": [head]}))
+        events.extend(
+            chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
+            for fragment in call.fragments()
+        )
+    events.append(chunk({}, reply.finish_reason))
+    if include_usage:
+        events.append(
+            _compact(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "system_fingerprint": "fp_sim",
+                    "choices": [],
+                    "usage": reply.usage(),
+                }
+            )
+        )
+    events.append("[DONE]")
+    return events
+
+
+def _compact(obj: object) -> str:
+    # The real API streams compact JSON with raw (unescaped) UTF-8.
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _action_index(after: int | None, reply_chunks: int) -> int | None:
+    """Index into the event list at which a cut/reset/stall "after N reply chunks" happens.
+
+    N=0 acts right after the headers (before the role chunk); N>=1 acts after the role chunk and N reply
+    chunks; when N covers the whole reply, it acts after the finish chunk (before usage and [DONE]).
+    """
+    if after is None:
+        return None
+    if after <= 0:
+        return 0
+    if after < reply_chunks:
+        return 1 + after
+    return 2 + reply_chunks
+
+
+# --------------------------------------------------------------------------------------------------------
+# Server
+
+
+class _CountingServer(web.Server):
+    """aiohttp's low-level server, plus a hook so the simulator can count TCP connections."""
+
+    def __init__(
+        self,
+        handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+        on_connection: Callable[[], None],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(handler, **kwargs)
+        self._on_connection = on_connection
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        self._on_connection()
+
+
+@dataclass
+class _Exchange:
+    """Per-request bookkeeping used to tell a client disconnect from one the simulator caused."""
+
+    request_id: str
+    started: float
+    response: web.StreamResponse | None = None
+    self_aborted: bool = False
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
+class OpenAISimulator:
+    """An OpenAI Chat Completions upstream on 127.0.0.1, served from a background thread.
+
+    Observables (written by the simulator thread, safe to read from tests): `requests`; `disconnects`,
+    clients that went away while their response was still being produced; `completed`, responses whose
+    last byte was written (a `cut_after` stream counts, a `reset_after` one does not); and
+    `connections_opened`, TCP connections accepted, which shows whether a client pools connections.
+    """
+
+    def __init__(
+        self, api_key: str | None = "sk-sim-test", host: str = "127.0.0.1", *, port: int = 0
+    ) -> None:
+        self.api_key = api_key
+        self.host = host
+        self.port = port
+        self.base_url = ""
+        self.behaviour = Behaviour()
+        self.requests: list[RecordedRequest] = []
+        self.disconnects = 0
+        self.completed = 0
+        self.connections_opened = 0
+        self._queue: deque[Behaviour] = deque()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._startup_error: BaseException | None = None
+        self._stopping = False
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    # ---- control, called from the test's thread ----------------------------------------------------
+
+    def enqueue(self, *behaviours: Behaviour) -> None:
+        self._queue.extend(behaviours)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self._queue.clear()
+        self.disconnects = 0
+        self.completed = 0
+        self.connections_opened = 0
+        self.behaviour = Behaviour()
+
+    async def wait_for_disconnects(self, n: int, timeout: float = 5.0) -> None:
+        # Polling (not an asyncio.Event) because the counter lives in another thread's loop.
+        deadline = time.monotonic() + timeout
+        while self.disconnects < n:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"expected {n} upstream disconnects within {timeout}s, saw {self.disconnects}"
+                )
+            await asyncio.sleep(0.01)
+
+    def wait_for_disconnects_sync(self, n: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.disconnects < n:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"expected {n} upstream disconnects within {timeout}s, saw {self.disconnects}"
+                )
+            time.sleep(0.01)
+
+    def start(self) -> OpenAISimulator:
+        if self._thread is not None:
+            raise RuntimeError("simulator already started")
+        ready = threading.Event()
+        self._startup_error = None
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(ready,), name="openai-simulator", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(timeout=10):
+            raise RuntimeError("simulator did not start listening within 10s")
+        if self._startup_error is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+            raise RuntimeError(f"simulator failed to start: {self._startup_error!r}") from self._startup_error
+        return self
+
+    def stop(self) -> None:
+        thread, loop, stop_event = self._thread, self._loop, self._stop_event
+        if thread is None:
+            return
+        if loop is not None and stop_event is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed on its own
+                loop.call_soon_threadsafe(stop_event.set)
+        thread.join(timeout=10)
+        if thread.is_alive():
+            raise RuntimeError("simulator thread did not stop within 10s")
+        self._thread = None
+        self._loop = None
+        self._stop_event = None
+
+    def __enter__(self) -> OpenAISimulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ---- the simulator's own thread ------------------------------------------------------------------
+
+    def _thread_main(self, ready: threading.Event) -> None:
+        try:
+            asyncio.run(self._serve(ready))
+        except BaseException as exc:
+            if ready.is_set():
+                raise
+            # Hand the failure to start(), which is waiting on `ready`, instead of dying unseen.
+            self._startup_error = exc
+            ready.set()
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        server = _CountingServer(
+            self._handle,
+            on_connection=self._count_connection,
+            handler_cancellation=True,  # a client going away cancels its handler: that is how we see it
+            access_log=None,
+        )
+        # Stalled handlers are cancelled before cleanup, so a short grace period is plenty.
+        runner = web.ServerRunner(server, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            try:
+                await site.start()
+            except BaseException as exc:
+                self._startup_error = exc
+                ready.set()
+                return
+            port = runner.addresses[0][1]
+            self.base_url = f"http://{self.host}:{port}"
+            ready.set()
+            await self._stop_event.wait()
+        finally:
+            self._stopping = True
+            for task in list(self._inflight):
+                task.cancel()
+            await runner.cleanup()
+
+    def _count_connection(self) -> None:
+        self.connections_opened += 1
+
+    def _next_behaviour(self) -> Behaviour:
+        try:
+            return self._queue.popleft()
+        except IndexError:
+            return self.behaviour
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        exchange = _Exchange(request_id="req_" + secrets.token_hex(16), started=time.monotonic())
+        try:
+            return await self._dispatch(request, exchange)
+        except asyncio.CancelledError:
+            if not self._stopping and not exchange.self_aborted:
+                self.disconnects += 1
+            raise
+        except ConnectionError:
+            # A write hit a closed socket before aiohttp noticed the disconnect and cancelled us.
+            if not exchange.self_aborted:
+                self.disconnects += 1
+            if exchange.response is None:
+                raise
+            return exchange.response
+        finally:
+            self._inflight.discard(task)
+
+    async def _dispatch(self, request: web.BaseRequest, exchange: _Exchange) -> web.StreamResponse:
+        raw = await request.read()
+        body: Any = None
+        if raw:
+            with contextlib.suppress(ValueError):
+                body = json.loads(raw)
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=body,
+                raw=raw,
+            )
+        )
+        path, method = request.path, request.method
+        if path == "/v1/chat/completions":
+            if method != "POST":
+                return await self._send_error(
+                    request, exchange, _ApiError(405, f"Invalid method for URL ({method} {path})")
+                )
+            return await self._chat(request, exchange, body)
+        if method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
+            try:
+                self._check_auth(request)
+            except _ApiError as err:
+                return await self._send_error(request, exchange, err)
+            return await self._models(request, exchange, path.removeprefix("/v1/models").lstrip("/"))
+        return await self._send_error(request, exchange, _ApiError(404, f"Invalid URL ({method} {path})"))
+
+    def _check_auth(self, request: web.BaseRequest) -> None:
+        if self.api_key is None:
+            return
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer ") or not header[len("Bearer ") :].strip():
+            raise _ApiError(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with "
+                "blank username) if you're accessing the API from your browser and are prompted for a "
+                "username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+        provided = header[len("Bearer ") :]
+        if not secrets.compare_digest(provided.encode(), self.api_key.encode()):
+            raise _ApiError(
+                401,
+                f"Incorrect API key provided: {mask_key(provided)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+
+    def _headers(self, exchange: _Exchange, status: int, behaviour: Behaviour | None) -> dict[str, str]:
+        headers = {
+            "x-request-id": exchange.request_id,
+            "openai-version": "2020-10-01",
+            "openai-organization": "user-simulator",
+            "openai-processing-ms": str(int((time.monotonic() - exchange.started) * 1000)),
+            "x-ratelimit-limit-requests": "10000",
+            "x-ratelimit-remaining-requests": "0" if status == 429 else "9999",
+            "x-ratelimit-reset-requests": "6ms",
+        }
+        if behaviour is not None and behaviour.retry_after is not None:
+            headers["retry-after"] = behaviour.retry_after
+            if status == 429 and behaviour.retry_after.replace(".", "", 1).isdigit():
+                headers["x-ratelimit-reset-requests"] = f"{behaviour.retry_after}s"
+        return headers
+
+    async def _send_bytes(
+        self, request: web.BaseRequest, exchange: _Exchange, status: int, body: bytes, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        resp = web.Response(status=status, body=body, headers=headers)
+        exchange.response = resp
+        await resp.prepare(request)
+        await self._finish(resp)
+        return resp
+
+    async def _finish(self, resp: web.StreamResponse) -> None:
+        # Counted before the final write, not after: the client can see the last byte (and a test can
+        # read `completed`) before this coroutine resumes from write_eof().
+        self.completed += 1
+        try:
+            await resp.write_eof()
+        except BaseException:
+            self.completed -= 1
+            raise
+
+    async def _send_json(
+        self,
+        request: web.BaseRequest,
+        exchange: _Exchange,
+        status: int,
+        payload: object,
+        behaviour: Behaviour | None = None,
+    ) -> web.StreamResponse:
+        headers = self._headers(exchange, status, behaviour)
+        content_type = behaviour.content_type if behaviour is not None else None
+        headers["Content-Type"] = content_type or "application/json"
+        # The real API pretty-prints unary JSON bodies.
+        body = json.dumps(payload, indent=2, ensure_ascii=False).encode()
+        return await self._send_bytes(request, exchange, status, body, headers)
+
+    async def _send_error(
+        self,
+        request: web.BaseRequest,
+        exchange: _Exchange,
+        err: _ApiError,
+        behaviour: Behaviour | None = None,
+    ) -> web.StreamResponse:
+        return await self._send_json(request, exchange, err.status, err.body(), behaviour)
+
+    async def _models(
+        self, request: web.BaseRequest, exchange: _Exchange, model_id: str
+    ) -> web.StreamResponse:
+        def entry(name: str) -> dict[str, Any]:
+            return {"id": name, "object": "model", "created": 1700000000, "owned_by": "openai"}
+
+        if not model_id:
+            return await self._send_json(
+                request, exchange, 200, {"object": "list", "data": [entry(m) for m in MODELS]}
+            )
+        if model_id in MODELS:
+            return await self._send_json(request, exchange, 200, entry(model_id))
+        err = _ApiError(
+            404,
+            f"The model '{model_id}' does not exist",
+            param="model",
+            code="model_not_found",
+        )
+        return await self._send_error(request, exchange, err)
+
+    async def _chat(self, request: web.BaseRequest, exchange: _Exchange, body: Any) -> web.StreamResponse:
+        behaviour = self._next_behaviour()
+        wants_stream = isinstance(body, dict) and body.get("stream") is True
+        if behaviour.latency > 0:
+            await asyncio.sleep(behaviour.latency)
+        if behaviour.stall_after is not None and not wants_stream:
+            await _forever()
+        # Injected failures come first: they model an upstream that is down or overloaded, which
+        # answers before it ever looks at credentials or the payload.
+        if behaviour.raw_body is not None:
+            headers = self._headers(exchange, behaviour.status, behaviour)
+            headers["Content-Type"] = behaviour.content_type or "application/json"
+            return await self._send_bytes(request, exchange, behaviour.status, behaviour.raw_body, headers)
+        if behaviour.status != 200:
+            return await self._send_forced_error(request, exchange, behaviour)
+        try:
+            self._check_auth(request)
+            chat = _validate_chat(body)
+        except _ApiError as err:
+            return await self._send_error(request, exchange, err, behaviour)
+        reply = _plan_reply(chat, behaviour)
+        completion_id = _random_id("chatcmpl-", 29)
+        created = int(time.time())
+        model = MODELS[chat.model]
+        if not chat.stream:
+            return await self._send_json(
+                request, exchange, 200, _unary_body(completion_id, created, model, reply), behaviour
+            )
+        events = _stream_events(completion_id, created, model, reply, chat.include_usage)
+        return await self._stream(request, exchange, behaviour, events, reply.completion_tokens)
+
+    async def _send_forced_error(
+        self, request: web.BaseRequest, exchange: _Exchange, behaviour: Behaviour
+    ) -> web.StreamResponse:
+        error_body = behaviour.error_body
+        if isinstance(error_body, str):
+            headers = self._headers(exchange, behaviour.status, behaviour)
+            headers["Content-Type"] = behaviour.content_type or "application/json"
+            return await self._send_bytes(request, exchange, behaviour.status, error_body.encode(), headers)
+        payload = error_body or _error_envelope(
+            behaviour.error_message, behaviour.error_type, None, behaviour.error_code
+        )
+        return await self._send_json(request, exchange, behaviour.status, payload, behaviour)
+
+    async def _stream(
+        self,
+        request: web.BaseRequest,
+        exchange: _Exchange,
+        behaviour: Behaviour,
+        events: list[str],
+        reply_chunks: int,
+    ) -> web.StreamResponse:
+        headers = self._headers(exchange, 200, behaviour)
+        headers["Content-Type"] = behaviour.content_type or "text/event-stream; charset=utf-8"
+        headers["Cache-Control"] = "no-cache"
+        resp = web.StreamResponse(status=200, headers=headers)
+        resp.enable_chunked_encoding()
+        exchange.response = resp
+        await resp.prepare(request)  # StreamResponse sends its headers right away
+
+        stall_at = _action_index(behaviour.stall_after, reply_chunks)
+        reset_at = _action_index(behaviour.reset_after, reply_chunks)
+        cut_at = _action_index(behaviour.cut_after, reply_chunks)
+        rng = random.Random()
+        for index, data in enumerate(events):
+            if index == stall_at:
+                await _forever()
+            if index == reset_at:
+                await self._abort(request, exchange)
+                return resp
+            if index == cut_at:
+                await self._finish(resp)
+                return resp
+            delay = behaviour.ttft if index == 0 else behaviour.inter_token
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._write_event(resp, data, behaviour, rng, index)
+        await self._finish(resp)
+        return resp
+
+    async def _write_event(
+        self, resp: web.StreamResponse, data: str, behaviour: Behaviour, rng: random.Random, index: int
+    ) -> None:
+        nl = "\r\n" if behaviour.crlf else "\n"
+        text = f"data: {data}{nl}{nl}"
+        if behaviour.comments:
+            # A comment line, then (on every other event) a lone blank line: both must be ignored by
+            # a correct SSE parser, and the blank line must not dispatch an empty event.
+            text = f": ping{nl}{nl}" + (nl if index % 2 else "") + text
+        blob = text.encode()
+        if not behaviour.split_writes:
+            await resp.write(blob)
+            return
+        pos = 0
+        while pos < len(blob):
+            size = rng.randint(3, 7)
+            await resp.write(blob[pos : pos + size])
+            pos += size
+            # Yield long enough for each piece to leave as its own TCP segment.
+            await asyncio.sleep(0.001)
+
+    async def _abort(self, request: web.BaseRequest, exchange: _Exchange) -> None:
+        transport = request.transport
+        exchange.self_aborted = True
+        if transport is None:
+            return
+        # abort() drops unsent buffered bytes; let the chunks already written reach the client first so
+        # "after N chunks" is deterministic.
+        for _ in range(1000):
+            if not transport.get_write_buffer_size():
+                break
+            await asyncio.sleep(0.001)
+        transport.abort()
+        # connection_lost() will cancel this handler; give it the chance rather than letting aiohttp try
+        # to finish a response on a dead socket.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await _forever()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Standalone entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.upstreams.openai", description="Run the OpenAI Chat Completions simulator."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--api-key",
+        default="sk-sim-test",
+        help="key required as 'Authorization: Bearer KEY' (default: %(default)s; pass '' to disable auth)",
+    )
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with OpenAISimulator(api_key=args.api_key or None, host=args.host, port=args.port) as sim:
+        print(f"listening on {sim.base_url}", flush=True)
+        # A timed wait keeps the main thread responsive to signals.
+        while not stop.wait(0.2):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
