@@ -204,3 +204,25 @@ async def test_stream_request_fields_match_chat_request() -> None:
     stream_fields = {(f.name, f.number, f.type) for f in chat_pb2.ChatStreamRequest.DESCRIPTOR.fields}
     assert chat_fields == stream_fields
     assert stream_request("m").model == "m"
+
+
+@pytest.mark.parametrize(
+    ("method", "payload"),
+    [
+        ("/llmgateway.v1.ChatService/Chat", b"\x0a\x02\xff\xfe"),  # model: invalid UTF-8
+        ("/llmgateway.v1.ChatService/Chat", b"\x0a\x05ab"),  # truncated field
+        ("/llmgateway.v1.ChatService/ChatStream", b"\x12\x03\xff\xff\xff"),  # corrupt message
+    ],
+)
+async def test_unparsable_request_bytes(client: Client, method: str, payload: bytes) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        if method.endswith("Stream"):
+            stream: Any = client.channel.unary_stream(method)  # raw bytes: no serializer
+            async for _ in stream(payload, timeout=5):
+                pass
+        else:
+            unary: Any = client.channel.unary_unary(method)
+            await unary(payload, timeout=5)
+    status = rich_status(failure.value)
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert status.detail(error_details_pb2.BadRequest).field_violations[0].reason == "UNPARSABLE"

@@ -350,7 +350,8 @@ async def test_stream_cut_after_content_reports_partial_usage(client: Client, si
     received, status = await stream_fails(client, stream_request("gpt", user("a b c d e f g h")))
     assert received[0].provider == "openai-main"
     assert "".join(m.delta.text for m in received) == "You said: a"
-    assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_STREAM_CUT")
+    assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "STREAM_INTERRUPTED")
+    assert status.error_info.metadata["cause"] == "UPSTREAM_STREAM_CUT"
     interruption = status.detail(chat_pb2.StreamInterruption)
     assert interruption.reason == "UPSTREAM_STREAM_CUT"
     assert interruption.messages_sent == 3
@@ -369,8 +370,9 @@ async def test_connection_reset_mid_stream(client: Client, sim: OpenAISimulator)
     sim.behaviour = Behaviour(reset_after=2)
     received, status = await stream_fails(client, stream_request("gpt", user("a b c d e f")))
     assert len(received) == 3  # the first message and two deltas
-    assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_CONNECTION_LOST")
-    assert status.detail(chat_pb2.StreamInterruption).messages_sent == 2
+    assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "STREAM_INTERRUPTED")
+    interruption = status.detail(chat_pb2.StreamInterruption)
+    assert (interruption.reason, interruption.messages_sent) == ("UPSTREAM_CONNECTION_LOST", 2)
 
 
 async def test_stall_before_first_token(
@@ -393,8 +395,9 @@ async def test_stall_mid_stream(
     sim.behaviour = Behaviour(stall_after=2)
     received, status = await stream_fails(client, stream_request("gpt", user("a b c d")))
     assert len(received) == 3
-    assert status.reason == "UPSTREAM_STALL"
-    assert status.detail(chat_pb2.StreamInterruption).messages_sent == 2
+    assert status.reason == "STREAM_INTERRUPTED"
+    interruption = status.detail(chat_pb2.StreamInterruption)
+    assert (interruption.reason, interruption.messages_sent) == ("UPSTREAM_STALL", 2)
     await sim.wait_for_disconnects(1)
 
 
@@ -446,3 +449,59 @@ async def test_caller_cancel_of_a_unary_call_closes_the_upstream(
             await asyncio.sleep(0.01)
     call.cancel()
     await sim.wait_for_disconnects(1)
+
+
+async def test_error_event_mid_stream(client: Client, sim: OpenAISimulator) -> None:
+    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+             "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}]}  # fmt: skip
+    error = {
+        "error": {"message": "The server had an error while processing your request.", "type": "server_error"}
+    }
+    body = f"data: {json.dumps(chunk)}\n\ndata: {json.dumps(error)}\n\n".encode()
+    sim.behaviour = Behaviour(raw_body=body, content_type="text/event-stream")
+    received, status = await stream_fails(client, stream_request("gpt", user("hi")))
+    assert [m.delta.text for m in received[1:]] == ["Hel"]
+    assert status.reason == "STREAM_INTERRUPTED"
+    assert status.error_info.metadata["cause"] == "UPSTREAM_STREAM_ERROR"
+    assert "had an error" in status.message
+
+
+async def test_error_event_before_content_is_not_an_interruption(
+    client: Client, sim: OpenAISimulator
+) -> None:
+    error = {"error": {"message": "overloaded", "type": "server_error"}}
+    sim.behaviour = Behaviour(
+        raw_body=f"data: {json.dumps(error)}\n\n".encode(), content_type="text/event-stream"
+    )
+    received, status = await stream_fails(client, stream_request("gpt", user("hi")))
+    assert received == []
+    assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_STREAM_ERROR")
+
+
+async def test_stream_tool_call_without_id_gets_one(client: Client, sim: OpenAISimulator) -> None:
+    # Some OpenAI-compatible servers omit the id; callers still need one to send the result back.
+    fragments = [
+        {
+            "tool_calls": [
+                {"index": 0, "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+            ]
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Oslo"}'}}]},
+    ]
+    events = [
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+        }  # fmt: skip
+        for delta in fragments
+    ]
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    sim.behaviour = Behaviour(raw_body=body.encode(), content_type="text/event-stream")
+    messages = await collect(client.chat.ChatStream(stream_request("gpt", user("hi")), timeout=5))
+    calls = [t for m in messages for t in m.delta.tool_calls]
+    assert calls[0].id.startswith("call_")
+    assert calls[0].name == "get_weather"
+    assert calls[1].id == ""

@@ -2,7 +2,8 @@
 
 The contract: a first message naming id, model and provider; then content messages (deltas, with
 the finish reason on the last one); usage alone on the final message. A stream that fails after
-content was sent ends with the error plus a StreamInterruption detail carrying the partial usage.
+content was sent ends with reason STREAM_INTERRUPTED and a StreamInterruption detail carrying the
+cause and the partial usage — never with OK.
 """
 
 from __future__ import annotations
@@ -65,16 +66,25 @@ async def relay(
             yield content
             sent += 1
     except GatewayError as error:
-        if started:
-            partial = chat_pb2.Usage()
-            partial.CopyFrom(usage)
-            if not partial.output_tokens:
-                partial.output_tokens = math.ceil(output_chars / _CHARS_PER_TOKEN)
-            partial.total_tokens = partial.input_tokens + partial.output_tokens
-            error.interruption = chat_pb2.StreamInterruption(
+        if not started:
+            raise
+        partial = chat_pb2.Usage()
+        partial.CopyFrom(usage)
+        if not partial.output_tokens:
+            partial.output_tokens = math.ceil(output_chars / _CHARS_PER_TOKEN)
+        partial.total_tokens = partial.input_tokens + partial.output_tokens
+        # After the first token the caller holds a partial answer: the status says so in its reason,
+        # and the cause moves into the metadata and the StreamInterruption detail.
+        raise GatewayError(
+            error.code,
+            "STREAM_INTERRUPTED",
+            f"the stream was interrupted after {sent} content messages: {error.message}",
+            metadata={**error.metadata, "cause": error.reason},
+            retry_after=error.retry_after,
+            interruption=chat_pb2.StreamInterruption(
                 reason=error.reason, partial_usage=partial, messages_sent=sent
-            )
-        raise
+            ),
+        ) from error
     if not started:
         yield chat_pb2.ChatStreamResponse(id=request_id, model=model or default_model, provider=provider)
     if not usage.total_tokens:

@@ -1,7 +1,8 @@
 """Turn GatewayErrors raised anywhere below into rich gRPC statuses, in exactly one place.
 
 Any other exception is a gateway bug: it is logged with an error id and the caller gets INTERNAL
-with a masked message carrying that id, never the exception text.
+with a masked message carrying that id, never the exception text. A request that does not even
+parse (corrupt wire bytes, invalid UTF-8 in a string) is the caller's error: INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import grpc
+from google.protobuf.message import DecodeError
 
-from llmgateway.errors import GatewayError, internal_error, to_status
+from llmgateway.errors import FieldViolation, GatewayError, internal_error, invalid_argument, to_status
 
 _log = logging.getLogger(__name__)
 
@@ -31,11 +33,36 @@ async def _abort(context: Context, error: BaseException) -> None:
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the handler can answer INVALID_ARGUMENT
+    (gRPC itself would answer UNKNOWN with the parser's exception text)."""
+
+    def __init__(self, error: DecodeError) -> None:
+        self.error = invalid_argument(
+            [FieldViolation("request", f"the request is not a valid protobuf message: {error}", "UNPARSABLE")]
+        )
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as error:
+            return _Undecodable(error)
+
+    return deserialize
+
+
 def _wrap_unary(
     behavior: Callable[[Any, Context], Awaitable[Any]],
 ) -> Callable[[Any, Context], Awaitable[Any]]:
     async def unary(request: Any, context: Context) -> Any:
         try:
+            if isinstance(request, _Undecodable):
+                raise request.error
             return await behavior(request, context)
         except grpc.aio.AbortError:
             raise
@@ -51,6 +78,8 @@ def _wrap_stream(
 ) -> Callable[[Any, Context], AsyncIterator[Any]]:
     async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
         try:
+            if isinstance(request, _Undecodable):
+                raise request.error
             async for message in behavior(request, context):
                 yield message
         except grpc.aio.AbortError:
@@ -75,13 +104,13 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(cast(Callable[[Any, Context], Awaitable[Any]], handler.unary_unary)),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(cast(Callable[[Any, Context], AsyncIterator[Any]], handler.unary_stream)),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler

@@ -84,6 +84,13 @@ def _reasoning_text(wire: dict[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _tool_call_id(wire_id: object) -> str:
+    """The provider's id, or a synthesised one: callers need an id to send the result back."""
+    if isinstance(wire_id, str) and wire_id:
+        return wire_id
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
 class OpenAICompatProvider(Provider):
     """A provider speaking OpenAI Chat Completions over one pooled keep-alive client."""
 
@@ -118,11 +125,6 @@ class OpenAICompatProvider(Provider):
             self.name, response.status_code, response.headers, redact(message, self._secrets), code
         )
 
-    def _tool_call_id(self, wire_id: object, call: UpstreamCall, index: int) -> str:
-        if isinstance(wire_id, str) and wire_id:
-            return wire_id
-        return f"call_{uuid.uuid4().hex[:24]}_{index}"
-
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         body = build_body(self.name, call.request, call.upstream_model, self._dialect, stream=False)
         async with transport_errors(self.name):
@@ -138,12 +140,12 @@ class OpenAICompatProvider(Provider):
             raise malformed_response(self.name, "choice without a message")
         return chat_pb2.ChatResponse(
             model=str(payload.get("model") or call.upstream_model),
-            message=self._message(message, call),
+            message=self._message(message),
             finish_reason=_finish_reason(choices[0].get("finish_reason")),
             usage=_usage(payload.get("usage")),
         )
 
-    def _message(self, wire: dict[str, Any], call: UpstreamCall) -> content_pb2.Message:
+    def _message(self, wire: dict[str, Any]) -> content_pb2.Message:
         parts: list[content_pb2.Part] = []
         reasoning = _reasoning_text(wire)
         if reasoning:
@@ -156,7 +158,7 @@ class OpenAICompatProvider(Provider):
         tool_calls = wire.get("tool_calls") or []
         if not isinstance(tool_calls, list):
             raise malformed_response(self.name, "tool_calls is not a list")
-        for index, tool_call in enumerate(tool_calls):
+        for tool_call in tool_calls:
             function = tool_call.get("function") if isinstance(tool_call, dict) else None
             if not isinstance(function, dict) or not isinstance(function.get("name"), str):
                 raise malformed_response(self.name, "tool call without a function name")
@@ -164,7 +166,7 @@ class OpenAICompatProvider(Provider):
             parts.append(
                 content_pb2.Part(
                     tool_call=content_pb2.ToolCall(
-                        id=self._tool_call_id(tool_call.get("id"), call, index),
+                        id=_tool_call_id(tool_call.get("id")),
                         name=function["name"],
                         arguments_json=arguments if isinstance(arguments, str) else json.dumps(arguments),
                     )
@@ -189,6 +191,7 @@ class OpenAICompatProvider(Provider):
             if response.status_code != 200:
                 await response.aread()
                 raise self._error(response)
+            started_calls: set[int] = set()  # tool-call indexes whose first fragment was seen
             try:
                 events = EventSource(response).aiter_sse()
                 async for event in paced(
@@ -199,7 +202,7 @@ class OpenAICompatProvider(Provider):
                     chunk = loads_object(event.data)
                     if chunk is None:
                         raise malformed_response(self.name, "a stream event that is not a JSON object")
-                    for message in self._chunk_messages(chunk, call):
+                    for message in self._chunk_messages(chunk, started_calls):
                         yield message
             except SSEError:
                 raise malformed_response(
@@ -207,7 +210,9 @@ class OpenAICompatProvider(Provider):
                 ) from None
         raise stream_cut(self.name, "no [DONE] event")
 
-    def _chunk_messages(self, chunk: dict[str, Any], call: UpstreamCall) -> list[chat_pb2.ChatStreamResponse]:
+    def _chunk_messages(
+        self, chunk: dict[str, Any], started_calls: set[int]
+    ) -> list[chat_pb2.ChatStreamResponse]:
         error = chunk.get("error")
         if error is not None:
             message = str(error.get("message") if isinstance(error, dict) else error)
@@ -239,10 +244,12 @@ class OpenAICompatProvider(Provider):
                     raise malformed_response(self.name, "tool call fragment is not an object")
                 function = fragment.get("function") or {}
                 index = _int(fragment.get("index"))
+                first = index not in started_calls
+                started_calls.add(index)
                 out.delta.tool_calls.append(
                     chat_pb2.ToolCallDelta(
                         index=index,
-                        id=fragment.get("id") or "",
+                        id=_tool_call_id(fragment.get("id")) if first else "",
                         name=function.get("name") or "",
                         arguments_json_fragment=function.get("arguments") or "",
                     )
