@@ -495,7 +495,7 @@ async def test_stream_tool_call_without_id_gets_one(client: Client, sim: OpenAIS
             "created": 1,
             "model": "m",
             "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
-        }  # fmt: skip
+        }
         for delta in fragments
     ]
     body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
