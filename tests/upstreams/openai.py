@@ -15,24 +15,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
-import random
 import re
 import secrets
 import signal
-import string
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from types import FrameType, TracebackType
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Final
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+
+from tests.upstreams.base import (
+    Behaviour,
+    Exchange,
+    RecordedRequest,
+    SimulatorServer,
+    compact_json,
+    forever,
+    fragments,
+    random_id,
+    sse_event,
+    word_chunks,
+)
 
 __all__ = ["MODELS", "Behaviour", "OpenAISimulator", "RecordedRequest", "mask_key"]
 
@@ -95,8 +102,6 @@ _KNOWN_PARAMS: Final = frozenset(
     }
 )
 _TOOL_NAME: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-_ARGUMENT_FRAGMENT: Final = 5
-_ID_ALPHABET: Final = string.ascii_letters + string.digits
 _PARSE_ERROR: Final = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
     "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. "
@@ -105,61 +110,11 @@ _PARSE_ERROR: Final = (
 )
 
 
-@dataclass
-class Behaviour:
-    """How the simulator answers one chat completions request.
-
-    Only `POST /v1/chat/completions` consumes behaviours (so a gateway's health probes of /v1/models do not
-    eat a queued one).  They apply in this order: `latency`; a unary `stall_after`; `raw_body`; a non-200
-    `status`; then auth, validation and the normal reply.  Injected failures therefore pre-empt auth and
-    validation, like an overloaded upstream that answers before looking at the request.
-
-    `cut_after`/`reset_after`/`stall_after` count reply chunks (words and tool-call fragments, not the role
-    chunk): N=0 acts right after the headers, before any event; N>=1 acts after the role chunk and N reply
-    chunks; an N that covers the whole reply acts after the finish chunk, before usage and `[DONE]`.
-    """
-
-    status: int = 200
-    error_body: dict[str, Any] | str | None = None
-    error_type: str = "server_error"
-    error_code: str | None = None
-    error_message: str = "simulated error"
-    retry_after: str | None = None
-    latency: float = 0.0
-    ttft: float = 0.0
-    inter_token: float = 0.0
-    reply_text: str | None = None
-    tool_calls: list[tuple[str, str]] = field(default_factory=list)
-    finish_reason: str | None = None
-    cut_after: int | None = None
-    reset_after: int | None = None
-    stall_after: int | None = None
-    split_writes: bool = False
-    crlf: bool = False
-    comments: bool = False
-    raw_body: bytes | None = None
-    content_type: str | None = None
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    raw: bytes
-
-
 def mask_key(key: str) -> str:
     """Mask a key the way OpenAI does in 401 messages, never revealing the whole key."""
     if len(key) <= 8:
         return "****"
     return f"{key[:4]}****{key[-4:]}"
-
-
-def _random_id(prefix: str, length: int) -> str:
-    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -672,8 +627,7 @@ class _ToolCall:
     arguments: str
 
     def fragments(self) -> list[str]:
-        args = self.arguments
-        return [args[i : i + _ARGUMENT_FRAGMENT] for i in range(0, len(args), _ARGUMENT_FRAGMENT)]
+        return fragments(self.arguments)
 
 
 @dataclass
@@ -704,22 +658,12 @@ class _Reply:
         }
 
 
-def _word_chunks(text: str) -> list[str]:
-    """Split text into per-word chunks that concatenate back to exactly `text`."""
-    chunks = re.findall(r"\s*\S+", text)
-    if not chunks:
-        return [text] if text else []
-    tail = text[sum(len(c) for c in chunks) :]
-    chunks[-1] += tail
-    return chunks
-
-
 def _plan_reply(chat: _ChatRequest, behaviour: Behaviour) -> _Reply:
-    calls = [_ToolCall(_random_id("call_", 24), name, args) for name, args in behaviour.tool_calls]
+    calls = [_ToolCall(random_id("call_", 24), name, args) for name, args in behaviour.tool_calls]
     text: str | None = behaviour.reply_text
     if text is None and not calls:
         text = "You said: " + chat.last_user_text
-    chunks = _word_chunks(text) if text is not None else []
+    chunks = word_chunks(text) if text is not None else []
     finish = "tool_calls" if calls else "stop"
     if chat.max_tokens is not None and chat.max_tokens < len(chunks):
         chunks = chunks[: chat.max_tokens]
@@ -768,7 +712,7 @@ def _stream_events(
         }
         if include_usage:
             obj["usage"] = None
-        return _compact(obj)
+        return compact_json(obj)
 
     events = [chunk({"role": "assistant", "content": "", "refusal": None})]
     events.extend(chunk({"content": piece}) for piece in reply.content_chunks)
@@ -787,7 +731,7 @@ def _stream_events(
     events.append(chunk({}, reply.finish_reason))
     if include_usage:
         events.append(
-            _compact(
+            compact_json(
                 {
                     "id": completion_id,
                     "object": "chat.completion.chunk",
@@ -803,253 +747,17 @@ def _stream_events(
     return events
 
 
-def _compact(obj: object) -> str:
-    # The real API streams compact JSON with raw (unescaped) UTF-8.
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+class OpenAISimulator(SimulatorServer):
+    """An OpenAI Chat Completions upstream on 127.0.0.1 (see SimulatorServer for the observables)."""
 
-
-def _action_index(after: int | None, reply_chunks: int) -> int | None:
-    """Index into the event list at which a cut/reset/stall "after N reply chunks" happens.
-
-    N=0 acts right after the headers (before the role chunk); N>=1 acts after the role chunk and N reply
-    chunks; when N covers the whole reply, it acts after the finish chunk (before usage and [DONE]).
-    """
-    if after is None:
-        return None
-    if after <= 0:
-        return 0
-    if after < reply_chunks:
-        return 1 + after
-    return 2 + reply_chunks
-
-
-# --------------------------------------------------------------------------------------------------------
-# Server
-
-
-class _CountingServer(web.Server):
-    """aiohttp's low-level server, plus a hook so the simulator can count TCP connections."""
-
-    def __init__(
-        self,
-        handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
-        on_connection: Callable[[], None],
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(handler, **kwargs)
-        self._on_connection = on_connection
-
-    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
-        super().connection_made(handler, transport)
-        self._on_connection()
-
-
-@dataclass
-class _Exchange:
-    """Per-request bookkeeping used to tell a client disconnect from one the simulator caused."""
-
-    request_id: str
-    started: float
-    response: web.StreamResponse | None = None
-    self_aborted: bool = False
-
-
-async def _forever() -> None:
-    await asyncio.Event().wait()
-
-
-class OpenAISimulator:
-    """An OpenAI Chat Completions upstream on 127.0.0.1, served from a background thread.
-
-    Observables (written by the simulator thread, safe to read from tests): `requests`; `disconnects`,
-    clients that went away while their response was still being produced; `completed`, responses whose
-    last byte was written (a `cut_after` stream counts, a `reset_after` one does not); and
-    `connections_opened`, TCP connections accepted, which shows whether a client pools connections.
-    """
+    name = "openai"
 
     def __init__(
         self, api_key: str | None = "sk-sim-test", host: str = "127.0.0.1", *, port: int = 0
     ) -> None:
-        self.api_key = api_key
-        self.host = host
-        self.port = port
-        self.base_url = ""
-        self.behaviour = Behaviour()
-        self.requests: list[RecordedRequest] = []
-        self.disconnects = 0
-        self.completed = 0
-        self.connections_opened = 0
-        self._queue: deque[Behaviour] = deque()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._startup_error: BaseException | None = None
-        self._stopping = False
-        self._inflight: set[asyncio.Task[Any]] = set()
+        super().__init__(api_key, host, port=port)
 
-    # ---- control, called from the test's thread ----------------------------------------------------
-
-    def enqueue(self, *behaviours: Behaviour) -> None:
-        self._queue.extend(behaviours)
-
-    def reset(self) -> None:
-        self.requests.clear()
-        self._queue.clear()
-        self.disconnects = 0
-        self.completed = 0
-        self.connections_opened = 0
-        self.behaviour = Behaviour()
-
-    async def wait_for_disconnects(self, n: int, timeout: float = 5.0) -> None:
-        # Polling (not an asyncio.Event) because the counter lives in another thread's loop.
-        deadline = time.monotonic() + timeout
-        while self.disconnects < n:
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"expected {n} upstream disconnects within {timeout}s, saw {self.disconnects}"
-                )
-            await asyncio.sleep(0.01)
-
-    def wait_for_disconnects_sync(self, n: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.disconnects < n:
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"expected {n} upstream disconnects within {timeout}s, saw {self.disconnects}"
-                )
-            time.sleep(0.01)
-
-    def start(self) -> OpenAISimulator:
-        if self._thread is not None:
-            raise RuntimeError("simulator already started")
-        ready = threading.Event()
-        self._startup_error = None
-        self._stopping = False
-        self._thread = threading.Thread(
-            target=self._thread_main, args=(ready,), name="openai-simulator", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(timeout=10):
-            raise RuntimeError("simulator did not start listening within 10s")
-        if self._startup_error is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-            raise RuntimeError(f"simulator failed to start: {self._startup_error!r}") from self._startup_error
-        return self
-
-    def stop(self) -> None:
-        thread, loop, stop_event = self._thread, self._loop, self._stop_event
-        if thread is None:
-            return
-        if loop is not None and stop_event is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already closed on its own
-                loop.call_soon_threadsafe(stop_event.set)
-        thread.join(timeout=10)
-        if thread.is_alive():
-            raise RuntimeError("simulator thread did not stop within 10s")
-        self._thread = None
-        self._loop = None
-        self._stop_event = None
-
-    def __enter__(self) -> OpenAISimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    # ---- the simulator's own thread ------------------------------------------------------------------
-
-    def _thread_main(self, ready: threading.Event) -> None:
-        try:
-            asyncio.run(self._serve(ready))
-        except BaseException as exc:
-            if ready.is_set():
-                raise
-            # Hand the failure to start(), which is waiting on `ready`, instead of dying unseen.
-            self._startup_error = exc
-            ready.set()
-
-    async def _serve(self, ready: threading.Event) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop_event = asyncio.Event()
-        server = _CountingServer(
-            self._handle,
-            on_connection=self._count_connection,
-            handler_cancellation=True,  # a client going away cancels its handler: that is how we see it
-            access_log=None,
-        )
-        # Stalled handlers are cancelled before cleanup, so a short grace period is plenty.
-        runner = web.ServerRunner(server, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self.port)
-            try:
-                await site.start()
-            except BaseException as exc:
-                self._startup_error = exc
-                ready.set()
-                return
-            port = runner.addresses[0][1]
-            self.base_url = f"http://{self.host}:{port}"
-            ready.set()
-            await self._stop_event.wait()
-        finally:
-            self._stopping = True
-            for task in list(self._inflight):
-                task.cancel()
-            await runner.cleanup()
-
-    def _count_connection(self) -> None:
-        self.connections_opened += 1
-
-    def _next_behaviour(self) -> Behaviour:
-        try:
-            return self._queue.popleft()
-        except IndexError:
-            return self.behaviour
-
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        exchange = _Exchange(request_id="req_" + secrets.token_hex(16), started=time.monotonic())
-        try:
-            return await self._dispatch(request, exchange)
-        except asyncio.CancelledError:
-            if not self._stopping and not exchange.self_aborted:
-                self.disconnects += 1
-            raise
-        except ConnectionError:
-            # A write hit a closed socket before aiohttp noticed the disconnect and cancelled us.
-            if not exchange.self_aborted:
-                self.disconnects += 1
-            if exchange.response is None:
-                raise
-            return exchange.response
-        finally:
-            self._inflight.discard(task)
-
-    async def _dispatch(self, request: web.BaseRequest, exchange: _Exchange) -> web.StreamResponse:
-        raw = await request.read()
-        body: Any = None
-        if raw:
-            with contextlib.suppress(ValueError):
-                body = json.loads(raw)
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                body=body,
-                raw=raw,
-            )
-        )
+    async def dispatch(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
         path, method = request.path, request.method
         if path == "/v1/chat/completions":
             if method != "POST":
@@ -1087,7 +795,7 @@ class OpenAISimulator:
                 code="invalid_api_key",
             )
 
-    def _headers(self, exchange: _Exchange, status: int, behaviour: Behaviour | None) -> dict[str, str]:
+    def _headers(self, exchange: Exchange, status: int, behaviour: Behaviour | None) -> dict[str, str]:
         headers = {
             "x-request-id": exchange.request_id,
             "openai-version": "2020-10-01",
@@ -1103,51 +811,29 @@ class OpenAISimulator:
                 headers["x-ratelimit-reset-requests"] = f"{behaviour.retry_after}s"
         return headers
 
-    async def _send_bytes(
-        self, request: web.BaseRequest, exchange: _Exchange, status: int, body: bytes, headers: dict[str, str]
-    ) -> web.StreamResponse:
-        resp = web.Response(status=status, body=body, headers=headers)
-        exchange.response = resp
-        await resp.prepare(request)
-        await self._finish(resp)
-        return resp
-
-    async def _finish(self, resp: web.StreamResponse) -> None:
-        # Counted before the final write, not after: the client can see the last byte (and a test can
-        # read `completed`) before this coroutine resumes from write_eof().
-        self.completed += 1
-        try:
-            await resp.write_eof()
-        except BaseException:
-            self.completed -= 1
-            raise
-
     async def _send_json(
         self,
         request: web.BaseRequest,
-        exchange: _Exchange,
+        exchange: Exchange,
         status: int,
         payload: object,
         behaviour: Behaviour | None = None,
     ) -> web.StreamResponse:
         headers = self._headers(exchange, status, behaviour)
         content_type = behaviour.content_type if behaviour is not None else None
-        headers["Content-Type"] = content_type or "application/json"
-        # The real API pretty-prints unary JSON bodies.
-        body = json.dumps(payload, indent=2, ensure_ascii=False).encode()
-        return await self._send_bytes(request, exchange, status, body, headers)
+        return await self.send_json(request, exchange, status, payload, headers, content_type)
 
     async def _send_error(
         self,
         request: web.BaseRequest,
-        exchange: _Exchange,
+        exchange: Exchange,
         err: _ApiError,
         behaviour: Behaviour | None = None,
     ) -> web.StreamResponse:
         return await self._send_json(request, exchange, err.status, err.body(), behaviour)
 
     async def _models(
-        self, request: web.BaseRequest, exchange: _Exchange, model_id: str
+        self, request: web.BaseRequest, exchange: Exchange, model_id: str
     ) -> web.StreamResponse:
         def entry(name: str) -> dict[str, Any]:
             return {"id": name, "object": "model", "created": 1700000000, "owned_by": "openai"}
@@ -1158,27 +844,22 @@ class OpenAISimulator:
             )
         if model_id in MODELS:
             return await self._send_json(request, exchange, 200, entry(model_id))
-        err = _ApiError(
-            404,
-            f"The model '{model_id}' does not exist",
-            param="model",
-            code="model_not_found",
-        )
+        err = _ApiError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
         return await self._send_error(request, exchange, err)
 
-    async def _chat(self, request: web.BaseRequest, exchange: _Exchange, body: Any) -> web.StreamResponse:
-        behaviour = self._next_behaviour()
+    async def _chat(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
+        behaviour = self.next_behaviour()
         wants_stream = isinstance(body, dict) and body.get("stream") is True
         if behaviour.latency > 0:
             await asyncio.sleep(behaviour.latency)
         if behaviour.stall_after is not None and not wants_stream:
-            await _forever()
+            await forever()
         # Injected failures come first: they model an upstream that is down or overloaded, which
         # answers before it ever looks at credentials or the payload.
         if behaviour.raw_body is not None:
             headers = self._headers(exchange, behaviour.status, behaviour)
             headers["Content-Type"] = behaviour.content_type or "application/json"
-            return await self._send_bytes(request, exchange, behaviour.status, behaviour.raw_body, headers)
+            return await self.send_bytes(request, exchange, behaviour.status, behaviour.raw_body, headers)
         if behaviour.status != 200:
             return await self._send_forced_error(request, exchange, behaviour)
         try:
@@ -1187,7 +868,7 @@ class OpenAISimulator:
         except _ApiError as err:
             return await self._send_error(request, exchange, err, behaviour)
         reply = _plan_reply(chat, behaviour)
-        completion_id = _random_id("chatcmpl-", 29)
+        completion_id = random_id("chatcmpl-", 29)
         created = int(time.time())
         model = MODELS[chat.model]
         if not chat.stream:
@@ -1195,95 +876,34 @@ class OpenAISimulator:
                 request, exchange, 200, _unary_body(completion_id, created, model, reply), behaviour
             )
         events = _stream_events(completion_id, created, model, reply, chat.include_usage)
-        return await self._stream(request, exchange, behaviour, events, reply.completion_tokens)
+        headers = self._headers(exchange, 200, behaviour)
+        headers["Content-Type"] = behaviour.content_type or "text/event-stream; charset=utf-8"
+        headers["Cache-Control"] = "no-cache"
+        error = _error_envelope(
+            behaviour.error_message, behaviour.error_type or "server_error", None, behaviour.error_code
+        )
+        return await self.stream(
+            request,
+            exchange,
+            behaviour,
+            [sse_event(data, behaviour, index) for index, data in enumerate(events)],
+            reply_chunks=reply.completion_tokens,
+            headers=headers,
+            error_frame=sse_event(compact_json(error), behaviour, 0),
+        )
 
     async def _send_forced_error(
-        self, request: web.BaseRequest, exchange: _Exchange, behaviour: Behaviour
+        self, request: web.BaseRequest, exchange: Exchange, behaviour: Behaviour
     ) -> web.StreamResponse:
         error_body = behaviour.error_body
         if isinstance(error_body, str):
             headers = self._headers(exchange, behaviour.status, behaviour)
             headers["Content-Type"] = behaviour.content_type or "application/json"
-            return await self._send_bytes(request, exchange, behaviour.status, error_body.encode(), headers)
+            return await self.send_bytes(request, exchange, behaviour.status, error_body.encode(), headers)
         payload = error_body or _error_envelope(
-            behaviour.error_message, behaviour.error_type, None, behaviour.error_code
+            behaviour.error_message, behaviour.error_type or "server_error", None, behaviour.error_code
         )
         return await self._send_json(request, exchange, behaviour.status, payload, behaviour)
-
-    async def _stream(
-        self,
-        request: web.BaseRequest,
-        exchange: _Exchange,
-        behaviour: Behaviour,
-        events: list[str],
-        reply_chunks: int,
-    ) -> web.StreamResponse:
-        headers = self._headers(exchange, 200, behaviour)
-        headers["Content-Type"] = behaviour.content_type or "text/event-stream; charset=utf-8"
-        headers["Cache-Control"] = "no-cache"
-        resp = web.StreamResponse(status=200, headers=headers)
-        resp.enable_chunked_encoding()
-        exchange.response = resp
-        await resp.prepare(request)  # StreamResponse sends its headers right away
-
-        stall_at = _action_index(behaviour.stall_after, reply_chunks)
-        reset_at = _action_index(behaviour.reset_after, reply_chunks)
-        cut_at = _action_index(behaviour.cut_after, reply_chunks)
-        rng = random.Random()
-        for index, data in enumerate(events):
-            if index == stall_at:
-                await _forever()
-            if index == reset_at:
-                await self._abort(request, exchange)
-                return resp
-            if index == cut_at:
-                await self._finish(resp)
-                return resp
-            delay = behaviour.ttft if index == 0 else behaviour.inter_token
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self._write_event(resp, data, behaviour, rng, index)
-        await self._finish(resp)
-        return resp
-
-    async def _write_event(
-        self, resp: web.StreamResponse, data: str, behaviour: Behaviour, rng: random.Random, index: int
-    ) -> None:
-        nl = "\r\n" if behaviour.crlf else "\n"
-        text = f"data: {data}{nl}{nl}"
-        if behaviour.comments:
-            # A comment line, then (on every other event) a lone blank line: both must be ignored by
-            # a correct SSE parser, and the blank line must not dispatch an empty event.
-            text = f": ping{nl}{nl}" + (nl if index % 2 else "") + text
-        blob = text.encode()
-        if not behaviour.split_writes:
-            await resp.write(blob)
-            return
-        pos = 0
-        while pos < len(blob):
-            size = rng.randint(3, 7)
-            await resp.write(blob[pos : pos + size])
-            pos += size
-            # Yield long enough for each piece to leave as its own TCP segment.
-            await asyncio.sleep(0.001)
-
-    async def _abort(self, request: web.BaseRequest, exchange: _Exchange) -> None:
-        transport = request.transport
-        exchange.self_aborted = True
-        if transport is None:
-            return
-        # abort() drops unsent buffered bytes; let the chunks already written reach the client first so
-        # "after N chunks" is deterministic.
-        for _ in range(1000):
-            if not transport.get_write_buffer_size():
-                break
-            await asyncio.sleep(0.001)
-        transport.abort()
-        # connection_lost() will cancel this handler; give it the chance rather than letting aiohttp try
-        # to finish a response on a dead socket.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(1.0):
-                await _forever()
 
 
 # --------------------------------------------------------------------------------------------------------
