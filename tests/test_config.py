@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from llmgateway import config as config_module
 from llmgateway.cli import main
 from llmgateway.config import ConfigError, default_config, load_config, parse_config
 
@@ -70,7 +71,6 @@ def test_missing_env_var_names_the_field(tmp_path: Path) -> None:
         ({"providers": [{"name": "x", "type": "echo"}, {"name": "x", "type": "echo"}]}, "duplicate name"),
         ({"models": [{"name": "m", "deployments": []}]}, r"models\[0\]\.deployments"),
         ({"server": {"tls": {"cert_file": "a", "key_file": "b", "require_client_cert": True}}}, "client_ca_file"),
-        ({"providers": [{"name": "x", "type": "anthropic"}]}, "no adapter in this build"),
     ],
 )  # fmt: skip
 def test_bad_fields_are_named(data: dict[str, object], message: str) -> None:
@@ -115,3 +115,9 @@ def test_check_config_reports_bad_yaml_and_missing_files(
     assert "not valid YAML" in capsys.readouterr().err
     assert main(["check-config", str(tmp_path / "missing.yaml")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_a_type_without_its_adapter_module_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(config_module.ADAPTER_MODULES, "ollama", "no_such_module")
+    with pytest.raises(ConfigError, match=r"providers\[0\]: .*'ollama' has no adapter in this build"):
+        parse_config({"providers": [{"name": "x", "type": "ollama"}]}, env={})

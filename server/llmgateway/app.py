@@ -12,6 +12,8 @@ from grpc_reflection.v1alpha import reflection
 
 from llmgateway.config import GatewayConfig, ServerSettings, TLSSettings
 from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
+from llmgateway.providers.base import ProviderContext
+from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.registry import build_providers
 from llmgateway.routing.catalog import ModelCatalog
 from llmgateway.service import ChatServicer, ModelServicer, Runtime
@@ -91,10 +93,12 @@ class Gateway:
             self.port = server.add_secure_port(self.listen, server_credentials(tls))
         self._server = server
 
+        context = ProviderContext(media=MediaFetcher(self.config.media))
         runtime = Runtime(
             config=self.config,
             catalog=ModelCatalog(self.config.models),
-            providers=build_providers(self.config),
+            providers=build_providers(self.config, context),
+            context=context,
         )
         self._runtime = runtime
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtime), server)

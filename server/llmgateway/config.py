@@ -6,6 +6,7 @@ the field by its path, e.g. `providers[0].type`.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -26,9 +27,24 @@ from pydantic import (
 ProviderType = Literal[
     "openai", "azure_openai", "anthropic", "gemini", "bedrock", "ollama", "vllm", "together", "echo"
 ]
-# Types with an adapter in this build; the others are accepted by the schema so configs written for
-# a newer gateway fail with a clear message instead of a schema error.
-IMPLEMENTED_PROVIDER_TYPES: frozenset[str] = frozenset({"openai", "vllm", "together", "echo"})
+# The module under llmgateway.providers that implements each type (a `create` function).
+ADAPTER_MODULES: dict[str, str] = {
+    "openai": "openai_compat",
+    "vllm": "openai_compat",
+    "together": "openai_compat",
+    "azure_openai": "azure_openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "bedrock": "bedrock",
+    "ollama": "ollama",
+    "echo": "echo",
+}
+
+
+def adapter_available(provider_type: str) -> bool:
+    """Whether this build has the adapter module for a provider type."""
+    return importlib.util.find_spec(f"llmgateway.providers.{ADAPTER_MODULES[provider_type]}") is not None
+
 
 Seconds = Annotated[float, Field(gt=0)]
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
@@ -101,12 +117,26 @@ class ProviderTimeouts(_Strict):
 
 
 class ProviderSettings(_Strict):
-    """One upstream account: a wire protocol, where it lives and how to authenticate."""
+    """One upstream account: a wire protocol, where it lives and how to authenticate.
+
+    Keys that only some types read: `api_version` (Azure `api-version`, Anthropic
+    `anthropic-version`), `bearer_token` (Azure Entra ID token, sent instead of `api-key`),
+    `region` and the `aws_*` credentials (Bedrock; without them botocore's standard credential
+    chain is used: environment, shared config and credentials files, container and instance roles).
+    """
 
     name: str = Field(pattern=_NAME_PATTERN)
     type: ProviderType
+    # Every type takes a base URL override (for Bedrock: the endpoint URL).
     base_url: str | None = None
     api_key: SecretStr | None = None
+    bearer_token: SecretStr | None = None
+    api_version: str | None = None
+    region: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_profile: str | None = None
     # Extra headers sent upstream, e.g. OpenAI-Organization / OpenAI-Project.
     headers: dict[str, str] = Field(default_factory=dict)
     timeouts: ProviderTimeouts = ProviderTimeouts()
@@ -124,12 +154,19 @@ class ProviderSettings(_Strict):
 
     @model_validator(mode="after")
     def _implemented(self) -> ProviderSettings:
-        if self.type not in IMPLEMENTED_PROVIDER_TYPES:
+        if not adapter_available(self.type):
+            available = sorted(t for t in ADAPTER_MODULES if adapter_available(t))
             raise ValueError(
-                f"provider type {self.type!r} has no adapter in this build "
-                f"(available: {', '.join(sorted(IMPLEMENTED_PROVIDER_TYPES))})"
+                f"provider type {self.type!r} has no adapter in this build (available: {', '.join(available)})"
             )
         return self
+
+    def secrets(self) -> list[str]:
+        """Every secret value of this provider, for scrubbing upstream text."""
+        values = [self.api_key, self.bearer_token, self.aws_secret_access_key, self.aws_session_token]
+        return [
+            value.get_secret_value() for value in values if value is not None and value.get_secret_value()
+        ]
 
 
 class DeploymentSettings(_Strict):
@@ -154,6 +191,21 @@ class LimitsSettings(_Strict):
     max_messages: int = Field(default=1000, gt=0)
 
 
+class MediaSettings(_Strict):
+    """Fetching media URIs to inline them, for providers that only take bytes. Off by default: a
+    caller must not be able to steer the gateway to arbitrary URLs. When on: https only, hosts that
+    resolve to private, loopback, link-local or other special addresses refused (each redirect is
+    checked again), and size and time capped."""
+
+    fetch_uris: bool = False
+    max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    timeout_s: Seconds = 10.0
+    max_redirects: int = Field(default=3, ge=0)
+    # For tests against a local https server only; never enable in production.
+    allow_private_addresses: bool = False
+    ca_file: Path | None = None
+
+
 class GatewayConfig(_Strict):
     """The whole gateway configuration."""
 
@@ -161,6 +213,7 @@ class GatewayConfig(_Strict):
     providers: list[ProviderSettings] = Field(default_factory=list)
     models: list[ModelSettings] = Field(default_factory=list)
     limits: LimitsSettings = LimitsSettings()
+    media: MediaSettings = MediaSettings()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

@@ -12,7 +12,7 @@ import grpc
 
 from llmgateway.config import GatewayConfig
 from llmgateway.deadlines import bounded_by_deadline
-from llmgateway.providers.base import Provider, UpstreamCall
+from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.routing.catalog import ModelCatalog
 from llmgateway.streaming import relay
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
@@ -28,11 +28,16 @@ class Runtime:
     config: GatewayConfig
     catalog: ModelCatalog
     providers: dict[str, Provider]
+    context: ProviderContext
+
+    def __post_init__(self) -> None:
+        self.provider_settings = {settings.name: settings for settings in self.config.providers}
 
     async def aclose(self) -> None:
         """Close every provider's pooled connections."""
         for provider in self.providers.values():
             await provider.aclose()
+        await self.context.media.aclose()
 
 
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
@@ -46,7 +51,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         model = self._runtime.catalog.resolve(request.model)
         deployment = model.deployments[0]
         provider = self._runtime.providers[deployment.provider]
-        settings = next(p for p in self._runtime.config.providers if p.name == deployment.provider)
+        settings = self._runtime.provider_settings[deployment.provider]
         call = UpstreamCall(
             request=request,
             upstream_model=deployment.model,

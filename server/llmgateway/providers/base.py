@@ -10,7 +10,15 @@ import abc
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from llmgateway.providers.media import MediaFetcher
 from llmgateway.v1 import chat_pb2
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What the gateway shares with every adapter it builds."""
+
+    media: MediaFetcher
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator
 
-from llmgateway.providers.base import Provider, UpstreamCall
+from llmgateway.config import ProviderSettings
+from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _WORDS = re.compile(r"\S+\s*|\s+")
@@ -59,3 +60,8 @@ class EchoProvider(Provider):
             yield chat_pb2.ChatStreamResponse(model=call.upstream_model, delta=chat_pb2.Delta(text=word))
         yield chat_pb2.ChatStreamResponse(model=call.upstream_model, finish_reason=finish)
         yield chat_pb2.ChatStreamResponse(usage=usage)
+
+
+def create(settings: ProviderSettings, context: ProviderContext) -> Provider:
+    """The echo provider (no settings besides its name)."""
+    return EchoProvider(settings.name)

@@ -13,7 +13,7 @@ from httpx_sse import EventSource, SSEError
 
 from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
-from llmgateway.providers.base import Provider, UpstreamCall
+from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.openai_request import OpenAIDialect, build_body
 from llmgateway.providers.pacing import paced
 from llmgateway.providers.upstream_http import (
@@ -106,7 +106,7 @@ class OpenAICompatProvider(Provider):
             )
         self._dialect = dialect
         key = settings.api_key.get_secret_value() if settings.api_key else ""
-        self._secrets = [key] if key else []
+        self._secrets = settings.secrets()
         headers = {"authorization": f"Bearer {key}"} if key else {}
         self._client = build_client(settings, settings.base_url or _DEFAULT_BASE_URLS[settings.type], headers)
 
@@ -259,3 +259,8 @@ class OpenAICompatProvider(Provider):
         if isinstance(chunk.get("usage"), dict):
             messages.append(chat_pb2.ChatStreamResponse(model=model, usage=_usage(chunk["usage"])))
         return messages
+
+
+def create(settings: ProviderSettings, context: ProviderContext) -> Provider:
+    """An OpenAI, vLLM or Together provider."""
+    return OpenAICompatProvider(settings)
