@@ -47,5 +47,10 @@ class Provider(abc.ABC):
         when the provider reports it). Raises GatewayError on failure, including a stream that ends
         without the provider's terminator. Closing the iterator early closes the upstream request."""
 
+    async def list_models(self) -> list[str] | None:
+        """The model names the upstream serves, for providers that can list them; None otherwise.
+        Raises GatewayError when the upstream cannot be asked."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - providers without connections have nothing to close
         """Release pooled connections."""
