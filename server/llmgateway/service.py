@@ -14,6 +14,7 @@ from llmgateway.config import GatewayConfig
 from llmgateway.deadlines import bounded_by_deadline
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.routing.catalog import ModelCatalog
+from llmgateway.routing.upstream_models import UpstreamModelDirectory
 from llmgateway.streaming import relay
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 from llmgateway.validation import validate_request
@@ -32,6 +33,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.provider_settings = {settings.name: settings for settings in self.config.providers}
+        self.upstream_models = UpstreamModelDirectory(self.providers)
 
     async def aclose(self) -> None:
         """Close every provider's pooled connections."""
@@ -95,4 +97,7 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
     async def ListModels(
         self, request: models_pb2.ListModelsRequest, context: Context
     ) -> models_pb2.ListModelsResponse:
-        return models_pb2.ListModelsResponse(models=self._runtime.catalog.describe())
+        return models_pb2.ListModelsResponse(
+            models=self._runtime.catalog.describe(),
+            upstream_models=await self._runtime.upstream_models.describe(),
+        )

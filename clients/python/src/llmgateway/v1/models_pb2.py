@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1allmgateway/v1/models.proto\x12\rllmgateway.v1\x1a\x1cgoogle/api/annotations.proto\"\x13\n\x11ListModelsRequest\":\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.llmgateway.v1.Model\"9\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x11\n\tproviders\x18\x03 \x03(\t2u\n\x0cModelService\x12\x65\n\nListModels\x12 .llmgateway.v1.ListModelsRequest\x1a!.llmgateway.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/modelsBi\n\x10io.llmgateway.v1B\x0bModelsProtoP\x01ZFgithub.com/llmgateway/llmgateway/clients/go/llmgateway/v1;llmgatewayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1allmgateway/v1/models.proto\x12\rllmgateway.v1\x1a\x1cgoogle/api/annotations.proto\"\x13\n\x11ListModelsRequest\"q\n\x12ListModelsResponse\x12$\n\x06models\x18\x01 \x03(\x0b\x32\x14.llmgateway.v1.Model\x12\x35\n\x0fupstream_models\x18\x02 \x03(\x0b\x32\x1c.llmgateway.v1.UpstreamModel\"9\n\x05Model\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x11\n\tproviders\x18\x03 \x03(\t\"/\n\rUpstreamModel\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t2u\n\x0cModelService\x12\x65\n\nListModels\x12 .llmgateway.v1.ListModelsRequest\x1a!.llmgateway.v1.ListModelsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/modelsBi\n\x10io.llmgateway.v1B\x0bModelsProtoP\x01ZFgithub.com/llmgateway/llmgateway/clients/go/llmgateway/v1;llmgatewayv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,9 +38,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSREQUEST']._serialized_start=75
   _globals['_LISTMODELSREQUEST']._serialized_end=94
   _globals['_LISTMODELSRESPONSE']._serialized_start=96
-  _globals['_LISTMODELSRESPONSE']._serialized_end=154
-  _globals['_MODEL']._serialized_start=156
-  _globals['_MODEL']._serialized_end=213
-  _globals['_MODELSERVICE']._serialized_start=215
-  _globals['_MODELSERVICE']._serialized_end=332
+  _globals['_LISTMODELSRESPONSE']._serialized_end=209
+  _globals['_MODEL']._serialized_start=211
+  _globals['_MODEL']._serialized_end=268
+  _globals['_UPSTREAMMODEL']._serialized_start=270
+  _globals['_UPSTREAMMODEL']._serialized_end=317
+  _globals['_MODELSERVICE']._serialized_start=319
+  _globals['_MODELSERVICE']._serialized_end=436
 # @@protoc_insertion_point(module_scope)

@@ -37,23 +37,32 @@ Global___ListModelsRequest: _TypeAlias = ListModelsRequest  # noqa: Y015
 
 @_typing.final
 class ListModelsResponse(_message.Message):
-    """The configured models, sorted by name."""
+    """The configured models, and what the upstreams that can list their models serve."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     MODELS_FIELD_NUMBER: _builtins.int
+    UPSTREAM_MODELS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___Model]:
-        """The models."""
+        """The configured models, sorted by name: the names callers can put in ChatRequest.model."""
+
+    @_builtins.property
+    def upstream_models(self) -> _containers.RepeatedCompositeFieldContainer[Global___UpstreamModel]:
+        """Models the providers themselves report (OpenAI, vLLM, Ollama can list), sorted by provider and
+        name. Informational: to call one, configure it as a model. A provider that cannot be reached
+        is left out rather than failing the call.
+        """
 
     def __init__(
         self,
         *,
         models: _abc.Iterable[Global___Model] | None = ...,
+        upstream_models: _abc.Iterable[Global___UpstreamModel] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models", "upstream_models", b"upstream_models"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -92,3 +101,29 @@ class Model(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Model: _TypeAlias = Model  # noqa: Y015
+
+@_typing.final
+class UpstreamModel(_message.Message):
+    """A model an upstream provider reports serving."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """The configured provider's name."""
+    name: _builtins.str
+    """The model's name as the provider knows it (usable as a deployment's `model` in the config)."""
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpstreamModel: _TypeAlias = UpstreamModel  # noqa: Y015
