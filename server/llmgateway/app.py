@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 
 import grpc
@@ -15,7 +16,8 @@ from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
 from llmgateway.providers.base import ProviderContext
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.registry import build_providers
-from llmgateway.routing.catalog import ModelCatalog
+from llmgateway.resilience.clock import SystemClock
+from llmgateway.routing.router import Router
 from llmgateway.service import ChatServicer, ModelServicer, Runtime
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 
@@ -94,11 +96,14 @@ class Gateway:
         self._server = server
 
         context = ProviderContext(media=MediaFetcher(self.config.media))
+        providers = build_providers(self.config, context)
+        clock = SystemClock()
         runtime = Runtime(
             config=self.config,
-            catalog=ModelCatalog(self.config.models),
-            providers=build_providers(self.config, context),
+            providers=providers,
             context=context,
+            router=Router(self.config, providers, clock=clock, rng=random.Random()),  # noqa: S311 - load spreading, not security
+            clock=clock,
         )
         self._runtime = runtime
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtime), server)

@@ -169,19 +169,107 @@ class ProviderSettings(_Strict):
         ]
 
 
+class CapabilitySettings(_Strict):
+    """What a deployment can serve; the capability filter keeps requests off deployments that can't."""
+
+    tools: bool = True
+    images: bool = True
+    json_schema: bool = True
+    # Prompt plus output tokens; None means unknown (never filtered on).
+    context_window: int | None = Field(default=None, gt=0)
+
+
+class DeploymentLimits(_Strict):
+    """Per-deployment limits: the bulkhead (calls in flight, and how long to wait for a slot)."""
+
+    max_in_flight: int = Field(default=100, gt=0)
+    max_wait_s: float = Field(default=5.0, ge=0)
+
+
 class DeploymentSettings(_Strict):
-    """A model served by a provider: the provider's name and the model name it expects."""
+    """A model served by a provider: the provider's name and the model name it expects.
+
+    In a glob model (`name: "claude-*"`), `{model}` in `model` is replaced by the name the caller
+    asked for."""
 
     provider: str
     model: str = Field(min_length=1)
+    # An id for metrics, logs and response metadata; default "<provider>/<model>".
+    name: str | None = None
+    weight: float = Field(default=1.0, gt=0)
+    input_price_per_mtok: float = Field(default=0.0, ge=0)
+    output_price_per_mtok: float = Field(default=0.0, ge=0)
+    capabilities: CapabilitySettings = CapabilitySettings()
+    limits: DeploymentLimits = DeploymentLimits()
+
+    @property
+    def id(self) -> str:
+        return self.name or f"{self.provider}/{self.model}"
+
+
+Strategy = Literal["weighted", "round_robin", "least_in_flight", "latency", "cost"]
+ErrorClass = Literal["unavailable", "rate_limited", "timeout", "context_length_exceeded", "content_filtered"]
+_GLOB_CHARS = frozenset("*?[")
+DEFAULT_FALLBACK_ON: tuple[ErrorClass, ...] = (
+    "unavailable",
+    "rate_limited",
+    "timeout",
+    "context_length_exceeded",
+)
 
 
 class ModelSettings(_Strict):
-    """A model name callers ask for, and the deployments that serve it."""
+    """A model name callers ask for (or a glob such as `claude-*`), and the deployments that serve it."""
 
-    name: str = Field(pattern=_NAME_PATTERN)
+    name: str = Field(pattern=r"^[A-Za-z0-9*?\[\]][A-Za-z0-9._:/*?\[\]-]{0,127}$")
     aliases: list[str] = Field(default_factory=list)
     deployments: list[DeploymentSettings] = Field(min_length=1)
+    strategy: Strategy = "weighted"
+    # Other models tried, in order, when every deployment of this one failed with an error of a
+    # class in `fallback_on`.
+    fallbacks: list[str] = Field(default_factory=list)
+    fallback_on: list[ErrorClass] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))
+
+    @property
+    def is_glob(self) -> bool:
+        return any(char in _GLOB_CHARS for char in self.name)
+
+
+class RetrySettings(_Strict):
+    """Retries per deployment: exponential backoff with full jitter, Retry-After honoured, and a
+    budget so retries add at most `budget_ratio` extra load (plus `min_retries_per_s`)."""
+
+    max_retries: int = Field(default=2, ge=0)
+    base_delay_s: float = Field(default=0.1, ge=0)
+    multiplier: float = Field(default=2.0, ge=1)
+    max_delay_s: float = Field(default=10.0, ge=0)
+    budget_ratio: float = Field(default=0.2, ge=0)
+    min_retries_per_s: float = Field(default=3.0, ge=0)
+    budget_window_s: Seconds = 10.0
+
+
+class BreakerSettings(_Strict):
+    """Circuit breaker per deployment."""
+
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    min_calls: int = Field(default=10, gt=0)
+    window_s: Seconds = 30.0
+    consecutive_failures: int = Field(default=5, gt=0)
+    open_s: Seconds = 30.0
+    half_open_probes: int = Field(default=3, gt=0)
+
+
+class RoutingSettings(_Strict):
+    """How calls are spread, retried, failed over and shed."""
+
+    # A call without a caller deadline is bounded by this (with one, by the deadline).
+    max_call_s: Seconds = 300.0
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    # Load shedding: calls beyond this many in flight get UNAVAILABLE with RetryInfo at once.
+    max_concurrent_calls: int = Field(default=1000, gt=0)
+    # EWMA smoothing for the latency strategy (weight of the newest sample).
+    latency_ewma_alpha: float = Field(default=0.3, gt=0, le=1)
 
 
 class LimitsSettings(_Strict):
@@ -214,6 +302,7 @@ class GatewayConfig(_Strict):
     models: list[ModelSettings] = Field(default_factory=list)
     limits: LimitsSettings = LimitsSettings()
     media: MediaSettings = MediaSettings()
+    routing: RoutingSettings = RoutingSettings()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
@@ -222,17 +311,29 @@ class GatewayConfig(_Strict):
         if duplicates:
             raise ValueError(f"providers: duplicate name(s) {sorted(duplicates)}")
         seen: dict[str, str] = {}
+        deployment_ids: dict[str, str] = {}
         for index, model in enumerate(self.models):
             for name in [model.name, *model.aliases]:
                 if name in seen:
                     raise ValueError(f"models[{index}]: name {name!r} already used by model {seen[name]!r}")
                 seen[name] = model.name
             for d_index, deployment in enumerate(model.deployments):
+                where = f"models[{index}].deployments[{d_index}]"
                 if deployment.provider not in provider_names:
+                    raise ValueError(f"{where}.provider: no provider named {deployment.provider!r}")
+                owner = deployment_ids.get(deployment.id)
+                if owner is not None and owner != model.name:
                     raise ValueError(
-                        f"models[{index}].deployments[{d_index}].provider: "
-                        f"no provider named {deployment.provider!r}"
+                        f"{where}: deployment {deployment.id!r} is also in model {owner!r}; give one a `name`"
                     )
+                deployment_ids[deployment.id] = model.name
+        globs = {model.name for model in self.models if model.is_glob}
+        for index, model in enumerate(self.models):
+            for fallback in model.fallbacks:
+                if fallback not in seen or fallback in globs:
+                    raise ValueError(f"models[{index}].fallbacks: no model named {fallback!r}")
+                if seen[fallback] == model.name:
+                    raise ValueError(f"models[{index}].fallbacks: a model cannot fall back to itself")
         return self
 
 

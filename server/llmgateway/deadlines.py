@@ -11,9 +11,15 @@ import grpc
 from llmgateway.errors import GatewayError, deadline_exceeded
 
 
+def deadline_of(context: grpc.aio.ServicerContext[object, object], now: float, total_s: float) -> float:
+    """The call's deadline on the router's clock: the caller's, or `total_s` from now."""
+    remaining = context.time_remaining()
+    return now + (total_s if remaining is None else min(remaining, total_s))
+
+
 @asynccontextmanager
 async def bounded_by_deadline(
-    context: grpc.aio.ServicerContext[object, object], total_s: float, provider: str
+    context: grpc.aio.ServicerContext[object, object], total_s: float
 ) -> AsyncIterator[None]:
     """Cancel the work inside when the caller's deadline (or, without one, `total_s`) passes.
 
@@ -31,6 +37,5 @@ async def bounded_by_deadline(
         raise GatewayError(
             grpc.StatusCode.UNAVAILABLE,
             "UPSTREAM_TIMEOUT",
-            f"provider {provider!r} did not finish within {total_s:g}s",
-            metadata={"provider": provider},
+            f"the call did not finish within {total_s:g}s (routing.max_call_s)",
         ) from None

@@ -1,19 +1,19 @@
-"""The ChatService and ModelService servicers: validate, route, call the provider; proto in,
-proto out; nothing provider-specific."""
+"""The ChatService and ModelService servicers: validate, route, relay; proto in, proto out;
+nothing provider-specific."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from dataclasses import dataclass
 
 import grpc
 
 from llmgateway.config import GatewayConfig
-from llmgateway.deadlines import bounded_by_deadline
-from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
-from llmgateway.routing.catalog import ModelCatalog
+from llmgateway.deadlines import bounded_by_deadline, deadline_of
+from llmgateway.providers.base import Provider, ProviderContext
+from llmgateway.resilience.clock import Clock
+from llmgateway.routing.router import Router, RouteReport
 from llmgateway.routing.upstream_models import UpstreamModelDirectory
 from llmgateway.streaming import relay
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
@@ -27,12 +27,12 @@ class Runtime:
     """What the servicers need at run time, built once from the config."""
 
     config: GatewayConfig
-    catalog: ModelCatalog
     providers: dict[str, Provider]
     context: ProviderContext
+    router: Router
+    clock: Clock
 
     def __post_init__(self) -> None:
-        self.provider_settings = {settings.name: settings for settings in self.config.providers}
         self.upstream_models = UpstreamModelDirectory(self.providers)
 
     async def aclose(self) -> None:
@@ -42,31 +42,39 @@ class Runtime:
         await self.context.media.aclose()
 
 
+def report_metadata(report: RouteReport) -> tuple[tuple[str, str], ...]:
+    """Response metadata telling the caller who served the call and how it got there."""
+    deployment = report.deployment
+    assert deployment is not None
+    metadata = [
+        ("x-llmgateway-provider", deployment.provider.name),
+        ("x-llmgateway-deployment", deployment.id),
+        ("x-llmgateway-model", report.served_model),
+        ("x-llmgateway-attempts", str(len(report.attempts))),
+    ]
+    if report.fallback:
+        metadata.append(("x-llmgateway-fallback", f"{report.requested_model}->{report.served_model}"))
+    return tuple(metadata)
+
+
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     """Chat and ChatStream."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    def _prepare(self, request: chat_pb2.ChatRequest) -> tuple[Provider, UpstreamCall, float]:
+    def _start(self, request: chat_pb2.ChatRequest, context: Context) -> tuple[str, float]:
         validate_request(request, self._runtime.config.limits)
-        model = self._runtime.catalog.resolve(request.model)
-        deployment = model.deployments[0]
-        provider = self._runtime.providers[deployment.provider]
-        settings = self._runtime.provider_settings[deployment.provider]
-        call = UpstreamCall(
-            request=request,
-            upstream_model=deployment.model,
-            request_id=request.request_id or uuid.uuid4().hex,
-        )
-        return provider, call, settings.timeouts.total_s
+        deadline = deadline_of(context, self._runtime.clock.now(), self._runtime.config.routing.max_call_s)
+        return request.request_id or uuid.uuid4().hex, deadline
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
-        provider, call, total_s = self._prepare(request)
-        async with bounded_by_deadline(context, total_s, provider.name):
-            response = await provider.chat(call)
-        response.id = call.request_id
-        response.provider = provider.name
+        request_id, deadline = self._start(request, context)
+        async with bounded_by_deadline(context, self._runtime.config.routing.max_call_s):
+            response, report = await self._runtime.router.chat(request, request.model, request_id, deadline)
+        await context.send_initial_metadata(report_metadata(report))
+        response.id = request_id
+        response.provider = report.deployment.provider.name if report.deployment else ""
         return response
 
     async def ChatStream(
@@ -74,18 +82,21 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         # ChatStreamRequest has ChatRequest's fields under the same numbers: one wire form, one model.
         chat_request = chat_pb2.ChatRequest.FromString(request.SerializeToString())
-        provider, call, total_s = self._prepare(chat_request)
-        async with (
-            bounded_by_deadline(context, total_s, provider.name),
-            aclosing(provider.stream(call)) as upstream,
-        ):
-            async for message in relay(
-                upstream,
-                request_id=call.request_id,
-                provider=provider.name,
-                default_model=call.upstream_model,
-            ):
-                yield message
+        request_id, deadline = self._start(chat_request, context)
+        router = self._runtime.router
+        async with bounded_by_deadline(context, self._runtime.config.routing.max_call_s):
+            handle, report = await router.open_stream(chat_request, request.model, request_id, deadline)
+            try:
+                await context.send_initial_metadata(report_metadata(report))
+                async for message in relay(
+                    handle.messages(),
+                    request_id=request_id,
+                    provider=handle.deployment.provider.name,
+                    default_model=handle.deployment.upstream_model(request.model),
+                ):
+                    yield message
+            finally:
+                await handle.close()
 
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):
@@ -98,6 +109,6 @@ class ModelServicer(models_pb2_grpc.ModelServiceServicer):
         self, request: models_pb2.ListModelsRequest, context: Context
     ) -> models_pb2.ListModelsResponse:
         return models_pb2.ListModelsResponse(
-            models=self._runtime.catalog.describe(),
+            models=self._runtime.router.describe(),
             upstream_models=await self._runtime.upstream_models.describe(),
         )

@@ -28,7 +28,9 @@ def _merge_usage(total: chat_pb2.Usage, update: chat_pb2.Usage) -> None:
         total.cost_usd = update.cost_usd
 
 
-def _has_content(message: chat_pb2.ChatStreamResponse) -> bool:
+def has_content(message: chat_pb2.ChatStreamResponse) -> bool:
+    """Whether an adapter message carries content (a delta or the finish reason), as opposed to
+    only usage or the model name."""
     return message.HasField("delta") or message.finish_reason != chat_pb2.FINISH_REASON_UNSPECIFIED
 
 
@@ -51,7 +53,7 @@ async def relay(
             if message.HasField("usage"):
                 _merge_usage(usage, message.usage)
             model = model or message.model
-            if not _has_content(message):
+            if not has_content(message):
                 continue
             if not started:
                 started = True

@@ -1,0 +1,446 @@
+"""The router: from a requested model to an answer, across deployments, retries and fallbacks.
+
+For each call: resolve the model (name, alias or glob); build the chain of the model and its
+fallback models; for each model, filter its deployments by capability and order them by the
+model's strategy; try them in order, each guarded by its breaker and bulkhead and retried with
+backoff while the retry budget and the caller's deadline allow. Streams fail over only before the
+first content: after it, the caller holds a partial answer and the stream's failure is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import random
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar, cast
+
+import grpc
+
+from llmgateway.config import GatewayConfig, ModelSettings
+from llmgateway.errors import GatewayError, deadline_exceeded, model_not_found
+from llmgateway.providers.base import Provider, UpstreamCall
+from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
+from llmgateway.resilience.bulkhead import Bulkhead, BulkheadFullError
+from llmgateway.resilience.clock import Clock
+from llmgateway.resilience.retry import RetryBudget, backoff_delay
+from llmgateway.routing import estimate
+from llmgateway.routing.classify import counts_against_breaker, error_class, retryable, tries_next_deployment
+from llmgateway.routing.deployments import Deployment, Ewma
+from llmgateway.routing.strategies import Balancer, RequestFacts
+from llmgateway.streaming import has_content
+from llmgateway.v1 import chat_pb2, models_pb2
+
+T = TypeVar("T")
+
+
+@dataclass
+class ModelRoute:
+    """A configured model with its deployments and balancer."""
+
+    settings: ModelSettings
+    deployments: list[Deployment]
+    balancer: Balancer
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+
+@dataclass
+class Attempt:
+    """One try of one deployment."""
+
+    deployment: str
+    outcome: str  # "OK" or the error reason
+
+
+@dataclass
+class RouteReport:
+    """What the caller learns about how its call was served (response metadata)."""
+
+    requested_model: str
+    attempts: list[Attempt] = field(default_factory=list)
+    deployment: Deployment | None = None
+    served_model: str = ""
+
+    @property
+    def fallback(self) -> bool:
+        return bool(self.served_model) and self.served_model != self.requested_model
+
+
+@dataclass
+class StreamHandle:
+    """A stream that has produced its first content: `items` holds what arrived so far, `rest`
+    the remaining upstream iterator. `close()` must be awaited when the caller is done."""
+
+    deployment: Deployment
+    items: list[chat_pb2.ChatStreamResponse]
+    rest: AsyncGenerator[chat_pb2.ChatStreamResponse, None] | None
+    _on_failure: Callable[[GatewayError], None]
+    _closed: bool = False
+
+    async def messages(self) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
+        for item in self.items:
+            yield item
+        if self.rest is None:
+            return
+        try:
+            async for item in self.rest:
+                yield item
+        except GatewayError as error:
+            self._on_failure(error)
+            raise
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.rest is not None:
+                await self.rest.aclose()
+        finally:
+            self.deployment.bulkhead.release()
+
+
+_FAILED = object()  # a deployment gave no result; the reason is in _Call.last_error
+
+
+@dataclass
+class _Call(Generic[T]):
+    """The state of one routed call across its attempts."""
+
+    request: chat_pb2.ChatRequest
+    requested: str
+    request_id: str
+    deadline: float | None
+    facts: RequestFacts
+    call_one: Callable[[Deployment, UpstreamCall], Awaitable[T]]
+    report: RouteReport
+    last_error: GatewayError | None = None
+    missing: str = ""
+    min_context: int = 0
+
+
+def _with_attempts(error: GatewayError, report: RouteReport) -> GatewayError:
+    error.metadata = {**error.metadata, "attempts": str(len(report.attempts))}
+    return error
+
+
+def _breaker_open(model: str, retry_in: float) -> GatewayError:
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE,
+        "BREAKER_OPEN",
+        f"every deployment of model {model!r} is failing; the gateway is not sending it calls for now",
+        metadata={"model": model},
+        retry_after=max(retry_in, 0.001),
+    )
+
+
+def _bulkhead_full(deployment: Deployment) -> GatewayError:
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE,
+        "BULKHEAD_FULL",
+        f"deployment {deployment.id!r} has no free slot",
+        metadata={"deployment": deployment.id},
+        retry_after=1.0,
+    )
+
+
+def _no_capable_deployment(model: str, missing: str) -> GatewayError:
+    return GatewayError(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "NO_CAPABLE_DEPLOYMENT",
+        f"no deployment of model {model!r} (or its fallbacks) supports {missing}",
+        metadata={"model": model, "feature": missing},
+    )
+
+
+class Router:
+    """Routes calls for every configured model."""
+
+    def __init__(
+        self, config: GatewayConfig, providers: dict[str, Provider], *, clock: Clock, rng: random.Random
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._rng = rng
+        self._budget = RetryBudget(config.routing.retry, clock)
+        provider_settings = {p.name: p for p in config.providers}
+        alpha = config.routing.latency_ewma_alpha
+        self.routes: list[ModelRoute] = []
+        for model in config.models:
+            deployments = [
+                Deployment(
+                    settings=d,
+                    provider=providers[d.provider],
+                    provider_settings=provider_settings[d.provider],
+                    breaker=CircuitBreaker(config.routing.breaker, clock),
+                    bulkhead=Bulkhead(d.limits.max_in_flight, d.limits.max_wait_s),
+                    ttft=Ewma(alpha),
+                    latency=Ewma(alpha),
+                )
+                for d in model.deployments
+            ]
+            self.routes.append(ModelRoute(model, deployments, Balancer(model.strategy, rng)))
+        self._by_name = {
+            name: route
+            for route in self.routes
+            if not route.settings.is_glob
+            for name in [route.name, *route.settings.aliases]
+        }
+        self._globs = [route for route in self.routes if route.settings.is_glob]
+
+    # ---- resolution -------------------------------------------------------------------------
+
+    def resolve(self, name: str) -> ModelRoute:
+        """The route for a model name, alias or glob match; NOT_FOUND when none."""
+        route = self._by_name.get(name)
+        if route is not None:
+            return route
+        for route in self._globs:
+            if fnmatch.fnmatchcase(name, route.name):
+                return route
+        raise model_not_found(name)
+
+    def _chain(self, route: ModelRoute) -> list[ModelRoute]:
+        chain = [route]
+        for fallback in route.settings.fallbacks:
+            candidate = self._by_name[fallback]
+            if candidate not in chain:
+                chain.append(candidate)
+        return chain
+
+    def open_until(self, name: str) -> float | None:
+        """When every deployment of the model and its fallbacks has an open breaker: seconds until
+        the first lets a probe through. None when some deployment is usable (or the model is
+        unknown: the servicer reports that)."""
+        try:
+            route = self.resolve(name)
+        except GatewayError:
+            return None
+        deployments = [d for r in self._chain(route) for d in r.deployments]
+        if any(d.breaker.state is not BreakerState.OPEN for d in deployments):
+            return None
+        return min(d.breaker.retry_in() for d in deployments)
+
+    def describe(self) -> list[models_pb2.Model]:
+        """Every configured model as ListModels shows it, sorted by name."""
+        return [
+            models_pb2.Model(
+                name=route.name,
+                aliases=route.settings.aliases,
+                providers=sorted({d.provider.name for d in route.deployments}),
+            )
+            for route in sorted(self.routes, key=lambda r: r.name)
+        ]
+
+    # ---- candidate selection ----------------------------------------------------------------
+
+    def _capable(
+        self, route: ModelRoute, request: chat_pb2.ChatRequest, facts: RequestFacts, min_context: int
+    ) -> tuple[list[Deployment], str]:
+        """Deployments that can serve the request, and (when none) what they lack."""
+        needs_tools = bool(request.tools)
+        needs_images = estimate.needs_images(request)
+        needs_schema = request.generation_config.HasField("response_json_schema")
+        wanted = facts.prompt_tokens + facts.output_tokens
+        capable, missing = [], ""
+        for deployment in route.deployments:
+            caps = deployment.settings.capabilities
+            if needs_tools and not caps.tools:
+                missing = "tools"
+            elif needs_images and not caps.images:
+                missing = "images"
+            elif needs_schema and not caps.json_schema:
+                missing = "JSON-schema output"
+            elif caps.context_window is not None and (
+                caps.context_window < wanted or caps.context_window <= min_context
+            ):
+                missing = f"a context window of {max(wanted, min_context + 1)} tokens"
+            else:
+                capable.append(deployment)
+        return capable, missing
+
+    # ---- the attempt loop -------------------------------------------------------------------
+
+    async def _attempt(self, call: _Call[T]) -> tuple[T, RouteReport]:
+        route = self.resolve(call.requested)
+        call.report.requested_model = route.name
+        self._budget.record_request()
+        for position, model_route in enumerate(self._chain(route)):
+            # Fallback models are tried when the model before failed with an error of a class in
+            # `fallback_on`, or had no deployment able to serve the request at all.
+            last = call.last_error
+            if position > 0 and last is not None and error_class(last) not in route.settings.fallback_on:
+                break
+            candidates, lacking = self._capable(model_route, call.request, call.facts, call.min_context)
+            call.missing = call.missing or lacking
+            upstream_name = call.requested if model_route is route else model_route.name
+            for deployment in model_route.balancer.order(candidates, call.facts):
+                outcome = await self._try_deployment(call, model_route, deployment, upstream_name)
+                if outcome is not _FAILED:
+                    return cast(T, outcome), call.report
+                if call.last_error is not None and not tries_next_deployment(call.last_error):
+                    break
+        if call.last_error is not None:
+            raise _with_attempts(call.last_error, call.report)
+        if call.missing:
+            raise _no_capable_deployment(route.name, call.missing)
+        raise _breaker_open(route.name, 0.0)
+
+    async def _try_deployment(
+        self, call: _Call[T], model_route: ModelRoute, deployment: Deployment, upstream_name: str
+    ) -> T | object:
+        """One deployment with its retries: the result, or _FAILED with call.last_error set.
+        Raises the caller's own errors, which no other deployment would fix."""
+        retry_settings = self._config.routing.retry
+        retries = 0
+        while True:
+            if not deployment.breaker.acquire():
+                call.report.attempts.append(Attempt(deployment.id, "BREAKER_OPEN"))
+                call.last_error = call.last_error or _breaker_open(
+                    model_route.name, deployment.breaker.retry_in()
+                )
+                return _FAILED
+            if call.deadline is not None and self._clock.now() >= call.deadline:
+                deployment.breaker.record_neutral()
+                raise _with_attempts(
+                    call.last_error or deadline_exceeded("before an attempt could start"), call.report
+                )
+            upstream_call = UpstreamCall(
+                request=call.request,
+                upstream_model=deployment.upstream_model(upstream_name),
+                request_id=call.request_id,
+            )
+            started = self._clock.now()
+            try:
+                result = await call.call_one(deployment, upstream_call)
+            except BulkheadFullError:
+                deployment.breaker.record_neutral()
+                call.report.attempts.append(Attempt(deployment.id, "BULKHEAD_FULL"))
+                call.last_error = _bulkhead_full(deployment)
+                return _FAILED
+            except GatewayError as error:
+                self._account_failure(deployment, error, self._clock.now() - started, call.facts.stream)
+                call.report.attempts.append(Attempt(deployment.id, error.reason))
+                call.last_error = error
+                if error_class(error) == "context_length_exceeded":
+                    window = deployment.settings.capabilities.context_window or 0
+                    call.min_context = max(call.min_context, window)
+                if error_class(error) is None and error.reason != "UNSUPPORTED_CAPABILITY":
+                    raise _with_attempts(error, call.report) from None  # the caller's own error
+                if not (retryable(error) and retries < retry_settings.max_retries):
+                    return _FAILED
+                delay = backoff_delay(retries, retry_settings, self._rng, error.retry_after)
+                if not (
+                    self._fits(call.deadline, delay, deployment, call.facts.stream)
+                    and self._budget.try_spend()
+                ):
+                    return _FAILED
+                await self._clock.sleep(delay)
+                retries += 1
+                continue
+            call.report.attempts.append(Attempt(deployment.id, "OK"))
+            call.report.deployment = deployment
+            call.report.served_model = model_route.name
+            return result
+
+    def _call(
+        self,
+        request: chat_pb2.ChatRequest,
+        requested: str,
+        request_id: str,
+        deadline: float | None,
+        *,
+        stream: bool,
+        call_one: Callable[[Deployment, UpstreamCall], Awaitable[T]],
+    ) -> _Call[T]:
+        facts = RequestFacts(
+            stream=stream,
+            prompt_tokens=estimate.prompt_tokens(request),
+            output_tokens=estimate.output_tokens(request),
+        )
+        return _Call(
+            request, requested, request_id, deadline, facts, call_one, RouteReport(requested_model=requested)
+        )
+
+    def _fits(self, deadline: float | None, delay: float, deployment: Deployment, stream: bool) -> bool:
+        """Whether a retry after `delay` can finish before the caller's deadline, judging by how
+        long this deployment usually takes (to the first token, for streams)."""
+        if deadline is None:
+            return True
+        usual = (deployment.ttft if stream else deployment.latency).value or 0.0
+        return self._clock.now() + delay + usual < deadline
+
+    def _account_failure(
+        self, deployment: Deployment, error: GatewayError, elapsed: float, stream: bool
+    ) -> None:
+        if counts_against_breaker(error):
+            deployment.breaker.record_failure(error.retry_after)
+        else:
+            deployment.breaker.record_neutral()
+        if error.reason in ("UPSTREAM_STALL", "UPSTREAM_TIMEOUT"):
+            # A timeout is a latency observation too: the slow deployment falls back in the order.
+            (deployment.ttft if stream else deployment.latency).add(elapsed)
+
+    # ---- unary and streaming ----------------------------------------------------------------
+
+    async def chat(
+        self, request: chat_pb2.ChatRequest, requested: str, request_id: str, deadline: float | None
+    ) -> tuple[chat_pb2.ChatResponse, RouteReport]:
+        """One complete answer, from the first deployment that gives one."""
+
+        async def call_one(deployment: Deployment, call: UpstreamCall) -> chat_pb2.ChatResponse:
+            async with deployment.bulkhead.slot():
+                started = self._clock.now()
+                try:
+                    async with asyncio.timeout(deployment.provider_settings.timeouts.total_s):
+                        response = await deployment.provider.chat(call)
+                except TimeoutError:
+                    raise GatewayError(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "UPSTREAM_TIMEOUT",
+                        f"provider {deployment.provider.name!r} did not answer within "
+                        f"{deployment.provider_settings.timeouts.total_s:g}s",
+                        metadata={"provider": deployment.provider.name},
+                    ) from None
+                deployment.latency.add(self._clock.now() - started)
+                deployment.breaker.record_success()
+                return response
+
+        return await self._attempt(self._call(request, requested, request_id, deadline, stream=False, call_one=call_one))
+
+    async def open_stream(
+        self, request: chat_pb2.ChatRequest, requested: str, request_id: str, deadline: float | None
+    ) -> tuple[StreamHandle, RouteReport]:
+        """A stream that has produced its first content, from the first deployment that does."""
+
+        async def call_one(deployment: Deployment, call: UpstreamCall) -> StreamHandle:
+            await deployment.bulkhead.acquire()
+            started = self._clock.now()
+            upstream = deployment.provider.stream(call)
+            items: list[chat_pb2.ChatStreamResponse] = []
+            try:
+                async for item in upstream:
+                    items.append(item)
+                    if has_content(item):
+                        break
+                else:
+                    await upstream.aclose()
+            except BaseException:
+                await upstream.aclose()
+                deployment.bulkhead.release()
+                raise
+            deployment.ttft.add(self._clock.now() - started)
+            deployment.breaker.record_success()
+            rest = upstream if items and has_content(items[-1]) else None
+
+            def on_failure(error: GatewayError) -> None:
+                if counts_against_breaker(error):
+                    deployment.breaker.record_failure(error.retry_after)
+
+            return StreamHandle(deployment, items, rest, on_failure)
+
+        return await self._attempt(self._call(request, requested, request_id, deadline, stream=True, call_one=call_one))

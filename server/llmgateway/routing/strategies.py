@@ -1,0 +1,71 @@
+"""Load-balancing strategies: each orders a model's candidate deployments, best first. The first
+is tried first; the rest are the failover order."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from llmgateway.config import Strategy
+from llmgateway.routing.deployments import Deployment
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What strategies may know about a request."""
+
+    stream: bool
+    prompt_tokens: int
+    output_tokens: int
+
+
+class Balancer:
+    """The strategy of one model, with the state it keeps between calls."""
+
+    def __init__(self, strategy: Strategy, rng: random.Random) -> None:
+        self.strategy = strategy
+        self._rng = rng
+        self._next = 0  # round-robin position
+
+    def order(self, candidates: list[Deployment], facts: RequestFacts) -> list[Deployment]:
+        if len(candidates) <= 1:
+            return list(candidates)
+        if self.strategy == "round_robin":
+            start = self._next % len(candidates)
+            self._next += 1
+            return candidates[start:] + candidates[:start]
+        if self.strategy == "weighted":
+            return self._smooth_weighted(candidates)
+        if self.strategy == "least_in_flight":
+            return sorted(candidates, key=lambda d: (d.in_flight, self._rng.random()))
+        if self.strategy == "latency":
+            return self._latency(candidates, facts.stream)
+        return sorted(
+            candidates,
+            key=lambda d: (d.estimated_cost(facts.prompt_tokens, facts.output_tokens), self._rng.random()),
+        )
+
+    def _smooth_weighted(self, candidates: list[Deployment]) -> list[Deployment]:
+        # nginx's smooth weighted round-robin: picks follow the weights exactly over a cycle and are
+        # spread out within it (5:1:1 gives a a b a c a a, not a a a a a b c).
+        total = 0.0
+        for deployment in candidates:
+            deployment.current_weight += deployment.settings.weight
+            total += deployment.settings.weight
+        chosen = max(candidates, key=lambda d: d.current_weight)
+        chosen.current_weight -= total
+        rest = sorted((d for d in candidates if d is not chosen), key=lambda d: -d.settings.weight)
+        return [chosen, *rest]
+
+    def _latency(self, candidates: list[Deployment], stream: bool) -> list[Deployment]:
+        def observed(deployment: Deployment) -> float:
+            # Unmeasured deployments count as fastest, so each gets tried and measured.
+            value = (deployment.ttft if stream else deployment.latency).value
+            return 0.0 if value is None else value
+
+        # Power of two choices: the better of two random candidates, so the single fastest
+        # deployment is not stampeded by every caller at once.
+        first, second = self._rng.sample(candidates, 2)
+        chosen = first if observed(first) <= observed(second) else second
+        rest = sorted((d for d in candidates if d is not chosen), key=observed)
+        return [chosen, *rest]
