@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -36,7 +37,7 @@ async def start_gateway() -> AsyncIterator[StartGateway]:
     started: list[Gateway] = []
 
     async def start(data: dict[str, Any]) -> Gateway:
-        gateway = Gateway(gateway_config(data))
+        gateway = Gateway(gateway_config(data), rng=random.Random(1234))
         await gateway.start()
         started.append(gateway)
         return gateway

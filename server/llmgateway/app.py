@@ -12,11 +12,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from llmgateway.config import GatewayConfig, ServerSettings, TLSSettings
+from llmgateway.interceptors.breaker import BreakerInterceptor
 from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
+from llmgateway.interceptors.load_shedding import LoadSheddingInterceptor
 from llmgateway.providers.base import ProviderContext
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.registry import build_providers
-from llmgateway.resilience.clock import SystemClock
+from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.routing.router import Router
 from llmgateway.service import ChatServicer, ModelServicer, Runtime
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
@@ -64,9 +66,19 @@ def server_credentials(tls: TLSSettings) -> grpc.ServerCredentials:
 class Gateway:
     """One gateway server process: start, serve, drain and stop."""
 
-    def __init__(self, config: GatewayConfig, listen: str | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        listen: str | None = None,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.config = config
         self.listen = listen or config.server.listen
+        self._clock: Clock = clock or SystemClock()
+        # Load spreading and jitter, not security: a seedable generator keeps tests deterministic.
+        self._rng = rng or random.Random()  # noqa: S311
         self.port = 0
         self._health = health.aio.HealthServicer()
         self._runtime: Runtime | None = None
@@ -81,8 +93,13 @@ class Gateway:
 
     async def start(self) -> None:
         """Bind, serve liveness at once, and readiness once providers are built."""
+        # Outermost first: errors raised by any later interceptor are mapped to statuses too.
         server = grpc.aio.server(
-            interceptors=[ErrorMappingInterceptor()],
+            interceptors=[
+                ErrorMappingInterceptor(),
+                LoadSheddingInterceptor(self.config.routing.max_concurrent_calls),
+                BreakerInterceptor(self._open_until),
+            ],
             options=server_options(self.config.server, self.config.limits.max_request_bytes),
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -97,13 +114,12 @@ class Gateway:
 
         context = ProviderContext(media=MediaFetcher(self.config.media))
         providers = build_providers(self.config, context)
-        clock = SystemClock()
         runtime = Runtime(
             config=self.config,
             providers=providers,
             context=context,
-            router=Router(self.config, providers, clock=clock, rng=random.Random()),  # noqa: S311 - load spreading, not security
-            clock=clock,
+            router=Router(self.config, providers, clock=self._clock, rng=self._rng),
+            clock=self._clock,
         )
         self._runtime = runtime
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtime), server)
@@ -121,6 +137,9 @@ class Gateway:
         await self._health.set(READINESS_SERVICE, _SERVING)
         scheme = "tls" if tls else "plaintext"
         _log.info("llmgateway listening on %s (%s)", self.address, scheme)
+
+    def _open_until(self, model: str) -> float | None:
+        return self._runtime.router.open_until(model) if self._runtime is not None else None
 
     async def wait(self) -> None:
         """Until the server has stopped."""

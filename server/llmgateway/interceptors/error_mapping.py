@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from llmgateway.errors import FieldViolation, GatewayError, internal_error, invalid_argument, to_status
+from llmgateway.interceptors.handlers import (
+    Context,
+    Continuation,
+    Handler,
+    StreamBehavior,
+    UnaryBehavior,
+    rewrap,
+)
 
 _log = logging.getLogger(__name__)
-
-Context = grpc.aio.ServicerContext[Any, Any]
 
 
 async def _abort(context: Context, error: BaseException) -> None:
@@ -56,9 +62,7 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     return deserialize
 
 
-def _wrap_unary(
-    behavior: Callable[[Any, Context], Awaitable[Any]],
-) -> Callable[[Any, Context], Awaitable[Any]]:
+def _wrap_unary(behavior: UnaryBehavior) -> UnaryBehavior:
     async def unary(request: Any, context: Context) -> Any:
         try:
             if isinstance(request, _Undecodable):
@@ -73,9 +77,7 @@ def _wrap_unary(
     return unary
 
 
-def _wrap_stream(
-    behavior: Callable[[Any, Context], AsyncIterator[Any]],
-) -> Callable[[Any, Context], AsyncIterator[Any]]:
+def _wrap_stream(behavior: StreamBehavior) -> StreamBehavior:
     async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
         try:
             if isinstance(request, _Undecodable):
@@ -94,23 +96,14 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Maps domain errors of unary-unary and unary-stream handlers to statuses."""
 
     async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
-            return handler
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(cast(Callable[[Any, Context], Awaitable[Any]], handler.unary_unary)),
-                request_deserializer=_tolerant(handler.request_deserializer),
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(cast(Callable[[Any, Context], AsyncIterator[Any]], handler.unary_stream)),
-                request_deserializer=_tolerant(handler.request_deserializer),
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+            return None
+        return rewrap(
+            handler,
+            unary=_wrap_unary,
+            stream=_wrap_stream,
+            request_deserializer=_tolerant(handler.request_deserializer),
+        )
