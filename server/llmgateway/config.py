@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -259,8 +260,73 @@ class BreakerSettings(_Strict):
     half_open_probes: int = Field(default=3, gt=0)
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class TimeWindow(_Strict):
+    """A time of day range (it may wrap past midnight), on some weekdays, in a time zone."""
+
+    start: str = Field(pattern=_CLOCK_TIME)
+    end: str = Field(pattern=_CLOCK_TIME)
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class RuleMatch(_Strict):
+    """Conditions of a rule; all given ones must hold. Strings are globs."""
+
+    model: str | None = None
+    tenant: str | None = None
+    key: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    min_prompt_tokens: int | None = Field(default=None, ge=0)
+    max_prompt_tokens: int | None = Field(default=None, ge=0)
+    time: TimeWindow | None = None
+
+
+class RuleAction(_Strict):
+    """What a matching rule does: reject, or route to a model or a deployment list, optionally
+    with another strategy."""
+
+    reject: str | None = None
+    model: str | None = None
+    deployments: list[str] = Field(default_factory=list)
+    strategy: Strategy | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RuleAction:
+        if self.reject is not None and (self.model or self.deployments or self.strategy):
+            raise ValueError("a rule that rejects cannot also route")
+        if self.model and self.deployments:
+            raise ValueError("route to a model or to deployments, not both")
+        if self.reject is None and not (self.model or self.deployments or self.strategy):
+            raise ValueError("an action needs reject, model, deployments or strategy")
+        return self
+
+
+class RuleSettings(_Strict):
+    """One routing rule; rules are tried in order and the first that matches applies."""
+
+    name: str = Field(min_length=1)
+    match: RuleMatch = RuleMatch()
+    action: RuleAction
+
+
 class RoutingSettings(_Strict):
     """How calls are spread, retried, failed over and shed."""
+
+    rules: list[RuleSettings] = Field(default_factory=list)
 
     # A call without a caller deadline is bounded by this (with one, by the deadline).
     max_call_s: Seconds = 300.0
@@ -334,7 +400,25 @@ class GatewayConfig(_Strict):
                     raise ValueError(f"models[{index}].fallbacks: no model named {fallback!r}")
                 if seen[fallback] == model.name:
                     raise ValueError(f"models[{index}].fallbacks: a model cannot fall back to itself")
+        self._check_rules(seen, globs, set(deployment_ids))
         return self
+
+    def _check_rules(self, models: dict[str, str], globs: set[str], deployments: set[str]) -> None:
+        names: set[str] = set()
+        for index, rule in enumerate(self.routing.rules):
+            where = f"routing.rules[{index}] ({rule.name})"
+            if rule.name in names:
+                raise ValueError(f"{where}: another rule has this name")
+            names.add(rule.name)
+            target = rule.action.model
+            if target is not None and (target not in models or target in globs):
+                raise ValueError(f"{where}.action.model: no model named {target!r}")
+            for deployment in rule.action.deployments:
+                if deployment not in deployments:
+                    raise ValueError(f"{where}.action.deployments: no deployment {deployment!r}")
+            low, high = rule.match.min_prompt_tokens, rule.match.max_prompt_tokens
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{where}.match: min_prompt_tokens is above max_prompt_tokens")
 
 
 def split_host_port(address: str) -> tuple[str, int]:

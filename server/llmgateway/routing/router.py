@@ -10,6 +10,7 @@ first content: after it, the caller holds a partial answer and the stream's fail
 from __future__ import annotations
 
 import asyncio
+import datetime
 import fnmatch
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -28,11 +29,13 @@ from llmgateway.resilience.retry import RetryBudget, backoff_delay
 from llmgateway.routing import estimate
 from llmgateway.routing.classify import counts_against_breaker, error_class, retryable, tries_next_deployment
 from llmgateway.routing.deployments import Deployment, Ewma
+from llmgateway.routing.rules import Caller, RoutingFacts, RuleSet
 from llmgateway.routing.strategies import Balancer, RequestFacts
 from llmgateway.streaming import has_content
 from llmgateway.v1 import chat_pb2, models_pb2
 
 T = TypeVar("T")
+ANONYMOUS = Caller()
 
 
 @dataclass
@@ -118,6 +121,7 @@ class _Call(Generic[T]):
     facts: RequestFacts
     call_one: Callable[[Deployment, UpstreamCall], Awaitable[T]]
     report: RouteReport
+    caller: Caller
     last_error: GatewayError | None = None
     missing: str = ""
     min_context: int = 0
@@ -161,11 +165,19 @@ class Router:
     """Routes calls for every configured model."""
 
     def __init__(
-        self, config: GatewayConfig, providers: dict[str, Provider], *, clock: Clock, rng: random.Random
+        self,
+        config: GatewayConfig,
+        providers: dict[str, Provider],
+        *,
+        clock: Clock,
+        rng: random.Random,
+        wall_clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         self._config = config
         self._clock = clock
         self._rng = rng
+        self._wall_clock = wall_clock
+        self._rules = RuleSet(config.routing.rules)
         self._budget = RetryBudget(config.routing.retry, clock)
         provider_settings = {p.name: p for p in config.providers}
         alpha = config.routing.latency_ewma_alpha
@@ -191,6 +203,21 @@ class Router:
             for name in [route.name, *route.settings.aliases]
         }
         self._globs = [route for route in self.routes if route.settings.is_glob]
+        self._variants: dict[tuple[str, str], ModelRoute] = {}
+        by_id = {d.id: (route, d) for route in self.routes for d in route.deployments}
+        for rule in config.routing.rules:
+            if rule.action.deployments:
+                owner = by_id[rule.action.deployments[0]][0]
+                deployments = [by_id[deployment_id][1] for deployment_id in rule.action.deployments]
+                settings = owner.settings.model_copy(
+                    update={
+                        "deployments": [d.settings for d in deployments],
+                        "strategy": rule.action.strategy or owner.settings.strategy,
+                    }
+                )
+                self._variants[("rule", rule.name)] = ModelRoute(
+                    settings, deployments, Balancer(settings.strategy, rng)
+                )
 
     # ---- resolution -------------------------------------------------------------------------
 
@@ -203,6 +230,38 @@ class Router:
             if fnmatch.fnmatchcase(name, route.name):
                 return route
         raise model_not_found(name)
+
+    def _route_for(self, call: _Call[T]) -> ModelRoute:
+        """The route after the rules: the requested model, or what the first matching rule says."""
+        facts = RoutingFacts(
+            model=call.requested,
+            prompt_tokens=call.facts.prompt_tokens,
+            now=self._wall_clock(),
+            caller=call.caller,
+            labels=call.request.labels,
+        )
+        rule = self._rules.first_match(facts)
+        if rule is None:
+            return self.resolve(call.requested)
+        action = rule.action
+        if action.reject is not None:
+            raise GatewayError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "ROUTE_REJECTED",
+                f"rejected by routing rule {rule.name!r}: {action.reject}",
+                metadata={"rule": rule.name},
+            )
+        if action.deployments:
+            return self._variants[("rule", rule.name)]
+        route = self.resolve(action.model or call.requested)
+        if action.strategy is None or action.strategy == route.settings.strategy:
+            return route
+        key = (route.name, action.strategy)
+        if key not in self._variants:
+            self._variants[key] = ModelRoute(
+                route.settings, route.deployments, Balancer(action.strategy, self._rng)
+            )
+        return self._variants[key]
 
     def _chain(self, route: ModelRoute) -> list[ModelRoute]:
         chain = [route]
@@ -266,7 +325,7 @@ class Router:
     # ---- the attempt loop -------------------------------------------------------------------
 
     async def _attempt(self, call: _Call[T]) -> tuple[T, RouteReport]:
-        route = self.resolve(call.requested)
+        route = self._route_for(call)
         call.report.requested_model = route.name
         self._budget.record_request()
         for position, model_route in enumerate(self._chain(route)):
@@ -356,15 +415,15 @@ class Router:
         *,
         stream: bool,
         call_one: Callable[[Deployment, UpstreamCall], Awaitable[T]],
+        caller: Caller,
     ) -> _Call[T]:
         facts = RequestFacts(
             stream=stream,
             prompt_tokens=estimate.prompt_tokens(request),
             output_tokens=estimate.output_tokens(request),
         )
-        return _Call(
-            request, requested, request_id, deadline, facts, call_one, RouteReport(requested_model=requested)
-        )
+        report = RouteReport(requested_model=requested)
+        return _Call(request, requested, request_id, deadline, facts, call_one, report, caller)
 
     def _fits(self, deadline: float | None, delay: float, deployment: Deployment, stream: bool) -> bool:
         """Whether a retry after `delay` can finish before the caller's deadline, judging by how
@@ -388,7 +447,12 @@ class Router:
     # ---- unary and streaming ----------------------------------------------------------------
 
     async def chat(
-        self, request: chat_pb2.ChatRequest, requested: str, request_id: str, deadline: float | None
+        self,
+        request: chat_pb2.ChatRequest,
+        requested: str,
+        request_id: str,
+        deadline: float | None,
+        caller: Caller = ANONYMOUS,
     ) -> tuple[chat_pb2.ChatResponse, RouteReport]:
         """One complete answer, from the first deployment that gives one."""
 
@@ -410,10 +474,19 @@ class Router:
                 deployment.breaker.record_success()
                 return response
 
-        return await self._attempt(self._call(request, requested, request_id, deadline, stream=False, call_one=call_one))
+        return await self._attempt(
+            self._call(
+                request, requested, request_id, deadline, stream=False, call_one=call_one, caller=caller
+            )
+        )
 
     async def open_stream(
-        self, request: chat_pb2.ChatRequest, requested: str, request_id: str, deadline: float | None
+        self,
+        request: chat_pb2.ChatRequest,
+        requested: str,
+        request_id: str,
+        deadline: float | None,
+        caller: Caller = ANONYMOUS,
     ) -> tuple[StreamHandle, RouteReport]:
         """A stream that has produced its first content, from the first deployment that does."""
 
@@ -443,4 +516,8 @@ class Router:
 
             return StreamHandle(deployment, items, rest, on_failure)
 
-        return await self._attempt(self._call(request, requested, request_id, deadline, stream=True, call_one=call_one))
+        return await self._attempt(
+            self._call(
+                request, requested, request_id, deadline, stream=True, call_one=call_one, caller=caller
+            )
+        )
