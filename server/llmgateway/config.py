@@ -162,6 +162,15 @@ class ProviderSettings(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _azure_needs_endpoint_and_credentials(self) -> ProviderSettings:
+        if self.type == "azure_openai":
+            if not self.base_url:
+                raise ValueError("azure_openai needs base_url: the resource endpoint, e.g. https://NAME.openai.azure.com")
+            if self.api_key is None and self.bearer_token is None:
+                raise ValueError("azure_openai needs api_key or bearer_token")
+        return self
+
     def secrets(self) -> list[str]:
         """Every secret value of this provider, for scrubbing upstream text."""
         values = [self.api_key, self.bearer_token, self.aws_secret_access_key, self.aws_session_token]

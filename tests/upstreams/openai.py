@@ -21,10 +21,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from aiohttp import web
 
@@ -41,7 +41,17 @@ from tests.upstreams.base import (
     word_chunks,
 )
 
-__all__ = ["MODELS", "Behaviour", "OpenAISimulator", "RecordedRequest", "mask_key"]
+__all__ = [
+    "DIALECT_MODELS",
+    "MODELS",
+    "Behaviour",
+    "Dialect",
+    "OpenAISimulator",
+    "RecordedRequest",
+    "mask_key",
+]
+
+Dialect = Literal["openai", "vllm", "together"]
 
 # Requested model → the dated snapshot the real API reports back in `model`.
 MODELS: Final[dict[str, str]] = {
@@ -101,6 +111,52 @@ _KNOWN_PARAMS: Final = frozenset(
         "safety_identifier",
     }
 )
+# Sampling knobs the open-model servers take beyond OpenAI's set.
+_VLLM_PARAMS: Final = frozenset(
+    {
+        "top_k",
+        "min_p",
+        "repetition_penalty",
+        "length_penalty",
+        "min_tokens",
+        "ignore_eos",
+        "skip_special_tokens",
+        "spaces_between_special_tokens",
+        "stop_token_ids",
+        "include_stop_str_in_output",
+        "use_beam_search",
+        "best_of",
+        "truncate_prompt_tokens",
+        "prompt_logprobs",
+        "echo",
+        "add_generation_prompt",
+        "continue_final_message",
+        "add_special_tokens",
+        "chat_template",
+        "chat_template_kwargs",
+        "guided_json",
+        "guided_regex",
+        "guided_choice",
+        "guided_grammar",
+        "structured_outputs",
+        "priority",
+        "request_id",
+        "bad_words",
+        "allowed_token_ids",
+    }
+)
+_TOGETHER_PARAMS: Final = frozenset(
+    {"top_k", "min_p", "repetition_penalty", "echo", "safety_model", "context_length_exceeded_behavior"}
+)
+# What each dialect serves: requested model → the name reported back in `model`.
+DIALECT_MODELS: Final[dict[str, dict[str, str]]] = {
+    "openai": MODELS,
+    "vllm": {"meta-llama/Llama-3.1-8B-Instruct": "meta-llama/Llama-3.1-8B-Instruct"},
+    "together": {
+        "meta-llama/Llama-3.3-70B-Instruct-Turbo": "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "Qwen/Qwen2.5-7B-Instruct-Turbo": "Qwen/Qwen2.5-7B-Instruct-Turbo",
+    },
+}
 _TOOL_NAME: Final = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _PARSE_ERROR: Final = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -127,9 +183,9 @@ class _ApiError(Exception):
         status: int,
         message: str,
         *,
-        type_: str = "invalid_request_error",
+        type_: str | None = "invalid_request_error",
         param: str | None = None,
-        code: str | None = None,
+        code: str | int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -142,7 +198,9 @@ class _ApiError(Exception):
         return _error_envelope(self.message, self.type, self.param, self.code)
 
 
-def _error_envelope(message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
+def _error_envelope(
+    message: str, type_: str | None, param: str | None, code: str | int | None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -235,8 +293,25 @@ def _check_positive_int(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
+@dataclass(frozen=True)
+class ChatRules:
+    """What one OpenAI-compatible server accepts in a chat completion body."""
+
+    params: frozenset[str] = _KNOWN_PARAMS
+    roles: tuple[str, ...] = _ROLES
+    # Requested model → the name reported back; None when the body's `model` is ignored (Azure,
+    # where the deployment in the URL picks the model).
+    models: Mapping[str, str] | None = field(default_factory=lambda: MODELS)
+    # Unknown top-level fields: rejected (OpenAI) or ignored with a log line (vLLM).
+    reject_unknown: bool = True
+    # Only OpenAI limits `stop` to four sequences and temperature to 2.
+    openai_limits: bool = True
+    not_found: str = "The model `{model}` does not exist or you do not have access to it."
+
+
 @dataclass
 class _ChatRequest:
+    # The model name reported back in the answer.
     model: str
     stream: bool
     include_usage: bool
@@ -336,7 +411,7 @@ def _validate_tool_calls(where: str, calls: object) -> list[str]:
     return ids
 
 
-def _validate_messages(messages: object) -> tuple[int, str, str]:
+def _validate_messages(messages: object, roles: tuple[str, ...] = _ROLES) -> tuple[int, str, str]:
     """Validate `messages`; return (prompt word count, last user message text, all message text)."""
     if messages is None:
         raise _missing("messages")
@@ -361,8 +436,8 @@ def _validate_messages(messages: object) -> tuple[int, str, str]:
         role = message.get("role")
         if role is None:
             raise _missing(f"{at}.role")
-        if role not in _ROLES:
-            raise _invalid_value(f"{at}.role", role, _ROLES)
+        if role not in roles:
+            raise _invalid_value(f"{at}.role", role, roles)
         for key in message:
             if key not in _MESSAGE_KEYS[role]:
                 raise _ApiError(
@@ -550,20 +625,46 @@ def _validate_stream(body: dict[str, Any]) -> tuple[bool, bool]:
     return True, bool(include_usage)
 
 
-def _validate_chat(body: Any) -> _ChatRequest:
-    if body is None:
-        raise _ApiError(400, _PARSE_ERROR)
-    if not isinstance(body, dict):
-        raise _ApiError(400, f"Invalid type for request body: expected an object, but got {_describe(body)}.")
-    for key in body:
-        if key not in _KNOWN_PARAMS:
-            raise _ApiError(400, f"Unrecognized request argument supplied: {key}", param=key)
+def _check_sampling_extras(body: dict[str, Any]) -> None:
+    """The open-model servers' extra sampling knobs (only reachable where the rules allow them)."""
+    top_k = body.get("top_k")
+    if top_k is not None:
+        if not isinstance(top_k, int) or isinstance(top_k, bool):
+            raise _invalid_type("top_k", "an integer", top_k)
+        if top_k < -1:
+            raise _ApiError(400, f"top_k must be -1 (disable), or at least 1, got {top_k}.", param="top_k")
+    _check_range(body, "min_p", 0, 1)
+    penalty = body.get("repetition_penalty")
+    if penalty is not None and (not _is_number(penalty) or penalty <= 0):
+        raise _ApiError(
+            400, f"repetition_penalty must be greater than zero, got {penalty}.", param="repetition_penalty"
+        )
+
+
+def _validate_model(body: dict[str, Any], rules: ChatRules) -> str | None:
+    """The requested model, checked only where the body's model matters."""
+    if rules.models is None:
+        return None
     model = body.get("model")
     if model is None:
         raise _ApiError(400, "you must provide a model parameter", param="model")
     if not isinstance(model, str):
         raise _invalid_type("model", "a string", model)
-    prompt_words, last_user, prompt_text = _validate_messages(body.get("messages"))
+    return model
+
+
+def _validate_chat(body: Any, rules: ChatRules | None = None) -> _ChatRequest:
+    rules = rules or ChatRules()
+    if body is None:
+        raise _ApiError(400, _PARSE_ERROR)
+    if not isinstance(body, dict):
+        raise _ApiError(400, f"Invalid type for request body: expected an object, but got {_describe(body)}.")
+    if rules.reject_unknown:
+        for key in body:
+            if key not in rules.params:
+                raise _ApiError(400, f"Unrecognized request argument supplied: {key}", param=key)
+    model = _validate_model(body, rules)
+    prompt_words, last_user, prompt_text = _validate_messages(body.get("messages"), rules.roles)
 
     max_tokens = _check_positive_int(body, "max_tokens")
     max_completion_tokens = _check_positive_int(body, "max_completion_tokens")
@@ -575,10 +676,12 @@ def _validate_chat(body: Any) -> _ChatRequest:
             param="max_tokens",
             code="invalid_value",
         )
-    _check_range(body, "temperature", 0, 2)
+    _check_range(body, "temperature", 0, 2 if rules.openai_limits else 100)
     _check_range(body, "top_p", 0, 1)
     _check_range(body, "presence_penalty", -2, 2)
     _check_range(body, "frequency_penalty", -2, 2)
+    if "top_k" in rules.params:
+        _check_sampling_extras(body)
     n = body.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n != 1):
         raise _ApiError(
@@ -588,7 +691,7 @@ def _validate_chat(body: Any) -> _ChatRequest:
     if stop is not None and not isinstance(stop, str):
         if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
             raise _invalid_type("stop", "one of a string or array of strings", stop)
-        if len(stop) > 4:
+        if rules.openai_limits and len(stop) > 4:
             raise _ApiError(
                 400,
                 "Invalid 'stop': array too long. Expected an array with maximum length 4, "
@@ -600,14 +703,10 @@ def _validate_chat(body: Any) -> _ChatRequest:
     _validate_tool_choice(body, tool_names)
     _validate_response_format(body, prompt_text)
     stream, include_usage = _validate_stream(body)
-    if model not in MODELS:
-        raise _ApiError(
-            404,
-            f"The model `{model}` does not exist or you do not have access to it.",
-            code="model_not_found",
-        )
+    if rules.models is not None and model not in rules.models:
+        raise _ApiError(404, rules.not_found.format(model=model), code="model_not_found")
     return _ChatRequest(
-        model=model,
+        model=rules.models[model] if rules.models is not None and model is not None else "",
         stream=stream,
         include_usage=include_usage,
         max_tokens=max_completion_tokens if max_completion_tokens is not None else max_tokens,
@@ -637,11 +736,16 @@ class _Reply:
     tool_calls: list[_ToolCall]
     finish_reason: str
     prompt_tokens: int
+    reasoning_chunks: list[str] = field(default_factory=list)
 
     @property
     def completion_tokens(self) -> int:
         # One "token" per stream chunk that carries part of the answer.
-        return len(self.content_chunks) + sum(1 + len(c.fragments()) for c in self.tool_calls)
+        return (
+            len(self.reasoning_chunks)
+            + len(self.content_chunks)
+            + sum(1 + len(c.fragments()) for c in self.tool_calls)
+        )
 
     def usage(self) -> dict[str, Any]:
         return {
@@ -650,7 +754,7 @@ class _Reply:
             "total_tokens": self.prompt_tokens + self.completion_tokens,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {
-                "reasoning_tokens": 0,
+                "reasoning_tokens": len(self.reasoning_chunks),
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
@@ -658,7 +762,7 @@ class _Reply:
         }
 
 
-def _plan_reply(chat: _ChatRequest, behaviour: Behaviour) -> _Reply:
+def _plan_reply(chat: _ChatRequest, behaviour: Behaviour, reasoning: str | None = None) -> _Reply:
     calls = [_ToolCall(random_id("call_", 24), name, args) for name, args in behaviour.tool_calls]
     text: str | None = behaviour.reply_text
     if text is None and not calls:
@@ -675,11 +779,16 @@ def _plan_reply(chat: _ChatRequest, behaviour: Behaviour) -> _Reply:
         tool_calls=calls,
         finish_reason=behaviour.finish_reason or finish,
         prompt_tokens=chat.prompt_words,
+        reasoning_chunks=word_chunks(reasoning) if reasoning else [],
     )
 
 
-def _unary_body(completion_id: str, created: int, model: str, reply: _Reply) -> dict[str, Any]:
+def _unary_body(
+    completion_id: str, created: int, model: str, reply: _Reply, reasoning_field: str | None = None
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
+    if reasoning_field and reply.reasoning_chunks:
+        message[reasoning_field] = "".join(reply.reasoning_chunks)
     if reply.tool_calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
@@ -696,12 +805,17 @@ def _unary_body(completion_id: str, created: int, model: str, reply: _Reply) -> 
     }
 
 
-def _stream_events(
-    completion_id: str, created: int, model: str, reply: _Reply, include_usage: bool
-) -> list[str]:
-    """Every SSE `data:` payload of a stream, in order: role, reply chunks, finish, [usage], [DONE]."""
+def _stream_payloads(
+    completion_id: str,
+    created: int,
+    model: str,
+    reply: _Reply,
+    include_usage: bool,
+    reasoning_field: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every chunk of a stream, in order: role, reply chunks, finish, [usage] (no [DONE])."""
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         obj: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -712,10 +826,12 @@ def _stream_events(
         }
         if include_usage:
             obj["usage"] = None
-        return compact_json(obj)
+        return obj
 
-    events = [chunk({"role": "assistant", "content": "", "refusal": None})]
-    events.extend(chunk({"content": piece}) for piece in reply.content_chunks)
+    payloads = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    if reasoning_field:
+        payloads.extend(chunk({reasoning_field: piece}) for piece in reply.reasoning_chunks)
+    payloads.extend(chunk({"content": piece}) for piece in reply.content_chunks)
     for index, call in enumerate(reply.tool_calls):
         head = {
             "index": index,
@@ -723,42 +839,97 @@ def _stream_events(
             "type": "function",
             "function": {"name": call.name, "arguments": ""},
         }
-        events.append(chunk({"tool_calls": [head]}))
-        events.extend(
+        payloads.append(chunk({"tool_calls": [head]}))
+        payloads.extend(
             chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
             for fragment in call.fragments()
         )
-    events.append(chunk({}, reply.finish_reason))
+    payloads.append(chunk({}, reply.finish_reason))
     if include_usage:
-        events.append(
-            compact_json(
-                {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "system_fingerprint": "fp_sim",
-                    "choices": [],
-                    "usage": reply.usage(),
-                }
-            )
+        payloads.append(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_sim",
+                "choices": [],
+                "usage": reply.usage(),
+            }
         )
-    events.append("[DONE]")
-    return events
+    return payloads
+
+
+def _rules(dialect: Dialect, models: Mapping[str, str]) -> ChatRules:
+    if dialect == "vllm":
+        return ChatRules(
+            params=_KNOWN_PARAMS | _VLLM_PARAMS,
+            roles=("system", "user", "assistant", "tool"),
+            models=models,
+            reject_unknown=False,
+            openai_limits=False,
+            not_found="The model `{model}` does not exist.",
+        )
+    if dialect == "together":
+        return ChatRules(
+            params=_KNOWN_PARAMS | _TOGETHER_PARAMS,
+            roles=("system", "user", "assistant", "tool"),
+            models=models,
+            openai_limits=False,
+            not_found="Unable to access model {model}. Please visit https://api.together.ai/models to view "
+            "the list of supported models.",
+        )
+    return ChatRules(models=models)
+
+
+# vLLM (FastAPI) names its errors after the exception class and puts the HTTP status in `code`.
+_VLLM_ERROR_TYPES: Final = {400: "BadRequestError", 401: "Unauthorized", 404: "NotFoundError"}
+_REASONING_FIELDS: Final[dict[str, str]] = {"vllm": "reasoning_content", "together": "reasoning"}
 
 
 class OpenAISimulator(SimulatorServer):
-    """An OpenAI Chat Completions upstream on 127.0.0.1 (see SimulatorServer for the observables)."""
+    """An OpenAI Chat Completions upstream on 127.0.0.1 (see SimulatorServer for the observables).
+
+    `dialect` picks the server imitated: "openai" (strict: unknown fields such as `top_k` are
+    rejected), "vllm" (extra sampling fields, `GET /health`, no auth when api_key is None, unknown
+    fields ignored and listed in `ignored_fields`) or "together" (extra sampling fields, a bare
+    array from `GET /v1/models`). vLLM and Together refuse the `developer` role. Set `reasoning` to
+    have vLLM / Together answer with that reasoning text (`reasoning_content` / `reasoning`).
+    """
 
     name = "openai"
 
     def __init__(
-        self, api_key: str | None = "sk-sim-test", host: str = "127.0.0.1", *, port: int = 0
+        self,
+        api_key: str | None = "sk-sim-test",
+        host: str = "127.0.0.1",
+        *,
+        port: int = 0,
+        dialect: Dialect = "openai",
+        models: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(api_key, host, port=port)
+        self.dialect: Dialect = dialect
+        self.models: dict[str, str] = dict(models if models is not None else DIALECT_MODELS[dialect])
+        self.reasoning: str | None = None
+        # Top-level body fields a lenient server (vLLM) accepted but ignored, in arrival order.
+        self.ignored_fields: list[str] = []
+        self._chat_rules = _rules(dialect, self.models)
+
+    def reset(self) -> None:
+        super().reset()
+        self.reasoning = None
+        self.ignored_fields.clear()
 
     async def dispatch(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
         path, method = request.path, request.method
+        if self.dialect == "vllm" and path in ("/health", "/version"):
+            # vLLM's operational routes sit outside /v1 and need no key.
+            if path == "/health":
+                return await self.send_bytes(
+                    request, exchange, 200, b"", {"Content-Type": "application/json"}
+                )
+            return await self.send_json(request, exchange, 200, {"version": "0.11.0"}, {})
         if path == "/v1/chat/completions":
             if method != "POST":
                 return await self._send_error(
@@ -777,7 +948,13 @@ class OpenAISimulator(SimulatorServer):
         if self.api_key is None:
             return
         header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer ") or not header[len("Bearer ") :].strip():
+        provided = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
+        if self.dialect == "vllm":
+            # vLLM's --api-key middleware answers a bare {"error": "Unauthorized"}.
+            if not secrets.compare_digest(provided.encode(), self.api_key.encode()):
+                raise _ApiError(401, "Unauthorized")
+            return
+        if not provided.strip():
             raise _ApiError(
                 401,
                 "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -786,7 +963,6 @@ class OpenAISimulator(SimulatorServer):
                 "username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.",
                 code="invalid_api_key",
             )
-        provided = header[len("Bearer ") :]
         if not secrets.compare_digest(provided.encode(), self.api_key.encode()):
             raise _ApiError(
                 401,
@@ -823,6 +999,15 @@ class OpenAISimulator(SimulatorServer):
         content_type = behaviour.content_type if behaviour is not None else None
         return await self.send_json(request, exchange, status, payload, headers, content_type)
 
+    def _error_payload(self, err: _ApiError) -> dict[str, Any]:
+        if self.dialect == "vllm":
+            if err.status == 401:
+                return {"error": err.message}
+            return _error_envelope(
+                err.message, _VLLM_ERROR_TYPES.get(err.status, "BadRequestError"), err.param, err.status
+            )
+        return err.body()
+
     async def _send_error(
         self,
         request: web.BaseRequest,
@@ -830,22 +1015,67 @@ class OpenAISimulator(SimulatorServer):
         err: _ApiError,
         behaviour: Behaviour | None = None,
     ) -> web.StreamResponse:
-        return await self._send_json(request, exchange, err.status, err.body(), behaviour)
+        return await self._send_json(request, exchange, err.status, self._error_payload(err), behaviour)
+
+    def _model_entries(self) -> list[dict[str, Any]]:
+        created = 1700000000
+        if self.dialect == "vllm":
+            return [
+                {"id": name, "object": "model", "created": created, "owned_by": "vllm", "root": name,
+                 "parent": None, "max_model_len": 131072}
+                for name in self.models
+            ]  # fmt: skip
+        if self.dialect == "together":
+            return [
+                {"id": name, "object": "model", "created": created, "type": "chat", "display_name": name,
+                 "organization": name.split("/")[0], "context_length": 131072}
+                for name in self.models
+            ]  # fmt: skip
+        return [
+            {"id": name, "object": "model", "created": created, "owned_by": "openai"} for name in self.models
+        ]
 
     async def _models(
         self, request: web.BaseRequest, exchange: Exchange, model_id: str
     ) -> web.StreamResponse:
-        def entry(name: str) -> dict[str, Any]:
-            return {"id": name, "object": "model", "created": 1700000000, "owned_by": "openai"}
-
+        entries = {entry["id"]: entry for entry in self._model_entries()}
         if not model_id:
-            return await self._send_json(
-                request, exchange, 200, {"object": "list", "data": [entry(m) for m in MODELS]}
-            )
-        if model_id in MODELS:
-            return await self._send_json(request, exchange, 200, entry(model_id))
+            # Together answers with a bare array; OpenAI and vLLM wrap it in a list object.
+            listing: object = list(entries.values())
+            if self.dialect != "together":
+                listing = {"object": "list", "data": listing}
+            return await self._send_json(request, exchange, 200, listing)
+        if model_id in entries:
+            return await self._send_json(request, exchange, 200, entries[model_id])
         err = _ApiError(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
         return await self._send_error(request, exchange, err)
+
+    # ---- the chat route, in steps a dialect (or a subclass such as Azure's) can change ----------
+
+    def _validate(self, request: web.BaseRequest, body: Any) -> _ChatRequest:
+        if not self._chat_rules.reject_unknown and isinstance(body, dict):
+            self.ignored_fields.extend(key for key in body if key not in self._chat_rules.params)
+        return _validate_chat(body, self._chat_rules)
+
+    def _reasoning_field(self) -> str | None:
+        return _REASONING_FIELDS.get(self.dialect)
+
+    def _unary_payload(self, completion_id: str, created: int, model: str, reply: _Reply) -> dict[str, Any]:
+        return _unary_body(completion_id, created, model, reply, self._reasoning_field())
+
+    def _stream_frames(
+        self, completion_id: str, created: int, model: str, reply: _Reply, include_usage: bool
+    ) -> tuple[list[str], int]:
+        """The `data:` payloads of a stream (ending with [DONE]) and how many precede the reply."""
+        payloads = _stream_payloads(
+            completion_id, created, model, reply, include_usage, self._reasoning_field()
+        )
+        return [*(compact_json(p) for p in payloads), "[DONE]"], 1
+
+    def _forced_error_payload(self, behaviour: Behaviour) -> object:
+        return behaviour.error_body or _error_envelope(
+            behaviour.error_message, behaviour.error_type or "server_error", None, behaviour.error_code
+        )
 
     async def _chat(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
         behaviour = self.next_behaviour()
@@ -864,18 +1094,21 @@ class OpenAISimulator(SimulatorServer):
             return await self._send_forced_error(request, exchange, behaviour)
         try:
             self._check_auth(request)
-            chat = _validate_chat(body)
+            chat = self._validate(request, body)
         except _ApiError as err:
             return await self._send_error(request, exchange, err, behaviour)
-        reply = _plan_reply(chat, behaviour)
+        reply = _plan_reply(chat, behaviour, self.reasoning if self._reasoning_field() else None)
         completion_id = random_id("chatcmpl-", 29)
         created = int(time.time())
-        model = MODELS[chat.model]
         if not chat.stream:
             return await self._send_json(
-                request, exchange, 200, _unary_body(completion_id, created, model, reply), behaviour
+                request,
+                exchange,
+                200,
+                self._unary_payload(completion_id, created, chat.model, reply),
+                behaviour,
             )
-        events = _stream_events(completion_id, created, model, reply, chat.include_usage)
+        events, opening = self._stream_frames(completion_id, created, chat.model, reply, chat.include_usage)
         headers = self._headers(exchange, 200, behaviour)
         headers["Content-Type"] = behaviour.content_type or "text/event-stream; charset=utf-8"
         headers["Cache-Control"] = "no-cache"
@@ -890,6 +1123,7 @@ class OpenAISimulator(SimulatorServer):
             reply_chunks=reply.completion_tokens,
             headers=headers,
             error_frame=sse_event(compact_json(error), behaviour, 0),
+            opening_frames=opening,
         )
 
     async def _send_forced_error(
@@ -900,9 +1134,7 @@ class OpenAISimulator(SimulatorServer):
             headers = self._headers(exchange, behaviour.status, behaviour)
             headers["Content-Type"] = behaviour.content_type or "application/json"
             return await self.send_bytes(request, exchange, behaviour.status, error_body.encode(), headers)
-        payload = error_body or _error_envelope(
-            behaviour.error_message, behaviour.error_type or "server_error", None, behaviour.error_code
-        )
+        payload = self._forced_error_payload(behaviour)
         return await self._send_json(request, exchange, behaviour.status, payload, behaviour)
 
 
@@ -916,6 +1148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--dialect", choices=["openai", "vllm", "together"], default="openai")
     parser.add_argument(
         "--api-key",
         default="sk-sim-test",
@@ -930,7 +1163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with OpenAISimulator(api_key=args.api_key or None, host=args.host, port=args.port) as sim:
+    with OpenAISimulator(
+        api_key=args.api_key or None, host=args.host, port=args.port, dialect=args.dialect
+    ) as sim:
         print(f"listening on {sim.base_url}", flush=True)
         # A timed wait keeps the main thread responsive to signals.
         while not stop.wait(0.2):

@@ -1,11 +1,15 @@
-"""The OpenAI Chat Completions protocol: OpenAI itself, and vLLM and Together with their dialects."""
+"""The OpenAI Chat Completions protocol: OpenAI itself, vLLM and Together with their dialects, and
+(configured by the azure_openai module) Azure OpenAI. One implementation of the wire; what differs
+between those servers is an `OpenAIWire`."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 import httpx
@@ -46,7 +50,6 @@ _FINISH_REASONS = {
     "function_call": chat_pb2.FINISH_REASON_TOOL_CALLS,
     "content_filter": chat_pb2.FINISH_REASON_CONTENT_FILTER,
 }
-_CHAT_PATH = "/v1/chat/completions"
 
 
 def _finish_reason(value: object) -> chat_pb2.FinishReason.ValueType:
@@ -91,31 +94,67 @@ def _tool_call_id(wire_id: object) -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
 
+@dataclass(frozen=True)
+class OpenAIWire:
+    """Where one OpenAI-compatible server lives and how it is spoken to: the parts that differ
+    between OpenAI, Azure OpenAI, vLLM and Together."""
+
+    base_url: str
+    dialect: OpenAIDialect
+    auth_headers: Mapping[str, str] = field(default_factory=dict)
+    # `{model}` is replaced by the URL-quoted upstream model (Azure: the deployment name).
+    chat_path: str = "/v1/chat/completions"
+    # Sent with every request (Azure: api-version).
+    query: Mapping[str, str] = field(default_factory=dict)
+    # None where the server cannot list what it serves in a way callers can use.
+    models_path: str | None = "/v1/models"
+
+
+def dialect_for(settings: ProviderSettings, dialect: OpenAIDialect) -> OpenAIDialect:
+    """The dialect with the configured output-token field, when the config names one."""
+    if settings.max_tokens_field:
+        return replace(dialect, max_tokens_field=settings.max_tokens_field)
+    return dialect
+
+
+def _model_ids(provider: str, content: bytes) -> list[str]:
+    try:
+        payload = json.loads(content)
+    except ValueError:
+        raise malformed_response(provider, "the model list is not JSON") from None
+    # OpenAI and vLLM wrap the list as {"object": "list", "data": [...]}; Together sends a bare array.
+    entries = payload.get("data") if isinstance(payload, dict) else payload
+    if not isinstance(entries, list):
+        raise malformed_response(provider, "the model list has no data array")
+    ids = [entry.get("id") for entry in entries if isinstance(entry, dict)]
+    if len(ids) != len(entries) or not all(isinstance(i, str) and i for i in ids):
+        raise malformed_response(provider, "a model list entry without an id")
+    return [str(i) for i in ids]
+
+
 class OpenAICompatProvider(Provider):
     """A provider speaking OpenAI Chat Completions over one pooled keep-alive client."""
 
-    def __init__(self, settings: ProviderSettings) -> None:
+    def __init__(self, settings: ProviderSettings, wire: OpenAIWire) -> None:
         super().__init__(settings.name)
         self._settings = settings
-        dialect = _DIALECTS[settings.type]
-        if settings.max_tokens_field:
-            dialect = OpenAIDialect(
-                max_tokens_field=settings.max_tokens_field,
-                supports_top_k=dialect.supports_top_k,
-                supports_developer_role=dialect.supports_developer_role,
-            )
-        self._dialect = dialect
-        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        self._wire = wire
+        self._dialect = wire.dialect
         self._secrets = settings.secrets()
-        headers = {"authorization": f"Bearer {key}"} if key else {}
-        self._client = build_client(settings, settings.base_url or _DEFAULT_BASE_URLS[settings.type], headers)
+        self._client = build_client(settings, wire.base_url, wire.auth_headers)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def _chat_path(self, call: UpstreamCall) -> str:
+        return self._wire.chat_path.format(model=quote(call.upstream_model, safe=""))
+
     def _error(self, response: httpx.Response) -> GatewayError:
         body = loads_object(response.content)
         error = body.get("error") if body else None
+        if body and body.get("object") == "error":
+            # Older vLLM answers with the error fields at the top level.
+            error = body
         if isinstance(error, dict):
             message = str(error.get("message") or "")
             code = str(error.get("code") or error.get("type") or "")
@@ -125,10 +164,22 @@ class OpenAICompatProvider(Provider):
             self.name, response.status_code, response.headers, redact(message, self._secrets), code
         )
 
+    async def list_models(self) -> list[str] | None:
+        """The ids from GET /v1/models; errors map like chat errors."""
+        if self._wire.models_path is None:
+            return None
+        async with transport_errors(self.name):
+            response = await self._client.get(self._wire.models_path, params=dict(self._wire.query))
+        if response.status_code != 200:
+            raise self._error(response)
+        return _model_ids(self.name, response.content)
+
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         body = build_body(self.name, call.request, call.upstream_model, self._dialect, stream=False)
         async with transport_errors(self.name):
-            response = await self._client.post(_CHAT_PATH, json=body)
+            response = await self._client.post(
+                self._chat_path(call), json=body, params=dict(self._wire.query)
+            )
         if response.status_code != 200:
             raise self._error(response)
         payload = loads_object(response.content)
@@ -183,8 +234,9 @@ class OpenAICompatProvider(Provider):
             # from a stall mid-stream; httpx only bounds connecting and sending.
             self._client.stream(
                 "POST",
-                _CHAT_PATH,
+                self._chat_path(call),
                 json=body,
+                params=dict(self._wire.query),
                 timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
             ) as response,
         ):
@@ -263,4 +315,11 @@ class OpenAICompatProvider(Provider):
 
 def create(settings: ProviderSettings, context: ProviderContext) -> Provider:
     """An OpenAI, vLLM or Together provider."""
-    return OpenAICompatProvider(settings)
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    wire = OpenAIWire(
+        base_url=settings.base_url or _DEFAULT_BASE_URLS[settings.type],
+        dialect=dialect_for(settings, _DIALECTS[settings.type]),
+        # vLLM runs without a key unless started with --api-key.
+        auth_headers={"authorization": f"Bearer {key}"} if key else {},
+    )
+    return OpenAICompatProvider(settings, wire)

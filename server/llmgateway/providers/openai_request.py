@@ -31,6 +31,10 @@ class OpenAIDialect:
     max_tokens_field: str = "max_completion_tokens"
     supports_top_k: bool = False
     supports_developer_role: bool = True
+    # Older Azure api-versions reject `stream_options`; their streams then carry no usage.
+    stream_usage: bool = True
+    # Azure picks the model by the deployment in the URL and ignores `model` in the body.
+    sends_model: bool = True
 
 
 def _image_part(provider: str, media: content_pb2.Media) -> dict[str, Any]:
@@ -183,15 +187,16 @@ def build_body(
     *,
     stream: bool,
 ) -> dict[str, Any]:
-    """The JSON body for POST /v1/chat/completions. Raises UNSUPPORTED_CAPABILITY for anything the
-    server cannot take, rather than dropping it."""
-    body: dict[str, Any] = {
-        "model": upstream_model,
-        "messages": _messages(provider, request, dialect),
+    """The JSON body for a chat completion. Raises UNSUPPORTED_CAPABILITY for anything the server
+    cannot take, rather than dropping it."""
+    body: dict[str, Any] = {"model": upstream_model} if dialect.sends_model else {}
+    body.update(
+        messages=_messages(provider, request, dialect),
         **_generation(provider, request.generation_config, dialect),
         **_tools(request),
-    }
+    )
     if stream:
         body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
+        if dialect.stream_usage:
+            body["stream_options"] = {"include_usage": True}
     return body

@@ -1,0 +1,227 @@
+"""v1 ChatRequest → AWS Bedrock Converse request body.
+
+The body is the same for `/converse` and `/converse-stream`; the model id travels in the URL path.
+Anything Converse cannot carry (seed, penalties, tool choice "none" next to earlier tool calls, top_k
+for a model family without a known field) fails with UNSUPPORTED_CAPABILITY rather than being dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from llmgateway.errors import FieldViolation, invalid_argument, unsupported_capability
+from llmgateway.providers.media import MediaFetcher, media_bytes
+from llmgateway.providers.wire_json import struct_to_dict
+from llmgateway.v1 import chat_pb2, content_pb2
+
+_IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+# Cross-region inference profiles prefix the base model id ("us.anthropic.claude-…").
+_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.")
+
+Block = dict[str, Any]
+
+
+def model_family(model_id: str) -> str:
+    """The model's vendor ("anthropic", "amazon", "meta", …) from a base model or profile id."""
+    bare = model_id.rsplit("/", 1)[-1]  # ARNs end in ".../<model id>"
+    for prefix in _PROFILE_PREFIXES:
+        if bare.startswith(prefix) and bare.count(".") >= 2:
+            bare = bare[len(prefix) :]
+            break
+    return bare.split(".", 1)[0]
+
+
+def _top_k_fields(provider: str, model_id: str, top_k: int) -> dict[str, Any]:
+    """top_k is not part of Converse's common inferenceConfig; each model family takes it in its
+    own native field through additionalModelRequestFields."""
+    family = model_family(model_id)
+    if family == "anthropic":
+        return {"top_k": top_k}
+    if family == "amazon" and "nova" in model_id:
+        return {"inferenceConfig": {"topK": top_k}}
+    raise unsupported_capability(provider, f"top_k for model {model_id!r}")
+
+
+async def _image_block(provider: str, media: content_pb2.Media, fetcher: MediaFetcher) -> Block:
+    data, mime_type = await media_bytes(media, provider, fetcher)
+    image_format = _IMAGE_FORMATS.get(mime_type.split(";")[0].strip().lower())
+    if image_format is None:
+        raise unsupported_capability(provider, f"media of type {mime_type!r}")
+    return {"image": {"format": image_format, "source": {"bytes": base64.b64encode(data).decode("ascii")}}}
+
+
+def _tool_use_block(index: int, part_index: int, call: content_pb2.ToolCall) -> Block:
+    text = call.arguments_json or "{}"
+    try:
+        arguments = json.loads(text)
+    except ValueError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        raise invalid_argument(
+            [
+                FieldViolation(
+                    f"messages[{index}].parts[{part_index}].tool_call.arguments_json",
+                    "must be a JSON object",
+                )
+            ]
+        )
+    return {"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments}}
+
+
+def _reasoning_block(reasoning: content_pb2.Reasoning) -> Block:
+    text: dict[str, Any] = {"text": reasoning.text}
+    if reasoning.signature:
+        text["signature"] = reasoning.signature
+    return {"reasoningContent": {"reasoningText": text}}
+
+
+async def _tool_result_block(provider: str, result: content_pb2.ToolResult, fetcher: MediaFetcher) -> Block:
+    content: list[Block] = []
+    for part in result.content:
+        kind = part.WhichOneof("kind")
+        if kind == "text":
+            content.append({"text": part.text})
+        elif kind == "media":
+            content.append(await _image_block(provider, part.media, fetcher))
+        else:
+            raise unsupported_capability(provider, f"{kind} parts in tool results")
+    if not content:
+        # Converse requires at least one content block; an empty result is an empty text.
+        content.append({"text": ""})
+    block: dict[str, Any] = {"toolUseId": result.tool_call_id, "content": content}
+    if result.is_error:
+        block["status"] = "error"
+    return {"toolResult": block}
+
+
+async def _blocks(
+    provider: str, index: int, message: content_pb2.Message, fetcher: MediaFetcher
+) -> list[Block]:
+    blocks: list[Block] = []
+    assistant = message.role == content_pb2.ROLE_ASSISTANT
+    for part_index, part in enumerate(message.parts):
+        kind = part.WhichOneof("kind")
+        if kind == "text":
+            blocks.append({"text": part.text})
+        elif kind == "media":
+            if assistant:
+                raise unsupported_capability(provider, "media in assistant messages")
+            blocks.append(await _image_block(provider, part.media, fetcher))
+        elif kind == "tool_call":
+            blocks.append(_tool_use_block(index, part_index, part.tool_call))
+        elif kind == "tool_result":
+            blocks.append(await _tool_result_block(provider, part.tool_result, fetcher))
+        elif kind == "reasoning" and assistant:
+            blocks.append(_reasoning_block(part.reasoning))
+    return blocks
+
+
+async def _conversation(
+    provider: str, request: chat_pb2.ChatRequest, fetcher: MediaFetcher
+) -> tuple[list[Block], list[Block]]:
+    """(system blocks, messages). Tool results become user turns, and consecutive turns of one role
+    are merged because Converse requires user and assistant turns to alternate."""
+    system: list[Block] = []
+    messages: list[Block] = []
+    for index, message in enumerate(request.messages):
+        if message.role in (content_pb2.ROLE_SYSTEM, content_pb2.ROLE_DEVELOPER):
+            if any(part.WhichOneof("kind") != "text" for part in message.parts):
+                raise unsupported_capability(provider, "non-text parts in system messages")
+            system.extend({"text": part.text} for part in message.parts)
+            continue
+        role = "assistant" if message.role == content_pb2.ROLE_ASSISTANT else "user"
+        blocks = await _blocks(provider, index, message, fetcher)
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)
+        else:
+            messages.append({"role": role, "content": blocks})
+    return system, messages
+
+
+def _inference(provider: str, config: chat_pb2.GenerationConfig, model_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    inference: dict[str, Any] = {}
+    if config.HasField("max_output_tokens"):
+        inference["maxTokens"] = config.max_output_tokens
+    if config.HasField("temperature"):
+        inference["temperature"] = round(config.temperature, 6)
+    if config.HasField("top_p"):
+        inference["topP"] = round(config.top_p, 6)
+    if config.stop_sequences:
+        inference["stopSequences"] = list(config.stop_sequences)
+    for name in ("seed", "presence_penalty", "frequency_penalty"):
+        if config.HasField(name):
+            raise unsupported_capability(provider, name)
+    if inference:
+        body["inferenceConfig"] = inference
+    if config.HasField("top_k"):
+        body["additionalModelRequestFields"] = _top_k_fields(provider, model_id, config.top_k)
+    if config.HasField("response_json_schema"):
+        json_schema = {
+            "name": config.response_json_schema_name or "response",
+            # Converse takes the schema as a JSON string, not as an object.
+            "schema": json.dumps(struct_to_dict(config.response_json_schema), separators=(",", ":")),
+        }
+        body["outputConfig"] = {
+            "textFormat": {"type": "json_schema", "structure": {"jsonSchema": json_schema}}
+        }
+    return body
+
+
+def _has_tool_blocks(messages: list[Block]) -> bool:
+    return any("toolUse" in block or "toolResult" in block for m in messages for block in m["content"])
+
+
+def _tool_config(provider: str, request: chat_pb2.ChatRequest, messages: list[Block]) -> dict[str, Any]:
+    mode = request.tool_choice.mode
+    if not request.tools:
+        return {}
+    if mode == content_pb2.ToolChoice.MODE_NONE:
+        # Converse has no "none" choice: leaving the tools out says the same, unless earlier tool
+        # calls are in the conversation, which Converse only accepts together with toolConfig.
+        if _has_tool_blocks(messages):
+            raise unsupported_capability(provider, "tool_choice none in a conversation with tool calls")
+        return {}
+    tools = [
+        {
+            "toolSpec": {
+                "name": tool.name,
+                **({"description": tool.description} if tool.description else {}),
+                "inputSchema": {
+                    "json": struct_to_dict(tool.parameters)
+                    if tool.HasField("parameters")
+                    else {"type": "object", "properties": {}}
+                },
+            }
+        }
+        for tool in request.tools
+    ]
+    config: dict[str, Any] = {"tools": tools}
+    if mode == content_pb2.ToolChoice.MODE_AUTO:
+        config["toolChoice"] = {"auto": {}}
+    elif mode == content_pb2.ToolChoice.MODE_REQUIRED:
+        config["toolChoice"] = {"any": {}}
+    elif mode == content_pb2.ToolChoice.MODE_TOOL:
+        config["toolChoice"] = {"tool": {"name": request.tool_choice.tool_name}}
+    return {"toolConfig": config}
+
+
+async def build_body(
+    provider: str, request: chat_pb2.ChatRequest, model_id: str, fetcher: MediaFetcher
+) -> dict[str, Any]:
+    """The JSON body for POST /model/{modelId}/converse (and /converse-stream)."""
+    system, messages = await _conversation(provider, request, fetcher)
+    body: dict[str, Any] = {"messages": messages}
+    if system:
+        body["system"] = system
+    body.update(_inference(provider, request.generation_config, model_id))
+    body.update(_tool_config(provider, request, messages))
+    return body
