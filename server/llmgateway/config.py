@@ -166,7 +166,9 @@ class ProviderSettings(_Strict):
     def _azure_needs_endpoint_and_credentials(self) -> ProviderSettings:
         if self.type == "azure_openai":
             if not self.base_url:
-                raise ValueError("azure_openai needs base_url: the resource endpoint, e.g. https://NAME.openai.azure.com")
+                raise ValueError(
+                    "azure_openai needs base_url: the resource endpoint, e.g. https://NAME.openai.azure.com"
+                )
             if self.api_key is None and self.bearer_token is None:
                 raise ValueError("azure_openai needs api_key or bearer_token")
         return self

@@ -1,0 +1,235 @@
+"""v1 ChatRequest → Anthropic Messages API request body."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from llmgateway.errors import FieldViolation, invalid_argument, unsupported_capability
+from llmgateway.providers.media import MediaFetcher, media_bytes
+from llmgateway.providers.wire_json import struct_to_dict
+from llmgateway.v1 import chat_pb2, content_pb2
+
+# The version that removed the sampling parameters (temperature, top_p, top_k).
+VERSION_WITHOUT_SAMPLING = "2026-10-21"
+# Anthropic requires max_tokens on every request; when the caller gives no cap we send this one
+# rather than fail, because "no cap" means "the model's usual length" to callers of other providers.
+DEFAULT_MAX_TOKENS = 4096
+_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+_DOCUMENT_TYPE = "application/pdf"
+_SYSTEM_ROLES = (content_pb2.ROLE_SYSTEM, content_pb2.ROLE_DEVELOPER)
+
+Block = dict[str, Any]
+
+
+async def _source(provider: str, media: content_pb2.Media, fetcher: MediaFetcher) -> tuple[Block, str]:
+    """The block `source` and the media type; https URIs go by URL, which the API fetches itself."""
+    if media.WhichOneof("source") == "uri" and media.uri.startswith("https://"):
+        return {"type": "url", "url": media.uri}, media.mime_type
+    data, mime_type = await media_bytes(media, provider, fetcher)
+    encoded = base64.b64encode(data).decode("ascii")
+    return {"type": "base64", "media_type": mime_type, "data": encoded}, mime_type
+
+
+async def _media_block(provider: str, media: content_pb2.Media, fetcher: MediaFetcher) -> Block:
+    source, mime_type = await _source(provider, media, fetcher)
+    if mime_type == _DOCUMENT_TYPE:
+        return {"type": "document", "source": source}
+    # A URL without a declared type is taken as an image, the API's usual media; it checks the bytes.
+    if mime_type in _IMAGE_TYPES or (not mime_type and source["type"] == "url"):
+        return {"type": "image", "source": source}
+    raise unsupported_capability(provider, f"media of type {mime_type!r}")
+
+
+async def _user_blocks(provider: str, parts: list[content_pb2.Part], fetcher: MediaFetcher) -> list[Block]:
+    blocks: list[Block] = []
+    for part in parts:
+        kind = part.WhichOneof("kind")
+        if kind == "text":
+            blocks.append({"type": "text", "text": part.text})
+        elif kind == "media":
+            blocks.append(await _media_block(provider, part.media, fetcher))
+        else:
+            raise unsupported_capability(provider, f"{kind} parts in user messages")
+    return blocks
+
+
+def _tool_input(path: str, call: content_pb2.ToolCall) -> dict[str, Any]:
+    try:
+        value = json.loads(call.arguments_json or "{}")
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        violation = FieldViolation(
+            f"{path}.tool_call.arguments_json", "Anthropic needs tool-call arguments as a JSON object"
+        )
+        raise invalid_argument([violation])
+    return value
+
+
+def _assistant_blocks(provider: str, index: int, message: content_pb2.Message) -> list[Block]:
+    blocks: list[Block] = []
+    for part_index, part in enumerate(message.parts):
+        kind = part.WhichOneof("kind")
+        if kind == "text":
+            blocks.append({"type": "text", "text": part.text})
+        elif kind == "tool_call":
+            call = part.tool_call
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": call.id,
+                    "name": call.name,
+                    "input": _tool_input(f"messages[{index}].parts[{part_index}]", call),
+                }
+            )
+        elif kind == "reasoning":
+            # Anthropic accepts thinking back only with its own signature; unsigned reasoning (from
+            # another provider) cannot be verified by it, and the model needs none of it to go on.
+            if part.reasoning.signature:
+                blocks.append(
+                    {
+                        "type": "thinking",
+                        "thinking": part.reasoning.text,
+                        "signature": part.reasoning.signature,
+                    }
+                )
+        else:
+            raise unsupported_capability(provider, f"{kind} parts in assistant messages")
+    return blocks
+
+
+async def _tool_result_block(provider: str, result: content_pb2.ToolResult, fetcher: MediaFetcher) -> Block:
+    content: str | list[Block]
+    if all(part.WhichOneof("kind") == "text" for part in result.content):
+        content = "".join(part.text for part in result.content)
+    else:
+        content = await _user_blocks(provider, list(result.content), fetcher)
+    block: Block = {"type": "tool_result", "tool_use_id": result.tool_call_id, "content": content}
+    if result.is_error:
+        block["is_error"] = True
+    return block
+
+
+async def _turn(
+    provider: str, index: int, message: content_pb2.Message, fetcher: MediaFetcher
+) -> tuple[str, list[Block]]:
+    if message.role == content_pb2.ROLE_ASSISTANT:
+        return "assistant", _assistant_blocks(provider, index, message)
+    if message.role == content_pb2.ROLE_TOOL:
+        return "user", [
+            await _tool_result_block(provider, part.tool_result, fetcher) for part in message.parts
+        ]
+    return "user", await _user_blocks(provider, list(message.parts), fetcher)
+
+
+async def _messages(
+    provider: str, request: chat_pb2.ChatRequest, fetcher: MediaFetcher
+) -> tuple[list[Block], list[Block]]:
+    """(system blocks, messages). Our system and developer messages go to the top-level `system`;
+    runs of turns with the same Anthropic role are joined into one turn, which keeps tool results
+    (a ROLE_TOOL message, then perhaps a user message) in the one user turn the API expects."""
+    system: list[Block] = []
+    turns: list[Block] = []
+    for index, message in enumerate(request.messages):
+        if message.name:
+            # The Messages API has one user and no per-message names.
+            raise unsupported_capability(provider, "participant names on messages")
+        if message.role in _SYSTEM_ROLES:
+            for part in message.parts:
+                if part.WhichOneof("kind") != "text":
+                    raise unsupported_capability(provider, "non-text system prompts")
+                system.append({"type": "text", "text": part.text})
+            continue
+        role, blocks = await _turn(provider, index, message, fetcher)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    for turn in turns:
+        # The API wants a user turn's tool results before anything else in it.
+        turn["content"].sort(key=lambda block: block["type"] != "tool_result")
+    return system, turns
+
+
+def _generation(provider: str, config: chat_pb2.GenerationConfig, api_version: str) -> Block:
+    body: Block = {
+        "max_tokens": config.max_output_tokens if config.HasField("max_output_tokens") else DEFAULT_MAX_TOKENS
+    }
+    sampling = [name for name in ("temperature", "top_p", "top_k") if config.HasField(name)]
+    if sampling and api_version == VERSION_WITHOUT_SAMPLING:
+        raise unsupported_capability(provider, f"{sampling[0]} (anthropic-version {api_version})")
+    if config.HasField("temperature"):
+        body["temperature"] = round(config.temperature, 6)
+    if config.HasField("top_p"):
+        body["top_p"] = round(config.top_p, 6)
+    if config.HasField("top_k"):
+        body["top_k"] = config.top_k
+    for name in ("seed", "presence_penalty", "frequency_penalty"):
+        if config.HasField(name):
+            raise unsupported_capability(provider, name)
+    if config.stop_sequences:
+        body["stop_sequences"] = list(config.stop_sequences)
+    if config.HasField("response_json_schema"):
+        body["output_config"] = {
+            "format": {"type": "json_schema", "schema": struct_to_dict(config.response_json_schema)}
+        }
+    return body
+
+
+def _tool_choice(choice: content_pb2.ToolChoice) -> Block | None:
+    mode = choice.mode
+    if mode == content_pb2.ToolChoice.MODE_AUTO:
+        return {"type": "auto"}
+    if mode == content_pb2.ToolChoice.MODE_NONE:
+        return {"type": "none"}
+    if mode == content_pb2.ToolChoice.MODE_REQUIRED:
+        return {"type": "any"}
+    if mode == content_pb2.ToolChoice.MODE_TOOL:
+        return {"type": "tool", "name": choice.tool_name}
+    return None
+
+
+def _tools(request: chat_pb2.ChatRequest) -> Block:
+    if not request.tools:
+        return {}
+    body: Block = {
+        "tools": [
+            {
+                "name": tool.name,
+                **({"description": tool.description} if tool.description else {}),
+                "input_schema": struct_to_dict(tool.parameters)
+                if tool.HasField("parameters")
+                else {"type": "object", "properties": {}},
+            }
+            for tool in request.tools
+        ]
+    }
+    choice = _tool_choice(request.tool_choice)
+    if choice is not None:
+        body["tool_choice"] = choice
+    return body
+
+
+async def build_body(
+    provider: str,
+    request: chat_pb2.ChatRequest,
+    upstream_model: str,
+    api_version: str,
+    fetcher: MediaFetcher,
+    *,
+    stream: bool,
+) -> Block:
+    """The JSON body for POST /v1/messages. Raises UNSUPPORTED_CAPABILITY for anything the chosen
+    API version cannot take, rather than dropping it."""
+    generation = _generation(provider, request.generation_config, api_version)
+    system, messages = await _messages(provider, request, fetcher)
+    body: Block = {"model": upstream_model, "messages": messages, **generation, **_tools(request)}
+    if system:
+        body["system"] = system
+    if stream:
+        body["stream"] = True
+    return body
