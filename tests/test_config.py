@@ -10,7 +10,8 @@ import pytest
 
 from llmgateway import config as config_module
 from llmgateway.cli import main
-from llmgateway.config import ConfigError, default_config, load_config, parse_config
+from llmgateway.config import ConfigError, load_config, parse_config
+from llmgateway.default_config import default_config
 
 VALID = """
 server: {listen: "127.0.0.1:50051", metrics_listen: "127.0.0.1:9464"}
@@ -121,3 +122,49 @@ def test_a_type_without_its_adapter_module_is_refused(monkeypatch: pytest.Monkey
     monkeypatch.setitem(config_module.ADAPTER_MODULES, "ollama", "no_such_module")
     with pytest.raises(ConfigError, match=r"providers\[0\]: .*'ollama' has no adapter in this build"):
         parse_config({"providers": [{"name": "x", "type": "ollama"}]}, env={})
+
+
+def test_default_config_detects_every_provider_from_its_environment() -> None:
+    env = {
+        "OPENAI_API_KEY": "sk-o",
+        "AZURE_OPENAI_API_KEY": "az",
+        "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com",
+        "AZURE_OPENAI_DEPLOYMENTS": "gpt-4o-mini, prod-4o",
+        "ANTHROPIC_API_KEY": "sk-ant",
+        "GOOGLE_API_KEY": "g",
+        "AWS_PROFILE": "dev",
+        "AWS_REGION": "eu-west-1",
+        "TOGETHER_API_KEY": "t",
+        "OLLAMA_HOST": "127.0.0.1:11434",
+        "VLLM_BASE_URL": "http://127.0.0.1:8000",
+        "VLLM_MODELS": "qwen",
+    }
+    config = default_config(env=env)
+    by_name = {p.name: p for p in config.providers}
+    assert set(by_name) == {
+        "echo",
+        "openai",
+        "azure-openai",
+        "anthropic",
+        "gemini",
+        "bedrock",
+        "together",
+        "ollama",
+        "vllm",
+    }
+    assert by_name["ollama"].base_url == "http://127.0.0.1:11434"
+    assert (by_name["bedrock"].region, by_name["bedrock"].aws_profile) == ("eu-west-1", "dev")
+    gemini_key = by_name["gemini"].api_key
+    assert gemini_key is not None and gemini_key.get_secret_value() == "g"
+    models = {m.name: [d.provider for d in m.deployments] for m in config.models}
+    assert models["gpt-4o-mini"] == ["openai", "azure-openai"], "one model, a deployment per provider"
+    assert models["prod-4o"] == ["azure-openai"]
+    assert models["qwen"] == ["vllm"]
+    assert "claude-sonnet-4-5" in models and "gemini-2.5-flash" in models and "llama3.2" in models
+
+
+def test_azure_needs_an_endpoint_and_a_credential() -> None:
+    with pytest.raises(ConfigError, match=r"providers\[0\]: .*azure_openai needs base_url"):
+        parse_config({"providers": [{"name": "az", "type": "azure_openai", "api_key": "k"}]}, env={})
+    with pytest.raises(ConfigError, match="azure_openai needs api_key or bearer_token"):
+        parse_config({"providers": [{"name": "az", "type": "azure_openai", "base_url": "https://x"}]}, env={})

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 import grpc
 
+from llmgateway.app import Gateway
 from llmgateway.errors import GatewayError
 from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.routing.upstream_models import UpstreamModelDirectory
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, models_pb2
+from tests.conftest import Client, StartGateway
+from tests.upstreams.ollama import MODELS as OLLAMA_MODELS
+from tests.upstreams.ollama import OllamaSimulator
+from tests.upstreams.openai import MODELS as OPENAI_MODELS
+from tests.upstreams.openai import OpenAISimulator
 
 
 class ListingProvider(Provider):
@@ -77,3 +83,37 @@ async def test_keeps_the_last_good_list_when_a_refresh_fails() -> None:
     await directory.describe()
     clock.now = 5
     assert [m.name for m in await directory.describe()] == ["m1"]
+
+
+async def test_list_models_over_grpc_includes_what_upstreams_serve(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    with OpenAISimulator(api_key="sk-list") as openai_sim, OllamaSimulator() as ollama_sim:
+        config = {
+            "providers": [
+                {"name": "oa", "type": "openai", "base_url": openai_sim.base_url, "api_key": "sk-list"},
+                {"name": "local", "type": "ollama", "base_url": ollama_sim.base_url},
+                {"name": "down", "type": "vllm", "base_url": "http://127.0.0.1:9"},
+                {"name": "echo", "type": "echo"},
+            ],
+            "models": [
+                {
+                    "name": "mini",
+                    "aliases": ["small"],
+                    "deployments": [{"provider": "oa", "model": "gpt-4o-mini"}],
+                },
+                {"name": "echo", "deployments": [{"provider": "echo", "model": "echo"}]},
+            ],
+        }
+        client = connect(await start_gateway(config))
+        response = await client.models.ListModels(models_pb2.ListModelsRequest(), timeout=10)
+    assert [(m.name, list(m.aliases), list(m.providers)) for m in response.models] == [
+        ("echo", [], ["echo"]),
+        ("mini", ["small"], ["oa"]),
+    ]
+    upstream = {(m.provider, m.name) for m in response.upstream_models}
+    assert {("oa", name) for name in OPENAI_MODELS} <= upstream
+    assert {("local", name) for name in OLLAMA_MODELS} <= upstream
+    assert not any(provider in ("down", "echo") for provider, _ in upstream), (
+        "unreachable or unlistable: left out"
+    )

@@ -10,7 +10,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from llmgateway.app import serve
-from llmgateway.config import ConfigError, GatewayConfig, default_config, load_config, split_host_port
+from llmgateway.config import ConfigError, GatewayConfig, load_config, split_host_port
+from llmgateway.default_config import default_config
 
 
 def _listen_address(value: str) -> str:

@@ -507,24 +507,3 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConf
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     return parse_config(data, env)
-
-
-# Providers added to the built-in default config when their usual environment variable is set.
-_ENV_PROVIDERS: list[tuple[str, ProviderType, str, list[str]]] = [
-    ("OPENAI_API_KEY", "openai", "openai", ["gpt-4o-mini", "gpt-4o"]),
-    ("TOGETHER_API_KEY", "together", "together", ["meta-llama/Llama-3.3-70B-Instruct-Turbo"]),
-]
-
-
-def default_config(env: Mapping[str, str] | None = None) -> GatewayConfig:
-    """The built-in config: the `echo` model (no network), plus providers whose keys are in the env."""
-    env = os.environ if env is None else env
-    providers: list[dict[str, Any]] = [{"name": "echo", "type": "echo"}]
-    models: list[dict[str, Any]] = [{"name": "echo", "deployments": [{"provider": "echo", "model": "echo"}]}]
-    for variable, provider_type, name, model_names in _ENV_PROVIDERS:
-        if env.get(variable):
-            providers.append({"name": name, "type": provider_type, "api_key": env[variable]})
-            models.extend(
-                {"name": model, "deployments": [{"provider": name, "model": model}]} for model in model_names
-            )
-    return parse_config({"providers": providers, "models": models}, env)
