@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class ServerProcess:
     """A `llmgateway serve` child process and the address it logged."""
 
     def __init__(self, config: Path) -> None:
+        self.config = config
         self.process = subprocess.Popen(
             [sys.executable, "-m", "llmgateway", "serve", "--config", str(config)],
             stderr=subprocess.PIPE,
@@ -144,6 +146,26 @@ def test_grpcurl_through_reflection(server: ServerProcess) -> None:
         )
     )
     assert health == {"status": "SERVING"}
+
+
+def test_sighup_reloads_the_config(server: ServerProcess) -> None:
+    def models() -> list[str]:
+        output = run(
+            str(BUF), "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--data", "{}",
+            f"http://{server.address}/llmgateway.v1.ModelService/ListModels",
+        )  # fmt: skip
+        return [model["name"] for model in json.loads(output)["models"]]
+
+    assert models() == ["echo"]
+    server.config.write_text(
+        CONFIG.replace("models: [", "models: [{name: echo2, deployments: [{provider: echo, model: e2}]}, ")
+    )
+    server.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while models() != ["echo", "echo2"]:
+        assert time.monotonic() < deadline, "the reload did not take effect"
+        time.sleep(0.1)
+    assert any("config reloaded" in line for line in server.log)
 
 
 def test_sigterm_drains_and_exits_cleanly(server: ServerProcess) -> None:

@@ -6,21 +6,19 @@ import asyncio
 import logging
 import random
 import signal
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from llmgateway.config import GatewayConfig, ServerSettings, TLSSettings
+from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
 from llmgateway.interceptors.breaker import BreakerInterceptor
 from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
 from llmgateway.interceptors.load_shedding import LoadSheddingInterceptor
-from llmgateway.providers.base import ProviderContext
-from llmgateway.providers.media import MediaFetcher
-from llmgateway.providers.registry import build_providers
 from llmgateway.resilience.clock import Clock, SystemClock
-from llmgateway.routing.router import Router
-from llmgateway.service import ChatServicer, ModelServicer, Runtime
+from llmgateway.runtime import Runtime, RuntimeHolder
+from llmgateway.service import ChatServicer, ModelServicer
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 
 _log = logging.getLogger(__name__)
@@ -71,17 +69,21 @@ class Gateway:
         config: GatewayConfig,
         listen: str | None = None,
         *,
+        load: Callable[[], GatewayConfig] | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.listen = listen or config.server.listen
+        # How to read the config again on reload (SIGHUP); None: reload is not possible.
+        self._load = load
         self._clock: Clock = clock or SystemClock()
         # Load spreading and jitter, not security: a seedable generator keeps tests deterministic.
         self._rng = rng or random.Random()  # noqa: S311
         self.port = 0
         self._health = health.aio.HealthServicer()
-        self._runtime: Runtime | None = None
+        self._runtimes: RuntimeHolder | None = None
+        self._reloading: asyncio.Task[bool] | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping: asyncio.Task[None] | None = None
 
@@ -112,18 +114,10 @@ class Gateway:
             self.port = server.add_secure_port(self.listen, server_credentials(tls))
         self._server = server
 
-        context = ProviderContext(media=MediaFetcher(self.config.media))
-        providers = build_providers(self.config, context)
-        runtime = Runtime(
-            config=self.config,
-            providers=providers,
-            context=context,
-            router=Router(self.config, providers, clock=self._clock, rng=self._rng),
-            clock=self._clock,
-        )
-        self._runtime = runtime
-        chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtime), server)
-        models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtime), server)
+        runtimes = RuntimeHolder(Runtime(self.config, clock=self._clock, rng=self._rng))
+        self._runtimes = runtimes
+        chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtimes), server)
+        models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtimes), server)
         reflection.enable_server_reflection(
             [
                 READINESS_SERVICE,
@@ -139,7 +133,38 @@ class Gateway:
         _log.info("llmgateway listening on %s (%s)", self.address, scheme)
 
     def _open_until(self, model: str) -> float | None:
-        return self._runtime.router.open_until(model) if self._runtime is not None else None
+        return self._runtimes.current.router.open_until(model) if self._runtimes is not None else None
+
+    def request_reload(self) -> None:
+        """Reload the config in the background (the SIGHUP handler calls this)."""
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.get_running_loop().create_task(self.reload())
+
+    async def reload(self) -> bool:
+        """Read and validate the config again and swap it in atomically: new calls use it, calls in
+        flight finish on the old one, whose connections close after its last call. An invalid config
+        is rejected with a log line and the running one stays. Listener settings (address, TLS,
+        keepalive, message sizes, load-shedding limit) need a restart to change."""
+        if self._load is None or self._runtimes is None:
+            _log.warning("reload requested, but this gateway has no config source to reload from")
+            return False
+        try:
+            config = self._load()
+            runtime = Runtime(config, clock=self._clock, rng=self._rng)
+        except (ConfigError, ValueError) as error:
+            _log.error("config reload rejected; keeping the running config:\n%s", error)
+            return False
+        if (
+            config.server != self.config.server
+            or config.routing.max_concurrent_calls != self.config.routing.max_concurrent_calls
+        ):
+            _log.warning(
+                "config reload: server settings and routing.max_concurrent_calls change only on restart"
+            )
+        self.config = config
+        self._runtimes.swap(runtime)
+        _log.info("config reloaded: %d providers, %d models", len(config.providers), len(config.models))
+        return True
 
     async def wait(self) -> None:
         """Until the server has stopped."""
@@ -163,16 +188,19 @@ class Gateway:
         await asyncio.sleep(settings.drain_s)
         if self._server is not None:
             await self._server.stop(settings.grace_s)
-        if self._runtime is not None:
-            await self._runtime.aclose()
+        if self._runtimes is not None:
+            await self._runtimes.aclose()
         _log.info("stopped")
 
 
-async def serve(config: GatewayConfig, listen: str | None = None) -> None:
-    """Run a gateway until SIGTERM or SIGINT, then shut it down gracefully."""
-    gateway = Gateway(config, listen)
+async def serve(
+    config: GatewayConfig, listen: str | None = None, load: Callable[[], GatewayConfig] | None = None
+) -> None:
+    """Run a gateway until SIGTERM or SIGINT (graceful shutdown); SIGHUP reloads the config."""
+    gateway = Gateway(config, listen, load=load)
     await gateway.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, gateway.request_shutdown)
+    loop.add_signal_handler(signal.SIGHUP, gateway.request_reload)
     await gateway.wait()

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         logging.getLogger("llmgateway").error("invalid config %s:\n%s", args.config, error)
         return 1
-    asyncio.run(serve(config, args.listen))
+    asyncio.run(serve(config, args.listen, load=lambda: _load(args.config)))
     return 0
 
 

@@ -5,41 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import grpc
 
-from llmgateway.config import GatewayConfig
 from llmgateway.deadlines import bounded_by_deadline, deadline_of
-from llmgateway.providers.base import Provider, ProviderContext
-from llmgateway.resilience.clock import Clock
-from llmgateway.routing.router import Router, RouteReport
-from llmgateway.routing.upstream_models import UpstreamModelDirectory
+from llmgateway.routing.router import RouteReport
+from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.streaming import relay
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 from llmgateway.validation import validate_request
 
 Context = grpc.aio.ServicerContext[object, object]
-
-
-@dataclass
-class Runtime:
-    """What the servicers need at run time, built once from the config."""
-
-    config: GatewayConfig
-    providers: dict[str, Provider]
-    context: ProviderContext
-    router: Router
-    clock: Clock
-
-    def __post_init__(self) -> None:
-        self.upstream_models = UpstreamModelDirectory(self.providers)
-
-    async def aclose(self) -> None:
-        """Close every provider's pooled connections."""
-        for provider in self.providers.values():
-            await provider.aclose()
-        await self.context.media.aclose()
 
 
 def report_metadata(report: RouteReport) -> tuple[tuple[str, str], ...]:
@@ -58,57 +34,62 @@ def report_metadata(report: RouteReport) -> tuple[tuple[str, str], ...]:
 
 
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
-    """Chat and ChatStream."""
+    """Chat and ChatStream. Each call runs on the runtime current when it started, to its end."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, runtimes: RuntimeHolder) -> None:
+        self._runtimes = runtimes
 
-    def _start(self, request: chat_pb2.ChatRequest, context: Context) -> tuple[str, float]:
-        validate_request(request, self._runtime.config.limits)
-        deadline = deadline_of(context, self._runtime.clock.now(), self._runtime.config.routing.max_call_s)
+    @staticmethod
+    def _start(runtime: Runtime, request: chat_pb2.ChatRequest, context: Context) -> tuple[str, float]:
+        validate_request(request, runtime.config.limits)
+        deadline = deadline_of(context, runtime.clock.now(), runtime.config.routing.max_call_s)
         return request.request_id or uuid.uuid4().hex, deadline
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
-        request_id, deadline = self._start(request, context)
-        async with bounded_by_deadline(context, self._runtime.config.routing.max_call_s):
-            response, report = await self._runtime.router.chat(request, request.model, request_id, deadline)
-        await context.send_initial_metadata(report_metadata(report))
-        response.id = request_id
-        response.provider = report.deployment.provider.name if report.deployment else ""
-        return response
+        with self._runtimes.use() as runtime:
+            request_id, deadline = self._start(runtime, request, context)
+            async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
+                response, report = await runtime.router.chat(request, request.model, request_id, deadline)
+            await context.send_initial_metadata(report_metadata(report))
+            response.id = request_id
+            response.provider = report.deployment.provider.name if report.deployment else ""
+            return response
 
     async def ChatStream(
         self, request: chat_pb2.ChatStreamRequest, context: Context
     ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         # ChatStreamRequest has ChatRequest's fields under the same numbers: one wire form, one model.
         chat_request = chat_pb2.ChatRequest.FromString(request.SerializeToString())
-        request_id, deadline = self._start(chat_request, context)
-        router = self._runtime.router
-        async with bounded_by_deadline(context, self._runtime.config.routing.max_call_s):
-            handle, report = await router.open_stream(chat_request, request.model, request_id, deadline)
-            try:
-                await context.send_initial_metadata(report_metadata(report))
-                async for message in relay(
-                    handle.messages(),
-                    request_id=request_id,
-                    provider=handle.deployment.provider.name,
-                    default_model=handle.deployment.upstream_model(request.model),
-                ):
-                    yield message
-            finally:
-                await handle.close()
+        with self._runtimes.use() as runtime:
+            request_id, deadline = self._start(runtime, chat_request, context)
+            async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
+                handle, report = await runtime.router.open_stream(
+                    chat_request, request.model, request_id, deadline
+                )
+                try:
+                    await context.send_initial_metadata(report_metadata(report))
+                    async for message in relay(
+                        handle.messages(),
+                        request_id=request_id,
+                        provider=handle.deployment.provider.name,
+                        default_model=handle.deployment.upstream_model(request.model),
+                    ):
+                        yield message
+                finally:
+                    await handle.close()
 
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):
     """ListModels."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, runtimes: RuntimeHolder) -> None:
+        self._runtimes = runtimes
 
     async def ListModels(
         self, request: models_pb2.ListModelsRequest, context: Context
     ) -> models_pb2.ListModelsResponse:
-        return models_pb2.ListModelsResponse(
-            models=self._runtime.router.describe(),
-            upstream_models=await self._runtime.upstream_models.describe(),
-        )
+        with self._runtimes.use() as runtime:
+            return models_pb2.ListModelsResponse(
+                models=runtime.router.describe(),
+                upstream_models=await runtime.upstream_models.describe(),
+            )

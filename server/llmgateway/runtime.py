@@ -1,0 +1,93 @@
+"""What calls run on: the config, providers and router built from one config, and the holder that
+swaps them atomically on reload while calls in flight finish on the one they started with."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from llmgateway.config import GatewayConfig
+from llmgateway.providers.base import Provider, ProviderContext
+from llmgateway.providers.media import MediaFetcher
+from llmgateway.providers.registry import build_providers
+from llmgateway.resilience.clock import Clock
+from llmgateway.routing.router import Router
+from llmgateway.routing.upstream_models import UpstreamModelDirectory
+
+_log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Providers and router of one config, with a count of the calls using them."""
+
+    def __init__(self, config: GatewayConfig, *, clock: Clock, rng: random.Random) -> None:
+        self.config = config
+        self.clock = clock
+        self.context = ProviderContext(media=MediaFetcher(config.media))
+        self.providers: dict[str, Provider] = build_providers(config, self.context)
+        self.router = Router(config, self.providers, clock=clock, rng=rng)
+        self.upstream_models = UpstreamModelDirectory(self.providers)
+        self.active_calls = 0
+        self.closed = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.active_calls += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.active_calls -= 1
+        if self.active_calls == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    async def aclose(self) -> None:
+        """Close every provider's pooled connections."""
+        if self.closed:
+            return
+        self.closed = True
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.context.media.aclose()
+
+
+class RuntimeHolder:
+    """The current runtime. A call takes the current one for its whole life (`use`); `swap` puts a
+    new one in place and closes the old one once its last call has finished."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.current = runtime
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    @contextmanager
+    def use(self) -> Iterator[Runtime]:
+        runtime = self.current
+        runtime.enter()
+        try:
+            yield runtime
+        finally:
+            runtime.leave()
+
+    def swap(self, runtime: Runtime) -> None:
+        old, self.current = self.current, runtime
+        task = asyncio.get_running_loop().create_task(self._retire(old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, runtime: Runtime) -> None:
+        await runtime.wait_idle()
+        await runtime.aclose()
+        _log.info("previous configuration retired: its last call finished")
+
+    async def aclose(self) -> None:
+        """Close the current runtime and any still retiring."""
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await self.current.aclose()
