@@ -17,6 +17,7 @@ from llmgateway.interceptors.breaker import BreakerInterceptor
 from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
 from llmgateway.interceptors.load_shedding import LoadSheddingInterceptor
 from llmgateway.resilience.clock import Clock, SystemClock
+from llmgateway.resilience.health import HealthMonitor
 from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.service import ChatServicer, ModelServicer
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
@@ -84,6 +85,8 @@ class Gateway:
         self._health = health.aio.HealthServicer()
         self._runtimes: RuntimeHolder | None = None
         self._reloading: asyncio.Task[bool] | None = None
+        self._monitor: HealthMonitor | None = None
+        self._draining = False
         self._server: grpc.aio.Server | None = None
         self._stopping: asyncio.Task[None] | None = None
 
@@ -129,8 +132,16 @@ class Gateway:
         )
         await server.start()
         await self._health.set(READINESS_SERVICE, _SERVING)
+        self._monitor = HealthMonitor(
+            runtimes, self._set_ready, readiness_interval_s=self.config.server.readiness_interval_s
+        )
+        self._monitor.start()
         scheme = "tls" if tls else "plaintext"
         _log.info("llmgateway listening on %s (%s)", self.address, scheme)
+
+    async def _set_ready(self, ready: bool) -> None:
+        if not self._draining:
+            await self._health.set(READINESS_SERVICE, _SERVING if ready else _NOT_SERVING)
 
     def _open_until(self, model: str) -> float | None:
         return self._runtimes.current.router.open_until(model) if self._runtimes is not None else None
@@ -163,6 +174,8 @@ class Gateway:
             )
         self.config = config
         self._runtimes.swap(runtime)
+        if self._monitor is not None:
+            await self._monitor.restart_probes()
         _log.info("config reloaded: %d providers, %d models", len(config.providers), len(config.models))
         return True
 
@@ -183,6 +196,9 @@ class Gateway:
         upstream clients. Liveness stays SERVING until the very end: the process is healthy, only
         leaving."""
         settings = self.config.server
+        self._draining = True
+        if self._monitor is not None:
+            await self._monitor.stop()
         await self._health.set(READINESS_SERVICE, _NOT_SERVING)
         _log.info("draining: not ready; stopping in %gs with %gs grace", settings.drain_s, settings.grace_s)
         await asyncio.sleep(settings.drain_s)

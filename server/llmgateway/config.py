@@ -99,6 +99,8 @@ class ServerSettings(_Strict):
     # SIGTERM: readiness NOT_SERVING, wait drain_s for load balancers to notice, then stop with grace_s.
     drain_s: float = Field(default=5.0, ge=0)
     grace_s: float = Field(default=30.0, ge=0)
+    # How often readiness is re-evaluated from breakers and health probes.
+    readiness_interval_s: Seconds = 1.0
 
     @field_validator("listen", "metrics_listen")
     @classmethod
@@ -115,6 +117,14 @@ class ProviderTimeouts(_Strict):
     first_token_s: Seconds = 30.0
     between_tokens_s: Seconds = 30.0
     total_s: Seconds = 300.0
+
+
+class HealthCheckSettings(_Strict):
+    """An active probe of a provider: a cheap request (its model list) every `interval_s`. While
+    probes fail, the provider's deployments get no calls (unless no deployment is left)."""
+
+    interval_s: Seconds = 30.0
+    timeout_s: Seconds = 5.0
 
 
 class ProviderSettings(_Strict):
@@ -145,6 +155,8 @@ class ProviderSettings(_Strict):
     keepalive_expiry_s: Seconds = 60.0
     # OpenAI-compatible servers differ in the name of the output-token cap.
     max_tokens_field: Literal["max_completion_tokens", "max_tokens"] | None = None
+    # Active health probes (off by default); passive health from real traffic is always on.
+    health_check: HealthCheckSettings | None = None
 
     @field_validator("base_url")
     @classmethod

@@ -52,5 +52,10 @@ class Provider(abc.ABC):
         Raises GatewayError when the upstream cannot be asked."""
         return None
 
+    async def probe(self) -> None:
+        """A cheap request showing the upstream answers; raises GatewayError when it does not.
+        By default the model list (a no-op for providers that cannot list)."""
+        await self.list_models()
+
     async def aclose(self) -> None:  # noqa: B027 - providers without connections have nothing to close
         """Release pooled connections."""

@@ -178,6 +178,8 @@ class Router:
         self._rng = rng
         self._wall_clock = wall_clock
         self._rules = RuleSet(config.routing.rules)
+        # Providers whose active health probe is failing (written by the health monitor).
+        self.unhealthy_providers: set[str] = set()
         self._budget = RetryBudget(config.routing.retry, clock)
         provider_settings = {p.name: p for p in config.providers}
         alpha = config.routing.latency_ewma_alpha
@@ -297,6 +299,20 @@ class Router:
 
     # ---- candidate selection ----------------------------------------------------------------
 
+    def _healthy_first(self, deployments: list[Deployment]) -> list[Deployment]:
+        """Deployments whose provider passes its probes; all of them when none does, since a
+        failing probe is a guess and a real call is the better test."""
+        healthy = [d for d in deployments if d.provider.name not in self.unhealthy_providers]
+        return healthy or deployments
+
+    def usable(self) -> bool:
+        """Whether any model has a deployment that would take a call now (readiness)."""
+        return any(
+            d.provider.name not in self.unhealthy_providers and d.breaker.state is not BreakerState.OPEN
+            for route in self.routes
+            for d in route.deployments
+        )
+
     def _capable(
         self, route: ModelRoute, request: chat_pb2.ChatRequest, facts: RequestFacts, min_context: int
     ) -> tuple[list[Deployment], str]:
@@ -306,7 +322,7 @@ class Router:
         needs_schema = request.generation_config.HasField("response_json_schema")
         wanted = facts.prompt_tokens + facts.output_tokens
         capable, missing = [], ""
-        for deployment in route.deployments:
+        for deployment in self._healthy_first(route.deployments):
             caps = deployment.settings.capabilities
             if needs_tools and not caps.tools:
                 missing = "tools"

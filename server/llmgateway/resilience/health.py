@@ -1,0 +1,102 @@
+"""Active provider probes and the readiness they and the breakers decide.
+
+Readiness (the `llmgateway.v1.ChatService` health service) is SERVING while some route is usable:
+a deployment whose breaker is not open and whose provider is not failing its probes. Liveness
+never depends on providers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from llmgateway.errors import GatewayError
+from llmgateway.runtime import RuntimeHolder
+
+_log = logging.getLogger(__name__)
+
+
+class HealthMonitor:
+    """Runs the configured probes and keeps readiness in step with the routes."""
+
+    def __init__(
+        self,
+        runtimes: RuntimeHolder,
+        set_ready: Callable[[bool], Awaitable[None]],
+        *,
+        readiness_interval_s: float = 1.0,
+    ) -> None:
+        self._runtimes = runtimes
+        self._set_ready = set_ready
+        self._interval_s = readiness_interval_s
+        self._tasks: list[asyncio.Task[None]] = []
+        self._probes: list[asyncio.Task[None]] = []
+        self._ready: bool | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._readiness_loop())]
+        self._start_probes()
+
+    def _start_probes(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._probes = [
+            loop.create_task(self._probe_loop(settings.name))
+            for settings in self._runtimes.current.config.providers
+            if settings.health_check is not None
+        ]
+
+    async def restart_probes(self) -> None:
+        """After a reload: probe the providers of the new config."""
+        await self._cancel(self._probes)
+        self._start_probes()
+
+    async def stop(self) -> None:
+        await self._cancel([*self._tasks, *self._probes])
+
+    @staticmethod
+    async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def check_readiness(self) -> None:
+        ready = self._runtimes.current.router.usable()
+        if ready != self._ready:
+            if self._ready is not None:
+                _log.warning("readiness: %s", "SERVING" if ready else "NOT_SERVING (no usable route)")
+            self._ready = ready
+            await self._set_ready(ready)
+
+    async def probe_once(self, name: str) -> bool:
+        """Probe one provider of the current config; True when it answered."""
+        runtime = self._runtimes.current
+        settings = next((p for p in runtime.config.providers if p.name == name), None)
+        if settings is None or settings.health_check is None:
+            return True
+        try:
+            async with asyncio.timeout(settings.health_check.timeout_s):
+                await runtime.providers[name].probe()
+        except (GatewayError, TimeoutError) as error:
+            if name not in runtime.router.unhealthy_providers:
+                _log.warning("provider %s failed its health probe: %s", name, error or "timeout")
+            runtime.router.unhealthy_providers.add(name)
+            return False
+        if name in runtime.router.unhealthy_providers:
+            _log.info("provider %s passes its health probe again", name)
+        runtime.router.unhealthy_providers.discard(name)
+        return True
+
+    async def _probe_loop(self, name: str) -> None:
+        while True:
+            await self.probe_once(name)
+            settings = next((p for p in self._runtimes.current.config.providers if p.name == name), None)
+            if settings is None or settings.health_check is None:
+                return  # removed by a reload
+            await asyncio.sleep(settings.health_check.interval_s)
+
+    async def _readiness_loop(self) -> None:
+        while True:
+            await self.check_readiness()
+            await asyncio.sleep(self._interval_s)
