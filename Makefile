@@ -63,7 +63,11 @@ typecheck: install  ## mypy, strict on the server package
 pytest: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test: install proto-lint check-gen lint typecheck pytest  ## install and run every check and the whole suite
+# Files in mk/ add their own targets and append to EXTRA_TEST_TARGETS (e.g. the generated clients).
+EXTRA_TEST_TARGETS :=
+-include $(wildcard mk/*.mk)
+
+test: install proto-lint check-gen lint typecheck pytest $(EXTRA_TEST_TARGETS)  ## install and run every check and the whole suite
 
 tools: tools-grpcurl  ## grpcurl and ghz (go install) into $(GOBIN)
 	go install github.com/bojand/ghz/cmd/ghz@latest
