@@ -45,6 +45,8 @@ def azure_config(base_url: str, deployment: str = DEPLOYMENT, **provider: Any) -
     return {
         "providers": [{"name": "azure-main", "type": "azure_openai", "base_url": base_url, **settings}],
         "models": [{"name": "gpt", "deployments": [{"provider": "azure-main", "model": deployment}]}],
+        # The adapter's own error mapping is under test here; the router's retries are tested elsewhere.
+        "routing": {"retry": {"max_retries": 0}},
     }
 
 

@@ -58,6 +58,8 @@ def bedrock_config(base_url: str, **provider: Any) -> dict[str, Any]:
             {"name": "nova", "deployments": [{"provider": "bedrock-main", "model": NOVA}]},
             {"name": "llama", "deployments": [{"provider": "bedrock-main", "model": LLAMA}]},
         ],
+        # The adapter's own error mapping is under test here; the router's retries are tested elsewhere.
+        "routing": {"retry": {"max_retries": 0}},
     }
 
 

@@ -50,6 +50,8 @@ def gemini_config(base_url: str, api_key: str | None = API_KEY, **provider: Any)
         "models": [
             {"name": "gem", "deployments": [{"provider": "gemini-main", "model": "gemini-2.5-flash"}]}
         ],
+        # The adapter's own error mapping is under test here; the router's retries are tested elsewhere.
+        "routing": {"retry": {"max_retries": 0}},
     }
 
 

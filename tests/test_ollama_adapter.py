@@ -40,6 +40,8 @@ def ollama_config(base_url: str, model: str = "llama3.2", **provider: Any) -> di
             {"name": "llama", "deployments": [{"provider": "local-ollama", "model": model}]},
             {"name": "qwen", "deployments": [{"provider": "local-ollama", "model": "qwen3:8b"}]},
         ],
+        # The adapter's own error mapping is under test here; the router's retries are tested elsewhere.
+        "routing": {"retry": {"max_retries": 0}},
     }
 
 

@@ -38,6 +38,8 @@ def openai_config(base_url: str, api_key: str = API_KEY, **provider: Any) -> dic
             {"name": "openai-main", "type": "openai", "base_url": base_url, "api_key": api_key, **provider}
         ],
         "models": [{"name": "gpt", "deployments": [{"provider": "openai-main", "model": "gpt-4o-mini"}]}],
+        # The adapter's own error mapping is under test here; the router's retries are tested elsewhere.
+        "routing": {"retry": {"max_retries": 0}},
     }
 
 
