@@ -265,9 +265,9 @@ async def test_flat_vllm_error_envelope_is_read(vllm: OpenAISimulator, gateway: 
     vllm.behaviour = Behaviour(status=400, error_body=flat)
     client = await gateway(vllm, api_key=None)
     status = await chat_fails(client, chat_request("m", user("hi")))
-    assert (status.code, status.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "UPSTREAM_REJECTED_REQUEST")
+    assert (status.code, status.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "CONTEXT_LENGTH_EXCEEDED")
     assert "maximum context length is 8192" in status.message
-    assert status.error_info.metadata["upstream_code"] == "400"
+    assert status.error_info.metadata["upstream_code"] == "context_length_exceeded"
 
 
 async def test_vllm_unknown_model_is_not_found(

@@ -43,6 +43,7 @@ _DIALECTS = {
         max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False
     ),
 }
+_CONTEXT_MESSAGE = "maximum context length"
 _FINISH_REASONS = {
     "stop": chat_pb2.FINISH_REASON_STOP,
     "length": chat_pb2.FINISH_REASON_LENGTH,
@@ -160,6 +161,9 @@ class OpenAICompatProvider(Provider):
             code = str(error.get("code") or error.get("type") or "")
         else:
             message, code = response.text[:300], ""
+        if response.status_code == 400 and _CONTEXT_MESSAGE in message.lower():
+            # vLLM (and older OpenAI) say it only in the message, with code 400 / BadRequestError.
+            code = "context_length_exceeded"
         return error_from_status(
             self.name, response.status_code, response.headers, redact(message, self._secrets), code
         )

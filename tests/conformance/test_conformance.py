@@ -1,0 +1,484 @@
+"""One table-driven conformance suite, the same cases for every provider's simulator.
+
+Each test is one (provider, case) pair through real gRPC: a fresh gateway (cheap) in front of the
+provider's simulator (module-scoped: it runs in its own thread, and is reset before every test).
+What differs between providers — config, error vocabulary, where the wire puts each feature, and
+what a provider cannot do — lives in harness.py; the cases below are written once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+
+from llmgateway.app import Gateway
+from llmgateway.v1 import chat_pb2, content_pb2
+from tests.conformance.harness import (
+    CASES,
+    ERROR_CASES,
+    HARNESSES,
+    KNOWN_BUGS,
+    MODEL,
+    TIMEOUTS,
+    ErrorCase,
+    ProviderHarness,
+    render_matrix,
+    tiny_png,
+)
+from tests.conftest import Client, StartGateway, chat_request, stream_request, user
+from tests.rich_status import RichStatus, rich_status
+from tests.upstreams.base import Behaviour, SimulatorServer
+
+CALL_TIMEOUT = 5.0
+WEATHER_ARGS = {"city": "Paris", "unit": "celsius"}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"n": {"type": "integer", "maximum": 3}},
+    "required": ["n"],
+}
+PNG = tiny_png()
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def simulators() -> Iterator[dict[str, SimulatorServer]]:
+    """Simulators started on first use, one per provider, stopped when the module is done."""
+    started: dict[str, SimulatorServer] = {}
+    yield started
+    for simulator in started.values():
+        simulator.stop()
+
+
+@dataclass
+class Conformance:
+    """One provider under test: its harness, its (reset) simulator and a client to a fresh gateway."""
+
+    harness: ProviderHarness
+    sim: SimulatorServer
+    client: Client
+    start: Callable[..., Awaitable[Client]]
+
+    def body(self) -> dict[str, Any]:
+        """The last generation request the simulator recorded."""
+        assert self.sim.requests, "the simulator saw no request"
+        body = self.sim.requests[-1].body
+        assert isinstance(body, dict)
+        return body
+
+    async def chat(self, request: chat_pb2.ChatRequest) -> chat_pb2.ChatResponse:
+        response: chat_pb2.ChatResponse = await self.client.chat.Chat(request, timeout=CALL_TIMEOUT)
+        assert response.provider == self.harness.provider_name
+        return response
+
+    async def stream(self, request: chat_pb2.ChatStreamRequest) -> list[chat_pb2.ChatStreamResponse]:
+        messages = [m async for m in self.client.chat.ChatStream(request, timeout=CALL_TIMEOUT)]
+        check_stream_shape(self.harness, messages)
+        return messages
+
+    async def chat_fails(self, request: chat_pb2.ChatRequest, client: Client | None = None) -> RichStatus:
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await (client or self.client).chat.Chat(request, timeout=CALL_TIMEOUT)
+        return rich_status(failure.value)
+
+    async def stream_fails(
+        self, request: chat_pb2.ChatStreamRequest, client: Client | None = None
+    ) -> tuple[list[chat_pb2.ChatStreamResponse], RichStatus]:
+        received: list[chat_pb2.ChatStreamResponse] = []
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            async for message in (client or self.client).chat.ChatStream(request, timeout=CALL_TIMEOUT):
+                received.append(message)
+        return received, rich_status(failure.value)
+
+
+@pytest.fixture
+async def conformance(
+    request: pytest.FixtureRequest,
+    simulators: dict[str, SimulatorServer],
+    start_gateway: StartGateway,
+    connect: Callable[[Gateway], Client],
+) -> Conformance:
+    harness = HARNESSES[request.param]
+    sim = simulators.get(harness.key)
+    if sim is None:
+        sim = simulators[harness.key] = harness.simulator().start()
+    sim.reset()
+
+    async def start(**overrides: Any) -> Client:
+        return connect(await start_gateway(harness.config(sim.base_url, **overrides)))
+
+    return Conformance(harness, sim, await start(), start)
+
+
+# --- shared checks and requests ----------------------------------------------------------------
+
+
+def check_stream_shape(harness: ProviderHarness, messages: list[chat_pb2.ChatStreamResponse]) -> None:
+    """The v1 stream contract: a first message naming id/model/provider, content, usage last."""
+    assert len(messages) >= 3, messages
+    first, *content, last = messages
+    assert first.id and first.model and first.provider == harness.provider_name
+    assert not first.HasField("delta") and not first.HasField("usage")
+    assert all(m.HasField("delta") or m.finish_reason for m in content)
+    finishes = [m.finish_reason for m in content if m.finish_reason]
+    assert len(finishes) == 1 and content[-1].finish_reason, (
+        "the finish reason comes once, on the last content"
+    )
+    assert last.HasField("usage") and not last.HasField("delta")
+
+
+def message(role: content_pb2.Role.ValueType, *parts: content_pb2.Part) -> content_pb2.Message:
+    return content_pb2.Message(role=role, parts=list(parts))
+
+
+def text(value: str) -> content_pb2.Part:
+    return content_pb2.Part(text=value)
+
+
+def weather_tool() -> content_pb2.Tool:
+    tool = content_pb2.Tool(name="get_weather", description="Weather for a city")
+    tool.parameters.update(
+        {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
+            "required": ["city"],
+        }
+    )
+    return tool
+
+
+def joined_tool_calls(messages: list[chat_pb2.ChatStreamResponse]) -> dict[int, dict[str, str]]:
+    calls: dict[int, dict[str, str]] = {}
+    for fragment in (t for m in messages for t in m.delta.tool_calls):
+        call = calls.setdefault(fragment.index, {"id": "", "name": "", "arguments": ""})
+        # id and name come once, on a call's first fragment.
+        assert not (call["id"] and fragment.id), f"a second id for call {fragment.index}"
+        call["id"] += fragment.id
+        call["name"] += fragment.name
+        call["arguments"] += fragment.arguments_json_fragment
+    return calls
+
+
+def stream_text(messages: list[chat_pb2.ChatStreamResponse]) -> str:
+    return "".join(m.delta.text for m in messages)
+
+
+def image_message() -> content_pb2.Message:
+    return message(
+        content_pb2.ROLE_USER,
+        text("what is this?"),
+        content_pb2.Part(media=content_pb2.Media(mime_type="image/png", data=PNG)),
+    )
+
+
+def schema_config() -> chat_pb2.GenerationConfig:
+    config = chat_pb2.GenerationConfig(response_json_schema_name="answer")
+    config.response_json_schema.update(SCHEMA)
+    return config
+
+
+def forced_tool_request() -> chat_pb2.ChatRequest:
+    choice = content_pb2.ToolChoice(mode=content_pb2.ToolChoice.MODE_TOOL, tool_name="get_weather")
+    return chat_request(MODEL, user("weather in Paris?"), tools=[weather_tool()], tool_choice=choice)
+
+
+# --- the cases ---------------------------------------------------------------------------------
+
+
+async def case_text(c: Conformance) -> None:
+    response = await c.chat(chat_request(MODEL, user("hello")))
+    assert [p.text for p in response.message.parts] == ["You said: hello"]
+    assert response.message.role == content_pb2.ROLE_ASSISTANT
+    assert response.finish_reason == chat_pb2.FINISH_REASON_STOP
+    assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
+    assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
+
+
+async def case_text_stream(c: Conformance) -> None:
+    messages = await c.stream(stream_request(MODEL, user("hello")))
+    assert stream_text(messages) == "You said: hello"
+    assert [m.finish_reason for m in messages if m.finish_reason] == [chat_pb2.FINISH_REASON_STOP]
+
+
+async def case_system_prompt(c: Conformance) -> None:
+    system = message(content_pb2.ROLE_SYSTEM, text("Be brief."))
+    response = await c.chat(chat_request(MODEL, system, user("hello")))
+    assert response.message.parts[0].text == "You said: hello"
+    assert c.harness.wire.system_prompt(c.body()) == "Be brief."
+    # Besides the system prompt, the conversation is the one user turn.
+    assert [role for role in c.harness.wire.turns(c.body()) if role != "system"] == ["user"]
+
+
+async def case_multi_turn(c: Conformance) -> None:
+    request = chat_request(
+        MODEL, user("hi"), message(content_pb2.ROLE_ASSISTANT, text("hello!")), user("how are you")
+    )
+    response = await c.chat(request)
+    assert response.message.parts[0].text == "You said: how are you"
+    assert c.harness.wire.turns(c.body()) == ["user", c.harness.wire.assistant_role, "user"]
+
+
+async def case_image(c: Conformance) -> None:
+    response = await c.chat(chat_request(MODEL, image_message()))
+    assert response.message.parts[0].text
+    mime_type, data = c.harness.wire.image(c.body())
+    assert mime_type in ("image/png", None)
+    assert base64.b64decode(data) == PNG
+
+
+async def case_stop_sequence(c: Conformance) -> None:
+    config = chat_pb2.GenerationConfig(stop_sequences=["END"])
+    response = await c.chat(chat_request(MODEL, user("hello"), generation_config=config))
+    assert response.message.parts[0].text
+    assert c.harness.wire.stop_sequences(c.body()) == ["END"]
+
+
+async def case_json_schema(c: Conformance) -> None:
+    response = await c.chat(chat_request(MODEL, user("json please"), generation_config=schema_config()))
+    assert response.message.parts[0].text
+    assert c.harness.wire.json_schema(c.body()) == SCHEMA
+
+
+async def case_tool_call(c: Conformance) -> None:
+    c.sim.behaviour = Behaviour(tool_calls=[("get_weather", json.dumps(WEATHER_ARGS))])
+    response = await c.chat(chat_request(MODEL, user("weather in Paris?"), tools=[weather_tool()]))
+    assert response.finish_reason == chat_pb2.FINISH_REASON_TOOL_CALLS
+    [call] = [p.tool_call for p in response.message.parts if p.WhichOneof("kind") == "tool_call"]
+    assert call.id and call.name == "get_weather"
+    assert json.loads(call.arguments_json) == WEATHER_ARGS
+
+
+async def case_tool_call_stream(c: Conformance) -> None:
+    second = {"city": "Rome"}
+    c.sim.behaviour = Behaviour(
+        tool_calls=[("get_weather", json.dumps(WEATHER_ARGS)), ("get_weather", json.dumps(second))]
+    )
+    messages = await c.stream(stream_request(MODEL, user("weather?"), tools=[weather_tool()]))
+    calls = joined_tool_calls(messages)
+    assert sorted(calls) == [0, 1]
+    assert [calls[i]["name"] for i in (0, 1)] == ["get_weather", "get_weather"]
+    assert all(calls[i]["id"] for i in (0, 1)) and calls[0]["id"] != calls[1]["id"]
+    assert [json.loads(calls[i]["arguments"]) for i in (0, 1)] == [WEATHER_ARGS, second]
+    assert [m.finish_reason for m in messages if m.finish_reason] == [chat_pb2.FINISH_REASON_TOOL_CALLS]
+
+
+async def case_tool_result_round_trip(c: Conformance) -> None:
+    c.sim.behaviour = Behaviour(tool_calls=[("get_weather", json.dumps(WEATHER_ARGS))])
+    question = user("weather in Paris?")
+    response = await c.chat(chat_request(MODEL, question, tools=[weather_tool()]))
+    [call] = [p.tool_call for p in response.message.parts if p.WhichOneof("kind") == "tool_call"]
+
+    c.sim.behaviour = Behaviour(reply_text="It is sunny.")
+    result = message(
+        content_pb2.ROLE_TOOL,
+        content_pb2.Part(
+            tool_result=content_pb2.ToolResult(tool_call_id=call.id, content=[text('{"temp": 21}')])
+        ),
+    )
+    follow_up = await c.chat(chat_request(MODEL, question, response.message, result, tools=[weather_tool()]))
+    # The simulators check the result against the call it answers; a reply means they accepted it.
+    assert follow_up.message.parts[0].text == "It is sunny."
+    call_id, content = c.harness.wire.tool_result(c.body())
+    assert call_id in (call.id, None)
+    assert content == {"temp": 21}
+
+
+async def case_tool_choice_forced(c: Conformance) -> None:
+    c.sim.behaviour = Behaviour(tool_calls=[("get_weather", json.dumps(WEATHER_ARGS))])
+    response = await c.chat(forced_tool_request())
+    assert [p.tool_call.name for p in response.message.parts if p.WhichOneof("kind") == "tool_call"] == [
+        "get_weather"
+    ]
+    assert c.harness.wire.forced_tool(c.body()) == "get_weather"
+
+
+async def case_stream_usage(c: Conformance) -> None:
+    messages = await c.stream(stream_request(MODEL, user("one two three")))
+    usage = messages[-1].usage
+    assert usage.input_tokens > 0 and usage.output_tokens > 0
+    assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+
+
+def check_error(c: Conformance, status: RichStatus, expected: ErrorCase) -> None:
+    assert (status.code, status.reason) == (expected.code, expected.reason), status.message
+    metadata = status.error_info.metadata
+    assert metadata["provider"] == c.harness.provider_name
+    assert metadata["upstream_status"] == str(expected.behaviour["status"])
+    if expected.retry_after is not None:
+        assert status.detail(error_details_pb2.RetryInfo).retry_delay.seconds == expected.retry_after
+
+
+async def run_error_case(c: Conformance, name: str) -> None:
+    expected = c.harness.errors[name]
+    c.sim.behaviour = Behaviour(**expected.behaviour)
+    check_error(c, await c.chat_fails(chat_request(MODEL, user("hi"))), expected)
+    received, status = await c.stream_fails(stream_request(MODEL, user("hi")))
+    assert received == [], "an error before the first token sends no stream message"
+    check_error(c, status, expected)
+    assert len(c.sim.requests) == 2, "no retries: one upstream exchange per call"
+
+
+async def case_error_rate_limit(c: Conformance) -> None:
+    await run_error_case(c, "error_rate_limit")
+
+
+async def case_error_server(c: Conformance) -> None:
+    await run_error_case(c, "error_server")
+
+
+async def case_error_overload(c: Conformance) -> None:
+    await run_error_case(c, "error_overload")
+
+
+async def case_error_bad_request(c: Conformance) -> None:
+    await run_error_case(c, "error_bad_request")
+
+
+async def case_error_context_length(c: Conformance) -> None:
+    await run_error_case(c, "error_context_length")
+
+
+async def case_error_auth(c: Conformance) -> None:
+    wrong = await c.start(**c.harness.wrong_credentials)
+    secret = c.harness.wrong_secret
+    for status in [
+        await c.chat_fails(chat_request(MODEL, user("hi")), client=wrong),
+        (await c.stream_fails(stream_request(MODEL, user("hi")), client=wrong))[1],
+    ]:
+        assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_AUTH_FAILED")
+        assert status.error_info.metadata["provider"] == c.harness.provider_name
+        everything = status.message + str(status.details)
+        assert secret not in everything and secret[:8] not in everything
+
+
+async def case_stream_error(c: Conformance) -> None:
+    c.sim.behaviour = Behaviour(stream_error_after=2, error_message="simulated failure mid-stream")
+    received, status = await c.stream_fails(stream_request(MODEL, user("a b c d e f")))
+    check_interrupted(c, received, status, "UPSTREAM_STREAM_ERROR")
+    assert "simulated failure mid-stream" in status.message, "the provider's own words reach the caller"
+
+
+async def case_stream_cut(c: Conformance) -> None:
+    c.sim.behaviour = Behaviour(cut_after=2)
+    received, status = await c.stream_fails(stream_request(MODEL, user("a b c d e f")))
+    check_interrupted(c, received, status, "UPSTREAM_STREAM_CUT")
+
+
+async def case_stream_stall(c: Conformance) -> None:
+    c.sim.behaviour = Behaviour(stall_after=2)
+    started = time.monotonic()
+    received, status = await c.stream_fails(stream_request(MODEL, user("a b c d e f")))
+    # Detected by the between-tokens timeout, not by the caller's deadline.
+    assert time.monotonic() - started < TIMEOUTS["between_tokens_s"] + 1.5
+    check_interrupted(c, received, status, "UPSTREAM_STALL")
+    # The gateway hung up on the stalled upstream rather than leaving the request open.
+    await c.sim.wait_for_disconnects(1)
+    assert c.sim.completed == 0
+
+
+def check_interrupted(
+    c: Conformance, received: list[chat_pb2.ChatStreamResponse], status: RichStatus, cause: str
+) -> None:
+    assert received and received[0].provider == c.harness.provider_name
+    assert stream_text(received) == "You said:", "two reply chunks reached the caller before the failure"
+    assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "STREAM_INTERRUPTED"), status.message
+    assert status.error_info.metadata["cause"] == cause
+    interruption = status.detail(chat_pb2.StreamInterruption)
+    assert interruption.reason == cause
+    assert interruption.messages_sent == len(received) - 1 == 2
+    assert interruption.partial_usage.output_tokens > 0
+
+
+CASE_FUNCTIONS: dict[str, Callable[[Conformance], Awaitable[None]]] = {
+    "text": case_text,
+    "text_stream": case_text_stream,
+    "system_prompt": case_system_prompt,
+    "multi_turn": case_multi_turn,
+    "image": case_image,
+    "stop_sequence": case_stop_sequence,
+    "json_schema": case_json_schema,
+    "tool_call": case_tool_call,
+    "tool_call_stream": case_tool_call_stream,
+    "tool_result_round_trip": case_tool_result_round_trip,
+    "tool_choice_forced": case_tool_choice_forced,
+    "stream_usage": case_stream_usage,
+    "error_rate_limit": case_error_rate_limit,
+    "error_server": case_error_server,
+    "error_overload": case_error_overload,
+    "error_auth": case_error_auth,
+    "error_bad_request": case_error_bad_request,
+    "error_context_length": case_error_context_length,
+    "stream_error": case_stream_error,
+    "stream_cut": case_stream_cut,
+    "stream_stall": case_stream_stall,
+}
+
+# For cases a provider may not support: the request that asks for the capability.
+PROBES: dict[str, Callable[[], chat_pb2.ChatRequest]] = {
+    "image": lambda: chat_request(MODEL, image_message()),
+    "stop_sequence": lambda: chat_request(
+        MODEL, user("hi"), generation_config=chat_pb2.GenerationConfig(stop_sequences=["END"])
+    ),
+    "json_schema": lambda: chat_request(MODEL, user("hi"), generation_config=schema_config()),
+    "tool_call": lambda: chat_request(MODEL, user("hi"), tools=[weather_tool()]),
+    "tool_choice_forced": forced_tool_request,
+}
+
+
+async def check_refused(c: Conformance, case: str) -> None:
+    """An unsupported capability fails fast with FAILED_PRECONDITION, naming provider and feature,
+    unary and streamed, and nothing reaches the upstream."""
+    unsupported = c.harness.unsupported[case]
+    request = PROBES[case]()
+    streamed = chat_pb2.ChatStreamRequest.FromString(request.SerializeToString())
+    for status in [await c.chat_fails(request), (await c.stream_fails(streamed))[1]]:
+        assert (status.code, status.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "UNSUPPORTED_CAPABILITY")
+        metadata = status.error_info.metadata
+        assert (metadata["provider"], metadata["feature"]) == (c.harness.provider_name, unsupported.feature)
+    assert c.sim.requests == []
+
+
+# --- the matrix --------------------------------------------------------------------------------
+
+
+def matrix() -> list[Any]:
+    params = []
+    for key in HARNESSES:
+        for case in CASES:
+            bug = KNOWN_BUGS.get((key, case))
+            marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
+            params.append(pytest.param(key, case, id=f"{key}-{case}", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(("conformance", "case"), matrix(), indirect=["conformance"])
+async def test_conformance(conformance: Conformance, case: str) -> None:
+    if case in conformance.harness.unsupported:
+        await check_refused(conformance, case)
+    else:
+        await CASE_FUNCTIONS[case](conformance)
+
+
+def test_every_case_has_a_function_and_every_unsupported_case_a_probe() -> None:
+    assert list(CASE_FUNCTIONS) == list(CASES)
+    for harness in HARNESSES.values():
+        assert set(harness.unsupported) <= set(PROBES), harness.key
+        assert set(harness.errors) == set(ERROR_CASES), harness.key
+
+
+def test_readme_matrix_matches_the_harness() -> None:
+    readme = (Path(__file__).parent / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- matrix:start -->\n(.*?)<!-- matrix:end -->", readme, re.S)
+    assert found is not None, "README.md has no matrix markers"
+    assert found.group(1) == render_matrix(), "regenerate: python -m tests.conformance.harness"
