@@ -11,11 +11,16 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.sdk.trace import TracerProvider
 
 from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
 from llmgateway.interceptors.breaker import BreakerInterceptor
 from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
 from llmgateway.interceptors.load_shedding import LoadSheddingInterceptor
+from llmgateway.interceptors.observability import ObservabilityInterceptor
+from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
+from llmgateway.observability.tracing import build_tracer_provider
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
 from llmgateway.runtime import Runtime, RuntimeHolder
@@ -73,6 +78,8 @@ class Gateway:
         load: Callable[[], GatewayConfig] | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        tracer_provider: TracerProvider | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.config = config
         self.listen = listen or config.server.listen
@@ -87,6 +94,10 @@ class Gateway:
         self._reloading: asyncio.Task[bool] | None = None
         self._monitor: HealthMonitor | None = None
         self._draining = False
+        self.metrics = metrics or GatewayMetrics()
+        self.tracer_provider = tracer_provider or build_tracer_provider(config.observability.tracing)
+        self._tracer = self.tracer_provider.get_tracer("llmgateway")
+        self.metrics_server: MetricsServer | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping: asyncio.Task[None] | None = None
 
@@ -98,9 +109,17 @@ class Gateway:
 
     async def start(self) -> None:
         """Bind, serve liveness at once, and readiness once providers are built."""
-        # Outermost first: errors raised by any later interceptor are mapped to statuses too.
+        # Outermost first: the trace span covers everything; metrics and the access log see the
+        # final status; errors raised by any later interceptor are mapped to statuses too.
+        observability = self.config.observability
         server = grpc.aio.server(
             interceptors=[
+                aio_server_interceptor(tracer_provider=self.tracer_provider),  # type: ignore[no-untyped-call]
+                ObservabilityInterceptor(
+                    self.metrics,
+                    access_log=observability.access_log,
+                    per_tenant=observability.per_tenant_metrics,
+                ),
                 ErrorMappingInterceptor(),
                 LoadSheddingInterceptor(self.config.routing.max_concurrent_calls),
                 BreakerInterceptor(self._open_until),
@@ -117,7 +136,7 @@ class Gateway:
             self.port = server.add_secure_port(self.listen, server_credentials(tls))
         self._server = server
 
-        runtimes = RuntimeHolder(Runtime(self.config, clock=self._clock, rng=self._rng))
+        runtimes = RuntimeHolder(Runtime(self.config, clock=self._clock, rng=self._rng, tracer=self._tracer))
         self._runtimes = runtimes
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtimes), server)
         models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtimes), server)
@@ -131,9 +150,19 @@ class Gateway:
             server,
         )
         await server.start()
+        if self.config.server.metrics_listen is not None:
+            self.metrics_server = MetricsServer(self.metrics, self.config.server.metrics_listen)
+            _log.info(
+                "metrics on http://%s:%d/metrics",
+                self.config.server.metrics_listen.rsplit(":", 1)[0],
+                self.metrics_server.port,
+            )
         await self._health.set(READINESS_SERVICE, _SERVING)
         self._monitor = HealthMonitor(
-            runtimes, self._set_ready, readiness_interval_s=self.config.server.readiness_interval_s
+            runtimes,
+            self._set_ready,
+            self.metrics,
+            readiness_interval_s=self.config.server.readiness_interval_s,
         )
         self._monitor.start()
         scheme = "tls" if tls else "plaintext"
@@ -161,7 +190,7 @@ class Gateway:
             return False
         try:
             config = self._load()
-            runtime = Runtime(config, clock=self._clock, rng=self._rng)
+            runtime = Runtime(config, clock=self._clock, rng=self._rng, tracer=self._tracer)
         except (ConfigError, ValueError) as error:
             _log.error("config reload rejected; keeping the running config:\n%s", error)
             return False
@@ -206,6 +235,9 @@ class Gateway:
             await self._server.stop(settings.grace_s)
         if self._runtimes is not None:
             await self._runtimes.aclose()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        self.tracer_provider.shutdown()  # flushes spans still waiting for export
         _log.info("stopped")
 
 

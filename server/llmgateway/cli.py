@@ -12,6 +12,7 @@ from pathlib import Path
 from llmgateway.app import serve
 from llmgateway.config import ConfigError, GatewayConfig, load_config, split_host_port
 from llmgateway.default_config import default_config
+from llmgateway.observability.logging_setup import configure_logging
 
 
 def _listen_address(value: str) -> str:
@@ -28,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the gateway")
     serve_cmd.add_argument("--config", type=Path, help="YAML config file (default: the built-in config)")
     serve_cmd.add_argument("--listen", type=_listen_address, help="HOST:PORT to listen on (port 0: any free)")
-    serve_cmd.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve_cmd.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="overrides observability.log_level"
+    )
     check = commands.add_parser("check-config", help="validate a config file without serving")
     check.add_argument("file", type=Path)
     commands.add_parser("version", help="print the version")
@@ -53,14 +56,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{args.file}: OK ({len(config.providers)} providers, {len(config.models)} models)")
         return 0
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging("text", args.log_level or "INFO")
     try:
         config = _load(args.config)
     except ConfigError as error:
         logging.getLogger("llmgateway").error("invalid config %s:\n%s", args.config, error)
         return 1
+    observability = config.observability
+    configure_logging(observability.log_format, args.log_level or observability.log_level)
     asyncio.run(serve(config, args.listen, load=lambda: _load(args.config)))
     return 0
 

@@ -157,6 +157,9 @@ class ProviderSettings(_Strict):
     max_tokens_field: Literal["max_completion_tokens", "max_tokens"] | None = None
     # Active health probes (off by default); passive health from real traffic is always on.
     health_check: HealthCheckSettings | None = None
+    # Send W3C trace context upstream: for self-hosted servers (vLLM, Ollama) whose traces should
+    # join ours; never on by default, so third-party providers see no internal trace ids.
+    propagate_trace_context: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -383,6 +386,26 @@ class MediaSettings(_Strict):
     ca_file: Path | None = None
 
 
+class TracingSettings(_Strict):
+    """OpenTelemetry tracing. Spans are exported over OTLP only when an endpoint is set."""
+
+    otlp_endpoint: str | None = None
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    service_name: str = "llmgateway"
+
+
+class ObservabilitySettings(_Strict):
+    """Logs, metrics and traces."""
+
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One structured line per call on the `llmgateway.access` logger; never prompts or completions.
+    access_log: bool = True
+    tracing: TracingSettings = TracingSettings()
+    # A tenant label on request metrics: off by default, as tenants can be many.
+    per_tenant_metrics: bool = False
+
+
 class GatewayConfig(_Strict):
     """The whole gateway configuration."""
 
@@ -392,6 +415,7 @@ class GatewayConfig(_Strict):
     limits: LimitsSettings = LimitsSettings()
     media: MediaSettings = MediaSettings()
     routing: RoutingSettings = RoutingSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

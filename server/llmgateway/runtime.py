@@ -9,6 +9,8 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from opentelemetry import trace
+
 from llmgateway.config import GatewayConfig
 from llmgateway.providers.base import Provider, ProviderContext
 from llmgateway.providers.media import MediaFetcher
@@ -23,12 +25,14 @@ _log = logging.getLogger(__name__)
 class Runtime:
     """Providers and router of one config, with a count of the calls using them."""
 
-    def __init__(self, config: GatewayConfig, *, clock: Clock, rng: random.Random) -> None:
+    def __init__(
+        self, config: GatewayConfig, *, clock: Clock, rng: random.Random, tracer: trace.Tracer | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
         self.context = ProviderContext(media=MediaFetcher(config.media))
         self.providers: dict[str, Provider] = build_providers(config, self.context)
-        self.router = Router(config, self.providers, clock=clock, rng=rng)
+        self.router = Router(config, self.providers, clock=clock, rng=rng, tracer=tracer)
         self.upstream_models = UpstreamModelDirectory(self.providers)
         self.active_calls = 0
         self.closed = False

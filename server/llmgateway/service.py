@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from llmgateway.deadlines import bounded_by_deadline, deadline_of
+from llmgateway.observability.call_record import record as current_record
 from llmgateway.routing.router import RouteReport
 from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.streaming import relay
@@ -41,9 +42,13 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
     @staticmethod
     def _start(runtime: Runtime, request: chat_pb2.ChatRequest, context: Context) -> tuple[str, float]:
+        request_id = request.request_id or uuid.uuid4().hex
+        observed = current_record()
+        if observed is not None:
+            observed.request_id, observed.requested_model = request_id, request.model
         validate_request(request, runtime.config.limits)
         deadline = deadline_of(context, runtime.clock.now(), runtime.config.routing.max_call_s)
-        return request.request_id or uuid.uuid4().hex, deadline
+        return request_id, deadline
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         with self._runtimes.use() as runtime:
@@ -53,6 +58,9 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
             await context.send_initial_metadata(report_metadata(report))
             response.id = request_id
             response.provider = report.deployment.provider.name if report.deployment else ""
+            observed = current_record()
+            if observed is not None:
+                observed.usage = response.usage
             return response
 
     async def ChatStream(

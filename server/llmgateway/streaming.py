@@ -12,6 +12,7 @@ import math
 from collections.abc import AsyncIterator
 
 from llmgateway.errors import GatewayError
+from llmgateway.observability.call_record import record as current_record
 from llmgateway.v1 import chat_pb2
 
 _CHARS_PER_TOKEN = 4  # a rough, provider-neutral estimate for usage the provider never reported
@@ -44,6 +45,7 @@ async def relay(
     """Yield the v1 stream for `upstream`, which yields adapter messages. The first message is held
     back until the provider sends content, so a failure before it can still go elsewhere."""
     usage = chat_pb2.Usage()
+    observed = current_record()
     model = ""
     started = False
     sent = 0
@@ -65,6 +67,8 @@ async def relay(
                 content.delta.CopyFrom(message.delta)
                 output_chars += len(message.delta.text) + len(message.delta.reasoning)
                 output_chars += sum(len(t.arguments_json_fragment) for t in message.delta.tool_calls)
+            if observed is not None:
+                observed.on_content()
             yield content
             sent += 1
     except GatewayError as error:
@@ -75,6 +79,8 @@ async def relay(
         if not partial.output_tokens:
             partial.output_tokens = math.ceil(output_chars / _CHARS_PER_TOKEN)
         partial.total_tokens = partial.input_tokens + partial.output_tokens
+        if observed is not None:
+            observed.usage = partial
         # After the first token the caller holds a partial answer: the status says so in its reason,
         # and the cause moves into the metadata and the StreamInterruption detail.
         raise GatewayError(
@@ -91,4 +97,6 @@ async def relay(
         yield chat_pb2.ChatStreamResponse(id=request_id, model=model or default_model, provider=provider)
     if not usage.total_tokens:
         usage.total_tokens = usage.input_tokens + usage.output_tokens
+    if observed is not None:
+        observed.usage = usage
     yield chat_pb2.ChatStreamResponse(usage=usage)

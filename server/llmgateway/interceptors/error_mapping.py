@@ -24,6 +24,7 @@ from llmgateway.interceptors.handlers import (
     UnaryBehavior,
     rewrap,
 )
+from llmgateway.observability.call_record import record as current_record
 
 _log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ async def _abort(context: Context, error: BaseException) -> None:
         error_id = uuid.uuid4().hex[:16]
         _log.error("unhandled error %s", error_id, exc_info=error)
         gateway_error = internal_error(error_id)
+    observed = current_record()
+    if observed is not None:
+        observed.reason = gateway_error.reason
     status = to_status(gateway_error)
     await context.abort(status.code, status.details, status.trailing_metadata)
 

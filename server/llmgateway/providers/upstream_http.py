@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 import grpc
 import httpx
+from opentelemetry import propagate
 
 from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
@@ -17,9 +18,20 @@ from llmgateway.errors import GatewayError
 _UNAVAILABLE_STATUSES = frozenset({408, 409, 500, 502, 503, 504, 520, 522, 524, 529})
 
 
+async def _inject_trace_context(request: httpx.Request) -> None:
+    # W3C traceparent/tracestate of the current span (the upstream attempt's), for upstreams
+    # whose own traces should join the gateway's.
+    propagate.inject(request.headers)
+
+
 def build_client(settings: ProviderSettings, base_url: str, headers: Mapping[str, str]) -> httpx.AsyncClient:
-    """One pooled keep-alive client per provider; per-request timeouts are set by the adapter."""
+    """One pooled keep-alive client per provider; per-request timeouts are set by the adapter.
+    Trace context goes upstream only when the provider's `propagate_trace_context` says so."""
+    hooks: dict[str, list[Callable[[httpx.Request], Awaitable[None]]]] = (
+        {"request": [_inject_trace_context]} if settings.propagate_trace_context else {}
+    )
     return httpx.AsyncClient(
+        event_hooks=hooks,
         base_url=base_url,
         headers={**settings.headers, **headers},
         timeout=httpx.Timeout(settings.timeouts.total_s, connect=settings.timeouts.connect_s),

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from llmgateway.errors import GatewayError
+from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.runtime import RuntimeHolder
 
 _log = logging.getLogger(__name__)
@@ -24,11 +25,13 @@ class HealthMonitor:
         self,
         runtimes: RuntimeHolder,
         set_ready: Callable[[bool], Awaitable[None]],
+        metrics: GatewayMetrics,
         *,
         readiness_interval_s: float = 1.0,
     ) -> None:
         self._runtimes = runtimes
         self._set_ready = set_ready
+        self._metrics = metrics
         self._interval_s = readiness_interval_s
         self._tasks: list[asyncio.Task[None]] = []
         self._probes: list[asyncio.Task[None]] = []
@@ -62,7 +65,12 @@ class HealthMonitor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def check_readiness(self) -> None:
-        ready = self._runtimes.current.router.usable()
+        router = self._runtimes.current.router
+        # Breakers change state with time too (open → half-open), not only on calls.
+        for route in router.routes:
+            for deployment in route.deployments:
+                self._metrics.breaker_state.labels(deployment.id).set(int(deployment.breaker.state))
+        ready = router.usable()
         if ready != self._ready:
             if self._ready is not None:
                 _log.warning("readiness: %s", "SERVING" if ready else "NOT_SERVING (no usable route)")

@@ -13,14 +13,19 @@ import asyncio
 import datetime
 import fnmatch
 import random
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from llmgateway.config import GatewayConfig, ModelSettings
 from llmgateway.errors import GatewayError, deadline_exceeded, model_not_found
+from llmgateway.observability.call_record import record as current_record
+from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
 from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead, BulkheadFullError
@@ -82,18 +87,46 @@ class StreamHandle:
     items: list[chat_pb2.ChatStreamResponse]
     rest: AsyncGenerator[chat_pb2.ChatStreamResponse, None] | None
     _on_failure: Callable[[GatewayError], None]
+    span: Span
     _closed: bool = False
+
+    def _observe(self, item: chat_pb2.ChatStreamResponse) -> None:
+        """Response attributes of the attempt span, as the stream reveals them."""
+        if item.model:
+            self.span.set_attribute("gen_ai.response.model", item.model)
+        if item.finish_reason:
+            self.span.set_attribute(
+                "gen_ai.response.finish_reasons", [finish_reason_name(item.finish_reason)]
+            )
+        if item.HasField("usage"):
+            if item.usage.input_tokens:
+                self.span.set_attribute("gen_ai.usage.input_tokens", item.usage.input_tokens)
+            if item.usage.output_tokens:
+                self.span.set_attribute("gen_ai.usage.output_tokens", item.usage.output_tokens)
 
     async def messages(self) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
         for item in self.items:
+            self._observe(item)
             yield item
         if self.rest is None:
             return
+        call = current_record()
         try:
-            async for item in self.rest:
+            while True:
+                waiting = time.perf_counter()
+                try:
+                    item = await anext(self.rest)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    if call is not None:
+                        call.upstream_wait_s += time.perf_counter() - waiting
+                self._observe(item)
                 yield item
         except GatewayError as error:
             self._on_failure(error)
+            self.span.set_status(StatusCode.ERROR, error.reason)
+            self.span.set_attribute("error.type", error.reason)
             raise
 
     async def close(self) -> None:
@@ -105,6 +138,7 @@ class StreamHandle:
                 await self.rest.aclose()
         finally:
             self.deployment.bulkhead.release()
+            self.span.end()
 
 
 _FAILED = object()  # a deployment gave no result; the reason is in _Call.last_error
@@ -119,7 +153,7 @@ class _Call(Generic[T]):
     request_id: str
     deadline: float | None
     facts: RequestFacts
-    call_one: Callable[[Deployment, UpstreamCall], Awaitable[T]]
+    call_one: Callable[[Deployment, UpstreamCall, Span], Awaitable[T]]
     report: RouteReport
     caller: Caller
     last_error: GatewayError | None = None
@@ -172,8 +206,10 @@ class Router:
         clock: Clock,
         rng: random.Random,
         wall_clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._config = config
+        self._tracer = tracer or trace.get_tracer("llmgateway")
         self._clock = clock
         self._rng = rng
         self._wall_clock = wall_clock
@@ -343,6 +379,9 @@ class Router:
     async def _attempt(self, call: _Call[T]) -> tuple[T, RouteReport]:
         route = self._route_for(call)
         call.report.requested_model = route.name
+        observed = current_record()
+        if observed is not None:
+            observed.model = route.name
         self._budget.record_request()
         for position, model_route in enumerate(self._chain(route)):
             # Fallback models are tried when the model before failed with an error of a class in
@@ -352,6 +391,10 @@ class Router:
                 break
             candidates, lacking = self._capable(model_route, call.request, call.facts, call.min_context)
             call.missing = call.missing or lacking
+            if position > 0 and candidates:
+                trace.get_current_span().add_event(
+                    "fallback", {"from_model": route.name, "to_model": model_route.name}
+                )
             upstream_name = call.requested if model_route is route else model_route.name
             for deployment in model_route.balancer.order(candidates, call.facts):
                 outcome = await self._try_deployment(call, model_route, deployment, upstream_name)
@@ -370,57 +413,135 @@ class Router:
     ) -> T | object:
         """One deployment with its retries: the result, or _FAILED with call.last_error set.
         Raises the caller's own errors, which no other deployment would fix."""
-        retry_settings = self._config.routing.retry
         retries = 0
         while True:
-            if not deployment.breaker.acquire():
-                call.report.attempts.append(Attempt(deployment.id, "BREAKER_OPEN"))
-                call.last_error = call.last_error or _breaker_open(
-                    model_route.name, deployment.breaker.retry_in()
-                )
+            if not self._admit(call, model_route, deployment):
                 return _FAILED
-            if call.deadline is not None and self._clock.now() >= call.deadline:
-                deployment.breaker.record_neutral()
-                raise _with_attempts(
-                    call.last_error or deadline_exceeded("before an attempt could start"), call.report
-                )
             upstream_call = UpstreamCall(
                 request=call.request,
                 upstream_model=deployment.upstream_model(upstream_name),
                 request_id=call.request_id,
             )
-            started = self._clock.now()
             try:
-                result = await call.call_one(deployment, upstream_call)
+                result = await self._one_attempt(call, deployment, upstream_call)
             except BulkheadFullError:
-                deployment.breaker.record_neutral()
-                call.report.attempts.append(Attempt(deployment.id, "BULKHEAD_FULL"))
-                call.last_error = _bulkhead_full(deployment)
                 return _FAILED
             except GatewayError as error:
-                self._account_failure(deployment, error, self._clock.now() - started, call.facts.stream)
-                call.report.attempts.append(Attempt(deployment.id, error.reason))
-                call.last_error = error
-                if error_class(error) == "context_length_exceeded":
-                    window = deployment.settings.capabilities.context_window or 0
-                    call.min_context = max(call.min_context, window)
                 if error_class(error) is None and error.reason != "UNSUPPORTED_CAPABILITY":
                     raise _with_attempts(error, call.report) from None  # the caller's own error
-                if not (retryable(error) and retries < retry_settings.max_retries):
+                delay = self._retry_delay(call, deployment, error, retries)
+                if delay is None:
                     return _FAILED
-                delay = backoff_delay(retries, retry_settings, self._rng, error.retry_after)
-                if not (
-                    self._fits(call.deadline, delay, deployment, call.facts.stream)
-                    and self._budget.try_spend()
-                ):
-                    return _FAILED
+                trace.get_current_span().add_event(
+                    "retry", {"deployment": deployment.id, "reason": error.reason, "delay_s": delay}
+                )
                 await self._clock.sleep(delay)
                 retries += 1
                 continue
-            call.report.attempts.append(Attempt(deployment.id, "OK"))
-            call.report.deployment = deployment
-            call.report.served_model = model_route.name
+            self._succeeded(call, model_route, deployment)
             return result
+
+    def _admit(self, call: _Call[T], model_route: ModelRoute, deployment: Deployment) -> bool:
+        """Whether the deployment's breaker lets an attempt through; raises when the caller's
+        deadline has already passed."""
+        if not deployment.breaker.acquire():
+            trace.get_current_span().add_event("breaker_open", {"deployment": deployment.id})
+            call.report.attempts.append(Attempt(deployment.id, "BREAKER_OPEN"))
+            call.last_error = call.last_error or _breaker_open(
+                model_route.name, deployment.breaker.retry_in()
+            )
+            return False
+        if call.deadline is not None and self._clock.now() >= call.deadline:
+            deployment.breaker.record_neutral()
+            raise _with_attempts(
+                call.last_error or deadline_exceeded("before an attempt could start"), call.report
+            )
+        return True
+
+    async def _one_attempt(self, call: _Call[T], deployment: Deployment, upstream_call: UpstreamCall) -> T:
+        """One call to one deployment, traced, timed and counted; failures are recorded in `call`
+        and re-raised."""
+        observed = current_record()
+        span = self._attempt_span(deployment, upstream_call, len(call.report.attempts) + 1)
+        if observed is not None:
+            observed.attempts += 1
+            observed.provider, observed.deployment = deployment.provider.name, deployment.id
+        started = self._clock.now()
+        waiting = time.perf_counter()
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                return await call.call_one(deployment, upstream_call, span)
+        except BulkheadFullError:
+            span.end()
+            deployment.breaker.record_neutral()
+            self._note_attempt(call, deployment, "BULKHEAD_FULL")
+            call.last_error = _bulkhead_full(deployment)
+            raise
+        except GatewayError as error:
+            span.set_status(StatusCode.ERROR, error.reason)
+            span.set_attribute("error.type", error.reason)
+            span.end()
+            self._account_failure(deployment, error, self._clock.now() - started, call.facts.stream)
+            self._note_attempt(call, deployment, error.reason)
+            call.last_error = error
+            if error_class(error) == "context_length_exceeded":
+                call.min_context = max(call.min_context, deployment.settings.capabilities.context_window or 0)
+            raise
+        finally:
+            if observed is not None:
+                observed.upstream_wait_s += time.perf_counter() - waiting
+
+    def _retry_delay(
+        self, call: _Call[T], deployment: Deployment, error: GatewayError, retries: int
+    ) -> float | None:
+        """The backoff before retrying the same deployment, or None when no retry is due: the
+        error is not transient, retries are used up, the deadline cannot fit one, or the budget is
+        spent."""
+        settings = self._config.routing.retry
+        if not (retryable(error) and retries < settings.max_retries):
+            return None
+        delay = backoff_delay(retries, settings, self._rng, error.retry_after)
+        if not (self._fits(call.deadline, delay, deployment, call.facts.stream) and self._budget.try_spend()):
+            return None
+        return delay
+
+    def _succeeded(self, call: _Call[T], model_route: ModelRoute, deployment: Deployment) -> None:
+        self._note_attempt(call, deployment, "OK")
+        call.report.deployment = deployment
+        call.report.served_model = model_route.name
+        observed = current_record()
+        if observed is not None:
+            observed.model = model_route.name
+            if model_route.name != call.report.requested_model:
+                observed.fallback_from = call.report.requested_model
+                observed.metrics.fallbacks.labels(call.report.requested_model, model_route.name).inc()
+
+    def _attempt_span(self, deployment: Deployment, upstream_call: UpstreamCall, attempt: int) -> Span:
+        """A client span per upstream attempt, with the GenAI semantic-convention attributes."""
+        return self._tracer.start_span(
+            f"chat {upstream_call.upstream_model}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.system": GEN_AI_SYSTEMS.get(
+                    deployment.provider_settings.type, deployment.provider_settings.type
+                ),
+                "gen_ai.request.model": upstream_call.upstream_model,
+                "llmgateway.provider": deployment.provider.name,
+                "llmgateway.deployment": deployment.id,
+                "llmgateway.attempt": attempt,
+            },
+        )
+
+    @staticmethod
+    def _note_attempt(call: _Call[T], deployment: Deployment, outcome: str) -> None:
+        """Add an attempt to the report, and to the metrics when the call is observed."""
+        call.report.attempts.append(Attempt(deployment.id, outcome))
+        observed = current_record()
+        if observed is not None:
+            metrics = observed.metrics
+            metrics.upstream_attempts.labels(deployment.provider.name, deployment.id, outcome).inc()
+            metrics.breaker_state.labels(deployment.id).set(int(deployment.breaker.state))
 
     def _call(
         self,
@@ -430,7 +551,7 @@ class Router:
         deadline: float | None,
         *,
         stream: bool,
-        call_one: Callable[[Deployment, UpstreamCall], Awaitable[T]],
+        call_one: Callable[[Deployment, UpstreamCall, Span], Awaitable[T]],
         caller: Caller,
     ) -> _Call[T]:
         facts = RequestFacts(
@@ -472,7 +593,7 @@ class Router:
     ) -> tuple[chat_pb2.ChatResponse, RouteReport]:
         """One complete answer, from the first deployment that gives one."""
 
-        async def call_one(deployment: Deployment, call: UpstreamCall) -> chat_pb2.ChatResponse:
+        async def call_one(deployment: Deployment, call: UpstreamCall, span: Span) -> chat_pb2.ChatResponse:
             async with deployment.bulkhead.slot():
                 started = self._clock.now()
                 try:
@@ -488,6 +609,13 @@ class Router:
                     ) from None
                 deployment.latency.add(self._clock.now() - started)
                 deployment.breaker.record_success()
+                span.set_attribute("gen_ai.response.model", response.model)
+                span.set_attribute(
+                    "gen_ai.response.finish_reasons", [finish_reason_name(response.finish_reason)]
+                )
+                span.set_attribute("gen_ai.usage.input_tokens", response.usage.input_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", response.usage.output_tokens)
+                span.end()
                 return response
 
         return await self._attempt(
@@ -506,7 +634,7 @@ class Router:
     ) -> tuple[StreamHandle, RouteReport]:
         """A stream that has produced its first content, from the first deployment that does."""
 
-        async def call_one(deployment: Deployment, call: UpstreamCall) -> StreamHandle:
+        async def call_one(deployment: Deployment, call: UpstreamCall, span: Span) -> StreamHandle:
             await deployment.bulkhead.acquire()
             started = self._clock.now()
             upstream = deployment.provider.stream(call)
@@ -524,13 +652,14 @@ class Router:
                 raise
             deployment.ttft.add(self._clock.now() - started)
             deployment.breaker.record_success()
+            span.add_event("first_token")
             rest = upstream if items and has_content(items[-1]) else None
 
             def on_failure(error: GatewayError) -> None:
                 if counts_against_breaker(error):
                     deployment.breaker.record_failure(error.retry_after)
 
-            return StreamHandle(deployment, items, rest, on_failure)
+            return StreamHandle(deployment, items, rest, on_failure, span)
 
         return await self._attempt(
             self._call(

@@ -1,0 +1,171 @@
+"""Metrics and the access log for every call: gRPC server metrics for all methods, and for chat
+calls a CallRecord the rest of the call fills in, reported once when the call ends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from opentelemetry import trace
+
+from llmgateway.interceptors.handlers import (
+    Context,
+    Continuation,
+    Handler,
+    StreamBehavior,
+    UnaryBehavior,
+    is_chat_call,
+    rewrap,
+)
+from llmgateway.observability.call_record import CallRecord, current_call
+from llmgateway.observability.logging_setup import ACCESS_LOGGER
+from llmgateway.observability.metrics import GatewayMetrics
+
+_access = logging.getLogger(ACCESS_LOGGER)
+
+
+def _code(context: Context, error: BaseException | None) -> grpc.StatusCode:
+    if error is None:
+        return grpc.StatusCode.OK
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        return grpc.StatusCode.CANCELLED
+    code = context.code()
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+
+
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
+    """Counts, times and logs calls."""
+
+    def __init__(self, metrics: GatewayMetrics, *, access_log: bool, per_tenant: bool = False) -> None:
+        self._metrics = metrics
+        self._access_log = access_log
+        self._per_tenant = per_tenant
+
+    def _begin(
+        self, method: str, grpc_type: str, chat: bool
+    ) -> tuple[CallRecord | None, tuple[str, str, str]]:
+        service, _, name = method.lstrip("/").partition("/")
+        labels = (grpc_type, service, name)
+        self._metrics.grpc_started.labels(*labels).inc()
+        if not chat:
+            return None, labels
+        self._metrics.in_flight.labels(name).inc()
+        return CallRecord(method=name, metrics=self._metrics), labels
+
+    def _end(
+        self, call: CallRecord | None, labels: tuple[str, str, str], started: float, code: grpc.StatusCode
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        self._metrics.grpc_handled.labels(*labels, code.name).inc()
+        self._metrics.grpc_handling.labels(*labels).observe(elapsed)
+        if call is None:
+            return
+        m = self._metrics
+        m.in_flight.labels(call.method).dec()
+        m.requests.labels(call.method, call.model, call.provider, code.name).inc()
+        m.request_duration.labels(call.method, call.model).observe(elapsed)
+        m.overhead.labels(call.method).observe(max(elapsed - call.upstream_wait_s, 0.0))
+        usage = call.usage
+        if call.provider:
+            for direction, count in (
+                ("input", usage.input_tokens),
+                ("output", usage.output_tokens),
+                ("cached", usage.cached_input_tokens),
+                ("reasoning", usage.reasoning_tokens),
+            ):
+                if count:
+                    m.tokens.labels(call.model, call.provider, direction).inc(count)
+            if usage.cost_usd:
+                m.cost.labels(call.model, call.provider).inc(usage.cost_usd)
+        if self._access_log:
+            self._log(call, code, elapsed)
+
+    @staticmethod
+    def _log(call: CallRecord, code: grpc.StatusCode, elapsed: float) -> None:
+        span_context = trace.get_current_span().get_span_context()
+        ttft = call.ttft_s
+        _access.info(
+            "%s %s %s",
+            call.method,
+            call.model,
+            code.name,
+            extra={
+                "fields": {
+                    "request_id": call.request_id,
+                    "trace_id": format(span_context.trace_id, "032x") if span_context.is_valid else "",
+                    "method": call.method,
+                    "tenant": call.tenant,
+                    "requested_model": call.requested_model,
+                    "model": call.model,
+                    "provider": call.provider,
+                    "deployment": call.deployment,
+                    "attempts": call.attempts,
+                    "fallback_from": call.fallback_from,
+                    "code": code.name,
+                    "reason": call.reason,
+                    "latency_ms": round(elapsed * 1000, 3),
+                    "ttft_ms": None if ttft is None else round(ttft * 1000, 3),
+                    "upstream_ms": round(call.upstream_wait_s * 1000, 3),
+                    "input_tokens": call.usage.input_tokens,
+                    "output_tokens": call.usage.output_tokens,
+                    "cached_tokens": call.usage.cached_input_tokens,
+                    "reasoning_tokens": call.usage.reasoning_tokens,
+                    "cost_usd": call.usage.cost_usd,
+                    "cache": call.cache,
+                }
+            },
+        )
+
+    def _wrap_unary(self, method: str, chat: bool) -> Any:
+        def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
+            async def unary(request: Any, context: Context) -> Any:
+                started = time.perf_counter()
+                call, labels = self._begin(method, "unary", chat)
+                # Each RPC runs in its own task, so the variable needs no reset: it dies with the task.
+                current_call.set(call)
+                error: BaseException | None = None
+                try:
+                    return await behavior(request, context)
+                except BaseException as raised:
+                    error = raised
+                    raise
+                finally:
+                    self._end(call, labels, started, _code(context, error))
+
+            return unary
+
+        return wrap
+
+    def _wrap_stream(self, method: str, chat: bool) -> Any:
+        def wrap(behavior: StreamBehavior) -> StreamBehavior:
+            async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+                started = time.perf_counter()
+                call, labels = self._begin(method, "server_stream", chat)
+                current_call.set(call)
+                error: BaseException | None = None
+                try:
+                    async for message in behavior(request, context):
+                        yield message
+                except BaseException as raised:
+                    error = raised
+                    raise
+                finally:
+                    self._end(call, labels, started, _code(context, error))
+
+            return stream
+
+        return wrap
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = str(handler_call_details.method)
+        chat = is_chat_call(handler_call_details)
+        return rewrap(handler, unary=self._wrap_unary(method, chat), stream=self._wrap_stream(method, chat))

@@ -1,0 +1,62 @@
+"""What one call did, gathered as it runs and reported once at its end (metrics, access log).
+
+The record lives in a context variable: the interceptor that opens it, the servicer, the router
+and the stream relay all run in the call's task, so each adds what it knows without threading a
+parameter through every layer.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass, field
+
+from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.v1 import chat_pb2
+
+
+@dataclass
+class CallRecord:
+    """One Chat or ChatStream call."""
+
+    method: str
+    metrics: GatewayMetrics
+    started: float = field(default_factory=time.perf_counter)
+    request_id: str = ""
+    requested_model: str = ""
+    model: str = "unknown"  # the configured model that served (bounded: a metric label)
+    provider: str = ""
+    deployment: str = ""
+    attempts: int = 0
+    fallback_from: str = ""
+    tenant: str = ""
+    cache: str = "off"
+    reason: str = ""  # ErrorInfo reason of a failed call
+    usage: chat_pb2.Usage = field(default_factory=chat_pb2.Usage)
+    upstream_wait_s: float = 0.0
+    first_content_at: float | None = None
+    last_content_at: float | None = None
+
+    def on_content(self) -> None:
+        """A content message reached the caller: time to first token, then the gaps."""
+        now = time.perf_counter()
+        if self.first_content_at is None:
+            self.first_content_at = now
+            self.metrics.time_to_first_token.labels(self.model, self.provider).observe(now - self.started)
+        elif self.last_content_at is not None:
+            self.metrics.inter_token.labels(self.model, self.provider).observe(now - self.last_content_at)
+        self.last_content_at = now
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_content_at is None else self.first_content_at - self.started
+
+
+current_call: contextvars.ContextVar[CallRecord | None] = contextvars.ContextVar(
+    "llmgateway_call", default=None
+)
+
+
+def record() -> CallRecord | None:
+    """The current call's record, if the call is being observed."""
+    return current_call.get()

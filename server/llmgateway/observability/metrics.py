@@ -1,0 +1,125 @@
+"""Prometheus metrics of the gateway, on their own registry so several gateways can live in one
+process (tests), and served from `server.metrics_listen`.
+
+When the server runs several worker processes, `PROMETHEUS_MULTIPROC_DIR` switches prometheus-client
+to its multi-process mode: each worker writes its samples to files there and the endpoint
+aggregates them, so a scrape sees the whole server, not one worker.
+
+Labels never carry keys, prompts or unbounded values: `model` is a configured model name (or
+`unknown`), `provider` and `deployment` are configured names, `code` a gRPC status name.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from llmgateway.config import split_host_port
+
+# Buckets from 5 ms to 5 min: gateway overhead is milliseconds, a long generation minutes.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+_GAP_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class GatewayMetrics:
+    """Every metric the gateway exports."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "llmgateway_requests", "Calls by method, model, provider and status code.",
+            ["method", "model", "provider", "code"], registry=r,
+        )  # fmt: skip
+        self.request_duration = Histogram(
+            "llmgateway_request_duration_seconds", "Whole-call latency as the gateway saw it.",
+            ["method", "model"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.time_to_first_token = Histogram(
+            "llmgateway_time_to_first_token_seconds", "From the call's start to its first content message.",
+            ["model", "provider"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.inter_token = Histogram(
+            "llmgateway_inter_token_seconds", "Gaps between content messages of a stream.",
+            ["model", "provider"], buckets=_GAP_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.overhead = Histogram(
+            "llmgateway_overhead_seconds", "Time spent in the gateway itself: the call minus waiting on upstreams.",
+            ["method"], buckets=_OVERHEAD_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.tokens = Counter(
+            "llmgateway_tokens", "Tokens by direction (input, output, cached, reasoning).",
+            ["model", "provider", "direction"], registry=r,
+        )  # fmt: skip
+        self.cost = Counter(
+            "llmgateway_cost_usd",
+            "Cost of calls in US dollars, from the price table.",
+            ["model", "provider"],
+            registry=r,
+        )
+        self.upstream_attempts = Counter(
+            "llmgateway_upstream_attempts", "Attempts at upstream deployments by outcome (OK or an error reason).",
+            ["provider", "deployment", "outcome"], registry=r,
+        )  # fmt: skip
+        self.fallbacks = Counter(
+            "llmgateway_fallbacks",
+            "Calls served by a fallback model.",
+            ["model", "fallback_model"],
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "llmgateway_breaker_state", "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open.",
+            ["deployment"], registry=r, multiprocess_mode="max",
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "llmgateway_in_flight",
+            "Chat calls in flight.",
+            ["method"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.cache_requests = Counter(
+            "llmgateway_cache_requests", "Response cache lookups by result.", ["result"], registry=r
+        )
+        self.ratelimit_rejections = Counter(
+            "llmgateway_ratelimit_rejections",
+            "Calls refused by a rate limit or budget, by scope.",
+            ["scope"],
+            registry=r,
+        )
+        # The names and labels of go-grpc-prometheus, which dashboards for gRPC services expect.
+        self.grpc_started = Counter(
+            "grpc_server_started", "RPCs started on the server.",
+            ["grpc_type", "grpc_service", "grpc_method"], registry=r,
+        )  # fmt: skip
+        self.grpc_handled = Counter(
+            "grpc_server_handled", "RPCs completed on the server, regardless of success or failure.",
+            ["grpc_type", "grpc_service", "grpc_method", "grpc_code"], registry=r,
+        )  # fmt: skip
+        self.grpc_handling = Histogram(
+            "grpc_server_handling_seconds", "Response latency of RPCs handled by the server.",
+            ["grpc_type", "grpc_service", "grpc_method"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+
+
+class MetricsServer:
+    """The /metrics HTTP endpoint (prometheus-client's own server, in a thread)."""
+
+    def __init__(self, metrics: GatewayMetrics, listen: str) -> None:
+        host, port = split_host_port(listen)
+        registry = metrics.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        self._server: Any
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        self.port: int = self._server.server_address[1]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,50 @@
+"""OpenTelemetry tracing: a tracer provider from the config, and the GenAI attributes of upstream
+attempt spans (OpenTelemetry's GenAI semantic conventions)."""
+
+from __future__ import annotations
+
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from llmgateway.config import TracingSettings
+from llmgateway.v1 import chat_pb2
+
+# gen_ai.system values of the semantic conventions, by provider type.
+GEN_AI_SYSTEMS = {
+    "openai": "openai",
+    "azure_openai": "az.ai.openai",
+    "anthropic": "anthropic",
+    "gemini": "gcp.gemini",
+    "bedrock": "aws.bedrock",
+    "ollama": "ollama",
+    "vllm": "vllm",
+    "together": "together_ai",
+    "echo": "llmgateway.echo",
+}
+_FINISH_REASONS = {
+    chat_pb2.FINISH_REASON_STOP: "stop",
+    chat_pb2.FINISH_REASON_LENGTH: "length",
+    chat_pb2.FINISH_REASON_TOOL_CALLS: "tool_calls",
+    chat_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
+    chat_pb2.FINISH_REASON_OTHER: "other",
+}
+
+
+def finish_reason_name(reason: chat_pb2.FinishReason.ValueType) -> str:
+    return _FINISH_REASONS.get(reason, "")
+
+
+def build_tracer_provider(settings: TracingSettings) -> TracerProvider:
+    """A provider sampling `sample_ratio` of new traces (and following the caller's decision for
+    traces it continues). Without an OTLP endpoint nothing is exported: spans only give the access
+    log its trace ids."""
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": settings.service_name}),
+        sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
+    )
+    if settings.otlp_endpoint:
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint)))
+    return provider
