@@ -1,0 +1,217 @@
+"""Metrics scraped from /metrics after real calls, the span tree from an in-memory exporter, and the
+parsed access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
+
+from llmgateway.app import Gateway
+from llmgateway.observability.logging_setup import ACCESS_LOGGER, JsonFormatter
+from llmgateway.v1 import chat_pb2
+from tests.conftest import Client, chat_request, gateway_config, stream_request, user
+from tests.upstreams.openai import Behaviour, OpenAISimulator
+
+KEY = "sk-observability-secret-123456"
+PROMPT = "my secret prompt text"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_SPAN = "00f067aa0ba902b7"
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[tuple[OpenAISimulator, OpenAISimulator]]:
+    with OpenAISimulator(api_key=KEY) as a, OpenAISimulator(api_key=KEY) as b:
+        yield a, b
+
+
+def config(a: OpenAISimulator, b: OpenAISimulator, propagate: bool = False) -> dict[str, Any]:
+    return {
+        "server": {"metrics_listen": "127.0.0.1:0"},
+        "providers": [
+            {"name": "echo", "type": "echo"},
+            {
+                "name": "pa",
+                "type": "openai",
+                "base_url": a.base_url,
+                "api_key": KEY,
+                "propagate_trace_context": propagate,
+            },
+            {"name": "pb", "type": "openai", "base_url": b.base_url, "api_key": KEY},
+        ],
+        "models": [
+            {"name": "echo", "deployments": [{"provider": "echo", "model": "echo"}]},
+            {
+                "name": "primary",
+                "deployments": [{"provider": "pa", "model": "gpt-4o-mini"}],
+                "fallbacks": ["backup"],
+            },
+            {"name": "backup", "deployments": [{"provider": "pb", "model": "gpt-4o"}]},
+        ],
+        "routing": {"retry": {"max_retries": 1, "base_delay_s": 0.01}},
+    }
+
+
+@pytest.fixture
+async def observed(
+    sims: tuple[OpenAISimulator, OpenAISimulator], connect: Callable[[Gateway], Client]
+) -> AsyncIterator[tuple[Gateway, Client, InMemorySpanExporter]]:
+    a, b = sims
+    a.reset()
+    b.reset()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    gateway = Gateway(gateway_config(config(a, b)), tracer_provider=provider)
+    await gateway.start()
+    yield gateway, connect(gateway), exporter
+    await gateway.shutdown()
+
+
+def scrape(gateway: Gateway) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    assert gateway.metrics_server is not None
+    text = httpx.get(f"http://127.0.0.1:{gateway.metrics_server.port}/metrics", timeout=5).text
+    assert KEY not in text and PROMPT not in text, "no secret or prompt in any label"
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_metrics_after_real_calls(
+    observed: tuple[Gateway, Client, InMemorySpanExporter], sims: tuple[OpenAISimulator, OpenAISimulator]
+) -> None:
+    gateway, client, _ = observed
+    a, _ = sims
+    await client.chat.Chat(chat_request("echo", user(PROMPT)), timeout=5)
+    async for _ in client.chat.ChatStream(stream_request("echo", user("one two three")), timeout=5):
+        pass
+    with pytest.raises(grpc.aio.AioRpcError):
+        await client.chat.Chat(chat_request("no-such-model", user("x")), timeout=5)
+    a.behaviour = Behaviour(status=503)
+    await client.chat.Chat(chat_request("primary", user("hi")), timeout=5)  # 2 attempts on pa, then pb
+    samples = scrape(gateway)
+
+    requests = "llmgateway_requests_total"
+    assert value(samples, requests, method="Chat", model="echo", provider="echo", code="OK") == 1
+    assert value(samples, requests, method="ChatStream", model="echo", provider="echo", code="OK") == 1
+    assert value(samples, requests, method="Chat", model="unknown", provider="", code="NOT_FOUND") == 1
+    assert value(samples, requests, method="Chat", model="backup", provider="pb", code="OK") == 1
+    assert (
+        value(samples, "llmgateway_tokens_total", model="echo", provider="echo", direction="input") == 4 + 3
+    )
+    assert (
+        value(samples, "llmgateway_tokens_total", model="echo", provider="echo", direction="output") == 4 + 3
+    )
+    assert value(samples, "llmgateway_time_to_first_token_seconds_count", model="echo", provider="echo") == 1
+    assert (
+        value(samples, "llmgateway_inter_token_seconds_count", model="echo", provider="echo") == 3
+    )  # 4 content messages
+    assert value(samples, "llmgateway_request_duration_seconds_count", method="Chat", model="echo") == 1
+    assert value(samples, "llmgateway_overhead_seconds_count", method="Chat") == 3
+    attempts = "llmgateway_upstream_attempts_total"
+    assert (
+        value(samples, attempts, provider="pa", deployment="pa/gpt-4o-mini", outcome="UPSTREAM_UNAVAILABLE")
+        == 2
+    )
+    assert value(samples, attempts, provider="pb", deployment="pb/gpt-4o", outcome="OK") == 1
+    assert value(samples, "llmgateway_fallbacks_total", model="primary", fallback_model="backup") == 1
+    assert ("llmgateway_breaker_state", (("deployment", "pa/gpt-4o-mini"),)) in samples
+    assert value(samples, "llmgateway_in_flight", method="Chat") == 0
+    grpc_labels = {"grpc_type": "unary", "grpc_service": "llmgateway.v1.ChatService", "grpc_method": "Chat"}
+    assert value(samples, "grpc_server_started_total", **grpc_labels) == 3
+    assert value(samples, "grpc_server_handled_total", **grpc_labels, grpc_code="NOT_FOUND") == 1
+    assert value(samples, "grpc_server_handling_seconds_count", **grpc_labels) == 3
+
+
+async def test_span_tree_with_caller_traceparent(
+    observed: tuple[Gateway, Client, InMemorySpanExporter], sims: tuple[OpenAISimulator, OpenAISimulator]
+) -> None:
+    _, client, exporter = observed
+    a, _ = sims
+    a.enqueue(Behaviour(status=503), Behaviour(status=503))
+    metadata = (("traceparent", f"00-{TRACE_ID}-{PARENT_SPAN}-01"),)
+    call = client.chat.ChatStream(stream_request("primary", user("trace me")), timeout=5, metadata=metadata)
+    async for _ in call:
+        pass
+    spans = exporter.get_finished_spans()
+    server = next(s for s in spans if s.name == "/llmgateway.v1.ChatService/ChatStream")
+    assert format(server.context.trace_id, "032x") == TRACE_ID
+    assert server.parent is not None and format(server.parent.span_id, "016x") == PARENT_SPAN
+    attempts = [s for s in spans if s.name.startswith("chat ")]
+    assert [s.attributes["gen_ai.request.model"] for s in attempts if s.attributes] == [
+        "gpt-4o-mini",
+        "gpt-4o-mini",
+        "gpt-4o",
+    ]
+    assert all(s.parent is not None and s.parent.span_id == server.context.span_id for s in attempts)
+    ok = attempts[-1]
+    assert ok.attributes is not None
+    assert ok.attributes["gen_ai.system"] == "openai"
+    assert ok.attributes["gen_ai.operation.name"] == "chat"
+    assert str(ok.attributes["gen_ai.response.model"]).startswith("gpt-4o")
+    assert ok.attributes["gen_ai.usage.input_tokens"] > 0  # type: ignore[operator]
+    assert ok.attributes["gen_ai.usage.output_tokens"] > 0  # type: ignore[operator]
+    assert tuple(ok.attributes["gen_ai.response.finish_reasons"]) == ("stop",)  # type: ignore[arg-type]
+    assert [e.name for e in ok.events] == ["first_token"]
+    failed = attempts[0]
+    assert failed.attributes is not None and failed.attributes["error.type"] == "UPSTREAM_UNAVAILABLE"
+    server_events = [e.name for e in server.events]
+    assert "retry" in server_events and "fallback" in server_events
+
+
+async def test_access_log_line_per_call(
+    observed: tuple[Gateway, Client, InMemorySpanExporter], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, client, _ = observed
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        await client.chat.Chat(chat_request("echo", user(PROMPT), request_id="req-42"), timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError):
+            bad = chat_request("echo", user("hi"), generation_config=chat_pb2.GenerationConfig(temperature=5))
+            await client.chat.Chat(bad, timeout=5)
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert len(lines) == 2
+    ok = lines[0]
+    assert ok["request_id"] == "req-42"
+    assert ok["code"] == "OK" and ok["model"] == "echo" and ok["provider"] == "echo"
+    assert ok["deployment"] == "echo/echo" and ok["attempts"] == 1
+    assert ok["input_tokens"] == 4 and ok["output_tokens"] == 4
+    assert ok["latency_ms"] >= ok["upstream_ms"] >= 0
+    assert len(ok["trace_id"]) == 32
+    assert PROMPT not in json.dumps(lines), "prompts are not logged"
+    assert lines[1]["code"] == "INVALID_ARGUMENT" and lines[1]["reason"] == "INVALID_REQUEST"
+
+
+async def test_trace_context_goes_upstream_only_when_configured(
+    sims: tuple[OpenAISimulator, OpenAISimulator], connect: Callable[[Gateway], Client]
+) -> None:
+    a, b = sims
+    a.reset()
+    b.reset()
+    gateway = Gateway(gateway_config(config(a, b, propagate=True)), tracer_provider=TracerProvider())
+    await gateway.start()
+    try:
+        client = connect(gateway)
+        metadata = (("traceparent", f"00-{TRACE_ID}-{PARENT_SPAN}-01"),)
+        await client.chat.Chat(chat_request("primary", user("hi")), timeout=5, metadata=metadata)
+        await client.chat.Chat(chat_request("backup", user("hi")), timeout=5, metadata=metadata)
+    finally:
+        await gateway.shutdown()
+    sent_a = [r for r in a.requests if r.method == "POST"][-1]
+    assert sent_a.headers["traceparent"].split("-")[1] == TRACE_ID, "pa opted in"
+    sent_b = [r for r in b.requests if r.method == "POST"][-1]
+    assert "traceparent" not in sent_b.headers, "third-party providers see no trace context by default"
