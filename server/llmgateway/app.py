@@ -115,11 +115,7 @@ class Gateway:
         server = grpc.aio.server(
             interceptors=[
                 aio_server_interceptor(tracer_provider=self.tracer_provider),  # type: ignore[no-untyped-call]
-                ObservabilityInterceptor(
-                    self.metrics,
-                    access_log=observability.access_log,
-                    per_tenant=observability.per_tenant_metrics,
-                ),
+                ObservabilityInterceptor(self.metrics, access_log=observability.access_log),
                 ErrorMappingInterceptor(),
                 LoadSheddingInterceptor(self.config.routing.max_concurrent_calls),
                 BreakerInterceptor(self._open_until),

@@ -402,8 +402,6 @@ class ObservabilitySettings(_Strict):
     # One structured line per call on the `llmgateway.access` logger; never prompts or completions.
     access_log: bool = True
     tracing: TracingSettings = TracingSettings()
-    # A tenant label on request metrics: off by default, as tenants can be many.
-    per_tenant_metrics: bool = False
 
 
 class GatewayConfig(_Strict):

@@ -40,10 +40,9 @@ def _code(context: Context, error: BaseException | None) -> grpc.StatusCode:
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     """Counts, times and logs calls."""
 
-    def __init__(self, metrics: GatewayMetrics, *, access_log: bool, per_tenant: bool = False) -> None:
+    def __init__(self, metrics: GatewayMetrics, *, access_log: bool) -> None:
         self._metrics = metrics
         self._access_log = access_log
-        self._per_tenant = per_tenant
 
     def _begin(
         self, method: str, grpc_type: str, chat: bool
