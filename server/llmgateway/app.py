@@ -14,7 +14,9 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.sdk.trace import TracerProvider
 
+from llmgateway.auth.keys import KeyStore
 from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
+from llmgateway.interceptors.auth import AuthInterceptor
 from llmgateway.interceptors.breaker import BreakerInterceptor
 from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
 from llmgateway.interceptors.load_shedding import LoadSheddingInterceptor
@@ -117,6 +119,7 @@ class Gateway:
                 aio_server_interceptor(tracer_provider=self.tracer_provider),  # type: ignore[no-untyped-call]
                 ObservabilityInterceptor(self.metrics, access_log=observability.access_log),
                 ErrorMappingInterceptor(),
+                AuthInterceptor(self._keys),
                 LoadSheddingInterceptor(self.config.routing.max_concurrent_calls),
                 BreakerInterceptor(self._open_until),
             ],
@@ -161,12 +164,19 @@ class Gateway:
             readiness_interval_s=self.config.server.readiness_interval_s,
         )
         self._monitor.start()
+        if not self.config.auth.enabled:
+            _log.warning(
+                "authentication is OFF: anyone who can reach %s can call it (set auth.enabled)", self.address
+            )
         scheme = "tls" if tls else "plaintext"
         _log.info("llmgateway listening on %s (%s)", self.address, scheme)
 
     async def _set_ready(self, ready: bool) -> None:
         if not self._draining:
             await self._health.set(READINESS_SERVICE, _SERVING if ready else _NOT_SERVING)
+
+    def _keys(self) -> KeyStore | None:
+        return self._runtimes.current.keys if self._runtimes is not None else None
 
     def _open_until(self, model: str) -> float | None:
         return self._runtimes.current.router.open_until(model) if self._runtimes is not None else None

@@ -9,8 +9,18 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import yaml
+
 from llmgateway.app import serve
-from llmgateway.config import ConfigError, GatewayConfig, load_config, split_host_port
+from llmgateway.auth.keys import new_key
+from llmgateway.config import (
+    ApiKeySettings,
+    ConfigError,
+    GatewayConfig,
+    KeyPolicy,
+    load_config,
+    split_host_port,
+)
 from llmgateway.default_config import default_config
 from llmgateway.observability.logging_setup import configure_logging
 
@@ -35,7 +45,25 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file without serving")
     check.add_argument("file", type=Path)
     commands.add_parser("version", help="print the version")
+    keys = commands.add_parser("keys", help="manage gateway API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser(
+        "create", help="make a new key: prints it once, and the config entry holding its hash"
+    )
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--name", default="", help="a description, e.g. the service that uses the key")
+    create.add_argument("--models", nargs="*", default=["*"], help="model globs the key may use")
     return parser
+
+
+def _create_key(tenant: str, name: str, models: list[str]) -> int:
+    key, key_id, stored = new_key()
+    entry = ApiKeySettings(id=key_id, hash=stored, tenant=tenant, name=name, policy=KeyPolicy(models=models))
+    print(f"API key (shown once, store it now): {key}")
+    print("Add this entry to auth.keys (or to the keys file):")
+    print(yaml.safe_dump([entry.model_dump(mode="json", exclude_defaults=True)], sort_keys=False).rstrip())
+    return 0
 
 
 def _load(path: Path | None) -> GatewayConfig:
@@ -48,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(version("llmgateway"))
         return 0
+    if args.command == "keys":
+        return _create_key(args.tenant, args.name, args.models)
     if args.command == "check-config":
         try:
             config = load_config(args.file)

@@ -207,10 +207,13 @@ class CapabilitySettings(_Strict):
 
 
 class DeploymentLimits(_Strict):
-    """Per-deployment limits: the bulkhead (calls in flight, and how long to wait for a slot)."""
+    """Per-deployment limits: the bulkhead (calls in flight, and how long to wait for a slot), and
+    the provider's own rate limits, so calls are shed before the provider answers 429."""
 
     max_in_flight: int = Field(default=100, gt=0)
     max_wait_s: float = Field(default=5.0, ge=0)
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
 
 
 class DeploymentSettings(_Strict):
@@ -404,6 +407,79 @@ class ObservabilitySettings(_Strict):
     tracing: TracingSettings = TracingSettings()
 
 
+class BudgetSettings(_Strict):
+    """Spend allowed per calendar period (UTC), in US dollars."""
+
+    usd: float = Field(gt=0)
+    period: Literal["day", "month"] = "day"
+
+
+class RateLimits(_Strict):
+    """Limits of a key or a tenant; unset means unlimited."""
+
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    max_concurrent: int | None = Field(default=None, gt=0)
+    budget: BudgetSettings | None = None
+
+
+class KeyPolicy(RateLimits):
+    """What a key may do, besides its limits."""
+
+    models: list[str] = Field(default_factory=lambda: ["*"])  # globs
+    labels: dict[str, str] = Field(default_factory=dict)  # added to every call (they win over the caller's)
+    cache: bool = True
+
+
+class ApiKeySettings(_Strict):
+    """A gateway API key, stored only as its id and a salted hash (see `llmgateway keys create`)."""
+
+    id: str = Field(pattern=r"^[a-z0-9]{8,32}$")
+    hash: str = Field(pattern=r"^sha256\$[0-9a-f]{32}\$[0-9a-f]{64}$")
+    tenant: str = Field(pattern=_NAME_PATTERN)
+    name: str = ""
+    revoked: bool = False
+    policy: KeyPolicy = KeyPolicy()
+
+
+class AuthSettings(_Strict):
+    """Caller authentication. Off only for local use: the gateway then warns at start."""
+
+    enabled: bool = True
+    keys: list[ApiKeySettings] = Field(default_factory=list)
+    # More keys in a separate YAML file (a list, or {keys: [...]}), e.g. from a secret store.
+    keys_file: Path | None = None
+
+
+class TenantSettings(RateLimits):
+    """A tenant's shared limits, over all its keys."""
+
+    name: str = Field(pattern=_NAME_PATTERN)
+
+
+class StoreSettings(_Strict):
+    """Where limits, budgets and the cache keep their state: this process, or Redis for several
+    replicas. If Redis is unreachable, limits fail open (admit) or closed (refuse)."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = None
+    fail_open: bool = True
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> StoreSettings:
+        if self.backend == "redis" and not self.redis_url:
+            raise ValueError("the redis backend needs redis_url")
+        return self
+
+
+class CacheSettings(_Strict):
+    """Exact-match response cache; per-call control through request metadata."""
+
+    enabled: bool = False
+    ttl_s: Seconds = 300.0
+    max_entries: int = Field(default=10_000, gt=0)
+
+
 class GatewayConfig(_Strict):
     """The whole gateway configuration."""
 
@@ -414,6 +490,10 @@ class GatewayConfig(_Strict):
     media: MediaSettings = MediaSettings()
     routing: RoutingSettings = RoutingSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    auth: AuthSettings = AuthSettings()
+    tenants: list[TenantSettings] = Field(default_factory=list)
+    store: StoreSettings = StoreSettings()
+    cache: CacheSettings = CacheSettings()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
@@ -530,14 +610,29 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> GatewayConf
         raise ConfigError(_format_validation_error(error)) from None
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
-    """Read, interpolate and validate a YAML config file."""
+def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read, interpolate and validate a YAML config file (and its auth.keys_file, relative to it)."""
+    data = _read_yaml(path)
+    auth = data.get("auth") if isinstance(data, dict) else None
+    keys_file = auth.get("keys_file") if isinstance(auth, dict) else None
+    if isinstance(auth, dict) and isinstance(keys_file, str):
+        keys_path = path.parent / keys_file
+        extra = _read_yaml(keys_path)
+        if isinstance(extra, dict):
+            extra = extra.get("keys")
+        if not isinstance(extra, list):
+            raise ConfigError(f"auth.keys_file: {keys_path} must hold a list of keys (or {{keys: [...]}})")
+        auth["keys"] = [*(auth.get("keys") or []), *extra]
+        auth["keys_file"] = str(keys_path)
     return parse_config(data, env)

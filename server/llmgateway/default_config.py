@@ -125,4 +125,5 @@ def default_config(env: Env | None = None) -> GatewayConfig:
         for model in candidate.models(env):
             deployments.setdefault(model, []).append({"provider": candidate.name, "model": model})
     models = [{"name": name, "deployments": entries} for name, entries in deployments.items()]
-    return parse_config({"providers": providers, "models": models}, env)
+    # Local use: no keys to hand out yet, so authentication is off (the gateway warns at start).
+    return parse_config({"providers": providers, "models": models, "auth": {"enabled": False}}, env)

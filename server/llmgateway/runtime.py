@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from opentelemetry import trace
 
+from llmgateway.auth.keys import KeyStore
 from llmgateway.config import GatewayConfig
 from llmgateway.providers.base import Provider, ProviderContext
 from llmgateway.providers.media import MediaFetcher
@@ -34,6 +35,7 @@ class Runtime:
         self.providers: dict[str, Provider] = build_providers(config, self.context)
         self.router = Router(config, self.providers, clock=clock, rng=rng, tracer=tracer)
         self.upstream_models = UpstreamModelDirectory(self.providers)
+        self.keys: KeyStore | None = KeyStore(config.auth.keys) if config.auth.enabled else None
         self.active_calls = 0
         self.closed = False
         self._idle = asyncio.Event()

@@ -8,15 +8,23 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from llmgateway.auth.context import principal
 from llmgateway.deadlines import bounded_by_deadline, deadline_of
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.routing.router import RouteReport
+from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.streaming import relay
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 from llmgateway.validation import validate_request
 
 Context = grpc.aio.ServicerContext[object, object]
+
+
+def _caller() -> Caller:
+    """Who routing rules see as the caller: the authenticated key and tenant, if any."""
+    who = principal()
+    return Caller(tenant=who.tenant, key_id=who.key_id) if who is not None else Caller()
 
 
 def report_metadata(report: RouteReport) -> tuple[tuple[str, str], ...]:
@@ -54,7 +62,9 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         with self._runtimes.use() as runtime:
             request_id, deadline = self._start(runtime, request, context)
             async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
-                response, report = await runtime.router.chat(request, request.model, request_id, deadline)
+                response, report = await runtime.router.chat(
+                    request, request.model, request_id, deadline, _caller()
+                )
             await context.send_initial_metadata(report_metadata(report))
             response.id = request_id
             response.provider = report.deployment.provider.name if report.deployment else ""
@@ -72,7 +82,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
             request_id, deadline = self._start(runtime, chat_request, context)
             async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
                 handle, report = await runtime.router.open_stream(
-                    chat_request, request.model, request_id, deadline
+                    chat_request, request.model, request_id, deadline, _caller()
                 )
                 try:
                     await context.send_initial_metadata(report_metadata(report))

@@ -1,0 +1,113 @@
+"""Authentication and model policy: every ChatService and ModelService call needs a valid key
+(`authorization: Bearer KEY` or `x-api-key: KEY`); health and reflection stay open."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import grpc
+
+from llmgateway.auth.context import current_principal
+from llmgateway.auth.keys import KeyStore, Principal
+from llmgateway.errors import GatewayError
+from llmgateway.interceptors.handlers import (
+    Context,
+    Continuation,
+    Handler,
+    StreamBehavior,
+    UnaryBehavior,
+    rewrap,
+)
+from llmgateway.observability.call_record import record as current_record
+
+_PROTECTED = ("/llmgateway.v1.ChatService/", "/llmgateway.v1.ModelService/")
+
+
+def _unauthenticated(reason: str, message: str) -> GatewayError:
+    return GatewayError(grpc.StatusCode.UNAUTHENTICATED, reason, message)
+
+
+def presented_key(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The key the caller sent: `authorization: Bearer KEY` (scheme in any case), else `x-api-key`."""
+    values = {key.lower(): value for key, value in metadata or () if isinstance(value, str)}
+    authorization = values.get("authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.strip().partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else ""
+    api_key = values.get("x-api-key")
+    return api_key.strip() if api_key is not None else None
+
+
+def authenticate(store: KeyStore, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal:
+    """The caller's principal, or UNAUTHENTICATED. The same answer for unknown, wrong and revoked
+    keys, so nobody can learn which key ids exist."""
+    key = presented_key(metadata)
+    if key is None:
+        raise _unauthenticated(
+            "MISSING_API_KEY",
+            "this call needs an API key: send `authorization: Bearer KEY` or `x-api-key: KEY`",
+        )
+    principal = store.authenticate(key)
+    if principal is None:
+        raise _unauthenticated("INVALID_API_KEY", "the API key is not valid")
+    return principal
+
+
+def _check_model(principal: Principal, request: Any) -> None:
+    model = getattr(request, "model", None)
+    if not isinstance(model, str):
+        return
+    if not any(fnmatch.fnmatchcase(model, pattern) for pattern in principal.policy.models):
+        raise GatewayError(
+            grpc.StatusCode.PERMISSION_DENIED,
+            "MODEL_NOT_ALLOWED",
+            f"this API key may not use model {model!r}",
+            metadata={"model": model[:128], "key_id": principal.key_id},
+        )
+    labels = getattr(request, "labels", None)
+    if labels is not None and principal.policy.labels:
+        labels.update(principal.policy.labels)  # the key's labels win over the caller's
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates protected calls; `keys()` gives the current key store, or None when auth is off
+    (read per call, so a reload that revokes a key takes effect at once)."""
+
+    def __init__(self, keys: Callable[[], KeyStore | None]) -> None:
+        self._keys = keys
+
+    def _admit(self, request: Any, context: Context) -> None:
+        store = self._keys()
+        if store is None:
+            return
+        principal = authenticate(store, context.invocation_metadata())
+        current_principal.set(principal)
+        observed = current_record()
+        if observed is not None:
+            observed.tenant = principal.tenant
+        _check_model(principal, request)
+
+    def _wrap_unary(self, behavior: UnaryBehavior) -> UnaryBehavior:
+        async def unary(request: Any, context: Context) -> Any:
+            self._admit(request, context)
+            return await behavior(request, context)
+
+        return unary
+
+    def _wrap_stream(self, behavior: StreamBehavior) -> StreamBehavior:
+        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            self._admit(request, context)
+            async for message in behavior(request, context):
+                yield message
+
+        return stream
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or not str(handler_call_details.method).startswith(_PROTECTED):
+            return handler
+        return rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
