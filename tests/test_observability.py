@@ -3,6 +3,7 @@ parsed access log."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -183,6 +184,11 @@ async def test_access_log_line_per_call(
         with pytest.raises(grpc.aio.AioRpcError):
             bad = chat_request("echo", user("hi"), generation_config=chat_pb2.GenerationConfig(temperature=5))
             await client.chat.Chat(bad, timeout=5)
+        # The line is written when the server-side handler finishes, which can be just after the
+        # caller has its status.
+        async with asyncio.timeout(2):
+            while len([r for r in caplog.records if r.name == ACCESS_LOGGER]) < 2:
+                await asyncio.sleep(0.01)
     lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
     assert len(lines) == 2
     ok = lines[0]
