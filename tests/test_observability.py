@@ -105,7 +105,12 @@ async def test_metrics_after_real_calls(
         await client.chat.Chat(chat_request("no-such-model", user("x")), timeout=5)
     a.behaviour = Behaviour(status=503)
     await client.chat.Chat(chat_request("primary", user("hi")), timeout=5)  # 2 attempts on pa, then pb
-    samples = scrape(gateway)
+    # Server-side counters move when each handler finishes, which can be just after the caller returns.
+    grpc_labels = {"grpc_type": "unary", "grpc_service": "llmgateway.v1.ChatService", "grpc_method": "Chat"}
+    handled = {**grpc_labels, "grpc_code": "OK"}
+    async with asyncio.timeout(2):
+        while value(samples := scrape(gateway), "grpc_server_handled_total", **handled) < 2:
+            await asyncio.sleep(0.01)
 
     requests = "llmgateway_requests_total"
     assert value(samples, requests, method="Chat", model="echo", provider="echo", code="OK") == 1
@@ -133,7 +138,6 @@ async def test_metrics_after_real_calls(
     assert value(samples, "llmgateway_fallbacks_total", model="primary", fallback_model="backup") == 1
     assert ("llmgateway_breaker_state", (("deployment", "pa/gpt-4o-mini"),)) in samples
     assert value(samples, "llmgateway_in_flight", method="Chat") == 0
-    grpc_labels = {"grpc_type": "unary", "grpc_service": "llmgateway.v1.ChatService", "grpc_method": "Chat"}
     assert value(samples, "grpc_server_started_total", **grpc_labels) == 3
     assert value(samples, "grpc_server_handled_total", **grpc_labels, grpc_code="NOT_FOUND") == 1
     assert value(samples, "grpc_server_handling_seconds_count", **grpc_labels) == 3
