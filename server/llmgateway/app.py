@@ -16,16 +16,18 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from llmgateway.auth.keys import KeyStore
 from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
+from llmgateway.interceptors.admission import AdmissionInterceptor
 from llmgateway.interceptors.auth import AuthInterceptor
 from llmgateway.interceptors.breaker import BreakerInterceptor
 from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
 from llmgateway.interceptors.load_shedding import LoadSheddingInterceptor
 from llmgateway.interceptors.observability import ObservabilityInterceptor
+from llmgateway.limits.admission import Admission
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
 from llmgateway.observability.tracing import build_tracer_provider
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
-from llmgateway.runtime import Runtime, RuntimeHolder
+from llmgateway.runtime import Runtime, RuntimeHolder, Store, build_store
 from llmgateway.service import ChatServicer, ModelServicer
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 
@@ -100,6 +102,7 @@ class Gateway:
         self.tracer_provider = tracer_provider or build_tracer_provider(config.observability.tracing)
         self._tracer = self.tracer_provider.get_tracer("llmgateway")
         self.metrics_server: MetricsServer | None = None
+        self._store: Store | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping: asyncio.Task[None] | None = None
 
@@ -120,6 +123,7 @@ class Gateway:
                 ObservabilityInterceptor(self.metrics, access_log=observability.access_log),
                 ErrorMappingInterceptor(),
                 AuthInterceptor(self._keys),
+                AdmissionInterceptor(self._admission),
                 LoadSheddingInterceptor(self.config.routing.max_concurrent_calls),
                 BreakerInterceptor(self._open_until),
             ],
@@ -135,7 +139,8 @@ class Gateway:
             self.port = server.add_secure_port(self.listen, server_credentials(tls))
         self._server = server
 
-        runtimes = RuntimeHolder(Runtime(self.config, clock=self._clock, rng=self._rng, tracer=self._tracer))
+        self._store = build_store(self.config, self.metrics)
+        runtimes = RuntimeHolder(self._new_runtime(self.config))
         self._runtimes = runtimes
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtimes), server)
         models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtimes), server)
@@ -175,6 +180,20 @@ class Gateway:
         if not self._draining:
             await self._health.set(READINESS_SERVICE, _SERVING if ready else _NOT_SERVING)
 
+    def _new_runtime(self, config: GatewayConfig) -> Runtime:
+        assert self._store is not None
+        return Runtime(
+            config,
+            clock=self._clock,
+            rng=self._rng,
+            store=self._store,
+            metrics=self.metrics,
+            tracer=self._tracer,
+        )
+
+    def _admission(self) -> Admission | None:
+        return self._runtimes.current.admission if self._runtimes is not None else None
+
     def _keys(self) -> KeyStore | None:
         return self._runtimes.current.keys if self._runtimes is not None else None
 
@@ -196,7 +215,7 @@ class Gateway:
             return False
         try:
             config = self._load()
-            runtime = Runtime(config, clock=self._clock, rng=self._rng, tracer=self._tracer)
+            runtime = self._new_runtime(config)
         except (ConfigError, ValueError) as error:
             _log.error("config reload rejected; keeping the running config:\n%s", error)
             return False
@@ -241,6 +260,8 @@ class Gateway:
             await self._server.stop(settings.grace_s)
         if self._runtimes is not None:
             await self._runtimes.aclose()
+        if self._store is not None:
+            await self._store.aclose()
         if self.metrics_server is not None:
             self.metrics_server.close()
         self.tracer_provider.shutdown()  # flushes spans still waiting for export

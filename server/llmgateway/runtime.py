@@ -6,13 +6,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from opentelemetry import trace
 
 from llmgateway.auth.keys import KeyStore
+from llmgateway.cache.backend import CacheBackend
+from llmgateway.cache.memory import MemoryCache
+from llmgateway.cache.redis_backend import RedisCache
+from llmgateway.cache.responses import ResponseCache
 from llmgateway.config import GatewayConfig
+from llmgateway.limits.admission import Admission
+from llmgateway.limits.backend import LimitBackend
+from llmgateway.limits.memory import MemoryLimitBackend
+from llmgateway.limits.redis_backend import RedisLimitBackend
+from llmgateway.limits.resilient import ResilientLimitBackend
+from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.providers.base import Provider, ProviderContext
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.registry import build_providers
@@ -23,17 +34,59 @@ from llmgateway.routing.upstream_models import UpstreamModelDirectory
 _log = logging.getLogger(__name__)
 
 
+@dataclass
+class Store:
+    """State shared by every config and (with Redis) every replica: limits, budgets, the cache.
+    It outlives reloads, so a reload never resets anyone's limits."""
+
+    limits: LimitBackend
+    cache: CacheBackend
+
+    async def aclose(self) -> None:
+        await self.limits.aclose()
+        await self.cache.aclose()
+
+
+def build_store(config: GatewayConfig, metrics: GatewayMetrics) -> Store:
+    """The configured store: this process's memory, or Redis (failing open or closed as configured)."""
+    settings = config.store
+    if settings.backend == "memory" or settings.redis_url is None:
+        return Store(MemoryLimitBackend(), MemoryCache(config.cache.max_entries))
+
+    def state(store: str) -> Callable[[bool], None]:
+        gauge = metrics.store_up.labels(store)
+        gauge.set(1)
+        return lambda healthy: gauge.set(1 if healthy else 0)
+
+    limits = ResilientLimitBackend(
+        RedisLimitBackend(settings.redis_url), fail_open=settings.fail_open, on_state_change=state("limits")
+    )
+    return Store(limits, RedisCache(settings.redis_url, on_state_change=state("cache")))
+
+
 class Runtime:
     """Providers and router of one config, with a count of the calls using them."""
 
     def __init__(
-        self, config: GatewayConfig, *, clock: Clock, rng: random.Random, tracer: trace.Tracer | None = None
+        self,
+        config: GatewayConfig,
+        *,
+        clock: Clock,
+        rng: random.Random,
+        store: Store,
+        metrics: GatewayMetrics,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
+        self.store = store
         self.context = ProviderContext(media=MediaFetcher(config.media))
         self.providers: dict[str, Provider] = build_providers(config, self.context)
-        self.router = Router(config, self.providers, clock=clock, rng=rng, tracer=tracer)
+        self.router = Router(
+            config, self.providers, clock=clock, rng=rng, tracer=tracer, limits=store.limits, metrics=metrics
+        )
+        self.admission = Admission(store.limits, config, metrics)
+        self.responses = ResponseCache(store.cache, config.cache)
         self.upstream_models = UpstreamModelDirectory(self.providers)
         self.keys: KeyStore | None = KeyStore(config.auth.keys) if config.auth.enabled else None
         self.active_calls = 0

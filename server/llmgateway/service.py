@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 import grpc
 
 from llmgateway.auth.context import principal
+from llmgateway.cache.responses import CONTROL_HEADER, CachePlan, StreamAssembler, replay
 from llmgateway.deadlines import bounded_by_deadline, deadline_of
 from llmgateway.observability.call_record import record as current_record
+from llmgateway.pricing import cost_usd, prices_for
 from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder
@@ -49,28 +51,78 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         self._runtimes = runtimes
 
     @staticmethod
-    def _start(runtime: Runtime, request: chat_pb2.ChatRequest, context: Context) -> tuple[str, float]:
+    def _start(
+        runtime: Runtime, request: chat_pb2.ChatRequest, context: Context
+    ) -> tuple[str, float, CachePlan]:
         request_id = request.request_id or uuid.uuid4().hex
         observed = current_record()
         if observed is not None:
             observed.request_id, observed.requested_model = request_id, request.model
         validate_request(request, runtime.config.limits)
         deadline = deadline_of(context, runtime.clock.now(), runtime.config.routing.max_call_s)
-        return request_id, deadline
+        who = principal()
+        plan = runtime.responses.plan(
+            who.tenant if who is not None else "",
+            request,
+            context.invocation_metadata(),
+            allowed=who.policy.cache if who is not None else True,
+        )
+        return request_id, deadline, plan
+
+    @staticmethod
+    async def _cached(
+        runtime: Runtime, plan: CachePlan, request: chat_pb2.ChatRequest, context: Context
+    ) -> chat_pb2.ChatResponse | None:
+        """The cached answer, with the response metadata of a hit; None on a miss (or no lookup)."""
+        cached = await runtime.responses.get(plan)
+        result = plan.state if plan.state != "lookup" else "hit" if cached is not None else "miss"
+        observed = current_record()
+        if observed is not None:
+            observed.cache = result
+            if plan.state != "off":
+                observed.metrics.cache_requests.labels(result).inc()
+        if cached is not None:
+            if observed is not None:
+                observed.model, observed.provider = (
+                    runtime.router.resolve(request.model).name,
+                    cached.provider,
+                )
+            await context.send_initial_metadata(
+                (
+                    (CONTROL_HEADER, "hit"),
+                    ("x-llmgateway-provider", cached.provider),
+                    ("x-llmgateway-attempts", "0"),
+                )
+            )
+        return cached
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         with self._runtimes.use() as runtime:
-            request_id, deadline = self._start(runtime, request, context)
+            request_id, deadline, plan = self._start(runtime, request, context)
+            cached = await self._cached(runtime, plan, request, context)
+            if cached is not None:
+                cached.id = request_id
+                cached.usage.cost_usd = 0.0  # a cached answer costs nothing
+                return cached
             async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
                 response, report = await runtime.router.chat(
                     request, request.model, request_id, deadline, _caller()
                 )
-            await context.send_initial_metadata(report_metadata(report))
+            await context.send_initial_metadata(
+                (*report_metadata(report), (CONTROL_HEADER, plan.state_after_miss))
+            )
             response.id = request_id
-            response.provider = report.deployment.provider.name if report.deployment else ""
+            deployment = report.deployment
+            assert deployment is not None
+            response.provider = deployment.provider.name
+            response.usage.cost_usd = cost_usd(
+                prices_for(deployment.settings, response.model or deployment.upstream_model(request.model)),
+                response.usage,
+            )
             observed = current_record()
             if observed is not None:
                 observed.usage = response.usage
+            await runtime.responses.put(plan, response)
             return response
 
     async def ChatStream(
@@ -79,22 +131,41 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         # ChatStreamRequest has ChatRequest's fields under the same numbers: one wire form, one model.
         chat_request = chat_pb2.ChatRequest.FromString(request.SerializeToString())
         with self._runtimes.use() as runtime:
-            request_id, deadline = self._start(runtime, chat_request, context)
+            request_id, deadline, plan = self._start(runtime, chat_request, context)
+            cached = await self._cached(runtime, plan, chat_request, context)
+            if cached is not None:
+                observed = current_record()
+                for message in replay(cached, request_id):
+                    if observed is not None and (message.HasField("delta") or message.finish_reason):
+                        observed.on_content()
+                    yield message
+                return
+            assembler = StreamAssembler() if plan.store else None
             async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
                 handle, report = await runtime.router.open_stream(
                     chat_request, request.model, request_id, deadline, _caller()
                 )
                 try:
-                    await context.send_initial_metadata(report_metadata(report))
+                    await context.send_initial_metadata(
+                        (*report_metadata(report), (CONTROL_HEADER, plan.state_after_miss))
+                    )
+                    upstream_model = handle.deployment.upstream_model(request.model)
+                    prices = prices_for(handle.deployment.settings, upstream_model)
                     async for message in relay(
                         handle.messages(),
                         request_id=request_id,
                         provider=handle.deployment.provider.name,
-                        default_model=handle.deployment.upstream_model(request.model),
+                        default_model=upstream_model,
+                        price=lambda usage: cost_usd(prices, usage),
                     ):
+                        if assembler is not None:
+                            assembler.add(message)
                         yield message
                 finally:
                     await handle.close()
+            # Only a stream that ended normally gets here: cut or failed streams are never stored.
+            if assembler is not None:
+                await runtime.responses.put(plan, assembler.result())
 
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):

@@ -9,7 +9,7 @@ cause and the partial usage — never with OK.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
@@ -35,21 +35,43 @@ def has_content(message: chat_pb2.ChatStreamResponse) -> bool:
     return message.HasField("delta") or message.finish_reason != chat_pb2.FINISH_REASON_UNSPECIFIED
 
 
+def _partial_usage(usage: chat_pb2.Usage, output_chars: int) -> chat_pb2.Usage:
+    """Usage of a stream that ended early: what the provider reported, with the output estimated
+    from the text sent when it reported none."""
+    partial = chat_pb2.Usage()
+    partial.CopyFrom(usage)
+    if not partial.output_tokens:
+        partial.output_tokens = math.ceil(output_chars / _CHARS_PER_TOKEN)
+    partial.total_tokens = partial.input_tokens + partial.output_tokens
+    return partial
+
+
 async def relay(
     upstream: AsyncIterator[chat_pb2.ChatStreamResponse],
     *,
     request_id: str,
     provider: str,
     default_model: str,
+    price: Callable[[chat_pb2.Usage], float] | None = None,
 ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
     """Yield the v1 stream for `upstream`, which yields adapter messages. The first message is held
-    back until the provider sends content, so a failure before it can still go elsewhere."""
+    back until the provider sends content, so a failure before it can still go elsewhere. `price`
+    fills in the cost of the (final or partial) usage."""
     usage = chat_pb2.Usage()
     observed = current_record()
     model = ""
     started = False
+    finished = False
     sent = 0
     output_chars = 0
+
+    def priced(value: chat_pb2.Usage) -> chat_pb2.Usage:
+        if price is not None:
+            value.cost_usd = price(value)
+        if observed is not None:
+            observed.usage = value
+        return value
+
     try:
         async for message in upstream:
             if message.HasField("usage"):
@@ -71,16 +93,16 @@ async def relay(
                 observed.on_content()
             yield content
             sent += 1
+        if not started:
+            yield chat_pb2.ChatStreamResponse(id=request_id, model=model or default_model, provider=provider)
+        if not usage.total_tokens:
+            usage.total_tokens = usage.input_tokens + usage.output_tokens
+        finished = True
+        yield chat_pb2.ChatStreamResponse(usage=priced(usage))
     except GatewayError as error:
         if not started:
             raise
-        partial = chat_pb2.Usage()
-        partial.CopyFrom(usage)
-        if not partial.output_tokens:
-            partial.output_tokens = math.ceil(output_chars / _CHARS_PER_TOKEN)
-        partial.total_tokens = partial.input_tokens + partial.output_tokens
-        if observed is not None:
-            observed.usage = partial
+        partial = priced(_partial_usage(usage, output_chars))
         # After the first token the caller holds a partial answer: the status says so in its reason,
         # and the cause moves into the metadata and the StreamInterruption detail.
         raise GatewayError(
@@ -93,10 +115,7 @@ async def relay(
                 reason=error.reason, partial_usage=partial, messages_sent=sent
             ),
         ) from error
-    if not started:
-        yield chat_pb2.ChatStreamResponse(id=request_id, model=model or default_model, provider=provider)
-    if not usage.total_tokens:
-        usage.total_tokens = usage.input_tokens + usage.output_tokens
-    if observed is not None:
-        observed.usage = usage
-    yield chat_pb2.ChatStreamResponse(usage=usage)
+    finally:
+        if not finished and observed is not None and started and not observed.usage.total_tokens:
+            # Cancelled by the caller or its deadline: limits and budgets settle on what was sent.
+            priced(_partial_usage(usage, output_chars))

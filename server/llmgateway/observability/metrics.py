@@ -85,6 +85,10 @@ class GatewayMetrics:
         self.cache_requests = Counter(
             "llmgateway_cache_requests", "Response cache lookups by result.", ["result"], registry=r
         )
+        self.store_up = Gauge(
+            "llmgateway_store_up", "Whether the shared store (Redis) is reachable: 1 up, 0 down.",
+            ["store"], registry=r, multiprocess_mode="min",
+        )  # fmt: skip
         self.ratelimit_rejections = Counter(
             "llmgateway_ratelimit_rejections",
             "Calls refused by a rate limit or budget, by scope.",

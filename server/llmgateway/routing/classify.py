@@ -17,6 +17,7 @@ _CLASSES: dict[str, ErrorClass] = {
     "UPSTREAM_ERROR": "unavailable",
     "BREAKER_OPEN": "unavailable",
     "BULKHEAD_FULL": "unavailable",
+    "DEPLOYMENT_RATE_LIMITED": "rate_limited",
     "UPSTREAM_RATE_LIMITED": "rate_limited",
     "UPSTREAM_QUOTA_EXHAUSTED": "rate_limited",
     "UPSTREAM_TIMEOUT": "timeout",
@@ -29,7 +30,8 @@ _BREAKER_FAILURES = frozenset(
     reason
     for reason, error_class in _CLASSES.items()
     if error_class in ("unavailable", "rate_limited", "timeout")
-    and reason not in ("BREAKER_OPEN", "BULKHEAD_FULL")
+    # The gateway's own refusals say nothing about the deployment's health.
+    and reason not in ("BREAKER_OPEN", "BULKHEAD_FULL", "DEPLOYMENT_RATE_LIMITED")
 )
 # Transient failures the same deployment may not repeat. Not quota (billing), not auth.
 _RETRYABLE = _BREAKER_FAILURES - {

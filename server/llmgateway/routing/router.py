@@ -24,7 +24,10 @@ from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from llmgateway.config import GatewayConfig, ModelSettings
 from llmgateway.errors import GatewayError, deadline_exceeded, model_not_found
+from llmgateway.limits.admission import rpm_bucket, tpm_bucket
+from llmgateway.limits.backend import Bucket, LimitBackend
 from llmgateway.observability.call_record import record as current_record
+from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
 from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
@@ -88,7 +91,9 @@ class StreamHandle:
     rest: AsyncGenerator[chat_pb2.ChatStreamResponse, None] | None
     _on_failure: Callable[[GatewayError], None]
     span: Span
+    _settle: Callable[[chat_pb2.Usage | None], Awaitable[None]]
     _closed: bool = False
+    _usage: chat_pb2.Usage | None = None
 
     def _observe(self, item: chat_pb2.ChatStreamResponse) -> None:
         """Response attributes of the attempt span, as the stream reveals them."""
@@ -99,6 +104,7 @@ class StreamHandle:
                 "gen_ai.response.finish_reasons", [finish_reason_name(item.finish_reason)]
             )
         if item.HasField("usage"):
+            self._usage = item.usage
             if item.usage.input_tokens:
                 self.span.set_attribute("gen_ai.usage.input_tokens", item.usage.input_tokens)
             if item.usage.output_tokens:
@@ -139,6 +145,7 @@ class StreamHandle:
         finally:
             self.deployment.bulkhead.release()
             self.span.end()
+            await self._settle(self._usage)
 
 
 _FAILED = object()  # a deployment gave no result; the reason is in _Call.last_error
@@ -159,6 +166,17 @@ class _Call(Generic[T]):
     last_error: GatewayError | None = None
     missing: str = ""
     min_context: int = 0
+
+
+def deployment_demands(deployment: Deployment, tokens: int) -> list[tuple[Bucket, float]]:
+    """What one call takes from a deployment's own rate limits."""
+    limits, key = deployment.settings.limits, f"deployment:{deployment.id}"
+    demands: list[tuple[Bucket, float]] = []
+    if limits.rpm:
+        demands.append((rpm_bucket(key, limits.rpm), 1))
+    if limits.tpm:
+        demands.append((tpm_bucket(key, limits.tpm), tokens))
+    return demands
 
 
 def _with_attempts(error: GatewayError, report: RouteReport) -> GatewayError:
@@ -207,8 +225,12 @@ class Router:
         rng: random.Random,
         wall_clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
         tracer: trace.Tracer | None = None,
+        limits: LimitBackend | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self._config = config
+        self._limits = limits
+        self._metrics = metrics
         self._tracer = tracer or trace.get_tracer("llmgateway")
         self._clock = clock
         self._rng = rng
@@ -469,6 +491,7 @@ class Router:
         started = self._clock.now()
         waiting = time.perf_counter()
         try:
+            await self._reserve_deployment(deployment, call.facts)
             with trace.use_span(span, end_on_exit=False):
                 return await call.call_one(deployment, upstream_call, span)
         except BulkheadFullError:
@@ -490,6 +513,39 @@ class Router:
         finally:
             if observed is not None:
                 observed.upstream_wait_s += time.perf_counter() - waiting
+
+    async def _reserve_deployment(self, deployment: Deployment, facts: RequestFacts) -> None:
+        """Take one call and the estimated tokens from the deployment's own RPM/TPM (the provider's
+        limits), so the gateway sheds before the provider answers 429."""
+        limits = deployment.settings.limits
+        if self._limits is None or not (limits.rpm or limits.tpm):
+            return
+        demands = deployment_demands(deployment, facts.prompt_tokens + facts.output_tokens)
+        result = await self._limits.reserve(demands)
+        if result.granted:
+            return
+        if self._metrics is not None:
+            self._metrics.ratelimit_rejections.labels("deployment").inc()
+        retry_after = result.denial.retry_after_s if result.denial is not None else None
+        raise GatewayError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "DEPLOYMENT_RATE_LIMITED",
+            f"deployment {deployment.id!r} is at its configured rate limit",
+            metadata={"deployment": deployment.id},
+            retry_after=retry_after,
+        )
+
+    async def _settle_deployment(
+        self, deployment: Deployment, facts: RequestFacts, usage: chat_pb2.Usage | None
+    ) -> None:
+        """Reconcile the deployment's TPM with the real usage (unknown usage keeps the estimate)."""
+        tpm = deployment.settings.limits.tpm
+        if self._limits is None or not tpm or usage is None:
+            return
+        estimate = facts.prompt_tokens + facts.output_tokens
+        actual = usage.total_tokens or usage.input_tokens + usage.output_tokens
+        if actual != estimate:
+            await self._limits.adjust([(tpm_bucket(f"deployment:{deployment.id}", tpm), actual - estimate)])
 
     def _retry_delay(
         self, call: _Call[T], deployment: Deployment, error: GatewayError, retries: int
@@ -543,24 +599,13 @@ class Router:
             metrics.upstream_attempts.labels(deployment.provider.name, deployment.id, outcome).inc()
             metrics.breaker_state.labels(deployment.id).set(int(deployment.breaker.state))
 
-    def _call(
-        self,
-        request: chat_pb2.ChatRequest,
-        requested: str,
-        request_id: str,
-        deadline: float | None,
-        *,
-        stream: bool,
-        call_one: Callable[[Deployment, UpstreamCall, Span], Awaitable[T]],
-        caller: Caller,
-    ) -> _Call[T]:
-        facts = RequestFacts(
+    @staticmethod
+    def _facts(request: chat_pb2.ChatRequest, *, stream: bool) -> RequestFacts:
+        return RequestFacts(
             stream=stream,
             prompt_tokens=estimate.prompt_tokens(request),
             output_tokens=estimate.output_tokens(request),
         )
-        report = RouteReport(requested_model=requested)
-        return _Call(request, requested, request_id, deadline, facts, call_one, report, caller)
 
     def _fits(self, deadline: float | None, delay: float, deployment: Deployment, stream: bool) -> bool:
         """Whether a retry after `delay` can finish before the caller's deadline, judging by how
@@ -592,6 +637,7 @@ class Router:
         caller: Caller = ANONYMOUS,
     ) -> tuple[chat_pb2.ChatResponse, RouteReport]:
         """One complete answer, from the first deployment that gives one."""
+        facts = self._facts(request, stream=False)
 
         async def call_one(deployment: Deployment, call: UpstreamCall, span: Span) -> chat_pb2.ChatResponse:
             async with deployment.bulkhead.slot():
@@ -616,12 +662,11 @@ class Router:
                 span.set_attribute("gen_ai.usage.input_tokens", response.usage.input_tokens)
                 span.set_attribute("gen_ai.usage.output_tokens", response.usage.output_tokens)
                 span.end()
+                await self._settle_deployment(deployment, facts, response.usage)
                 return response
 
         return await self._attempt(
-            self._call(
-                request, requested, request_id, deadline, stream=False, call_one=call_one, caller=caller
-            )
+            _Call(request, requested, request_id, deadline, facts, call_one, RouteReport(requested), caller)
         )
 
     async def open_stream(
@@ -633,6 +678,7 @@ class Router:
         caller: Caller = ANONYMOUS,
     ) -> tuple[StreamHandle, RouteReport]:
         """A stream that has produced its first content, from the first deployment that does."""
+        facts = self._facts(request, stream=True)
 
         async def call_one(deployment: Deployment, call: UpstreamCall, span: Span) -> StreamHandle:
             await deployment.bulkhead.acquire()
@@ -659,10 +705,11 @@ class Router:
                 if counts_against_breaker(error):
                     deployment.breaker.record_failure(error.retry_after)
 
-            return StreamHandle(deployment, items, rest, on_failure, span)
+            async def settle(usage: chat_pb2.Usage | None) -> None:
+                await self._settle_deployment(deployment, facts, usage)
+
+            return StreamHandle(deployment, items, rest, on_failure, span, settle)
 
         return await self._attempt(
-            self._call(
-                request, requested, request_id, deadline, stream=True, call_one=call_one, caller=caller
-            )
+            _Call(request, requested, request_id, deadline, facts, call_one, RouteReport(requested), caller)
         )

@@ -1,0 +1,160 @@
+"""The exact-match response cache: which calls may use it, their keys, and answers stored and
+replayed as v1 messages (a stream's answer is assembled from its messages; a cached answer asked
+for as a stream replays as one).
+
+The key is the tenant plus every field that changes the answer: the whole request except its
+`request_id` and `labels`, serialized deterministically. Answers are never shared across tenants,
+and errors and interrupted streams are never stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from llmgateway.cache.backend import CacheBackend
+from llmgateway.config import CacheSettings
+from llmgateway.v1 import chat_pb2, content_pb2
+
+CONTROL_HEADER = "x-llmgateway-cache"  # request: bypass | no-store; response: hit | miss | bypass | off
+TTL_HEADER = "x-llmgateway-cache-ttl"  # request: seconds to keep this answer
+_WORDS = re.compile(r"\S+\s*|\s+")
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    """What the cache does for one call."""
+
+    state: str  # "off", "bypass" or "lookup" (then "hit" or "miss")
+    key: str = ""
+    store: bool = False
+    ttl_s: float = 0.0
+
+    @property
+    def state_after_miss(self) -> str:
+        """The response metadata value when the call went upstream."""
+        return "miss" if self.state == "lookup" else self.state
+
+
+def _metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
+    return {k.lower(): v for k, v in metadata or () if isinstance(v, str)}
+
+
+def cache_key(tenant: str, request: chat_pb2.ChatRequest) -> str:
+    """The key of a request's answer for a tenant."""
+    canonical = chat_pb2.ChatRequest()
+    canonical.CopyFrom(request)
+    canonical.ClearField("request_id")
+    canonical.ClearField("labels")
+    digest = hashlib.sha256(tenant.encode() + b"\0" + canonical.SerializeToString(deterministic=True))
+    return digest.hexdigest()
+
+
+class ResponseCache:
+    """Answers by key on a cache backend."""
+
+    def __init__(self, backend: CacheBackend, settings: CacheSettings) -> None:
+        self._backend = backend
+        self._settings = settings
+
+    def plan(
+        self,
+        tenant: str,
+        request: chat_pb2.ChatRequest,
+        metadata: Iterable[tuple[str, str | bytes]] | None,
+        *,
+        allowed: bool,
+    ) -> CachePlan:
+        """Off unless enabled and the caller's key allows it; `bypass` skips it for one call,
+        `no-store` reads but does not store, a TTL header shortens or lengthens the stay."""
+        if not self._settings.enabled or not allowed:
+            return CachePlan("off")
+        headers = _metadata(metadata)
+        control = headers.get(CONTROL_HEADER, "").strip().lower()
+        if control == "bypass":
+            return CachePlan("bypass")
+        ttl = self._settings.ttl_s
+        with contextlib.suppress(ValueError):  # an unreadable TTL header keeps the configured TTL
+            ttl = max(0.0, float(headers[TTL_HEADER])) if TTL_HEADER in headers else ttl
+        return CachePlan(
+            "lookup", cache_key(tenant, request), store=control != "no-store" and ttl > 0, ttl_s=ttl
+        )
+
+    async def get(self, plan: CachePlan) -> chat_pb2.ChatResponse | None:
+        if plan.state != "lookup":
+            return None
+        data = await self._backend.get(plan.key)
+        return chat_pb2.ChatResponse.FromString(data) if data is not None else None
+
+    async def put(self, plan: CachePlan, response: chat_pb2.ChatResponse) -> None:
+        if plan.state == "lookup" and plan.store:
+            await self._backend.set(plan.key, response.SerializeToString(), plan.ttl_s)
+
+
+class StreamAssembler:
+    """Builds the ChatResponse a stream amounts to, from the messages sent to the caller."""
+
+    def __init__(self) -> None:
+        self.response = chat_pb2.ChatResponse(message=content_pb2.Message(role=content_pb2.ROLE_ASSISTANT))
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, content_pb2.ToolCall] = {}
+
+    def add(self, message: chat_pb2.ChatStreamResponse) -> None:
+        if message.provider:
+            self.response.id, self.response.model, self.response.provider = (
+                message.id,
+                message.model,
+                message.provider,
+            )
+        if message.HasField("delta"):
+            self._text.append(message.delta.text)
+            self._reasoning.append(message.delta.reasoning)
+            for fragment in message.delta.tool_calls:
+                call = self._calls.setdefault(fragment.index, content_pb2.ToolCall())
+                call.id += fragment.id
+                call.name += fragment.name
+                call.arguments_json += fragment.arguments_json_fragment
+        if message.finish_reason:
+            self.response.finish_reason = message.finish_reason
+        if message.HasField("usage"):
+            self.response.usage.CopyFrom(message.usage)
+
+    def result(self) -> chat_pb2.ChatResponse:
+        parts = self.response.message.parts
+        reasoning, text = "".join(self._reasoning), "".join(self._text)
+        if reasoning:
+            parts.append(content_pb2.Part(reasoning=content_pb2.Reasoning(text=reasoning)))
+        if text:
+            parts.append(content_pb2.Part(text=text))
+        parts.extend(content_pb2.Part(tool_call=call) for _, call in sorted(self._calls.items()))
+        return self.response
+
+
+def replay(response: chat_pb2.ChatResponse, request_id: str) -> Iterator[chat_pb2.ChatStreamResponse]:
+    """A cached answer as a stream: the first message, text word by word, reasoning and tool calls
+    whole, the finish reason, then usage."""
+    yield chat_pb2.ChatStreamResponse(id=request_id, model=response.model, provider=response.provider)
+    calls = 0
+    for part in response.message.parts:
+        kind = part.WhichOneof("kind")
+        if kind == "text":
+            for word in _WORDS.findall(part.text):
+                yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(text=word))
+        elif kind == "reasoning":
+            yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(reasoning=part.reasoning.text))
+        elif kind == "tool_call":
+            call = part.tool_call
+            fragment = chat_pb2.ToolCallDelta(
+                index=calls, id=call.id, name=call.name, arguments_json_fragment=call.arguments_json
+            )
+            yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(tool_calls=[fragment]))
+            calls += 1
+    yield chat_pb2.ChatStreamResponse(finish_reason=response.finish_reason)
+    usage = chat_pb2.Usage()
+    usage.CopyFrom(response.usage)
+    usage.cost_usd = 0.0  # a cached answer costs nothing
+    yield chat_pb2.ChatStreamResponse(usage=usage)

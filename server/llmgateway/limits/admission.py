@@ -1,0 +1,194 @@
+"""Admission: rate limits, concurrency and budgets of a key and its tenant, checked before a call
+and settled after it with the real usage and cost.
+
+RPM takes one token per call; TPM reserves an estimate (prompt estimate + max output tokens) and
+is reconciled with the real usage afterwards — for streams too, including cancelled or cut ones,
+whose usage is the part the caller received. Budgets are per calendar period (UTC).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import grpc
+from google.rpc import error_details_pb2
+
+from llmgateway.auth.keys import Principal
+from llmgateway.config import GatewayConfig, RateLimits
+from llmgateway.errors import GatewayError
+from llmgateway.limits.backend import Bucket, Denial, LimitBackend
+from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.v1 import chat_pb2
+
+# A crashed replica's concurrency slots come free after this long (longer than any call).
+_LEASE_S = 900.0
+_CONCURRENCY_RETRY_S = 1.0
+
+
+def rpm_bucket(key: str, rpm: int) -> Bucket:
+    return Bucket(f"rpm:{key}", capacity=rpm, refill_per_s=rpm / 60)
+
+
+def tpm_bucket(key: str, tpm: int) -> Bucket:
+    return Bucket(f"tpm:{key}", capacity=tpm, refill_per_s=tpm / 60)
+
+
+def period_bounds(period: str, now: float) -> tuple[str, float]:
+    """(label, end as epoch seconds) of the UTC day or month containing `now`."""
+    moment = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    if period == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.strftime("%Y-%m-%d"), (start + datetime.timedelta(days=1)).timestamp()
+    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return start.strftime("%Y-%m"), (start + datetime.timedelta(days=days)).timestamp()
+
+
+@dataclass
+class Scope:
+    """One holder of limits: a key or a tenant."""
+
+    name: str  # "key" or "tenant": the metric's scope label
+    key: str  # e.g. "key:ab12cd34"
+    limits: RateLimits
+
+
+@dataclass
+class Ticket:
+    """What admission took for one call, to settle when it ends."""
+
+    scopes: list[Scope]
+    tpm_estimate: int
+    leases: list[tuple[str, str]] = field(default_factory=list)  # (concurrency key, lease id)
+
+
+def _quota_error(scope: Scope, what: str, description: str, retry_after: float | None) -> GatewayError:
+    reason = (
+        "BUDGET_EXCEEDED"
+        if what == "budget"
+        else "RATE_LIMITED"
+        if what in ("rpm", "tpm")
+        else "CONCURRENCY_LIMITED"
+    )
+    return GatewayError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        reason,
+        f"{scope.name} {what} limit reached: {description}",
+        metadata={"scope": scope.name, "limit": what},
+        retry_after=retry_after,
+        quota_violations=[
+            error_details_pb2.QuotaFailure.Violation(subject=scope.key, description=f"{what}: {description}")
+        ],
+    )
+
+
+class Admission:
+    """Checks and settles the limits of keys and tenants on one backend."""
+
+    def __init__(
+        self,
+        backend: LimitBackend,
+        config: GatewayConfig,
+        metrics: GatewayMetrics,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._backend = backend
+        self._tenants = {tenant.name: tenant for tenant in config.tenants}
+        self._metrics = metrics
+        self._wall = wall
+
+    def scopes(self, principal: Principal) -> list[Scope]:
+        scopes = [Scope("key", f"key:{principal.key_id}", principal.policy)]
+        tenant = self._tenants.get(principal.tenant)
+        if tenant is not None:
+            scopes.append(Scope("tenant", f"tenant:{tenant.name}", tenant))
+        return scopes
+
+    async def admit(self, principal: Principal, tpm_estimate: int) -> Ticket:
+        """Take what the call needs, or refuse with RESOURCE_EXHAUSTED (QuotaFailure, and RetryInfo
+        when waiting helps). Nothing is taken when the call is refused."""
+        scopes = self.scopes(principal)
+        for scope in scopes:
+            await self._check_budget(scope)
+        demands: list[tuple[Bucket, float]] = []
+        for scope in scopes:
+            if scope.limits.rpm:
+                demands.append((rpm_bucket(scope.key, scope.limits.rpm), 1))
+            if scope.limits.tpm:
+                demands.append((tpm_bucket(scope.key, scope.limits.tpm), tpm_estimate))
+        ticket = Ticket(scopes, tpm_estimate)
+        if demands:
+            result = await self._backend.reserve(demands)
+            if not result.granted:
+                assert result.denial is not None
+                raise self._denied(scopes, result.denial, tpm_estimate)
+        try:
+            for scope in scopes:
+                if scope.limits.max_concurrent:
+                    lease = await self._backend.acquire_concurrency(
+                        f"concurrent:{scope.key}", scope.limits.max_concurrent, _LEASE_S
+                    )
+                    if lease is None:
+                        self._metrics.ratelimit_rejections.labels(scope.name).inc()
+                        raise _quota_error(
+                            scope,
+                            "concurrency",
+                            f"{scope.limits.max_concurrent} calls at once",
+                            _CONCURRENCY_RETRY_S,
+                        )
+                    ticket.leases.append((f"concurrent:{scope.key}", lease))
+        except GatewayError:
+            await self._release(ticket)
+            await self._backend.adjust([(bucket, -amount) for bucket, amount in demands])
+            raise
+        return ticket
+
+    def _denied(self, scopes: list[Scope], denial: Denial, estimate: int) -> GatewayError:
+        kind, _, key = denial.bucket.key.partition(":")
+        scope = next(s for s in scopes if s.key == key)
+        self._metrics.ratelimit_rejections.labels(scope.name).inc()
+        per_minute = int(denial.bucket.capacity)
+        if kind == "tpm" and denial.retry_after_s is None:
+            description = f"{per_minute} tokens per minute; this call needs about {estimate}"
+        else:
+            description = f"{per_minute} {'tokens' if kind == 'tpm' else 'calls'} per minute"
+        return _quota_error(scope, kind, description, denial.retry_after_s)
+
+    async def _check_budget(self, scope: Scope) -> None:
+        budget = scope.limits.budget
+        if budget is None:
+            return
+        label, _ = period_bounds(budget.period, self._wall())
+        spent = await self._backend.get_spend(f"budget:{scope.key}:{label}")
+        if spent >= budget.usd:
+            self._metrics.ratelimit_rejections.labels(scope.name).inc()
+            # No RetryInfo: retrying is pointless until the period resets.
+            raise _quota_error(
+                scope, "budget", f"${spent:.4f} of ${budget.usd:g} per {budget.period} spent", None
+            )
+
+    async def settle(self, ticket: Ticket, usage: chat_pb2.Usage) -> None:
+        """Reconcile TPM with the real usage, charge the cost to budgets, free concurrency slots."""
+        actual = usage.total_tokens or usage.input_tokens + usage.output_tokens
+        adjustments = [
+            (tpm_bucket(scope.key, scope.limits.tpm), actual - ticket.tpm_estimate)
+            for scope in ticket.scopes
+            if scope.limits.tpm
+        ]
+        if adjustments and actual != ticket.tpm_estimate:
+            await self._backend.adjust(adjustments)
+        if usage.cost_usd:
+            for scope in ticket.scopes:
+                if scope.limits.budget is not None:
+                    label, end = period_bounds(scope.limits.budget.period, self._wall())
+                    await self._backend.add_spend(f"budget:{scope.key}:{label}", usage.cost_usd, end)
+        await self._release(ticket)
+
+    async def _release(self, ticket: Ticket) -> None:
+        for key, lease in ticket.leases:
+            await self._backend.release_concurrency(key, lease)
+        ticket.leases.clear()

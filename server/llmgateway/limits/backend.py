@@ -1,0 +1,67 @@
+"""The storage interface behind rate limits and budgets: token buckets, spend counters, concurrency leases.
+
+Two implementations share it: `memory.MemoryLimitBackend` (one process, exact) and
+`redis_backend.RedisLimitBackend` (several replicas on one Redis, atomic Lua scripts), optionally wrapped
+in `resilient.ResilientLimitBackend` so an unreachable Redis fails open or closed instead of crashing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A token bucket: `capacity` tokens, refilled continuously at `refill_per_s` (e.g. RPM N: capacity N, refill N/60)."""
+
+    # e.g. "rpm:key:ab12cd34", "tpm:tenant:acme", "rpm:deployment:openai/gpt-4o" — already namespaced by the caller
+    key: str
+    capacity: float
+    refill_per_s: float
+
+
+@dataclass(frozen=True)
+class Denial:
+    bucket: Bucket
+    # when the bucket will have room for the demand; None if the demand exceeds capacity (never fits)
+    retry_after_s: float | None
+
+
+@dataclass(frozen=True)
+class ReserveResult:
+    granted: bool
+    denial: Denial | None = None  # the first bucket that refused
+
+
+class LimitBackend(Protocol):
+    async def reserve(self, demands: Sequence[tuple[Bucket, float]]) -> ReserveResult:
+        """All-or-nothing: if every bucket has at least its demand, deduct them all atomically and grant; else deduct nothing."""
+
+    async def adjust(self, demands: Sequence[tuple[Bucket, float]]) -> None:
+        """Reconcile after the fact: a positive amount takes more tokens (a bucket may go negative: real usage exceeded the estimate), a negative amount gives tokens back (capped at capacity)."""
+
+    async def add_spend(self, key: str, amount_usd: float, period_end_epoch_s: float) -> float:
+        """Add to a budget's spend for the period ending at period_end (keys expire after it); return the new total."""
+
+    async def get_spend(self, key: str) -> float:
+        """The spend so far in the current period (0 when none)."""
+
+    async def acquire_concurrency(self, key: str, limit: int, lease_s: float) -> str | None:
+        """Take one of `limit` concurrent slots; a lease id, or None when all are taken. Leases expire after lease_s (a crashed replica must not leak slots)."""
+
+    async def release_concurrency(self, key: str, lease: str) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def retry_after(tokens: float, demand: float, bucket: Bucket) -> float | None:
+    """Seconds until `bucket`, now holding `tokens`, holds `demand`; None when it never will.
+
+    Shared by both backends (the Redis script computes the same thing in Lua) so they agree exactly.
+    A bucket that never refills (`refill_per_s` 0) never gains room, so it is None too.
+    """
+    if demand > bucket.capacity or bucket.refill_per_s <= 0:
+        return None
+    return max(0.0, (demand - tokens) / bucket.refill_per_s)
