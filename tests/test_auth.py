@@ -215,3 +215,26 @@ def test_keys_create_command_prints_a_working_entry(tmp_path: Path) -> None:
     store = KeyStore(config.auth.keys)
     principal = store.authenticate(key)
     assert principal is not None and principal.tenant == "acme" and principal.policy.models == ["gpt-*"]
+
+
+async def test_routing_rules_see_the_callers_tenant_and_key(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    config = auth_config()
+    config["routing"] = {
+        "rules": [
+            {"name": "alpha-pinned", "match": {"tenant": "alpha"}, "action": {"model": "other"}},
+            {"name": "key-b-blocked", "match": {"key": ID_B}, "action": {"reject": "key B is paused"}},
+        ]
+    }
+    config["auth"]["keys"][0]["policy"]["models"] = ["*"]
+    client = connect(await start_gateway(config))
+    call = client.chat.Chat(
+        chat_request("echo", user("hi")), timeout=5, metadata=(("authorization", f"Bearer {KEY_A}"),)
+    )
+    await call
+    assert dict(await call.initial_metadata() or ())["x-llmgateway-deployment"] == "echo/other"
+    status = await fails(
+        client.chat.Chat(chat_request("echo", user("hi")), timeout=5, metadata=(("x-api-key", KEY_B),))
+    )
+    assert (status.reason, status.error_info.metadata["rule"]) == ("ROUTE_REJECTED", "key-b-blocked")

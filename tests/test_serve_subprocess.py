@@ -44,13 +44,13 @@ def grpcurl_path() -> str | None:
 class ServerProcess:
     """A `llmgateway serve` child process and the address it logged."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
         self.process = subprocess.Popen(
             [sys.executable, "-m", "llmgateway", "serve", "--config", str(config)],
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self.log: list[str] = []
         ready = threading.Event()

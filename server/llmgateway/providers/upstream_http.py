@@ -71,10 +71,12 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Remove every secret (and its first 8 characters, which providers echo) from provider text."""
+    """Remove every secret from provider text. Only whole secrets: providers that quote a key
+    mask it themselves, and a key's prefix (`sk-proj-`) is shared by every key, so replacing it
+    would only mangle the message."""
     for secret in secrets:
         if len(secret) >= 8:
-            text = text.replace(secret, "[REDACTED]").replace(secret[:8], "[REDACTED]")
+            text = text.replace(secret, "[REDACTED]")
     return text
 
 
