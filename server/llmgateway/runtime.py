@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from opentelemetry import trace
 
-from llmgateway.auth.keys import KeyStore
+from llmgateway.auth.keys import KeyStore, Principal
 from llmgateway.cache.backend import CacheBackend
 from llmgateway.cache.memory import MemoryCache
 from llmgateway.cache.redis_backend import RedisCache
@@ -24,6 +24,7 @@ from llmgateway.limits.memory import MemoryLimitBackend
 from llmgateway.limits.redis_backend import RedisLimitBackend
 from llmgateway.limits.resilient import ResilientLimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.pii import PiiFilter
 from llmgateway.providers.base import Provider, ProviderContext
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.registry import build_providers
@@ -87,12 +88,26 @@ class Runtime:
         )
         self.admission = Admission(store.limits, config, metrics)
         self.responses = ResponseCache(store.cache, config.cache)
+        self._pii: dict[str, PiiFilter | None] = {}
         self.upstream_models = UpstreamModelDirectory(self.providers)
         self.keys: KeyStore | None = KeyStore(config.auth.keys) if config.auth.enabled else None
         self.active_calls = 0
         self.closed = False
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def pii(self, who: Principal | None) -> PiiFilter | None:
+        """The PII filter of a key's policy (None when its policy asks for none)."""
+        if who is None:
+            return None
+        if who.key_id not in self._pii:
+            policy = who.policy.pii
+            salt = self.config.auth.pii_hash_salt
+            active = policy.prompts != "off" or policy.output != "off"
+            self._pii[who.key_id] = (
+                PiiFilter(policy, salt.get_secret_value() if salt is not None else None) if active else None
+            )
+        return self._pii[who.key_id]
 
     def enter(self) -> None:
         self.active_calls += 1

@@ -12,6 +12,7 @@ from llmgateway.auth.context import principal
 from llmgateway.cache.responses import CONTROL_HEADER, CachePlan, StreamAssembler, replay
 from llmgateway.deadlines import bounded_by_deadline, deadline_of
 from llmgateway.observability.call_record import record as current_record
+from llmgateway.pii import PiiFilter
 from llmgateway.pricing import cost_usd, prices_for
 from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
@@ -21,6 +22,32 @@ from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 from llmgateway.validation import validate_request
 
 Context = grpc.aio.ServicerContext[object, object]
+
+
+async def _replayed(
+    cached: chat_pb2.ChatResponse, request_id: str
+) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+    observed = current_record()
+    for message in replay(cached, request_id):
+        if observed is not None and (message.HasField("delta") or message.finish_reason):
+            observed.on_content()
+        yield message
+
+
+async def _assembled(
+    messages: AsyncIterator[chat_pb2.ChatStreamResponse], assembler: StreamAssembler | None
+) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+    """Pass messages through, noting them for the cache (as the provider gave them)."""
+    async for message in messages:
+        if assembler is not None:
+            assembler.add(message)
+        yield message
+
+
+def _redacted(
+    pii: PiiFilter | None, messages: AsyncIterator[chat_pb2.ChatStreamResponse]
+) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+    return pii.stream(messages) if pii is not None else messages
 
 
 def _caller() -> Caller:
@@ -53,7 +80,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     @staticmethod
     def _start(
         runtime: Runtime, request: chat_pb2.ChatRequest, context: Context
-    ) -> tuple[str, float, CachePlan]:
+    ) -> tuple[str, float, CachePlan, PiiFilter | None]:
         request_id = request.request_id or uuid.uuid4().hex
         observed = current_record()
         if observed is not None:
@@ -61,13 +88,16 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         validate_request(request, runtime.config.limits)
         deadline = deadline_of(context, runtime.clock.now(), runtime.config.routing.max_call_s)
         who = principal()
+        pii = runtime.pii(who)
+        if pii is not None:
+            pii.prompts(request)  # before the cache key and before anything leaves the gateway
         plan = runtime.responses.plan(
             who.tenant if who is not None else "",
             request,
             context.invocation_metadata(),
             allowed=who.policy.cache if who is not None else True,
         )
-        return request_id, deadline, plan
+        return request_id, deadline, plan, pii
 
     @staticmethod
     async def _cached(
@@ -98,11 +128,13 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
         with self._runtimes.use() as runtime:
-            request_id, deadline, plan = self._start(runtime, request, context)
+            request_id, deadline, plan, pii = self._start(runtime, request, context)
             cached = await self._cached(runtime, plan, request, context)
             if cached is not None:
                 cached.id = request_id
                 cached.usage.cost_usd = 0.0  # a cached answer costs nothing
+                if pii is not None:
+                    pii.response(cached)
                 return cached
             async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
                 response, report = await runtime.router.chat(
@@ -122,7 +154,9 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
             observed = current_record()
             if observed is not None:
                 observed.usage = response.usage
-            await runtime.responses.put(plan, response)
+            await runtime.responses.put(plan, response)  # as the provider gave it; redacted per caller
+            if pii is not None:
+                pii.response(response)
             return response
 
     async def ChatStream(
@@ -131,13 +165,10 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         # ChatStreamRequest has ChatRequest's fields under the same numbers: one wire form, one model.
         chat_request = chat_pb2.ChatRequest.FromString(request.SerializeToString())
         with self._runtimes.use() as runtime:
-            request_id, deadline, plan = self._start(runtime, chat_request, context)
+            request_id, deadline, plan, pii = self._start(runtime, chat_request, context)
             cached = await self._cached(runtime, plan, chat_request, context)
             if cached is not None:
-                observed = current_record()
-                for message in replay(cached, request_id):
-                    if observed is not None and (message.HasField("delta") or message.finish_reason):
-                        observed.on_content()
+                async for message in _redacted(pii, _replayed(cached, request_id)):
                     yield message
                 return
             assembler = StreamAssembler() if plan.store else None
@@ -151,15 +182,14 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                     )
                     upstream_model = handle.deployment.upstream_model(request.model)
                     prices = prices_for(handle.deployment.settings, upstream_model)
-                    async for message in relay(
+                    relayed = relay(
                         handle.messages(),
                         request_id=request_id,
                         provider=handle.deployment.provider.name,
                         default_model=upstream_model,
                         price=lambda usage: cost_usd(prices, usage),
-                    ):
-                        if assembler is not None:
-                            assembler.add(message)
+                    )
+                    async for message in _redacted(pii, _assembled(relayed, assembler)):
                         yield message
                 finally:
                     await handle.close()

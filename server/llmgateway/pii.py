@@ -1,0 +1,85 @@
+"""A key's PII policy applied to its calls: prompts redacted (or the call refused) before they
+leave the gateway, and answer text redacted — streams through a stream redactor, so a value split
+across chunks is still caught. Tool-call arguments are structured JSON the caller's code parses,
+so they pass unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from llmgateway.config import PiiPolicy
+from llmgateway.errors import FieldViolation, GatewayError, invalid_argument
+from llmgateway.observability.redaction import PIIRejectedError, Redactor
+from llmgateway.v1 import chat_pb2, content_pb2
+
+
+class PiiFilter:
+    """The redactor of one key's policy."""
+
+    def __init__(self, policy: PiiPolicy, salt: str | None) -> None:
+        self._policy = policy
+        self._redactor = Redactor(kinds=policy.kinds or None, mode=policy.mode, salt=salt)
+
+    def _parts(self, path: str, parts: list[content_pb2.Part]) -> list[FieldViolation]:
+        found: list[FieldViolation] = []
+        for index, part in enumerate(parts):
+            kind = part.WhichOneof("kind")
+            if kind == "text":
+                try:
+                    part.text = self._redactor.check(
+                        part.text, "reject" if self._policy.prompts == "reject" else "redact"
+                    )
+                except PIIRejectedError as rejected:
+                    names = ", ".join(sorted(k.value for k in rejected.kinds))
+                    found.append(FieldViolation(f"{path}[{index}].text", f"contains {names}", "PII_DETECTED"))
+            elif kind == "tool_result":
+                found += self._parts(f"{path}[{index}].tool_result.content", list(part.tool_result.content))
+        return found
+
+    def prompts(self, request: chat_pb2.ChatRequest) -> None:
+        """Redact the request's text in place, or refuse it with INVALID_ARGUMENT naming the parts
+        and the kinds found (never the values)."""
+        if self._policy.prompts == "off":
+            return
+        violations: list[FieldViolation] = []
+        for index, message in enumerate(request.messages):
+            violations += self._parts(f"messages[{index}].parts", list(message.parts))
+        if violations:
+            error: GatewayError = invalid_argument(violations)
+            error.reason = "PII_DETECTED"
+            raise error
+
+    def response(self, response: chat_pb2.ChatResponse) -> None:
+        """Redact an answer's text and reasoning in place."""
+        if self._policy.output == "off":
+            return
+        for part in response.message.parts:
+            if part.WhichOneof("kind") == "text":
+                part.text = self._redactor.redact(part.text).text
+            elif part.WhichOneof("kind") == "reasoning":
+                part.reasoning.text = self._redactor.redact(part.reasoning.text).text
+
+    async def stream(
+        self, messages: AsyncIterator[chat_pb2.ChatStreamResponse]
+    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+        """Redact streamed text. Text is held back only while it could still be part of a value;
+        what is held is released with the finish reason."""
+        if self._policy.output == "off":
+            async for message in messages:
+                yield message
+            return
+        text, reasoning = self._redactor.stream(), self._redactor.stream()
+        async for message in messages:
+            if message.HasField("delta"):
+                message.delta.text = text.feed(message.delta.text)
+                message.delta.reasoning = reasoning.feed(message.delta.reasoning)
+                held_back = not (message.delta.text or message.delta.reasoning or message.delta.tool_calls)
+                if held_back and not message.finish_reason:
+                    continue  # nothing safe to show yet: it goes out with a later message
+            if message.finish_reason:
+                rest_text, rest_reasoning = text.flush(), reasoning.flush()
+                if rest_text:
+                    message.delta.text += rest_text
+                if rest_reasoning:
+                    message.delta.reasoning += rest_reasoning
+            yield message
