@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from llmgateway.app import Gateway
 from llmgateway.observability.logging_setup import ACCESS_LOGGER, JsonFormatter
 from llmgateway.v1 import chat_pb2
-from tests.conftest import Client, chat_request, gateway_config, stream_request, user
+from tests.conftest import Client, StartGateway, chat_request, gateway_config, stream_request, user
 from tests.upstreams.openai import Behaviour, OpenAISimulator
 
 KEY = "sk-observability-secret-123456"
@@ -225,3 +225,28 @@ async def test_trace_context_goes_upstream_only_when_configured(
     assert sent_a.headers["traceparent"].split("-")[1] == TRACE_ID, "pa opted in"
     sent_b = [r for r in b.requests if r.method == "POST"][-1]
     assert "traceparent" not in sent_b.headers, "third-party providers see no trace context by default"
+
+
+async def test_content_logging_is_opt_in_and_redacted(
+    start_gateway: Callable[[dict[str, Any]], Any],
+    connect: Callable[[Gateway], Client],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = {
+        "observability": {"log_content": True},
+        "providers": [{"name": "echo", "type": "echo"}],
+        "models": [{"name": "echo", "deployments": [{"provider": "echo", "model": "echo"}]}],
+    }
+    client = connect(await start_gateway(config))
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        await client.chat.Chat(chat_request("echo", user("write to jane@acme.io")), timeout=5)
+        async for _ in client.chat.ChatStream(stream_request("echo", user("or 10.1.2.3")), timeout=5):
+            pass
+        async with asyncio.timeout(2):
+            while len([r for r in caplog.records if r.name == ACCESS_LOGGER]) < 2:
+                await asyncio.sleep(0.01)
+    unary, streamed = [
+        json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER
+    ]
+    assert unary["prompt"] == "user: write to [EMAIL]" and unary["completion"] == "write to [EMAIL]"
+    assert streamed["prompt"] == "user: or [IPV4]" and streamed["completion"] == "or [IPV4]"

@@ -404,8 +404,10 @@ class ObservabilitySettings(_Strict):
 
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # One structured line per call on the `llmgateway.access` logger; never prompts or completions.
+    # One structured line per call on the `llmgateway.access` logger.
     access_log: bool = True
+    # Add the prompt and the answer to the access log, PII-redacted (masked). Off by default.
+    log_content: bool = False
     tracing: TracingSettings = TracingSettings()
 
 

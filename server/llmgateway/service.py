@@ -18,7 +18,7 @@ from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.streaming import relay
-from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
+from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2, models_pb2, models_pb2_grpc
 from llmgateway.validation import validate_request
 
 Context = grpc.aio.ServicerContext[object, object]
@@ -48,6 +48,18 @@ def _redacted(
     pii: PiiFilter | None, messages: AsyncIterator[chat_pb2.ChatStreamResponse]
 ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
     return pii.stream(messages) if pii is not None else messages
+
+
+def _prompt_text(request: chat_pb2.ChatRequest) -> str:
+    return "\n".join(
+        f"{content_pb2.Role.Name(m.role).removeprefix('ROLE_').lower()}: "
+        + "".join(p.text for p in m.parts if p.WhichOneof("kind") == "text")
+        for m in request.messages
+    )
+
+
+def _answer_text(response: chat_pb2.ChatResponse) -> str:
+    return "".join(p.text for p in response.message.parts if p.WhichOneof("kind") == "text")
 
 
 def _caller() -> Caller:
@@ -87,6 +99,8 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
             observed.request_id, observed.requested_model = request_id, request.model
         validate_request(request, runtime.config.limits)
         deadline = deadline_of(context, runtime.clock.now(), runtime.config.routing.max_call_s)
+        if observed is not None and runtime.config.observability.log_content:
+            observed.prompt = _prompt_text(request)
         who = principal()
         pii = runtime.pii(who)
         if pii is not None:
@@ -154,6 +168,8 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
             observed = current_record()
             if observed is not None:
                 observed.usage = response.usage
+            if observed is not None and runtime.config.observability.log_content:
+                observed.completion = _answer_text(response)
             await runtime.responses.put(plan, response)  # as the provider gave it; redacted per caller
             if pii is not None:
                 pii.response(response)
@@ -171,7 +187,8 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                 async for message in _redacted(pii, _replayed(cached, request_id)):
                     yield message
                 return
-            assembler = StreamAssembler() if plan.store else None
+            log_content = runtime.config.observability.log_content
+            assembler = StreamAssembler() if plan.store or log_content else None
             async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
                 handle, report = await runtime.router.open_stream(
                     chat_request, request.model, request_id, deadline, _caller()
@@ -195,7 +212,11 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                     await handle.close()
             # Only a stream that ended normally gets here: cut or failed streams are never stored.
             if assembler is not None:
-                await runtime.responses.put(plan, assembler.result())
+                answer = assembler.result()
+                observed = current_record()
+                if observed is not None and log_content:
+                    observed.completion = _answer_text(answer)
+                await runtime.responses.put(plan, answer)
 
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):

@@ -24,8 +24,11 @@ from llmgateway.interceptors.handlers import (
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.logging_setup import ACCESS_LOGGER
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.observability.redaction import Redactor
 
 _access = logging.getLogger(ACCESS_LOGGER)
+_CONTENT_LIMIT = 4000  # characters of prompt or answer kept in a log line
+_content_redactor = Redactor()  # every kind, masked
 
 
 def _code(context: Context, error: BaseException | None) -> grpc.StatusCode:
@@ -87,13 +90,19 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     def _log(call: CallRecord, code: grpc.StatusCode, elapsed: float) -> None:
         span_context = trace.get_current_span().get_span_context()
         ttft = call.ttft_s
+        content = {
+            name: _content_redactor.redact(text[:_CONTENT_LIMIT]).text
+            for name, text in (("prompt", call.prompt), ("completion", call.completion))
+            if text is not None
+        }
         _access.info(
             "%s %s %s",
             call.method,
             call.model,
             code.name,
             extra={
-                "fields": {
+                "fields": content
+                | {
                     "request_id": call.request_id,
                     "trace_id": format(span_context.trace_id, "032x") if span_context.is_valid else "",
                     "method": call.method,

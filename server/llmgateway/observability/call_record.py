@@ -33,6 +33,9 @@ class CallRecord:
     cache: str = "off"
     reason: str = ""  # ErrorInfo reason of a failed call
     usage: chat_pb2.Usage = field(default_factory=chat_pb2.Usage)
+    # Filled only when content logging is on; redacted before it is written.
+    prompt: str | None = None
+    completion: str | None = None
     upstream_wait_s: float = 0.0
     first_content_at: float | None = None
     last_content_at: float | None = None
