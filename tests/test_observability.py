@@ -228,7 +228,7 @@ async def test_trace_context_goes_upstream_only_when_configured(
 
 
 async def test_content_logging_is_opt_in_and_redacted(
-    start_gateway: Callable[[dict[str, Any]], Any],
+    start_gateway: StartGateway,
     connect: Callable[[Gateway], Client],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
