@@ -44,15 +44,22 @@ def grpcurl_path() -> str | None:
 class ServerProcess:
     """A `llmgateway serve` child process and the address it logged."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        ready_lines: int = 1,
+    ) -> None:
         self.config = config
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "llmgateway", "serve", "--config", str(config)],
+            [sys.executable, "-m", "llmgateway", "serve", "--config", str(config), *args],
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self.log: list[str] = []
+        self.listening = 0
         ready = threading.Event()
         self.address = ""
 
@@ -63,7 +70,9 @@ class ServerProcess:
                 match = re.search(r"listening on (\S+:\d+)", line)
                 if match:
                     self.address = match.group(1)
-                    ready.set()
+                    self.listening += 1
+                    if self.listening >= ready_lines:
+                        ready.set()
             ready.set()
 
         self._reader = threading.Thread(target=read_log, daemon=True)

@@ -59,6 +59,8 @@ def server_options(server: ServerSettings, max_request_bytes: int) -> list[tuple
         ("grpc.max_connection_idle_ms", int(server.max_connection_idle_s * 1000)),
         ("grpc.max_receive_message_length", max_request_bytes + _RECEIVE_HEADROOM_BYTES),
         ("grpc.max_send_message_length", server.max_send_message_bytes),
+        # Worker processes share the port; the kernel spreads connections over them.
+        ("grpc.so_reuseport", 1),
     ]
 
 
@@ -84,6 +86,7 @@ class Gateway:
         rng: random.Random | None = None,
         tracer_provider: TracerProvider | None = None,
         metrics: GatewayMetrics | None = None,
+        worker: bool = False,
     ) -> None:
         self.config = config
         self.listen = listen or config.server.listen
@@ -102,6 +105,8 @@ class Gateway:
         self.tracer_provider = tracer_provider or build_tracer_provider(config.observability.tracing)
         self._tracer = self.tracer_provider.get_tracer("llmgateway")
         self.metrics_server: MetricsServer | None = None
+        # A worker of several: the supervisor serves /metrics for all of them.
+        self._worker = worker
         self._store: Store | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping: asyncio.Task[None] | None = None
@@ -154,7 +159,7 @@ class Gateway:
             server,
         )
         await server.start()
-        if self.config.server.metrics_listen is not None:
+        if self.config.server.metrics_listen is not None and not self._worker:
             self.metrics_server = MetricsServer(self.metrics, self.config.server.metrics_listen)
             _log.info(
                 "metrics on http://%s:%d/metrics",
@@ -269,10 +274,14 @@ class Gateway:
 
 
 async def serve(
-    config: GatewayConfig, listen: str | None = None, load: Callable[[], GatewayConfig] | None = None
+    config: GatewayConfig,
+    listen: str | None = None,
+    load: Callable[[], GatewayConfig] | None = None,
+    *,
+    worker: bool = False,
 ) -> None:
     """Run a gateway until SIGTERM or SIGINT (graceful shutdown); SIGHUP reloads the config."""
-    gateway = Gateway(config, listen, load=load)
+    gateway = Gateway(config, listen, load=load, worker=worker)
     await gateway.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

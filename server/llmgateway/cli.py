@@ -23,6 +23,7 @@ from llmgateway.config import (
 )
 from llmgateway.default_config import default_config
 from llmgateway.observability.logging_setup import configure_logging
+from llmgateway.workers import supervise
 
 
 def _listen_address(value: str) -> str:
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="run the gateway")
     serve_cmd.add_argument("--config", type=Path, help="YAML config file (default: the built-in config)")
     serve_cmd.add_argument("--listen", type=_listen_address, help="HOST:PORT to listen on (port 0: any free)")
+    serve_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port (SO_REUSEPORT); limits and cache span them only with Redis",
+    )
     serve_cmd.add_argument(
         "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="overrides observability.log_level"
     )
@@ -66,7 +73,8 @@ def _create_key(tenant: str, name: str, models: list[str]) -> int:
     return 0
 
 
-def _load(path: Path | None) -> GatewayConfig:
+def load_or_default(path: Path | None) -> GatewayConfig:
+    """The config file's settings, or the built-in default config without one."""
     return default_config() if path is None else load_config(path)
 
 
@@ -88,13 +96,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     configure_logging("text", args.log_level or "INFO")
     try:
-        config = _load(args.config)
+        config = load_or_default(args.config)
     except ConfigError as error:
         logging.getLogger("llmgateway").error("invalid config %s:\n%s", args.config, error)
         return 1
     observability = config.observability
     configure_logging(observability.log_format, args.log_level or observability.log_level)
-    asyncio.run(serve(config, args.listen, load=lambda: _load(args.config)))
+    level = args.log_level or observability.log_level
+    if args.workers > 1:
+        if config.store.backend == "memory" and (config.cache.enabled or config.tenants or config.auth.keys):
+            logging.getLogger("llmgateway").warning(
+                "with %d workers and store.backend memory, limits, budgets and the cache are per worker",
+                args.workers,
+            )
+        return supervise(config, args.config, args.listen, args.workers, level)
+    asyncio.run(serve(config, args.listen, load=lambda: load_or_default(args.config)))
     return 0
 
 

@@ -21,6 +21,7 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,  # tells worker processes apart
             "msg": record.getMessage(),
         }
         fields = getattr(record, "fields", None)

@@ -1,0 +1,77 @@
+"""`llmgateway serve --workers N`: N processes on one port, connections spread over them, one
+/metrics endpoint aggregating them all, graceful stop of every worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections import Counter
+from pathlib import Path
+
+import grpc
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from llmgateway.v1 import chat_pb2_grpc
+from tests.conftest import chat_request, user
+from tests.test_serve_subprocess import ServerProcess
+
+CALLS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def requests_total(metrics: str) -> float:
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "llmgateway_requests_total" and sample.labels.get("code") == "OK":
+                return sample.value
+    return 0.0
+
+
+async def test_workers_share_the_port_and_metrics_aggregate(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "server": {
+                    "listen": "127.0.0.1:0",
+                    "metrics_listen": f"127.0.0.1:{metrics_port}",
+                    "drain_s": 0.1,
+                },
+                "auth": {"enabled": False},
+                "providers": [{"name": "echo", "type": "echo"}],
+                "models": [{"name": "echo", "deployments": [{"provider": "echo", "model": "echo"}]}],
+            }
+        )
+    )
+    server = ServerProcess(config, args=("--workers", "2"), ready_lines=2)
+    try:
+        # One connection per call: the kernel spreads connections, not calls, over the workers.
+        for index in range(CALLS):
+            async with grpc.aio.insecure_channel(server.address) as channel:
+                await chat_pb2_grpc.ChatServiceStub(channel).Chat(
+                    chat_request("echo", user(f"call {index}")), timeout=5
+                )
+        async with httpx.AsyncClient() as http:
+            async with asyncio.timeout(5):
+                while (
+                    requests_total((await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text) < CALLS
+                ):
+                    await asyncio.sleep(0.05)
+            metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        assert requests_total(metrics) == CALLS, "one endpoint counts every worker's calls"
+    finally:
+        assert server.stop() == 0
+    access = [json.loads(line) for line in server.log if '"llmgateway.access"' in line]
+    by_worker = Counter(entry["pid"] for entry in access)
+    assert len(by_worker) == 2 and all(count > 0 for count in by_worker.values()), by_worker
+    assert sum(by_worker.values()) == CALLS
+    assert sum("stopped" in line for line in server.log) == 2, "both workers drained and stopped"
