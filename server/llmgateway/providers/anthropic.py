@@ -25,7 +25,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import loads_object
+from llmgateway.providers.wire_json import json_int, loads_object
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -51,10 +51,6 @@ def _stop_reason(value: object) -> chat_pb2.FinishReason.ValueType:
     return _STOP_REASONS.get(str(value), chat_pb2.FINISH_REASON_OTHER)
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 @dataclass
 class _UsageTotals:
     """Usage as Anthropic reports it in pieces; our input count includes the cached tokens."""
@@ -68,10 +64,10 @@ class _UsageTotals:
         # Each figure is cumulative, and message_delta repeats only some of them.
         if not isinstance(wire, dict):
             return
-        self.uncached_input = _int(wire.get("input_tokens")) or self.uncached_input
-        self.cache_creation = _int(wire.get("cache_creation_input_tokens")) or self.cache_creation
-        self.cache_read = _int(wire.get("cache_read_input_tokens")) or self.cache_read
-        self.output = _int(wire.get("output_tokens")) or self.output
+        self.uncached_input = json_int(wire.get("input_tokens")) or self.uncached_input
+        self.cache_creation = json_int(wire.get("cache_creation_input_tokens")) or self.cache_creation
+        self.cache_read = json_int(wire.get("cache_read_input_tokens")) or self.cache_read
+        self.output = json_int(wire.get("output_tokens")) or self.output
 
     def proto(self) -> chat_pb2.Usage:
         total_input = self.uncached_input + self.cache_creation + self.cache_read
@@ -249,7 +245,7 @@ class AnthropicProvider(Provider):
         if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
             raise malformed_response(self.name, "a tool_use block without id or name")
         tool_index = len(state.tool_calls)
-        state.tool_calls[_int(data.get("index"))] = tool_index
+        state.tool_calls[json_int(data.get("index"))] = tool_index
         out = chat_pb2.ChatStreamResponse(model=state.model)
         out.delta.tool_calls.append(
             chat_pb2.ToolCallDelta(index=tool_index, id=block["id"], name=block["name"])
@@ -267,7 +263,7 @@ class AnthropicProvider(Provider):
         elif kind == "thinking_delta":
             out.delta.reasoning = str(delta.get("thinking") or "")
         elif kind == "input_json_delta":
-            tool_index = state.tool_calls.get(_int(data.get("index")))
+            tool_index = state.tool_calls.get(json_int(data.get("index")))
             if tool_index is None:
                 raise malformed_response(self.name, "input_json_delta for a block that is not a tool_use")
             fragment = str(delta.get("partial_json") or "")

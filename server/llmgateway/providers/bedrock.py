@@ -40,7 +40,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import loads_object
+from llmgateway.providers.wire_json import json_int, loads_object
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _SERVICE = "bedrock"
@@ -65,19 +65,15 @@ def _finish_reason(value: object) -> chat_pb2.FinishReason.ValueType:
     return _FINISH_REASONS.get(str(value), chat_pb2.FINISH_REASON_OTHER)
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _usage(wire: object) -> chat_pb2.Usage:
     if not isinstance(wire, dict):
         return chat_pb2.Usage()
-    cached = _int(wire.get("cacheReadInputTokens"))
+    cached = json_int(wire.get("cacheReadInputTokens"))
     # Bedrock's inputTokens leaves out tokens read from or written to the prompt cache; ours
     # counts every prompt token.
     usage = chat_pb2.Usage(
-        input_tokens=_int(wire.get("inputTokens")) + cached + _int(wire.get("cacheWriteInputTokens")),
-        output_tokens=_int(wire.get("outputTokens")),
+        input_tokens=json_int(wire.get("inputTokens")) + cached + json_int(wire.get("cacheWriteInputTokens")),
+        output_tokens=json_int(wire.get("outputTokens")),
         cached_input_tokens=cached,
     )
     usage.total_tokens = usage.input_tokens + usage.output_tokens
@@ -397,7 +393,7 @@ class BedrockProvider(Provider):
         if not isinstance(tool_use, dict):
             return []
         index = len(state.tool_calls)
-        state.tool_calls[_int(payload.get("contentBlockIndex"))] = index
+        state.tool_calls[json_int(payload.get("contentBlockIndex"))] = index
         out = chat_pb2.ChatStreamResponse()
         out.delta.tool_calls.append(
             chat_pb2.ToolCallDelta(
@@ -415,7 +411,7 @@ class BedrockProvider(Provider):
             out.delta.text = delta["text"]
         tool_use = delta.get("toolUse")
         if isinstance(tool_use, dict):
-            block = _int(payload.get("contentBlockIndex"))
+            block = json_int(payload.get("contentBlockIndex"))
             if block not in state.tool_calls:
                 raise malformed_response(self.name, "toolUse delta for a block that never started")
             out.delta.tool_calls.append(

@@ -40,7 +40,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import loads_object
+from llmgateway.providers.wire_json import json_int, loads_object
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -72,19 +72,15 @@ def _finish_reason(value: object, called_tools: bool) -> chat_pb2.FinishReason.V
     return chat_pb2.FINISH_REASON_OTHER
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _usage(wire: object) -> chat_pb2.Usage | None:
     if not isinstance(wire, dict):
         return None
-    reasoning = _int(wire.get("thoughtsTokenCount"))
+    reasoning = json_int(wire.get("thoughtsTokenCount"))
     usage = chat_pb2.Usage(
         # Tool-use prompt tokens are prompt tokens Gemini counts apart; thoughts are output it counts apart.
-        input_tokens=_int(wire.get("promptTokenCount")) + _int(wire.get("toolUsePromptTokenCount")),
-        output_tokens=_int(wire.get("candidatesTokenCount")) + reasoning,
-        cached_input_tokens=_int(wire.get("cachedContentTokenCount")),
+        input_tokens=json_int(wire.get("promptTokenCount")) + json_int(wire.get("toolUsePromptTokenCount")),
+        output_tokens=json_int(wire.get("candidatesTokenCount")) + reasoning,
+        cached_input_tokens=json_int(wire.get("cachedContentTokenCount")),
         reasoning_tokens=reasoning,
     )
     usage.total_tokens = usage.input_tokens + usage.output_tokens

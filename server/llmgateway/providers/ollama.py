@@ -30,7 +30,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import loads_object, struct_to_dict
+from llmgateway.providers.wire_json import json_int, loads_object, struct_to_dict
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URL = "http://localhost:11434"
@@ -49,13 +49,9 @@ _FINISH_REASONS = {
 }
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _usage(wire: dict[str, Any]) -> chat_pb2.Usage:
     usage = chat_pb2.Usage(
-        input_tokens=_int(wire.get("prompt_eval_count")), output_tokens=_int(wire.get("eval_count"))
+        input_tokens=json_int(wire.get("prompt_eval_count")), output_tokens=json_int(wire.get("eval_count"))
     )
     usage.total_tokens = usage.input_tokens + usage.output_tokens
     return usage

@@ -28,7 +28,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import loads_object
+from llmgateway.providers.wire_json import json_int, loads_object
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URLS = {
@@ -59,26 +59,22 @@ def _finish_reason(value: object) -> chat_pb2.FinishReason.ValueType:
     return _FINISH_REASONS.get(str(value), chat_pb2.FINISH_REASON_OTHER)
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _usage(wire: object) -> chat_pb2.Usage:
     if not isinstance(wire, dict):
         return chat_pb2.Usage()
     prompt_details = wire.get("prompt_tokens_details") or {}
     completion_details = wire.get("completion_tokens_details") or {}
     usage = chat_pb2.Usage(
-        input_tokens=_int(wire.get("prompt_tokens")),
-        output_tokens=_int(wire.get("completion_tokens")),
-        cached_input_tokens=_int(prompt_details.get("cached_tokens"))
+        input_tokens=json_int(wire.get("prompt_tokens")),
+        output_tokens=json_int(wire.get("completion_tokens")),
+        cached_input_tokens=json_int(prompt_details.get("cached_tokens"))
         if isinstance(prompt_details, dict)
         else 0,
-        reasoning_tokens=_int(completion_details.get("reasoning_tokens"))
+        reasoning_tokens=json_int(completion_details.get("reasoning_tokens"))
         if isinstance(completion_details, dict)
         else 0,
     )
-    usage.total_tokens = _int(wire.get("total_tokens")) or usage.input_tokens + usage.output_tokens
+    usage.total_tokens = json_int(wire.get("total_tokens")) or usage.input_tokens + usage.output_tokens
     return usage
 
 
@@ -299,7 +295,7 @@ class OpenAICompatProvider(Provider):
                 if not isinstance(fragment, dict):
                     raise malformed_response(self.name, "tool call fragment is not an object")
                 function = fragment.get("function") or {}
-                index = _int(fragment.get("index"))
+                index = json_int(fragment.get("index"))
                 first = index not in started_calls
                 started_calls.add(index)
                 out.delta.tool_calls.append(

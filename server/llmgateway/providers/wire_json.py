@@ -26,6 +26,11 @@ def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
     return result
 
 
+def json_int(value: object) -> int:
+    """An integer field of provider JSON; 0 when absent or not an integer (a boolean is not one)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def loads_object(text: str | bytes) -> dict[str, Any] | None:
     """Parse a JSON object; None when the text is not JSON or not an object."""
     try:
