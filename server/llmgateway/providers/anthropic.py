@@ -16,7 +16,7 @@ from llmgateway.errors import GatewayError
 from llmgateway.providers.anthropic_request import build_body
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.media import MediaFetcher
-from llmgateway.providers.pacing import paced
+from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
     build_client,
     error_from_status,
@@ -189,19 +189,22 @@ class AnthropicProvider(Provider):
                 raise self._error(response)
             state = _StreamState()
             try:
-                events = EventSource(response).aiter_sse()
-                async for event in paced(
-                    events, self.name, timeouts.first_token_s, timeouts.between_tokens_s
-                ):
-                    data = loads_object(event.data)
-                    if data is None:
-                        raise malformed_response(self.name, "a stream event that is not a JSON object")
-                    kind = data.get("type") or event.event
-                    if kind == "message_stop":
-                        return
-                    message = self._event_message(str(kind), data, state)
-                    if message is not None:
-                        yield message
+                async with paced_stream(
+                    EventSource(response).aiter_sse(),
+                    self.name,
+                    timeouts.first_token_s,
+                    timeouts.between_tokens_s,
+                ) as events:
+                    async for event in events:
+                        data = loads_object(event.data)
+                        if data is None:
+                            raise malformed_response(self.name, "a stream event that is not a JSON object")
+                        kind = data.get("type") or event.event
+                        if kind == "message_stop":
+                            return
+                        message = self._event_message(str(kind), data, state)
+                        if message is not None:
+                            yield message
             except SSEError:
                 raise malformed_response(
                     self.name, f"content type {response.headers.get('content-type')!r} is not an event stream"

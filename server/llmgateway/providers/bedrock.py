@@ -31,7 +31,7 @@ from llmgateway.errors import GatewayError
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.bedrock_request import build_body
 from llmgateway.providers.media import MediaFetcher
-from llmgateway.providers.pacing import paced
+from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
     build_client,
     error_from_status,
@@ -339,14 +339,14 @@ class BedrockProvider(Provider):
             content_type = response.headers.get("content-type", "")
             if not content_type.startswith(_EVENT_STREAM):
                 raise malformed_response(self.name, f"content type {content_type!r} is not an event stream")
-            frames = paced(
+            async with paced_stream(
                 self._frames(response), self.name, timeouts.first_token_s, timeouts.between_tokens_s
-            )
-            async for frame in frames:
-                for item in self._frame_messages(frame, state):
-                    yield item
-                if state.finished:
-                    return
+            ) as frames:
+                async for frame in frames:
+                    for item in self._frame_messages(frame, state):
+                        yield item
+                    if state.finished:
+                        return
         raise stream_cut(
             self.name, "no messageStop and metadata events" if not state.stopped else "no metadata"
         )

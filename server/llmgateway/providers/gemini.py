@@ -31,7 +31,7 @@ from llmgateway.errors import GatewayError
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.gemini_request import build_body, synthetic_call_id
 from llmgateway.providers.media import MediaFetcher
-from llmgateway.providers.pacing import paced
+from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
     build_client,
     error_from_status,
@@ -280,15 +280,18 @@ class GeminiProvider(Provider):
                 await response.aread()
                 raise self._error(response)
             try:
-                events = EventSource(response).aiter_sse()
-                async for event in paced(
-                    events, self.name, timeouts.first_token_s, timeouts.between_tokens_s
-                ):
-                    chunk = loads_object(event.data)
-                    if chunk is None:
-                        raise malformed_response(self.name, "a stream event that is not a JSON object")
-                    for message in self._chunk_messages(chunk, state):
-                        yield message
+                async with paced_stream(
+                    EventSource(response).aiter_sse(),
+                    self.name,
+                    timeouts.first_token_s,
+                    timeouts.between_tokens_s,
+                ) as events:
+                    async for event in events:
+                        chunk = loads_object(event.data)
+                        if chunk is None:
+                            raise malformed_response(self.name, "a stream event that is not a JSON object")
+                        for message in self._chunk_messages(chunk, state):
+                            yield message
             except SSEError:
                 raise malformed_response(
                     self.name, f"content type {response.headers.get('content-type')!r} is not an event stream"

@@ -21,7 +21,7 @@ from llmgateway.config import ProviderSettings
 from llmgateway.errors import FieldViolation, GatewayError, invalid_argument, unsupported_capability
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.media import MediaFetcher, media_bytes
-from llmgateway.providers.pacing import paced
+from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
     build_client,
     error_from_status,
@@ -375,21 +375,21 @@ class OllamaProvider(Provider):
             if "ndjson" not in content_type:
                 raise malformed_response(self.name, f"content type {content_type!r} is not NDJSON")
             state = _StreamState()
-            lines = paced(
+            async with paced_stream(
                 response.aiter_lines(), self.name, timeouts.first_token_s, timeouts.between_tokens_s
-            )
-            async for raw in lines:
-                if not raw.strip():
-                    continue
-                line = loads_object(raw)
-                if line is None:
-                    raise malformed_response(self.name, "a stream line that is not a JSON object")
-                if "error" in line:
-                    raise self._stream_error(line)
-                for message in self._line_messages(line, state):
-                    yield message
-                if line.get("done") is True:
-                    return
+            ) as lines:
+                async for raw in lines:
+                    if not raw.strip():
+                        continue
+                    line = loads_object(raw)
+                    if line is None:
+                        raise malformed_response(self.name, "a stream line that is not a JSON object")
+                    if "error" in line:
+                        raise self._stream_error(line)
+                    for message in self._line_messages(line, state):
+                        yield message
+                    if line.get("done") is True:
+                        return
         raise stream_cut(self.name, "no done line")
 
     def _line_messages(self, line: dict[str, Any], state: _StreamState) -> list[chat_pb2.ChatStreamResponse]:

@@ -19,7 +19,7 @@ from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.openai_request import OpenAIDialect, build_body
-from llmgateway.providers.pacing import paced
+from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
     build_client,
     error_from_status,
@@ -245,17 +245,20 @@ class OpenAICompatProvider(Provider):
                 raise self._error(response)
             started_calls: set[int] = set()  # tool-call indexes whose first fragment was seen
             try:
-                events = EventSource(response).aiter_sse()
-                async for event in paced(
-                    events, self.name, timeouts.first_token_s, timeouts.between_tokens_s
-                ):
-                    if event.data == "[DONE]":
-                        return
-                    chunk = loads_object(event.data)
-                    if chunk is None:
-                        raise malformed_response(self.name, "a stream event that is not a JSON object")
-                    for message in self._chunk_messages(chunk, started_calls):
-                        yield message
+                async with paced_stream(
+                    EventSource(response).aiter_sse(),
+                    self.name,
+                    timeouts.first_token_s,
+                    timeouts.between_tokens_s,
+                ) as events:
+                    async for event in events:
+                        if event.data == "[DONE]":
+                            return
+                        chunk = loads_object(event.data)
+                        if chunk is None:
+                            raise malformed_response(self.name, "a stream event that is not a JSON object")
+                        for message in self._chunk_messages(chunk, started_calls):
+                            yield message
             except SSEError:
                 raise malformed_response(
                     self.name, f"content type {response.headers.get('content-type')!r} is not an event stream"
