@@ -1,0 +1,216 @@
+package llmgateway_test
+
+// The cross-language cases (clients/testdata/cases.json) against the real gateway that
+// clients/testdata/harness.py starts; skipped when LLMGATEWAY_TEST_ADDR is not set.
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	llmgateway "github.com/llmgateway/llmgateway/clients/go"
+	llmgatewayv1 "github.com/llmgateway/llmgateway/clients/go/llmgateway/v1"
+)
+
+type liveCase struct {
+	Name              string          `json:"name"`
+	Kind              string          `json:"kind"`
+	Requires          string          `json:"requires"`
+	SkipReason        string          `json:"skip_reason"`
+	APIKey            *string         `json:"api_key"`
+	DeadlineMS        int             `json:"deadline_ms"`
+	CancelAfterChunks int             `json:"cancel_after_chunks"`
+	Request           json.RawMessage `json:"request"`
+	Expect            struct {
+		Text            string            `json:"text"`
+		FinishReason    string            `json:"finish_reason"`
+		Provider        string            `json:"provider"`
+		Model           string            `json:"model"`
+		MinChunks       int               `json:"min_chunks"`
+		MaxChunks       int               `json:"max_chunks"`
+		MinOutputTokens int32             `json:"min_output_tokens"`
+		Metadata        map[string]string `json:"metadata"`
+		Error           *struct {
+			Code        string   `json:"code"`
+			Reason      string   `json:"reason"`
+			RetryDelayS *float64 `json:"retry_delay_s"`
+		} `json:"error"`
+	} `json:"expect"`
+}
+
+func loadCases(t *testing.T) []liveCase {
+	path := os.Getenv("LLMGATEWAY_TEST_CASES")
+	if path == "" {
+		path = "../testdata/cases.json"
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Cases []liveCase `json:"cases"`
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatal(err)
+	}
+	return file.Cases
+}
+
+func TestLiveCases(t *testing.T) {
+	addr := os.Getenv("LLMGATEWAY_TEST_ADDR")
+	if addr == "" {
+		t.Skip("LLMGATEWAY_TEST_ADDR is not set: run through clients/testdata/harness.py (make test-clients)")
+	}
+	features := strings.Split(os.Getenv("LLMGATEWAY_TEST_FEATURES"), ",")
+	for _, c := range loadCases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			if c.Requires != "" && !slices.Contains(features, c.Requires) {
+				t.Skipf("requires %q: %s", c.Requires, c.SkipReason)
+			}
+			opts := []llmgateway.Option{llmgateway.WithInsecure()}
+			key := os.Getenv("LLMGATEWAY_TEST_API_KEY")
+			if c.APIKey != nil {
+				key = *c.APIKey
+			}
+			if key != "" {
+				opts = append(opts, llmgateway.WithAPIKey(key))
+			}
+			client, err := llmgateway.Dial(addr, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if c.DeadlineMS > 0 {
+				ctx, cancel = context.WithTimeout(context.Background(), time.Duration(c.DeadlineMS)*time.Millisecond)
+			}
+			defer cancel()
+			switch c.Kind {
+			case "unary":
+				runUnary(ctx, t, client, c)
+			case "stream":
+				runStream(ctx, cancel, t, client, c)
+			default:
+				t.Fatalf("unknown kind %q", c.Kind)
+			}
+		})
+	}
+}
+
+func runUnary(ctx context.Context, t *testing.T, client *llmgateway.Client, c liveCase) {
+	req := &llmgatewayv1.ChatRequest{}
+	if err := protojson.Unmarshal(c.Request, req); err != nil {
+		t.Fatal(err)
+	}
+	var header metadata.MD
+	resp, err := client.Chat(ctx, req, grpc.Header(&header))
+	if checkError(t, c, err) {
+		return
+	}
+	text := ""
+	for _, part := range resp.GetMessage().GetParts() {
+		text += part.GetText()
+	}
+	checkReply(t, c, text, resp.GetProvider(), resp.GetFinishReason(), resp.GetUsage())
+	for key, want := range c.Expect.Metadata {
+		if got := header.Get(key); len(got) != 1 || got[0] != want {
+			t.Errorf("header %s = %v, want %q", key, got, want)
+		}
+	}
+}
+
+func runStream(ctx context.Context, cancel context.CancelFunc, t *testing.T, client *llmgateway.Client, c liveCase) {
+	req := &llmgatewayv1.ChatStreamRequest{}
+	if err := protojson.Unmarshal(c.Request, req); err != nil {
+		t.Fatal(err)
+	}
+	var chunks []*llmgatewayv1.ChatStreamResponse
+	var streamErr error
+	for chunk, err := range client.ChatStream(ctx, req) {
+		if err != nil {
+			streamErr = err
+			break
+		}
+		chunks = append(chunks, chunk)
+		if c.CancelAfterChunks > 0 && len(chunks) == c.CancelAfterChunks {
+			cancel()
+		}
+	}
+	if c.Expect.MaxChunks > 0 && len(chunks) > c.Expect.MaxChunks {
+		t.Errorf("%d chunks after cancelling, want at most %d", len(chunks), c.Expect.MaxChunks)
+	}
+	if checkError(t, c, streamErr) {
+		return
+	}
+	if len(chunks) < c.Expect.MinChunks {
+		t.Fatalf("%d chunks, want at least %d", len(chunks), c.Expect.MinChunks)
+	}
+	text := ""
+	finish := llmgatewayv1.FinishReason_FINISH_REASON_UNSPECIFIED
+	for _, chunk := range chunks {
+		text += chunk.GetDelta().GetText()
+		if chunk.GetFinishReason() != llmgatewayv1.FinishReason_FINISH_REASON_UNSPECIFIED {
+			finish = chunk.GetFinishReason()
+		}
+	}
+	last := chunks[len(chunks)-1]
+	checkReply(t, c, text, chunks[0].GetProvider(), finish, last.GetUsage())
+}
+
+// checkError reports whether the case expected an error, after checking it against err.
+func checkError(t *testing.T, c liveCase, err error) bool {
+	t.Helper()
+	want := c.Expect.Error
+	if want == nil {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return false
+	}
+	gwErr, ok := llmgateway.AsError(err)
+	if !ok {
+		t.Fatalf("want %s, got %v", want.Code, err)
+	}
+	var wantCode codes.Code
+	if err := wantCode.UnmarshalJSON([]byte(`"` + want.Code + `"`)); err != nil {
+		t.Fatal(err)
+	}
+	if gwErr.Code != wantCode {
+		t.Fatalf("code %s, want %s (%v)", gwErr.Code, want.Code, err)
+	}
+	if want.Reason != "" && gwErr.Reason != want.Reason {
+		t.Errorf("reason %q, want %q", gwErr.Reason, want.Reason)
+	}
+	if want.RetryDelayS != nil {
+		if !gwErr.HasRetryDelay || gwErr.RetryDelay != time.Duration(*want.RetryDelayS*float64(time.Second)) {
+			t.Errorf("retry delay %v (present %v), want %vs", gwErr.RetryDelay, gwErr.HasRetryDelay, *want.RetryDelayS)
+		}
+	}
+	return true
+}
+
+func checkReply(t *testing.T, c liveCase, text, provider string, finish llmgatewayv1.FinishReason, usage *llmgatewayv1.Usage) {
+	t.Helper()
+	e := c.Expect
+	if e.Text != "" && text != e.Text {
+		t.Errorf("text %q, want %q", text, e.Text)
+	}
+	if e.Provider != "" && provider != e.Provider {
+		t.Errorf("provider %q, want %q", provider, e.Provider)
+	}
+	if e.FinishReason != "" && finish.String() != e.FinishReason {
+		t.Errorf("finish reason %s, want %s", finish, e.FinishReason)
+	}
+	if e.MinOutputTokens > 0 && usage.GetOutputTokens() < e.MinOutputTokens {
+		t.Errorf("usage %v, want at least %d output tokens", usage, e.MinOutputTokens)
+	}
+}

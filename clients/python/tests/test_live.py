@@ -1,0 +1,138 @@
+"""The cross-language cases (clients/testdata/cases.json) against the real gateway that
+clients/testdata/harness.py starts; skipped when LLMGATEWAY_TEST_ADDR is not set."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format
+
+from llmgateway.client import AsyncClient, AsyncStream, Client, GatewayError, Stream
+from llmgateway.v1 import chat_pb2
+
+CASES_FILE = Path(
+    os.environ.get("LLMGATEWAY_TEST_CASES", Path(__file__).resolve().parents[2] / "testdata" / "cases.json")
+)
+CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text())["cases"]
+ADDRESS = os.environ.get("LLMGATEWAY_TEST_ADDR", "")
+FEATURES = set(os.environ.get("LLMGATEWAY_TEST_FEATURES", "").split(","))
+API_KEY = os.environ.get("LLMGATEWAY_TEST_API_KEY", "")
+Chunks = list[chat_pb2.ChatStreamResponse]
+
+
+def prepare(case: dict[str, Any]) -> None:
+    if not ADDRESS:
+        pytest.skip(
+            "LLMGATEWAY_TEST_ADDR is not set: run through clients/testdata/harness.py (make test-clients)"
+        )
+    if case.get("requires") and case["requires"] not in FEATURES:
+        pytest.skip(f"requires {case['requires']!r}: {case.get('skip_reason', '')}")
+
+
+def check_error(case: dict[str, Any], error: GatewayError) -> None:
+    want = case["expect"]["error"]
+    assert error.code == grpc.StatusCode[want["code"]], error
+    if "reason" in want:
+        assert error.reason == want["reason"]
+    if "retry_delay_s" in want:
+        assert error.retry_delay == want["retry_delay_s"]
+
+
+def check_reply(case: dict[str, Any], text: str, provider: str, finish: int, usage: Any) -> None:
+    expect = case["expect"]
+    if "text" in expect:
+        assert text == expect["text"]
+    if "provider" in expect:
+        assert provider == expect["provider"]
+    if "finish_reason" in expect:
+        assert chat_pb2.FinishReason.Name(finish) == expect["finish_reason"]  # type: ignore[arg-type]
+    if "min_output_tokens" in expect:
+        assert usage.output_tokens >= expect["min_output_tokens"]
+
+
+def check_unary(case: dict[str, Any], reply: chat_pb2.ChatResponse, headers: dict[str, str]) -> None:
+    text = "".join(part.text for part in reply.message.parts)
+    check_reply(case, text, reply.provider, reply.finish_reason, reply.usage)
+    for key, value in case["expect"].get("metadata", {}).items():
+        assert headers.get(key) == value, key
+
+
+def check_chunks(case: dict[str, Any], chunks: Chunks) -> None:
+    expect = case["expect"]
+    if "error" in expect:
+        assert len(chunks) <= expect.get("max_chunks", len(chunks))
+        return
+    assert len(chunks) >= expect.get("min_chunks", 1)
+    finish = next((c.finish_reason for c in reversed(chunks) if c.finish_reason), 0)
+    check_reply(case, "".join(c.delta.text for c in chunks), chunks[0].provider, finish, chunks[-1].usage)
+
+
+def read_stream(case: dict[str, Any], stream: Stream, chunks: Chunks) -> None:
+    for chunk in stream:
+        chunks.append(chunk)
+        if len(chunks) == case.get("cancel_after_chunks"):
+            stream.cancel()
+
+
+async def read_async_stream(case: dict[str, Any], stream: AsyncStream, chunks: Chunks) -> None:
+    async for chunk in stream:
+        chunks.append(chunk)
+        if len(chunks) == case.get("cancel_after_chunks"):
+            stream.cancel()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_case_sync(case: dict[str, Any]) -> None:
+    prepare(case)
+    timeout = case.get("deadline_ms", 30_000) / 1000
+    error_expected = "error" in case["expect"]
+    with Client(ADDRESS, api_key=case.get("api_key", API_KEY) or None, tls=False) as client:
+        if case["kind"] == "unary":
+            request = json_format.ParseDict(case["request"], chat_pb2.ChatRequest())
+            if error_expected:
+                with pytest.raises(GatewayError) as raised:
+                    client.chat(request, timeout=timeout)
+                check_error(case, raised.value)
+            else:
+                check_unary(case, *client.chat_with_headers(request, timeout=timeout))
+            return
+        stream_request = json_format.ParseDict(case["request"], chat_pb2.ChatStreamRequest())
+        chunks: Chunks = []
+        if error_expected:
+            with pytest.raises(GatewayError) as raised:
+                read_stream(case, client.chat_stream(stream_request, timeout=timeout), chunks)
+            check_error(case, raised.value)
+        else:
+            read_stream(case, client.chat_stream(stream_request, timeout=timeout), chunks)
+        check_chunks(case, chunks)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+async def test_case_async(case: dict[str, Any]) -> None:
+    prepare(case)
+    timeout = case.get("deadline_ms", 30_000) / 1000
+    error_expected = "error" in case["expect"]
+    async with AsyncClient(ADDRESS, api_key=case.get("api_key", API_KEY) or None, tls=False) as client:
+        if case["kind"] == "unary":
+            request = json_format.ParseDict(case["request"], chat_pb2.ChatRequest())
+            if error_expected:
+                with pytest.raises(GatewayError) as raised:
+                    await client.chat(request, timeout=timeout)
+                check_error(case, raised.value)
+            else:
+                check_unary(case, *(await client.chat_with_headers(request, timeout=timeout)))
+            return
+        stream_request = json_format.ParseDict(case["request"], chat_pb2.ChatStreamRequest())
+        chunks: Chunks = []
+        if error_expected:
+            with pytest.raises(GatewayError) as raised:
+                await read_async_stream(case, client.chat_stream(stream_request, timeout=timeout), chunks)
+            check_error(case, raised.value)
+        else:
+            await read_async_stream(case, client.chat_stream(stream_request, timeout=timeout), chunks)
+        check_chunks(case, chunks)

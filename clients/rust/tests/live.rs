@@ -1,0 +1,251 @@
+//! The cross-language cases (clients/testdata/cases.json) against the real gateway that
+//! clients/testdata/harness.py starts; each case is skipped (with a line saying so) when
+//! LLMGATEWAY_TEST_ADDR is not set.
+
+use std::time::Duration;
+
+use llmgateway_client::{v1, Client, Error};
+use serde_json::Value;
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+/// The proto3 JSON of the case requests, for the fields the case file uses. Anything else fails
+/// loudly, so a new case cannot be half-read here (prost has no JSON mapping of its own).
+fn request(json: &Value) -> v1::ChatRequest {
+    let mut request = v1::ChatRequest::default();
+    for (key, value) in json.as_object().expect("a request object") {
+        match key.as_str() {
+            "model" => request.model = value.as_str().unwrap().to_string(),
+            "requestId" | "request_id" => request.request_id = value.as_str().unwrap().to_string(),
+            "messages" => {
+                for message in value.as_array().unwrap() {
+                    let role = v1::Role::from_str_name(message["role"].as_str().unwrap())
+                        .expect("a role name");
+                    let parts = message["parts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|part| v1::Part {
+                            kind: Some(v1::part::Kind::Text(
+                                part["text"].as_str().unwrap().to_string(),
+                            )),
+                        })
+                        .collect();
+                    request.messages.push(v1::Message {
+                        role: role as i32,
+                        parts,
+                        ..Default::default()
+                    });
+                }
+            }
+            other => panic!("the Rust runner does not read request field {other:?} yet"),
+        }
+    }
+    request
+}
+
+fn check_error(case: &Value, error: &Error) {
+    let want = &case["expect"]["error"];
+    assert!(
+        want.is_object(),
+        "{}: unexpected error {error}",
+        case["name"]
+    );
+    let code = match want["code"].as_str().unwrap() {
+        "UNAUTHENTICATED" => Code::Unauthenticated,
+        "NOT_FOUND" => Code::NotFound,
+        "RESOURCE_EXHAUSTED" => Code::ResourceExhausted,
+        "DEADLINE_EXCEEDED" => Code::DeadlineExceeded,
+        "CANCELLED" => Code::Cancelled,
+        "INVALID_ARGUMENT" => Code::InvalidArgument,
+        "PERMISSION_DENIED" => Code::PermissionDenied,
+        "UNAVAILABLE" => Code::Unavailable,
+        other => panic!("add the code {other} to the Rust runner"),
+    };
+    assert_eq!(error.code, code, "{}: {error}", case["name"]);
+    if let Some(reason) = want["reason"].as_str() {
+        assert_eq!(error.reason, reason, "{}", case["name"]);
+    }
+    if let Some(delay) = want["retry_delay_s"].as_f64() {
+        assert_eq!(
+            error.retry_delay,
+            Some(Duration::from_secs_f64(delay)),
+            "{}",
+            case["name"]
+        );
+    }
+}
+
+fn check_reply(case: &Value, text: &str, provider: &str, finish: i32, usage: Option<&v1::Usage>) {
+    let expect = &case["expect"];
+    let name = &case["name"];
+    if let Some(want) = expect["text"].as_str() {
+        assert_eq!(text, want, "{name}");
+    }
+    if let Some(want) = expect["provider"].as_str() {
+        assert_eq!(provider, want, "{name}");
+    }
+    if let Some(want) = expect["finish_reason"].as_str() {
+        assert_eq!(
+            v1::FinishReason::try_from(finish).unwrap().as_str_name(),
+            want,
+            "{name}"
+        );
+    }
+    if let Some(want) = expect["min_output_tokens"].as_i64() {
+        assert!(
+            usage.map(|u| i64::from(u.output_tokens)).unwrap_or(0) >= want,
+            "{name}: usage {usage:?}"
+        );
+    }
+}
+
+async fn run(case: &Value, address: &str, default_key: &str) {
+    let key = case
+        .get("api_key")
+        .and_then(Value::as_str)
+        .unwrap_or(default_key);
+    let mut builder = Client::builder(format!("http://{address}"));
+    if !key.is_empty() {
+        builder = builder.api_key(key);
+    }
+    let client = builder.build().unwrap();
+    let deadline = Some(Duration::from_millis(
+        case["deadline_ms"].as_u64().unwrap_or(30_000),
+    ));
+    let expect = &case["expect"];
+    if case["kind"] == "unary" {
+        match client
+            .chat_with_timeout(request(&case["request"]), deadline)
+            .await
+        {
+            Err(error) => check_error(case, &error),
+            Ok(response) => {
+                assert!(
+                    expect["error"].is_null(),
+                    "{}: expected an error",
+                    case["name"]
+                );
+                for (header, want) in expect["metadata"].as_object().into_iter().flatten() {
+                    let got = response
+                        .metadata()
+                        .get(header.as_str())
+                        .and_then(|v| v.to_str().ok());
+                    assert_eq!(got, want.as_str(), "{}: header {header}", case["name"]);
+                }
+                let reply = response.into_inner();
+                let text: String = reply
+                    .message
+                    .iter()
+                    .flat_map(|m| &m.parts)
+                    .filter_map(|p| match &p.kind {
+                        Some(v1::part::Kind::Text(text)) => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                check_reply(
+                    case,
+                    &text,
+                    &reply.provider,
+                    reply.finish_reason,
+                    reply.usage.as_ref(),
+                );
+            }
+        }
+        return;
+    }
+    let mut stream = match client
+        .chat_stream_with_timeout(request(&case["request"]).into(), deadline)
+        .await
+    {
+        Ok(stream) => stream,
+        Err(error) => return check_error(case, &error),
+    };
+    let cancel_after = case["cancel_after_chunks"].as_u64().map(|n| n as usize);
+    let mut chunks = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => {
+                chunks.push(chunk);
+                if Some(chunks.len()) == cancel_after {
+                    stream.cancel();
+                }
+            }
+            Err(error) => {
+                check_error(case, &error);
+                if let Some(max) = expect["max_chunks"].as_u64() {
+                    assert!(
+                        chunks.len() as u64 <= max,
+                        "{}: {} chunks",
+                        case["name"],
+                        chunks.len()
+                    );
+                }
+                return;
+            }
+        }
+    }
+    assert!(
+        expect["error"].is_null(),
+        "{}: expected an error after {} chunks",
+        case["name"],
+        chunks.len()
+    );
+    let min_chunks = expect["min_chunks"].as_u64().unwrap_or(1) as usize;
+    assert!(
+        chunks.len() >= min_chunks,
+        "{}: {} chunks",
+        case["name"],
+        chunks.len()
+    );
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c.delta.as_ref())
+        .map(|d| d.text.as_str())
+        .collect();
+    let finish = chunks
+        .iter()
+        .rev()
+        .map(|c| c.finish_reason)
+        .find(|f| *f != 0)
+        .unwrap_or(0);
+    check_reply(
+        case,
+        &text,
+        &chunks[0].provider,
+        finish,
+        chunks.last().and_then(|c| c.usage.as_ref()),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_cases() {
+    let Ok(address) = std::env::var("LLMGATEWAY_TEST_ADDR") else {
+        println!("skipped: LLMGATEWAY_TEST_ADDR is not set: run through clients/testdata/harness.py (make test-clients)");
+        return;
+    };
+    let path = std::env::var("LLMGATEWAY_TEST_CASES").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/cases.json").to_string()
+    });
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let features = std::env::var("LLMGATEWAY_TEST_FEATURES").unwrap_or_default();
+    let features: Vec<&str> = features.split(',').collect();
+    let key = std::env::var("LLMGATEWAY_TEST_API_KEY").unwrap_or_default();
+    let (mut ran, mut skipped) = (0, 0);
+    for case in file["cases"].as_array().unwrap() {
+        if let Some(requires) = case["requires"].as_str() {
+            if !features.contains(&requires) {
+                println!(
+                    "skipped {}: requires {requires:?}: {}",
+                    case["name"], case["skip_reason"]
+                );
+                skipped += 1;
+                continue;
+            }
+        }
+        run(case, &address, &key).await;
+        println!("passed {}", case["name"]);
+        ran += 1;
+    }
+    println!("live cases: {ran} passed, {skipped} skipped");
+}

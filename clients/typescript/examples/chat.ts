@@ -1,0 +1,24 @@
+// The README's example; type-checked with the package (`npm run build`) so it cannot drift.
+import { GatewayClient, GatewayError, textRequest } from "../src/index.js";
+
+export async function main(): Promise<void> {
+  const client = new GatewayClient("localhost:50051", { tls: false, apiKey: "llmgw-...", timeoutMs: 30_000 });
+
+  try {
+    const reply = await client.chat(textRequest("gpt-4o-mini", "Hello!"), {
+      onHeader: (headers) => console.log("served by", headers.get("x-llmgateway-provider")),
+    });
+    console.log(reply.message?.parts[0]?.kind.value);
+  } catch (error) {
+    if (error instanceof GatewayError && error.retryDelayMs !== undefined) {
+      console.log(`${error.reason}: retry in ${error.retryDelayMs} ms`);
+    } else {
+      throw error;
+    }
+  }
+
+  const abort = new AbortController();
+  for await (const chunk of client.chatStream(textRequest("gpt-4o-mini", "Count to ten"), { signal: abort.signal })) {
+    process.stdout.write(chunk.delta?.text ?? "");
+  }
+}

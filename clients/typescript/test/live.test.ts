@@ -1,0 +1,108 @@
+// The cross-language cases (clients/testdata/cases.json) against the real gateway that
+// clients/testdata/harness.py starts; skipped when LLMGATEWAY_TEST_ADDR is not set.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, test } from "node:test";
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import {
+  ChatRequestSchema,
+  ChatStreamRequestSchema,
+  FinishReason,
+  GatewayClient,
+  GatewayError,
+  type ChatStreamResponse,
+  type Usage,
+} from "../src/index.js";
+
+interface Case {
+  name: string;
+  kind: "unary" | "stream";
+  requires?: string;
+  skip_reason?: string;
+  api_key?: string;
+  deadline_ms?: number;
+  cancel_after_chunks?: number;
+  request: JsonValue;
+  expect: {
+    text?: string;
+    finish_reason?: string;
+    provider?: string;
+    min_chunks?: number;
+    max_chunks?: number;
+    min_output_tokens?: number;
+    metadata?: Record<string, string>;
+    error?: { code: string; reason?: string; retry_delay_s?: number };
+  };
+}
+
+const casesPath = process.env.LLMGATEWAY_TEST_CASES ?? new URL("../../../testdata/cases.json", import.meta.url).pathname;
+const cases: Case[] = JSON.parse(readFileSync(casesPath, "utf8")).cases;
+const address = process.env.LLMGATEWAY_TEST_ADDR ?? "";
+const features = (process.env.LLMGATEWAY_TEST_FEATURES ?? "").split(",");
+const apiKey = process.env.LLMGATEWAY_TEST_API_KEY ?? "";
+
+function skipReason(c: Case): string | undefined {
+  if (!address) return "LLMGATEWAY_TEST_ADDR is not set: run through clients/testdata/harness.py (make test-clients)";
+  if (c.requires && !features.includes(c.requires)) return `requires "${c.requires}": ${c.skip_reason ?? ""}`;
+  return undefined;
+}
+
+function checkError(c: Case, error: unknown): void {
+  const want = c.expect.error;
+  assert.ok(want, `unexpected error: ${error}`);
+  assert.ok(error instanceof GatewayError, `not a GatewayError: ${error}`);
+  assert.equal(error.codeName, want.code, String(error));
+  if (want.reason !== undefined) assert.equal(error.reason, want.reason);
+  if (want.retry_delay_s !== undefined) assert.equal(error.retryDelayMs, want.retry_delay_s * 1000);
+}
+
+function checkReply(c: Case, text: string, provider: string, finish: FinishReason, usage: Usage | undefined): void {
+  const e = c.expect;
+  if (e.text !== undefined) assert.equal(text, e.text);
+  if (e.provider !== undefined) assert.equal(provider, e.provider);
+  if (e.finish_reason !== undefined) assert.equal(`FINISH_REASON_${FinishReason[finish]}`, e.finish_reason);
+  if (e.min_output_tokens !== undefined) assert.ok((usage?.outputTokens ?? 0) >= e.min_output_tokens, `usage ${usage?.outputTokens}`);
+}
+
+describe("live cases", () => {
+  for (const c of cases) {
+    test(c.name, { skip: skipReason(c) }, async () => {
+      const client = new GatewayClient(address, { tls: false, apiKey: (c.api_key ?? apiKey) || undefined });
+      const timeoutMs = c.deadline_ms ?? 30_000;
+      if (c.kind === "unary") {
+        const headers = new Headers();
+        let response;
+        try {
+          response = await client.chat(fromJson(ChatRequestSchema, c.request), {
+            timeoutMs,
+            onHeader: (h) => h.forEach((value, key) => headers.set(key, value)),
+          });
+        } catch (error) {
+          checkError(c, error);
+          return;
+        }
+        assert.equal(c.expect.error, undefined, "expected an error");
+        const text = response.message?.parts.map((p) => (p.kind.case === "text" ? p.kind.value : "")).join("") ?? "";
+        checkReply(c, text, response.provider, response.finishReason, response.usage);
+        for (const [key, value] of Object.entries(c.expect.metadata ?? {})) assert.equal(headers.get(key), value, key);
+        return;
+      }
+      const abort = new AbortController();
+      const chunks: ChatStreamResponse[] = [];
+      try {
+        for await (const chunk of client.chatStream(fromJson(ChatStreamRequestSchema, c.request), { timeoutMs, signal: abort.signal })) {
+          chunks.push(chunk);
+          if (chunks.length === c.cancel_after_chunks) abort.abort();
+        }
+      } catch (error) {
+        checkError(c, error);
+        assert.ok(chunks.length <= (c.expect.max_chunks ?? chunks.length));
+        return;
+      }
+      assert.equal(c.expect.error, undefined, `expected an error after ${chunks.length} chunks`);
+      assert.ok(chunks.length >= (c.expect.min_chunks ?? 1), `${chunks.length} chunks`);
+      const finish = [...chunks].reverse().find((ch) => ch.finishReason !== FinishReason.UNSPECIFIED)?.finishReason ?? FinishReason.UNSPECIFIED;
+      checkReply(c, chunks.map((ch) => ch.delta?.text ?? "").join(""), chunks[0].provider, finish, chunks.at(-1)?.usage);
+    });
+  }
+});
