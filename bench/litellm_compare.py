@@ -1,0 +1,95 @@
+"""LiteLLM's proxy (from its own venv, bench/.venv-litellm) on the benchmark upstream, with the same
+placement and load as the gateway: one worker on core 1, hey and the stream probe on core 0."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from typing import Any
+
+import httpx
+import yaml
+
+from bench import run
+from bench.upstream import API_KEY, FAST_MODEL, PACED_MODEL
+
+VENV = run.BENCH / ".venv-litellm"
+
+
+def litellm_version() -> str:
+    done = subprocess.run(
+        [str(VENV / "bin/python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def config(upstream_url: str, master_key: str) -> dict[str, Any]:
+    def entry(name: str, model: str) -> dict[str, Any]:
+        params = {"model": f"openai/{model}", "api_base": upstream_url, "api_key": API_KEY}
+        return {"model_name": name, "litellm_params": params}
+
+    return {
+        "model_list": [entry("fast", FAST_MODEL), entry("paced", PACED_MODEL)],
+        "litellm_settings": {"telemetry": False, "set_verbose": False},
+        # Callers authenticate with the master key (no database): the nearest to our features-on.
+        "general_settings": {"master_key": master_key},
+    }
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the LiteLLM proxy exited: see bench/out/litellm.log")
+        try:
+            if httpx.get(f"{base}/health/liveliness", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the LiteLLM proxy was not ready within {timeout:.0f} s")
+
+
+def measure(upstream_url: str, profile: run.Profile) -> dict[str, Any]:
+    if not (VENV / "bin/litellm").exists():
+        return {"error": f"{VENV.relative_to(run.ROOT)} has no litellm: run `make bench-compare`"}
+    path = run.OUT / "litellm.yaml"
+    master_key = f"sk-{secrets.token_urlsafe(32)}"
+    path.write_text(yaml.safe_dump(config(upstream_url, master_key), sort_keys=False))
+    port = run.free_port()
+    argv = [*run.pinned(1), str(VENV / "bin/litellm"), "--config", str(path)]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
+    # The bundled model price map, not a download (there is no internet here).
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    process = run.start(argv, run.OUT / "litellm.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process)
+        time.sleep(1.0)
+        figures: dict[str, Any] = {"version": litellm_version(), "command": run.command_line(argv)}
+        figures["rss_idle_mb"] = run.rss_mb(process.pid)
+        url = f"{base}/v1/chat/completions"
+        body = {"model": "fast", "messages": [{"role": "user", "content": run.PROMPT}]}
+        run.hey(url, body, concurrency=4, seconds=2, api_key=master_key)
+        figures["unary_c1"] = run.hey(url, body, concurrency=1, seconds=profile.closed_s, api_key=master_key)
+        cpu = run.cpu_seconds(process.pid)
+        sat = run.hey(
+            url, body, concurrency=run.SATURATED_CONCURRENCY, seconds=profile.closed_s, api_key=master_key
+        )
+        sat["cpu_ms_per_call"] = (run.cpu_seconds(process.pid) - cpu) * 1000 / max(1, sat["calls"])
+        figures["unary_saturated"] = sat
+        figures["stream_fast"] = run.stream_probe("http", f"{base}/v1", "fast", profile.streams, master_key)
+        paced = max(10, profile.streams // 2)
+        figures["stream_paced"] = run.stream_probe("http", f"{base}/v1", "paced", paced, master_key)
+        time.sleep(1.0)
+        figures["rss_after_load_mb"] = run.rss_mb(process.pid)
+        return figures
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        return {"error": str(error)}
+    finally:
+        run.stop(process)

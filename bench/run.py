@@ -1,0 +1,595 @@
+"""The benchmark harness: one run measures the gateway (features on and off), the minimal forwarder and
+the upstream itself on the same machine, then writes bench/results.json and bench/RESULTS.md.
+
+    python -m bench.run [--quick] [--litellm]
+
+Placement: with taskset and two or more cores, each server under test runs alone on core 1; the load
+generators (ghz, hey, the stream probe) and the upstream share core 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import timeit
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+
+from bench import report
+from bench.stream_probe import percentile
+from bench.upstream import API_KEY, FAST_MODEL, PACED_MODEL
+from llmgateway.auth.keys import new_key
+from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+OUT = BENCH / "out"
+PY = sys.executable
+GOBIN = Path(os.environ.get("GOBIN") or Path.home() / "go" / "bin")
+PROTOSET = OUT / "llmgateway.protoset"
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The latency bound of "throughput at a p99 bound": loose enough to be met on a small shared machine.
+P99_BOUND_MS = 50.0
+SATURATED_CONCURRENCY = 32
+UPSTREAM_WORDS = 16
+INTER_TOKEN_S = 0.002
+PROMPT = "Say something."
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    closed_s: int  # each closed-loop run (concurrency 1, saturated)
+    rate_step_s: int  # each fixed-rate step
+    streams: int  # streams probed one at a time, per upstream model
+    soak_s: int
+
+
+FULL = Profile("full", closed_s=12, rate_step_s=5, streams=200, soak_s=60)
+QUICK = Profile("quick", closed_s=2, rate_step_s=2, streams=30, soak_s=8)
+
+
+@dataclass
+class Target:
+    """A gRPC server under test, speaking llmgateway.v1.ChatService."""
+
+    name: str
+    argv: list[str]
+    port: int
+    fast_model: str
+    paced_model: str
+    api_key: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+# One example command line per kind of measurement, for RESULTS.md.
+COMMANDS: dict[str, str] = {}
+
+
+def command_line(argv: list[str]) -> str:
+    """argv as a shell line, with repository paths relative and keys replaced by $KEY."""
+    line = shlex.join(arg.replace(f"{ROOT}/", "").replace(f"{GOBIN}/", "") for arg in argv)
+    line = re.sub(r"--api-key \S+", "--api-key $KEY", line)
+    return re.sub(r"Bearer [^\s'\"]+", "Bearer $KEY", line)
+
+
+def record(label: str, argv: list[str]) -> None:
+    if label not in COMMANDS:
+        COMMANDS[label] = command_line(argv)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pinned(core: int) -> list[str]:
+    """A taskset prefix, when there is taskset and a second core to keep the server alone."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return ["taskset", "-c", str(core)]
+    return []
+
+
+def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as sink:
+        return subprocess.Popen(argv, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of the process and its children, in MiB."""
+    total_pages = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids.extend(int(child) for child in children)
+    for one in pids:
+        with contextlib.suppress(OSError):
+            total_pages += int(Path(f"/proc/{one}/statm").read_text().split()[1])
+    return total_pages * PAGE_KB / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process (and its reaped children) from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17.
+    return sum(int(value) for value in fields[11:15]) / CLK_TCK
+
+
+# --------------------------------------------------------------------------------------------------
+# Load generators
+
+
+def build_protoset() -> None:
+    """ghz's own .proto parser rejects proto3 `optional`; a compiled descriptor set avoids it."""
+    argv = [PY, "-m", "grpc_tools.protoc", "-I", "proto", "-I", "third_party", "--include_imports"]
+    argv += [f"--descriptor_set_out={PROTOSET}", "proto/llmgateway/v1/chat.proto"]
+    subprocess.run(argv, cwd=ROOT, check=True)
+
+
+def ghz(
+    target: Target,
+    method: str,
+    *,
+    concurrency: int,
+    seconds: float,
+    rps: int | None = None,
+    model: str | None = None,
+) -> dict[str, Any]:
+    """One ghz run; latencies in ms, `rps` the achieved rate of successful calls."""
+    data = {
+        "model": model or target.fast_model,
+        "messages": [{"role": "ROLE_USER", "parts": [{"text": PROMPT}]}],
+    }
+    argv = [
+        *pinned(0),
+        str(GOBIN / "ghz"),
+        "--insecure",
+        "--protoset",
+        str(PROTOSET),
+        "--call",
+        f"llmgateway.v1.ChatService/{method}",
+        "--data",
+        json.dumps(data),
+        "--concurrency",
+        str(concurrency),
+        "--connections",
+        "1",
+        "--cpus",
+        "1",
+        "--duration",
+        f"{seconds}s",
+        "--format",
+        "json",
+    ]
+    if rps is not None:
+        argv += ["--rps", str(rps)]
+    if target.api_key:
+        argv += ["--metadata", json.dumps({"authorization": f"Bearer {target.api_key}"})]
+    argv.append(target.address)
+    record(f"ghz {method}" + (" fixed rate" if rps else f" concurrency {concurrency}"), argv)
+    raw = json.loads(subprocess.run(argv, cwd=ROOT, capture_output=True, check=True).stdout)
+    latency = {p["percentage"]: p["latency"] / 1e6 for p in raw.get("latencyDistribution") or []}
+    codes = raw.get("statusCodeDistribution") or {}
+    ok = codes.get("OK", 0)
+    # When --duration ends, ghz cancels the calls still in flight (Canceled, or Unavailable
+    # "transport is closing"); those are the harness's doing, not the server's.
+    errors = raw.get("errorDistribution") or {}
+    cut = codes.get("Canceled", 0) + sum(
+        n for message, n in errors.items() if "transport is closing" in message
+    )
+    return {
+        "calls": raw["count"] - cut,
+        "ok": ok,
+        "errors": raw["count"] - cut - ok,
+        "rps": ok / (raw["total"] / 1e9),
+        "p50_ms": latency.get(50, 0.0),
+        "p99_ms": latency.get(99, 0.0),
+        "status": codes,
+    }
+
+
+def hey(
+    url: str, body: dict[str, Any], *, concurrency: int, seconds: float, api_key: str = API_KEY
+) -> dict[str, Any]:
+    """One hey (HTTP/1.1 keep-alive) closed-loop run; latencies in ms."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+        json.dump(body, file)
+    argv = [
+        *pinned(0),
+        str(GOBIN / "hey"),
+        "-z",
+        f"{seconds}s",
+        "-c",
+        str(concurrency),
+        "-cpus",
+        "1",
+        "-m",
+        "POST",
+        "-T",
+        "application/json",
+        "-H",
+        f"Authorization: Bearer {api_key}",
+        "-D",
+        file.name,
+        "-o",
+        "csv",
+        url,
+    ]
+    record(f"hey concurrency {concurrency}", argv)
+    text = subprocess.run(argv, capture_output=True, check=True, text=True).stdout
+    Path(file.name).unlink()
+    return parse_hey_csv(text, seconds)
+
+
+def parse_hey_csv(text: str, seconds: float) -> dict[str, Any]:
+    """hey -o csv: one line per request (response time in s, 0.1 ms resolution, status code).
+    Percentiles are computed here: hey's own summary leaves out p99 below 100 requests."""
+    latencies: list[float] = []
+    codes: dict[str, int] = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split(",")
+        if len(fields) < 7:
+            continue
+        codes[fields[6]] = codes.get(fields[6], 0) + 1
+        if fields[6] == "200":
+            latencies.append(float(fields[0]) * 1000)
+    calls = sum(codes.values())
+    return {
+        "calls": calls,
+        "ok": len(latencies),
+        "errors": calls - len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "status": codes,
+    }
+
+
+def stream_probe(kind: str, address: str, model: str, streams: int, api_key: str | None) -> dict[str, Any]:
+    argv = [*pinned(0), PY, "-m", "bench.stream_probe", kind, address, "--model", model]
+    argv += ["--streams", str(streams), "--warmup", str(max(5, streams // 10))]
+    if api_key:
+        argv += ["--api-key", api_key]
+    record(f"stream probe {kind}", argv)
+    result: dict[str, Any] = json.loads(
+        subprocess.run(argv, cwd=ROOT, capture_output=True, check=True, text=True).stdout
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Servers
+
+
+def gateway_config(upstream_url: str, *, features: bool, key_id: str, key_hash: str) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "server": {"drain_s": 0, "grace_s": 1},
+        "providers": [
+            {
+                "name": "upstream",
+                "type": "openai",
+                "base_url": upstream_url.removesuffix("/v1"),
+                "api_key": API_KEY,
+            }
+        ],
+        "models": [
+            {"name": "fast", "deployments": [{"provider": "upstream", "model": FAST_MODEL}]},
+            {"name": "paced", "deployments": [{"provider": "upstream", "model": PACED_MODEL}]},
+        ],
+    }
+    if features:
+        high = {"rpm": 100_000_000, "tpm": 10_000_000_000}
+        config["server"]["metrics_listen"] = f"127.0.0.1:{free_port()}"
+        config["auth"] = {
+            "enabled": True,
+            "keys": [{"id": key_id, "hash": key_hash, "tenant": "bench", "policy": high}],
+        }
+        config["tenants"] = [{"name": "bench", **high}]
+        config["observability"] = {"access_log": True, "tracing": {"sample_ratio": 0.1}}
+    else:
+        config["server"]["metrics_listen"] = None
+        config["auth"] = {"enabled": False}
+        config["observability"] = {"access_log": False, "tracing": {"sample_ratio": 0.0}}
+    return config
+
+
+def targets(upstream_url: str) -> list[Target]:
+    key, key_id, key_hash = new_key()
+    made: list[Target] = []
+    for name, features in (("gateway-on", True), ("gateway-off", False)):
+        path = OUT / f"{name}.yaml"
+        config = gateway_config(upstream_url, features=features, key_id=key_id, key_hash=key_hash)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        port = free_port()
+        argv = [*pinned(1), str(ROOT / ".venv/bin/llmgateway"), "serve", "--config", str(path)]
+        argv += ["--listen", f"127.0.0.1:{port}", "--workers", "1"]
+        made.append(Target(name, argv, port, "fast", "paced", key if features else None))
+    port = free_port()
+    argv = [*pinned(1), PY, "-m", "bench.minimal_forwarder", "--listen", f"127.0.0.1:{port}"]
+    argv += ["--upstream", upstream_url]
+    made.append(Target("forwarder", argv, port, FAST_MODEL, PACED_MODEL))
+    return made
+
+
+def wait_ready(target: Target, timeout: float = 30.0) -> None:
+    """Until one Chat call succeeds (the forwarder has no health service)."""
+    metadata = (("authorization", f"Bearer {target.api_key}"),) if target.api_key else None
+    request = chat_pb2.ChatRequest(
+        model=target.fast_model,
+        messages=[content_pb2.Message(role=content_pb2.ROLE_USER, parts=[content_pb2.Part(text=PROMPT)])],
+    )
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target.address) as channel:
+        stub = chat_pb2_grpc.ChatServiceStub(channel)
+        while True:
+            try:
+                stub.Chat(request, metadata=metadata, timeout=2)
+                return
+            except grpc.RpcError:
+                if time.monotonic() > deadline or (target.process and target.process.poll() is not None):
+                    raise
+                time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def upstream_server(port: int) -> Iterator[str]:
+    argv = [*pinned(0), PY, "-m", "bench.upstream", "--port", str(port)]
+    argv += ["--words", str(UPSTREAM_WORDS), "--inter-token", str(INTER_TOKEN_S)]
+    record("upstream", argv)
+    process = start(argv, OUT / "upstream.log")
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 20
+        while "listening" not in (OUT / "upstream.log").read_text():
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the upstream did not start: see bench/out/upstream.log")
+            time.sleep(0.1)
+        yield url
+    finally:
+        stop(process)
+
+
+# --------------------------------------------------------------------------------------------------
+# Scenarios
+
+
+def soak(pid: int, run: Any, seconds: float) -> dict[str, Any]:
+    """RSS sampled each second while `run()` drives load."""
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            samples.append(rss_mb(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    load = run()
+    done.set()
+    sampler.join()
+    head = samples[: max(1, len(samples) // 10)]
+    tail = samples[-max(1, len(samples) // 10) :]
+    return {
+        "seconds": seconds,
+        "rps": load["rps"],
+        "errors": load["errors"],
+        "rss_start_mb": sum(head) / len(head),
+        "rss_end_mb": sum(tail) / len(tail),
+        "rss_growth_mb": sum(tail) / len(tail) - sum(head) / len(head),
+        "rss_max_mb": max(samples),
+    }
+
+
+def measure_target(target: Target, profile: Profile) -> dict[str, Any]:
+    log = OUT / f"{target.name}.log"
+    loadavg = Path("/proc/loadavg").read_text().split()[:3]
+    record(target.name, target.argv)
+    target.process = start(target.argv, log)
+    try:
+        wait_ready(target)
+        pid = target.process.pid
+        time.sleep(1.0)
+        fig: dict[str, Any] = {"loadavg_before": loadavg, "rss_idle_mb": rss_mb(pid)}
+        ghz(target, "Chat", concurrency=4, seconds=2)  # warm up pools and code paths
+        fig["unary_c1"] = ghz(target, "Chat", concurrency=1, seconds=profile.closed_s)
+        cpu = cpu_seconds(pid)
+        sat = ghz(target, "Chat", concurrency=SATURATED_CONCURRENCY, seconds=profile.closed_s)
+        sat["cpu_ms_per_call"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, sat["calls"])
+        fig["unary_saturated"] = sat
+        steps = []
+        for share in (0.5, 0.7, 0.85, 0.95):
+            rate = max(1, int(sat["rps"] * share))
+            step = ghz(
+                target, "Chat", concurrency=SATURATED_CONCURRENCY, seconds=profile.rate_step_s, rps=rate
+            )
+            steps.append({"target_rps": rate, **step})
+        fig["unary_fixed_rate"] = steps
+        cpu = cpu_seconds(pid)
+        stream = ghz(target, "ChatStream", concurrency=SATURATED_CONCURRENCY, seconds=profile.closed_s)
+        stream["cpu_ms_per_call"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, stream["calls"])
+        stream["tokens_per_s"] = stream["rps"] * UPSTREAM_WORDS
+        fig["stream_saturated"] = stream
+        fig["stream_fast"] = stream_probe(
+            "grpc", target.address, target.fast_model, profile.streams, target.api_key
+        )
+        fig["stream_paced"] = stream_probe(
+            "grpc", target.address, target.paced_model, max(10, profile.streams // 2), target.api_key
+        )
+        soak_rate = max(1, int(sat["rps"] * 0.5))
+        fig["soak"] = soak(
+            pid,
+            lambda: ghz(
+                target, "Chat", concurrency=SATURATED_CONCURRENCY, seconds=profile.soak_s, rps=soak_rate
+            ),
+            profile.soak_s,
+        )
+        time.sleep(1.0)
+        fig["rss_after_load_mb"] = rss_mb(pid)
+        return fig
+    finally:
+        stop(target.process)
+
+
+def measure_upstream(url: str, profile: Profile) -> dict[str, Any]:
+    """The upstream called directly: hey for unary (HTTP/1.1 keep-alive), the probe for streams."""
+    body = {"model": FAST_MODEL, "messages": [{"role": "user", "content": PROMPT}]}
+    completions = f"{url}/chat/completions"
+    hey(completions, body, concurrency=4, seconds=2)
+    return {
+        "unary_c1": hey(completions, body, concurrency=1, seconds=profile.closed_s),
+        "unary_saturated": hey(
+            completions, body, concurrency=SATURATED_CONCURRENCY, seconds=profile.closed_s
+        ),
+        "stream_fast": stream_probe("http", url, FAST_MODEL, profile.streams, API_KEY),
+        "stream_paced": stream_probe("http", url, PACED_MODEL, max(10, profile.streams // 2), API_KEY),
+    }
+
+
+def tool_version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    except OSError:
+        return "absent"
+    return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr) else "?"
+
+
+def go_module_version(binary: Path) -> str:
+    """The module version `go install` built (`ghz --version` says only "dev")."""
+    try:
+        done = subprocess.run(
+            ["go", "version", "-m", str(binary)], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "absent"
+    for line in done.stdout.splitlines():
+        fields = line.split()
+        if fields[:1] == ["mod"] and len(fields) >= 3:
+            return f"{fields[1]} {fields[2]}"
+    return "?"
+
+
+def source_tree() -> dict[str, str]:
+    """The commit measured, and any uncommitted change to the server (read-only git calls)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "server", "clients/python").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "server_changes": ", ".join(changed) or "none"}
+
+
+def python_speed() -> str:
+    """A crude yardstick for comparing machines: one small pure-Python loop, best of five."""
+    timer = timeit.Timer("sum(range(10))")
+    best = min(timer.repeat(repeat=5, number=200_000)) / 200_000
+    return f"sum(range(10)) in {best * 1e9:.0f} ns"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "llmgateway": tool_version([str(ROOT / ".venv/bin/llmgateway"), "version"]),
+        "ghz": go_module_version(GOBIN / "ghz"),
+        "hey": go_module_version(GOBIN / "hey"),
+        "go": tool_version(["go", "version"]),
+        "pinned": bool(pinned(0)),
+        **source_tree(),
+        "loadavg_before": Path("/proc/loadavg").read_text().split()[:3],
+        "python_speed": python_speed(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run")
+    parser.add_argument("--quick", action="store_true", help="short runs (about 1-2 minutes)")
+    parser.add_argument(
+        "--only", help="comma-separated targets (gateway-on, gateway-off, forwarder); default all"
+    )
+    parser.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy and merge it in")
+    args = parser.parse_args()
+    profile = QUICK if args.quick else FULL
+    OUT.mkdir(parents=True, exist_ok=True)
+    # Quick runs are for trying the harness: their files stay in bench/out/ (not committed).
+    home = OUT if args.quick else BENCH
+    results_path = home / "results.json"
+    results: dict[str, Any] = json.loads(results_path.read_text()) if results_path.exists() else {}
+    started = time.monotonic()
+    build_protoset()
+    with upstream_server(free_port()) as url:
+        if args.litellm:
+            from bench import litellm_compare  # noqa: PLC0415 (only this mode needs it)
+
+            results["litellm"] = litellm_compare.measure(url, profile)
+            if "command" in results["litellm"]:
+                COMMANDS["litellm"] = results["litellm"]["command"]
+        else:
+            results = {"machine": machine(), "profile": profile.__dict__, "p99_bound_ms": P99_BOUND_MS}
+            results["targets"] = {}
+            results["upstream"] = measure_upstream(url, profile)
+            chosen = set(args.only.split(",")) if args.only else None
+            for target in targets(url):
+                if chosen is None or target.name in chosen:
+                    print(f"measuring {target.name} ...", flush=True)
+                    results["targets"][target.name] = measure_target(target, profile)
+            results["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
+            results["seconds"] = round(time.monotonic() - started)
+    results.setdefault("commands", {}).update(COMMANDS)
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    markdown = home / "RESULTS.md"
+    markdown.write_text(report.render(results))
+    print(f"wrote {results_path.relative_to(ROOT)} and {markdown.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+# Benchmarks (bench/README.md). Never part of `make test`: they take minutes and need a quiet machine.
+# ghz and hey come from `go install` into $(GOBIN); LiteLLM goes into its own venv, never into .venv.
+HEY_VERSION     := latest
+LITELLM_VENV    := bench/.venv-litellm
+LITELLM_SPEC    ?= litellm[proxy]
+
+.PHONY: bench bench-quick bench-compare bench-tools
+
+$(GOBIN)/ghz:
+	go install github.com/bojand/ghz/cmd/ghz@latest
+
+$(GOBIN)/hey:
+	go install github.com/rakyll/hey@$(HEY_VERSION)
+
+bench-tools: install $(GOBIN)/ghz $(GOBIN)/hey
+
+bench: bench-tools  ## full benchmark (~8 min): writes bench/RESULTS.md and bench/results.json
+	GOBIN=$(GOBIN) $(PY) -m bench.run
+
+bench-quick: bench-tools  ## short benchmark (~2 min) to try the harness: writes bench/out/
+	GOBIN=$(GOBIN) $(PY) -m bench.run --quick
+
+$(LITELLM_VENV)/.installed:
+	python3 -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/pip install --quiet '$(LITELLM_SPEC)'
+	touch $@
+
+bench-compare: bench-tools $(LITELLM_VENV)/.installed  ## LiteLLM's proxy on the same upstream and load, merged into bench/RESULTS.md
+	GOBIN=$(GOBIN) $(PY) -m bench.run --litellm
