@@ -30,14 +30,21 @@ def _unauthenticated(reason: str, message: str) -> GatewayError:
 
 
 def presented_key(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
-    """The key the caller sent: `authorization: Bearer KEY` (scheme in any case), else `x-api-key`."""
-    values = {key.lower(): value for key, value in metadata or () if isinstance(value, str)}
-    authorization = values.get("authorization")
-    if authorization is not None:
-        scheme, _, token = authorization.strip().partition(" ")
-        return token.strip() if scheme.lower() == "bearer" else ""
-    api_key = values.get("x-api-key")
-    return api_key.strip() if api_key is not None else None
+    """The key the caller sent: `authorization: Bearer KEY` (scheme in any case) or `x-api-key`.
+    Credentials that disagree (a header repeated, or both headers, with different keys) are refused
+    as invalid (""): a proxy in front that checks one of them must not be walked around with another."""
+    keys: set[str] = set()
+    for name, value in metadata or ():
+        if not isinstance(value, str):
+            continue
+        if name.lower() == "authorization":
+            scheme, _, token = value.strip().partition(" ")
+            keys.add(token.strip() if scheme.lower() == "bearer" else "")
+        elif name.lower() == "x-api-key":
+            keys.add(value.strip())
+    if not keys:
+        return None
+    return keys.pop() if len(keys) == 1 else ""
 
 
 def authenticate(store: KeyStore, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal:

@@ -30,6 +30,7 @@ from llmgateway.observability.call_record import record as current_record
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
 from llmgateway.providers.base import Provider, UpstreamCall
+from llmgateway.providers.upstream_http import stalled
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead, BulkheadFullError
 from llmgateway.resilience.clock import Clock
@@ -685,13 +686,21 @@ class Router:
             started = self._clock.now()
             upstream = deployment.provider.stream(call)
             items: list[chat_pb2.ChatStreamResponse] = []
+            # The first token's time limit counts from the request, so an upstream that never sends
+            # its response headers stalls too (the adapters' pacing starts at the headers).
+            first_token_s = deployment.provider_settings.timeouts.first_token_s
             try:
-                async for item in upstream:
-                    items.append(item)
-                    if has_content(item):
-                        break
-                else:
-                    await upstream.aclose()
+                async with asyncio.timeout(first_token_s):
+                    async for item in upstream:
+                        items.append(item)
+                        if has_content(item):
+                            break
+                    else:
+                        await upstream.aclose()
+            except TimeoutError:
+                await upstream.aclose()
+                deployment.bulkhead.release()
+                raise stalled(deployment.provider.name, "first token", first_token_s) from None
             except BaseException:
                 await upstream.aclose()
                 deployment.bulkhead.release()
