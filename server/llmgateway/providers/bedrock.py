@@ -40,7 +40,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import json_int, loads_object
+from llmgateway.providers.wire_json import json_int, loads_object, mapped_finish_reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _SERVICE = "bedrock"
@@ -60,9 +60,7 @@ _UNAVAILABLE_TYPES = frozenset({"ModelNotReadyException", "ModelErrorException"}
 
 
 def _finish_reason(value: object) -> chat_pb2.FinishReason.ValueType:
-    if value is None:
-        return chat_pb2.FINISH_REASON_UNSPECIFIED
-    return _FINISH_REASONS.get(str(value), chat_pb2.FINISH_REASON_OTHER)
+    return mapped_finish_reason(_FINISH_REASONS, value)
 
 
 def _usage(wire: object) -> chat_pb2.Usage:

@@ -28,7 +28,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import json_int, loads_object
+from llmgateway.providers.wire_json import json_int, loads_object, mapped_finish_reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URLS = {
@@ -54,9 +54,7 @@ _FINISH_REASONS = {
 
 
 def _finish_reason(value: object) -> chat_pb2.FinishReason.ValueType:
-    if value is None:
-        return chat_pb2.FINISH_REASON_UNSPECIFIED
-    return _FINISH_REASONS.get(str(value), chat_pb2.FINISH_REASON_OTHER)
+    return mapped_finish_reason(_FINISH_REASONS, value)
 
 
 def _usage(wire: object) -> chat_pb2.Usage:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
+
+from llmgateway.v1 import chat_pb2
 
 
 def _integral_floats_to_int(value: Any) -> Any:
@@ -24,6 +27,15 @@ def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
     """A protobuf Struct as plain JSON data, integers restored."""
     result: dict[str, Any] = _integral_floats_to_int(json_format.MessageToDict(struct))
     return result
+
+
+def mapped_finish_reason(
+    table: Mapping[str, chat_pb2.FinishReason.ValueType], value: object
+) -> chat_pb2.FinishReason.ValueType:
+    """A provider's finish/stop reason through its table: unset when absent, OTHER when unknown."""
+    if value is None:
+        return chat_pb2.FINISH_REASON_UNSPECIFIED
+    return table.get(str(value), chat_pb2.FINISH_REASON_OTHER)
 
 
 def json_int(value: object) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmgateway.config import DeploymentSettings, ProviderSettings
+from llmgateway.pricing import cost_usd
 from llmgateway.providers.base import Provider
 from llmgateway.resilience.breaker import CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead
+from llmgateway.v1 import chat_pb2
 
 
 @dataclass
@@ -48,7 +50,5 @@ class Deployment:
         return self.settings.model.replace("{model}", requested)
 
     def estimated_cost(self, prompt_tokens: int, output_tokens: int) -> float:
-        return (
-            prompt_tokens * self.settings.input_price_per_mtok
-            + output_tokens * self.settings.output_price_per_mtok
-        ) / 1_000_000
+        prices = (self.settings.input_price_per_mtok, self.settings.output_price_per_mtok)
+        return cost_usd(prices, chat_pb2.Usage(input_tokens=prompt_tokens, output_tokens=output_tokens))
