@@ -89,5 +89,12 @@ if __name__ == "__main__":
     parser.add_argument("--listen", required=True)
     parser.add_argument("--upstream", required=True, help="base URL ending in /v1")
     parser.add_argument("--api-key", default="sk-bench")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     args = parser.parse_args()
-    asyncio.run(serve(args.listen, args.upstream, args.api_key))
+    main = serve(args.listen, args.upstream, args.api_key)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from importlib.metadata import version
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from llmgateway import event_loop
 from llmgateway.app import serve
 from llmgateway.auth.keys import new_key
 from llmgateway.config import (
@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                 args.workers,
             )
         return supervise(config, args.config, args.listen, args.workers, level)
-    asyncio.run(serve(config, args.listen, load=lambda: load_or_default(args.config)))
+    event_loop.run(
+        serve(config, args.listen, load=lambda: load_or_default(args.config)), config.server.event_loop
+    )
     return 0
 
 

@@ -42,8 +42,7 @@ def reserve_port(listen: str) -> tuple[socket.socket, str]:
 def _worker(config_path: str | None, listen: str, log_format: str, log_level: str) -> None:
     # Imported here: the worker is a fresh interpreter (spawn) that must see PROMETHEUS_MULTIPROC_DIR
     # before prometheus-client is first imported.
-    import asyncio  # noqa: PLC0415
-
+    from llmgateway import event_loop  # noqa: PLC0415
     from llmgateway.app import serve  # noqa: PLC0415
     from llmgateway.cli import load_or_default  # noqa: PLC0415
     from llmgateway.observability.logging_setup import configure_logging  # noqa: PLC0415
@@ -51,7 +50,9 @@ def _worker(config_path: str | None, listen: str, log_format: str, log_level: st
     configure_logging(log_format, log_level)
     path = Path(config_path) if config_path else None
     config = load_or_default(path)
-    asyncio.run(serve(config, listen, load=lambda: load_or_default(path), worker=True))
+    event_loop.run(
+        serve(config, listen, load=lambda: load_or_default(path), worker=True), config.server.event_loop
+    )
 
 
 def supervise(

@@ -1,0 +1,105 @@
+"""Flame graphs of a server under saturated load: py-spy samples the process while ghz drives it.
+
+    python -m bench.profile [--target gateway-on|gateway-off|forwarder] [--method Chat|ChatStream]
+                            [--seconds 20] [--native] [--label before-uvloop]
+
+Writes bench/profiles/<target>-<method>[-<label>].svg (kept in git: the evidence behind each
+optimisation in bench/RESULTS.md) and <stem>.txt, the hottest functions by self and inclusive share.
+Placement is the benchmark's: the server alone on core 1, ghz and the upstream on core 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.run import (
+    OUT,
+    ROOT,
+    SATURATED_CONCURRENCY,
+    build_protoset,
+    free_port,
+    ghz,
+    start,
+    stop,
+    targets,
+    upstream_server,
+    wait_ready,
+)
+
+PROFILES = ROOT / "bench" / "profiles"
+PY_SPY = Path(sys.executable).parent / "py-spy"
+TOP_N = 40
+
+
+def top_functions(collapsed: Path, limit: int = TOP_N) -> str:
+    """Self and inclusive sample shares per function, from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    lines = [f"{total} samples", "", "self %   function"]
+    lines += [f"{100 * n / total:6.1f}   {frame}" for frame, n in own.most_common(limit)]
+    lines += ["", "incl %   function"]
+    lines += [f"{100 * n / total:6.1f}   {frame}" for frame, n in inclusive.most_common(limit)]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("--target", default="gateway-on", choices=["gateway-on", "gateway-off", "forwarder"])
+    parser.add_argument("--method", default="Chat", choices=["Chat", "ChatStream"])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--native", action="store_true", help="include C frames (grpc core, uvloop)")
+    parser.add_argument("--label", default="", help="suffix for the file names, e.g. before-orjson")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    build_protoset()
+    stem = f"{args.target}-{args.method}" + (f"-{args.label}" if args.label else "")
+    with upstream_server(free_port()) as url:
+        target = next(t for t in targets(url) if t.name == args.target)
+        target.process = start(target.argv, OUT / f"{target.name}.log")
+        try:
+            wait_ready(target)
+            ghz(target, args.method, concurrency=4, seconds=2)  # warm up
+            load = threading.Thread(
+                target=ghz,
+                args=(target, args.method),
+                kwargs={"concurrency": SATURATED_CONCURRENCY, "seconds": 2 * args.seconds + 6},
+                daemon=True,
+            )
+            load.start()
+            time.sleep(2)
+            collapsed = OUT / f"{stem}.collapsed"
+            argv = [str(PY_SPY), "record", "--pid", str(target.process.pid), "--rate", str(args.rate)]
+            argv += ["--duration", str(args.seconds)]
+            # Native stacks need the process paused while sampling; Python-only sampling does not.
+            argv += ["--native"] if args.native else ["--nonblocking"]
+            # py-spy writes one format per run, and only one sampler can attach at a time: the picture
+            # first, then the stacks for the text summary, both under the same load.
+            subprocess.run([*argv, "--format", "flamegraph", "-o", str(PROFILES / f"{stem}.svg")], check=True)
+            subprocess.run([*argv, "--format", "raw", "-o", str(collapsed)], check=True)
+            load.join()
+            (PROFILES / f"{stem}.txt").write_text(top_functions(collapsed))
+        finally:
+            stop(target.process)
+    print(f"wrote bench/profiles/{stem}.svg and .txt")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
