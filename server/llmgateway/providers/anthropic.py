@@ -25,7 +25,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import json_int, loads_object
+from llmgateway.providers.wire_json import JSON_CONTENT, dumps, json_int, loads_object
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -131,7 +131,7 @@ class AnthropicProvider(Provider):
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         body = await self._body(call, stream=False)
         async with transport_errors(self.name):
-            response = await self._client.post(_MESSAGES_PATH, json=body)
+            response = await self._client.post(_MESSAGES_PATH, content=dumps(body), headers=JSON_CONTENT)
         if response.status_code != 200:
             raise self._error(response)
         payload = loads_object(response.content)
@@ -180,7 +180,8 @@ class AnthropicProvider(Provider):
             self._client.stream(
                 "POST",
                 _MESSAGES_PATH,
-                json=body,
+                content=dumps(body),
+                headers=JSON_CONTENT,
                 timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
             ) as response,
         ):

@@ -40,7 +40,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import json_int, loads_object, mapped_finish_reason
+from llmgateway.providers.wire_json import dumps, json_int, loads_object, mapped_finish_reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _SERVICE = "bedrock"
@@ -196,7 +196,7 @@ class BedrockProvider(Provider):
         # Model ids hold ':' (and ARNs '/'): the path carries them percent-encoded, and the
         # signature covers that same encoded path.
         path = f"/model/{quote(model_id, safe='')}/{action}"
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        content = dumps(body)
         accept = _EVENT_STREAM if action == "converse-stream" else "application/json"
         request = AWSRequest(
             method="POST",

@@ -40,7 +40,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import json_int, loads_object
+from llmgateway.providers.wire_json import JSON_CONTENT, dumps, json_int, loads_object
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -213,7 +213,9 @@ class GeminiProvider(Provider):
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         body = await build_body(self.name, call.request, self._media)
         async with transport_errors(self.name):
-            response = await self._client.post(self._path(call.upstream_model, "generateContent"), json=body)
+            response = await self._client.post(
+                self._path(call.upstream_model, "generateContent"), content=dumps(body), headers=JSON_CONTENT
+            )
         if response.status_code != 200:
             raise self._error(response)
         payload = loads_object(response.content)
@@ -272,7 +274,8 @@ class GeminiProvider(Provider):
                 "POST",
                 self._path(call.upstream_model, "streamGenerateContent"),
                 params={"alt": "sse"},
-                json=body,
+                content=dumps(body),
+                headers=JSON_CONTENT,
                 timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
             ) as response,
         ):

@@ -30,7 +30,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import json_int, loads_object, struct_to_dict
+from llmgateway.providers.wire_json import JSON_CONTENT, dumps, json_int, loads_object, struct_to_dict
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URL = "http://localhost:11434"
@@ -301,7 +301,7 @@ class OllamaProvider(Provider):
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         body = await self._body(call, stream=False)
         async with transport_errors(self.name):
-            response = await self._client.post(_CHAT_PATH, json=body)
+            response = await self._client.post(_CHAT_PATH, content=dumps(body), headers=JSON_CONTENT)
         if response.status_code != 200:
             raise self._error(response)
         payload = loads_object(response.content)
@@ -364,7 +364,8 @@ class OllamaProvider(Provider):
             self._client.stream(
                 "POST",
                 _CHAT_PATH,
-                json=body,
+                content=dumps(body),
+                headers=JSON_CONTENT,
                 timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
             ) as response,
         ):

@@ -28,7 +28,7 @@ from llmgateway.providers.upstream_http import (
     stream_cut,
     transport_errors,
 )
-from llmgateway.providers.wire_json import json_int, loads_object, mapped_finish_reason
+from llmgateway.providers.wire_json import JSON_CONTENT, dumps, json_int, loads_object, mapped_finish_reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URLS = {
@@ -176,7 +176,10 @@ class OpenAICompatProvider(Provider):
         body = build_body(self.name, call.request, call.upstream_model, self._dialect, stream=False)
         async with transport_errors(self.name):
             response = await self._client.post(
-                self._chat_path(call), json=body, params=dict(self._wire.query)
+                self._chat_path(call),
+                content=dumps(body),
+                headers=JSON_CONTENT,
+                params=dict(self._wire.query),
             )
         if response.status_code != 200:
             raise self._error(response)
@@ -233,7 +236,8 @@ class OpenAICompatProvider(Provider):
             self._client.stream(
                 "POST",
                 self._chat_path(call),
-                json=body,
+                content=dumps(body),
+                headers=JSON_CONTENT,
                 params=dict(self._wire.query),
                 timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
             ) as response,

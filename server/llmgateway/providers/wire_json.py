@@ -1,11 +1,15 @@
-"""Helpers shared by adapters for the JSON side of a wire protocol."""
+"""Helpers shared by adapters for the JSON side of a wire protocol.
+
+Request bodies and response payloads go through orjson (compact UTF-8, several times faster than
+the json module on every call and every streamed event).
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from google.protobuf import json_format, struct_pb2
 
 from llmgateway.v1 import chat_pb2
@@ -43,10 +47,18 @@ def json_int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+JSON_CONTENT = {"content-type": "application/json"}
+
+
+def dumps(value: Any) -> bytes:
+    """A request body: compact JSON in UTF-8 (non-ASCII text as is, as providers expect)."""
+    return orjson.dumps(value)
+
+
 def loads_object(text: str | bytes) -> dict[str, Any] | None:
     """Parse a JSON object; None when the text is not JSON or not an object."""
     try:
-        value = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
