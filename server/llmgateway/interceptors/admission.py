@@ -16,6 +16,7 @@ from llmgateway.interceptors.handlers import (
     Handler,
     StreamBehavior,
     UnaryBehavior,
+    WrappedHandlers,
     is_chat_call,
     rewrap,
 )
@@ -36,6 +37,9 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, admission: Callable[[], Admission | None]) -> None:
         self._admission = admission
+        self._wrapped = WrappedHandlers(
+            lambda method, handler: rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
+        )
 
     async def _admit(self, request: Any) -> tuple[Admission, Ticket] | None:
         admission, who = self._admission(), principal()
@@ -82,4 +86,4 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or not is_chat_call(handler_call_details):
             return handler
-        return rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
+        return self._wrapped.get(str(handler_call_details.method), handler)

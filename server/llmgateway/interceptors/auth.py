@@ -18,6 +18,7 @@ from llmgateway.interceptors.handlers import (
     Handler,
     StreamBehavior,
     UnaryBehavior,
+    WrappedHandlers,
     rewrap,
 )
 from llmgateway.observability.call_record import record as current_record
@@ -84,6 +85,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, keys: Callable[[], KeyStore | None]) -> None:
         self._keys = keys
+        self._wrapped = WrappedHandlers(
+            lambda method, handler: rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
+        )
 
     def _admit(self, request: Any, context: Context) -> None:
         store = self._keys()
@@ -117,4 +121,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or not str(handler_call_details.method).startswith(_PROTECTED):
             return handler
-        return rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
+        return self._wrapped.get(str(handler_call_details.method), handler)

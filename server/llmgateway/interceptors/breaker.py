@@ -15,6 +15,7 @@ from llmgateway.interceptors.handlers import (
     Handler,
     StreamBehavior,
     UnaryBehavior,
+    WrappedHandlers,
     is_chat_call,
     rewrap,
 )
@@ -28,6 +29,9 @@ class BreakerInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, open_until: Callable[[str], float | None]) -> None:
         self._open_until = open_until
+        self._wrapped = WrappedHandlers(
+            lambda method, handler: rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
+        )
 
     def _check(self, request: Any) -> None:
         model = getattr(request, "model", "")
@@ -62,4 +66,4 @@ class BreakerInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or not is_chat_call(handler_call_details):
             return handler
-        return rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
+        return self._wrapped.get(str(handler_call_details.method), handler)

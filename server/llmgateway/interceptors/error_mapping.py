@@ -22,6 +22,7 @@ from llmgateway.interceptors.handlers import (
     Handler,
     StreamBehavior,
     UnaryBehavior,
+    WrappedHandlers,
     rewrap,
 )
 from llmgateway.observability.call_record import record as current_record
@@ -105,9 +106,14 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        return rewrap(
-            handler,
-            unary=_wrap_unary,
-            stream=_wrap_stream,
-            request_deserializer=_tolerant(handler.request_deserializer),
-        )
+        return _WRAPPED.get(str(handler_call_details.method), handler)
+
+
+_WRAPPED = WrappedHandlers(
+    lambda method, handler: rewrap(
+        handler,
+        unary=_wrap_unary,
+        stream=_wrap_stream,
+        request_deserializer=_tolerant(handler.request_deserializer),
+    )
+)

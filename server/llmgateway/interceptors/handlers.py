@@ -41,6 +41,25 @@ def rewrap(
     return handler
 
 
+class WrappedHandlers:
+    """Each method's wrapped handler, made once. A wrapping depends only on the method and the
+    handler inside it (which grpc looks up from a fixed table, and which inner interceptors return
+    from their own caches), so making it again for every call — closures and an RpcMethodHandler per
+    interceptor per call — was churn on the hot path. Keys are registered methods only: `wrap` is
+    called for handlers that exist."""
+
+    def __init__(self, wrap: Callable[[str, Handler], Handler]) -> None:
+        self._wrap = wrap
+        self._made: dict[str, tuple[Handler, Handler]] = {}
+
+    def get(self, method: str, inner: Handler) -> Handler:
+        made = self._made.get(method)
+        if made is None or made[0] is not inner:
+            made = (inner, self._wrap(method, inner))
+            self._made[method] = made
+        return made[1]
+
+
 def is_chat_call(details: grpc.HandlerCallDetails) -> bool:
     """Chat and ChatStream: the calls that go upstream (health, reflection, ListModels do not)."""
     return str(details.method).startswith(CHAT_SERVICE_PREFIX)

@@ -15,6 +15,7 @@ from llmgateway.interceptors.handlers import (
     Handler,
     StreamBehavior,
     UnaryBehavior,
+    WrappedHandlers,
     is_chat_call,
     rewrap,
 )
@@ -37,6 +38,9 @@ class LoadSheddingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, max_concurrent_calls: int) -> None:
         self._limit = max_concurrent_calls
         self.in_flight = 0
+        self._wrapped = WrappedHandlers(
+            lambda method, handler: rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
+        )
 
     def _enter(self) -> None:
         if self.in_flight >= self._limit:
@@ -70,4 +74,4 @@ class LoadSheddingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or not is_chat_call(handler_call_details):
             return handler
-        return rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
+        return self._wrapped.get(str(handler_call_details.method), handler)

@@ -13,12 +13,13 @@ import grpc
 from opentelemetry import trace
 
 from llmgateway.interceptors.handlers import (
+    CHAT_SERVICE_PREFIX,
     Context,
     Continuation,
     Handler,
     StreamBehavior,
     UnaryBehavior,
-    is_chat_call,
+    WrappedHandlers,
     rewrap,
 )
 from llmgateway.observability.call_record import CallRecord, current_call
@@ -46,6 +47,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, metrics: GatewayMetrics, *, access_log: bool) -> None:
         self._metrics = metrics
         self._access_log = access_log
+        self._wrapped = WrappedHandlers(self._rewrap)
 
     def _begin(
         self, method: str, grpc_type: str, chat: bool
@@ -174,6 +176,8 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        method = str(handler_call_details.method)
-        chat = is_chat_call(handler_call_details)
+        return self._wrapped.get(str(handler_call_details.method), handler)
+
+    def _rewrap(self, method: str, handler: Handler) -> Handler:
+        chat = method.startswith(CHAT_SERVICE_PREFIX)
         return rewrap(handler, unary=self._wrap_unary(method, chat), stream=self._wrap_stream(method, chat))
