@@ -1,7 +1,9 @@
 """The floor: the least a grpc.aio → httpx → OpenAI-compatible upstream forwarder can do.
 
-No auth, limits, routing, retries, validation or telemetry; the same runtime as the gateway
-(stdlib asyncio and json, the generated llmgateway.v1 stubs, one pooled httpx client).
+No auth, limits, routing, retries, validation or telemetry. The issue's floor is grpc.aio → httpx
+(its own connection pool) on uvloop, like the gateway's event loop; `--transport aiohttp` gives it
+the gateway's connection pool too (providers/aiohttp_transport.py), the floor for the gateway's
+exact runtime. Both are measured by `make bench`.
 
     python -m bench.minimal_forwarder --listen 127.0.0.1:18100 --upstream http://127.0.0.1:18000/v1
 """
@@ -17,6 +19,7 @@ from typing import Any
 import grpc
 import httpx
 
+from llmgateway.providers.aiohttp_transport import AiohttpTransport
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2
 
 ROLES = {
@@ -38,9 +41,12 @@ def wire_body(request: chat_pb2.ChatRequest | chat_pb2.ChatStreamRequest, stream
 
 
 class Forwarder(chat_pb2_grpc.ChatServiceServicer):
-    def __init__(self, upstream: str, api_key: str) -> None:
+    def __init__(self, upstream: str, api_key: str, transport: str) -> None:
         headers = {"authorization": f"Bearer {api_key}"}
-        self.http = httpx.AsyncClient(base_url=upstream, headers=headers, timeout=30.0)
+        pool = (
+            AiohttpTransport(max_connections=100, keepalive_expiry_s=60) if transport == "aiohttp" else None
+        )
+        self.http = httpx.AsyncClient(base_url=upstream, headers=headers, timeout=30.0, transport=pool)
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Any) -> chat_pb2.ChatResponse:  # noqa: N802
         reply = (await self.http.post("/chat/completions", json=wire_body(request, False))).json()
@@ -76,9 +82,9 @@ class Forwarder(chat_pb2_grpc.ChatServiceServicer):
                     )
 
 
-async def serve(listen: str, upstream: str, api_key: str) -> None:
+async def serve(listen: str, upstream: str, api_key: str, transport: str) -> None:
     server = grpc.aio.server()
-    chat_pb2_grpc.add_ChatServiceServicer_to_server(Forwarder(upstream, api_key), server)
+    chat_pb2_grpc.add_ChatServiceServicer_to_server(Forwarder(upstream, api_key, transport), server)
     server.add_insecure_port(listen)
     await server.start()
     await server.wait_for_termination()
@@ -90,8 +96,14 @@ if __name__ == "__main__":
     parser.add_argument("--upstream", required=True, help="base URL ending in /v1")
     parser.add_argument("--api-key", default="sk-bench")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument(
+        "--transport",
+        choices=["httpx", "aiohttp"],
+        default="httpx",
+        help="httpx's own pool, or the gateway's",
+    )
     args = parser.parse_args()
-    main = serve(args.listen, args.upstream, args.api_key)
+    main = serve(args.listen, args.upstream, args.api_key, args.transport)
     if args.loop == "uvloop":
         import uvloop
 

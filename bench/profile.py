@@ -1,6 +1,6 @@
 """Flame graphs of a server under saturated load: py-spy samples the process while ghz drives it.
 
-    python -m bench.profile [--target gateway-on|gateway-off|forwarder] [--method Chat|ChatStream]
+    python -m bench.profile [--target gateway-on|gateway-off|forwarder|forwarder-aiohttp] [--method Chat|ChatStream]
                             [--seconds 20] [--native] [--label before-uvloop]
 
 Writes bench/profiles/<target>-<method>[-<label>].svg (kept in git: the evidence behind each
@@ -59,7 +59,11 @@ def top_functions(collapsed: Path, limit: int = TOP_N) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("--target", default="gateway-on", choices=["gateway-on", "gateway-off", "forwarder"])
+    parser.add_argument(
+        "--target",
+        default="gateway-on",
+        choices=["gateway-on", "gateway-off", "forwarder", "forwarder-aiohttp"],
+    )
     parser.add_argument("--method", default="Chat", choices=["Chat", "ChatStream"])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-COLUMNS = ("gateway-on", "gateway-off", "forwarder", "upstream", "litellm")
+COLUMNS = ("gateway-on", "gateway-off", "forwarder", "forwarder-aiohttp", "upstream", "litellm")
 HEADINGS = {
     "gateway-on": "gateway, features on",
     "gateway-off": "gateway, features off",
     "forwarder": "minimal forwarder",
+    "forwarder-aiohttp": "forwarder, gateway's pool",
     "upstream": "upstream direct",
     "litellm": "LiteLLM proxy (1 worker)",
 }
@@ -68,7 +69,7 @@ def minus(value: Any, base: Any) -> float | None:
     return float(value) - float(base)
 
 
-def render(results: dict[str, Any]) -> str:
+def render(results: dict[str, Any], steps: list[dict[str, Any]] | None = None) -> str:
     cols = columns(results)
     up = results.get("upstream", {})
     machine = results.get("machine", {})
@@ -215,8 +216,10 @@ def render(results: dict[str, Any]) -> str:
             ],
         )
     )
+    out += scaling_section(results.get("scaling"))
     out += ["", "## Issue 8 targets, as ratios from this run", ""]
     out += targets_section(results)
+    out += steps_section(steps or [])
     litellm = results.get("litellm")
     if litellm is not None:
         out += ["", "## LiteLLM proxy (`make bench-compare`)", ""]
@@ -244,6 +247,12 @@ def targets_section(results: dict[str, Any]) -> list[str]:
 
     share = on["unary_saturated"]["rps"] / fwd["unary_saturated"]["rps"]
     row("saturated calls/s ≥ 70% of the forwarder's", f"{share:.0%}", share >= 0.7)
+    same_pool = targets.get("forwarder-aiohttp")
+    if same_pool:
+        strict = on["unary_saturated"]["rps"] / same_pool["unary_saturated"]["rps"]
+        rows.append(
+            f"| (not a target) saturated calls/s against the forwarder on the gateway's own pool | {strict:.0%} | — |"
+        )
     litellm = results.get("litellm")
     if litellm and "error" not in litellm:
         times = on["unary_saturated"]["rps"] / litellm["unary_saturated"]["rps"]
@@ -264,5 +273,63 @@ def targets_section(results: dict[str, Any]) -> list[str]:
         f"{growth:+.1f} MiB",
         abs(growth) < 5,
     )
-    rows.append("| throughput with 2 workers ≥ 1.7x one worker | not measured by this harness yet | — |")
+    scaling = results.get("scaling")
+    if scaling:
+        ratio = scaling["ratio"]
+        row("throughput with 2 workers ≥ 1.7x one worker", f"{ratio:.2f}x (see Scaling)", ratio >= 1.7)
+    else:
+        rows.append("| throughput with 2 workers ≥ 1.7x one worker | not measured in this run | — |")
     return rows
+
+
+def scaling_section(scaling: dict[str, Any] | None) -> list[str]:
+    if not scaling:
+        return []
+    out = ["", "## Scaling: 1 and 2 workers (features on, nothing pinned)", ""]
+    out.append(
+        f"ghz closed loop, concurrency 64 over 8 connections (SO_REUSEPORT spreads connections), on a "
+        f"machine with {scaling['cores']} cores that also runs ghz and the upstream: their CPU use, in "
+        "cores, is shown because it is what a second worker cannot have."
+    )
+    out += ["", "| figure | 1 worker | 2 workers |", "| --- | ---: | ---: |"]
+    one, two = scaling["workers_1"], scaling["workers_2"]
+    for label, key in (
+        ("calls/s", "rps"),
+        ("p50 ms", "p50_ms"),
+        ("p99 ms", "p99_ms"),
+        ("errors", "errors"),
+        ("cores used by the upstream", "upstream_cores"),
+        ("cores used by ghz", "ghz_cores"),
+        ("RSS of the gateway, all processes (MiB)", "rss_mb"),
+    ):
+        out.append(f"| {label} | {fmt(one.get(key))} | {fmt(two.get(key))} |")
+    out += ["", f"2 workers / 1 worker: **{scaling['ratio']:.2f}x**."]
+    return out
+
+
+def steps_section(steps: list[dict[str, Any]]) -> list[str]:
+    """bench/optimisations.json (bench/step.py): each optimisation with the figures before and after."""
+    if not steps:
+        return []
+    out = ["", "## Optimisations, step by step (`python -m bench.step`)", ""]
+    out.append(
+        "Each row is the tree after that change, measured with the same short load (ghz, 8 s per "
+        "figure; the server alone on core 1): the gateway with every feature on, and the minimal "
+        "forwarder of the same run as its floor. Profiles behind them: bench/profiles/."
+    )
+    out += [
+        "",
+        "| step | commit | gateway calls/s | CPU ms/call | c=1 p50 / p99 ms | streams/s | CPU ms/stream "
+        "| forwarder calls/s | forwarder CPU ms/call | gateway / forwarder |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for step in steps:
+        gw, fw = step.get("gateway-on", {}), step.get("forwarder", {})
+        share = gw["calls_per_s"] / fw["calls_per_s"] if gw and fw else None
+        out.append(
+            f"| {step['label']} | {step['commit']} | {fmt(gw.get('calls_per_s'))} | {fmt(gw.get('cpu_ms_per_call'))} "
+            f"| {fmt(gw.get('c1_p50_ms'))} / {fmt(gw.get('c1_p99_ms'))} | {fmt(gw.get('streams_per_s'))} "
+            f"| {fmt(gw.get('cpu_ms_per_stream'))} | {fmt(fw.get('calls_per_s'))} | {fmt(fw.get('cpu_ms_per_call'))} "
+            f"| {f'{share:.0%}' if share is not None else '—'} |"
+        )
+    return out

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -46,6 +47,7 @@ OUT = BENCH / "out"
 PY = sys.executable
 GOBIN = Path(os.environ.get("GOBIN") or Path.home() / "go" / "bin")
 PROTOSET = OUT / "llmgateway.protoset"
+STEPS = BENCH / "optimisations.json"  # written by bench/step.py
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The latency bound of "throughput at a p99 bound": loose enough to be met on a small shared machine.
@@ -62,11 +64,14 @@ class Profile:
     closed_s: int  # each closed-loop run (concurrency 1, saturated)
     rate_step_s: int  # each fixed-rate step
     streams: int  # streams probed one at a time, per upstream model
-    soak_s: int
+    soak_s: int  # the forwarder and the gateway with features off
+    long_soak_s: int  # the gateway with every feature on (the issue's 10-minute soak)
 
 
-FULL = Profile("full", closed_s=12, rate_step_s=5, streams=200, soak_s=60)
-QUICK = Profile("quick", closed_s=2, rate_step_s=2, streams=30, soak_s=8)
+FULL = Profile("full", closed_s=12, rate_step_s=5, streams=200, soak_s=60, long_soak_s=600)
+QUICK = Profile("quick", closed_s=2, rate_step_s=2, streams=30, soak_s=8, long_soak_s=8)
+SCALING_CONCURRENCY = 64
+SCALING_CONNECTIONS = 8  # SO_REUSEPORT spreads connections, not calls: several, for several workers
 
 
 @dataclass
@@ -86,6 +91,9 @@ class Target:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+
+# The running upstream's pid (for its CPU time in the scaling run).
+UPSTREAM_PIDS: list[int] = []
 
 # One example command line per kind of measurement, for RESULTS.md.
 COMMANDS: dict[str, str] = {}
@@ -172,6 +180,8 @@ def ghz(
     seconds: float,
     rps: int | None = None,
     model: str | None = None,
+    connections: int = 1,
+    pin: bool = True,
 ) -> dict[str, Any]:
     """One ghz run; latencies in ms, `rps` the achieved rate of successful calls."""
     data = {
@@ -179,7 +189,7 @@ def ghz(
         "messages": [{"role": "ROLE_USER", "parts": [{"text": PROMPT}]}],
     }
     argv = [
-        *pinned(0),
+        *(pinned(0) if pin else []),
         str(GOBIN / "ghz"),
         "--insecure",
         "--protoset",
@@ -191,9 +201,9 @@ def ghz(
         "--concurrency",
         str(concurrency),
         "--connections",
-        "1",
+        str(connections),
         "--cpus",
-        "1",
+        "1" if pin else str(os.cpu_count() or 1),
         "--duration",
         f"{seconds}s",
         "--format",
@@ -204,7 +214,12 @@ def ghz(
     if target.api_key:
         argv += ["--metadata", json.dumps({"authorization": f"Bearer {target.api_key}"})]
     argv.append(target.address)
-    record(f"ghz {method}" + (" fixed rate" if rps else f" concurrency {concurrency}"), argv)
+    record(
+        f"ghz {method}"
+        + (" fixed rate" if rps else f" concurrency {concurrency}")
+        + (f", {connections} connections, unpinned" if not pin else ""),
+        argv,
+    )
     raw = json.loads(subprocess.run(argv, cwd=ROOT, capture_output=True, check=True).stdout)
     latency = {p["percentage"]: p["latency"] / 1e6 for p in raw.get("latencyDistribution") or []}
     codes = raw.get("statusCodeDistribution") or {}
@@ -342,10 +357,11 @@ def targets(upstream_url: str) -> list[Target]:
         argv = [*pinned(1), str(ROOT / ".venv/bin/llmgateway"), "serve", "--config", str(path)]
         argv += ["--listen", f"127.0.0.1:{port}", "--workers", "1"]
         made.append(Target(name, argv, port, "fast", "paced", key if features else None))
-    port = free_port()
-    argv = [*pinned(1), PY, "-m", "bench.minimal_forwarder", "--listen", f"127.0.0.1:{port}"]
-    argv += ["--upstream", upstream_url]
-    made.append(Target("forwarder", argv, port, FAST_MODEL, PACED_MODEL))
+    for name, transport in (("forwarder", "httpx"), ("forwarder-aiohttp", "aiohttp")):
+        port = free_port()
+        argv = [*pinned(1), PY, "-m", "bench.minimal_forwarder", "--listen", f"127.0.0.1:{port}"]
+        argv += ["--upstream", upstream_url, "--transport", transport]
+        made.append(Target(name, argv, port, FAST_MODEL, PACED_MODEL))
     return made
 
 
@@ -375,6 +391,7 @@ def upstream_server(port: int) -> Iterator[str]:
     argv += ["--words", str(UPSTREAM_WORDS), "--inter-token", str(INTER_TOKEN_S)]
     record("upstream", argv)
     process = start(argv, OUT / "upstream.log")
+    UPSTREAM_PIDS.append(process.pid)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 20
@@ -454,18 +471,69 @@ def measure_target(target: Target, profile: Profile) -> dict[str, Any]:
             "grpc", target.address, target.paced_model, max(10, profile.streams // 2), target.api_key
         )
         soak_rate = max(1, int(sat["rps"] * 0.5))
+        soak_s = profile.long_soak_s if target.name == "gateway-on" else profile.soak_s
         fig["soak"] = soak(
             pid,
-            lambda: ghz(
-                target, "Chat", concurrency=SATURATED_CONCURRENCY, seconds=profile.soak_s, rps=soak_rate
-            ),
-            profile.soak_s,
+            lambda: ghz(target, "Chat", concurrency=SATURATED_CONCURRENCY, seconds=soak_s, rps=soak_rate),
+            soak_s,
         )
         time.sleep(1.0)
         fig["rss_after_load_mb"] = rss_mb(pid)
         return fig
     finally:
         stop(target.process)
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this harness's finished children (ghz runs), user + system."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_scaling(template: Target, profile: Profile) -> dict[str, Any]:
+    """The gateway (features on) with 1 and then 2 workers, nothing pinned, saturated by ghz over
+    several connections. The upstream and ghz share the same cores, so their CPU use is measured too:
+    on a 2-core machine it bounds what a second worker can add."""
+    figures: dict[str, Any] = {"cores": os.cpu_count()}
+    for workers in (1, 2):
+        port = free_port()
+        argv = [arg for arg in template.argv if arg not in pinned(1)]
+        argv[argv.index("--listen") + 1] = f"127.0.0.1:{port}"
+        argv[argv.index("--workers") + 1] = str(workers)
+        target = Target(
+            f"scaling-{workers}", argv, port, template.fast_model, template.paced_model, template.api_key
+        )
+        record(f"gateway-on, {workers} workers, unpinned", argv)
+        target.process = start(argv, OUT / f"{target.name}.log")
+        try:
+            wait_ready(target)
+            time.sleep(1.0)
+
+            def load(seconds: float, target: Target = target) -> dict[str, Any]:
+                return ghz(
+                    target,
+                    "Chat",
+                    concurrency=SCALING_CONCURRENCY,
+                    connections=SCALING_CONNECTIONS,
+                    pin=False,
+                    seconds=seconds,
+                )
+
+            load(2)  # warm up
+            upstream_cpu, ghz_cpu = cpu_seconds(UPSTREAM_PIDS[-1]), children_cpu_seconds()
+            started = time.monotonic()
+            run = load(profile.closed_s)
+            elapsed = time.monotonic() - started
+            figures[f"workers_{workers}"] = {
+                **run,
+                "upstream_cores": (cpu_seconds(UPSTREAM_PIDS[-1]) - upstream_cpu) / elapsed,
+                "ghz_cores": (children_cpu_seconds() - ghz_cpu) / elapsed,
+                "rss_mb": rss_mb(target.process.pid),
+            }
+        finally:
+            stop(target.process)
+    figures["ratio"] = figures["workers_2"]["rps"] / max(1e-9, figures["workers_1"]["rps"])
+    return figures
 
 
 def measure_upstream(url: str, profile: Profile) -> dict[str, Any]:
@@ -553,7 +621,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--quick", action="store_true", help="short runs (about 1-2 minutes)")
     parser.add_argument(
-        "--only", help="comma-separated targets (gateway-on, gateway-off, forwarder); default all"
+        "--only", help="comma-separated targets (gateway-on, gateway-off, forwarder, scaling); default all"
     )
     parser.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy and merge it in")
     args = parser.parse_args()
@@ -577,16 +645,21 @@ def main() -> int:
             results["targets"] = {}
             results["upstream"] = measure_upstream(url, profile)
             chosen = set(args.only.split(",")) if args.only else None
-            for target in targets(url):
+            made = targets(url)
+            for target in made:
                 if chosen is None or target.name in chosen:
                     print(f"measuring {target.name} ...", flush=True)
                     results["targets"][target.name] = measure_target(target, profile)
+            if chosen is None or "scaling" in chosen:
+                print("measuring 1 and 2 workers ...", flush=True)
+                results["scaling"] = measure_scaling(made[0], profile)
             results["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
             results["seconds"] = round(time.monotonic() - started)
     results.setdefault("commands", {}).update(COMMANDS)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     markdown = home / "RESULTS.md"
-    markdown.write_text(report.render(results))
+    steps = json.loads(STEPS.read_text()) if STEPS.exists() else []
+    markdown.write_text(report.render(results, steps))
     print(f"wrote {results_path.relative_to(ROOT)} and {markdown.relative_to(ROOT)}")
     return 0
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import (
-    BENCH,
     OUT,
     ROOT,
     SATURATED_CONCURRENCY,
+    STEPS,
     Target,
     build_protoset,
     cpu_seconds,
@@ -37,7 +37,6 @@ from bench.run import (
     wait_ready,
 )
 
-STEPS = BENCH / "optimisations.json"
 CLOSED_S = 8
 
 

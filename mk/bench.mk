@@ -28,3 +28,15 @@ $(LITELLM_VENV)/.installed:
 
 bench-compare: bench-tools $(LITELLM_VENV)/.installed  ## LiteLLM's proxy on the same upstream and load, merged into bench/RESULTS.md
 	GOBIN=$(GOBIN) $(PY) -m bench.run --litellm
+
+.PHONY: bench-profile bench-step
+PROFILE_ARGS ?= --target gateway-on
+
+$(VENV)/bin/py-spy: | $(VENV)/.installed
+	$(PIP) install --quiet py-spy
+
+bench-profile: bench-tools $(VENV)/bin/py-spy  ## py-spy flame graph under load into bench/profiles/ (PROFILE_ARGS="--method ChatStream --label x")
+	GOBIN=$(GOBIN) $(PY) -m bench.profile $(PROFILE_ARGS)
+
+bench-step: bench-tools  ## measure this tree for the optimisation table: make bench-step LABEL="what changed"
+	GOBIN=$(GOBIN) $(PY) -m bench.step --label "$(LABEL)"

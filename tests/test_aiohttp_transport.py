@@ -7,6 +7,7 @@ import asyncio
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -232,3 +233,19 @@ async def test_garbage_instead_of_http_is_a_protocol_error(
     server = await raw_server(handler)
     with pytest.raises(httpx.RemoteProtocolError):
         await client.post(server.url + "/", content=b"{}")
+
+
+async def test_connections_have_nagle_off(raw_server: StartServer, client: httpx.AsyncClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(OK_HEAD)
+        await writer.drain()
+        await asyncio.sleep(0.5)
+
+    server = await raw_server(handler)
+    async with client.stream("POST", server.url + "/", content=b"{}") as response:
+        # Small writes (a request, a streamed event) must not wait for the peer's ACK.
+        body: Any = response.stream
+        connection = body._stream._response.connection  # httpx's wrapper, then ours
+        sock = connection.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

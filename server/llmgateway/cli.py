@@ -23,6 +23,7 @@ from llmgateway.config import (
 )
 from llmgateway.default_config import default_config
 from llmgateway.observability.logging_setup import configure_logging
+from llmgateway.worker_count import worker_count
 from llmgateway.workers import supervise
 
 
@@ -34,6 +35,16 @@ def _listen_address(value: str) -> str:
     return value
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmgateway", description="A gRPC gateway to LLM providers.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -42,9 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--listen", type=_listen_address, help="HOST:PORT to listen on (port 0: any free)")
     serve_cmd.add_argument(
         "--workers",
-        type=int,
-        default=1,
-        help="worker processes sharing the port (SO_REUSEPORT); limits and cache span them only with Redis",
+        type=_positive,
+        help="worker processes sharing the port (SO_REUSEPORT); default server.workers, else one per core "
+        "(one with the memory store and limits, budgets or cache: they span workers only with Redis)",
     )
     serve_cmd.add_argument(
         "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="overrides observability.log_level"
@@ -103,13 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     observability = config.observability
     configure_logging(observability.log_format, args.log_level or observability.log_level)
     level = args.log_level or observability.log_level
-    if args.workers > 1:
-        if config.store.backend == "memory" and (config.cache.enabled or config.tenants or config.auth.keys):
-            logging.getLogger("llmgateway").warning(
-                "with %d workers and store.backend memory, limits, budgets and the cache are per worker",
-                args.workers,
-            )
-        return supervise(config, args.config, args.listen, args.workers, level)
+    workers = worker_count(args.workers, config)
+    if workers > 1:
+        return supervise(config, args.config, args.listen, workers, level)
     event_loop.run(
         serve(config, args.listen, load=lambda: load_or_default(args.config)), config.server.event_loop
     )

@@ -103,6 +103,8 @@ class ServerSettings(_Strict):
     grace_s: float = Field(default=30.0, ge=0)
     # How often readiness is re-evaluated from breakers and health probes.
     readiness_interval_s: Seconds = 1.0
+    # Worker processes on the listen port; None: one per available core (see worker_count.py).
+    workers: int | None = Field(default=None, ge=1)
     # uvloop costs less CPU per call than the stdlib loop (bench/RESULTS.md); asyncio for debugging.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 

@@ -54,9 +54,9 @@ def _httpx_errors(request: httpx.Request, *, reading: bool) -> Iterator[None]:
 
 
 class _Body(httpx.AsyncByteStream):
-    """The response body as aiohttp receives it. Closing before the end closes the connection, so
-    the provider sees the caller go away (and stops generating); a body read to its end returns
-    the connection to the pool."""
+    """The response body as aiohttp receives it. Closing it before the end closes the connection, so
+    the provider sees the caller go away (and stops generating); a body read to its end returns the
+    connection to the pool."""
 
     def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
         self._response = response
@@ -80,10 +80,8 @@ class _Body(httpx.AsyncByteStream):
                 raise
 
     async def aclose(self) -> None:
-        if self._response.content.at_eof():
-            self._response.release()
-        else:
-            self._response.close()
+        # aiohttp pools the connection only if the body was read to its end; otherwise it closes it.
+        self._response.release()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
