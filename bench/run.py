@@ -497,7 +497,7 @@ def measure_scaling(template: Target, profile: Profile) -> dict[str, Any]:
     figures: dict[str, Any] = {"cores": os.cpu_count()}
     for workers in (1, 2):
         port = free_port()
-        argv = [arg for arg in template.argv if arg not in pinned(1)]
+        argv = template.argv[len(pinned(1)) :]  # the same command, not pinned
         argv[argv.index("--listen") + 1] = f"127.0.0.1:{port}"
         argv[argv.index("--workers") + 1] = str(workers)
         target = Target(
@@ -650,6 +650,8 @@ def main() -> int:
                 if chosen is None or target.name in chosen:
                     print(f"measuring {target.name} ...", flush=True)
                     results["targets"][target.name] = measure_target(target, profile)
+                    # Saved as it goes: a failure later in the run keeps what was measured.
+                    (OUT / "partial-results.json").write_text(json.dumps(results, indent=2) + "\n")
             if chosen is None or "scaling" in chosen:
                 print("measuring 1 and 2 workers ...", flush=True)
                 results["scaling"] = measure_scaling(made[0], profile)

@@ -219,10 +219,15 @@ async def test_trace_context_goes_upstream_only_when_configured(
         metadata = (("traceparent", f"00-{TRACE_ID}-{PARENT_SPAN}-01"),)
         await client.chat.Chat(chat_request("primary", user("hi")), timeout=5, metadata=metadata)
         await client.chat.Chat(chat_request("backup", user("hi")), timeout=5, metadata=metadata)
+        # Streams go through the full httpx client, unary calls through the direct path: both carry it.
+        stream = client.chat.ChatStream(stream_request("primary", user("hi")), timeout=5, metadata=metadata)
+        [_ async for _ in stream]
     finally:
         await gateway.shutdown()
-    sent_a = [r for r in a.requests if r.method == "POST"][-1]
-    assert sent_a.headers["traceparent"].split("-")[1] == TRACE_ID, "pa opted in"
+    posted_a = [r for r in a.requests if r.method == "POST"]
+    assert len(posted_a) == 2
+    for sent_a in posted_a:
+        assert sent_a.headers["traceparent"].split("-")[1] == TRACE_ID, "pa opted in"
     sent_b = [r for r in b.requests if r.method == "POST"][-1]
     assert "traceparent" not in sent_b.headers, "third-party providers see no trace context by default"
 

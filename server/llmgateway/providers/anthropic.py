@@ -18,7 +18,7 @@ from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
-    build_client,
+    UpstreamHttp,
     error_from_status,
     malformed_response,
     redact,
@@ -104,10 +104,11 @@ class AnthropicProvider(Provider):
             headers["x-api-key"] = settings.api_key.get_secret_value()
         elif settings.bearer_token:
             headers["authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
-        self._client = build_client(settings, settings.base_url or _DEFAULT_BASE_URL, headers)
+        self._http = UpstreamHttp(settings, settings.base_url or _DEFAULT_BASE_URL, headers)
+        self._client = self._http.client
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     def _error(self, response: httpx.Response) -> GatewayError:
         body = loads_object(response.content)
@@ -131,7 +132,7 @@ class AnthropicProvider(Provider):
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         body = await self._body(call, stream=False)
         async with transport_errors(self.name):
-            response = await self._client.post(_MESSAGES_PATH, content=dumps(body), headers=JSON_CONTENT)
+            response = await self._http.post(_MESSAGES_PATH, content=dumps(body), headers=JSON_CONTENT)
         if response.status_code != 200:
             raise self._error(response)
         payload = loads_object(response.content)

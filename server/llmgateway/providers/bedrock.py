@@ -33,7 +33,7 @@ from llmgateway.providers.bedrock_request import build_body
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
-    build_client,
+    UpstreamHttp,
     error_from_status,
     malformed_response,
     redact,
@@ -131,7 +131,8 @@ class BedrockProvider(Provider):
         self._secrets = settings.secrets()
         self._credentials: Credentials | None = self._static_credentials(settings)
         self._credentials_lock = asyncio.Lock()
-        self._client = build_client(settings, self._endpoint, {})
+        self._http = UpstreamHttp(settings, self._endpoint, {})
+        self._client = self._http.client
 
     @staticmethod
     def _static_credentials(settings: ProviderSettings) -> Credentials | None:
@@ -145,7 +146,7 @@ class BedrockProvider(Provider):
         )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     # ---- credentials and signing ------------------------------------------------------------
 
@@ -263,7 +264,7 @@ class BedrockProvider(Provider):
         body = await build_body(self.name, call.request, call.upstream_model, self._media)
         path, content, headers = await self._signed(call.upstream_model, "converse", body)
         async with transport_errors(self.name):
-            response = await self._client.post(path, content=content, headers=headers)
+            response = await self._http.post(path, content=content, headers=headers)
         if response.status_code != 200:
             raise self._error(response)
         payload = loads_object(response.content)

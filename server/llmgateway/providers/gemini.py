@@ -33,7 +33,7 @@ from llmgateway.providers.gemini_request import build_body, synthetic_call_id
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
-    build_client,
+    UpstreamHttp,
     error_from_status,
     malformed_response,
     redact,
@@ -123,10 +123,11 @@ class GeminiProvider(Provider):
         self._version = settings.api_version or _DEFAULT_API_VERSION
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         headers = {"x-goog-api-key": key} if key else {}
-        self._client = build_client(settings, settings.base_url or _DEFAULT_BASE_URL, headers)
+        self._http = UpstreamHttp(settings, settings.base_url or _DEFAULT_BASE_URL, headers)
+        self._client = self._http.client
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     def _path(self, model: str, method: str) -> str:
         return f"/{self._version}/models/{quote(model.removeprefix('models/'), safe='')}:{method}"
@@ -213,7 +214,7 @@ class GeminiProvider(Provider):
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         body = await build_body(self.name, call.request, self._media)
         async with transport_errors(self.name):
-            response = await self._client.post(
+            response = await self._http.post(
                 self._path(call.upstream_model, "generateContent"), content=dumps(body), headers=JSON_CONTENT
             )
         if response.status_code != 200:

@@ -23,7 +23,7 @@ from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
-    build_client,
+    UpstreamHttp,
     error_from_status,
     malformed_response,
     redact,
@@ -258,10 +258,11 @@ class OllamaProvider(Provider):
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         # Ollama itself has no auth; a key is only for a proxy in front of it.
         headers = {"authorization": f"Bearer {key}"} if key else {}
-        self._client = build_client(settings, settings.base_url or _DEFAULT_BASE_URL, headers)
+        self._http = UpstreamHttp(settings, settings.base_url or _DEFAULT_BASE_URL, headers)
+        self._client = self._http.client
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     def _error(self, response: httpx.Response) -> GatewayError:
         body = loads_object(response.content)
@@ -301,7 +302,7 @@ class OllamaProvider(Provider):
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         body = await self._body(call, stream=False)
         async with transport_errors(self.name):
-            response = await self._client.post(_CHAT_PATH, content=dumps(body), headers=JSON_CONTENT)
+            response = await self._http.post(_CHAT_PATH, content=dumps(body), headers=JSON_CONTENT)
         if response.status_code != 200:
             raise self._error(response)
         payload = loads_object(response.content)

@@ -21,7 +21,7 @@ from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.openai_request import OpenAIDialect, build_body
 from llmgateway.providers.pacing import paced_stream
 from llmgateway.providers.upstream_http import (
-    build_client,
+    UpstreamHttp,
     error_from_status,
     malformed_response,
     redact,
@@ -136,10 +136,11 @@ class OpenAICompatProvider(Provider):
         self._wire = wire
         self._dialect = wire.dialect
         self._secrets = settings.secrets()
-        self._client = build_client(settings, wire.base_url, wire.auth_headers)
+        self._http = UpstreamHttp(settings, wire.base_url, wire.auth_headers)
+        self._client = self._http.client
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     def _chat_path(self, call: UpstreamCall) -> str:
         return self._wire.chat_path.format(model=quote(call.upstream_model, safe=""))
@@ -175,7 +176,7 @@ class OpenAICompatProvider(Provider):
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         body = build_body(self.name, call.request, call.upstream_model, self._dialect, stream=False)
         async with transport_errors(self.name):
-            response = await self._client.post(
+            response = await self._http.post(
                 self._chat_path(call),
                 content=dumps(body),
                 headers=JSON_CONTENT,

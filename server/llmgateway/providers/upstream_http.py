@@ -45,23 +45,57 @@ def _transport(settings: ProviderSettings) -> httpx.AsyncBaseTransport:
     )
 
 
-def build_client(settings: ProviderSettings, base_url: str, headers: Mapping[str, str]) -> httpx.AsyncClient:
-    """One pooled keep-alive client per provider; per-request timeouts are set by the adapter.
-    Trace context goes upstream only when the provider's `propagate_trace_context` says so."""
-    hooks: dict[str, list[Callable[[httpx.Request], Awaitable[None]]]] = (
-        {"request": [_inject_trace_context]} if settings.propagate_trace_context else {}
-    )
-    return httpx.AsyncClient(
-        transport=_transport(settings),
-        event_hooks=hooks,
-        base_url=base_url,
-        headers={**settings.headers, **headers},
-        timeout=httpx.Timeout(settings.timeouts.total_s, connect=settings.timeouts.connect_s),
-        # Redirects are never followed: a provider API does not redirect, and following one could
-        # carry our credentials to another host.
-        follow_redirects=False,
-        trust_env=False,
-    )
+class UpstreamHttp:
+    """A provider's pooled HTTP client, sized by its settings; per-request timeouts are set by the
+    adapter. Trace context goes upstream only when the provider's `propagate_trace_context` says so.
+
+    `post` is the unary call, the hot path: it builds the request with the client's base URL,
+    headers and timeouts and hands it straight to the connection pool. `client.post` would also
+    run httpx's cookie jar, auth flow, redirect loop and event hooks, none of which a provider call
+    uses (redirects are never followed, credentials are headers), at about half a millisecond of
+    CPU per call on the benchmark machine (bench/RESULTS.md). Streams, model lists and probes use
+    `client`, the full httpx.AsyncClient over the same pool.
+    """
+
+    def __init__(self, settings: ProviderSettings, base_url: str, headers: Mapping[str, str]) -> None:
+        self._transport = _transport(settings)
+        self._propagate = settings.propagate_trace_context
+        hooks: dict[str, list[Callable[[httpx.Request], Awaitable[None]]]] = (
+            {"request": [_inject_trace_context]} if self._propagate else {}
+        )
+        self.client = httpx.AsyncClient(
+            transport=self._transport,
+            event_hooks=hooks,
+            base_url=base_url,
+            headers={**settings.headers, **headers},
+            timeout=httpx.Timeout(settings.timeouts.total_s, connect=settings.timeouts.connect_s),
+            # Redirects are never followed: a provider API does not redirect, and following one
+            # could carry our credentials to another host.
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def post(
+        self,
+        path: str,
+        *,
+        content: bytes,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST `content` to `path` and read the whole answer, whatever its status."""
+        request = self.client.build_request("POST", path, content=content, headers=headers, params=params)
+        if self._propagate:
+            propagate.inject(request.headers)
+        response = await self._transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
