@@ -42,6 +42,8 @@ async def test_reload_swaps_config_while_streams_finish_on_the_old_one(
             return load_config(path, env={})
 
         gateway = Gateway(load(), load=load)
+        retired = asyncio.Event()
+        gateway.on_runtime_retired = retired.set  # `serve` re-settles the garbage collector here
         await gateway.start()
         try:
             client = connect(gateway)
@@ -70,6 +72,7 @@ async def test_reload_swaps_config_while_streams_finish_on_the_old_one(
             async with asyncio.timeout(5):
                 while not old_runtime.closed:
                     await asyncio.sleep(0.01)
+                await retired.wait()
         finally:
             await gateway.shutdown()
 

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.sdk.trace import TracerProvider
 
+from llmgateway import gc_tuning
 from llmgateway.auth.keys import KeyStore
 from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
 from llmgateway.interceptors.admission import AdmissionInterceptor
@@ -110,6 +111,12 @@ class Gateway:
         self._store: Store | None = None
         self._server: grpc.aio.Server | None = None
         self._stopping: asyncio.Task[None] | None = None
+        # Called after a reload, once the replaced configuration's last call has finished.
+        self.on_runtime_retired: Callable[[], None] | None = None
+
+    def _runtime_retired(self) -> None:
+        if self.on_runtime_retired is not None:
+            self.on_runtime_retired()
 
     @property
     def address(self) -> str:
@@ -145,7 +152,7 @@ class Gateway:
         self._server = server
 
         self._store = build_store(self.config, self.metrics)
-        runtimes = RuntimeHolder(self._new_runtime(self.config))
+        runtimes = RuntimeHolder(self._new_runtime(self.config), on_retired=self._runtime_retired)
         self._runtimes = runtimes
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtimes), server)
         models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtimes), server)
@@ -282,9 +289,11 @@ async def serve(
 ) -> None:
     """Run a gateway until SIGTERM or SIGINT (graceful shutdown); SIGHUP reloads the config."""
     gateway = Gateway(config, listen, load=load, worker=worker)
+    gateway.on_runtime_retired = lambda: gc_tuning.settle(gateway.config.server)
     await gateway.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, gateway.request_shutdown)
     loop.add_signal_handler(signal.SIGHUP, gateway.request_reload)
+    gc_tuning.settle(config.server)  # a server process only: tests run many gateways in one
     await gateway.wait()

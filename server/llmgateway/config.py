@@ -105,6 +105,9 @@ class ServerSettings(_Strict):
     readiness_interval_s: Seconds = 1.0
     # Worker processes on the listen port; None: one per available core (see worker_count.py).
     workers: int | None = Field(default=None, ge=1)
+    # CPython's collector thresholds (generation 0, 1, 2); the stdlib default is (700, 10, 10).
+    # Larger ones make collections rarer: see gc_tuning.py.
+    gc_thresholds: tuple[int, int, int] = (10_000, 50, 100)
     # uvloop costs less CPU per call than the stdlib loop (bench/RESULTS.md); asyncio for debugging.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 

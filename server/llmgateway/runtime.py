@@ -135,9 +135,11 @@ class RuntimeHolder:
     """The current runtime. A call takes the current one for its whole life (`use`); `swap` puts a
     new one in place and closes the old one once its last call has finished."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, on_retired: Callable[[], None] | None = None) -> None:
         self.current = runtime
         self._retiring: set[asyncio.Task[None]] = set()
+        # Called once a replaced runtime is closed (the server re-settles its garbage collector).
+        self._on_retired = on_retired
 
     @contextmanager
     def use(self) -> Iterator[Runtime]:
@@ -158,6 +160,8 @@ class RuntimeHolder:
         await runtime.wait_idle()
         await runtime.aclose()
         _log.info("previous configuration retired: its last call finished")
+        if self._on_retired is not None:
+            self._on_retired()
 
     async def aclose(self) -> None:
         """Close the current runtime and any still retiring."""

@@ -41,6 +41,10 @@ MEMORY_TOLERANCE = 8 * 1024 * 1024
 # Live Python objects after a round, over the first round's: a leak of one small object per stream
 # is 1,000; noise (interned strings, caches) is a few hundred.
 OBJECT_TOLERANCE = 800
+# An idle keep-alive connection is not a leak, but it is live objects: about 27 on the gateway's
+# side (measured: its aiohttp protocol, transport, parser and buffers) and as many on the in-process
+# simulator's side. The number pooled after a round varies by a hundred or more.
+OBJECTS_PER_IDLE_CONNECTION = 60
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +146,7 @@ async def test_thousand_streams_cancelled_or_timed_out(
                ("deadline", "DEADLINE_EXCEEDED"), ("deadline", "OK"), ("finish", "OK")}  # fmt: skip
     rss: list[int] = []
     objects: list[int] = []
+    pooled: list[int] = []
     baseline = None
     for round_no in range(2):
         before_requests = len(sim.requests)
@@ -182,10 +187,14 @@ async def test_thousand_streams_cancelled_or_timed_out(
             ), f"sockets: {baseline} -> {settled}"
         rss.append(rss_bytes())
         objects.append(len(gc.get_objects()))
+        pooled.append(now.to_port)
         print(f"round {round_no}: {took:.1f}s {dict(outcomes)} rss={rss[-1] >> 20} MiB objects={objects[-1]} "
               f"upstream requests={requests} disconnects={sim.disconnects} sockets={now}")  # fmt: skip
     assert rss[1] - rss[0] < MEMORY_TOLERANCE, f"RSS grew {(rss[1] - rss[0]) >> 10} KiB in a round"
-    assert objects[1] - objects[0] < OBJECT_TOLERANCE, f"{objects[1] - objects[0]} more live objects"
+    tolerance = OBJECT_TOLERANCE + OBJECTS_PER_IDLE_CONNECTION * max(0, pooled[1] - pooled[0])
+    assert objects[1] - objects[0] < tolerance, (
+        f"{objects[1] - objects[0]} more live objects ({pooled[0]} -> {pooled[1]} idle connections)"
+    )
     # The gateway closes its pool on shutdown: then the upstream holds no connection at all.
     await gateway.shutdown()
     until = time.monotonic() + 5
