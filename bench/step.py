@@ -83,6 +83,7 @@ def main() -> int:
     parser.add_argument("--label", required=True, help="what this step changed")
     parser.add_argument("--source", type=Path, default=ROOT, help="checkout whose server/ to measure")
     parser.add_argument("--no-forwarder", action="store_true", help="measure the gateway only")
+    parser.add_argument("--into", type=Path, default=STEPS, help="the JSON list to append to")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     source = args.source.resolve()
@@ -100,9 +101,9 @@ def main() -> int:
             if target.name == "gateway-on" or (target.name == "forwarder" and not args.no_forwarder):
                 print(f"measuring {target.name} ...", flush=True)
                 step[target.name] = measure(target)
-    steps: list[dict[str, Any]] = json.loads(STEPS.read_text()) if STEPS.exists() else []
+    steps: list[dict[str, Any]] = json.loads(args.into.read_text()) if args.into.exists() else []
     steps.append(step)
-    STEPS.write_text(json.dumps(steps, indent=2) + "\n")
+    args.into.write_text(json.dumps(steps, indent=2) + "\n")
     print(json.dumps(step, indent=2))
     return 0
 
