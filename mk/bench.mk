@@ -14,10 +14,10 @@ $(GOBIN)/hey:
 
 bench-tools: install $(GOBIN)/ghz $(GOBIN)/hey
 
-bench: bench-tools  ## full benchmark (~8 min): writes bench/RESULTS.md and bench/results.json
+bench: bench-tools  ## full benchmark (~20 min, a 10-minute soak): writes bench/RESULTS.md and bench/results.json
 	GOBIN=$(GOBIN) $(PY) -m bench.run
 
-bench-quick: bench-tools  ## short benchmark (~2 min) to try the harness: writes bench/out/
+bench-quick: bench-tools  ## short benchmark (~3 min) to try the harness: writes bench/out/
 	GOBIN=$(GOBIN) $(PY) -m bench.run --quick
 
 $(LITELLM_VENV)/.installed:
