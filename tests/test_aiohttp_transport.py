@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from llmgateway.config import ProviderSettings
 from llmgateway.providers.aiohttp_transport import AiohttpTransport
+from llmgateway.providers.upstream_http import UpstreamHttp
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -249,3 +251,40 @@ async def test_connections_have_nagle_off(raw_server: StartServer, client: httpx
         connection = body._stream._response.connection  # httpx's wrapper, then ours
         sock = connection.transport.get_extra_info("socket")
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+async def test_the_pool_is_sized_and_expired_from_the_provider_settings(raw_server: StartServer) -> None:
+    open_now = 0
+    most_open = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most_open
+        open_now += 1
+        most_open = max(most_open, open_now)
+        try:
+            while True:
+                try:
+                    await server.read_request(reader)
+                except asyncio.IncompleteReadError:
+                    return
+                await asyncio.sleep(0.05)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        finally:
+            open_now -= 1
+
+    server = await raw_server(handler)
+    settings = ProviderSettings(
+        name="p", type="openai", base_url=server.url, max_connections=2, keepalive_expiry_s=0.2
+    )
+    http = UpstreamHttp(settings, server.url, {})
+    try:
+        # Six calls at once through a pool of two: never more than two connections.
+        await asyncio.gather(*(http.post("/", content=b"{}") for _ in range(6)))
+        assert most_open == 2 and server.connections == 2
+        # Idle longer than keepalive_expiry_s: the pooled connections are dropped, a new one opens.
+        await asyncio.sleep(0.5)
+        await http.post("/", content=b"{}")
+        assert server.connections == 3
+    finally:
+        await http.aclose()
