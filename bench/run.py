@@ -241,6 +241,14 @@ def ghz(
     }
 
 
+def saturated(target: Target, pid: int, method: str, seconds: float) -> dict[str, Any]:
+    """ghz closed loop at SATURATED_CONCURRENCY, with the server's CPU milliseconds per call."""
+    cpu = cpu_seconds(pid)
+    run = ghz(target, method, concurrency=SATURATED_CONCURRENCY, seconds=seconds)
+    run["cpu_ms_per_call"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, run["calls"])
+    return run
+
+
 def hey(
     url: str, body: dict[str, Any], *, concurrency: int, seconds: float, api_key: str = API_KEY
 ) -> dict[str, Any]:
@@ -447,9 +455,7 @@ def measure_target(target: Target, profile: Profile) -> dict[str, Any]:
         fig: dict[str, Any] = {"loadavg_before": loadavg, "rss_idle_mb": rss_mb(pid)}
         ghz(target, "Chat", concurrency=4, seconds=2)  # warm up pools and code paths
         fig["unary_c1"] = ghz(target, "Chat", concurrency=1, seconds=profile.closed_s)
-        cpu = cpu_seconds(pid)
-        sat = ghz(target, "Chat", concurrency=SATURATED_CONCURRENCY, seconds=profile.closed_s)
-        sat["cpu_ms_per_call"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, sat["calls"])
+        sat = saturated(target, pid, "Chat", profile.closed_s)
         fig["unary_saturated"] = sat
         steps = []
         for share in (0.5, 0.7, 0.85, 0.95):
@@ -459,9 +465,7 @@ def measure_target(target: Target, profile: Profile) -> dict[str, Any]:
             )
             steps.append({"target_rps": rate, **step})
         fig["unary_fixed_rate"] = steps
-        cpu = cpu_seconds(pid)
-        stream = ghz(target, "ChatStream", concurrency=SATURATED_CONCURRENCY, seconds=profile.closed_s)
-        stream["cpu_ms_per_call"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, stream["calls"])
+        stream = saturated(target, pid, "ChatStream", profile.closed_s)
         stream["tokens_per_s"] = stream["rps"] * UPSTREAM_WORDS
         fig["stream_saturated"] = stream
         fig["stream_fast"] = stream_probe(

@@ -22,14 +22,13 @@ from typing import Any
 from bench.run import (
     OUT,
     ROOT,
-    SATURATED_CONCURRENCY,
     STEPS,
     Target,
     build_protoset,
-    cpu_seconds,
     free_port,
     ghz,
     rss_mb,
+    saturated,
     start,
     stop,
     targets,
@@ -48,19 +47,15 @@ def measure(target: Target) -> dict[str, Any]:
         pid = target.process.pid
         ghz(target, "Chat", concurrency=4, seconds=2)
         c1 = ghz(target, "Chat", concurrency=1, seconds=CLOSED_S)
-        cpu = cpu_seconds(pid)
-        unary = ghz(target, "Chat", concurrency=SATURATED_CONCURRENCY, seconds=CLOSED_S)
-        unary_cpu = (cpu_seconds(pid) - cpu) * 1000 / max(1, unary["calls"])
-        cpu = cpu_seconds(pid)
-        streams = ghz(target, "ChatStream", concurrency=SATURATED_CONCURRENCY, seconds=CLOSED_S)
-        stream_cpu = (cpu_seconds(pid) - cpu) * 1000 / max(1, streams["calls"])
+        unary = saturated(target, pid, "Chat", CLOSED_S)
+        streams = saturated(target, pid, "ChatStream", CLOSED_S)
         return {
             "c1_p50_ms": round(c1["p50_ms"], 2),
             "c1_p99_ms": round(c1["p99_ms"], 2),
             "calls_per_s": round(unary["rps"], 1),
-            "cpu_ms_per_call": round(unary_cpu, 2),
+            "cpu_ms_per_call": round(unary["cpu_ms_per_call"], 2),
             "streams_per_s": round(streams["rps"], 1),
-            "cpu_ms_per_stream": round(stream_cpu, 2),
+            "cpu_ms_per_stream": round(streams["cpu_ms_per_call"], 2),
             "rss_mb": round(rss_mb(pid), 1),
             "errors": unary["errors"] + streams["errors"],
         }
