@@ -11,16 +11,13 @@ tests; over a long benchmark that list would only grow, so it is emptied every s
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 from typing import Any
 
 from aiohttp import web
 
-from tests.upstreams.base import Exchange
+from tests.upstreams.base import Exchange, serve_until_signalled
 from tests.upstreams.openai import Behaviour, OpenAISimulator
 
 API_KEY = "sk-bench"
@@ -52,23 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--inter-token", type=float, default=0.002, help="seconds between paced tokens")
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     text = reply_text(args.words)
     behaviours = {
         FAST_MODEL: Behaviour(reply_text=text),
         PACED_MODEL: Behaviour(reply_text=text, inter_token=args.inter_token),
     }
-    with BenchUpstream(args.port, behaviours) as sim:
-        print(f"listening on {sim.base_url}", flush=True)
-        while not stop.wait(1.0):
-            sim.requests.clear()
-    return 0
+    sim = BenchUpstream(args.port, behaviours)
+    # Under load the request log would grow without bound: nobody reads it here.
+    return serve_until_signalled(sim, on_tick=sim.requests.clear)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,9 @@ import binascii
 import json
 import re
 import secrets
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any, Final
 
 from aiohttp import web
@@ -39,6 +36,7 @@ from tests.upstreams.base import (
     forever,
     fragments,
     random_id,
+    serve_until_signalled,
     sse_event,
     word_chunks,
 )
@@ -742,18 +740,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="key required as 'x-api-key' or 'Authorization: Bearer' (default: %(default)s; '' disables auth)",
     )
     args = parser.parse_args(argv)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with AnthropicSimulator(api_key=args.api_key or None, host=args.host, port=args.port) as sim:
-        print(f"listening on {sim.base_url}", flush=True)
-        while not stop.wait(0.2):  # a timed wait keeps the main thread responsive to signals
-            pass
-    return 0
+    return serve_until_signalled(
+        AnthropicSimulator(api_key=args.api_key or None, host=args.host, port=args.port)
+    )
 
 
 if __name__ == "__main__":

@@ -19,19 +19,16 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
-import signal
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from types import FrameType
 from typing import Any, Final
 from urllib.parse import unquote
 
 from aiohttp import web
 
-from tests.upstreams.base import Behaviour, Exchange, compact_json
+from tests.upstreams.base import Behaviour, Exchange, compact_json, serve_until_signalled
 from tests.upstreams.openai import (
     MODELS,
     ChatRules,
@@ -299,18 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with AzureOpenAISimulator(api_key=args.api_key or None, host=args.host, port=args.port) as sim:
-        print(f"listening on {sim.base_url}", flush=True)
-        while not stop.wait(0.2):
-            pass
-    return 0
+    return serve_until_signalled(
+        AzureOpenAISimulator(api_key=args.api_key or None, host=args.host, port=args.port)
+    )
 
 
 if __name__ == "__main__":

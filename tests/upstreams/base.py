@@ -15,13 +15,14 @@ import json
 import random
 import re
 import secrets
+import signal
 import string
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, Self
 
 from aiohttp import web
@@ -465,3 +466,22 @@ class SimulatorServer(abc.ABC):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
                 await forever()
+
+
+def serve_until_signalled(simulator: SimulatorServer, on_tick: Callable[[], None] | None = None) -> int:
+    """A simulator's command-line entry: start it, print where it listens, serve until SIGTERM or
+    SIGINT. `on_tick` runs between waits (bench/upstream.py bounds its request log with it)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with simulator as sim:
+        print(f"listening on {sim.base_url}", flush=True)
+        # A timed wait keeps the main thread responsive to signals.
+        while not stop.wait(0.2):
+            if on_tick is not None:
+                on_tick()
+    return 0

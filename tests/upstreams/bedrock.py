@@ -22,16 +22,13 @@ import datetime
 import hmac
 import json
 import re
-import signal
 import struct
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from types import FrameType
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -51,6 +48,7 @@ from tests.upstreams.base import (
     forever,
     fragments,
     random_id,
+    serve_until_signalled,
     word_chunks,
 )
 
@@ -787,20 +785,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with BedrockSimulator(
-        args.access_key_id, args.secret_access_key, args.region, args.host, port=args.port
-    ) as sim:
-        print(f"listening on {sim.base_url}", flush=True)
-        while not stop.wait(0.2):
-            pass
-    return 0
+    return serve_until_signalled(
+        BedrockSimulator(args.access_key_id, args.secret_access_key, args.region, args.host, port=args.port)
+    )
 
 
 if __name__ == "__main__":

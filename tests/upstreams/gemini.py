@@ -32,12 +32,9 @@ import binascii
 import json
 import re
 import secrets
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any, Final
 
 from aiohttp import web
@@ -50,6 +47,7 @@ from tests.upstreams.base import (
     compact_json,
     forever,
     random_id,
+    serve_until_signalled,
     sse_event,
     word_chunks,
 )
@@ -775,19 +773,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="key required in x-goog-api-key (default: %(default)s; pass '' to disable auth)",
     )
     args = parser.parse_args(argv)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with GeminiSimulator(api_key=args.api_key or None, host=args.host, port=args.port) as sim:
-        print(f"listening on {sim.base_url}", flush=True)
-        # A timed wait keeps the main thread responsive to signals.
-        while not stop.wait(0.2):
-            pass
-    return 0
+    return serve_until_signalled(
+        GeminiSimulator(api_key=args.api_key or None, host=args.host, port=args.port)
+    )
 
 
 if __name__ == "__main__":

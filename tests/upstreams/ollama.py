@@ -23,15 +23,12 @@ import binascii
 import json
 import random
 import secrets
-import signal
 import string
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any, Final
 
 from aiohttp import web
@@ -43,6 +40,7 @@ from tests.upstreams.base import (
     SimulatorServer,
     compact_json,
     forever,
+    serve_until_signalled,
     word_chunks,
 )
 
@@ -642,18 +640,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--api-key", default="", help="require 'Authorization: Bearer KEY' (default: no auth, like Ollama)"
     )
     args = parser.parse_args(argv)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with OllamaSimulator(api_key=args.api_key or None, host=args.host, port=args.port) as sim:
-        print(f"listening on {sim.base_url}", flush=True)
-        while not stop.wait(0.2):
-            pass
-    return 0
+    return serve_until_signalled(
+        OllamaSimulator(api_key=args.api_key or None, host=args.host, port=args.port)
+    )
 
 
 if __name__ == "__main__":

@@ -17,13 +17,10 @@ import argparse
 import asyncio
 import re
 import secrets
-import signal
 import sys
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any, Final, Literal
 
 from aiohttp import web
@@ -37,6 +34,7 @@ from tests.upstreams.base import (
     forever,
     fragments,
     random_id,
+    serve_until_signalled,
     sse_event,
     word_chunks,
 )
@@ -1156,21 +1154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with OpenAISimulator(
-        api_key=args.api_key or None, host=args.host, port=args.port, dialect=args.dialect
-    ) as sim:
-        print(f"listening on {sim.base_url}", flush=True)
-        # A timed wait keeps the main thread responsive to signals.
-        while not stop.wait(0.2):
-            pass
-    return 0
+    return serve_until_signalled(
+        OpenAISimulator(api_key=args.api_key or None, host=args.host, port=args.port, dialect=args.dialect)
+    )
 
 
 if __name__ == "__main__":
