@@ -705,3 +705,12 @@ def render_matrix() -> str:
 
 if __name__ == "__main__":
     print(render_matrix(), end="")
+
+
+def simulator_for(simulators: dict[str, SimulatorServer], harness: ProviderHarness) -> SimulatorServer:
+    """The provider's simulator from a suite's pool, started on first use, reset for this test."""
+    sim = simulators.get(harness.key)
+    if sim is None:
+        sim = simulators[harness.key] = harness.simulator().start()
+    sim.reset()
+    return sim

@@ -33,6 +33,7 @@ from tests.conformance.harness import (
     ErrorCase,
     ProviderHarness,
     render_matrix,
+    simulator_for,
     tiny_png,
 )
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
@@ -110,10 +111,7 @@ async def conformance(
     connect: Callable[[Gateway], Client],
 ) -> Conformance:
     harness = HARNESSES[request.param]
-    sim = simulators.get(harness.key)
-    if sim is None:
-        sim = simulators[harness.key] = harness.simulator().start()
-    sim.reset()
+    sim = simulator_for(simulators, harness)
 
     async def start(**overrides: Any) -> Client:
         return connect(await start_gateway(harness.config(sim.base_url, **overrides)))

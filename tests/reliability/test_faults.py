@@ -22,7 +22,7 @@ from google.rpc import error_details_pb2
 
 from llmgateway.app import Gateway
 from llmgateway.v1 import chat_pb2, models_pb2
-from tests.conformance.harness import HARNESSES, MODEL, ProviderHarness
+from tests.conformance.harness import HARNESSES, MODEL, ProviderHarness, simulator_for
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.pki import make_pki
 from tests.reliability.leaks import Snapshot, settle_until, snapshot
@@ -161,14 +161,6 @@ def simulators() -> Iterator[dict[str, SimulatorServer]]:
     yield started
     for simulator in started.values():
         simulator.stop()
-
-
-def simulator_for(simulators: dict[str, SimulatorServer], harness: ProviderHarness) -> SimulatorServer:
-    sim = simulators.get(harness.key)
-    if sim is None:
-        sim = simulators[harness.key] = harness.simulator().start()
-    sim.reset()
-    return sim
 
 
 def closed_port() -> int:
