@@ -41,9 +41,9 @@ async def test_reload_swaps_config_while_streams_finish_on_the_old_one(
         def load() -> GatewayConfig:
             return load_config(path, env={})
 
-        gateway = Gateway(load(), load=load)
         retired = asyncio.Event()
-        gateway.on_runtime_retired = retired.set  # `serve` re-settles the garbage collector here
+        # `serve` re-settles the garbage collector there.
+        gateway = Gateway(load(), load=load, on_runtime_retired=retired.set)
         await gateway.start()
         try:
             client = connect(gateway)

@@ -88,6 +88,7 @@ class Gateway:
         tracer_provider: TracerProvider | None = None,
         metrics: GatewayMetrics | None = None,
         worker: bool = False,
+        on_runtime_retired: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.listen = listen or config.server.listen
@@ -112,11 +113,7 @@ class Gateway:
         self._server: grpc.aio.Server | None = None
         self._stopping: asyncio.Task[None] | None = None
         # Called after a reload, once the replaced configuration's last call has finished.
-        self.on_runtime_retired: Callable[[], None] | None = None
-
-    def _runtime_retired(self) -> None:
-        if self.on_runtime_retired is not None:
-            self.on_runtime_retired()
+        self._on_runtime_retired = on_runtime_retired
 
     @property
     def address(self) -> str:
@@ -152,7 +149,7 @@ class Gateway:
         self._server = server
 
         self._store = build_store(self.config, self.metrics)
-        runtimes = RuntimeHolder(self._new_runtime(self.config), on_retired=self._runtime_retired)
+        runtimes = RuntimeHolder(self._new_runtime(self.config), on_retired=self._on_runtime_retired)
         self._runtimes = runtimes
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtimes), server)
         models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtimes), server)
@@ -288,8 +285,13 @@ async def serve(
     worker: bool = False,
 ) -> None:
     """Run a gateway until SIGTERM or SIGINT (graceful shutdown); SIGHUP reloads the config."""
-    gateway = Gateway(config, listen, load=load, worker=worker)
-    gateway.on_runtime_retired = lambda: gc_tuning.settle(gateway.config.server)
+    gateway = Gateway(
+        config,
+        listen,
+        load=load,
+        worker=worker,
+        on_runtime_retired=lambda: gc_tuning.settle(gateway.config.server),
+    )
     await gateway.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
