@@ -105,7 +105,6 @@ class AnthropicProvider(Provider):
         elif settings.bearer_token:
             headers["authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
         self._http = UpstreamHttp(settings, settings.base_url or _DEFAULT_BASE_URL, headers)
-        self._client = self._http.client
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -178,7 +177,7 @@ class AnthropicProvider(Provider):
         async with (
             transport_errors(self.name),
             # `paced` enforces the gaps between events; httpx only bounds connecting and sending.
-            self._client.stream(
+            self._http.client.stream(
                 "POST",
                 _MESSAGES_PATH,
                 content=dumps(body),
@@ -302,7 +301,7 @@ class AnthropicProvider(Provider):
         params: dict[str, str] = {"limit": "1000"}
         while True:
             async with transport_errors(self.name):
-                response = await self._client.get(_MODELS_PATH, params=params)
+                response = await self._http.client.get(_MODELS_PATH, params=params)
             if response.status_code != 200:
                 raise self._error(response)
             payload = loads_object(response.content)

@@ -132,7 +132,6 @@ class BedrockProvider(Provider):
         self._credentials: Credentials | None = self._static_credentials(settings)
         self._credentials_lock = asyncio.Lock()
         self._http = UpstreamHttp(settings, self._endpoint, {})
-        self._client = self._http.client
 
     @staticmethod
     def _static_credentials(settings: ProviderSettings) -> Credentials | None:
@@ -324,7 +323,7 @@ class BedrockProvider(Provider):
         async with (
             transport_errors(self.name),
             # Gaps between frames are bounded by `paced`; httpx only bounds connecting and sending.
-            self._client.stream(
+            self._http.client.stream(
                 "POST",
                 path,
                 content=content,

@@ -124,7 +124,6 @@ class GeminiProvider(Provider):
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         headers = {"x-goog-api-key": key} if key else {}
         self._http = UpstreamHttp(settings, settings.base_url or _DEFAULT_BASE_URL, headers)
-        self._client = self._http.client
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -271,7 +270,7 @@ class GeminiProvider(Provider):
             transport_errors(self.name),
             # Read timeouts between events are enforced by `paced`, which tells a slow first token
             # from a stall mid-stream; httpx only bounds connecting and sending.
-            self._client.stream(
+            self._http.client.stream(
                 "POST",
                 self._path(call.upstream_model, "streamGenerateContent"),
                 params={"alt": "sse"},
@@ -353,7 +352,7 @@ class GeminiProvider(Provider):
         params: dict[str, str] = {"pageSize": "1000"}
         for _ in range(_MAX_MODEL_PAGES):
             async with transport_errors(self.name):
-                response = await self._client.get(f"/{self._version}/models", params=params)
+                response = await self._http.client.get(f"/{self._version}/models", params=params)
             if response.status_code != 200:
                 raise self._error(response)
             payload = loads_object(response.content)

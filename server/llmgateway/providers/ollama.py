@@ -259,7 +259,6 @@ class OllamaProvider(Provider):
         # Ollama itself has no auth; a key is only for a proxy in front of it.
         headers = {"authorization": f"Bearer {key}"} if key else {}
         self._http = UpstreamHttp(settings, settings.base_url or _DEFAULT_BASE_URL, headers)
-        self._client = self._http.client
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -290,7 +289,7 @@ class OllamaProvider(Provider):
 
     async def list_models(self) -> list[str] | None:
         async with transport_errors(self.name):
-            response = await self._client.get(_TAGS_PATH)
+            response = await self._http.client.get(_TAGS_PATH)
         if response.status_code != 200:
             raise self._error(response)
         payload = loads_object(response.content)
@@ -362,7 +361,7 @@ class OllamaProvider(Provider):
         async with (
             transport_errors(self.name),
             # `paced` bounds the waits between lines; httpx only bounds connecting and sending.
-            self._client.stream(
+            self._http.client.stream(
                 "POST",
                 _CHAT_PATH,
                 content=dumps(body),

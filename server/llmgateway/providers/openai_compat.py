@@ -137,7 +137,6 @@ class OpenAICompatProvider(Provider):
         self._dialect = wire.dialect
         self._secrets = settings.secrets()
         self._http = UpstreamHttp(settings, wire.base_url, wire.auth_headers)
-        self._client = self._http.client
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -168,7 +167,7 @@ class OpenAICompatProvider(Provider):
         if self._wire.models_path is None:
             return None
         async with transport_errors(self.name):
-            response = await self._client.get(self._wire.models_path, params=dict(self._wire.query))
+            response = await self._http.client.get(self._wire.models_path, params=dict(self._wire.query))
         if response.status_code != 200:
             raise self._error(response)
         return _model_ids(self.name, response.content)
@@ -234,7 +233,7 @@ class OpenAICompatProvider(Provider):
             transport_errors(self.name),
             # Read timeouts between events are enforced by `paced`, which tells a slow first token
             # from a stall mid-stream; httpx only bounds connecting and sending.
-            self._client.stream(
+            self._http.client.stream(
                 "POST",
                 self._chat_path(call),
                 content=dumps(body),
