@@ -18,7 +18,6 @@ from llmgateway.interceptors.handlers import (
     UnaryBehavior,
     WrappedHandlers,
     is_chat_call,
-    rewrap,
 )
 from llmgateway.limits.admission import Admission, Ticket
 from llmgateway.observability.call_record import record as current_record
@@ -37,9 +36,7 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, admission: Callable[[], Admission | None]) -> None:
         self._admission = admission
-        self._wrapped = WrappedHandlers(
-            lambda method, handler: rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
-        )
+        self._wrapped = WrappedHandlers.around(self._wrap_unary, self._wrap_stream)
 
     async def _admit(self, request: Any) -> tuple[Admission, Ticket] | None:
         admission, who = self._admission(), principal()

@@ -19,7 +19,6 @@ from llmgateway.interceptors.handlers import (
     StreamBehavior,
     UnaryBehavior,
     WrappedHandlers,
-    rewrap,
 )
 from llmgateway.observability.call_record import record as current_record
 
@@ -85,9 +84,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, keys: Callable[[], KeyStore | None]) -> None:
         self._keys = keys
-        self._wrapped = WrappedHandlers(
-            lambda method, handler: rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
-        )
+        self._wrapped = WrappedHandlers.around(self._wrap_unary, self._wrap_stream)
 
     def _admit(self, request: Any, context: Context) -> None:
         store = self._keys()

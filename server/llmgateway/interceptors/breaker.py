@@ -17,7 +17,6 @@ from llmgateway.interceptors.handlers import (
     UnaryBehavior,
     WrappedHandlers,
     is_chat_call,
-    rewrap,
 )
 
 
@@ -29,9 +28,7 @@ class BreakerInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, open_until: Callable[[str], float | None]) -> None:
         self._open_until = open_until
-        self._wrapped = WrappedHandlers(
-            lambda method, handler: rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
-        )
+        self._wrapped = WrappedHandlers.around(self._wrap_unary, self._wrap_stream)
 
     def _check(self, request: Any) -> None:
         model = getattr(request, "model", "")

@@ -52,6 +52,15 @@ class WrappedHandlers:
         self._wrap = wrap
         self._made: dict[str, tuple[Handler, Handler]] = {}
 
+    @classmethod
+    def around(
+        cls,
+        unary: Callable[[UnaryBehavior], UnaryBehavior],
+        stream: Callable[[StreamBehavior], StreamBehavior],
+    ) -> WrappedHandlers:
+        """Wrapping every method the same way, whatever its name."""
+        return cls(lambda method, handler: rewrap(handler, unary=unary, stream=stream))
+
     def get(self, method: str, inner: Handler) -> Handler:
         made = self._made.get(method)
         if made is None or made[0] is not inner:

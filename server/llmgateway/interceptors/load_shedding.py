@@ -17,7 +17,6 @@ from llmgateway.interceptors.handlers import (
     UnaryBehavior,
     WrappedHandlers,
     is_chat_call,
-    rewrap,
 )
 
 _RETRY_AFTER_S = 1.0
@@ -38,9 +37,7 @@ class LoadSheddingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, max_concurrent_calls: int) -> None:
         self._limit = max_concurrent_calls
         self.in_flight = 0
-        self._wrapped = WrappedHandlers(
-            lambda method, handler: rewrap(handler, unary=self._wrap_unary, stream=self._wrap_stream)
-        )
+        self._wrapped = WrappedHandlers.around(self._wrap_unary, self._wrap_stream)
 
     def _enter(self) -> None:
         if self.in_flight >= self._limit:
