@@ -34,14 +34,19 @@ def _family(model: str) -> str:
     return name
 
 
-def prices_for(deployment: DeploymentSettings, upstream_model: str) -> tuple[float, float]:
+def known_prices(deployment: DeploymentSettings, upstream_model: str) -> tuple[float, float] | None:
     """(input, output) USD per million tokens for a deployment: its configured prices, else the
-    longest matching default, else free (unknown)."""
+    longest matching default, else None (unknown)."""
     if deployment.input_price_per_mtok or deployment.output_price_per_mtok:
         return deployment.input_price_per_mtok, deployment.output_price_per_mtok
     family = _family(upstream_model)
     matches = [prefix for prefix in DEFAULT_PRICES if family.startswith(prefix)]
-    return DEFAULT_PRICES[max(matches, key=len)] if matches else (0.0, 0.0)
+    return DEFAULT_PRICES[max(matches, key=len)] if matches else None
+
+
+def prices_for(deployment: DeploymentSettings, upstream_model: str) -> tuple[float, float]:
+    """What the gateway charges: known_prices, with an unknown price charged as free."""
+    return known_prices(deployment, upstream_model) or (0.0, 0.0)
 
 
 def cost_usd(prices: tuple[float, float], usage: chat_pb2.Usage) -> float:
