@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from llmgateway.config import BreakerSettings, DeploymentSettings, ProviderSettings, RetrySettings
+from llmgateway.pricing import known_prices
 from llmgateway.providers.echo import EchoProvider
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead, BulkheadFullError
@@ -227,4 +228,42 @@ def test_cost_picks_the_cheapest_for_the_request() -> None:
     cheap, dear = deployment("cheap", price=0.15), deployment("dear", price=2.5)
     balancer = Balancer("cost", random.Random(0))
     assert [d.settings.model for d in balancer.order([dear, cheap], FACTS)] == ["cheap", "dear"]
-    assert cheap.estimated_cost(1_000_000, 0) == pytest.approx(0.15)
+    assert cheap.estimated_cost("cheap", 1_000_000, 0) == pytest.approx(0.15)
+
+
+def test_cost_uses_the_built_in_prices_when_none_are_configured() -> None:
+    # What budgets are charged: gpt-4o-mini lists at 0.15/0.60, gpt-4o at 2.50/10.00, sonnet at 3/15.
+    dear, cheap, dearest = deployment("gpt-4o"), deployment("gpt-4o-mini"), deployment("claude-sonnet-4-5")
+    balancer = Balancer("cost", random.Random(0))
+    orders = {
+        tuple(d.settings.model for d in balancer.order([dear, cheap, dearest], FACTS)) for _ in range(20)
+    }
+    assert orders == {("gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5")}
+
+
+def test_cost_ranks_an_unknown_price_after_every_known_one() -> None:
+    unknown, dear = deployment("in-house-model"), deployment("claude-sonnet-4-5")
+    balancer = Balancer("cost", random.Random(0))
+    assert all(balancer.order([unknown, dear], FACTS) == [dear, unknown] for _ in range(20))
+
+
+def test_cost_prices_a_glob_deployment_for_the_requested_model() -> None:
+    glob, fixed = deployment("{model}"), deployment("gpt-4o")
+    balancer = Balancer("cost", random.Random(0))
+    assert all(balancer.order([fixed, glob], FACTS, "gpt-4o-mini")[0] is glob for _ in range(20))
+    assert all(balancer.order([glob, fixed], FACTS, "claude-sonnet-4-5")[0] is fixed for _ in range(20))
+
+
+def test_cost_looks_a_fixed_deployments_price_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    lookups: list[str] = []
+
+    def counted(settings: DeploymentSettings, upstream_model: str) -> tuple[float, float] | None:
+        lookups.append(upstream_model)
+        return known_prices(settings, upstream_model)
+
+    monkeypatch.setattr("llmgateway.routing.deployments.known_prices", counted)
+    a, b = deployment("gpt-4o"), deployment("gpt-4o-mini")
+    balancer = Balancer("cost", random.Random(0))
+    for _ in range(50):
+        balancer.order([a, b], FACTS, "m")
+    assert sorted(lookups) == ["gpt-4o", "gpt-4o-mini"]

@@ -60,6 +60,19 @@ async def test_cost(start_gateway: StartGateway, connect: Callable[[Gateway], Cl
     assert await served(client, 10) == {"e2": 10}
 
 
+async def test_cost_without_configured_prices_uses_what_the_gateway_charges(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    config = echo_model(
+        "cost",
+        {"provider": "e1", "model": "in-house-model"},  # no known price: last, not free
+        {"provider": "e2", "model": "gpt-4o"},  # built-in table: 2.50 / 10.00
+        {"provider": "e3", "model": "gpt-4o-mini"},  # built-in table: 0.15 / 0.60
+    )
+    client = connect(await start_gateway(config))
+    assert await served(client, 10) == {"e3": 10}
+
+
 @pytest.fixture(scope="module")
 def sims() -> Iterator[tuple[OpenAISimulator, OpenAISimulator]]:
     with OpenAISimulator(api_key=None) as slow, OpenAISimulator(api_key=None) as fast:

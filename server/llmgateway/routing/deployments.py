@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmgateway.config import DeploymentSettings, ProviderSettings
-from llmgateway.pricing import cost_usd
+from llmgateway.pricing import cost_usd, known_prices
 from llmgateway.providers.base import Provider
 from llmgateway.resilience.breaker import CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead
@@ -36,6 +36,16 @@ class Deployment:
     latency: Ewma  # unary calls: total latency
     # Smooth weighted round-robin state (nginx's algorithm).
     current_weight: float = field(default=0.0)
+    # The cost strategy asks for the price on every call, so it is looked up once when it cannot
+    # change: when the upstream model is fixed. A glob deployment's depends on the requested name,
+    # which callers choose freely; it is looked up per call (cheap) rather than cached, since a
+    # cache keyed by caller input would grow without bound.
+    _price_varies: bool = field(init=False, repr=False)
+    _fixed_price: tuple[float, float] | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._price_varies = "{model}" in self.settings.model
+        self._fixed_price = known_prices(self.settings, self.settings.model)
 
     @property
     def id(self) -> str:
@@ -49,6 +59,17 @@ class Deployment:
         """The model name to send upstream; glob models substitute the requested name."""
         return self.settings.model.replace("{model}", requested)
 
-    def estimated_cost(self, prompt_tokens: int, output_tokens: int) -> float:
-        prices = (self.settings.input_price_per_mtok, self.settings.output_price_per_mtok)
+    def prices(self, requested: str | None) -> tuple[float, float] | None:
+        """(input, output) USD per million tokens that the gateway would charge for a call of the
+        requested model here (pricing.prices_for), or None when the price is unknown. Without a
+        requested name a glob deployment is priced as its unsubstituted model: usually unknown."""
+        if not self._price_varies or requested is None:
+            return self._fixed_price
+        return known_prices(self.settings, self.upstream_model(requested))
+
+    def estimated_cost(self, requested: str | None, prompt_tokens: int, output_tokens: int) -> float | None:
+        """What the call would cost here, or None when the price is unknown."""
+        prices = self.prices(requested)
+        if prices is None:
+            return None
         return cost_usd(prices, chat_pb2.Usage(input_tokens=prompt_tokens, output_tokens=output_tokens))

@@ -27,7 +27,11 @@ class Balancer:
         self._rng = rng
         self._next = 0  # round-robin position
 
-    def order(self, candidates: list[Deployment], facts: RequestFacts) -> list[Deployment]:
+    def order(
+        self, candidates: list[Deployment], facts: RequestFacts, upstream_name: str | None = None
+    ) -> list[Deployment]:
+        """Candidates best first. `upstream_name` is the name glob deployments substitute for
+        `{model}` (the cost strategy prices what they would call); None when not known."""
         if len(candidates) <= 1:
             return list(candidates)
         if self.strategy == "round_robin":
@@ -40,10 +44,7 @@ class Balancer:
             return sorted(candidates, key=lambda d: (d.in_flight, self._rng.random()))
         if self.strategy == "latency":
             return self._latency(candidates, facts.stream)
-        return sorted(
-            candidates,
-            key=lambda d: (d.estimated_cost(facts.prompt_tokens, facts.output_tokens), self._rng.random()),
-        )
+        return self._cheapest(candidates, facts, upstream_name)
 
     def _smooth_weighted(self, candidates: list[Deployment]) -> list[Deployment]:
         # nginx's smooth weighted round-robin: picks follow the weights exactly over a cycle and are
@@ -56,6 +57,19 @@ class Balancer:
         chosen.current_weight -= total
         rest = sorted((d for d in candidates if d is not chosen), key=lambda d: -d.settings.weight)
         return [chosen, *rest]
+
+    def _cheapest(
+        self, candidates: list[Deployment], facts: RequestFacts, upstream_name: str | None
+    ) -> list[Deployment]:
+        def rank(deployment: Deployment) -> tuple[bool, float, float]:
+            cost = deployment.estimated_cost(upstream_name, facts.prompt_tokens, facts.output_tokens)
+            # An unknown price (neither configured nor in the built-in table) ranks after every
+            # known one rather than as free: an unpriced model may be the dearest of all (a new
+            # flagship, a fine-tune), and since the gateway charges it to budgets as free,
+            # preferring it would also let traffic escape budgets. It stays in the failover order.
+            return (cost is None, cost or 0.0, self._rng.random())
+
+        return sorted(candidates, key=rank)
 
     def _latency(self, candidates: list[Deployment], stream: bool) -> list[Deployment]:
         def observed(deployment: Deployment) -> float:
