@@ -255,3 +255,34 @@ async def test_content_logging_is_opt_in_and_redacted(
     ]
     assert unary["prompt"] == "user: write to [EMAIL]" and unary["completion"] == "write to [EMAIL]"
     assert streamed["prompt"] == "user: or [IPV4]" and streamed["completion"] == "or [IPV4]"
+
+
+async def test_cancelled_stream_ends_its_span_in_its_own_context(
+    observed: tuple[Gateway, Client, InMemorySpanExporter],
+    sims: tuple[OpenAISimulator, OpenAISimulator],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A caller who cancels mid-stream: the server span ends, the access log says CANCELLED, and no
+    "Failed to detach context" error is logged (grpc.aio abandons the handler's generator when a
+    write is cancelled; finalised later, outside the call's context, OpenTelemetry cannot detach)."""
+    _, client, exporter = observed
+    a, _ = sims
+    # Far more than HTTP/2 flow control lets through unread: the server is left waiting in a write.
+    a.behaviour = Behaviour(reply_text=" ".join(["x" * 200] * 5000))
+    with caplog.at_level(logging.INFO):
+        call = client.chat.ChatStream(stream_request("primary", user("cancel me")), timeout=10)
+        async for message in call:
+            if message.delta.text:
+                break
+        await asyncio.sleep(0.5)
+        call.cancel()
+        async with asyncio.timeout(3):
+            while not any(s.name.endswith("/ChatStream") for s in exporter.get_finished_spans()):
+                await asyncio.sleep(0.01)
+            while not any(r.name == ACCESS_LOGGER for r in caplog.records):
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # room for a late finaliser to log
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    access = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert [line["code"] for line in access] == ["CANCELLED"]

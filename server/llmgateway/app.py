@@ -23,6 +23,7 @@ from llmgateway.interceptors.breaker import BreakerInterceptor
 from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
 from llmgateway.interceptors.load_shedding import LoadSheddingInterceptor
 from llmgateway.interceptors.observability import ObservabilityInterceptor
+from llmgateway.interceptors.stream_closing import StreamClosingInterceptor
 from llmgateway.limits.admission import Admission
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
 from llmgateway.observability.tracing import build_tracer_provider
@@ -123,11 +124,13 @@ class Gateway:
 
     async def start(self) -> None:
         """Bind, serve liveness at once, and readiness once providers are built."""
-        # Outermost first: the trace span covers everything; metrics and the access log see the
-        # final status; errors raised by any later interceptor are mapped to statuses too.
+        # Outermost first: streams are closed in their own task; the trace span covers everything;
+        # metrics and the access log see the final status; errors raised by any later interceptor
+        # are mapped to statuses too.
         observability = self.config.observability
         server = grpc.aio.server(
             interceptors=[
+                StreamClosingInterceptor(),
                 aio_server_interceptor(tracer_provider=self.tracer_provider),  # type: ignore[no-untyped-call]
                 ObservabilityInterceptor(self.metrics, access_log=observability.access_log),
                 ErrorMappingInterceptor(),

@@ -1,0 +1,57 @@
+"""Server-streaming handlers that close their generators in the call's own task.
+
+grpc.aio drives an async-generator handler with its own `async for` and a write per message. When
+the caller goes away while grpc is inside such a write, the task is cancelled there, outside the
+generator, and grpc drops the generator half-way. Python finalises it later from the event loop's
+async-generator hook: in another task and another contextvars Context. Every `with` block still open
+in the handler chain then exits there — OpenTelemetry's span cannot detach its context ("Failed to
+detach context", an ERROR line per cancelled stream) and the call's end is recorded late.
+
+This interceptor, outermost, hands grpc a coroutine instead, which writes each message itself and
+closes the chain's generator in a `finally`, in the same task and Context, however the call ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from llmgateway.interceptors.handlers import Context, Continuation, Handler, StreamBehavior
+
+WriteLoop = Callable[[Any, Context], Awaitable[None]]
+
+
+def _write_loop(behavior: StreamBehavior) -> WriteLoop:
+    async def stream(request: Any, context: Context) -> None:
+        messages = behavior(request, context)
+        try:
+            async for message in messages:
+                await context.write(message)
+        finally:
+            await messages.aclose()  # type: ignore[attr-defined]  # an async generator, not just an iterator
+
+    return stream
+
+
+def _closing(handler: Handler) -> Handler:
+    if handler.unary_stream is None:
+        return handler
+    return grpc.unary_stream_rpc_method_handler(
+        _write_loop(handler.unary_stream),  # type: ignore[arg-type]
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class StreamClosingInterceptor(grpc.aio.ServerInterceptor):
+    """Must be the first (outermost) interceptor: it closes what every inner one opened. Unlike the
+    others it wraps per call, not once per method (WrappedHandlers): the handler inside it is
+    OpenTelemetry's, made anew for every call."""
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        return None if handler is None else _closing(handler)
