@@ -17,11 +17,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from llmgateway import gc_tuning
 from llmgateway.auth.keys import KeyStore
 from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
-from llmgateway.interceptors.admission import AdmissionInterceptor
-from llmgateway.interceptors.auth import AuthInterceptor
-from llmgateway.interceptors.breaker import BreakerInterceptor
+from llmgateway.interceptors.admission import AdmissionGuard
+from llmgateway.interceptors.auth import AuthGuard
+from llmgateway.interceptors.breaker import BreakerGuard
 from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
-from llmgateway.interceptors.load_shedding import LoadSheddingInterceptor
+from llmgateway.interceptors.guards import GuardInterceptor
+from llmgateway.interceptors.load_shedding import LoadSheddingGuard
 from llmgateway.interceptors.observability import ObservabilityInterceptor
 from llmgateway.interceptors.stream_closing import StreamClosingInterceptor
 from llmgateway.limits.admission import Admission
@@ -134,10 +135,14 @@ class Gateway:
                 aio_server_interceptor(tracer_provider=self.tracer_provider),  # type: ignore[no-untyped-call]
                 ObservabilityInterceptor(self.metrics, access_log=observability.access_log),
                 ErrorMappingInterceptor(),
-                AuthInterceptor(self._keys),
-                AdmissionInterceptor(self._admission),
-                LoadSheddingInterceptor(self.config.routing.max_concurrent_calls),
-                BreakerInterceptor(self._open_until),
+                GuardInterceptor(
+                    [
+                        AuthGuard(self._keys),
+                        AdmissionGuard(self._admission),
+                        LoadSheddingGuard(self.config.routing.max_concurrent_calls),
+                        BreakerGuard(self._open_until),
+                    ]
+                ),
             ],
             options=server_options(self.config.server, self.config.limits.max_request_bytes),
         )

@@ -1,10 +1,11 @@
-"""Authentication and model policy: every ChatService and ModelService call needs a valid key
-(`authorization: Bearer KEY` or `x-api-key: KEY`); health and reflection stay open."""
+"""Authentication and model policy, a guard (interceptors/guards.py): every ChatService and
+ModelService call needs a valid key (`authorization: Bearer KEY` or `x-api-key: KEY`); health and
+reflection stay open."""
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import grpc
@@ -12,14 +13,7 @@ import grpc
 from llmgateway.auth.context import current_principal
 from llmgateway.auth.keys import KeyStore, Principal
 from llmgateway.errors import GatewayError
-from llmgateway.interceptors.handlers import (
-    Context,
-    Continuation,
-    Handler,
-    StreamBehavior,
-    UnaryBehavior,
-    WrappedHandlers,
-)
+from llmgateway.interceptors.handlers import Context
 from llmgateway.observability.call_record import record as current_record
 
 _PROTECTED = ("/llmgateway.v1.ChatService/", "/llmgateway.v1.ModelService/")
@@ -78,15 +72,17 @@ def _check_model(principal: Principal, request: Any) -> None:
         labels.update(principal.policy.labels)  # the key's labels win over the caller's
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthGuard:
     """Authenticates protected calls; `keys()` gives the current key store, or None when auth is off
     (read per call, so a reload that revokes a key takes effect at once)."""
 
     def __init__(self, keys: Callable[[], KeyStore | None]) -> None:
         self._keys = keys
-        self._wrapped = WrappedHandlers.around(self._wrap_unary, self._wrap_stream)
 
-    def _admit(self, request: Any, context: Context) -> None:
+    def applies_to(self, method: str) -> bool:
+        return method.startswith(_PROTECTED)
+
+    async def enter(self, request: Any, context: Context) -> None:
         store = self._keys()
         if store is None:
             return
@@ -97,25 +93,5 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             observed.tenant = principal.tenant
         _check_model(principal, request)
 
-    def _wrap_unary(self, behavior: UnaryBehavior) -> UnaryBehavior:
-        async def unary(request: Any, context: Context) -> Any:
-            self._admit(request, context)
-            return await behavior(request, context)
-
-        return unary
-
-    def _wrap_stream(self, behavior: StreamBehavior) -> StreamBehavior:
-        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            self._admit(request, context)
-            async for message in behavior(request, context):
-                yield message
-
-        return stream
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or not str(handler_call_details.method).startswith(_PROTECTED):
-            return handler
-        return self._wrapped.get(str(handler_call_details.method), handler)
+    async def leave(self, entered: object) -> None:
+        """Nothing to undo."""

@@ -69,6 +69,6 @@ class WrappedHandlers:
         return made[1]
 
 
-def is_chat_call(details: grpc.HandlerCallDetails) -> bool:
+def is_chat_method(method: str) -> bool:
     """Chat and ChatStream: the calls that go upstream (health, reflection, ListModels do not)."""
-    return str(details.method).startswith(CHAT_SERVICE_PREFIX)
+    return method.startswith(CHAT_SERVICE_PREFIX)
