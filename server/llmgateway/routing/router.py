@@ -5,6 +5,8 @@ fallback models; for each model, filter its deployments by capability and order 
 model's strategy; try them in order, each guarded by its breaker and bulkhead and retried with
 backoff while the retry budget and the caller's deadline allow. Streams fail over only before the
 first content: after it, the caller holds a partial answer and the stream's failure is reported.
+A stream's attempt is settled when the stream ends (breaker, latency, attempt metric), since only
+then is it known whether the deployment delivered the whole answer.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from llmgateway.config import GatewayConfig, ModelSettings
 from llmgateway.errors import GatewayError, deadline_exceeded, model_not_found
 from llmgateway.limits.admission import rpm_bucket, tpm_bucket
 from llmgateway.limits.backend import Bucket, LimitBackend
+from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
@@ -82,17 +85,29 @@ class RouteReport:
         return bool(self.served_model) and self.served_model != self.requested_model
 
 
+@dataclass(frozen=True)
+class StreamEnd:
+    """How the upstream of a stream ended after its first content: it completed (`failure` is
+    None), or it failed after its last read had waited `waited` seconds."""
+
+    failure: GatewayError | None = None
+    waited: float = 0.0
+
+
 @dataclass
 class StreamHandle:
     """A stream that has produced its first content: `items` holds what arrived so far, `rest`
-    the remaining upstream iterator. `close()` must be awaited when the caller is done."""
+    the remaining upstream iterator. `close()` must be awaited when the caller is done; it tells
+    `_on_end` how the upstream ended (None: the gateway stopped reading before it did)."""
 
     deployment: Deployment
     items: list[chat_pb2.ChatStreamResponse]
     rest: AsyncGenerator[chat_pb2.ChatStreamResponse, None] | None
-    _on_failure: Callable[[GatewayError], None]
     span: Span
+    _on_end: Callable[[StreamEnd | None], None]
     _settle: Callable[[chat_pb2.Usage | None], Awaitable[None]]
+    _record: CallRecord | None
+    _end: StreamEnd | None = None
     _closed: bool = False
     _usage: chat_pb2.Usage | None = None
 
@@ -112,29 +127,35 @@ class StreamHandle:
                 self.span.set_attribute("gen_ai.usage.output_tokens", item.usage.output_tokens)
 
     async def messages(self) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
+        """The stream's messages, noting in `_end` how the upstream ended, if it did."""
         for item in self.items:
             self._observe(item)
             yield item
         if self.rest is None:
+            self._end = StreamEnd()
             return
-        call = current_record()
-        try:
-            while True:
-                waiting = time.perf_counter()
-                try:
-                    item = await anext(self.rest)
-                except StopAsyncIteration:
-                    return
-                finally:
-                    if call is not None:
-                        call.upstream_wait_s += time.perf_counter() - waiting
-                self._observe(item)
-                yield item
-        except GatewayError as error:
-            self._on_failure(error)
-            self.span.set_status(StatusCode.ERROR, error.reason)
-            self.span.set_attribute("error.type", error.reason)
-            raise
+        record = self._record
+        while True:
+            waiting = time.perf_counter()
+            try:
+                message = await anext(self.rest)
+            except StopAsyncIteration:
+                self._end = StreamEnd()
+                return
+            except GatewayError as error:
+                # The wait is real time, as the stall it may report was timed by the event loop.
+                self._failed(error, time.perf_counter() - waiting)
+                raise
+            finally:
+                if record is not None:
+                    record.upstream_wait_s += time.perf_counter() - waiting
+            self._observe(message)
+            yield message
+
+    def _failed(self, error: GatewayError, waited: float) -> None:
+        self._end = StreamEnd(error, waited)
+        self.span.set_status(StatusCode.ERROR, error.reason)
+        self.span.set_attribute("error.type", error.reason)
 
     async def close(self) -> None:
         if self._closed:
@@ -146,6 +167,7 @@ class StreamHandle:
         finally:
             self.deployment.bulkhead.release()
             self.span.end()
+            self._on_end(self._end)
             await self._settle(self._usage)
 
 
@@ -178,6 +200,15 @@ def deployment_demands(deployment: Deployment, tokens: int) -> list[tuple[Bucket
     if limits.tpm:
         demands.append((tpm_bucket(key, limits.tpm), tokens))
     return demands
+
+
+def _count_attempt(observed: CallRecord | None, deployment: Deployment, outcome: str) -> None:
+    """One attempt in the metrics, with the breaker state it left, when the call is observed."""
+    if observed is None:
+        return
+    metrics = observed.metrics
+    metrics.upstream_attempts.labels(deployment.provider.name, deployment.id, outcome).inc()
+    metrics.breaker_state.labels(deployment.id).set(int(deployment.breaker.state))
 
 
 def _with_attempts(error: GatewayError, report: RouteReport) -> GatewayError:
@@ -563,7 +594,9 @@ class Router:
         return delay
 
     def _succeeded(self, call: _Call[T], model_route: ModelRoute, deployment: Deployment) -> None:
-        self._note_attempt(call, deployment, "OK")
+        # A stream's attempt is in the report (the caller's attempt count) from its first token, but
+        # counted in the metrics only when it ends, with how it ended (_stream_ended).
+        self._note_attempt(call, deployment, "OK", counted=not call.facts.stream)
         call.report.deployment = deployment
         call.report.served_model = model_route.name
         observed = current_record()
@@ -591,14 +624,34 @@ class Router:
         )
 
     @staticmethod
-    def _note_attempt(call: _Call[T], deployment: Deployment, outcome: str) -> None:
-        """Add an attempt to the report, and to the metrics when the call is observed."""
+    def _note_attempt(call: _Call[T], deployment: Deployment, outcome: str, *, counted: bool = True) -> None:
+        """Add an attempt to the report, and (when `counted`) to the metrics."""
         call.report.attempts.append(Attempt(deployment.id, outcome))
-        observed = current_record()
-        if observed is not None:
-            metrics = observed.metrics
-            metrics.upstream_attempts.labels(deployment.provider.name, deployment.id, outcome).inc()
-            metrics.breaker_state.labels(deployment.id).set(int(deployment.breaker.state))
+        if counted:
+            _count_attempt(current_record(), deployment, outcome)
+
+    def _stream_ended(
+        self, deployment: Deployment, observed: CallRecord | None, end: StreamEnd | None
+    ) -> None:
+        """Settle a stream's attempt, once, when it is closed: the breaker, the latency a stall
+        shows, and the attempt metric with the real outcome."""
+        if end is None:
+            # The gateway stopped reading before the upstream ended: the caller cancelled, its
+            # deadline passed, or something between the router and the caller failed. That says
+            # nothing about the deployment: a failure would let impatient callers open the breaker
+            # of a healthy deployment, and a success would hide a stall the caller gave up on before
+            # `between_tokens_s`. Neutral also frees a half-open probe's slot.
+            deployment.breaker.record_neutral()
+            outcome = "CANCELLED"
+        elif end.failure is None:
+            deployment.breaker.record_success()
+            outcome = "OK"
+        else:
+            # Counted as a failure before the first token is: the breaker, and a stall's wait as a
+            # latency observation (a deployment that stalls mid-stream falls back in the order).
+            self._account_failure(deployment, end.failure, end.waited, stream=True)
+            outcome = end.failure.reason
+        _count_attempt(observed, deployment, outcome)
 
     @staticmethod
     def _facts(request: chat_pb2.ChatRequest, *, stream: bool) -> RequestFacts:
@@ -706,18 +759,21 @@ class Router:
                 deployment.bulkhead.release()
                 raise
             deployment.ttft.add(self._clock.now() - started)
-            deployment.breaker.record_success()
+            # No breaker success yet: the first token shows the deployment can start an answer,
+            # not that it can finish one. The stream's end decides (_stream_ended).
             span.add_event("first_token")
             rest = upstream if items and has_content(items[-1]) else None
+            # The call's record is taken now, not at close(), which need not run in the call's
+            # Context (a stream generator finalised by the event loop runs in another).
+            observed = current_record()
 
-            def on_failure(error: GatewayError) -> None:
-                if counts_against_breaker(error):
-                    deployment.breaker.record_failure(error.retry_after)
+            def on_end(end: StreamEnd | None) -> None:
+                self._stream_ended(deployment, observed, end)
 
             async def settle(usage: chat_pb2.Usage | None) -> None:
                 await self._settle_deployment(deployment, facts, usage)
 
-            return StreamHandle(deployment, items, rest, on_failure, span, settle)
+            return StreamHandle(deployment, items, rest, span, on_end, settle, observed)
 
         return await self._attempt(
             _Call(request, requested, request_id, deadline, facts, call_one, RouteReport(requested), caller)
