@@ -98,23 +98,22 @@ async def start(
     return gateway, connect(gateway)
 
 
-async def stream(
-    client: Client,
-) -> tuple[list[chat_pb2.ChatStreamResponse], RichStatus | None, dict[str, str]]:
-    """One stream to the end: the messages, the failure (None when OK) and the initial metadata."""
+async def stream(client: Client) -> tuple[list[chat_pb2.ChatStreamResponse], RichStatus | None]:
+    """One stream to the end: the messages (the first names the provider) and the failure (None
+    when OK)."""
     call = client.chat.ChatStream(stream_request("m", user(PROMPT)), timeout=5)
     received: list[chat_pb2.ChatStreamResponse] = []
     try:
         async for message in call:
             received.append(message)
     except grpc.aio.AioRpcError as error:
-        return received, rich_status(error), {}
-    return received, None, {k: str(v) for k, v in (await call.initial_metadata() or ())}
+        return received, rich_status(error)
+    return received, None
 
 
 async def interrupted(client: Client) -> RichStatus:
     """A stream that must fail after content reached the caller."""
-    received, status, _ = await stream(client)
+    received, status = await stream(client)
     assert status is not None, "the stream ended OK"
     assert status.reason == "STREAM_INTERRUPTED", status.message
     assert any(m.HasField("delta") for m in received), "no content reached the caller first"
@@ -123,7 +122,7 @@ async def interrupted(client: Client) -> RichStatus:
 
 async def refused(client: Client) -> RichStatus:
     """A stream that must fail before any message."""
-    received, status, _ = await stream(client)
+    received, status = await stream(client)
     assert status is not None, "the stream ended OK"
     assert received == []
     return status
@@ -156,6 +155,10 @@ def outcomes(gateway: Gateway, deployment: str = DEPLOYMENT_A) -> dict[str, floa
     return counted
 
 
+def calls_in_flight(gateway: Gateway) -> float:
+    return sum(s.value for family in gateway.metrics.in_flight.collect() for s in family.samples)
+
+
 def breaker_gauge(gateway: Gateway, deployment: str = DEPLOYMENT_A) -> float | None:
     return gateway.metrics.registry.get_sample_value("llmgateway_breaker_state", {"deployment": deployment})
 
@@ -184,7 +187,7 @@ async def test_midway_failures_open_the_breaker(
     for _ in range(FAILURES):
         assert (await interrupted(client)).error_info.metadata["cause"] == cause
     seen = len(a.requests)
-    received, status, _ = await stream(client)
+    received, status = await stream(client)
     assert status is not None, "the breaker did not count the failures: the stream went through"
     assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "BREAKER_OPEN"), status.message
     assert received == []
@@ -200,9 +203,9 @@ async def test_open_breaker_after_midway_resets_fails_over(
     for _ in range(FAILURES):
         await interrupted(client)
     seen = len(a.requests)
-    received, status, metadata = await stream(client)
+    received, status = await stream(client)
     assert status is None, status.message
-    assert metadata["x-llmgateway-provider"] == "pb"
+    assert received[0].provider == "pb"
     assert "".join(m.delta.text for m in received) == f"You said: {PROMPT}"
     assert len(a.requests) == seen
 
@@ -256,7 +259,7 @@ async def test_half_open_probe_holds_its_slot_until_its_stream_completes(
     assert (await refused(client)).reason == "BREAKER_OPEN"
     await read_to_end(probe)
     assert await probe.code() == grpc.StatusCode.OK
-    _, status, _ = await stream(client)  # the completed probe closed the breaker
+    _, status = await stream(client)  # the completed probe closed the breaker
     assert status is None, status.message
 
 
@@ -272,17 +275,17 @@ async def test_midway_stall_feeds_the_latency_strategy(
     b.behaviour = Behaviour(ttft=0.2)
     served = set()
     for _ in range(2):  # unmeasured deployments go first, so both get measured
-        _, status, metadata = await stream(client)
+        received, status = await stream(client)
         assert status is None, status.message
-        served.add(metadata["x-llmgateway-provider"])
+        served.add(received[0].provider)
     assert served == {"pa", "pb"}
     a.behaviour = Behaviour(stall_after=2)
     status = await interrupted(client)
     assert status.error_info.metadata["provider"] == "pa", "pa was the faster to its first token"
     a.behaviour = Behaviour()
-    _, status, metadata = await stream(client)
+    received, status = await stream(client)
     assert status is None, status.message
-    assert metadata["x-llmgateway-provider"] == "pb", "pa's stall did not count as a latency observation"
+    assert received[0].provider == "pb", "pa's stall did not count as a latency observation"
 
 
 # --- a caller's cancel, and a completed stream ------------------------------------------------
@@ -337,6 +340,30 @@ async def test_completed_stream_counts_one_success_when_it_ends(
     a.behaviour = Behaviour(reset_after=2)
     await interrupted(client)
     a.behaviour = Behaviour()
-    _, status, _ = await stream(client)
+    _, status = await stream(client)
     assert status is None, status.message
     assert breaker_gauge(gateway) == 0.0
+
+
+async def test_caller_cancel_before_the_first_token_gives_back_the_half_open_probe(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client], a: OpenAISimulator
+) -> None:
+    breaker = {**BREAKER, "open_s": 0.3, "half_open_probes": 1}
+    gateway, client = await start(start_gateway, connect, config(a, breaker=breaker))
+    a.behaviour = Behaviour(status=503)
+    for _ in range(FAILURES):
+        await refused(client)
+    await asyncio.sleep(0.35)
+    a.behaviour = Behaviour(ttft=0.5)
+    requests, disconnects = len(a.requests), a.disconnects
+    probe = client.chat.ChatStream(stream_request("m", user(PROMPT)), timeout=5)
+    await eventually(lambda: len(a.requests) > requests)  # the probe is waiting for its first token
+    probe.cancel()
+    await a.wait_for_disconnects(disconnects + 1)
+    await eventually(lambda: calls_in_flight(gateway) == 0)  # the gateway is done with it
+    # The cancelled probe proved nothing either way, and its slot came back: the next call is
+    # the probe (a slot kept for good would leave the breaker half-open and refusing every call).
+    a.behaviour = Behaviour()
+    _, status = await stream(client)
+    assert status is None, status.message
+    assert outcomes(gateway) == {"UPSTREAM_UNAVAILABLE": 2, "CANCELLED": 1, "OK": 1}

@@ -532,6 +532,14 @@ class Router:
             self._note_attempt(call, deployment, "BULKHEAD_FULL")
             call.last_error = _bulkhead_full(deployment)
             raise
+        except asyncio.CancelledError:
+            # The caller went away or its deadline passed: nothing learned about the deployment,
+            # but a half-open probe must give its slot back, or the breaker stays half-open with
+            # no free slot, refusing every call for good.
+            span.end()
+            deployment.breaker.record_neutral()
+            self._note_attempt(call, deployment, "CANCELLED")
+            raise
         except GatewayError as error:
             span.set_status(StatusCode.ERROR, error.reason)
             span.set_attribute("error.type", error.reason)
