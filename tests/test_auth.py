@@ -233,7 +233,7 @@ async def test_routing_rules_see_the_callers_tenant_and_key(
         chat_request("echo", user("hi")), timeout=5, metadata=(("authorization", f"Bearer {KEY_A}"),)
     )
     await call
-    assert dict(await call.initial_metadata() or ())["x-llmgateway-deployment"] == "echo/other"
+    assert dict(await call.trailing_metadata() or ())["x-llmgateway-deployment"] == "echo/other"
     status = await fails(
         client.chat.Chat(chat_request("echo", user("hi")), timeout=5, metadata=(("x-api-key", KEY_B),))
     )

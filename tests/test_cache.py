@@ -63,7 +63,7 @@ async def chat(
 ) -> tuple[chat_pb2.ChatResponse, dict[str, str]]:
     call = client.chat.Chat(chat_request("m", user(text), **fields), timeout=5, metadata=metadata)
     response = await call
-    return response, {k: str(v) for k, v in (await call.initial_metadata() or ())}
+    return response, {k: str(v) for k, v in (await call.trailing_metadata() or ())}
 
 
 async def stream(
@@ -71,7 +71,7 @@ async def stream(
 ) -> tuple[list[chat_pb2.ChatStreamResponse], dict[str, str]]:
     call = client.chat.ChatStream(stream_request("m", user(text)), timeout=5, metadata=metadata)
     messages = [m async for m in call]
-    return messages, {k: str(v) for k, v in (await call.initial_metadata() or ())}
+    return messages, {k: str(v) for k, v in (await call.trailing_metadata() or ())}
 
 
 async def test_miss_then_hit(client: Client, sim: OpenAISimulator) -> None:

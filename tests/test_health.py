@@ -90,7 +90,7 @@ async def test_failing_probes_steer_calls_and_readiness(
         for _ in range(5):
             call = client.chat.Chat(chat_request("m", user("hi")), timeout=5)
             await call
-            metadata = dict(await call.initial_metadata() or ())
+            metadata = dict(await call.trailing_metadata() or ())
             assert metadata["x-llmgateway-provider"] == "well"
             assert metadata["x-llmgateway-attempts"] == "1", "the sick provider was not even tried"
 

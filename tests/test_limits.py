@@ -188,6 +188,6 @@ async def test_deployment_limits_shed_before_the_provider(
     for _ in range(3):
         call = client.chat.Chat(chat_request("m", user("hi")), timeout=5)
         await call
-        providers.append(dict(await call.initial_metadata() or ())["x-llmgateway-provider"])
+        providers.append(dict(await call.trailing_metadata() or ())["x-llmgateway-provider"])
     assert providers == ["sim", "echo", "echo"]
     assert len([r for r in sim.requests if r.method == "POST"]) == 1

@@ -82,7 +82,7 @@ async def test_answer_cached_by_one_replica_is_served_by_the_other(tmp_path: Pat
                 response = await call
                 results.append(
                     (
-                        dict(await call.initial_metadata() or ())["x-llmgateway-cache"],
+                        dict(await call.trailing_metadata() or ())["x-llmgateway-cache"],
                         response.message.parts[0].text,
                     )
                 )

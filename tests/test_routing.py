@@ -99,8 +99,33 @@ async def chat_with_metadata(
 ) -> tuple[chat_pb2.ChatResponse, dict[str, str]]:
     call = client.chat.Chat(request, timeout=timeout)
     response = await call
-    metadata = {k: str(v) for k, v in (await call.initial_metadata() or ())}
+    metadata = {k: str(v) for k, v in (await call.trailing_metadata() or ())}
     return response, metadata
+
+
+async def test_the_report_travels_in_the_trailers(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client], a: OpenAISimulator, b: OpenAISimulator
+) -> None:
+    """x-llmgateway-* go out with the final status, not as headers (which grpc.aio would send in a
+    batch of their own), on unary calls and streams alike — and a stream that breaks after its first
+    token keeps its report beside the error's details."""
+    client = await start(start_gateway, connect, two_deployments(a, b))
+    unary = client.chat.Chat(chat_request("m", user("hi")), timeout=5)
+    await unary
+    streaming = client.chat.ChatStream(stream_request("m", user("hi")), timeout=5)
+    assert [m async for m in streaming]
+    for call in (unary, streaming):
+        assert not any(key.startswith("x-llmgateway-") for key, _ in await call.initial_metadata() or ())
+        report = dict(await call.trailing_metadata() or ())
+        assert (report["x-llmgateway-provider"], report["x-llmgateway-attempts"]) == ("pa", "1")
+    a.behaviour = Behaviour(reply_text="one two three four", reset_after=2)
+    broken = client.chat.ChatStream(stream_request("m", user("hi")), timeout=5)
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        [m async for m in broken]
+    assert rich_status(failure.value).code == grpc.StatusCode.UNAVAILABLE
+    report = dict(await broken.trailing_metadata() or ())
+    assert report["x-llmgateway-provider"] == "pa"
+    assert "grpc-status-details-bin" in report
 
 
 async def fails(client: Client, request: chat_pb2.ChatRequest, timeout: float = 5) -> RichStatus:
@@ -146,7 +171,7 @@ async def test_stream_fails_over_invisibly_before_the_first_token(
     assert "".join(m.delta.text for m in messages) == "You said: one two"
     assert messages[-1].HasField("usage")
     assert await call.code() == grpc.StatusCode.OK
-    metadata = dict(await call.initial_metadata() or ())
+    metadata = dict(await call.trailing_metadata() or ())
     assert metadata["x-llmgateway-attempts"] == "2"
 
 
@@ -245,7 +270,7 @@ async def test_fallback_on_each_trigger_class(
         if stream:
             call = client.chat.ChatStream(stream_request("primary", user("hi")), timeout=5)
             text = "".join([m.delta.text async for m in call])
-            metadata = {k: str(v) for k, v in (await call.initial_metadata() or ())}
+            metadata = {k: str(v) for k, v in (await call.trailing_metadata() or ())}
         else:
             response, metadata = await chat_with_metadata(client, chat_request("primary", user("hi")))
             text = response.message.parts[0].text

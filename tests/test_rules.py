@@ -76,7 +76,7 @@ def with_rules(*rules: dict[str, Any]) -> dict[str, Any]:
 async def served_by(client: Client, model: str, text: str = "hi", **fields: Any) -> str:
     call = client.chat.Chat(chat_request(model, user(text), **fields), timeout=5)
     await call
-    return str(dict(await call.initial_metadata() or ())["x-llmgateway-deployment"])
+    return str(dict(await call.trailing_metadata() or ())["x-llmgateway-deployment"])
 
 
 async def test_rules_route_by_label_size_and_reject(

@@ -8,10 +8,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import grpc
 import pytest
 
 from llmgateway.app import Gateway
+from llmgateway.v1 import chat_pb2
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.upstreams.openai import Behaviour, OpenAISimulator
 
@@ -28,7 +28,7 @@ async def served(client: Client, n: int, **fields: Any) -> Counter[str]:
     for _ in range(n):
         call = client.chat.Chat(chat_request("m", user("hi"), **fields), timeout=5)
         await call
-        counts[str(dict(await call.initial_metadata() or ())["x-llmgateway-provider"])] += 1
+        counts[str(dict(await call.trailing_metadata() or ())["x-llmgateway-provider"])] += 1
     return counts
 
 
@@ -130,7 +130,7 @@ async def test_a_stall_feeds_the_latency_strategy(
         call = client.chat.ChatStream(stream_request("m", user("hi")), timeout=5)
         async for _ in call:
             pass
-        providers.append(dict(await call.initial_metadata() or ())["x-llmgateway-provider"])
+        providers.append(dict(await call.trailing_metadata() or ())["x-llmgateway-provider"])
     assert providers.count("fast") == 6, "a stalled attempt fails over, then its time steers calls away"
     stalled_attempts = [r for r in slow.requests if r.method == "POST"]
     assert len(stalled_attempts) <= 1
@@ -148,9 +148,38 @@ async def test_least_in_flight(
     fast.behaviour = Behaviour(inter_token=0.05)
     client = connect(await start_gateway(sim_model("least_in_flight", slow, fast)))
     first = client.chat.ChatStream(stream_request("m", user("w " * 20)), timeout=10)
-    assert (await first.read()) is not grpc.aio.EOF
-    busy = dict(await first.initial_metadata() or ())["x-llmgateway-provider"]
+    opening = await first.read()
+    assert isinstance(opening, chat_pb2.ChatStreamResponse)
+    busy = opening.provider  # the report in the trailers comes only at the end
     second = await served(client, 3)
     assert busy not in second, "every new call went to the idle deployment"
     first.cancel()
     await asyncio.sleep(0)
+
+
+async def test_cost_prices_a_glob_deployment_for_the_requested_model(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    config = {
+        "providers": [{"name": name, "type": "echo"} for name in ("e1", "e2")],
+        "models": [
+            {
+                "name": "*",
+                "strategy": "cost",
+                "deployments": [
+                    {"provider": "e1", "model": "{model}"},
+                    {"provider": "e2", "model": "gpt-4o"},
+                ],
+            }
+        ],
+    }
+    client = connect(await start_gateway(config))
+
+    async def provider_for(model: str) -> str:
+        call = client.chat.Chat(chat_request(model, user("hi")), timeout=5)
+        await call
+        return str(dict(await call.trailing_metadata() or ())["x-llmgateway-provider"])
+
+    # gpt-4o-mini (0.15/0.60) is cheaper than the fixed gpt-4o (2.50/10.00); sonnet (3/15) is not.
+    assert {await provider_for("gpt-4o-mini") for _ in range(10)} == {"e1"}
+    assert {await provider_for("claude-sonnet-4-5") for _ in range(10)} == {"e2"}

@@ -139,8 +139,8 @@ func withDefaultDeadline(ctx context.Context, d time.Duration) (context.Context,
 	return context.WithTimeout(ctx, d)
 }
 
-// Chat makes one unary call. Errors are *Error (see AsError). Pass grpc.Header(&md) to read the
-// x-llmgateway-* response headers.
+// Chat makes one unary call. Errors are *Error (see AsError). Pass grpc.Trailer(&md) to read the
+// gateway's x-llmgateway-* report, which it sends as trailing metadata.
 func (c *Client) Chat(ctx context.Context, req *llmgatewayv1.ChatRequest, opts ...grpc.CallOption) (*llmgatewayv1.ChatResponse, error) {
 	ctx, cancel := withDefaultDeadline(ctx, c.timeout)
 	defer cancel()

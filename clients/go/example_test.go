@@ -29,17 +29,17 @@ func Example() {
 		Role:  llmgatewayv1.Role_ROLE_USER,
 		Parts: []*llmgatewayv1.Part{{Kind: &llmgatewayv1.Part_Text{Text: "Hello!"}}},
 	}
-	var header metadata.MD
+	var report metadata.MD
 	reply, err := client.Chat(context.Background(), &llmgatewayv1.ChatRequest{
 		Model: "gpt-4o-mini", Messages: []*llmgatewayv1.Message{user},
-	}, grpc.Header(&header))
+	}, grpc.Trailer(&report))
 	if gwErr, ok := llmgateway.AsError(err); ok && gwErr.HasRetryDelay {
 		log.Printf("%s: retry in %s", gwErr.Reason, gwErr.RetryDelay)
 		return
 	} else if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(reply.GetMessage().GetParts()[0].GetText(), header.Get("x-llmgateway-provider"))
+	fmt.Println(reply.GetMessage().GetParts()[0].GetText(), report.Get("x-llmgateway-provider"))
 
 	for chunk, err := range client.ChatStream(context.Background(), &llmgatewayv1.ChatStreamRequest{
 		Model: "gpt-4o-mini", Messages: []*llmgatewayv1.Message{user},

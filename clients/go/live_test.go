@@ -111,8 +111,8 @@ func runUnary(ctx context.Context, t *testing.T, client *llmgateway.Client, c li
 	if err := protojson.Unmarshal(c.Request, req); err != nil {
 		t.Fatal(err)
 	}
-	var header metadata.MD
-	resp, err := client.Chat(ctx, req, grpc.Header(&header))
+	var report metadata.MD
+	resp, err := client.Chat(ctx, req, grpc.Trailer(&report))
 	if checkError(t, c, err) {
 		return
 	}
@@ -122,8 +122,8 @@ func runUnary(ctx context.Context, t *testing.T, client *llmgateway.Client, c li
 	}
 	checkReply(t, c, text, resp.GetProvider(), resp.GetFinishReason(), resp.GetUsage())
 	for key, want := range c.Expect.Metadata {
-		if got := header.Get(key); len(got) != 1 || got[0] != want {
-			t.Errorf("header %s = %v, want %q", key, got, want)
+		if got := report.Get(key); len(got) != 1 || got[0] != want {
+			t.Errorf("trailer %s = %v, want %q", key, got, want)
 		}
 	}
 }

@@ -217,7 +217,7 @@ def fault_config(harness: ProviderHarness, base_url: str, fallback: bool = False
 
 
 async def call(client: Client, stream: bool) -> tuple[list[Any], RichStatus | None, dict[str, str]]:
-    """Make one call; the messages received, the failure (None when OK) and the initial metadata."""
+    """Make one call; the messages received, the failure (None when OK) and the trailing metadata."""
     received: list[Any] = []
     if not stream:
         unary = client.chat.Chat(chat_request(MODEL, user(PROMPT)), timeout=CALL_TIMEOUT)
@@ -225,14 +225,14 @@ async def call(client: Client, stream: bool) -> tuple[list[Any], RichStatus | No
             received.append(await unary)
         except grpc.aio.AioRpcError as error:
             return received, rich_status(error), {}
-        return received, None, {k: str(v) for k, v in (await unary.initial_metadata() or ())}
+        return received, None, {k: str(v) for k, v in (await unary.trailing_metadata() or ())}
     streaming = client.chat.ChatStream(stream_request(MODEL, user(PROMPT)), timeout=CALL_TIMEOUT)
     try:
         async for message in streaming:
             received.append(message)
     except grpc.aio.AioRpcError as error:
         return received, rich_status(error), {}
-    return received, None, {k: str(v) for k, v in (await streaming.initial_metadata() or ())}
+    return received, None, {k: str(v) for k, v in (await streaming.trailing_metadata() or ())}
 
 
 def content_messages(received: list[Any]) -> int:
@@ -297,7 +297,9 @@ async def test_fault(
         await client.models.ListModels(models_pb2.ListModelsRequest(), timeout=CALL_TIMEOUT)
     await asyncio.sleep(0.02)
     before = snapshot(port)
-    counted_before = attempts(gateway, provider, fault.reason if fault.cause is None else "OK")
+    # A stream that failed after its first token is counted with its cause, not as OK.
+    outcome = fault.cause or fault.reason
+    counted_before = attempts(gateway, provider, outcome)
 
     if fault.behaviour is not None:
         sim.enqueue(fault.behaviour(harness))
@@ -318,13 +320,11 @@ async def test_fault(
         retry = status.detail(error_details_pb2.RetryInfo)
         assert retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9 == pytest.approx(fault.retry_delay)
 
-    # Counted: one attempt with this outcome (a stream that failed after its first token was an
-    # OK attempt), and the breaker, which one failure opens: the next call fails at once with
-    # BREAKER_OPEN, without a request upstream.
-    outcome = fault.reason if fault.cause is None else "OK"
+    # Counted: one attempt with this outcome, and the breaker, which one failure opens (mid-stream
+    # too, when the stream ends): the next call fails at once with BREAKER_OPEN, without a request
+    # upstream.
     assert attempts(gateway, provider, outcome) == counted_before + 1
-    if fault.cause is None:
-        assert breaker_state(gateway, provider) == 2.0, "the breaker gauge does not show it open"
+    assert breaker_state(gateway, provider) == 2.0, "the breaker gauge does not show it open"
     seen = len(sim.requests)
     _, blocked, _ = await call(client, fault.stream)
     assert blocked is not None, "the breaker did not count the failure"

@@ -222,7 +222,7 @@ async def test_cache_is_never_shared_across_tenants_on_redis(
                 chat_request("m", user(prompt)), timeout=5, metadata=(("x-api-key", key),)
             )
             response = await call
-            return response, str(dict(await call.initial_metadata() or ())["x-llmgateway-cache"])
+            return response, str(dict(await call.trailing_metadata() or ())["x-llmgateway-cache"])
 
         assert (await ask(first, KEY_A))[1] == "miss"
         assert (await ask(second, KEY_A2))[1] == "hit", "the same tenant shares across keys and replicas"

@@ -31,7 +31,8 @@ class FakeChat(chat_pb2_grpc.ChatServiceServicer):
         self.seen.append((headers, context.time_remaining()))
         if self.fail is not None:
             context.abort_with_status(rpc_status.to_status(self.fail))
-        context.send_initial_metadata((("x-llmgateway-provider", "fake"),))
+        # As the gateway does: its report in the trailers.
+        context.set_trailing_metadata((("x-llmgateway-provider", "fake"),))
         return chat_pb2.ChatResponse(
             model=request.model,
             message=content_pb2.Message(role=content_pb2.ROLE_ASSISTANT, parts=request.messages[-1].parts),

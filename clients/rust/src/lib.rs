@@ -275,7 +275,8 @@ impl Client {
         self.chat.clone()
     }
 
-    /// One unary call with the default deadline; the response carries the x-llmgateway-* headers.
+    /// One unary call with the default deadline; the response's metadata carries the gateway's
+    /// x-llmgateway-* report (sent as trailers; tonic merges them into a unary response's metadata).
     pub async fn chat(
         &self,
         request: v1::ChatRequest,
@@ -367,9 +368,18 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
-    /// The response headers (x-llmgateway-provider, ...).
+    /// The response headers.
     pub fn headers(&self) -> &tonic::metadata::MetadataMap {
         &self.headers
+    }
+
+    /// The gateway's report (x-llmgateway-provider, ...), which it sends as trailers: call it once
+    /// the stream has yielded its last chunk (before that it waits for the end). None after cancel.
+    pub async fn trailers(&mut self) -> Result<Option<tonic::metadata::MetadataMap>, Error> {
+        match self.inner.as_mut() {
+            Some(inner) => inner.trailers().await.map_err(Error::from_status),
+            None => Ok(None),
+        }
     }
 
     /// Cancels the call (the gateway and the provider stop at once).

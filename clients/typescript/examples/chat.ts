@@ -6,7 +6,7 @@ export async function main(): Promise<void> {
 
   try {
     const reply = await client.chat(textRequest("gpt-4o-mini", "Hello!"), {
-      onHeader: (headers) => console.log("served by", headers.get("x-llmgateway-provider")),
+      onTrailer: (report) => console.log("served by", report.get("x-llmgateway-provider")),
     });
     console.log(reply.message?.parts[0]?.kind.value);
   } catch (error) {

@@ -79,7 +79,10 @@ export class GatewayClient {
     return { ...options, timeoutMs: options?.timeoutMs ?? (fallback > 0 ? fallback : undefined) };
   }
 
-  /** One unary call. Rejects with GatewayError. Pass `onHeader` to read x-llmgateway-* headers. */
+  /**
+   * One unary call. Rejects with GatewayError. Pass `onTrailer` to read the gateway's x-llmgateway-*
+   * report, which it sends as trailing metadata.
+   */
   async chat(request: ChatRequestInit, options?: CallOptions): Promise<ChatResponse> {
     try {
       return await this.chatService.chat(create(ChatRequestSchema, request), this.withDeadline(options, this.timeoutMs));

@@ -70,12 +70,12 @@ describe("live cases", () => {
       const client = new GatewayClient(address, { tls: false, apiKey: (c.api_key ?? apiKey) || undefined });
       const timeoutMs = c.deadline_ms ?? 30_000;
       if (c.kind === "unary") {
-        const headers = new Headers();
+        const report = new Headers();
         let response;
         try {
           response = await client.chat(fromJson(ChatRequestSchema, c.request), {
             timeoutMs,
-            onHeader: (h) => h.forEach((value, key) => headers.set(key, value)),
+            onTrailer: (t) => t.forEach((value, key) => report.set(key, value)),
           });
         } catch (error) {
           checkError(c, error);
@@ -84,7 +84,7 @@ describe("live cases", () => {
         assert.equal(c.expect.error, undefined, "expected an error");
         const text = response.message?.parts.map((p) => (p.kind.case === "text" ? p.kind.value : "")).join("") ?? "";
         checkReply(c, text, response.provider, response.finishReason, response.usage);
-        for (const [key, value] of Object.entries(c.expect.metadata ?? {})) assert.equal(headers.get(key), value, key);
+        for (const [key, value] of Object.entries(c.expect.metadata ?? {})) assert.equal(report.get(key), value, key);
         return;
       }
       const abort = new AbortController();

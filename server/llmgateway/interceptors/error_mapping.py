@@ -41,7 +41,10 @@ async def _abort(context: Context, error: BaseException) -> None:
     if observed is not None:
         observed.reason = gateway_error.reason
     status = to_status(gateway_error)
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    # What the call already reported (x-llmgateway-*: say, the provider of a stream that broke after
+    # its first token) stays beside the error's details; abort's own metadata would replace it.
+    reported = tuple(context.trailing_metadata() or ())
+    await context.abort(status.code, status.details, (*reported, *status.trailing_metadata))
 
 
 class _Undecodable:

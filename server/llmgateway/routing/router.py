@@ -450,7 +450,7 @@ class Router:
                     "fallback", {"from_model": route.name, "to_model": model_route.name}
                 )
             upstream_name = call.requested if model_route is route else model_route.name
-            for deployment in model_route.balancer.order(candidates, call.facts):
+            for deployment in model_route.balancer.order(candidates, call.facts, upstream_name):
                 outcome = await self._try_deployment(call, model_route, deployment, upstream_name)
                 if outcome is not _FAILED:
                     return cast(T, outcome), call.report

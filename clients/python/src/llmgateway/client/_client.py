@@ -52,13 +52,17 @@ def _as_stream_request(
     return request if isinstance(request, chat_pb2.ChatStreamRequest) else stream_request(request)
 
 
-def _headers(metadata: Any) -> dict[str, str]:
-    return {key: value for key, value in (metadata or ()) if isinstance(value, str)}
+def _headers(*metadata: Any) -> dict[str, str]:
+    """The text entries of response metadata. The gateway sends its x-llmgateway-* report as
+    trailers (headers would cost it a separate send per call); earlier gateways sent headers, so
+    both are read, trailers winning."""
+    return {key: value for part in metadata for key, value in (part or ()) if isinstance(value, str)}
 
 
 class Stream:
-    """A ChatStream call: iterate for the chunks; `cancel()` ends it early; `headers()` waits for the
-    response headers (x-llmgateway-provider, ...). Failures raise GatewayError."""
+    """A ChatStream call: iterate for the chunks; `cancel()` ends it early; `headers()` gives the
+    gateway's report (x-llmgateway-provider, ...) once the stream has ended (it waits for the end).
+    Failures raise GatewayError."""
 
     def __init__(self, call: Any) -> None:
         self._call = call
@@ -70,7 +74,7 @@ class Stream:
             raise GatewayError.from_rpc_error(error) from None
 
     def headers(self) -> dict[str, str]:
-        return _headers(self._call.initial_metadata())
+        return _headers(self._call.initial_metadata(), self._call.trailing_metadata())
 
     def cancel(self) -> None:
         self._call.cancel()
@@ -115,7 +119,7 @@ class Client:
     def chat_with_headers(
         self, request: chat_pb2.ChatRequest, *, timeout: float | None = None, metadata: Metadata = ()
     ) -> tuple[chat_pb2.ChatResponse, dict[str, str]]:
-        """The reply and the response headers."""
+        """The reply and the gateway's report: the x-llmgateway-* response metadata."""
         try:
             response, call = self.chat_stub.Chat.with_call(
                 request,
@@ -124,7 +128,7 @@ class Client:
             )
         except grpc.RpcError as error:
             raise GatewayError.from_rpc_error(error) from None
-        return response, _headers(call.initial_metadata())
+        return response, _headers(call.initial_metadata(), call.trailing_metadata())
 
     def chat_stream(
         self,
@@ -164,7 +168,8 @@ class Client:
 
 class AsyncStream:
     """An asyncio ChatStream call: `async for` the chunks; `cancel()` ends it early (the loop then
-    raises GatewayError CANCELLED); `await headers()` for the response headers."""
+    raises GatewayError CANCELLED); `await headers()` for the gateway's report (x-llmgateway-*), which
+    waits for the stream's end."""
 
     def __init__(self, call: Any) -> None:
         self._call = call
@@ -182,7 +187,7 @@ class AsyncStream:
             raise GatewayError(grpc.StatusCode.CANCELLED, "cancelled by the caller") from None
 
     async def headers(self) -> dict[str, str]:
-        return _headers(await self._call.initial_metadata())
+        return _headers(await self._call.initial_metadata(), await self._call.trailing_metadata())
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -243,7 +248,7 @@ class AsyncClient:
             response: chat_pb2.ChatResponse = await call
         except grpc.aio.AioRpcError as error:
             raise GatewayError.from_rpc_error(error) from None
-        return response, _headers(await call.initial_metadata())
+        return response, _headers(await call.initial_metadata(), await call.trailing_metadata())
 
     def chat_stream(
         self,

@@ -79,9 +79,12 @@ public final class LlmGatewayClient implements AutoCloseable {
     return new Builder(target);
   }
 
-  /** A reply and the response headers (x-llmgateway-provider, x-llmgateway-model, ...). */
+  /**
+   * A reply and the gateway's report (x-llmgateway-provider, x-llmgateway-model, ...): the response
+   * metadata, headers and trailers together (the gateway sends its report as trailers).
+   */
   public record Reply(ChatResponse response, Metadata headers) {
-    /** One response header, or null. */
+    /** One entry of the report, or null. */
     public String header(String name) {
       return headers.get(Metadata.Key.of(name, Metadata.ASCII_STRING_MARSHALLER));
     }
@@ -97,7 +100,7 @@ public final class LlmGatewayClient implements AutoCloseable {
     return chatWithHeaders(request, deadline).response();
   }
 
-  /** One unary call, with the response headers. */
+  /** One unary call, with the gateway's report. */
   public Reply chatWithHeaders(ChatRequest request, Duration deadline) {
     AtomicReference<Metadata> headers = new AtomicReference<>();
     AtomicReference<Metadata> trailers = new AtomicReference<>();
@@ -106,7 +109,14 @@ public final class LlmGatewayClient implements AutoCloseable {
           withDeadline(chat, deadline)
               .withInterceptors(MetadataUtils.newCaptureMetadataInterceptor(headers, trailers))
               .chat(request);
-      return new Reply(response, headers.get() == null ? new Metadata() : headers.get());
+      Metadata report = new Metadata();
+      if (headers.get() != null) {
+        report.merge(headers.get());
+      }
+      if (trailers.get() != null) {
+        report.merge(trailers.get());
+      }
+      return new Reply(response, report);
     } catch (StatusRuntimeException error) {
       throw GatewayException.from(error);
     }
