@@ -166,6 +166,14 @@ class ProviderSettings(_Strict):
     # knowledge on http. Off by default: HTTP/1.1 through aiohttp costs less CPU per call
     # (bench/RESULTS.md); HTTP/2 saves connections and handshakes to a distant provider.
     http2: bool = False
+    # Caps on what the gateway buffers from this provider, so a buggy or hostile upstream (or a
+    # base_url pointing at something that streams forever) cannot exhaust its memory. Over a cap,
+    # the attempt fails with UNAVAILABLE UPSTREAM_RESPONSE_TOO_LARGE and the connection is closed.
+    # A whole unary body (and a model list, an error body): the largest real answers are a model's
+    # full output budget (128k tokens ≈ 0.5 MiB of text, a few MiB as JSON with tool calls and
+    # reasoning) or a big model list (well under 1 MiB), so 32 MiB leaves ten times the room while
+    # keeping a pool of 100 connections under a few GiB at worst.
+    max_response_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     # OpenAI-compatible servers differ in the name of the output-token cap.
     max_tokens_field: Literal["max_completion_tokens", "max_tokens"] | None = None
     # Active health probes (off by default); passive health from real traffic is always on.

@@ -186,7 +186,7 @@ class AnthropicProvider(Provider):
             ) as response,
         ):
             if response.status_code != 200:
-                await response.aread()
+                await self._http.read(response)
                 raise self._error(response)
             state = _StreamState()
             try:

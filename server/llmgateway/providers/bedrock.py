@@ -332,7 +332,7 @@ class BedrockProvider(Provider):
             ) as response,
         ):
             if response.status_code != 200:
-                await response.aread()
+                await self._http.read(response)
                 raise self._error(response)
             content_type = response.headers.get("content-type", "")
             if not content_type.startswith(_EVENT_STREAM):

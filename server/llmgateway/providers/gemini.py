@@ -280,7 +280,7 @@ class GeminiProvider(Provider):
             ) as response,
         ):
             if response.status_code != 200:
-                await response.aread()
+                await self._http.read(response)
                 raise self._error(response)
             try:
                 async with paced_stream(

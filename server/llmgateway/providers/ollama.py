@@ -370,7 +370,7 @@ class OllamaProvider(Provider):
             ) as response,
         ):
             if response.status_code != 200:
-                await response.aread()
+                await self._http.read(response)
                 raise self._error(response)
             content_type = response.headers.get("content-type", "")
             if "ndjson" not in content_type:

@@ -243,7 +243,7 @@ class OpenAICompatProvider(Provider):
             ) as response,
         ):
             if response.status_code != 200:
-                await response.aread()
+                await self._http.read(response)
                 raise self._error(response)
             started_calls: set[int] = set()  # tool-call indexes whose first fragment was seen
             try:

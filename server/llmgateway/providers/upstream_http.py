@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 import grpc
 import httpx
@@ -45,9 +46,58 @@ def _transport(settings: ProviderSettings) -> httpx.AsyncBaseTransport:
     )
 
 
+async def read_body(response: httpx.Response, provider: str, limit: int) -> None:
+    """Read the whole body of `response` into it (then `response.content` holds it), failing with
+    UPSTREAM_RESPONSE_TOO_LARGE past `limit` bytes: at once when Content-Length announces more,
+    else as soon as the bytes read pass it, so at most `limit` plus one read chunk is held. Decoded
+    bytes are counted, so a small compressed body cannot inflate past the cap. The response is
+    closed either way; closed half-read, its connection is dropped rather than pooled."""
+    try:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise response_too_large(
+                provider, f"a response body announced as {declared} bytes", limit, "max_response_bytes"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        body = response.aiter_bytes()
+        async for chunk in body:
+            size += len(chunk)
+            if size > limit:
+                # Closed here rather than left to the garbage collector, which would finalize the
+                # suspended generators in another task. httpx annotates aiter_bytes as an iterator;
+                # it is an async generator.
+                await cast(AsyncGenerator[bytes, None], body).aclose()
+                raise response_too_large(provider, "a response body", limit, "max_response_bytes")
+            chunks.append(chunk)
+        # What `aread` does with the chunks it reads; httpx has no public way to hand a response a
+        # body read by other means, and the adapters read `content` and `text` as with `aread`.
+        response._content = b"".join(chunks)
+    finally:
+        await response.aclose()
+
+
+class _CappedClient(httpx.AsyncClient):
+    """httpx's client, except that a body it reads whole (`get`, `post`, `request`: model lists,
+    probes) is read by `read_body` within the provider's `max_response_bytes`. Streams (`stream`,
+    `send(stream=True)`) are left to the caller, whose decoder caps each event."""
+
+    def __init__(self, *, provider: str, max_body_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._provider = provider
+        self._max_body_bytes = max_body_bytes
+
+    async def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        response = await super().send(request, stream=True, **kwargs)
+        if not stream:
+            await read_body(response, self._provider, self._max_body_bytes)
+        return response
+
+
 class UpstreamHttp:
     """A provider's pooled HTTP client, sized by its settings; per-request timeouts are set by the
     adapter. Trace context goes upstream only when the provider's `propagate_trace_context` says so.
+    Every body read whole is capped at the provider's `max_response_bytes` (`read_body`).
 
     `post` is the unary call, the hot path: it builds the request with the client's base URL,
     headers and timeouts and hands it straight to the connection pool. `client.post` would also
@@ -60,10 +110,14 @@ class UpstreamHttp:
     def __init__(self, settings: ProviderSettings, base_url: str, headers: Mapping[str, str]) -> None:
         self._transport = _transport(settings)
         self._propagate = settings.propagate_trace_context
+        self._provider = settings.name
+        self._max_response_bytes = settings.max_response_bytes
         hooks: dict[str, list[Callable[[httpx.Request], Awaitable[None]]]] = (
             {"request": [_inject_trace_context]} if self._propagate else {}
         )
-        self.client = httpx.AsyncClient(
+        self.client = _CappedClient(
+            provider=settings.name,
+            max_body_bytes=settings.max_response_bytes,
             transport=self._transport,
             event_hooks=hooks,
             base_url=base_url,
@@ -83,16 +137,18 @@ class UpstreamHttp:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """POST `content` to `path` and read the whole answer, whatever its status."""
+        """POST `content` to `path` and read the whole answer, whatever its status, within
+        `max_response_bytes`."""
         request = self.client.build_request("POST", path, content=content, headers=headers, params=params)
         if self._propagate:
             propagate.inject(request.headers)
         response = await self._transport.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
+        await read_body(response, self._provider, self._max_response_bytes)
         return response
+
+    async def read(self, response: httpx.Response) -> None:
+        """Read the whole body of a streamed response (an error answer) within `max_response_bytes`."""
+        await read_body(response, self._provider, self._max_response_bytes)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -218,6 +274,18 @@ def malformed_response(provider: str, what: str) -> GatewayError:
         "UPSTREAM_MALFORMED_RESPONSE",
         f"provider {provider!r} sent a malformed response: {what}",
         metadata={"provider": provider},
+    )
+
+
+def response_too_large(provider: str, what: str, limit: int, setting: str) -> GatewayError:
+    """The provider sent more than the gateway holds for one body or stream event (`setting`).
+    A well-behaved provider never does, so it is this deployment misbehaving (or a base_url that
+    points at something else): UNAVAILABLE, for the router to try another deployment."""
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE,
+        "UPSTREAM_RESPONSE_TOO_LARGE",
+        f"provider {provider!r} sent {what} over the {limit}-byte limit ({setting})",
+        metadata={"provider": provider, "limit_bytes": str(limit)},
     )
 
 
