@@ -1,4 +1,5 @@
-"""Caps on what an upstream sends back: a whole body (`max_response_bytes`).
+"""Caps on what an upstream sends back: a unary body (`max_response_bytes`) and one stream event
+being assembled (`max_stream_event_bytes`: an SSE event, an NDJSON line, an event-stream frame).
 
 Over a cap the attempt fails with UNAVAILABLE `UPSTREAM_RESPONSE_TOO_LARGE`, the upstream connection
 is closed rather than pooled half-read, and no more than the cap (plus a read chunk) is buffered. The
@@ -11,13 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import json
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+import httpx
+import hypothesis
 import pytest
+from httpx_sse import EventSource
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmgateway.app import Gateway
 from llmgateway.config import ConfigError, MediaSettings, ProviderSettings, parse_config
@@ -25,10 +32,12 @@ from llmgateway.errors import GatewayError
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.registry import build_provider
+from llmgateway.providers.stream_framing import ndjson_lines, sse_events
 from llmgateway.providers.upstream_http import UpstreamHttp
 from llmgateway.v1 import chat_pb2, content_pb2
-from tests.conftest import Client, StartGateway, chat_request, user
+from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.rich_status import rich_status
+from tests.upstreams.bedrock import event_frame
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -185,6 +194,7 @@ def settings(base_url: str, provider_type: str = "openai", **fields: Any) -> Pro
         "type": provider_type,
         "base_url": base_url,
         "max_response_bytes": CAP,
+        "max_stream_event_bytes": CAP,
         "timeouts": {"total_s": 10, "first_token_s": 10, "between_tokens_s": 10},
     }
     if provider_type == "bedrock":
@@ -349,13 +359,252 @@ async def test_a_stream_answered_with_an_error_body_over_the_cap_fails(
     assert_too_large(failure.value)
 
 
+# ---- stream events --------------------------------------------------------------------------------
+
+
+def sse(data: bytes) -> bytes:
+    return b"data: " + data + b"\n\n"
+
+
+def openai_delta(text: str, finish: str | None = None) -> bytes:
+    chunk = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}],
+    }
+    return json.dumps(chunk).encode()
+
+
+def streamed(content_type: str, *pieces: bytes) -> Respond:
+    """A chunked stream of `pieces`, each piece sent in writes of at most WRITE_SIZE."""
+
+    async def respond(exchange: Exchange) -> None:
+        await exchange.send(_head(content_type))
+        for piece in pieces:
+            for start in range(0, len(piece), WRITE_SIZE):
+                await exchange.send(_chunk(piece[start : start + WRITE_SIZE]))
+        await exchange.send(LAST_CHUNK)
+
+    return respond
+
+
+def giant_event_bytes() -> bytes:
+    """One SSE event far over the cap: a valid OpenAI chunk, so only its size is wrong."""
+    return sse(openai_delta("y" * SENDER_BOUND))
+
+
+async def test_an_sse_stream_with_one_giant_event_fails(
+    upstream: StartUpstream, adapter: Callable[..., Provider]
+) -> None:
+    server = await upstream(
+        streamed("text/event-stream", sse(openai_delta("hello")), giant_event_bytes(), sse(b"[DONE]"))
+    )
+    received: list[chat_pb2.ChatStreamResponse] = []
+    async with asyncio.timeout(10):
+        with pytest.raises(GatewayError) as failure:
+            async for message in adapter(server.url).stream(call()):
+                received.append(message)
+        await server.hang_up.wait()
+    assert_too_large(failure.value)
+    assert [m.delta.text for m in received] == ["hello"]  # the events before it were relayed
+    assert server.bytes_sent < SENDER_BOUND
+
+
+async def test_an_sse_event_of_many_small_lines_over_the_cap_fails(
+    upstream: StartUpstream, adapter: Callable[..., Provider]
+) -> None:
+    # No line is long; the event they make up is (data lines join with newlines).
+    many_lines = b"".join(b"data: " + b"z" * 1000 + b"\n" for _ in range(4 * CAP // 1000)) + b"\n"
+    server = await upstream(streamed("text/event-stream", many_lines, sse(b"[DONE]")))
+    with pytest.raises(GatewayError) as failure:
+        await collect(adapter(server.url))
+    assert_too_large(failure.value)
+
+
+@pytest.mark.parametrize("provider_type", ["openai", "anthropic", "gemini"])
+async def test_an_sse_event_over_the_cap_fails_for_every_sse_provider(
+    upstream: StartUpstream, adapter: Callable[..., Provider], provider_type: str
+) -> None:
+    server = await upstream(streamed("text/event-stream", b"event: x\ndata: " + b"q" * (2 * CAP) + b"\n\n"))
+    with pytest.raises(GatewayError) as failure:
+        await collect(adapter(server.url, provider_type))
+    assert_too_large(failure.value)
+
+
+async def test_sse_events_just_under_the_cap_pass_however_long_the_stream(
+    upstream: StartUpstream, adapter: Callable[..., Provider]
+) -> None:
+    # Each event is as large as allowed; together they are many times the cap. CRLF line endings,
+    # and events split across writes, are counted the same.
+    frame = b"data: " + openai_delta("") + b"\r\n\r\n"
+    text = "w" * (CAP - len(frame))
+    event = b"data: " + openai_delta(text) + b"\r\n\r\n"
+    assert len(event) == CAP
+    server = await upstream(
+        streamed("text/event-stream", *[event] * 8, sse(openai_delta("", "stop")), sse(b"[DONE]"))
+    )
+    messages = await collect(adapter(server.url))
+    assert "".join(m.delta.text for m in messages) == text * 8
+
+
+def ollama_line(text: str, done: bool = False) -> bytes:
+    line: dict[str, Any] = {
+        "model": "llama3.2",
+        "message": {"role": "assistant", "content": text},
+        "done": done,
+    }
+    if done:
+        line.update(done_reason="stop", prompt_eval_count=1, eval_count=1)
+    return json.dumps(line).encode() + b"\n"
+
+
+async def test_an_ndjson_stream_with_a_giant_line_fails(
+    upstream: StartUpstream, adapter: Callable[..., Provider]
+) -> None:
+    server = await upstream(
+        streamed(
+            "application/x-ndjson",
+            ollama_line("hello"),
+            ollama_line("g" * SENDER_BOUND),
+            ollama_line("", done=True),
+        )
+    )
+    received: list[chat_pb2.ChatStreamResponse] = []
+    async with asyncio.timeout(10):
+        with pytest.raises(GatewayError) as failure:
+            async for message in adapter(server.url, "ollama").stream(call()):
+                received.append(message)
+        await server.hang_up.wait()
+    assert_too_large(failure.value)
+    assert [m.delta.text for m in received if m.HasField("delta")] == ["hello"]
+    assert server.bytes_sent < SENDER_BOUND
+
+
+async def test_ndjson_lines_just_under_the_cap_pass(
+    upstream: StartUpstream, adapter: Callable[..., Provider]
+) -> None:
+    text = "n" * (CAP - len(ollama_line("")))
+    assert len(ollama_line(text)) == CAP
+    server = await upstream(
+        streamed("application/x-ndjson", *[ollama_line(text)] * 4, ollama_line("", done=True))
+    )
+    messages = await collect(adapter(server.url, "ollama"))
+    assert "".join(m.delta.text for m in messages) == text * 4
+
+
+def bedrock_frames(text: str) -> list[bytes]:
+    return [
+        event_frame("messageStart", {"role": "assistant"}),
+        event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}}),
+        event_frame("contentBlockStop", {"contentBlockIndex": 0}),
+        event_frame("messageStop", {"stopReason": "end_turn"}),
+        event_frame("metadata", {"usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}}),
+    ]
+
+
+async def test_an_event_stream_frame_over_the_cap_fails(
+    upstream: StartUpstream, adapter: Callable[..., Provider]
+) -> None:
+    # 1 MiB of payload: within botocore's own 24 MiB frame limit, far over the provider's cap.
+    server = await upstream(streamed("application/vnd.amazon.eventstream", *bedrock_frames("b" * MIB)))
+    with pytest.raises(GatewayError) as failure:
+        await collect(adapter(server.url, "bedrock"))
+    assert_too_large(failure.value)
+
+
+async def test_event_stream_frames_under_the_cap_pass(
+    upstream: StartUpstream, adapter: Callable[..., Provider]
+) -> None:
+    text = "f" * (CAP - 300)
+    frames = bedrock_frames(text)
+    assert CAP - 400 < len(frames[1]) <= CAP
+    # One piece, so the frames are cut at write boundaries that do not match theirs.
+    server = await upstream(streamed("application/vnd.amazon.eventstream", b"".join(frames)))
+    messages = await collect(adapter(server.url, "bedrock"))
+    assert "".join(m.delta.text for m in messages) == text
+
+
+# ---- the bounded decoders read what the libraries they replace read ---------------------------------
+
+
+class Chunks(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+
+
+def chunked_response(body: bytes, cuts: list[int], content_type: str) -> httpx.Response:
+    edges = [0, *sorted({cut % (len(body) + 1) for cut in cuts}), len(body)]
+    chunks = [body[start:end] for start, end in itertools.pairwise(edges) if end > start]
+    return httpx.Response(200, headers={"content-type": content_type}, stream=Chunks(chunks))
+
+
+sse_lines = st.lists(
+    st.one_of(
+        st.builds(lambda v: f"data: {v}", st.text(alphabet="ab é:{}", max_size=12)),
+        st.sampled_from(["", "event: delta", ": keep-alive", "id: 7", "retry: 10", "data", "data:x"]),
+    ),
+    max_size=12,
+)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@given(
+    lines=sse_lines,
+    endings=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=1),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+def test_sse_events_match_httpx_sse_however_the_bytes_are_cut(
+    lines: list[str], endings: list[str], cuts: list[int]
+) -> None:
+    body = "".join(line + endings[i % len(endings)] for i, line in enumerate(lines)).encode()
+
+    async def decode() -> tuple[list[Any], list[Any]]:
+        ours = [e async for e in sse_events(chunked_response(body, cuts, "text/event-stream"), "p", 1 << 20)]
+        theirs = [e async for e in EventSource(chunked_response(body, [], "text/event-stream")).aiter_sse()]
+        return ours, theirs
+
+    ours, theirs = asyncio.run(decode())
+    assert [(e.event, e.data, e.id, e.retry) for e in ours] == [
+        (e.event, e.data, e.id, e.retry) for e in theirs
+    ]
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet='ab é{}":', max_size=10), max_size=10),
+    crlf=st.booleans(),
+    final_newline=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8),
+)
+def test_ndjson_lines_match_httpx_however_the_bytes_are_cut(
+    lines: list[str], crlf: bool, final_newline: bool, cuts: list[int]
+) -> None:
+    ending = "\r\n" if crlf else "\n"
+    body = (ending.join(lines) + (ending if final_newline and lines else "")).encode()
+
+    async def decode() -> tuple[list[str], list[str]]:
+        response = chunked_response(body, cuts, "application/x-ndjson")
+        ours = [line.decode() async for line in ndjson_lines(response, "p", 1 << 20)]
+        theirs = [line async for line in chunked_response(body, [], "application/x-ndjson").aiter_lines()]
+        return ours, theirs
+
+    ours, theirs = asyncio.run(decode())
+    assert ours == theirs
+
+
 # ---- settings -------------------------------------------------------------------------------------
 
 
 def test_defaults_and_validation() -> None:
     provider = ProviderSettings.model_validate({"name": "p", "type": "echo"})
     assert provider.max_response_bytes == 32 * MIB
-    for field in ("max_response_bytes",):
+    assert provider.max_stream_event_bytes == 4 * MIB
+    for field in ("max_response_bytes", "max_stream_event_bytes"):
         for value in (0, -1):
             with pytest.raises(
                 ConfigError, match=rf"providers\[0\]\.{field}: Input should be greater than 0"
@@ -375,6 +624,7 @@ def gateway_config(base_url: str) -> dict[str, Any]:
                 "base_url": base_url,
                 "api_key": "sk-test-0123456789",
                 "max_response_bytes": CAP,
+                "max_stream_event_bytes": CAP,
             }
         ],
         "models": [{"name": "gpt", "deployments": [{"provider": "capped", "model": "gpt-4o-mini"}]}],
@@ -387,6 +637,8 @@ async def test_the_caller_sees_the_cap_as_a_clear_status_and_the_gateway_stays_h
 ) -> None:
     server = await upstream(
         oversized_unary(chunked=True),
+        streamed("text/event-stream", giant_event_bytes()),
+        streamed("text/event-stream", sse(openai_delta("hi")), giant_event_bytes()),
         unary(completion("still here")),
     )
     client = connect(await start_gateway(gateway_config(server.url)))
@@ -400,6 +652,24 @@ async def test_the_caller_sees_the_cap_as_a_clear_status_and_the_gateway_stays_h
     assert status.error_info.metadata["limit_bytes"] == str(CAP)
     assert "max_response_bytes" in status.message
 
-    assert server.bytes_sent < SENDER_BOUND
+    # A giant event before any content: the cause is the status.
+    with pytest.raises(grpc.aio.AioRpcError) as stream_failure:
+        async for _ in client.chat.ChatStream(stream_request("gpt", user("hi")), timeout=10):
+            pass
+    status = rich_status(stream_failure.value)
+    assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_RESPONSE_TOO_LARGE")
+    assert "max_stream_event_bytes" in status.message
+
+    # After content: the stream is interrupted, with the cap as its cause.
+    received: list[chat_pb2.ChatStreamResponse] = []
+    with pytest.raises(grpc.aio.AioRpcError) as cut:
+        async for message in client.chat.ChatStream(stream_request("gpt", user("hi")), timeout=10):
+            received.append(message)
+    status = rich_status(cut.value)
+    assert status.reason == "STREAM_INTERRUPTED"
+    assert status.error_info.metadata["cause"] == "UPSTREAM_RESPONSE_TOO_LARGE"
+    assert "".join(m.delta.text for m in received) == "hi"
+
+    assert server.bytes_sent < SENDER_BOUND  # three oversized answers together, less than one whole
     response = await client.chat.Chat(chat_request("gpt", user("hi")), timeout=10)
     assert response.message.parts == [content_pb2.Part(text="still here")]

@@ -174,6 +174,11 @@ class ProviderSettings(_Strict):
     # reasoning) or a big model list (well under 1 MiB), so 32 MiB leaves ten times the room while
     # keeping a pool of 100 connections under a few GiB at worst.
     max_response_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # One stream event being assembled (an SSE event, an NDJSON line, an event-stream frame); a
+    # stream's total length is bounded by deadlines, not by this. Events normally carry a few tokens;
+    # the largest are tool calls that arrive whole (Ollama, Gemini), at most the output budget, about
+    # 1 MiB as JSON. 4 MiB is four times that, and far below botocore's own 24 MiB frame limit.
+    max_stream_event_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     # OpenAI-compatible servers differ in the name of the output-token cap.
     max_tokens_field: Literal["max_completion_tokens", "max_tokens"] | None = None
     # Active health probes (off by default); passive health from real traffic is always on.

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 import httpx
-from httpx_sse import EventSource, SSEError
+from httpx_sse import SSEError
 
 from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
@@ -17,6 +17,7 @@ from llmgateway.providers.anthropic_request import build_body
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.pacing import paced_stream
+from llmgateway.providers.stream_framing import sse_events
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
@@ -191,7 +192,7 @@ class AnthropicProvider(Provider):
             state = _StreamState()
             try:
                 async with paced_stream(
-                    EventSource(response).aiter_sse(),
+                    sse_events(response, self.name, self._settings.max_stream_event_bytes),
                     self.name,
                     timeouts.first_token_s,
                     timeouts.between_tokens_s,

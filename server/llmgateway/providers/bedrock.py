@@ -23,7 +23,7 @@ import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, RefreshableCredentials
-from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserError
+from botocore.eventstream import EventStreamBuffer, EventStreamMessage, MessagePrelude, ParserError
 from botocore.exceptions import BotoCoreError
 
 from llmgateway.config import ProviderSettings
@@ -37,6 +37,7 @@ from llmgateway.providers.upstream_http import (
     error_from_status,
     malformed_response,
     redact,
+    response_too_large,
     stream_cut,
     transport_errors,
 )
@@ -350,12 +351,29 @@ class BedrockProvider(Provider):
         )
 
     async def _frames(self, response: httpx.Response) -> AsyncIterator[EventStreamMessage]:
+        """The event-stream frames of `response`, failing once a frame being assembled passes
+        `max_stream_event_bytes`. botocore's buffer has no cap of its own below 24 MiB of payload,
+        so the bytes it holds (received, not yet decoded into frames) are counted here."""
+        limit = self._settings.max_stream_event_bytes
         buffer = EventStreamBuffer()
+        held = 0
         try:
             async for chunk in response.aiter_raw():
                 buffer.add_data(chunk)
+                held += len(chunk)
                 for message in buffer:
+                    # botocore-stubs types `prelude` as int; it is the frame's MessagePrelude.
+                    size = cast(MessagePrelude, message.prelude).total_length
+                    if size > limit:
+                        raise response_too_large(
+                            self.name, "an event-stream frame", limit, "max_stream_event_bytes"
+                        )
+                    held -= size
                     yield message
+                if held > limit:
+                    raise response_too_large(
+                        self.name, "an event-stream frame", limit, "max_stream_event_bytes"
+                    )
         except ParserError as error:
             raise malformed_response(
                 self.name, f"undecodable event-stream frame ({type(error).__name__})"

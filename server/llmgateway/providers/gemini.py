@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import grpc
 import httpx
-from httpx_sse import EventSource, SSEError
+from httpx_sse import SSEError
 
 from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
@@ -32,6 +32,7 @@ from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.gemini_request import build_body, synthetic_call_id
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.pacing import paced_stream
+from llmgateway.providers.stream_framing import sse_events
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
@@ -284,7 +285,7 @@ class GeminiProvider(Provider):
                 raise self._error(response)
             try:
                 async with paced_stream(
-                    EventSource(response).aiter_sse(),
+                    sse_events(response, self.name, self._settings.max_stream_event_bytes),
                     self.name,
                     timeouts.first_token_s,
                     timeouts.between_tokens_s,

@@ -22,6 +22,7 @@ from llmgateway.errors import FieldViolation, GatewayError, invalid_argument, un
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.pacing import paced_stream
+from llmgateway.providers.stream_framing import ndjson_lines
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
@@ -377,7 +378,10 @@ class OllamaProvider(Provider):
                 raise malformed_response(self.name, f"content type {content_type!r} is not NDJSON")
             state = _StreamState()
             async with paced_stream(
-                response.aiter_lines(), self.name, timeouts.first_token_s, timeouts.between_tokens_s
+                ndjson_lines(response, self.name, self._settings.max_stream_event_bytes),
+                self.name,
+                timeouts.first_token_s,
+                timeouts.between_tokens_s,
             ) as lines:
                 async for raw in lines:
                     if not raw.strip():

@@ -13,13 +13,14 @@ from urllib.parse import quote
 
 import grpc
 import httpx
-from httpx_sse import EventSource, SSEError
+from httpx_sse import SSEError
 
 from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.openai_request import OpenAIDialect, build_body
 from llmgateway.providers.pacing import paced_stream
+from llmgateway.providers.stream_framing import sse_events
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
@@ -248,7 +249,7 @@ class OpenAICompatProvider(Provider):
             started_calls: set[int] = set()  # tool-call indexes whose first fragment was seen
             try:
                 async with paced_stream(
-                    EventSource(response).aiter_sse(),
+                    sse_events(response, self.name, self._settings.max_stream_event_bytes),
                     self.name,
                     timeouts.first_token_s,
                     timeouts.between_tokens_s,
