@@ -11,14 +11,17 @@ from typing import Any
 
 import grpc
 import httpx
+import prometheus_client
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmgateway.app import Gateway
-from llmgateway.observability.logging_setup import ACCESS_LOGGER, JsonFormatter
+from llmgateway.observability.logging_setup import ACCESS_LOGGER, JsonFormatter, configure_logging
+from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.v1 import chat_pb2
 from tests.conftest import Client, StartGateway, chat_request, gateway_config, stream_request, user
 from tests.upstreams.openai import Behaviour, OpenAISimulator
@@ -286,3 +289,45 @@ async def test_cancelled_stream_ends_its_span_in_its_own_context(
     assert errors == []
     access = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
     assert [line["code"] for line in access] == ["CANCELLED"]
+
+
+def test_labelled_children_are_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway's metrics look a labelled child up in prometheus-client once, then remember it."""
+    made: list[tuple[str, ...]] = []
+    original = prometheus_client.Counter.labels
+
+    def counting(self: Any, *values: Any, **named: Any) -> Any:
+        made.append(values)
+        return original(self, *values, **named)
+
+    monkeypatch.setattr(prometheus_client.Counter, "labels", counting)
+    metrics = GatewayMetrics()
+    for _ in range(3):
+        metrics.requests.labels("Chat", "m", "p", "OK").inc()
+    metrics.requests.labels("Chat", "m", "p", "INTERNAL").inc()
+    assert made == [("Chat", "m", "p", "OK"), ("Chat", "m", "p", "INTERNAL")]
+    samples = {
+        sample.labels["code"]: sample.value
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        for sample in family.samples
+        if sample.name == "llmgateway_requests_total"
+    }
+    assert samples == {"OK": 3.0, "INTERNAL": 1.0}
+    metrics.requests.remove("Chat", "m", "p", "OK")
+    metrics.requests.labels("Chat", "m", "p", "OK").inc()
+    assert made[-1] == ("Chat", "m", "p", "OK"), "a removed child is made anew"
+
+
+def test_httpx_request_lines_only_when_debugging() -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    try:
+        configure_logging("json", "INFO")
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        assert logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
+        configure_logging("json", "DEBUG")
+        assert logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        logging.getLogger("httpx").setLevel(logging.NOTSET)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import prometheus_client
+from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from llmgateway.config import split_host_port
@@ -23,6 +24,41 @@ from llmgateway.config import split_host_port
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 _GAP_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class _Remembered:
+    """`labels(...)` from a plain dict after the first time. prometheus-client checks and converts
+    the values and takes a lock on every call (about 2.4 µs on the benchmark machine, a dozen times
+    per chat call), although a labelled child lives as long as its parent and never changes."""
+
+    def labels(self, *values: Any, **named: Any) -> Any:
+        remembered: dict[tuple[Any, ...], Any] = self.__dict__.setdefault("_remembered", {})
+        child = remembered.get(values) if not named else None
+        if child is None:
+            child = super().labels(*values, **named)  # type: ignore[misc]
+            if not named:
+                remembered[values] = child
+        return child
+
+    def remove(self, *values: Any) -> None:
+        self.__dict__.pop("_remembered", None)
+        super().remove(*values)  # type: ignore[misc]
+
+    def clear(self) -> None:
+        self.__dict__.pop("_remembered", None)
+        super().clear()  # type: ignore[misc]
+
+
+class Counter(_Remembered, prometheus_client.Counter):
+    pass
+
+
+class Gauge(_Remembered, prometheus_client.Gauge):
+    pass
+
+
+class Histogram(_Remembered, prometheus_client.Histogram):
+    pass
 
 
 class GatewayMetrics:
