@@ -318,11 +318,15 @@ def test_labelled_children_are_made_once(monkeypatch: pytest.MonkeyPatch) -> Non
     assert made[-1] == ("Chat", "m", "p", "OK"), "a removed child is made anew"
 
 
-def test_httpx_request_lines_only_when_debugging() -> None:
+def test_logging_setup_skips_what_no_format_shows() -> None:
+    """No caller frame, thread or process name per record; httpx's request lines only when debugging."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
+    saved_flags = logging._srcfile, logging.logThreads, logging.logMultiprocessing
     try:
         configure_logging("json", "INFO")
+        record = logging.getLogger(ACCESS_LOGGER).makeRecord("n", logging.INFO, "f", 0, "m", (), None)
+        assert record.threadName is None and record.processName is None and record.process
         assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
         assert logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO)
         configure_logging("json", "DEBUG")
@@ -331,3 +335,4 @@ def test_httpx_request_lines_only_when_debugging() -> None:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
         logging.getLogger("httpx").setLevel(logging.NOTSET)
+        logging._srcfile, logging.logThreads, logging.logMultiprocessing = saved_flags

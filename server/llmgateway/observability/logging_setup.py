@@ -45,6 +45,12 @@ def configure_logging(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Neither format shows where a call was made or which thread or process name made it, and the
+    # access log writes a record per call: skip gathering them (the logging HOWTO's "Optimization"
+    # knobs; _srcfile = None stops the caller-frame walk on every record).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     # httpx logs every request it sends at INFO: a second line per streamed call that only repeats
     # the access log (and costs a formatted, written record each). Kept when debugging.
     logging.getLogger("httpx").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
