@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from llmgateway.app import Gateway
+from llmgateway.auth import keys as keys_module
 from llmgateway.auth.keys import KeyStore, hash_secret, new_key
 from llmgateway.config import ApiKeySettings, GatewayConfig, load_config
 from llmgateway.v1 import models_pb2
@@ -78,6 +79,30 @@ def test_keys_are_stored_as_salted_hashes() -> None:
         key + "x" * 500,
     ]:
         assert store.authenticate(wrong) is None
+
+
+def test_a_verified_key_is_hashed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    key, key_id, stored = new_key()
+    revoked, revoked_id, revoked_stored = new_key()
+    store = KeyStore(
+        [
+            ApiKeySettings(id=key_id, hash=stored, tenant="t"),
+            ApiKeySettings(id=revoked_id, hash=revoked_stored, tenant="t", revoked=True),
+        ]
+    )
+    hashed: list[str] = []
+    digest = keys_module._digest
+    monkeypatch.setattr(
+        keys_module, "_digest", lambda salt, secret: hashed.append(secret) or digest(salt, secret)
+    )
+    first = store.authenticate(key)
+    assert first is not None and store.authenticate(key) is first
+    assert len(hashed) == 1
+    wrong = key[:-1] + ("A" if key[-1] != "A" else "B")
+    for _ in range(2):  # refusals are never remembered: each is hashed again
+        assert store.authenticate(wrong) is None
+        assert store.authenticate(revoked) is None
+    assert len(hashed) == 5
 
 
 async def fails(call: Any) -> RichStatus:

@@ -53,9 +53,17 @@ class KeyStore:
         self._by_id = {key.id: key for key in keys}
         # A decoy entry makes unknown ids cost the same hashing work as known ones.
         self._decoy = hash_secret("decoy")
+        # Keys already verified, so each call does not hash again. Only valid keys enter, at most
+        # one per configured key, and the store (with this) is replaced when a reload revokes one.
+        # The dict compares a presented key with `==` only after its (randomised) hash matched,
+        # which tells an attacker nothing about a key they do not already have.
+        self._verified: dict[str, Principal] = {}
 
     def authenticate(self, presented: str) -> Principal | None:
         """The principal of a valid, unrevoked key; None for anything else."""
+        known = self._verified.get(presented)
+        if known is not None:
+            return known
         if len(presented) > MAX_KEY_LENGTH:
             return None
         match = _KEY.match(presented)
@@ -67,4 +75,6 @@ class KeyStore:
         valid = hmac.compare_digest(_digest(salt, secret), expected)
         if entry is None or not valid or entry.revoked:
             return None
-        return Principal(key_id=entry.id, tenant=entry.tenant, policy=entry.policy)
+        principal = Principal(key_id=entry.id, tenant=entry.tenant, policy=entry.policy)
+        self._verified[presented] = principal
+        return principal
