@@ -92,9 +92,12 @@ def test_a_verified_key_is_hashed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     hashed: list[str] = []
     digest = keys_module._digest
-    monkeypatch.setattr(
-        keys_module, "_digest", lambda salt, secret: hashed.append(secret) or digest(salt, secret)
-    )
+
+    def counting(salt: str, secret: str) -> str:
+        hashed.append(secret)
+        return digest(salt, secret)
+
+    monkeypatch.setattr(keys_module, "_digest", counting)
     first = store.authenticate(key)
     assert first is not None and store.authenticate(key) is first
     assert len(hashed) == 1
