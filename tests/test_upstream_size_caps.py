@@ -602,7 +602,7 @@ def test_ndjson_lines_match_httpx_however_the_bytes_are_cut(
 
 def test_defaults_and_validation() -> None:
     provider = ProviderSettings.model_validate({"name": "p", "type": "echo"})
-    assert provider.max_response_bytes == 32 * MIB
+    assert provider.max_response_bytes == 16 * MIB
     assert provider.max_stream_event_bytes == 4 * MIB
     for field in ("max_response_bytes", "max_stream_event_bytes"):
         for value in (0, -1):
@@ -673,3 +673,35 @@ async def test_the_caller_sees_the_cap_as_a_clear_status_and_the_gateway_stays_h
     assert server.bytes_sent < SENDER_BOUND  # three oversized answers together, less than one whole
     response = await client.chat.Chat(chat_request("gpt", user("hi")), timeout=10)
     assert response.message.parts == [content_pb2.Part(text="still here")]
+
+
+async def test_an_oversized_answer_moves_to_the_next_deployment_without_a_retry(
+    upstream: StartUpstream, start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    """The deployment that answered too much counts as failing (breaker, failover), but is not asked
+    again: it would answer the same."""
+    big, fine = await upstream(oversized_unary(chunked=True)), await upstream(unary(completion("ok")))
+    config = {
+        "providers": [
+            {"name": name, "type": "openai", "base_url": server.url, "max_response_bytes": CAP}
+            for name, server in (("big", big), ("fine", fine))
+        ],
+        "models": [
+            {
+                "name": "gpt",
+                "strategy": "cost",  # the cheaper one first, always
+                "deployments": [
+                    {"provider": "big", "model": "gpt-4o-mini", "input_price_per_mtok": 1},
+                    {"provider": "fine", "model": "gpt-4o-mini", "input_price_per_mtok": 2},
+                ],
+            }
+        ],
+        "routing": {"retry": {"max_retries": 2, "base_delay_s": 0.01}},
+    }
+    client = connect(await start_gateway(config))
+    call = client.chat.Chat(chat_request("gpt", user("hi")), timeout=10)
+    response = await call
+    assert response.message.parts == [content_pb2.Part(text="ok")]
+    report = dict(await call.trailing_metadata() or ())
+    assert (report["x-llmgateway-provider"], report["x-llmgateway-attempts"]) == ("fine", "2")
+    assert big.connections == 1, "the oversized deployment was asked again"

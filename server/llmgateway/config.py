@@ -171,9 +171,11 @@ class ProviderSettings(_Strict):
     # the attempt fails with UNAVAILABLE UPSTREAM_RESPONSE_TOO_LARGE and the connection is closed.
     # A whole unary body (and a model list, an error body): the largest real answers are a model's
     # full output budget (128k tokens ≈ 0.5 MiB of text, a few MiB as JSON with tool calls and
-    # reasoning) or a big model list (well under 1 MiB), so 32 MiB leaves ten times the room while
-    # keeping a pool of 100 connections under a few GiB at worst.
-    max_response_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # reasoning) or a big model list (well under 1 MiB), so 16 MiB leaves several times the room
+    # while keeping a pool of 100 connections under two GiB at worst. Not above the server's
+    # max_send_message_bytes (16 MiB), or an answer that passed this cap could still not be sent
+    # back to the caller (a RESOURCE_EXHAUSTED without details).
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     # One stream event being assembled (an SSE event, an NDJSON line, an event-stream frame); a
     # stream's total length is bounded by deadlines, not by this. Events normally carry a few tokens;
     # the largest are tool calls that arrive whole (Ollama, Gemini), at most the output budget, about

@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import socket
 import ssl
+import struct
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,7 +102,10 @@ def _oversized_stream(harness: ProviderHarness) -> Behaviour:
     """One enormous frame in the protocol's own framing."""
     content_type = STREAM_GARBAGE[harness.key][1]
     if harness.key == "bedrock":
-        return Behaviour(raw_body=b"\x00" * BIG, content_type=content_type)
+        # A prelude announcing one BIG frame (total length, no headers, its CRC), then its bytes.
+        prelude = struct.pack(">II", BIG, 0)
+        prelude += struct.pack(">I", zlib.crc32(prelude))
+        return Behaviour(raw_body=prelude + b"\x00" * (BIG - len(prelude)), content_type=content_type)
     if harness.key == "ollama":
         return Behaviour(raw_body=b"x" * BIG + b"\n", content_type=content_type)
     return Behaviour(raw_body=b"data: " + b"x" * BIG + b"\n\n", content_type=content_type)
@@ -144,7 +149,7 @@ FAULTS: list[Fault] = [
     Fault("malformed_stream_frames", True, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE", _stream_garbage),
     Fault("oversized_body", False, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE",
           lambda h: Behaviour(raw_body=b"{" + b" " * BIG)),
-    Fault("oversized_stream", True, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE", _oversized_stream),
+    Fault("oversized_stream", True, UNAVAILABLE, "UPSTREAM_RESPONSE_TOO_LARGE", _oversized_stream),
     Fault("wrong_content_type", False, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE",
           lambda h: Behaviour(raw_body=b"<html><body>502 Bad Gateway</body></html>", content_type="text/html")),
     Fault("wrong_content_type_stream", True, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE",

@@ -13,6 +13,7 @@ _CLASSES: dict[str, ErrorClass] = {
     "UPSTREAM_STREAM_CUT": "unavailable",
     "UPSTREAM_STREAM_ERROR": "unavailable",
     "UPSTREAM_MALFORMED_RESPONSE": "unavailable",
+    "UPSTREAM_RESPONSE_TOO_LARGE": "unavailable",
     "UPSTREAM_AUTH_FAILED": "unavailable",
     "UPSTREAM_ERROR": "unavailable",
     "BREAKER_OPEN": "unavailable",
@@ -33,11 +34,13 @@ _BREAKER_FAILURES = frozenset(
     # The gateway's own refusals say nothing about the deployment's health.
     and reason not in ("BREAKER_OPEN", "BULKHEAD_FULL", "DEPLOYMENT_RATE_LIMITED")
 )
-# Transient failures the same deployment may not repeat. Not quota (billing), not auth.
+# Transient failures the same deployment may not repeat. Not quota (billing), not auth, not an
+# answer it could not give properly (it would give the same again; another deployment may not).
 _RETRYABLE = _BREAKER_FAILURES - {
     "UPSTREAM_QUOTA_EXHAUSTED",
     "UPSTREAM_AUTH_FAILED",
     "UPSTREAM_MALFORMED_RESPONSE",
+    "UPSTREAM_RESPONSE_TOO_LARGE",
 }
 
 
