@@ -128,6 +128,20 @@ async def refused(client: Client) -> RichStatus:
     return status
 
 
+async def half_open(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client], a: OpenAISimulator
+) -> tuple[Gateway, Client]:
+    """A gateway whose breaker on pa allows one probe: FAILURES refused streams opened it, and its
+    open time has passed."""
+    breaker = {**BREAKER, "open_s": 0.3, "half_open_probes": 1}
+    gateway, client = await start(start_gateway, connect, config(a, breaker=breaker))
+    a.behaviour = Behaviour(status=503)
+    for _ in range(FAILURES):
+        assert (await refused(client)).reason == "UPSTREAM_UNAVAILABLE"
+    await asyncio.sleep(0.35)  # open → half-open: one probe may go through
+    return gateway, client
+
+
 async def first_content(call: Any) -> None:
     """Read a stream up to its first content message."""
     while True:
@@ -228,12 +242,7 @@ async def test_attempt_metric_records_the_midway_failure(
 async def test_half_open_probe_is_judged_by_how_its_stream_ends(
     start_gateway: StartGateway, connect: Callable[[Gateway], Client], a: OpenAISimulator
 ) -> None:
-    breaker = {**BREAKER, "open_s": 0.3, "half_open_probes": 1}
-    gateway, client = await start(start_gateway, connect, config(a, breaker=breaker))
-    a.behaviour = Behaviour(status=503)
-    for _ in range(FAILURES):
-        assert (await refused(client)).reason == "UPSTREAM_UNAVAILABLE"
-    await asyncio.sleep(0.35)  # open → half-open: one probe may go through
+    gateway, client = await half_open(start_gateway, connect, a)
     a.behaviour = Behaviour(reset_after=2)
     await interrupted(client)  # the probe's first token arrived, then the upstream reset
     seen = len(a.requests)
@@ -246,12 +255,7 @@ async def test_half_open_probe_is_judged_by_how_its_stream_ends(
 async def test_half_open_probe_holds_its_slot_until_its_stream_completes(
     start_gateway: StartGateway, connect: Callable[[Gateway], Client], a: OpenAISimulator
 ) -> None:
-    breaker = {**BREAKER, "open_s": 0.3, "half_open_probes": 1}
-    _, client = await start(start_gateway, connect, config(a, breaker=breaker))
-    a.behaviour = Behaviour(status=503)
-    for _ in range(FAILURES):
-        await refused(client)
-    await asyncio.sleep(0.35)
+    _, client = await half_open(start_gateway, connect, a)
     a.behaviour = Behaviour(inter_token=0.1)
     probe = client.chat.ChatStream(stream_request("m", user(PROMPT)), timeout=5)
     await first_content(probe)
@@ -348,12 +352,7 @@ async def test_completed_stream_counts_one_success_when_it_ends(
 async def test_caller_cancel_before_the_first_token_gives_back_the_half_open_probe(
     start_gateway: StartGateway, connect: Callable[[Gateway], Client], a: OpenAISimulator
 ) -> None:
-    breaker = {**BREAKER, "open_s": 0.3, "half_open_probes": 1}
-    gateway, client = await start(start_gateway, connect, config(a, breaker=breaker))
-    a.behaviour = Behaviour(status=503)
-    for _ in range(FAILURES):
-        await refused(client)
-    await asyncio.sleep(0.35)
+    gateway, client = await half_open(start_gateway, connect, a)
     a.behaviour = Behaviour(ttft=0.5)
     requests, disconnects = len(a.requests), a.disconnects
     probe = client.chat.ChatStream(stream_request("m", user(PROMPT)), timeout=5)

@@ -18,11 +18,10 @@ from google.protobuf.message import DecodeError
 from llmgateway.errors import FieldViolation, GatewayError, internal_error, invalid_argument, to_status
 from llmgateway.interceptors.handlers import (
     Context,
-    Continuation,
     Handler,
     StreamBehavior,
     UnaryBehavior,
-    WrappedHandlers,
+    WrappingInterceptor,
     rewrap,
 )
 from llmgateway.observability.call_record import record as current_record
@@ -100,23 +99,17 @@ def _wrap_stream(behavior: StreamBehavior) -> StreamBehavior:
     return stream
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Maps domain errors of unary-unary and unary-stream handlers to statuses."""
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        return _WRAPPED.get(str(handler_call_details.method), handler)
-
-
-_WRAPPED = WrappedHandlers(
-    lambda method, handler: rewrap(
+def _rewrap(method: str, handler: Handler) -> Handler:
+    return rewrap(
         handler,
         unary=_wrap_unary,
         stream=_wrap_stream,
         request_deserializer=_tolerant(handler.request_deserializer),
     )
-)
+
+
+class ErrorMappingInterceptor(WrappingInterceptor):
+    """Maps domain errors of unary-unary and unary-stream handlers to statuses."""
+
+    def __init__(self) -> None:
+        super().__init__(_rewrap)

@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-import grpc
-
 from llmgateway.interceptors.handlers import (
     Context,
-    Continuation,
     Handler,
     StreamBehavior,
     UnaryBehavior,
-    WrappedHandlers,
+    WrappingInterceptor,
     rewrap,
 )
 
@@ -93,23 +90,15 @@ def _guard_stream(guards: Sequence[Guard]) -> Any:
     return wrap
 
 
-class GuardInterceptor(grpc.aio.ServerInterceptor):
+class GuardInterceptor(WrappingInterceptor):
     """Runs, for each call, the guards that apply to its method, in the order given."""
 
     def __init__(self, guards: Sequence[Guard]) -> None:
         self._guards = tuple(guards)
-        self._wrapped = WrappedHandlers(self._rewrap)
+        super().__init__(self._rewrap)
 
     def _rewrap(self, method: str, handler: Handler) -> Handler:
         guards = tuple(guard for guard in self._guards if guard.applies_to(method))
         if not guards:
             return handler
         return rewrap(handler, unary=_guard_unary(guards), stream=_guard_stream(guards))
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        return self._wrapped.get(str(handler_call_details.method), handler)

@@ -52,21 +52,28 @@ class WrappedHandlers:
         self._wrap = wrap
         self._made: dict[str, tuple[Handler, Handler]] = {}
 
-    @classmethod
-    def around(
-        cls,
-        unary: Callable[[UnaryBehavior], UnaryBehavior],
-        stream: Callable[[StreamBehavior], StreamBehavior],
-    ) -> WrappedHandlers:
-        """Wrapping every method the same way, whatever its name."""
-        return cls(lambda method, handler: rewrap(handler, unary=unary, stream=stream))
-
     def get(self, method: str, inner: Handler) -> Handler:
         made = self._made.get(method)
         if made is None or made[0] is not inner:
             made = (inner, self._wrap(method, inner))
             self._made[method] = made
         return made[1]
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """An interceptor that wraps the handler of every method it sees, once per method: `wrap(method,
+    handler)` makes the wrapped handler (see WrappedHandlers)."""
+
+    def __init__(self, wrap: Callable[[str, Handler], Handler]) -> None:
+        self._wrapped = WrappedHandlers(wrap)
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return self._wrapped.get(str(handler_call_details.method), handler)
 
 
 def is_chat_method(method: str) -> bool:

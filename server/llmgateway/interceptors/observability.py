@@ -15,11 +15,10 @@ from opentelemetry import trace
 from llmgateway.interceptors.handlers import (
     CHAT_SERVICE_PREFIX,
     Context,
-    Continuation,
     Handler,
     StreamBehavior,
     UnaryBehavior,
-    WrappedHandlers,
+    WrappingInterceptor,
     rewrap,
 )
 from llmgateway.observability.call_record import CallRecord, current_call
@@ -41,13 +40,13 @@ def _code(context: Context, error: BaseException | None) -> grpc.StatusCode:
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
 
 
-class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
+class ObservabilityInterceptor(WrappingInterceptor):
     """Counts, times and logs calls."""
 
     def __init__(self, metrics: GatewayMetrics, *, access_log: bool) -> None:
         self._metrics = metrics
         self._access_log = access_log
-        self._wrapped = WrappedHandlers(self._rewrap)
+        super().__init__(self._rewrap)
 
     def _begin(
         self, method: str, grpc_type: str, chat: bool
@@ -169,14 +168,6 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             return stream
 
         return wrap
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        return self._wrapped.get(str(handler_call_details.method), handler)
 
     def _rewrap(self, method: str, handler: Handler) -> Handler:
         chat = method.startswith(CHAT_SERVICE_PREFIX)
