@@ -19,7 +19,7 @@ import pytest
 
 from llmgateway.app import Gateway
 from llmgateway.v1 import chat_pb2
-from tests.conftest import Client, StartGateway, stream_request, user
+from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.rich_status import RichStatus, rich_status
 from tests.upstreams.openai import Behaviour, OpenAISimulator
 
@@ -365,4 +365,23 @@ async def test_caller_cancel_before_the_first_token_gives_back_the_half_open_pro
     a.behaviour = Behaviour()
     _, status = await stream(client)
     assert status is None, status.message
+    assert outcomes(gateway) == {"UPSTREAM_UNAVAILABLE": 2, "CANCELLED": 1, "OK": 1}
+
+
+async def test_caller_cancel_of_a_unary_probe_gives_back_the_half_open_probe(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client], a: OpenAISimulator
+) -> None:
+    """The unary twin of the test above: a probe the caller cancels mid-call proves nothing and
+    returns its slot, so the next call is the probe."""
+    gateway, client = await half_open(start_gateway, connect, a)
+    a.behaviour = Behaviour(latency=0.5)
+    requests, disconnects = len(a.requests), a.disconnects
+    probe = client.chat.Chat(chat_request("m", user(PROMPT)), timeout=5)
+    await eventually(lambda: len(a.requests) > requests)  # the probe is waiting for its answer
+    probe.cancel()
+    await a.wait_for_disconnects(disconnects + 1)
+    await eventually(lambda: calls_in_flight(gateway) == 0)
+    a.behaviour = Behaviour()
+    response = await client.chat.Chat(chat_request("m", user(PROMPT)), timeout=5)
+    assert response.message.parts[0].text == f"You said: {PROMPT}"
     assert outcomes(gateway) == {"UPSTREAM_UNAVAILABLE": 2, "CANCELLED": 1, "OK": 1}
