@@ -264,6 +264,10 @@ def targets_section(results: dict[str, Any]) -> list[str]:
     row("added p99 ≤ 2.5 ms", f"{on99:.2f} ms", on99 <= 2.5)
     ttft = on["stream_fast"]["ttft_p50_ms"] - up["stream_fast"]["ttft_p50_ms"]
     row("streaming adds ≤ 1 ms to time to first token (p50)", f"{ttft:.2f} ms", ttft <= 1.0)
+    # The forwarder's own gRPC hop already adds more than 1 ms on a small machine, so the same
+    # target read against the floor is shown beside it (the target above stays the strict reading).
+    beyond = on["stream_fast"]["ttft_p50_ms"] - fwd["stream_fast"]["ttft_p50_ms"]
+    rows.append(f"| (not a target) time to first token p50 beyond the forwarder's | {beyond:+.2f} ms | — |")
     per = on["stream_fast"]["tokens_per_stream"]
     row("streams never coalesce chunks", f"{per:.1f} text messages for 16 tokens", per >= 16)
     row("idle RSS < 100 MB per worker", f"{on['rss_idle_mb']:.0f} MiB", on["rss_idle_mb"] < 100)
