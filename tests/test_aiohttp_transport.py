@@ -15,11 +15,12 @@ import pytest
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.aiohttp_transport import AiohttpTransport
 from llmgateway.providers.upstream_http import UpstreamHttp
+from tests.raw_http import RawTcpServer, listening, read_request
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-class RawServer:
+class RawServer(RawTcpServer):
     """A TCP server whose handler writes whatever bytes a test wants; it records request heads."""
 
     def __init__(self, handler: Handler) -> None:
@@ -27,7 +28,6 @@ class RawServer:
         self.heads: list[bytes] = []
         self.connections = 0
         self.closed_by_client = asyncio.Event()
-        self.server: asyncio.Server | None = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -37,22 +37,9 @@ class RawServer:
             writer.close()
 
     async def read_request(self, reader: asyncio.StreamReader) -> bytes:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head, body = await read_request(reader)
         self.heads.append(head)
-        length = next(
-            (
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
-            ),
-            0,
-        )
-        return await reader.readexactly(length)
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return body
 
 
 StartServer = Callable[[Handler], Awaitable[RawServer]]
@@ -60,18 +47,14 @@ StartServer = Callable[[Handler], Awaitable[RawServer]]
 
 @pytest.fixture
 async def raw_server() -> AsyncIterator[StartServer]:
-    started: list[RawServer] = []
+    async with listening() as listen:
 
-    async def start(handler: Handler) -> RawServer:
-        made = RawServer(handler)
-        made.server = await asyncio.start_server(made._serve, "127.0.0.1", 0)
-        started.append(made)
-        return made
+        async def start(handler: Handler) -> RawServer:
+            made = RawServer(handler)
+            await listen(made)
+            return made
 
-    yield start
-    for made in started:
-        assert made.server is not None
-        made.server.close()
+        yield start
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from llmgateway.providers.stream_framing import ndjson_lines, sse_events
 from llmgateway.providers.upstream_http import UpstreamHttp
 from llmgateway.v1 import chat_pb2, content_pb2
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
+from tests.raw_http import RawTcpServer, listening, read_request
 from tests.rich_status import rich_status
 from tests.upstreams.bedrock import event_frame
 
@@ -70,7 +71,7 @@ class Exchange:
         await self.reader.read()
 
 
-class Upstream:
+class Upstream(RawTcpServer):
     """A TCP server on 127.0.0.1 that answers each request with the next responder (the last one
     repeats). It counts connections and bytes sent, and notes each connection the gateway closed."""
 
@@ -80,7 +81,6 @@ class Upstream:
         self.bytes_sent = 0
         self.hung_up = 0
         self.hang_up = asyncio.Event()
-        self.server: asyncio.Server | None = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -95,21 +95,13 @@ class Upstream:
             self.hang_up.set()
             writer.close()
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
 
 async def _read_request(reader: asyncio.StreamReader) -> bool:
     """Read one request; False when the client closed the connection instead of sending one."""
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        await read_request(reader)
     except asyncio.IncompleteReadError:
         return False
-    lines = head.lower().split(b"\r\n")
-    length = next((int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length")), 0)
-    await reader.readexactly(length)
     return True
 
 
@@ -118,18 +110,14 @@ StartUpstream = Callable[..., Awaitable[Upstream]]
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[StartUpstream]:
-    started: list[Upstream] = []
+    async with listening() as listen:
 
-    async def start(*responders: Respond) -> Upstream:
-        made = Upstream(*responders)
-        made.server = await asyncio.start_server(made._serve, "127.0.0.1", 0)
-        started.append(made)
-        return made
+        async def start(*responders: Respond) -> Upstream:
+            made = Upstream(*responders)
+            await listen(made)
+            return made
 
-    yield start
-    for made in started:
-        assert made.server is not None
-        made.server.close()
+        yield start
 
 
 def _head(content_type: str, length: int | None = None, *extra: str, until_close: bool = False) -> bytes:
