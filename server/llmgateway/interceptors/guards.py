@@ -8,7 +8,7 @@ one wrapper they cost one layer in all, in the same order and with the same undo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 from llmgateway.interceptors.handlers import (
@@ -59,7 +59,7 @@ async def _enter(guards: Sequence[Guard], request: Any, context: Context) -> Ent
     return entered
 
 
-def _guard_unary(guards: Sequence[Guard]) -> Any:
+def _guard_unary(guards: Sequence[Guard]) -> Callable[[UnaryBehavior], UnaryBehavior]:
     def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
         async def unary(request: Any, context: Context) -> Any:
             entered = await _enter(guards, request, context)
@@ -74,7 +74,7 @@ def _guard_unary(guards: Sequence[Guard]) -> Any:
     return wrap
 
 
-def _guard_stream(guards: Sequence[Guard]) -> Any:
+def _guard_stream(guards: Sequence[Guard]) -> Callable[[StreamBehavior], StreamBehavior]:
     def wrap(behavior: StreamBehavior) -> StreamBehavior:
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
             entered = await _enter(guards, request, context)

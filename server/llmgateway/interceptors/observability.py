@@ -13,12 +13,12 @@ import grpc
 from opentelemetry import trace
 
 from llmgateway.interceptors.handlers import (
-    CHAT_SERVICE_PREFIX,
     Context,
     Handler,
     StreamBehavior,
     UnaryBehavior,
     WrappingInterceptor,
+    is_chat_method,
     rewrap,
 )
 from llmgateway.observability.call_record import CallRecord, current_call
@@ -170,5 +170,5 @@ class ObservabilityInterceptor(WrappingInterceptor):
         return wrap
 
     def _rewrap(self, method: str, handler: Handler) -> Handler:
-        chat = method.startswith(CHAT_SERVICE_PREFIX)
+        chat = is_chat_method(method)
         return rewrap(handler, unary=self._wrap_unary(method, chat), stream=self._wrap_stream(method, chat))

@@ -32,12 +32,12 @@ from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.bedrock_request import build_body
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.pacing import paced_stream
+from llmgateway.providers.stream_framing import event_too_large
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
     malformed_response,
     redact,
-    response_too_large,
     stream_cut,
     transport_errors,
 )
@@ -365,15 +365,11 @@ class BedrockProvider(Provider):
                     # botocore-stubs types `prelude` as int; it is the frame's MessagePrelude.
                     size = cast(MessagePrelude, message.prelude).total_length
                     if size > limit:
-                        raise response_too_large(
-                            self.name, "an event-stream frame", limit, "max_stream_event_bytes"
-                        )
+                        raise event_too_large(self.name, "an event-stream frame", limit)
                     held -= size
                     yield message
                 if held > limit:
-                    raise response_too_large(
-                        self.name, "an event-stream frame", limit, "max_stream_event_bytes"
-                    )
+                    raise event_too_large(self.name, "an event-stream frame", limit)
         except ParserError as error:
             raise malformed_response(
                 self.name, f"undecodable event-stream frame ({type(error).__name__})"

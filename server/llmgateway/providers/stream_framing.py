@@ -22,9 +22,14 @@ from httpx_sse import ServerSentEvent, SSEError
 # SSE fields (event, data, id, retry, comments) is used as is.
 from httpx_sse._decoders import SSEDecoder
 
+from llmgateway.errors import GatewayError
 from llmgateway.providers.upstream_http import response_too_large
 
-_SETTING = "max_stream_event_bytes"
+
+def event_too_large(provider: str, what: str, limit: int) -> GatewayError:
+    """One stream event (`what`: an SSE event, an NDJSON line, an event-stream frame) grew past the
+    provider's max_stream_event_bytes."""
+    return response_too_large(provider, what, limit, "max_stream_event_bytes")
 
 
 class _Lines:
@@ -99,12 +104,12 @@ async def sse_events(
             for line in lines.feed(chunk):
                 event_size = event_size + len(line) + 1 if line else 0
                 if event_size > limit:
-                    raise response_too_large(provider, "an SSE event", limit, _SETTING)
+                    raise event_too_large(provider, "an SSE event", limit)
                 event = decoder.decode(line.decode("utf-8", "replace"))
                 if event is not None:
                     yield event
             if event_size + lines.held > limit:
-                raise response_too_large(provider, "an SSE event", limit, _SETTING)
+                raise event_too_large(provider, "an SSE event", limit)
     # An unfinished line at the end is dropped: an event is dispatched only by a blank line.
 
 
@@ -116,9 +121,9 @@ async def ndjson_lines(response: httpx.Response, provider: str, limit: int) -> A
         async for chunk in chunks:
             for line in lines.feed(chunk):
                 if len(line) > limit:
-                    raise response_too_large(provider, "an NDJSON line", limit, _SETTING)
+                    raise event_too_large(provider, "an NDJSON line", limit)
                 yield line
             if lines.held > limit:
-                raise response_too_large(provider, "an NDJSON line", limit, _SETTING)
+                raise event_too_large(provider, "an NDJSON line", limit)
     for line in lines.flush():
         yield line

@@ -178,7 +178,7 @@ class UpstreamHttp:
         if self._propagate:
             propagate.inject(request.headers)
         response = await self._transport.handle_async_request(request)
-        await read_body(response, self._provider, self._max_response_bytes)
+        await self.read(response)
         return response
 
     async def read(self, response: httpx.Response) -> None:
