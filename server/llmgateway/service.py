@@ -68,8 +68,9 @@ def _caller() -> Caller:
     return Caller(tenant=who.tenant, key_id=who.key_id) if who is not None else Caller()
 
 
-def report_metadata(report: RouteReport) -> tuple[tuple[str, str], ...]:
-    """Response metadata telling the caller who served the call and how it got there.
+def report_metadata(report: RouteReport, cache: str) -> tuple[tuple[str, str], ...]:
+    """Response metadata telling the caller who served the call, how it got there, and what the
+    response cache did (`cache`: miss, bypass or off).
 
     It goes out as trailing metadata, with the final status. As headers it would cost a batch of its
     own: grpc.aio sends custom initial metadata separately from the response, never with it — about
@@ -85,6 +86,7 @@ def report_metadata(report: RouteReport) -> tuple[tuple[str, str], ...]:
     ]
     if report.fallback:
         metadata.append(("x-llmgateway-fallback", f"{report.requested_model}->{report.served_model}"))
+    metadata.append((CONTROL_HEADER, cache))
     return tuple(metadata)
 
 
@@ -159,7 +161,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                 response, report = await runtime.router.chat(
                     request, request.model, request_id, deadline, _caller()
                 )
-            context.set_trailing_metadata((*report_metadata(report), (CONTROL_HEADER, plan.state_after_miss)))
+            context.set_trailing_metadata(report_metadata(report, plan.state_after_miss))
             response.id = request_id
             deployment = report.deployment
             assert deployment is not None
@@ -197,9 +199,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                     chat_request, request.model, request_id, deadline, _caller()
                 )
                 try:
-                    context.set_trailing_metadata(
-                        (*report_metadata(report), (CONTROL_HEADER, plan.state_after_miss))
-                    )
+                    context.set_trailing_metadata(report_metadata(report, plan.state_after_miss))
                     upstream_model = handle.deployment.upstream_model(request.model)
                     prices = prices_for(handle.deployment.settings, upstream_model)
                     relayed = relay(
