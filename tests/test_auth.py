@@ -266,3 +266,21 @@ async def test_routing_rules_see_the_callers_tenant_and_key(
         client.chat.Chat(chat_request("echo", user("hi")), timeout=5, metadata=(("x-api-key", KEY_B),))
     )
     assert (status.reason, status.error_info.metadata["rule"]) == ("ROUTE_REJECTED", "key-b-blocked")
+
+
+async def test_metadata_up_to_the_limit_always_reaches_the_gateway(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    """grpc core's default soft/hard metadata limits refuse requests between 8 and 16 KiB at random;
+    the gateway sets one bound, so a 12 KiB credential is always judged by auth, and more than
+    16 KiB is always refused by gRPC."""
+    client = connect(await start_gateway(auth_config()))
+    big = (("authorization", "Bearer " + "x" * 12_000),)
+    for _ in range(30):
+        status = await fails(client.chat.Chat(chat_request("echo", user("hi")), timeout=5, metadata=big))
+        assert status.reason == "INVALID_API_KEY"
+    huge = (("authorization", "Bearer " + "x" * 20_000),)
+    for _ in range(5):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await client.chat.Chat(chat_request("echo", user("hi")), timeout=5, metadata=huge)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -43,6 +43,10 @@ _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # Room above limits.max_request_bytes so an oversized request reaches validation and gets
 # INVALID_ARGUMENT with BadRequest; far larger ones are refused by gRPC itself (RESOURCE_EXHAUSTED).
 _RECEIVE_HEADROOM_BYTES = 1024 * 1024
+# Request metadata accepted, one bound for both of grpc core's limits. Left at its defaults (soft
+# 8 KiB, hard 16 KiB), metadata between the two is refused at random, in proportion to its size,
+# with a RESOURCE_EXHAUSTED carrying no details: the same request passing or failing by chance.
+_MAX_METADATA_BYTES = 16 * 1024
 
 
 def server_options(server: ServerSettings, max_request_bytes: int) -> list[tuple[str, int]]:
@@ -62,6 +66,8 @@ def server_options(server: ServerSettings, max_request_bytes: int) -> list[tuple
         ("grpc.max_connection_idle_ms", int(server.max_connection_idle_s * 1000)),
         ("grpc.max_receive_message_length", max_request_bytes + _RECEIVE_HEADROOM_BYTES),
         ("grpc.max_send_message_length", server.max_send_message_bytes),
+        ("grpc.max_metadata_size", _MAX_METADATA_BYTES),
+        ("grpc.absolute_max_metadata_size", _MAX_METADATA_BYTES),
         # Worker processes share the port; the kernel spreads connections over them.
         ("grpc.so_reuseport", 1),
     ]
