@@ -16,6 +16,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -180,6 +182,73 @@ async def test_span_tree_with_caller_traceparent(
     assert failed.attributes is not None and failed.attributes["error.type"] == "UPSTREAM_UNAVAILABLE"
     server_events = [e.name for e in server.events]
     assert "retry" in server_events and "fallback" in server_events
+
+
+async def test_server_span_follows_the_rpc_conventions(
+    observed: tuple[Gateway, Client, InMemorySpanExporter], sims: tuple[OpenAISimulator, OpenAISimulator]
+) -> None:
+    """Each call's SERVER span: OpenTelemetry's RPC attributes, the final gRPC code, and an error
+    status only for the codes the conventions call server failures."""
+    _, client, exporter = observed
+    a, b = sims
+    await client.chat.Chat(chat_request("echo", user("hi")), timeout=5)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await client.chat.Chat(chat_request("no-such-model", user("x")), timeout=5)
+    a.behaviour = Behaviour(status=503)
+    b.behaviour = Behaviour(status=503)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await client.chat.Chat(chat_request("primary", user("x")), timeout=5)
+    async with asyncio.timeout(2):
+        while len(servers := [s for s in exporter.get_finished_spans() if s.name.endswith("/Chat")]) < 3:
+            await asyncio.sleep(0.01)
+    ok, not_found, unavailable = servers
+    assert ok.kind is SpanKind.SERVER and ok.parent is None
+    assert ok.attributes is not None
+    assert {k: ok.attributes[k] for k in ("rpc.system", "rpc.service", "rpc.method")} == {
+        "rpc.system": "grpc",
+        "rpc.service": "llmgateway.v1.ChatService",
+        "rpc.method": "Chat",
+    }
+    assert ok.attributes["net.peer.ip"] == "127.0.0.1"
+    assert str(ok.attributes["net.peer.port"]).isdigit()
+    assert "grpc-python" in str(ok.attributes["rpc.user_agent"])
+    assert ok.attributes["rpc.grpc.status_code"] == 0 and ok.status.status_code is StatusCode.UNSET
+    assert not_found.attributes is not None and not_found.attributes["rpc.grpc.status_code"] == 5
+    assert not_found.status.status_code is StatusCode.UNSET, "a caller's mistake is not a server error"
+    assert unavailable.attributes is not None and unavailable.attributes["rpc.grpc.status_code"] == 14
+    assert unavailable.status.status_code is StatusCode.ERROR
+    assert str(unavailable.status.description).startswith("StatusCode.UNAVAILABLE:")
+    assert [e.name for e in unavailable.events if e.name == "exception"] == [], "an abort is no exception"
+
+
+async def test_unsampled_calls_keep_the_trace_id_and_record_nothing(
+    sims: tuple[OpenAISimulator, OpenAISimulator],
+    connect: Callable[[Gateway], Client],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A call the sampler drops still has the caller's trace id in its access log line (and in the
+    context its upstream attempts run in), and exports no span."""
+    a, b = sims
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    gateway = Gateway(gateway_config(config(a, b)), tracer_provider=provider)
+    await gateway.start()
+    try:
+        client = connect(gateway)
+        unsampled = (("traceparent", f"00-{TRACE_ID}-{PARENT_SPAN}-00"),)
+        with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+            await client.chat.Chat(chat_request("echo", user("hi")), timeout=5, metadata=unsampled)
+            await client.chat.Chat(chat_request("echo", user("hi")), timeout=5)
+            async with asyncio.timeout(2):
+                while len([r for r in caplog.records if r.name == ACCESS_LOGGER]) < 2:
+                    await asyncio.sleep(0.01)
+    finally:
+        await gateway.shutdown()
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert lines[0]["trace_id"] == TRACE_ID
+    assert len(lines[1]["trace_id"]) == 32 and lines[1]["trace_id"] != TRACE_ID, "a new trace of its own"
+    assert exporter.get_finished_spans() == ()
 
 
 async def test_access_log_line_per_call(

@@ -11,7 +11,6 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.sdk.trace import TracerProvider
 
 from llmgateway import gc_tuning
@@ -131,15 +130,14 @@ class Gateway:
 
     async def start(self) -> None:
         """Bind, serve liveness at once, and readiness once providers are built."""
-        # Outermost first: streams are closed in their own task; the trace span covers everything;
-        # metrics and the access log see the final status; errors raised by any later interceptor
-        # are mapped to statuses too.
+        # Outermost first: streams are closed in their own task; the trace span, metrics and the
+        # access log cover everything after and see the final status; errors raised by any later
+        # interceptor are mapped to statuses too.
         observability = self.config.observability
         server = grpc.aio.server(
             interceptors=[
                 StreamClosingInterceptor(),
-                aio_server_interceptor(tracer_provider=self.tracer_provider),  # type: ignore[no-untyped-call]
-                ObservabilityInterceptor(self.metrics, access_log=observability.access_log),
+                ObservabilityInterceptor(self.metrics, self._tracer, access_log=observability.access_log),
                 ErrorMappingInterceptor(),
                 GuardInterceptor(
                     [

@@ -1,5 +1,6 @@
-"""Metrics and the access log for every call: gRPC server metrics for all methods, and for chat
-calls a CallRecord the rest of the call fills in, reported once when the call ends."""
+"""The trace span, metrics and access log of every call: a server span and gRPC server metrics for
+all methods, and for chat calls a CallRecord the rest of the call fills in, reported once when the
+call ends (inside its span, so the log line carries its trace id)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.logging_setup import ACCESS_LOGGER
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.redaction import Redactor
+from llmgateway.observability.server_span import ServerSpans
 
 _access = logging.getLogger(ACCESS_LOGGER)
 _CONTENT_LIMIT = 4000  # characters of prompt or answer kept in a log line
@@ -41,10 +43,11 @@ def _code(context: Context, error: BaseException | None) -> grpc.StatusCode:
 
 
 class ObservabilityInterceptor(WrappingInterceptor):
-    """Counts, times and logs calls."""
+    """Traces, counts, times and logs calls."""
 
-    def __init__(self, metrics: GatewayMetrics, *, access_log: bool) -> None:
+    def __init__(self, metrics: GatewayMetrics, tracer: trace.Tracer, *, access_log: bool) -> None:
         self._metrics = metrics
+        self._spans = ServerSpans(tracer)
         self._access_log = access_log
         super().__init__(self._rewrap)
 
@@ -133,6 +136,7 @@ class ObservabilityInterceptor(WrappingInterceptor):
         def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
             async def unary(request: Any, context: Context) -> Any:
                 started = time.perf_counter()
+                span = self._spans.begin(method, context)
                 call, labels = self._begin(method, "unary", chat)
                 # Each RPC runs in its own task, so the variable needs no reset: it dies with the task.
                 current_call.set(call)
@@ -143,7 +147,11 @@ class ObservabilityInterceptor(WrappingInterceptor):
                     error = raised
                     raise
                 finally:
-                    self._end(call, labels, started, _code(context, error))
+                    code = _code(context, error)
+                    try:
+                        self._end(call, labels, started, code)
+                    finally:
+                        span.end(code, context, error)
 
             return unary
 
@@ -153,6 +161,7 @@ class ObservabilityInterceptor(WrappingInterceptor):
         def wrap(behavior: StreamBehavior) -> StreamBehavior:
             async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 started = time.perf_counter()
+                span = self._spans.begin(method, context)
                 call, labels = self._begin(method, "server_stream", chat)
                 current_call.set(call)
                 error: BaseException | None = None
@@ -163,7 +172,11 @@ class ObservabilityInterceptor(WrappingInterceptor):
                     error = raised
                     raise
                 finally:
-                    self._end(call, labels, started, _code(context, error))
+                    code = _code(context, error)
+                    try:
+                        self._end(call, labels, started, code)
+                    finally:
+                        span.end(code, context, error)
 
             return stream
 
