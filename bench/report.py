@@ -113,7 +113,7 @@ def render(results: dict[str, Any], steps: list[dict[str, Any]] | None = None) -
     )
     out.append(
         "- placement: each server under test alone on core 1 (`taskset -c 1`, `--workers 1`); "
-        "ghz / hey / the stream probe and the upstream (the OpenAI simulator, tests/upstreams) on core 0"
+        "ghz / hey / the stream probe and the upstream (bench/static_upstream, Go) on core 0"
     )
 
     commands = results.get("commands", {})

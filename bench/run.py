@@ -37,7 +37,7 @@ import yaml
 
 from bench import report
 from bench.stream_probe import percentile
-from bench.upstream import API_KEY, FAST_MODEL, PACED_MODEL
+from bench.upstream import API_KEY, FAST_MODEL, GOBIN, PACED_MODEL, upstream_argv
 from llmgateway.auth.keys import new_key
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2
 
@@ -45,7 +45,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
 PY = sys.executable
-GOBIN = Path(os.environ.get("GOBIN") or Path.home() / "go" / "bin")
 PROTOSET = OUT / "llmgateway.protoset"
 STEPS = BENCH / "optimisations.json"  # written by bench/step.py
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -395,8 +394,7 @@ def wait_ready(target: Target, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def upstream_server(port: int) -> Iterator[str]:
-    argv = [*pinned(0), PY, "-m", "bench.upstream", "--port", str(port)]
-    argv += ["--words", str(UPSTREAM_WORDS), "--inter-token", str(INTER_TOKEN_S)]
+    argv = [*pinned(0), *upstream_argv(port, UPSTREAM_WORDS, INTER_TOKEN_S)]
     record("upstream", argv)
     process = start(argv, OUT / "upstream.log")
     UPSTREAM_PIDS.append(process.pid)

@@ -1,5 +1,5 @@
 # Benchmarks (bench/README.md). Never part of `make test`: they take minutes and need a quiet machine.
-# ghz and hey come from `go install` into $(GOBIN); LiteLLM goes into its own venv, never into .venv.
+# ghz and hey come from `go install` into $(GOBIN), the upstream from `go build`; LiteLLM goes into its own venv, never into .venv.
 HEY_VERSION     := latest
 LITELLM_VENV    := bench/.venv-litellm
 LITELLM_SPEC    ?= litellm[proxy]
@@ -12,7 +12,11 @@ $(GOBIN)/ghz:
 $(GOBIN)/hey:
 	go install github.com/rakyll/hey@$(HEY_VERSION)
 
-bench-tools: install $(GOBIN)/ghz $(GOBIN)/hey
+# The benchmark's upstream (bench/upstream.py): Go's standard library only, so nothing to download.
+$(GOBIN)/static-upstream: bench/static_upstream/main.go bench/static_upstream/go.mod
+	cd bench/static_upstream && go build -o $(GOBIN)/static-upstream .
+
+bench-tools: install $(GOBIN)/ghz $(GOBIN)/hey $(GOBIN)/static-upstream
 
 bench: bench-tools  ## full benchmark (~20 min, a 10-minute soak): writes bench/RESULTS.md and bench/results.json
 	GOBIN=$(GOBIN) $(PY) -m bench.run

@@ -468,9 +468,9 @@ class SimulatorServer(abc.ABC):
                 await forever()
 
 
-def serve_until_signalled(simulator: SimulatorServer, on_tick: Callable[[], None] | None = None) -> int:
+def serve_until_signalled(simulator: SimulatorServer) -> int:
     """A simulator's command-line entry: start it, print where it listens, serve until SIGTERM or
-    SIGINT. `on_tick` runs between waits (bench/upstream.py bounds its request log with it)."""
+    SIGINT."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -482,6 +482,5 @@ def serve_until_signalled(simulator: SimulatorServer, on_tick: Callable[[], None
         print(f"listening on {sim.base_url}", flush=True)
         # A timed wait keeps the main thread responsive to signals.
         while not stop.wait(0.2):
-            if on_tick is not None:
-                on_tick()
+            pass
     return 0

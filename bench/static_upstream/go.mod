@@ -1,0 +1,3 @@
+module llmgateway/bench/static_upstream
+
+go 1.22

@@ -1,0 +1,182 @@
+// The benchmark's upstream: an OpenAI-compatible /v1/chat/completions that costs next to nothing,
+// so the CPU left on the machine goes to what is measured (the issue's reference figures used a
+// static nginx answer; a stream needs per-token pacing, which nginx cannot do).
+//
+// Two models answer differently: gpt-4o-mini ("fast") replies at once; gpt-4o ("paced") waits
+// -inter-token before each token, so gaps between tokens can be compared end to end. Both reply
+// with -words words, streamed one word per chunk, in the chunk shapes tests/upstreams/openai.py
+// produces (role chunk, content chunks, finish chunk, usage chunk when asked, [DONE]).
+//
+//	static-upstream -port 18000 [-words 16] [-inter-token 0.002] [-key sk-bench]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+const pacedModel = "gpt-4o"
+
+type request struct {
+	Model         string `json:"model"`
+	Stream        bool   `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	Messages []struct {
+		Content json.RawMessage `json:"content"`
+	} `json:"messages"`
+}
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+type upstream struct {
+	words      []string // one chunk each: "word0", " word1", ...
+	text       string
+	interToken time.Duration
+	auth       string
+	served     atomic.Int64
+}
+
+func (u *upstream) fail(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	body, _ := json.Marshal(map[string]any{"error": map[string]any{
+		"message": message, "type": "invalid_request_error", "param": nil, "code": nil,
+	}})
+	w.Write(body)
+}
+
+// promptWords counts the words of string contents (the simulator's prompt_tokens).
+func promptWords(req *request) int {
+	n := 0
+	for _, m := range req.Messages {
+		var text string
+		if json.Unmarshal(m.Content, &text) == nil {
+			n += len(strings.Fields(text))
+		}
+	}
+	return n
+}
+
+func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		u.fail(w, http.StatusMethodNotAllowed, "Invalid method for URL ("+r.Method+" "+r.URL.Path+")")
+		return
+	}
+	if r.Header.Get("Authorization") != u.auth {
+		u.fail(w, http.StatusUnauthorized, "Incorrect API key provided.")
+		return
+	}
+	var req request
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Model == "" {
+		u.fail(w, http.StatusBadRequest, "We could not parse the JSON body of your request.")
+		return
+	}
+	n := u.served.Add(1)
+	id := fmt.Sprintf("chatcmpl-bench%012d", n)
+	created := time.Now().Unix()
+	use := usage{promptWords(&req), len(u.words), promptWords(&req) + len(u.words)}
+	w.Header().Set("x-request-id", id)
+	if !req.Stream {
+		body, _ := json.Marshal(map[string]any{
+			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
+			"choices": []any{map[string]any{
+				"index":         0,
+				"message":       map[string]any{"role": "assistant", "content": u.text, "refusal": nil},
+				"logprobs":      nil,
+				"finish_reason": "stop",
+			}},
+			"usage":              use,
+			"system_fingerprint": "fp_bench",
+		})
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+		return
+	}
+	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	send := func(payload map[string]any) {
+		body, _ := json.Marshal(payload)
+		fmt.Fprintf(w, "data: %s\n\n", body)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	chunk := func(delta map[string]any, finish any) map[string]any {
+		payload := map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
+			"system_fingerprint": "fp_bench",
+			"choices":            []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
+		}
+		if includeUsage {
+			payload["usage"] = nil
+		}
+		return payload
+	}
+	send(chunk(map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil))
+	for _, word := range u.words {
+		if req.Model == pacedModel && u.interToken > 0 {
+			time.Sleep(u.interToken)
+		}
+		send(chunk(map[string]any{"content": word}, nil))
+	}
+	send(chunk(map[string]any{}, "stop"))
+	if includeUsage {
+		send(map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
+			"system_fingerprint": "fp_bench", "choices": []any{}, "usage": use,
+		})
+	}
+	fmt.Fprint(w, "data: [DONE]\n\n")
+}
+
+func (u *upstream) models(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != u.auth {
+		u.fail(w, http.StatusUnauthorized, "Incorrect API key provided.")
+		return
+	}
+	list := []any{}
+	for _, name := range []string{"gpt-4o-mini", pacedModel} {
+		list = append(list, map[string]any{"id": name, "object": "model", "created": 1715367049, "owned_by": "system"})
+	}
+	body, _ := json.Marshal(map[string]any{"object": "list", "data": list})
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
+
+func main() {
+	port := flag.Int("port", 18000, "TCP port on 127.0.0.1")
+	words := flag.Int("words", 16, "words in every reply")
+	interToken := flag.Float64("inter-token", 0.002, "seconds before each token of the paced model")
+	key := flag.String("key", "sk-bench", "the API key callers must send")
+	flag.Parse()
+
+	u := &upstream{interToken: time.Duration(*interToken * float64(time.Second)), auth: "Bearer " + *key}
+	for i := 0; i < *words; i++ {
+		word := fmt.Sprintf("word%d", i)
+		if i > 0 {
+			word = " " + word
+		}
+		u.words = append(u.words, word)
+	}
+	u.text = strings.Join(u.words, "")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/chat/completions", u.chat)
+	mux.HandleFunc("/v1/models", u.models)
+	address := fmt.Sprintf("127.0.0.1:%d", *port)
+	fmt.Printf("static upstream listening on http://%s/v1\n", address)
+	log.Fatal(http.ListenAndServe(address, mux))
+}
