@@ -21,7 +21,7 @@ help:  ## list the targets
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e clients/python -e '.[dev]'
+	$(PIP) install --quiet -e 'clients/python[tracing]' -e '.[dev]'
 	touch $@
 
 $(BUF):

@@ -13,6 +13,7 @@ import grpc.aio
 from llmgateway.client._channel import RETRY_SERVICE_CONFIG, channel_options, credentials
 from llmgateway.client._errors import GatewayError
 from llmgateway.client._requests import stream_request
+from llmgateway.client._tracing import Tracing, aio_interceptors, traced_channel
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 
 DEFAULT_TIMEOUT = 60.0
@@ -83,7 +84,9 @@ class Stream:
 class Client:
     """A blocking client. `tls=False` for plaintext (a local gateway), True for TLS with the system
     roots, or grpc.ssl_channel_credentials(...) for your own roots or a client certificate (mTLS).
-    `timeout` is the default deadline of unary calls, `stream_timeout` of streams (None: none)."""
+    `timeout` is the default deadline of unary calls, `stream_timeout` of streams (None: none).
+    `tracing=True` (or a TracerProvider) makes each call an OpenTelemetry CLIENT span and sends the
+    current trace context to the gateway (needs the `tracing` extra)."""
 
     def __init__(
         self,
@@ -95,6 +98,7 @@ class Client:
         stream_timeout: float | None = DEFAULT_STREAM_TIMEOUT,
         service_config: dict[str, Any] | None = RETRY_SERVICE_CONFIG,
         options: Sequence[tuple[str, Any]] = (),
+        tracing: Tracing = False,
     ) -> None:
         self._settings = settings = _Settings(
             api_key=api_key,
@@ -105,9 +109,10 @@ class Client:
             options=options,
         )
         if settings.credentials is None:
-            self.channel = grpc.insecure_channel(target, settings.options)
+            channel = grpc.insecure_channel(target, settings.options)
         else:
-            self.channel = grpc.secure_channel(target, settings.credentials, settings.options)
+            channel = grpc.secure_channel(target, settings.credentials, settings.options)
+        self.channel = traced_channel(channel, tracing)
         self.chat_stub = chat_pb2_grpc.ChatServiceStub(self.channel)
         self.models_stub = models_pb2_grpc.ModelServiceStub(self.channel)
 
@@ -207,6 +212,7 @@ class AsyncClient:
         stream_timeout: float | None = DEFAULT_STREAM_TIMEOUT,
         service_config: dict[str, Any] | None = RETRY_SERVICE_CONFIG,
         options: Sequence[tuple[str, Any]] = (),
+        tracing: Tracing = False,
     ) -> None:
         self._settings = settings = _Settings(
             api_key=api_key,
@@ -216,10 +222,13 @@ class AsyncClient:
             service_config=service_config,
             options=options,
         )
+        interceptors = aio_interceptors(tracing)
         if settings.credentials is None:
-            self.channel = grpc.aio.insecure_channel(target, settings.options)
+            self.channel = grpc.aio.insecure_channel(target, settings.options, interceptors=interceptors)
         else:
-            self.channel = grpc.aio.secure_channel(target, settings.credentials, settings.options)
+            self.channel = grpc.aio.secure_channel(
+                target, settings.credentials, settings.options, interceptors=interceptors
+            )
         self.chat_stub = chat_pb2_grpc.ChatServiceStub(self.channel)
         self.models_stub = models_pb2_grpc.ModelServiceStub(self.channel)
 
