@@ -158,7 +158,7 @@ async def test_bulkhead_hands_a_freed_slot_to_a_waiter() -> None:
     assert bulkhead.in_flight == 1
 
 
-def deployment(name: str, weight: float = 1.0, price: float = 0.0) -> Deployment:
+def deployment(name: str, weight: float = 1.0, price: float | None = None) -> Deployment:
     settings = DeploymentSettings(provider="p", model=name, weight=weight, input_price_per_mtok=price)
     clock = FakeClock()
     return Deployment(
@@ -239,6 +239,17 @@ def test_cost_uses_the_built_in_prices_when_none_are_configured() -> None:
         tuple(d.settings.model for d in balancer.order([dear, cheap, dearest], FACTS)) for _ in range(20)
     }
     assert orders == {("gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5")}
+
+
+def test_a_configured_price_of_zero_is_a_price() -> None:
+    """0 marks a model that costs nothing (self-hosted): charged nothing, ranked cheapest, and not
+    replaced by the built-in list price of a model with the same name."""
+    free, listed = deployment("gpt-4o", price=0), deployment("gpt-4o-mini")
+    assert known_prices(free.settings, "gpt-4o") == (0.0, 0.0)
+    balancer = Balancer("cost", random.Random(0))
+    assert all(balancer.order([listed, free], FACTS)[0] is free for _ in range(20))
+    one_side = DeploymentSettings(provider="p", model="gpt-4o", output_price_per_mtok=1.0)
+    assert known_prices(one_side, "gpt-4o") == (0.0, 1.0), "setting one price sets both"
 
 
 def test_cost_ranks_an_unknown_price_after_every_known_one() -> None:

@@ -255,8 +255,10 @@ class DeploymentSettings(_Strict):
     # An id for metrics, logs and response metadata; default "<provider>/<model>".
     name: str | None = None
     weight: float = Field(default=1.0, gt=0)
-    input_price_per_mtok: float = Field(default=0.0, ge=0)
-    output_price_per_mtok: float = Field(default=0.0, ge=0)
+    # USD per million tokens. Unset: the built-in list price of a well-known model (pricing.py);
+    # 0 is a real price (a self-hosted model that costs nothing per call).
+    input_price_per_mtok: float | None = Field(default=None, ge=0)
+    output_price_per_mtok: float | None = Field(default=None, ge=0)
     capabilities: CapabilitySettings = CapabilitySettings()
     limits: DeploymentLimits = DeploymentLimits()
 

@@ -36,9 +36,11 @@ def _family(model: str) -> str:
 
 def known_prices(deployment: DeploymentSettings, upstream_model: str) -> tuple[float, float] | None:
     """(input, output) USD per million tokens for a deployment: its configured prices, else the
-    longest matching default, else None (unknown)."""
-    if deployment.input_price_per_mtok or deployment.output_price_per_mtok:
-        return deployment.input_price_per_mtok, deployment.output_price_per_mtok
+    longest matching default, else None (unknown). Configuring either price configures both (the
+    other is then 0)."""
+    configured = deployment.input_price_per_mtok, deployment.output_price_per_mtok
+    if configured != (None, None):
+        return configured[0] or 0.0, configured[1] or 0.0
     family = _family(upstream_model)
     matches = [prefix for prefix in DEFAULT_PRICES if family.startswith(prefix)]
     return DEFAULT_PRICES[max(matches, key=len)] if matches else None
