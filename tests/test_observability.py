@@ -291,7 +291,7 @@ async def test_trace_context_goes_upstream_only_when_configured(
         metadata = (("traceparent", f"00-{TRACE_ID}-{PARENT_SPAN}-01"),)
         await client.chat.Chat(chat_request("primary", user("hi")), timeout=5, metadata=metadata)
         await client.chat.Chat(chat_request("backup", user("hi")), timeout=5, metadata=metadata)
-        # Streams go through the full httpx client, unary calls through the direct path: both carry it.
+        # Unary calls and streams both take UpstreamHttp's direct path to the pool: both carry it.
         stream = client.chat.ChatStream(stream_request("primary", user("hi")), timeout=5, metadata=metadata)
         [_ async for _ in stream]
     finally:

@@ -1,5 +1,6 @@
-"""UpstreamHttp.post builds its request without client.build_request (the hot path): the request it
-hands the pool must be the one build_request would have made — URL, query, headers, timeouts."""
+"""UpstreamHttp.post and UpstreamHttp.stream build their requests without client.build_request (the
+hot path): the request they hand the pool must be the one build_request would have made — URL,
+query, headers, timeouts (a stream's without a read timeout)."""
 
 from __future__ import annotations
 
@@ -66,4 +67,40 @@ async def test_remembered_urls_are_bounded(monkeypatch: pytest.MonkeyPatch) -> N
         await http.post(f"/models/m{n}:generate", content=b"{}")
     assert len(http._urls) <= 4
     assert str(sent[-1].url) == "http://127.0.0.1:9/v1/models/m9:generate"
+    await http.aclose()
+
+
+async def test_stream_sends_what_build_request_would_and_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    http = provider_http()
+    sent = sent_by_post(http, monkeypatch)
+    closed: list[bool] = []
+
+    class Body(httpx.AsyncByteStream):
+        async def __aiter__(self) -> Any:
+            yield b"data: {}\n\n"
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, stream=Body(), request=request)
+
+    monkeypatch.setattr(http._transport, "handle_async_request", handle)
+    body, headers, params = b'{"stream": true}', {"Content-Type": "application/json"}, {"alt": "sse"}
+    async with http.stream(
+        "/models/m:streamGenerateContent", content=body, headers=headers, params=params
+    ) as got:
+        assert [chunk async for chunk in got.aiter_bytes()] == [b"data: {}\n\n"]
+    timeout = httpx.Timeout(None, connect=5.0, write=5.0)  # the default connect_s
+    expected = http.client.build_request(
+        "POST",
+        "/models/m:streamGenerateContent",
+        content=body,
+        headers=headers,
+        params=params,
+        timeout=timeout,
+    )
+    assert [comparable(request) for request in sent] == [comparable(expected)]
+    assert closed == [True], "the response is closed when the block ends"
     await http.aclose()

@@ -178,12 +178,10 @@ class AnthropicProvider(Provider):
         async with (
             transport_errors(self.name),
             # `paced` enforces the gaps between events; httpx only bounds connecting and sending.
-            self._http.client.stream(
-                "POST",
+            self._http.stream(
                 _MESSAGES_PATH,
                 content=dumps(body),
                 headers=JSON_CONTENT,
-                timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
             ) as response,
         ):
             if response.status_code != 200:

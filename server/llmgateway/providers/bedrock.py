@@ -324,12 +324,10 @@ class BedrockProvider(Provider):
         async with (
             transport_errors(self.name),
             # Gaps between frames are bounded by `paced`; httpx only bounds connecting and sending.
-            self._http.client.stream(
-                "POST",
+            self._http.stream(
                 path,
                 content=content,
                 headers=headers,
-                timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
             ) as response,
         ):
             if response.status_code != 200:

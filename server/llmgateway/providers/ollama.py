@@ -362,12 +362,10 @@ class OllamaProvider(Provider):
         async with (
             transport_errors(self.name),
             # `paced` bounds the waits between lines; httpx only bounds connecting and sending.
-            self._http.client.stream(
-                "POST",
+            self._http.stream(
                 _CHAT_PATH,
                 content=dumps(body),
                 headers=JSON_CONTENT,
-                timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
             ) as response,
         ):
             if response.status_code != 200:

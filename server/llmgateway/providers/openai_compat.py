@@ -234,13 +234,11 @@ class OpenAICompatProvider(Provider):
             transport_errors(self.name),
             # Read timeouts between events are enforced by `paced`, which tells a slow first token
             # from a stall mid-stream; httpx only bounds connecting and sending.
-            self._http.client.stream(
-                "POST",
+            self._http.stream(
                 self._chat_path(call),
                 content=dumps(body),
                 headers=JSON_CONTENT,
                 params=dict(self._wire.query),
-                timeout=httpx.Timeout(None, connect=timeouts.connect_s, write=timeouts.connect_s),
             ) as response,
         ):
             if response.status_code != 200:

@@ -110,8 +110,8 @@ class UpstreamHttp:
     CPU per call on the benchmark machine (bench/RESULTS.md). It does not use `client.build_request`
     either: that parses and merges the URL and copies the client's headers on every call (about
     0.14 ms there, against 0.03 ms for a request made from a URL built once per path and the
-    client's header pairs). Streams, model lists and probes use `client`, the full
-    httpx.AsyncClient over the same pool.
+    client's header pairs). `stream` opens a streamed answer the same way. Model lists and probes
+    use `client`, the full httpx.AsyncClient over the same pool.
     """
 
     def __init__(self, settings: ProviderSettings, base_url: str, headers: Mapping[str, str]) -> None:
@@ -138,6 +138,12 @@ class UpstreamHttp:
         self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
         self._default_headers: list[tuple[bytes, bytes]] = list(self.client.headers.raw)
         self._timeout = {"timeout": self.client.timeout.as_dict()}
+        # A stream's reads are bounded between events by the adapters (`paced`), which tell a slow
+        # first token from a stall mid-stream; the pool only bounds connecting and sending.
+        stream_timeout = httpx.Timeout(
+            None, connect=settings.timeouts.connect_s, write=settings.timeouts.connect_s
+        )
+        self._stream_timeout = {"timeout": stream_timeout.as_dict()}
 
     def _url(self, path: str, params: Mapping[str, str] | None) -> httpx.URL:
         """The URL `client.build_request` would make, built once per path and query."""
@@ -158,6 +164,25 @@ class UpstreamHttp:
         replaced = {name.lower() for name, _ in own}
         return [pair for pair in self._default_headers if pair[0].lower() not in replaced] + own
 
+    def _request(
+        self,
+        path: str,
+        content: bytes,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        extensions: dict[str, Any],
+    ) -> httpx.Request:
+        request = httpx.Request(
+            "POST",
+            self._url(path, params),
+            headers=self._headers(headers),
+            content=content,
+            extensions=extensions,
+        )
+        if self._propagate:
+            propagate.inject(request.headers)
+        return request
+
     async def post(
         self,
         path: str,
@@ -168,18 +193,28 @@ class UpstreamHttp:
     ) -> httpx.Response:
         """POST `content` to `path` and read the whole answer, whatever its status, within
         `max_response_bytes`."""
-        request = httpx.Request(
-            "POST",
-            self._url(path, params),
-            headers=self._headers(headers),
-            content=content,
-            extensions=self._timeout,
-        )
-        if self._propagate:
-            propagate.inject(request.headers)
+        request = self._request(path, content, headers, params, self._timeout)
         response = await self._transport.handle_async_request(request)
         await self.read(response)
         return response
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        *,
+        content: bytes,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """POST `content` to `path` and give the answer with its body unread (an event stream, or an
+        error to `read`); closed when the block ends, dropping its connection if unfinished."""
+        request = self._request(path, content, headers, params, self._stream_timeout)
+        response = await self._transport.handle_async_request(request)
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     async def read(self, response: httpx.Response) -> None:
         """Read the whole body of a streamed response (an error answer) within `max_response_bytes`."""
