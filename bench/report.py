@@ -302,12 +302,24 @@ def scaling_section(scaling: dict[str, Any] | None) -> list[str]:
         ("p50 ms", "p50_ms"),
         ("p99 ms", "p99_ms"),
         ("errors", "errors"),
+        ("cores used by the gateway, all processes", "gateway_cores"),
         ("cores used by the upstream", "upstream_cores"),
         ("cores used by ghz", "ghz_cores"),
         ("RSS of the gateway, all processes (MiB)", "rss_mb"),
     ):
         out.append(f"| {label} | {fmt(one.get(key))} | {fmt(two.get(key))} |")
     out += ["", f"2 workers / 1 worker: **{scaling['ratio']:.2f}x**."]
+    if one.get("gateway_cores") and two.get("gateway_cores"):
+        # What a second worker could add at most here: the cores ghz and the upstream leave free,
+        # against what one worker used.
+        free = scaling["cores"] - two["ghz_cores"] - two["upstream_cores"]
+        ceiling = free / one["gateway_cores"]
+        per_core = (two["rps"] / two["gateway_cores"]) / (one["rps"] / one["gateway_cores"])
+        out.append(
+            f"On this machine the load generator and the upstream leave {free:.2f} cores to the gateway, "
+            f"so 2 workers could reach at most {ceiling:.2f}x of one worker ({one['gateway_cores']:.2f} "
+            f"cores); calls per gateway core-second with 2 workers are {per_core:.0%} of one worker's."
+        )
     return out
 
 

@@ -160,6 +160,19 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(value) for value in fields[11:15]) / CLK_TCK
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its live children (a supervisor and its workers)."""
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids.extend(int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+    for one in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
 # --------------------------------------------------------------------------------------------------
 # Load generators
 
@@ -523,11 +536,13 @@ def measure_scaling(template: Target, profile: Profile) -> dict[str, Any]:
 
             load(2)  # warm up
             upstream_cpu, ghz_cpu = cpu_seconds(UPSTREAM_PIDS[-1]), children_cpu_seconds()
+            gateway_cpu = tree_cpu_seconds(target.process.pid)
             started = time.monotonic()
             run = load(profile.closed_s)
             elapsed = time.monotonic() - started
             figures[f"workers_{workers}"] = {
                 **run,
+                "gateway_cores": (tree_cpu_seconds(target.process.pid) - gateway_cpu) / elapsed,
                 "upstream_cores": (cpu_seconds(UPSTREAM_PIDS[-1]) - upstream_cpu) / elapsed,
                 "ghz_cores": (children_cpu_seconds() - ghz_cpu) / elapsed,
                 "rss_mb": rss_mb(target.process.pid),
