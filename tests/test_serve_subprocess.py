@@ -182,3 +182,30 @@ def test_sigterm_drains_and_exits_cleanly(server: ServerProcess) -> None:
     assert server.stop() == 0
     log = "".join(server.log)
     assert "draining" in log and "stopped" in log
+
+
+def test_a_sigterm_during_start_still_ends_in_a_clean_shutdown(tmp_path: Path) -> None:
+    """SIGTERM while the gateway is starting (here: as its start ends, before `serve` would have
+    installed its handlers) is held until the start is done, then drains and exits 0."""
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    code = (
+        "import asyncio, os, signal, sys\n"
+        "from llmgateway import app\n"
+        "from llmgateway.config import load_config\n"
+        "from llmgateway.observability.logging_setup import configure_logging\n"
+        "configure_logging('text', 'INFO')\n"
+        "start = app.Gateway.start\n"
+        "async def start_then_signalled(self):\n"
+        "    await start(self)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    await asyncio.sleep(0)  # the signal is handled (or kills the process) here\n"
+        "app.Gateway.start = start_then_signalled\n"
+        f"asyncio.run(app.serve(load_config(__import__('pathlib').Path({str(config)!r}))))\n"
+        "print('returned')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "returned" in done.stdout and "stopped" in done.stderr

@@ -304,10 +304,22 @@ async def serve(
         worker=worker,
         on_runtime_retired=lambda: gc_tuning.settle(gateway.config.server),
     )
-    await gateway.start()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, gateway.request_shutdown)
-    loop.add_signal_handler(signal.SIGHUP, gateway.request_reload)
+    actions = {
+        signal.SIGTERM: gateway.request_shutdown,
+        signal.SIGINT: gateway.request_shutdown,
+        signal.SIGHUP: gateway.request_reload,
+    }
+    # Handled from before the start: a SIGTERM that comes while the gateway starts (a pod stopped as
+    # soon as it logged that it listens) must still end in a clean shutdown, not kill the process.
+    # What comes during the start is done once the start has finished.
+    early: list[Callable[[], None]] = []
+    for signum, action in actions.items():
+        loop.add_signal_handler(signum, early.append, action)
+    await gateway.start()
+    for signum, action in actions.items():
+        loop.add_signal_handler(signum, action)
+    for action in early:
+        action()
     gc_tuning.settle(config.server)  # a server process only: tests run many gateways in one
     await gateway.wait()
