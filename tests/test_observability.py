@@ -13,6 +13,7 @@ import grpc
 import httpx
 import prometheus_client
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -219,6 +220,31 @@ async def test_server_span_follows_the_rpc_conventions(
     assert unavailable.status.status_code is StatusCode.ERROR
     assert str(unavailable.status.description).startswith("StatusCode.UNAVAILABLE:")
     assert [e.name for e in unavailable.events if e.name == "exception"] == [], "an abort is no exception"
+
+
+async def test_reflection_calls_are_traced_and_counted(
+    observed: tuple[Gateway, Client, InMemorySpanExporter],
+) -> None:
+    """Server reflection (what grpcurl asks first) is bidirectional: it has its span and server
+    metrics like every other method."""
+    gateway, _, exporter = observed
+    async with grpc.aio.insecure_channel(gateway.address) as channel:
+        # The stubs are typed for blocking channels; this one is grpc.aio.
+        stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)  # type: ignore[arg-type]
+        call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        replies = [reply async for reply in call]
+    services = [s.name for s in replies[0].list_services_response.service]
+    assert "llmgateway.v1.ChatService" in services
+    name = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    async with asyncio.timeout(2):
+        while not [s for s in exporter.get_finished_spans() if s.name == name]:
+            await asyncio.sleep(0.01)
+    labels = {
+        "grpc_type": "bidi_stream",
+        "grpc_service": "grpc.reflection.v1alpha.ServerReflection",
+        "grpc_method": "ServerReflectionInfo",
+    }
+    assert value(scrape(gateway), "grpc_server_handled_total", **labels, grpc_code="OK") == 1
 
 
 async def test_unsampled_calls_keep_the_trace_id_and_record_nothing(

@@ -5,6 +5,7 @@ call ends (inside its span, so the log line carries its trace id)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -157,12 +158,12 @@ class ObservabilityInterceptor(WrappingInterceptor):
 
         return wrap
 
-    def _wrap_stream(self, method: str, chat: bool) -> Any:
+    def _wrap_stream(self, method: str, chat: bool, grpc_type: str = "server_stream") -> Any:
         def wrap(behavior: StreamBehavior) -> StreamBehavior:
             async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 started = time.perf_counter()
                 span = self._spans.begin(method, context)
-                call, labels = self._begin(method, "server_stream", chat)
+                call, labels = self._begin(method, grpc_type, chat)
                 current_call.set(call)
                 error: BaseException | None = None
                 try:
@@ -184,4 +185,13 @@ class ObservabilityInterceptor(WrappingInterceptor):
 
     def _rewrap(self, method: str, handler: Handler) -> Handler:
         chat = is_chat_method(method)
+        if handler.stream_stream is not None and inspect.isasyncgenfunction(handler.stream_stream):
+            # Server reflection (grpcurl) is the gateway's one bidirectional method: traced and
+            # counted like the rest. `rewrap` leaves it alone for the interceptors that only mean
+            # the chat and health calls.
+            return grpc.stream_stream_rpc_method_handler(
+                self._wrap_stream(method, chat, "bidi_stream")(handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         return rewrap(handler, unary=self._wrap_unary(method, chat), stream=self._wrap_stream(method, chat))
