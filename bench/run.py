@@ -70,6 +70,7 @@ class Profile:
 FULL = Profile("full", closed_s=12, rate_step_s=5, streams=200, soak_s=60, long_soak_s=600)
 QUICK = Profile("quick", closed_s=2, rate_step_s=2, streams=30, soak_s=8, long_soak_s=8)
 SCALING_CONCURRENCY = 64
+C1_ROUNDS = 5  # interleaved concurrency-1 rounds of the gateway and the forwarder
 SCALING_CONNECTIONS = 8  # SO_REUSEPORT spreads connections, not calls: several, for several workers
 
 
@@ -553,6 +554,28 @@ def measure_scaling(template: Target, profile: Profile) -> dict[str, Any]:
     return figures
 
 
+def measure_c1_interleaved(made: list[Target], profile: Profile, rounds: int) -> dict[str, Any]:
+    """Concurrency 1 again, the gateway (features on) and the minimal forwarder alternating for
+    `rounds` rounds: the target closest to this machine's noise (added p50 ≤ forwarder + 0.3 ms) read
+    from the medians of rounds taken side by side, beside the single run of the main table."""
+    chosen = [target for target in made if target.name in ("gateway-on", "forwarder")]
+    figures: dict[str, Any] = {"rounds": rounds, "seconds": profile.rate_step_s}
+    for target in chosen:
+        figures[target.name] = {"p50_ms": [], "p99_ms": []}
+    for _ in range(rounds):
+        for target in chosen:
+            target.process = start(target.argv, OUT / f"{target.name}-c1.log")
+            try:
+                wait_ready(target)
+                ghz(target, "Chat", concurrency=2, seconds=1)  # warm up
+                run = ghz(target, "Chat", concurrency=1, seconds=profile.rate_step_s)
+            finally:
+                stop(target.process)
+            figures[target.name]["p50_ms"].append(run["p50_ms"])
+            figures[target.name]["p99_ms"].append(run["p99_ms"])
+    return figures
+
+
 def measure_upstream(url: str, profile: Profile) -> dict[str, Any]:
     """The upstream called directly: hey for unary (HTTP/1.1 keep-alive), the probe for streams."""
     body = {"model": FAST_MODEL, "messages": [{"role": "user", "content": PROMPT}]}
@@ -638,9 +661,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--quick", action="store_true", help="short runs (about 1-2 minutes)")
     parser.add_argument(
-        "--only", help="comma-separated targets (gateway-on, gateway-off, forwarder, scaling); default all"
+        "--only",
+        help="comma-separated targets (gateway-on, gateway-off, forwarder, scaling, c1); default all",
     )
     parser.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy and merge it in")
+    parser.add_argument(
+        "--c1", action="store_true", help="only the interleaved concurrency-1 rounds, merged in"
+    )
     args = parser.parse_args()
     profile = QUICK if args.quick else FULL
     OUT.mkdir(parents=True, exist_ok=True)
@@ -657,6 +684,9 @@ def main() -> int:
             results["litellm"] = litellm_compare.measure(url, profile)
             if "command" in results["litellm"]:
                 COMMANDS["litellm"] = results["litellm"]["command"]
+        elif args.c1:
+            print("measuring concurrency 1, interleaved ...", flush=True)
+            results["c1_interleaved"] = measure_c1_interleaved(targets(url), profile, C1_ROUNDS)
         else:
             results = {"machine": machine(), "profile": profile.__dict__, "p99_bound_ms": P99_BOUND_MS}
             results["targets"] = {}
@@ -672,9 +702,13 @@ def main() -> int:
             if chosen is None or "scaling" in chosen:
                 print("measuring 1 and 2 workers ...", flush=True)
                 results["scaling"] = measure_scaling(made[0], profile)
+            if chosen is None or "c1" in chosen:
+                print("measuring concurrency 1, interleaved ...", flush=True)
+                results["c1_interleaved"] = measure_c1_interleaved(made, profile, C1_ROUNDS)
             results["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
             results["seconds"] = round(time.monotonic() - started)
-    results.setdefault("commands", {}).update(COMMANDS)
+    if not args.c1:  # its commands repeat the main run's kinds with other durations
+        results.setdefault("commands", {}).update(COMMANDS)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     markdown = home / "RESULTS.md"
     steps = json.loads(STEPS.read_text()) if STEPS.exists() else []
