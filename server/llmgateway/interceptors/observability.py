@@ -27,7 +27,7 @@ from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.logging_setup import ACCESS_LOGGER
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.redaction import Redactor
-from llmgateway.observability.server_span import ServerSpans
+from llmgateway.observability.server_span import ServerSpan, ServerSpans
 
 _access = logging.getLogger(ACCESS_LOGGER)
 _CONTENT_LIMIT = 4000  # characters of prompt or answer kept in a log line
@@ -91,6 +91,23 @@ class ObservabilityInterceptor(WrappingInterceptor):
         if self._access_log:
             self._log(call, code, elapsed)
 
+    def _finish(
+        self,
+        span: ServerSpan,
+        call: CallRecord | None,
+        labels: tuple[str, str, str],
+        started: float,
+        *,
+        context: Context,
+        error: BaseException | None,
+    ) -> None:
+        """Count and log the call, then end its span (last: the log line carries its trace id)."""
+        code = _code(context, error)
+        try:
+            self._end(call, labels, started, code)
+        finally:
+            span.end(code, context, error)
+
     @staticmethod
     def _log(call: CallRecord, code: grpc.StatusCode, elapsed: float) -> None:
         span_context = trace.get_current_span().get_span_context()
@@ -148,11 +165,7 @@ class ObservabilityInterceptor(WrappingInterceptor):
                     error = raised
                     raise
                 finally:
-                    code = _code(context, error)
-                    try:
-                        self._end(call, labels, started, code)
-                    finally:
-                        span.end(code, context, error)
+                    self._finish(span, call, labels, started, context=context, error=error)
 
             return unary
 
@@ -173,11 +186,7 @@ class ObservabilityInterceptor(WrappingInterceptor):
                     error = raised
                     raise
                 finally:
-                    code = _code(context, error)
-                    try:
-                        self._end(call, labels, started, code)
-                    finally:
-                        span.end(code, context, error)
+                    self._finish(span, call, labels, started, context=context, error=error)
 
             return stream
 
