@@ -70,8 +70,8 @@ class Profile:
 FULL = Profile("full", closed_s=12, rate_step_s=5, streams=200, soak_s=60, long_soak_s=600)
 QUICK = Profile("quick", closed_s=2, rate_step_s=2, streams=30, soak_s=8, long_soak_s=8)
 SCALING_CONCURRENCY = 64
-C1_ROUNDS = 5  # interleaved concurrency-1 rounds of the gateway and the forwarder
 SCALING_CONNECTIONS = 8  # SO_REUSEPORT spreads connections, not calls: several, for several workers
+C1_ROUNDS = 5  # interleaved concurrency-1 rounds of the gateway and the forwarder
 
 
 @dataclass
@@ -141,36 +141,40 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
         process.wait()
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its live children (a supervisor and its workers)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids.extend(int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+    return pids
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: fields[0] is field 3 (state), so utime, stime,
+    cutime and cstime (fields 14-17) are fields[11:15]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of the process and its children, in MiB."""
     total_pages = 0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids.extend(int(child) for child in children)
-    for one in pids:
+    for one in process_tree(pid):
         with contextlib.suppress(OSError):
             total_pages += int(Path(f"/proc/{one}/statm").read_text().split()[1])
     return total_pages * PAGE_KB / 1024
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process (and its reaped children) from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17.
-    return sum(int(value) for value in fields[11:15]) / CLK_TCK
+    """utime + stime of the process (and its reaped children)."""
+    return sum(int(value) for value in _stat_fields(pid)[11:15]) / CLK_TCK
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """utime + stime of a process and its live children (a supervisor and its workers)."""
     total = 0.0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids.extend(int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-    for one in pids:
+    for one in process_tree(pid):
         with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            total += sum(int(value) for value in _stat_fields(one)[11:13]) / CLK_TCK
     return total
 
 

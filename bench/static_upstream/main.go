@@ -86,7 +86,8 @@ func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 	n := u.served.Add(1)
 	id := fmt.Sprintf("chatcmpl-bench%012d", n)
 	created := time.Now().Unix()
-	use := usage{promptWords(&req), len(u.words), promptWords(&req) + len(u.words)}
+	prompt := promptWords(&req)
+	use := usage{prompt, len(u.words), prompt + len(u.words)}
 	w.Header().Set("x-request-id", id)
 	if !req.Stream {
 		body, _ := json.Marshal(map[string]any{
