@@ -49,11 +49,17 @@ async def server_span(exporter: InMemorySpanExporter, count: int) -> ReadableSpa
     return spans[-1]
 
 
-def assert_continues(caller: ReadableSpan, client: ReadableSpan, server: ReadableSpan) -> None:
-    assert client.kind is SpanKind.CLIENT and client.name == CHAT
+def assert_continues(client_spans: InMemorySpanExporter, server: ReadableSpan) -> ReadableSpan:
+    """The caller's span ("handle order"), its client's Chat span and the gateway's server span form
+    one trace, each the parent of the next; returns the caller's span."""
+    finished = client_spans.get_finished_spans()
+    caller = next(s for s in finished if s.name == "handle order")
+    client = next(s for s in finished if s.name == CHAT)
+    assert client.kind is SpanKind.CLIENT
     assert client.parent is not None and client.parent.span_id == caller.context.span_id
     assert server.context.trace_id == caller.context.trace_id, "one trace from caller to gateway"
     assert server.parent is not None and server.parent.span_id == client.context.span_id
+    return caller
 
 
 async def test_async_client_continues_the_callers_trace(
@@ -65,10 +71,7 @@ async def test_async_client_continues_the_callers_trace(
         with provider.get_tracer("caller").start_as_current_span("handle order"):
             await client.chat(text_request("echo", "hi"))
     server = await server_span(server_spans, 1)
-    caller, client_span = (
-        next(s for s in client_spans.get_finished_spans() if s.name == n) for n in ("handle order", CHAT)
-    )
-    assert_continues(caller, client_span, server)
+    assert_continues(client_spans, server)
 
 
 async def test_blocking_client_continues_the_callers_trace(
@@ -88,10 +91,7 @@ async def test_blocking_client_continues_the_callers_trace(
 
     await asyncio.to_thread(call)  # the gateway serves on this loop: block another thread
     server = await server_span(server_spans, 1)
-    caller, client_span = (
-        next(s for s in client_spans.get_finished_spans() if s.name == n) for n in ("handle order", CHAT)
-    )
-    assert_continues(caller, client_span, server)
+    caller = assert_continues(client_spans, server)
     streamed = next(s for s in client_spans.get_finished_spans() if s.name.endswith("/ChatStream"))
     assert streamed.kind is SpanKind.CLIENT and streamed.context.trace_id == caller.context.trace_id
 
