@@ -217,7 +217,7 @@ def render(results: dict[str, Any], steps: list[dict[str, Any]] | None = None) -
             ],
         )
     )
-    out += scaling_section(results.get("scaling"))
+    out += [*instructions_section(results.get("instructions")), *scaling_section(results.get("scaling"))]
     out += ["", "## Issue 8 targets, as ratios from this run", ""]
     out += targets_section(results)
     out += steps_section(steps or [])
@@ -294,6 +294,34 @@ def targets_section(results: dict[str, Any]) -> list[str]:
     else:
         rows.append("| throughput with 2 workers ≥ 1.7x one worker | not measured in this run | — |")
     return rows
+
+
+def instructions_section(counted: dict[str, Any] | None) -> list[str]:
+    """Instructions per call from `make bench-instructions`, when it ran (bench/instructions.py)."""
+    if counted is None:
+        return []
+    out = ["", "## Instructions per call (valgrind, `make bench-instructions`)", ""]
+    if "error" in counted:
+        return [*out, f"Not counted: {counted['error']}."]
+    out.append(
+        f"Counted under callgrind at commit {counted.get('commit', '?')} "
+        f"(server changes: {counted.get('server_changes', '?')}), every thread of the server, "
+        f"{counted['calls']} calls and {counted['streams']} streams made one at a time after a "
+        "warm-up. The same code gives the same count on every run (within 0.2% here), unlike the "
+        "timed figures above; fewer instructions is less work, though not always less time."
+    )
+    out.append("")
+    counts = {name: counted[name] for name in COLUMNS if name in counted}
+    out.append(
+        table(
+            counts,
+            [
+                ("`Chat`, instructions per call", lambda f: dig(f, "chat_per_call")),
+                ("`ChatStream` (16 tokens), instructions per stream", lambda f: dig(f, "stream_per_call")),
+            ],
+        )
+    )
+    return out
 
 
 def scaling_section(scaling: dict[str, Any] | None) -> list[str]:

@@ -661,6 +661,23 @@ def machine() -> dict[str, Any]:
     }
 
 
+def merge_one_part(args: argparse.Namespace, url: str, profile: Profile, results: dict[str, Any]) -> None:
+    """The modes that measure one part and merge it into an earlier run's results."""
+    if args.litellm:
+        from bench import litellm_compare  # noqa: PLC0415 (only this mode needs it)
+
+        results["litellm"] = litellm_compare.measure(url, profile)
+        if "command" in results["litellm"]:
+            COMMANDS["litellm"] = results["litellm"]["command"]
+    elif args.c1:
+        print("measuring concurrency 1, interleaved ...", flush=True)
+        results["c1_interleaved"] = measure_c1_interleaved(targets(url), profile, C1_ROUNDS)
+    else:
+        from bench import instructions  # noqa: PLC0415 (it imports this module)
+
+        results["instructions"] = instructions.measure(targets(url))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--quick", action="store_true", help="short runs (about 1-2 minutes)")
@@ -672,6 +689,11 @@ def main() -> int:
     parser.add_argument(
         "--c1", action="store_true", help="only the interleaved concurrency-1 rounds, merged in"
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="only the instructions per call counted under valgrind (bench/instructions.py), merged in",
+    )
     args = parser.parse_args()
     profile = QUICK if args.quick else FULL
     OUT.mkdir(parents=True, exist_ok=True)
@@ -682,15 +704,8 @@ def main() -> int:
     started = time.monotonic()
     build_protoset()
     with upstream_server(free_port()) as url:
-        if args.litellm:
-            from bench import litellm_compare  # noqa: PLC0415 (only this mode needs it)
-
-            results["litellm"] = litellm_compare.measure(url, profile)
-            if "command" in results["litellm"]:
-                COMMANDS["litellm"] = results["litellm"]["command"]
-        elif args.c1:
-            print("measuring concurrency 1, interleaved ...", flush=True)
-            results["c1_interleaved"] = measure_c1_interleaved(targets(url), profile, C1_ROUNDS)
+        if args.litellm or args.c1 or args.instructions:
+            merge_one_part(args, url, profile, results)
         else:
             results = {"machine": machine(), "profile": profile.__dict__, "p99_bound_ms": P99_BOUND_MS}
             results["targets"] = {}
@@ -711,7 +726,7 @@ def main() -> int:
                 results["c1_interleaved"] = measure_c1_interleaved(made, profile, C1_ROUNDS)
             results["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
             results["seconds"] = round(time.monotonic() - started)
-    if not args.c1:  # its commands repeat the main run's kinds with other durations
+    if not (args.c1 or args.instructions):  # their commands repeat the main run's kinds
         results.setdefault("commands", {}).update(COMMANDS)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     markdown = home / "RESULTS.md"

@@ -33,6 +33,13 @@ $(LITELLM_VENV)/.installed:
 bench-compare: bench-tools $(LITELLM_VENV)/.installed  ## LiteLLM's proxy on the same upstream and load, merged into bench/RESULTS.md
 	GOBIN=$(GOBIN) $(PY) -m bench.run --litellm
 
+# valgrind from Debian, as mk/redis.mk installs redis-server.
+.PHONY: bench-instructions
+bench-instructions: bench-tools  ## instructions per call under valgrind (~8 min), merged into bench/RESULTS.md
+	command -v valgrind >/dev/null \
+	  || (apt-get update && apt-get install -y valgrind)
+	GOBIN=$(GOBIN) $(PY) -m bench.run --instructions
+
 .PHONY: bench-profile bench-step
 PROFILE_ARGS ?= --target gateway-on
 
