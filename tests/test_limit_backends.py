@@ -7,16 +7,22 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis.asyncio
 
+from llmgateway.auth.keys import Principal
+from llmgateway.config import GatewayConfig, KeyPolicy
+from llmgateway.interceptors.admission import AdmissionGuard
+from llmgateway.limits.admission import Admission
 from llmgateway.limits.backend import Bucket, LimitBackend, ReserveResult
 from llmgateway.limits.memory import MemoryLimitBackend
 from llmgateway.limits.redis_backend import RedisLimitBackend
 from llmgateway.limits.resilient import ResilientLimitBackend
+from llmgateway.observability.metrics import GatewayMetrics
 from tests.redis_server import RedisServer
 
 pytest_plugins = ["tests.redis_fixtures"]
@@ -318,6 +324,8 @@ async def test_outage_fails_closed_and_recovers(
 class FlakyBackend(MemoryLimitBackend):
     """A memory backend that raises ConnectionRefusedError while `down`, counting the calls that reach it."""
 
+    waits = True  # `gate` makes reserve wait
+
     def __init__(self) -> None:
         super().__init__()
         self.down = False
@@ -371,3 +379,64 @@ async def test_a_slow_call_from_before_an_outage_does_not_flip_the_state_back() 
     await asyncio.gather(failing, slow)
     assert changes == [False]
     assert not backend.health.healthy
+
+
+# --- in-process limits never suspend, so settling them needs no shield -------------------------------
+
+
+def finished_in_one_step(coroutine: Coroutine[Any, Any, Any]) -> bool:
+    """Whether `coroutine` runs to its end without suspending (nothing could cancel it half-way)."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return True
+    coroutine.close()
+    return False
+
+
+def test_the_memory_backend_never_suspends() -> None:
+    memory = MemoryLimitBackend()
+    bucket = Bucket("tpm:key:k1", capacity=100, refill_per_s=1)
+    assert memory.waits is False
+    assert finished_in_one_step(memory.reserve([(bucket, 10)]))
+    assert finished_in_one_step(memory.adjust([(bucket, -5)]))
+    assert finished_in_one_step(memory.add_spend("budget:key:k1:2026-11", 0.5, time.time() + 60))
+    assert finished_in_one_step(memory.get_spend("budget:key:k1:2026-11"))
+    assert finished_in_one_step(memory.release_concurrency("concurrent:key:k1", "lease"))
+
+
+def admission_guard_over(backend: LimitBackend) -> tuple[AdmissionGuard, Admission]:
+    config = GatewayConfig.model_validate({"tenants": [{"name": "acme", "rpm": 100, "tpm": 10_000}]})
+    admission = Admission(backend, config, GatewayMetrics())
+    return AdmissionGuard(lambda: admission), admission
+
+
+PRINCIPAL = Principal(
+    "k1", "acme", KeyPolicy(rpm=10, tpm=1_000, max_concurrent=2, budget={"usd": 5, "period": "day"})
+)
+
+
+async def test_in_process_limits_settle_in_the_callers_task_and_give_everything_back() -> None:
+    memory = MemoryLimitBackend()
+    guard, admission = admission_guard_over(memory)
+    ticket = await admission.admit(PRINCIPAL, 300)
+    assert ticket.leases
+    # No shield, so no task: leaving runs to its end in the call's own task.
+    assert finished_in_one_step(guard.leave((admission, ticket)))
+    assert ticket.leases == []
+    tpm = Bucket("tpm:key:k1", capacity=1_000, refill_per_s=1_000 / 60)
+    # The estimate (300) was given back in full: the settled call used no tokens.
+    assert memory._tokens(tpm, time.monotonic()) == pytest.approx(1_000, abs=1)
+
+
+async def test_limits_that_wait_are_settled_behind_a_shield() -> None:
+    guard, admission = admission_guard_over(FlakyBackend())
+    ticket = await admission.admit(PRINCIPAL, 300)
+    leaving = asyncio.ensure_future(guard.leave((admission, ticket)))
+    await asyncio.sleep(0)
+    leaving.cancel()  # the caller goes away while its call is being settled
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert ticket.leases == []  # the shielded settle still ran to its end

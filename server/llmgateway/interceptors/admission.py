@@ -43,5 +43,11 @@ class AdmissionGuard:
         admission, ticket = cast(tuple[Admission, Ticket], entered)
         observed = current_record()
         usage = observed.usage if observed is not None else chat_pb2.Usage()
-        # Shielded: a call cancelled by its caller must still give back what it did not use.
-        await asyncio.shield(admission.settle(ticket, usage))
+        settling = admission.settle(ticket, usage)
+        if admission.waits:
+            # Shielded: a call cancelled by its caller must still give back what it did not use.
+            await asyncio.shield(settling)
+        else:
+            # In-process limits settle without ever suspending, so no cancellation can cut them
+            # short; the shield would only cost a task per call.
+            await settling

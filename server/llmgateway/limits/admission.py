@@ -57,6 +57,17 @@ class Scope:
     limits: RateLimits
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What admission checks for one key: made once per key and config, not on every call."""
+
+    scopes: list[Scope]
+    # The key's, then the tenant's; for each scope RPM before TPM (the first bucket to refuse
+    # names the error). True marks a TPM bucket, which takes the call's token estimate.
+    buckets: list[tuple[Bucket, bool]]
+    tpm_buckets: list[Bucket]
+
+
 @dataclass
 class Ticket:
     """What admission took for one call, to settle when it ends."""
@@ -64,6 +75,7 @@ class Ticket:
     scopes: list[Scope]
     tpm_estimate: int
     leases: list[tuple[str, str]] = field(default_factory=list)  # (concurrency key, lease id)
+    tpm_buckets: list[Bucket] = field(default_factory=list)
 
 
 def _quota_error(scope: Scope, what: str, description: str, retry_after: float | None) -> GatewayError:
@@ -100,6 +112,10 @@ class Admission:
         self._tenants = {tenant.name: tenant for tenant in config.tenants}
         self._metrics = metrics
         self._wall = wall
+        # Per key id: a key's policy and tenant are fixed for the life of this object (a reload
+        # makes a new one), and keys are configured, so this holds at most one plan per key.
+        self._plans: dict[str, _Plan] = {}
+        self.waits = backend.waits
 
     def scopes(self, principal: Principal) -> list[Scope]:
         scopes = [Scope("key", f"key:{principal.key_id}", principal.policy)]
@@ -108,19 +124,29 @@ class Admission:
             scopes.append(Scope("tenant", f"tenant:{tenant.name}", tenant))
         return scopes
 
+    def _plan(self, principal: Principal) -> _Plan:
+        plan = self._plans.get(principal.key_id)
+        if plan is None:
+            scopes = self.scopes(principal)
+            buckets: list[tuple[Bucket, bool]] = []
+            for scope in scopes:
+                if scope.limits.rpm:
+                    buckets.append((rpm_bucket(scope.key, scope.limits.rpm), False))
+                if scope.limits.tpm:
+                    buckets.append((tpm_bucket(scope.key, scope.limits.tpm), True))
+            plan = _Plan(scopes, buckets, [bucket for bucket, tpm in buckets if tpm])
+            self._plans[principal.key_id] = plan
+        return plan
+
     async def admit(self, principal: Principal, tpm_estimate: int) -> Ticket:
         """Take what the call needs, or refuse with RESOURCE_EXHAUSTED (QuotaFailure, and RetryInfo
         when waiting helps). Nothing is taken when the call is refused."""
-        scopes = self.scopes(principal)
+        plan = self._plan(principal)
+        scopes = plan.scopes
         for scope in scopes:
             await self._check_budget(scope)
-        demands: list[tuple[Bucket, float]] = []
-        for scope in scopes:
-            if scope.limits.rpm:
-                demands.append((rpm_bucket(scope.key, scope.limits.rpm), 1))
-            if scope.limits.tpm:
-                demands.append((tpm_bucket(scope.key, scope.limits.tpm), tpm_estimate))
-        ticket = Ticket(scopes, tpm_estimate)
+        demands = [(bucket, tpm_estimate if tpm else 1) for bucket, tpm in plan.buckets]
+        ticket = Ticket(scopes, tpm_estimate, tpm_buckets=plan.tpm_buckets)
         if demands:
             result = await self._backend.reserve(demands)
             if not result.granted:
@@ -174,13 +200,10 @@ class Admission:
     async def settle(self, ticket: Ticket, usage: chat_pb2.Usage) -> None:
         """Reconcile TPM with the real usage, charge the cost to budgets, free concurrency slots."""
         actual = usage.total_tokens or usage.input_tokens + usage.output_tokens
-        adjustments = [
-            (tpm_bucket(scope.key, scope.limits.tpm), actual - ticket.tpm_estimate)
-            for scope in ticket.scopes
-            if scope.limits.tpm
-        ]
-        if adjustments and actual != ticket.tpm_estimate:
-            await self._backend.adjust(adjustments)
+        if ticket.tpm_buckets and actual != ticket.tpm_estimate:
+            await self._backend.adjust(
+                [(bucket, actual - ticket.tpm_estimate) for bucket in ticket.tpm_buckets]
+            )
         if usage.cost_usd:
             for scope in ticket.scopes:
                 if scope.limits.budget is not None:

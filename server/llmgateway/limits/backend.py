@@ -36,6 +36,10 @@ class ReserveResult:
 
 
 class LimitBackend(Protocol):
+    # Whether a call may wait (for Redis): False promises that every method below returns without
+    # ever suspending, so no cancellation can interrupt one half-way and settling needs no shield.
+    waits: bool
+
     async def reserve(self, demands: Sequence[tuple[Bucket, float]]) -> ReserveResult:
         """All-or-nothing: if every bucket has at least its demand, deduct them all atomically and grant; else deduct nothing."""
 

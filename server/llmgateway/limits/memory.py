@@ -11,6 +11,9 @@ from llmgateway.limits.backend import Bucket, Denial, ReserveResult, retry_after
 
 # Every method below reads and writes its state without an `await` in between, so on one event loop
 # no other coroutine can interleave inside a check-then-deduct: the critical sections need no lock.
+# Nor does any method ever suspend (`waits = False`), which lets admission settle without a shield.
+
+_GRANTED = ReserveResult(True)
 
 
 @dataclass
@@ -33,6 +36,8 @@ class MemoryLimitBackend:
     `clock` (monotonic) drives refills and lease expiry; `wall` (epoch seconds) is compared with budget
     period ends, which are calendar times. Both are injectable so tests control time exactly.
     """
+
+    waits = False
 
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
@@ -60,14 +65,20 @@ class MemoryLimitBackend:
                 return ReserveResult(False, Denial(bucket, retry_after(tokens, demand, bucket)))
             pending[bucket.key] = tokens - demand
         for key, tokens in pending.items():
-            self._levels[key] = _Level(tokens, now)
-        return ReserveResult(True)
+            self._set(key, tokens, now)
+        return _GRANTED
 
     async def adjust(self, demands: Sequence[tuple[Bucket, float]]) -> None:
         now = self._clock()
         for bucket, amount in demands:
-            tokens = min(bucket.capacity, self._tokens(bucket, now) - amount)
-            self._levels[bucket.key] = _Level(tokens, now)
+            self._set(bucket.key, min(bucket.capacity, self._tokens(bucket, now) - amount), now)
+
+    def _set(self, key: str, tokens: float, now: float) -> None:
+        level = self._levels.get(key)
+        if level is None:
+            self._levels[key] = _Level(tokens, now)
+        else:  # updated in place: a bucket is written twice a call
+            level.tokens, level.at = tokens, now
 
     async def add_spend(self, key: str, amount_usd: float, period_end_epoch_s: float) -> float:
         spend = self._live_spend(key)

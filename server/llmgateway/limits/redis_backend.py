@@ -129,6 +129,8 @@ class RedisLimitBackend:
     wrap the backend in `ResilientLimitBackend` to fail open or closed instead.
     """
 
+    waits = True
+
     def __init__(self, url: str, *, key_prefix: str = "llmgw:", socket_timeout_s: float = 1.0) -> None:
         self._prefix = key_prefix
         self._redis = redis.asyncio.Redis.from_url(

@@ -115,6 +115,8 @@ class ResilientLimitBackend:
     and the store starts afresh from what it held (or, after a restart, from empty).
     """
 
+    waits = True  # it is there for a backend that waits (Redis), and probes it
+
     def __init__(
         self,
         inner: LimitBackend,
