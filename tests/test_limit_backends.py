@@ -412,7 +412,11 @@ def admission_guard_over(backend: LimitBackend) -> tuple[AdmissionGuard, Admissi
 
 
 PRINCIPAL = Principal(
-    "k1", "acme", KeyPolicy(rpm=10, tpm=1_000, max_concurrent=2, budget={"usd": 5, "period": "day"})
+    "k1",
+    "acme",
+    KeyPolicy.model_validate(
+        {"rpm": 10, "tpm": 1_000, "max_concurrent": 2, "budget": {"usd": 5, "period": "day"}}
+    ),
 )
 
 
