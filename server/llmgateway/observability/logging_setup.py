@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
+import math
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -12,14 +13,37 @@ import orjson
 ACCESS_LOGGER = "llmgateway.access"
 
 
+class UtcTimestamps:
+    """`datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")`, character for character,
+    with the date and time to the second formatted once per second: the access log writes a line per
+    call, and the datetime way took a quarter of a line's formatting (about 4.6 of 18 µs)."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[int, str] = (-1, "")  # one tuple, so threads never see half an update
+
+    def __call__(self, created: float) -> str:
+        # Rounded to microseconds (half to even) and then cut to milliseconds, as datetime does.
+        fraction, whole = math.modf(created)
+        second, micros = int(whole), round(fraction * 1e6)
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._cached = (second, prefix)
+        return f"{prefix}.{micros // 1000:03d}+00:00"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any `fields` passed as extra."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._timestamp = UtcTimestamps()
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "ts": self._timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "pid": record.process,  # tells worker processes apart
