@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from llmgateway.config import ProviderSettings
-from llmgateway.providers.aiohttp_transport import AiohttpTransport
+from llmgateway.providers.aiohttp_transport import AiohttpTransport, client_timeout
 from llmgateway.providers.upstream_http import UpstreamHttp
 from tests.raw_http import RawTcpServer, listening, read_request
 
@@ -205,6 +205,18 @@ async def test_silence_is_a_read_timeout(raw_server: StartServer) -> None:
     async with httpx.AsyncClient(transport=transport) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.post(server.url + "/", content=b"{}", timeout=httpx.Timeout(0.2))
+
+
+def test_httpx_timeouts_become_aiohttps_once_per_set_of_values() -> None:
+    timeout = client_timeout(60.0, 5.0, 30.0)
+    assert (timeout.total, timeout.connect, timeout.sock_connect, timeout.sock_read) == (
+        None,
+        60.0,
+        5.0,
+        30.0,
+    )
+    assert client_timeout(60.0, 5.0, 30.0) is timeout  # made once, not on every call
+    assert client_timeout(60.0, 5.0, None).sock_read is None  # a stream's reads are unbounded
 
 
 async def test_garbage_instead_of_http_is_a_protocol_error(

@@ -14,6 +14,7 @@ reached the provider look as if it never left. The mapping below keeps httpx's m
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -51,6 +52,13 @@ def _httpx_errors(request: httpx.Request, *, reading: bool) -> Iterator[None]:
         raise httpx.UnsupportedProtocol(str(error), request=request) from error
     except aiohttp.ClientError as error:
         raise httpx.TransportError(str(error), request=request) from error
+
+
+@functools.lru_cache(maxsize=64)
+def client_timeout(pool: float | None, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    """httpx's pool, connect and read timeouts as aiohttp's, made once per set of values (a provider
+    has one or two): ClientTimeout is immutable, and building one cost several µs on every call."""
+    return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -121,12 +129,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         limits = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=limits.get("pool"),
-            sock_connect=limits.get("connect"),
-            sock_read=limits.get("read"),
-        )
+        timeout = client_timeout(limits.get("pool"), limits.get("connect"), limits.get("read"))
         body = await request.aread()
         with _httpx_errors(request, reading=False):
             response = await self._pool().request(
