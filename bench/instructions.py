@@ -25,8 +25,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.run import OUT, PROMPT, PROTOSET, Target, pinned, source_tree, start, stop, wait_ready
-from bench.upstream import GOBIN
+from bench.run import OUT, Target, ghz_argv, source_tree, start, stop, wait_ready
 
 CALLS = 200
 STREAMS = 100
@@ -39,30 +38,9 @@ _TOTALS = re.compile(r"^(?:totals|summary):\s+(\d+)", re.MULTILINE)
 
 
 def _calls(target: Target, method: str, count: int) -> None:
-    """`count` calls one at a time (ghz: count, not duration, as under valgrind time means little)."""
-    data = {"model": target.fast_model, "messages": [{"role": "ROLE_USER", "parts": [{"text": PROMPT}]}]}
-    argv = [
-        *pinned(0),
-        str(GOBIN / "ghz"),
-        "--insecure",
-        "--protoset",
-        str(PROTOSET),
-        "--call",
-        f"llmgateway.v1.ChatService/{method}",
-        "--data",
-        json.dumps(data),
-        "--concurrency",
-        "1",
-        "--total",
-        str(count),
-        "--timeout",
-        "60s",
-        "--format",
-        "json",
-    ]
-    if target.api_key:
-        argv += ["--metadata", json.dumps({"authorization": f"Bearer {target.api_key}"})]
-    done = subprocess.run([*argv, target.address], check=True, capture_output=True, text=True)
+    """`count` calls one at a time (a count, not a duration: under valgrind time means little)."""
+    argv = ghz_argv(target, method, ["--total", str(count), "--timeout", "60s"], concurrency=1)
+    done = subprocess.run(argv, check=True, capture_output=True, text=True)
     # A failed call does less work than a served one: a count with failures in it means nothing.
     codes = json.loads(done.stdout).get("statusCodeDistribution", {})
     if codes != {"OK": count}:

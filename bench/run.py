@@ -189,18 +189,18 @@ def build_protoset() -> None:
     subprocess.run(argv, cwd=ROOT, check=True)
 
 
-def ghz(
+def ghz_argv(
     target: Target,
     method: str,
+    how_long: list[str],
     *,
     concurrency: int,
-    seconds: float,
-    rps: int | None = None,
     model: str | None = None,
     connections: int = 1,
     pin: bool = True,
-) -> dict[str, Any]:
-    """One ghz run; latencies in ms, `rps` the achieved rate of successful calls."""
+) -> list[str]:
+    """A ghz command calling `method` of `target` with the benchmark's prompt, JSON output;
+    `how_long` says for how long or how many calls (and at which rate)."""
     data = {
         "model": model or target.fast_model,
         "messages": [{"role": "ROLE_USER", "parts": [{"text": PROMPT}]}],
@@ -221,16 +221,36 @@ def ghz(
         str(connections),
         "--cpus",
         "1" if pin else str(os.cpu_count() or 1),
-        "--duration",
-        f"{seconds}s",
+        *how_long,
         "--format",
         "json",
     ]
-    if rps is not None:
-        argv += ["--rps", str(rps)]
     if target.api_key:
         argv += ["--metadata", json.dumps({"authorization": f"Bearer {target.api_key}"})]
-    argv.append(target.address)
+    return [*argv, target.address]
+
+
+def ghz(
+    target: Target,
+    method: str,
+    *,
+    concurrency: int,
+    seconds: float,
+    rps: int | None = None,
+    model: str | None = None,
+    connections: int = 1,
+    pin: bool = True,
+) -> dict[str, Any]:
+    """One ghz run; latencies in ms, `rps` the achieved rate of successful calls."""
+    argv = ghz_argv(
+        target,
+        method,
+        ["--duration", f"{seconds}s", *(["--rps", str(rps)] if rps is not None else [])],
+        concurrency=concurrency,
+        model=model,
+        connections=connections,
+        pin=pin,
+    )
     record(
         f"ghz {method}"
         + (" fixed rate" if rps else f" concurrency {concurrency}")
