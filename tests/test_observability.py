@@ -8,13 +8,14 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import grpc
 import httpx
 import prometheus_client
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
@@ -260,10 +261,21 @@ async def test_unsampled_calls_keep_the_trace_id_and_record_nothing(
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     gateway = Gateway(gateway_config(config(a, b)), tracer_provider=provider)
     await gateway.start()
+    started = 0
+    start_span = Tracer.start_span
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal started
+        started += 1
+        return start_span(*args, **kwargs)
+
     try:
         client = connect(gateway)
         unsampled = (("traceparent", f"00-{TRACE_ID}-{PARENT_SPAN}-00"),)
-        with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        with (
+            caplog.at_level(logging.INFO, logger=ACCESS_LOGGER),
+            mock.patch.object(Tracer, "start_span", autospec=True, side_effect=counted),
+        ):
             await client.chat.Chat(chat_request("echo", user("hi")), timeout=5, metadata=unsampled)
             await client.chat.Chat(chat_request("echo", user("hi")), timeout=5)
             async with asyncio.timeout(2):
@@ -275,6 +287,8 @@ async def test_unsampled_calls_keep_the_trace_id_and_record_nothing(
     assert lines[0]["trace_id"] == TRACE_ID
     assert len(lines[1]["trace_id"]) == 32 and lines[1]["trace_id"] != TRACE_ID, "a new trace of its own"
     assert exporter.get_finished_spans() == ()
+    # One span per call, its server span: no attempt span is made only to be dropped.
+    assert started == 2
 
 
 async def test_access_log_line_per_call(

@@ -616,6 +616,13 @@ class Router:
 
     def _attempt_span(self, deployment: Deployment, upstream_call: UpstreamCall, attempt: int) -> Span:
         """A client span per upstream attempt, with the GenAI semantic-convention attributes."""
+        call_span = trace.get_current_span()
+        context = call_span.get_span_context()
+        if context.is_valid and not context.trace_flags.sampled and not call_span.is_recording():
+            # An unsampled call: our samplers (parent-based, or by trace id) drop its children as
+            # well, so the call's own span stands in for the attempt's rather than a new one made,
+            # with its attributes, only to be dropped. Upstreams still get the call's trace id.
+            return call_span
         return self._tracer.start_span(
             f"chat {upstream_call.upstream_model}",
             kind=SpanKind.CLIENT,
