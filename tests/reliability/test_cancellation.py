@@ -45,6 +45,9 @@ OBJECT_TOLERANCE = 800
 # side (measured: its aiohttp protocol, transport, parser and buffers) and as many on the in-process
 # simulator's side. The number pooled after a round varies by a hundred or more.
 OBJECTS_PER_IDLE_CONNECTION = 60
+# ...and memory: each side's protocol objects and read buffers. In a CI run that failed the fixed
+# tolerance, 52 more pooled connections after the second round came with 9 MB more RSS.
+BYTES_PER_IDLE_CONNECTION = 128 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -190,8 +193,11 @@ async def test_thousand_streams_cancelled_or_timed_out(
         pooled.append(now.to_port)
         print(f"round {round_no}: {took:.1f}s {dict(outcomes)} rss={rss[-1] >> 20} MiB objects={objects[-1]} "
               f"upstream requests={requests} disconnects={sim.disconnects} sockets={now}")  # fmt: skip
-    assert rss[1] - rss[0] < MEMORY_TOLERANCE, f"RSS grew {(rss[1] - rss[0]) >> 10} KiB in a round"
-    tolerance = OBJECT_TOLERANCE + OBJECTS_PER_IDLE_CONNECTION * max(0, pooled[1] - pooled[0])
+    more_pooled = max(0, pooled[1] - pooled[0])
+    assert rss[1] - rss[0] < MEMORY_TOLERANCE + BYTES_PER_IDLE_CONNECTION * more_pooled, (
+        f"RSS grew {(rss[1] - rss[0]) >> 10} KiB in a round ({pooled[0]} -> {pooled[1]} idle connections)"
+    )
+    tolerance = OBJECT_TOLERANCE + OBJECTS_PER_IDLE_CONNECTION * more_pooled
     assert objects[1] - objects[0] < tolerance, (
         f"{objects[1] - objects[0]} more live objects ({pooled[0]} -> {pooled[1]} idle connections)"
     )
