@@ -72,10 +72,9 @@ class _Plan:
 class Ticket:
     """What admission took for one call, to settle when it ends."""
 
-    scopes: list[Scope]
+    plan: _Plan
     tpm_estimate: int
     leases: list[tuple[str, str]] = field(default_factory=list)  # (concurrency key, lease id)
-    tpm_buckets: list[Bucket] = field(default_factory=list)
 
 
 def _quota_error(scope: Scope, what: str, description: str, retry_after: float | None) -> GatewayError:
@@ -146,7 +145,7 @@ class Admission:
         for scope in scopes:
             await self._check_budget(scope)
         demands = [(bucket, tpm_estimate if tpm else 1) for bucket, tpm in plan.buckets]
-        ticket = Ticket(scopes, tpm_estimate, tpm_buckets=plan.tpm_buckets)
+        ticket = Ticket(plan, tpm_estimate)
         if demands:
             result = await self._backend.reserve(demands)
             if not result.granted:
@@ -200,12 +199,11 @@ class Admission:
     async def settle(self, ticket: Ticket, usage: chat_pb2.Usage) -> None:
         """Reconcile TPM with the real usage, charge the cost to budgets, free concurrency slots."""
         actual = usage.total_tokens or usage.input_tokens + usage.output_tokens
-        if ticket.tpm_buckets and actual != ticket.tpm_estimate:
-            await self._backend.adjust(
-                [(bucket, actual - ticket.tpm_estimate) for bucket in ticket.tpm_buckets]
-            )
+        tpm_buckets = ticket.plan.tpm_buckets
+        if tpm_buckets and actual != ticket.tpm_estimate:
+            await self._backend.adjust([(bucket, actual - ticket.tpm_estimate) for bucket in tpm_buckets])
         if usage.cost_usd:
-            for scope in ticket.scopes:
+            for scope in ticket.plan.scopes:
                 if scope.limits.budget is not None:
                     label, end = period_bounds(scope.limits.budget.period, self._wall())
                     await self._backend.add_spend(f"budget:{scope.key}:{label}", usage.cost_usd, end)
