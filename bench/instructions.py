@@ -25,7 +25,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.run import OUT, Target, ghz_argv, source_tree, start, stop, wait_ready
+from bench.run import OUT, Target, ghz_argv, pinned, source_tree, start, stop, wait_ready
 
 CALLS = 200
 STREAMS = 100
@@ -65,9 +65,9 @@ def count(target: Target) -> dict[str, float]:
     out = OUT / f"callgrind-{target.name}"
     for stale in glob.glob(f"{out}*"):
         os.remove(stale)
-    server = next(i for i, arg in enumerate(target.argv) if arg.endswith(("llmgateway", "python")))
+    pin = len(pinned(1))  # every target's command starts with its taskset prefix (bench/run.py)
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-line=no"]
-    argv = [*target.argv[:server], *valgrind, *target.argv[server:]]
+    argv = [*target.argv[:pin], *valgrind, *target.argv[pin:]]
     target.process = start(argv, OUT / f"{target.name}-instructions.log")
     figures: dict[str, float] = {}
     try:
