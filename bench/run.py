@@ -615,6 +615,26 @@ def measure_upstream(url: str, profile: Profile) -> dict[str, Any]:
     }
 
 
+def measure_echo(profile: Profile) -> dict[str, Any]:
+    """The bare grpc.aio echo server (bench/echo_server.py) on core 1, as the issue's reference
+    machine measured one: concurrency 1, and saturated with its CPU per call (ghz on one core may
+    bound its calls/s; 1000 / CPU ms per call is what the server itself could do)."""
+    port = free_port()
+    argv = [*pinned(1), PY, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{port}"]
+    target = Target("echo", argv, port, "echo", "echo")
+    record("echo server", argv)
+    target.process = start(argv, OUT / "echo.log")
+    try:
+        wait_ready(target)
+        ghz(target, "Chat", concurrency=4, seconds=2)
+        return {
+            "unary_c1": ghz(target, "Chat", concurrency=1, seconds=profile.closed_s),
+            "unary_saturated": saturated(target, target.process.pid, "Chat", profile.closed_s),
+        }
+    finally:
+        stop(target.process)
+
+
 def tool_version(argv: list[str]) -> str:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
@@ -703,7 +723,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (about 1-2 minutes)")
     parser.add_argument(
         "--only",
-        help="comma-separated targets (gateway-on, gateway-off, forwarder, scaling, c1); default all",
+        help="comma-separated targets (gateway-on, gateway-off, forwarder, echo, scaling, c1); default all",
     )
     parser.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy and merge it in")
     parser.add_argument(
@@ -731,6 +751,9 @@ def main() -> int:
             results["targets"] = {}
             results["upstream"] = measure_upstream(url, profile)
             chosen = set(args.only.split(",")) if args.only else None
+            if chosen is None or "echo" in chosen:
+                print("measuring the bare echo server ...", flush=True)
+                results["echo"] = measure_echo(profile)
             made = targets(url)
             for target in made:
                 if chosen is None or target.name in chosen:
