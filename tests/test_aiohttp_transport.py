@@ -4,6 +4,7 @@ reused or closed as they should be, and aiohttp's failures reported as httpx's o
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from llmgateway.config import ProviderSettings
-from llmgateway.providers.aiohttp_transport import AiohttpTransport, client_timeout
+from llmgateway.providers.aiohttp_transport import AiohttpTransport, body_chunks, client_timeout
 from llmgateway.providers.upstream_http import UpstreamHttp
 from tests.raw_http import RawTcpServer, listening, read_request
 
@@ -283,3 +284,60 @@ async def test_the_pool_is_sized_and_expired_from_the_provider_settings(raw_serv
         assert server.connections == 3
     finally:
         await http.aclose()
+
+
+async def _answer_once(head: bytes, body: bytes, server_holder: list[RawServer]) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server_holder[0].read_request(reader)
+        writer.write(head + b"content-length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+
+    return handler
+
+
+def _http(server: RawServer) -> UpstreamHttp:
+    settings = ProviderSettings(name="p", type="openai", base_url=server.url)
+    return UpstreamHttp(settings, server.url, {})
+
+
+async def test_a_plain_body_is_read_straight_from_aiohttp(
+    raw_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder: list[RawServer] = []
+    holder.append(await raw_server(await _answer_once(b"HTTP/1.1 200 OK\r\n", b'{"ok": true}', holder)))
+
+    def not_this_way(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a body with nothing to decode went through httpx's aiter_bytes")
+
+    monkeypatch.setattr(httpx.Response, "aiter_bytes", not_this_way)
+    http = _http(holder[0])
+    try:
+        response = await http.post("/", content=b"{}")
+        assert response.content == b'{"ok": true}' and response.json() == {"ok": True}
+        assert response.is_stream_consumed and response.is_closed
+    finally:
+        await http.aclose()
+
+
+async def test_a_compressed_body_is_still_decoded(raw_server: StartServer) -> None:
+    body = gzip.compress(b'{"ok": true}')
+    holder: list[RawServer] = []
+    head = b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\n"
+    holder.append(await raw_server(await _answer_once(head, body, holder)))
+    http = _http(holder[0])
+    try:
+        response = await http.post("/", content=b"{}")
+        assert response.json() == {"ok": True}
+    finally:
+        await http.aclose()
+
+
+async def test_a_body_is_read_once(raw_server: StartServer, client: httpx.AsyncClient) -> None:
+    holder: list[RawServer] = []
+    holder.append(await raw_server(await _answer_once(b"HTTP/1.1 200 OK\r\n", b"hello", holder)))
+    async with client.stream("POST", holder[0].url + "/", content=b"{}") as response:
+        chunks = body_chunks(response)
+        assert b"".join([chunk async for chunk in chunks]) == b"hello"
+        # A second read is refused as httpx refuses it, not answered with an empty body.
+        with pytest.raises(httpx.StreamConsumed):
+            await response.aread()

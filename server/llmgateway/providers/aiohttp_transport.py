@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import aiohttp
 import httpx
@@ -70,7 +71,11 @@ class _Body(httpx.AsyncByteStream):
         self._response = response
         self._request = request
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncGenerator[bytes, None]:
+        return self.chunks()
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body as it arrives, httpx's exceptions for aiohttp's."""
         content = self._response.content
         with _httpx_errors(self._request, reading=True):
             try:
@@ -90,6 +95,24 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         # aiohttp pools the connection only if the body was read to its end; otherwise it closes it.
         self._response.release()
+
+
+def body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """The decoded body of `response`, chunk by chunk as it arrives (close the generator when done
+    with it). A body that came through this transport unread and with no content-encoding is read
+    straight from aiohttp: httpx's `aiter_bytes` would pass every chunk through two more generators,
+    an identity decoder, a chunker and context managers, none of which changes a byte of it. Any
+    other body (another transport's, a compressed one, one already read) goes through `aiter_bytes`."""
+    stream = response.stream
+    if (
+        isinstance(stream, _Body)
+        and not (response.is_stream_consumed or response.is_closed)
+        and "content-encoding" not in response.headers
+    ):
+        response.is_stream_consumed = True  # as aiter_bytes marks it: the body can be read once
+        return stream.chunks()
+    # httpx annotates aiter_bytes as an iterator; it is an async generator.
+    return cast(AsyncGenerator[bytes, None], response.aiter_bytes())
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from typing import cast
 
 import httpx
 from httpx_sse import ServerSentEvent, SSEError
@@ -23,6 +22,7 @@ from httpx_sse import ServerSentEvent, SSEError
 from httpx_sse._decoders import SSEDecoder
 
 from llmgateway.errors import GatewayError
+from llmgateway.providers.aiohttp_transport import body_chunks
 from llmgateway.providers.upstream_http import response_too_large
 
 
@@ -71,9 +71,9 @@ class _Lines:
 @asynccontextmanager
 async def _chunks(response: httpx.Response) -> AsyncGenerator[AsyncIterator[bytes], None]:
     """The decoded body of `response` chunk by chunk, closed when the block ends however it ends:
-    a decoder that fails mid-body must not leave httpx's generators for the garbage collector to
-    finalize in another task. (httpx annotates aiter_bytes as an iterator; it is a generator.)"""
-    chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+    a decoder that fails mid-body must not leave the body's generator for the garbage collector to
+    finalize in another task."""
+    chunks = body_chunks(response)
     try:
         yield chunks
     finally:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import httpx
@@ -14,7 +14,7 @@ from opentelemetry import propagate
 
 from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
-from llmgateway.providers.aiohttp_transport import AiohttpTransport
+from llmgateway.providers.aiohttp_transport import AiohttpTransport, body_chunks
 
 # Statuses that say "try again" rather than "this request is wrong".
 _UNAVAILABLE_STATUSES = frozenset({408, 409, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -60,14 +60,13 @@ async def read_body(response: httpx.Response, provider: str, limit: int) -> None
             )
         chunks: list[bytes] = []
         size = 0
-        body = response.aiter_bytes()
+        body = body_chunks(response)
         async for chunk in body:
             size += len(chunk)
             if size > limit:
                 # Closed here rather than left to the garbage collector, which would finalize the
-                # suspended generators in another task. httpx annotates aiter_bytes as an iterator;
-                # it is an async generator.
-                await cast(AsyncGenerator[bytes, None], body).aclose()
+                # suspended generator in another task.
+                await body.aclose()
                 raise response_too_large(provider, "a response body", limit, "max_response_bytes")
             chunks.append(chunk)
         # What `aread` does with the chunks it reads; httpx has no public way to hand a response a
