@@ -43,6 +43,8 @@ def comparable(request: httpx.Request) -> tuple[str, str, list[tuple[str, str]],
         ("/chat/completions", {"Content-Type": "application/json"}, None),
         ("/chat/completions", {"x-shared": "mine", "Authorization": "Bearer other"}, None),
         ("/deployments/gpt%3A4o/chat/completions", None, {"api-version": "2024-10-21"}),
+        # Given, they are not added again.
+        ("/chat/completions", {"Host": "proxy.example", "content-length": "14"}, None),
     ],
 )
 async def test_post_sends_what_build_request_would(
@@ -103,4 +105,19 @@ async def test_stream_sends_what_build_request_would_and_closes(monkeypatch: pyt
     )
     assert [comparable(request) for request in sent] == [comparable(expected)]
     assert closed == [True], "the response is closed when the block ends"
+    await http.aclose()
+
+
+async def test_host_and_content_length_go_where_httpx_puts_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    http = provider_http()
+    sent = sent_by_post(http, monkeypatch)
+    for body in (b'{"model": "m"}', b""):
+        await http.post("/chat/completions", content=body, headers={"Content-Type": "application/json"})
+        given = [pair for pair in sent[-1].headers.raw if pair[0] not in (b"Host", b"Content-Length")]
+        expected = httpx.Request("POST", sent[-1].url, headers=given, content=body).headers.raw
+        assert sent[-1].headers.raw == expected
+        assert sent[-1].headers.raw[0] == (b"Host", b"127.0.0.1:9")
+        assert (b"Content-Length", str(len(body)).encode()) in sent[-1].headers.raw
     await http.aclose()

@@ -134,8 +134,9 @@ class UpstreamHttp:
             follow_redirects=False,
             trust_env=False,
         )
-        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
+        self._urls: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[httpx.URL, bytes]] = {}
         self._default_headers: list[tuple[bytes, bytes]] = list(self.client.headers.raw)
+        self._default_names = frozenset(name.lower() for name, _ in self._default_headers)
         self._timeout = {"timeout": self.client.timeout.as_dict()}
         # A stream's reads are bounded between events by the adapters (`paced`), which tell a slow
         # first token from a stall mid-stream; the pool only bounds connecting and sending.
@@ -144,24 +145,29 @@ class UpstreamHttp:
         )
         self._stream_timeout = {"timeout": stream_timeout.as_dict()}
 
-    def _url(self, path: str, params: Mapping[str, str] | None) -> httpx.URL:
-        """The URL `client.build_request` would make, built once per path and query."""
+    def _url(self, path: str, params: Mapping[str, str] | None) -> tuple[httpx.URL, bytes]:
+        """The URL `client.build_request` would make, and its Host header, made once per path and
+        query."""
         key = (path, tuple(params.items()) if params else ())
-        url = self._urls.get(key)
-        if url is None:
+        made = self._urls.get(key)
+        if made is None:
             if len(self._urls) >= _MAX_REMEMBERED_URLS:  # paths can hold caller-chosen model names
                 self._urls.clear()
-            url = self._urls[key] = self.client.build_request("POST", path, params=params).url
-        return url
+            url = self.client.build_request("POST", path, params=params).url
+            made = self._urls[key] = (url, url.netloc)
+        return made
 
-    def _headers(self, headers: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
+    def _headers(
+        self, headers: Mapping[str, str] | None
+    ) -> tuple[list[tuple[bytes, bytes]], frozenset[bytes]]:
         """The client's headers with the request's own on top (replacing any of the same name), as
-        httpx would encode them (ASCII)."""
+        httpx would encode them (ASCII), and their lower-cased names."""
         if not headers:
-            return self._default_headers
+            return self._default_headers, self._default_names
         own = [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
-        replaced = {name.lower() for name, _ in own}
-        return [pair for pair in self._default_headers if pair[0].lower() not in replaced] + own
+        replaced = frozenset(name.lower() for name, _ in own)
+        kept = [pair for pair in self._default_headers if pair[0].lower() not in replaced]
+        return kept + own, replaced | self._default_names
 
     def _request(
         self,
@@ -171,13 +177,26 @@ class UpstreamHttp:
         params: Mapping[str, str] | None,
         extensions: dict[str, Any],
     ) -> httpx.Request:
+        url, host = self._url(path, params)
+        pairs, names = self._headers(headers)
+        # The Host and Content-Length headers httpx adds to a request made with `content=`, made
+        # here in the same places (neither when given): handed a ready stream, httpx skips the step
+        # that adds them, which builds the headers twice and took about 20 of the request's 26 µs
+        # on the benchmark machine.
+        head = [] if b"host" in names else [(b"Host", host)]
+        tail: list[tuple[bytes, bytes]] = []
+        if b"content-length" not in names and b"transfer-encoding" not in names:
+            # httpx appends the length of a body after the given headers, and puts the "0" of an
+            # empty one among its own, after Host.
+            (tail if content else head).append((b"Content-Length", str(len(content)).encode()))
         request = httpx.Request(
             "POST",
-            self._url(path, params),
-            headers=self._headers(headers),
-            content=content,
+            url,
+            headers=[*head, *pairs, *tail],
+            stream=httpx.ByteStream(content),
             extensions=extensions,
         )
+        request.read()  # `content` readable, as for a request made with `content=`
         if self._propagate:
             propagate.inject(request.headers)
         return request
