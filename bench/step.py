@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import report
 from bench.run import (
+    BENCH,
     OUT,
     ROOT,
     STEPS,
@@ -99,6 +101,9 @@ def main() -> int:
     steps: list[dict[str, Any]] = json.loads(args.into.read_text()) if args.into.exists() else []
     steps.append(step)
     args.into.write_text(json.dumps(steps, indent=2) + "\n")
+    results = BENCH / "results.json"
+    if args.into.resolve() == STEPS.resolve() and results.exists():  # the table in RESULTS.md, at once
+        (BENCH / "RESULTS.md").write_text(report.render(json.loads(results.read_text()), steps))
     print(json.dumps(step, indent=2))
     return 0
 
