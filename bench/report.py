@@ -313,39 +313,25 @@ def targets_section(results: dict[str, Any]) -> list[str]:
 # The figures issue 8 quotes "for scale", measured on its authors' machine (2 cores, the server
 # pinned to one, a C load generator, a static nginx upstream). Each entry: label, the issue's
 # figure, the path of the same figure in results.json, and whether bigger is better.
+_ECHO, _FWD, _LITELLM = ("echo",), ("targets", "forwarder"), ("litellm",)
 REFERENCE: tuple[tuple[str, float, tuple[str, ...], bool], ...] = (
-    ("bare grpc.aio echo: calls/s, saturated", 3900, ("echo", "unary_saturated", "rps"), True),
-    ("bare echo: p50 ms at concurrency 1", 0.26, ("echo", "unary_c1", "p50_ms"), False),
-    ("bare echo: p99 ms at concurrency 1", 0.40, ("echo", "unary_c1", "p99_ms"), False),
+    ("bare grpc.aio echo: calls/s, saturated", 3900, (*_ECHO, "unary_saturated", "rps"), True),
+    ("bare echo: p50 ms at concurrency 1", 0.26, (*_ECHO, "unary_c1", "p50_ms"), False),
+    ("bare echo: p99 ms at concurrency 1", 0.40, (*_ECHO, "unary_c1", "p99_ms"), False),
     ("upstream alone: p50 ms at concurrency 1", 0.07, ("upstream", "unary_c1", "p50_ms"), False),
-    ("minimal forwarder: calls/s, saturated", 980, ("targets", "forwarder", "unary_saturated", "rps"), True),
+    ("minimal forwarder: calls/s, saturated", 980, (*_FWD, "unary_saturated", "rps"), True),
+    ("minimal forwarder: p50 ms at concurrency 1", 0.95, (*_FWD, "unary_c1", "p50_ms"), False),
+    ("minimal forwarder: p99 ms at concurrency 1", 1.56, (*_FWD, "unary_c1", "p99_ms"), False),
+    ("minimal forwarder: time to first chunk p50 ms", 2.3, (*_FWD, "stream_fast", "ttft_p50_ms"), False),
     (
-        "minimal forwarder: p50 ms at concurrency 1",
-        0.95,
-        ("targets", "forwarder", "unary_c1", "p50_ms"),
-        False,
-    ),
-    (
-        "minimal forwarder: p99 ms at concurrency 1",
-        1.56,
-        ("targets", "forwarder", "unary_c1", "p99_ms"),
-        False,
-    ),
-    (
-        "minimal forwarder: time to first chunk p50 ms",
-        2.3,
-        ("targets", "forwarder", "stream_fast", "ttft_p50_ms"),
-        False,
-    ),
-    (
-        "minimal forwarder: stream chunks/s relayed, saturated",
+        "minimal forwarder: chunks/s relayed, saturated",
         13000,
-        ("targets", "forwarder", "stream_saturated", "tokens_per_s"),
+        (*_FWD, "stream_saturated", "tokens_per_s"),
         True,
     ),
-    ("LiteLLM proxy: calls/s per worker, saturated", 90, ("litellm", "unary_saturated", "rps"), True),
-    ("LiteLLM proxy: p50 ms at concurrency 1", 11.9, ("litellm", "unary_c1", "p50_ms"), False),
-    ("LiteLLM proxy: p99 ms at concurrency 1", 17.1, ("litellm", "unary_c1", "p99_ms"), False),
+    ("LiteLLM proxy: calls/s per worker, saturated", 90, (*_LITELLM, "unary_saturated", "rps"), True),
+    ("LiteLLM proxy: p50 ms at concurrency 1", 11.9, (*_LITELLM, "unary_c1", "p50_ms"), False),
+    ("LiteLLM proxy: p99 ms at concurrency 1", 17.1, (*_LITELLM, "unary_c1", "p99_ms"), False),
 )
 
 

@@ -86,9 +86,9 @@ async def paced(
                     raise stalled(provider, what, watch.limit) from None
                 raise
             else:
-                if (
-                    watch.expired
-                ):  # the iterator swallowed the cancellation: take it back, as asyncio.timeout does
+                # An event despite the watch's cancellation (the iterator swallowed it): take the
+                # request back, as asyncio.timeout does.
+                if watch.expired:
                     task.uncancel()
             finally:
                 watch.wait_ended()
