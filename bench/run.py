@@ -718,6 +718,14 @@ def merge_one_part(args: argparse.Namespace, url: str, profile: Profile, results
         results["instructions"] = instructions.measure(targets(url))
 
 
+def write_report(home: Path, results: dict[str, Any]) -> Path:
+    """RESULTS.md in `home` from a run's `results` and the optimisation steps (bench/step.py)."""
+    steps = json.loads(STEPS.read_text()) if STEPS.exists() else []
+    markdown = home / "RESULTS.md"
+    markdown.write_text(report.render(results, steps))
+    return markdown
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--quick", action="store_true", help="short runs (about 1-2 minutes)")
@@ -772,9 +780,7 @@ def main() -> int:
     if not (args.c1 or args.instructions):  # their commands repeat the main run's kinds
         results.setdefault("commands", {}).update(COMMANDS)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
-    markdown = home / "RESULTS.md"
-    steps = json.loads(STEPS.read_text()) if STEPS.exists() else []
-    markdown.write_text(report.render(results, steps))
+    markdown = write_report(home, results)
     print(f"wrote {results_path.relative_to(ROOT)} and {markdown.relative_to(ROOT)}")
     return 0
 

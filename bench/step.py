@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import report
 from bench.run import (
     BENCH,
     OUT,
@@ -36,6 +35,7 @@ from bench.run import (
     targets,
     upstream_server,
     wait_ready,
+    write_report,
 )
 
 CLOSED_S = 8
@@ -103,7 +103,7 @@ def main() -> int:
     args.into.write_text(json.dumps(steps, indent=2) + "\n")
     results = BENCH / "results.json"
     if args.into.resolve() == STEPS.resolve() and results.exists():  # the table in RESULTS.md, at once
-        (BENCH / "RESULTS.md").write_text(report.render(json.loads(results.read_text()), steps))
+        write_report(BENCH, json.loads(results.read_text()))
     print(json.dumps(step, indent=2))
     return 0
 
