@@ -1,13 +1,13 @@
 # Benchmarks (bench/README.md). Never part of `make test`: they take minutes and need a quiet machine.
-# ghz and hey come from `go install` into $(GOBIN), the upstream from `go build`; LiteLLM goes into its own venv, never into .venv.
-HEY_VERSION     := latest
+# ghz and hey come from `go install` (pinned) into $(GOBIN), the upstream from `go build`; LiteLLM
+# (uv.lock's `litellm` group) goes into its own venv, never into .venv.
+HEY_VERSION     := v0.1.5
 LITELLM_VENV    := bench/.venv-litellm
-LITELLM_SPEC    ?= litellm[proxy]
 
 .PHONY: bench bench-quick bench-compare bench-tools
 
 $(GOBIN)/ghz:
-	go install github.com/bojand/ghz/cmd/ghz@latest
+	go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
 $(GOBIN)/hey:
 	go install github.com/rakyll/hey@$(HEY_VERSION)
@@ -24,10 +24,8 @@ bench: bench-tools  ## full benchmark (~20 min, a 10-minute soak): writes bench/
 bench-quick: bench-tools  ## short benchmark (~3 min) to try the harness: writes bench/out/
 	GOBIN=$(GOBIN) $(PY) -m bench.run --quick
 
-$(LITELLM_VENV)/.installed:
-	python3 -m venv $(LITELLM_VENV)
-	$(LITELLM_VENV)/bin/pip install --quiet --upgrade pip
-	$(LITELLM_VENV)/bin/pip install --quiet '$(LITELLM_SPEC)'
+$(LITELLM_VENV)/.installed: $(LOCK_INPUTS) | $(UV)
+	$(call uv_sync,$(LITELLM_VENV)) --only-group litellm
 	touch $@
 
 bench-compare: bench-tools $(LITELLM_VENV)/.installed  ## LiteLLM's proxy on the same upstream and load, merged into bench/RESULTS.md
@@ -43,8 +41,9 @@ bench-instructions: bench-tools  ## instructions per call under valgrind (~8 min
 .PHONY: bench-profile bench-step
 PROFILE_ARGS ?= --target gateway-on
 
-$(VENV)/bin/py-spy: | $(VENV)/.installed
-	$(PIP) install --quiet py-spy
+# py-spy (uv.lock's `bench` group) beside the venv's python, where bench/profile.py looks for it.
+$(VENV)/bin/py-spy: $(VENV)/.installed
+	$(call uv_sync,$(VENV)) --group bench --inexact
 
 bench-profile: bench-tools $(VENV)/bin/py-spy  ## py-spy flame graph under load into bench/profiles/ (PROFILE_ARGS="--method ChatStream --label x")
 	GOBIN=$(GOBIN) $(PY) -m bench.profile $(PROFILE_ARGS)

@@ -77,11 +77,12 @@ check-gen-clients: gen-clients  ## fail when the committed client stubs are stal
 test-clients: install tools-clients  ## every client's suite against a real gateway and simulators
 	PYTHON=$(abspath $(PY)) $(PY) clients/testdata/harness.py -- bash clients/testdata/run-suites.sh
 
-# The Python client alone in a fresh venv: it must install and import without the server.
+# The Python client alone in a fresh venv, from the lock, built as a wheel (not editable): it must
+# install and import without the server.
 PYCLIENT_VENV := $(TOOLS)/pyclient-venv
-check-python-client:  ## install clients/python alone in a fresh venv and import the helper
-	rm -rf $(PYCLIENT_VENV) && python3 -m venv $(PYCLIENT_VENV)
-	$(PYCLIENT_VENV)/bin/pip install --quiet --disable-pip-version-check ./clients/python
+check-python-client: | $(UV)  ## install clients/python alone in a fresh venv and import the helper
+	rm -rf $(PYCLIENT_VENV)
+	$(call uv_sync,$(PYCLIENT_VENV)) --package llmgateway-client --no-dev --no-editable
 	cd $(TOOLS) && pyclient-venv/bin/python -c "import importlib.util, llmgateway.client as c; \
 	  assert importlib.util.find_spec('llmgateway.app') is None, 'the server came along'; \
 	  print('python client: installs and imports alone; retry attempts', \

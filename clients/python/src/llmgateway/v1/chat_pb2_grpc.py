@@ -5,7 +5,7 @@ import warnings
 
 from llmgateway.v1 import chat_pb2 as llmgateway_dot_v1_dot_chat__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
