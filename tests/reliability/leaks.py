@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,34 @@ async def settle_until(
         if settled(now) or time.monotonic() >= deadline:
             return now
         await asyncio.sleep(0.02)
+
+
+def growth_per_round(values: list[int], idle_connections: list[int], per_connection: float) -> float:
+    """How much a count of live allocations grows per round: the least-squares slope over the rounds
+    after the warm-up, with the idle pooled connections (which vary by tens between rounds and are
+    not a leak) taken out at their measured cost.
+
+    Why this and not RSS: RSS keeps the high-water mark of whatever ran at once (CPython seldom
+    returns freed arenas), so one round that happened to overlap more streams, because the machine
+    was busy, reads as growth. Live blocks and objects after a collection count only what is still
+    held, and a slope over several rounds is not moved by one round's noise the way one difference
+    is; a leak adds the same amount every round."""
+    adjusted = [value - per_connection * idle for value, idle in zip(values, idle_connections, strict=True)]
+    return statistics.linear_regression(range(len(adjusted)), adjusted).slope
+
+
+def trend_per_second(times: list[float], values: list[int]) -> float:
+    """The Theil-Sen slope of a sampled series (the median of the slopes between every two samples):
+    a leak shows as a steady rise, while the steps an allocator takes now and then (a new arena, a
+    pool reaching a new size) move a median of pairwise slopes far less than a least-squares line or a
+    difference of the first and last samples."""
+    slopes = [
+        (values[j] - values[i]) / (times[j] - times[i])
+        for i in range(len(times))
+        for j in range(i + 1, len(times))
+        if times[j] > times[i]
+    ]
+    return statistics.median(slopes) if slopes else 0.0
 
 
 def rss_bytes(pid: int | str = "self") -> int:

@@ -25,7 +25,7 @@ from google.rpc import error_details_pb2, status_pb2
 from llmgateway.auth.keys import new_key
 from llmgateway.v1 import chat_pb2_grpc
 from tests.conftest import chat_request, stream_request, user
-from tests.reliability.leaks import open_fds, rss_bytes
+from tests.reliability.leaks import open_fds, rss_bytes, trend_per_second
 from tests.test_serve_subprocess import ServerProcess
 from tests.upstreams.base import Behaviour
 from tests.upstreams.openai import OpenAISimulator
@@ -56,11 +56,15 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
         ("UNAVAILABLE", "BREAKER_OPEN"),
     },
 }
-# RSS may grow by this much per worker from the warm-up sample to the end (allocator arenas, the
-# httpx pool and grpc buffers at their working size are in place after the warm-up; a leak of 1 KB
-# per call would exceed it within a few minutes at the soak's rate). Descriptors: the pools to the
-# two upstreams and Redis may open a few more connections under a burst.
-RSS_GROWTH_LIMIT = 24 * 1024 * 1024
+# Each worker's RSS is sampled every RSS_SAMPLE_S through the measured run, and its trend
+# (leaks.trend_per_second: robust to the steps an allocator takes), divided by the soak's rate of
+# calls, may not exceed this many bytes per call. Per call, not per minute: a young process still
+# grows a little while its arenas and caches fill (measured: 40-150 bytes per call in the first
+# minute, flat over ten), and a leak grows with the calls served. A worker leaking 1 KB per call
+# it serves, with half of the calls, reads as 512 bytes per call of the soak.
+RSS_SAMPLE_S = 1.0
+RSS_TREND_LIMIT_PER_CALL = 400
+# Descriptors: the pools to the two upstreams and Redis may open a few more connections under a burst.
 FD_GROWTH_LIMIT = 8
 
 
@@ -134,6 +138,8 @@ class SoakReport:
     idle: list[ProcessSample] = field(default_factory=list)  # before any traffic
     start: list[ProcessSample] = field(default_factory=list)
     end: list[ProcessSample] = field(default_factory=list)
+    # (seconds into the measured run, RSS of each worker) every RSS_SAMPLE_S
+    rss_series: list[tuple[float, list[int]]] = field(default_factory=list)
     log: str = ""
     statuses: list[str] = field(default_factory=list)
 
@@ -143,13 +149,20 @@ class SoakReport:
         ]
         for (kind, code, reason), count in sorted(self.outcomes.items()):
             lines.append(f"  {kind:6} {code:20} {reason or '-':30} {count}")
-        for before, after in zip(self.start, self.end, strict=True):
+        for index, (before, after) in enumerate(zip(self.start, self.end, strict=True)):
             lines.append(
-                f"  worker {before.pid}: RSS {before.rss / 2**20:.1f} -> {after.rss / 2**20:.1f} MiB, "
+                f"  worker {before.pid}: RSS {before.rss / 2**20:.1f} -> {after.rss / 2**20:.1f} MiB "
+                f"(trend {self.rss_trend_per_call(index):+.0f} bytes per call), "
                 f"fds {before.fds} -> {after.fds}"
             )
         lines.append(f"  unexpected: {dict(self.unexpected) or 'none'}")
         return "\n".join(lines)
+
+    def rss_trend_per_call(self, worker: int) -> float:
+        """The worker's RSS trend over the measured run, in bytes per call the soak made."""
+        times = [at for at, _ in self.rss_series]
+        values = [rss[worker] for _, rss in self.rss_series]
+        return trend_per_second(times, values) * self.seconds / max(self.requests, 1)
 
 
 def worker_pids(supervisor: int) -> list[int]:
@@ -171,6 +184,12 @@ def reason_of(error: grpc.aio.AioRpcError) -> str:
         if packed.Unpack(info):
             return info.reason
     return "NO_ERROR_INFO"
+
+
+async def sample_rss(pids: list[int], report: SoakReport, started: float) -> None:
+    while True:
+        report.rss_series.append((time.monotonic() - started, [rss_bytes(pid) for pid in pids]))
+        await asyncio.sleep(RSS_SAMPLE_S)
 
 
 async def one_call(stub: chat_pb2_grpc.ChatServiceAsyncStub, rng: random.Random) -> tuple[str, str, str, str]:
@@ -235,7 +254,11 @@ async def run_soak(seconds: float, tmp_path: Path, redis_url: str, warmup: float
                 await drive(stubs, warmup, warm, seed=1)
                 report.start = sample(pids)
                 started = time.monotonic()
-                await drive(stubs, seconds, report, seed=2)
+                sampler = asyncio.create_task(sample_rss(pids, report, started))
+                try:
+                    await drive(stubs, seconds, report, seed=2)
+                finally:
+                    sampler.cancel()
                 report.seconds = time.monotonic() - started
                 await asyncio.sleep(0.5)
                 report.end = sample(pids)
