@@ -105,8 +105,14 @@ lint: install  ## ruff
 typecheck: install  ## mypy, strict on the server package
 	$(VENV)/bin/mypy
 
+# The suite in two parts: most tests spread over the cores (pytest-xdist, a process each), then
+# alone the few marked `serial`, which judge memory or hold a machine-wide load (the 1,000-stream
+# cancellation test, the soak), so the suite's own parallel load cannot move their figures.
+# Exit status 5 is "nothing selected" (a PYTEST_ARGS that picks no test of one part).
+PYTEST_WORKERS ?= auto
 pytest: install
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(VENV)/bin/pytest -p no:xdist -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # Files in mk/ add their own targets and append to EXTRA_TEST_TARGETS (e.g. the generated clients).
 EXTRA_TEST_TARGETS :=

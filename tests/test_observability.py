@@ -4,6 +4,8 @@ parsed access log."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -398,6 +400,51 @@ async def test_cancelled_stream_ends_its_span_in_its_own_context(
     assert errors == []
     access = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
     assert [line["code"] for line in access] == ["CANCELLED"]
+
+
+@pytest.mark.parametrize(
+    "ending", ["cancel_before_first_token", "cancel_between_tokens", "deadline_mid_stream"]
+)
+async def test_a_stream_ended_by_its_caller_logs_nothing_at_error(
+    observed: tuple[Gateway, Client, InMemorySpanExporter],
+    sims: tuple[OpenAISimulator, OpenAISimulator],
+    caplog: pytest.LogCaptureFixture,
+    ending: str,
+) -> None:
+    """However the caller ends a stream (cancel while the gateway waits for the first token, cancel
+    or a deadline while it waits between tokens), nothing is logged at ERROR: not OpenTelemetry's
+    "Failed to detach context", not a traceback. These are expected events; the access log says
+    CANCELLED or DEADLINE_EXCEEDED."""
+    _, client, exporter = observed
+    a, _ = sims
+    a.behaviour = Behaviour(ttft=5.0) if ending == "cancel_before_first_token" else Behaviour(inter_token=0.2)
+    timeout = 0.5 if ending == "deadline_mid_stream" else 10
+    with caplog.at_level(logging.INFO):
+        call = client.chat.ChatStream(
+            stream_request("primary", user("one two three four five six")), timeout=timeout
+        )
+        if ending == "cancel_before_first_token":
+            await asyncio.sleep(0.3)
+            call.cancel()
+        elif ending == "cancel_between_tokens":
+            async for message in call:
+                if message.delta.text:
+                    break
+            call.cancel()
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
+            async for _ in call:
+                pass
+        async with asyncio.timeout(3):
+            while not any(r.name == ACCESS_LOGGER for r in caplog.records):
+                await asyncio.sleep(0.01)
+        gc.collect()  # a generator left to a finaliser would log now
+        await asyncio.sleep(0.3)
+    errors = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    access = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+    expected = "DEADLINE_EXCEEDED" if ending == "deadline_mid_stream" else "CANCELLED"
+    assert [line["code"] for line in access] == [expected]
+    assert any(s.name.endswith("/ChatStream") for s in exporter.get_finished_spans())
 
 
 def test_labelled_children_are_made_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BUF = ROOT / ".tools" / "node_modules" / ".bin" / "buf"
+BUF = ROOT / ".tools" / "buf" / "node_modules" / ".bin" / "buf"
 CONFIG = """
 server: {listen: "127.0.0.1:0", metrics_listen: null, drain_s: 0.2, grace_s: 2}
 auth: {enabled: false}

@@ -28,6 +28,8 @@ from tests.reliability.leaks import growth_per_round, rss_bytes, settle_to, snap
 from tests.upstreams.base import Behaviour
 from tests.upstreams.openai import OpenAISimulator
 
+# Alone, after the parallel part of the suite (Makefile: pytest).
+pytestmark = pytest.mark.serial
 KEY = "sk-reliability-cancel-0123456789"
 register_secret("cancellation provider key", KEY)
 STREAMS = 1000

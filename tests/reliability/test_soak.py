@@ -20,6 +20,8 @@ from tests.reliability.soak import (
     run_soak,
 )
 
+# Alone, after the parallel part of the suite (Makefile: pytest).
+pytestmark = pytest.mark.serial
 SECONDS = float(os.environ.get("LLMGW_SOAK_SECONDS", "60"))
 WARMUP = 5.0
 
