@@ -379,10 +379,14 @@ async def test_cancelled_stream_ends_its_span_in_its_own_context(
     """A caller who cancels mid-stream: the server span ends, the access log says CANCELLED, and no
     "Failed to detach context" error is logged (grpc.aio abandons the handler's generator when a
     write is cancelled; finalised later, outside the call's context, OpenTelemetry cannot detach)."""
-    _, client, exporter = observed
+    gateway, _, exporter = observed
     a, _ = sims
     # Far more than HTTP/2 flow control lets through unread: the server is left waiting in a write.
+    # The caller's window stays at its initial 64 KiB (no BDP probing, which would grow it to
+    # megabytes and let a busy machine's gateway finish the stream before the caller cancels).
     a.behaviour = Behaviour(reply_text=" ".join(["x" * 200] * 5000))
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}", options=[("grpc.http2.bdp_probe", 0)])
+    client = Client(channel)
     with caplog.at_level(logging.INFO):
         call = client.chat.ChatStream(stream_request("primary", user("cancel me")), timeout=10)
         async for message in call:
@@ -396,6 +400,7 @@ async def test_cancelled_stream_ends_its_span_in_its_own_context(
             while not any(r.name == ACCESS_LOGGER for r in caplog.records):
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # room for a late finaliser to log
+    await channel.close()
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
     access = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]

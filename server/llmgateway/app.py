@@ -25,6 +25,7 @@ from llmgateway.interceptors.load_shedding import LoadSheddingGuard
 from llmgateway.interceptors.observability import ObservabilityInterceptor
 from llmgateway.interceptors.stream_closing import StreamClosingInterceptor
 from llmgateway.limits.admission import Admission
+from llmgateway.observability.expected_events import quiet_expected_grpc_errors
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
 from llmgateway.observability.tracing import build_tracer_provider
 from llmgateway.resilience.clock import Clock, SystemClock
@@ -134,6 +135,7 @@ class Gateway:
         # access log cover everything after and see the final status; errors raised by any later
         # interceptor are mapped to statuses too.
         observability = self.config.observability
+        quiet_expected_grpc_errors()
         server = grpc.aio.server(
             interceptors=[
                 StreamClosingInterceptor(),

@@ -9,14 +9,22 @@ detach context", an ERROR line per cancelled stream) and the call's end is recor
 
 This interceptor, outermost, hands grpc a coroutine instead, which writes each message itself and
 closes the chain's generator in a `finally`, in the same task and Context, however the call ends.
+
+A write can also fail inside gRPC core because the caller is already gone (cancelled, deadline,
+connection lost) while grpc.aio has not yet noticed: grpc then logs the ExecuteBatchError it raises
+at ERROR with a traceback ("ExecuteBatchError raised in core by servicer method"). It is the same
+expected event as a cancellation, so the write loop ends the call as cancelled, which grpc logs at
+DEBUG.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from grpc._cython.cygrpc import ExecuteBatchError  # raised by grpc.aio's writes; not re-exported
 
 from llmgateway.interceptors.handlers import Context, Continuation, Handler, StreamBehavior
 
@@ -28,7 +36,10 @@ def _write_loop(behavior: StreamBehavior) -> WriteLoop:
         messages = behavior(request, context)
         try:
             async for message in messages:
-                await context.write(message)
+                try:
+                    await context.write(message)
+                except ExecuteBatchError:
+                    raise asyncio.CancelledError from None  # the caller is gone (see above)
         finally:
             await messages.aclose()  # type: ignore[attr-defined]  # an async generator, not just an iterator
 
