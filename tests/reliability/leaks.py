@@ -85,18 +85,16 @@ async def settle_until(
         await asyncio.sleep(0.02)
 
 
-def growth_per_round(values: list[int], idle_connections: list[int], per_connection: float) -> float:
-    """How much a count of live allocations grows per round: the least-squares slope over the rounds
-    after the warm-up, with the idle pooled connections (which vary by tens between rounds and are
-    not a leak) taken out at their measured cost.
+def growth_per_round(values: list[int]) -> float:
+    """How much a count of live allocations grows per round: the least-squares slope over the
+    rounds after the warm-up.
 
     Why this and not RSS: RSS keeps the high-water mark of whatever ran at once (CPython seldom
     returns freed arenas), so one round that happened to overlap more streams, because the machine
     was busy, reads as growth. Live blocks and objects after a collection count only what is still
     held, and a slope over several rounds is not moved by one round's noise the way one difference
     is; a leak adds the same amount every round."""
-    adjusted = [value - per_connection * idle for value, idle in zip(values, idle_connections, strict=True)]
-    return statistics.linear_regression(range(len(adjusted)), adjusted).slope
+    return statistics.linear_regression(range(len(values)), values).slope
 
 
 def trend_per_second(times: list[float], values: list[int]) -> float:

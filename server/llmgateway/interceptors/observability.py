@@ -38,6 +38,11 @@ def _code(context: Context, error: BaseException | None) -> grpc.StatusCode:
     if error is None:
         return grpc.StatusCode.OK
     if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        # grpc.aio cancels the call's task both when the caller cancels and when its deadline
+        # passes; the caller saw DEADLINE_EXCEEDED in the second case, and so does the record.
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
     code = context.code()
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
