@@ -33,9 +33,11 @@ from tests.upstreams.base import Behaviour, SimulatorServer
 
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
-# Short, so a stall or timeout costs a fraction of a second; the breaker opens on one failure and
-# half-opens soon after, so "the breaker counted it" and "it recovers" are both one call each.
-FAST_TIMEOUTS = {"connect_s": 1.0, "first_token_s": 0.3, "between_tokens_s": 0.3, "total_s": 0.6}
+# Short, so a stall or timeout costs a second, yet long enough that a healthy answer is never taken
+# for a stall on a loaded machine (0.3 s was: a stress run beside a second `make test` got
+# UPSTREAM_STALL for a malformed body); the breaker opens on one failure and half-opens soon after,
+# so "the breaker counted it" and "it recovers" are both one call each.
+FAST_TIMEOUTS = {"connect_s": 1.0, "first_token_s": 1.0, "between_tokens_s": 1.0, "total_s": 1.5}
 # One failure opens the breaker, for longer than any test takes (so "the next call is refused at
 # once" is never a race); test_breaker_recovers uses a short open_s to see the half-open probe.
 BREAKER = {"consecutive_failures": 1, "open_s": 5.0, "half_open_probes": 1}
@@ -129,9 +131,9 @@ FAULTS: list[Fault] = [
     Fault("reset_mid_body", True, UNAVAILABLE, "STREAM_INTERRUPTED",
           lambda h: Behaviour(reset_after=2), cause="UPSTREAM_CONNECTION_LOST", sent=2),
     Fault("timeout_before_headers", False, UNAVAILABLE, "UPSTREAM_TIMEOUT",
-          lambda h: Behaviour(latency=1.0)),
+          lambda h: Behaviour(latency=2.5)),
     Fault("stall_before_headers_stream", True, UNAVAILABLE, "UPSTREAM_STALL",
-          lambda h: Behaviour(latency=1.0)),
+          lambda h: Behaviour(latency=2.5)),
     Fault("stall_unary_body", False, UNAVAILABLE, "UPSTREAM_TIMEOUT",
           lambda h: Behaviour(stall_after=0)),
     Fault("stall_before_first_token", True, UNAVAILABLE, "UPSTREAM_STALL",
