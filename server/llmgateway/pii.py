@@ -5,7 +5,8 @@ so they pass unchanged."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 from llmgateway.config import PiiPolicy
 from llmgateway.errors import FieldViolation, GatewayError, invalid_argument
@@ -60,12 +61,29 @@ class PiiFilter:
                 part.reasoning.text = self._redactor.redact(part.reasoning.text).text
 
     async def stream(
-        self, messages: AsyncIterator[chat_pb2.ChatStreamResponse]
-    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+        self, messages: AsyncGenerator[chat_pb2.ChatStreamResponse, None]
+    ) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
         """Redact streamed text. Text is held back only while it could still be part of a value;
-        what is held is released with the finish reason."""
-        if self._policy.output == "off":
+        what is held is released with the finish reason. `messages` is closed when this ends."""
+        async with aclosing(messages):
+            if self._policy.output == "off":
+                async for message in messages:
+                    yield message
+                return
+            text, reasoning = self._redactor.stream(), self._redactor.stream()
             async for message in messages:
+                if message.HasField("delta"):
+                    message.delta.text = text.feed(message.delta.text)
+                    message.delta.reasoning = reasoning.feed(message.delta.reasoning)
+                    held_back = not (message.delta.text or message.delta.reasoning or message.delta.tool_calls)
+                    if held_back and not message.finish_reason:
+                        continue  # nothing safe to show yet: it goes out with a later message
+                if message.finish_reason:
+                    rest_text, rest_reasoning = text.flush(), reasoning.flush()
+                    if rest_text:
+                        message.delta.text += rest_text
+                    if rest_reasoning:
+                        message.delta.reasoning += rest_reasoning
                 yield message
             return
         text, reasoning = self._redactor.stream(), self._redactor.stream()

@@ -3,14 +3,17 @@ nothing provider-specific."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing, contextmanager
 
 import grpc
 
 from llmgateway.auth.context import principal
 from llmgateway.cache.responses import CONTROL_HEADER, CachePlan, StreamAssembler, replay
 from llmgateway.deadlines import bounded_by_deadline, deadline_of
+from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.pii import PiiFilter
 from llmgateway.pricing import cost_usd, prices_for
@@ -26,7 +29,7 @@ Context = grpc.aio.ServicerContext[object, object]
 
 async def _replayed(
     cached: chat_pb2.ChatResponse, request_id: str
-) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
     observed = current_record()
     for message in replay(cached, request_id):
         if observed is not None and (message.HasField("delta") or message.finish_reason):
@@ -35,19 +38,41 @@ async def _replayed(
 
 
 async def _assembled(
-    messages: AsyncIterator[chat_pb2.ChatStreamResponse], assembler: StreamAssembler | None
-) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+    messages: AsyncGenerator[chat_pb2.ChatStreamResponse, None], assembler: StreamAssembler | None
+) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
     """Pass messages through, noting them for the cache (as the provider gave them)."""
-    async for message in messages:
-        if assembler is not None:
-            assembler.add(message)
-        yield message
+    async with aclosing(messages):
+        async for message in messages:
+            if assembler is not None:
+                assembler.add(message)
+            yield message
 
 
 def _redacted(
-    pii: PiiFilter | None, messages: AsyncIterator[chat_pb2.ChatStreamResponse]
-) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+    pii: PiiFilter | None, messages: AsyncGenerator[chat_pb2.ChatStreamResponse, None]
+) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
     return pii.stream(messages) if pii is not None else messages
+
+
+@contextmanager
+def _prompt_charged_if_cut() -> Iterator[None]:
+    """A call its caller ends (cancel, deadline) while a provider is working on it, before any
+    usage is known, is charged the prompt (CallRecord.charge_prompt); an upstream failure is not."""
+    try:
+        yield
+    except (asyncio.CancelledError, GeneratorExit):
+        _charge_prompt()
+        raise
+    except GatewayError as error:
+        if error.reason == "DEADLINE_EXCEEDED":
+            _charge_prompt()
+        raise
+
+
+def _charge_prompt() -> None:
+    observed = current_record()
+    if observed is not None:
+        observed.charge_prompt()
 
 
 def _prompt_text(request: chat_pb2.ChatRequest) -> str:
@@ -157,10 +182,11 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                 if pii is not None:
                     pii.response(cached)
                 return cached
-            async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
-                response, report = await runtime.router.chat(
-                    request, request.model, request_id, deadline, _caller()
-                )
+            with _prompt_charged_if_cut():
+                async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
+                    response, report = await runtime.router.chat(
+                        request, request.model, request_id, deadline, _caller()
+                    )
             context.set_trailing_metadata(report_metadata(report, plan.state_after_miss))
             response.id = request_id
             deployment = report.deployment
@@ -182,22 +208,24 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
 
     async def ChatStream(
         self, request: chat_pb2.ChatStreamRequest, context: Context
-    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+    ) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
         # ChatStreamRequest has ChatRequest's fields under the same numbers: one wire form, one model.
         chat_request = chat_pb2.ChatRequest.FromString(request.SerializeToString())
         with self._runtimes.use() as runtime:
             request_id, deadline, plan, pii = self._start(runtime, chat_request, context)
             cached = await self._cached(runtime, plan, chat_request, context)
             if cached is not None:
-                async for message in _redacted(pii, _replayed(cached, request_id)):
-                    yield message
+                async with aclosing(_redacted(pii, _replayed(cached, request_id))) as replayed:
+                    async for message in replayed:
+                        yield message
                 return
             log_content = runtime.config.observability.log_content
             assembler = StreamAssembler() if plan.store or log_content else None
             async with bounded_by_deadline(context, runtime.config.routing.max_call_s):
-                handle, report = await runtime.router.open_stream(
-                    chat_request, request.model, request_id, deadline, _caller()
-                )
+                with _prompt_charged_if_cut():
+                    handle, report = await runtime.router.open_stream(
+                        chat_request, request.model, request_id, deadline, _caller()
+                    )
                 try:
                     context.set_trailing_metadata(report_metadata(report, plan.state_after_miss))
                     upstream_model = handle.deployment.upstream_model(request.model)
@@ -207,10 +235,12 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                         request_id=request_id,
                         provider=handle.deployment.provider.name,
                         default_model=upstream_model,
+                        prompt_tokens=handle.prompt_tokens,
                         price=lambda usage: cost_usd(prices, usage),
                     )
-                    async for message in _redacted(pii, _assembled(relayed, assembler)):
-                        yield message
+                    async with aclosing(_redacted(pii, _assembled(relayed, assembler))) as messages:
+                        async for message in messages:
+                            yield message
                 finally:
                     await handle.close()
             # Only a stream that ended normally gets here: cut or failed streams are never stored.

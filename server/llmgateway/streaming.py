@@ -4,12 +4,19 @@ The contract: a first message naming id, model and provider; then content messag
 the finish reason on the last one); usage alone on the final message. A stream that fails after
 content was sent ends with reason STREAM_INTERRUPTED and a StreamInterruption detail carrying the
 cause and the partial usage — never with OK.
+
+A stream that ends any other way before its usage arrived — the caller cancelled, its deadline
+passed, the server shut down — is charged too, when `relay` is closed: the prompt (as reported, or
+estimated) and the output actually sent (as reported, or estimated from its text). Limits, budgets,
+metrics and the access log all read that usage after it, because every layer closes the generator
+inside it before its own `finally` runs.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
@@ -35,28 +42,34 @@ def has_content(message: chat_pb2.ChatStreamResponse) -> bool:
     return message.HasField("delta") or message.finish_reason != chat_pb2.FINISH_REASON_UNSPECIFIED
 
 
-def _partial_usage(usage: chat_pb2.Usage, output_chars: int) -> chat_pb2.Usage:
-    """Usage of a stream that ended early: what the provider reported, with the output estimated
-    from the text sent when it reported none."""
+def _partial_usage(usage: chat_pb2.Usage, output_chars: int, prompt_tokens: int) -> chat_pb2.Usage:
+    """Usage of a stream that ended early: what the provider reported, with the prompt estimated
+    (`prompt_tokens`) when it reported none (it had read the prompt: the stream had started), and
+    at least the output the text sent amounts to. A provider's output count is cumulative and
+    reported now and then (Anthropic's first event says 1), so a cut stream's last one can be far
+    behind what was delivered."""
     partial = chat_pb2.Usage()
     partial.CopyFrom(usage)
-    if not partial.output_tokens:
-        partial.output_tokens = math.ceil(output_chars / _CHARS_PER_TOKEN)
+    if not partial.input_tokens:
+        partial.input_tokens = prompt_tokens
+    partial.output_tokens = max(partial.output_tokens, math.ceil(output_chars / _CHARS_PER_TOKEN))
     partial.total_tokens = partial.input_tokens + partial.output_tokens
     return partial
 
 
 async def relay(
-    upstream: AsyncIterator[chat_pb2.ChatStreamResponse],
+    upstream: AsyncGenerator[chat_pb2.ChatStreamResponse, None],
     *,
     request_id: str,
     provider: str,
     default_model: str,
+    prompt_tokens: int,
     price: Callable[[chat_pb2.Usage], float] | None = None,
-) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
-    """Yield the v1 stream for `upstream`, which yields adapter messages. The first message is held
-    back until the provider sends content, so a failure before it can still go elsewhere. `price`
-    fills in the cost of the (final or partial) usage."""
+) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
+    """Yield the v1 stream for `upstream`, which yields adapter messages (and is closed when this
+    ends). The first message is held back until the provider sends content, so a failure before it
+    can still go elsewhere. `price` fills in the cost of the (final or partial) usage;
+    `prompt_tokens` is the prompt's estimate, charged when the provider reports none."""
     usage = chat_pb2.Usage()
     observed = current_record()
     model = ""
@@ -73,26 +86,27 @@ async def relay(
         return value
 
     try:
-        async for message in upstream:
-            if message.HasField("usage"):
-                _merge_usage(usage, message.usage)
-            model = model or message.model
-            if not has_content(message):
-                continue
-            if not started:
-                started = True
-                yield chat_pb2.ChatStreamResponse(
-                    id=request_id, model=model or default_model, provider=provider
-                )
-            content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
-            if message.HasField("delta"):
-                content.delta.CopyFrom(message.delta)
-                output_chars += len(message.delta.text) + len(message.delta.reasoning)
-                output_chars += sum(len(t.arguments_json_fragment) for t in message.delta.tool_calls)
-            if observed is not None:
-                observed.on_content()
-            yield content
-            sent += 1
+        async with aclosing(upstream):
+            async for message in upstream:
+                if message.HasField("usage"):
+                    _merge_usage(usage, message.usage)
+                model = model or message.model
+                if not has_content(message):
+                    continue
+                if not started:
+                    started = True
+                    yield chat_pb2.ChatStreamResponse(
+                        id=request_id, model=model or default_model, provider=provider
+                    )
+                content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
+                if message.HasField("delta"):
+                    content.delta.CopyFrom(message.delta)
+                    output_chars += len(message.delta.text) + len(message.delta.reasoning)
+                    output_chars += sum(len(t.arguments_json_fragment) for t in message.delta.tool_calls)
+                if observed is not None:
+                    observed.on_content()
+                yield content
+                sent += 1
         if not started:
             yield chat_pb2.ChatStreamResponse(id=request_id, model=model or default_model, provider=provider)
         if not usage.total_tokens:
@@ -102,7 +116,7 @@ async def relay(
     except GatewayError as error:
         if not started:
             raise
-        partial = priced(_partial_usage(usage, output_chars))
+        partial = priced(_partial_usage(usage, output_chars, prompt_tokens))
         # After the first token the caller holds a partial answer: the status says so in its reason,
         # and the cause moves into the metadata and the StreamInterruption detail.
         raise GatewayError(
@@ -116,6 +130,7 @@ async def relay(
             ),
         ) from error
     finally:
-        if not finished and observed is not None and started and not observed.usage.total_tokens:
-            # Cancelled by the caller or its deadline: limits and budgets settle on what was sent.
-            priced(_partial_usage(usage, output_chars))
+        if not finished and observed is not None and not observed.usage.total_tokens:
+            # Cancelled by the caller or its deadline, or cut by a shutdown: limits and budgets
+            # settle on the prompt and what was sent.
+            priced(_partial_usage(usage, output_chars, prompt_tokens))

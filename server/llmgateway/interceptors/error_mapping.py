@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -85,12 +86,13 @@ def _wrap_unary(behavior: UnaryBehavior) -> UnaryBehavior:
 
 
 def _wrap_stream(behavior: StreamBehavior) -> StreamBehavior:
-    async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+    async def stream(request: Any, context: Context) -> AsyncGenerator[Any, None]:
         try:
             if isinstance(request, _Undecodable):
                 raise request.error
-            async for message in behavior(request, context):
-                yield message
+            async with aclosing(behavior(request, context)) as messages:
+                async for message in messages:
+                    yield message
         except grpc.aio.AbortError:
             raise
         except Exception as error:

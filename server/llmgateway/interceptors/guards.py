@@ -8,7 +8,8 @@ one wrapper they cost one layer in all, in the same order and with the same undo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from typing import Any, Protocol
 
 from llmgateway.interceptors.handlers import (
@@ -76,11 +77,12 @@ def _guard_unary(guards: Sequence[Guard]) -> Callable[[UnaryBehavior], UnaryBeha
 
 def _guard_stream(guards: Sequence[Guard]) -> Callable[[StreamBehavior], StreamBehavior]:
     def wrap(behavior: StreamBehavior) -> StreamBehavior:
-        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+        async def stream(request: Any, context: Context) -> AsyncGenerator[Any, None]:
             entered = await _enter(guards, request, context)
             try:
-                async for message in behavior(request, context):
-                    yield message
+                async with aclosing(behavior(request, context)) as messages:
+                    async for message in messages:
+                        yield message
             finally:
                 if entered:
                     await _leave(entered)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeAlias, cast
 
 import grpc
@@ -11,7 +11,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 # A string: grpc's RpcMethodHandler is generic only in its type stubs, not at run time.
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
-StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
+# Every layer of a stream is an async generator and closes the one inside it (contextlib.aclosing)
+# when it ends, however it ends: an inner generator left to the garbage collector would run its
+# `finally` (usage, settlement) after the outer ones had already settled and logged the call.
+StreamBehavior = Callable[[Any, Context], AsyncGenerator[Any, None]]
 Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]"
 
 CHAT_SERVICE_PREFIX = "/llmgateway.v1.ChatService/"

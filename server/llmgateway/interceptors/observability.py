@@ -8,7 +8,8 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -178,15 +179,16 @@ class ObservabilityInterceptor(WrappingInterceptor):
 
     def _wrap_stream(self, method: str, chat: bool, grpc_type: str = "server_stream") -> Any:
         def wrap(behavior: StreamBehavior) -> StreamBehavior:
-            async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+            async def stream(request: Any, context: Context) -> AsyncGenerator[Any, None]:
                 started = time.perf_counter()
                 span = self._spans.begin(method, context)
                 call, labels = self._begin(method, grpc_type, chat)
                 current_call.set(call)
                 error: BaseException | None = None
                 try:
-                    async for message in behavior(request, context):
-                        yield message
+                    async with aclosing(behavior(request, context)) as messages:
+                        async for message in messages:
+                            yield message
                 except BaseException as raised:
                     error = raised
                     raise

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 
 import grpc
@@ -33,15 +34,12 @@ WriteLoop = Callable[[Any, Context], Awaitable[None]]
 
 def _write_loop(behavior: StreamBehavior) -> WriteLoop:
     async def stream(request: Any, context: Context) -> None:
-        messages = behavior(request, context)
-        try:
+        async with aclosing(behavior(request, context)) as messages:
             async for message in messages:
                 try:
                     await context.write(message)
                 except ExecuteBatchError:
                     raise asyncio.CancelledError from None  # the caller is gone (see above)
-        finally:
-            await messages.aclose()  # type: ignore[attr-defined]  # an async generator, not just an iterator
 
     return stream
 

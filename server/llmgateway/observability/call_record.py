@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from llmgateway.observability.metrics import GatewayMetrics
@@ -33,6 +34,10 @@ class CallRecord:
     cache: str = "off"
     reason: str = ""  # ErrorInfo reason of a failed call
     usage: chat_pb2.Usage = field(default_factory=chat_pb2.Usage)
+    # The prompt's size estimate, and the price list of the deployment last tried: what a call cut
+    # before the provider reported usage is charged (charge_prompt).
+    prompt_tokens: int = 0
+    price: Callable[[chat_pb2.Usage], float] | None = None
     # Filled only when content logging is on; redacted before it is written.
     prompt: str | None = None
     completion: str | None = None
@@ -49,6 +54,16 @@ class CallRecord:
         elif self.last_content_at is not None:
             self.metrics.inter_token.labels(self.model, self.provider).observe(now - self.last_content_at)
         self.last_content_at = now
+
+    def charge_prompt(self) -> None:
+        """A call the caller ended (cancel, deadline) after a provider had its request but before
+        any usage was known: charge the prompt's estimate, which the provider will bill."""
+        if not self.attempts or self.usage.total_tokens:
+            return
+        usage = chat_pb2.Usage(input_tokens=self.prompt_tokens, total_tokens=self.prompt_tokens)
+        if self.price is not None:
+            usage.cost_usd = self.price(usage)
+        self.usage = usage
 
     @property
     def ttft_s(self) -> float | None:

@@ -32,6 +32,7 @@ from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
+from llmgateway.pricing import cost_usd, prices_for
 from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.providers.upstream_http import stalled
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
@@ -104,6 +105,7 @@ class StreamHandle:
     items: list[chat_pb2.ChatStreamResponse]
     rest: AsyncGenerator[chat_pb2.ChatStreamResponse, None] | None
     span: Span
+    prompt_tokens: int  # the request's estimate, charged if the stream is cut before usage arrives
     _on_end: Callable[[StreamEnd | None], None]
     _settle: Callable[[chat_pb2.Usage | None], Awaitable[None]]
     _record: CallRecord | None
@@ -169,6 +171,11 @@ class StreamHandle:
             self.span.end()
             self._on_end(self._end)
             await self._settle(self._usage)
+
+
+def _price_list(deployment: Deployment, requested: str) -> Callable[[chat_pb2.Usage], float]:
+    """The cost of a usage on this deployment (looked up only if a call needs it)."""
+    return lambda usage: cost_usd(prices_for(deployment.settings, deployment.upstream_model(requested)), usage)
 
 
 _FAILED = object()  # a deployment gave no result; the reason is in _Call.last_error
@@ -520,6 +527,8 @@ class Router:
         if observed is not None:
             observed.attempts += 1
             observed.provider, observed.deployment = deployment.provider.name, deployment.id
+            observed.price = _price_list(deployment, call.requested)
+            observed.prompt_tokens = call.facts.prompt_tokens
         started = self._clock.now()
         waiting = time.perf_counter()
         try:
@@ -788,7 +797,7 @@ class Router:
             async def settle(usage: chat_pb2.Usage | None) -> None:
                 await self._settle_deployment(deployment, facts, usage)
 
-            return StreamHandle(deployment, items, rest, span, on_end, settle, observed)
+            return StreamHandle(deployment, items, rest, span, facts.prompt_tokens, on_end, settle, observed)
 
         return await self._attempt(
             _Call(request, requested, request_id, deadline, facts, call_one, RouteReport(requested), caller)
