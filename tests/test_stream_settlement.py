@@ -101,7 +101,7 @@ async def end_a_stream(client: Client, gateway: Gateway, metadata: Any, ending: 
 
 async def access_line(caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
     async with asyncio.timeout(5):
-        while not (records := [r for r in caplog.records if r.name == ACCESS_LOGGER]):
+        while not any(r.name == ACCESS_LOGGER for r in caplog.records):
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)  # a second line (a call reported twice) would show now
     lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
