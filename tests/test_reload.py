@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from llmgateway.app import Gateway
+from llmgateway.auth.keys import new_key
 from llmgateway.config import GatewayConfig, load_config
 from llmgateway.v1 import chat_pb2, models_pb2
 from tests.conftest import Client, chat_request, gateway_config, stream_request, user
@@ -108,6 +109,53 @@ async def test_invalid_config_is_rejected_and_the_old_one_stays(
         assert "config reload rejected" in caplog.text
         assert "models[0].deployments[0].provider" in caplog.text
         response = await client.chat.Chat(chat_request("m", user("still served")), timeout=5)
+        assert response.message.parts[0].text == "still served"
+    finally:
+        await gateway.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "the file is empty"),
+        ("# nothing but a comment\n", "the file is empty"),
+        ("providers: [{name: e, type: echo}]\n", "has no models"),
+        (
+            "auth: {enabled: true}\nproviders: [{name: e, type: echo}]\n"
+            "models: [{name: m, deployments: [{provider: e, model: x}]}]\n",
+            "has no API keys",
+        ),
+    ],
+)
+async def test_a_reload_that_would_refuse_every_call_is_rejected(
+    tmp_path: Path,
+    connect: Callable[[Gateway], Client],
+    caplog: pytest.LogCaptureFixture,
+    text: str,
+    reason: str,
+) -> None:
+    """An emptied file, or one with no model or no keys where keys are required, would take the
+    gateway down (every call NOT_FOUND or UNAUTHENTICATED, readiness NOT_SERVING): rejected like an
+    invalid one, and the running config serves on."""
+    key, key_id, key_hash = new_key()
+    path = tmp_path / "gateway.yaml"
+    running = {
+        "auth": {"enabled": True, "keys": [{"id": key_id, "hash": key_hash, "tenant": "t"}]},
+        "providers": [{"name": "e", "type": "echo"}],
+        "models": [{"name": "m", "deployments": [{"provider": "e", "model": "x"}]}],
+    }
+    gateway = Gateway(gateway_config(running), load=lambda: load_config(path, env={}))
+    await gateway.start()
+    try:
+        client = connect(gateway)
+        path.write_text(text)
+        with caplog.at_level(logging.ERROR, logger="llmgateway.app"):
+            assert not await gateway.reload()
+        assert "config reload rejected" in caplog.text and reason in caplog.text
+        metadata = (("authorization", f"Bearer {key}"),)
+        response = await client.chat.Chat(
+            chat_request("m", user("still served")), timeout=5, metadata=metadata
+        )
         assert response.message.parts[0].text == "still served"
     finally:
         await gateway.shutdown()

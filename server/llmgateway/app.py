@@ -82,6 +82,17 @@ def server_credentials(tls: TLSSettings) -> grpc.ServerCredentials:
     )
 
 
+def _takes_the_gateway_down(running: GatewayConfig, new: GatewayConfig) -> str | None:
+    """Why a valid config must still not replace the running one on reload: one that would refuse
+    every call (a truncated or emptied file, a keys file that failed to render). None: it may."""
+    if not new.models:
+        return "the new config has no models: every call would fail with NOT_FOUND"
+    required = running.auth.enabled and running.auth.keys
+    if required and new.auth.enabled and not new.auth.keys:
+        return "the new config has no API keys while the running one requires them: every call would fail"
+    return None
+
+
 class Gateway:
     """One gateway server process: start, serve, drain and stop."""
 
@@ -238,6 +249,9 @@ class Gateway:
             return False
         try:
             config = self._load()
+            refusal = _takes_the_gateway_down(self.config, config)
+            if refusal is not None:
+                raise ConfigError(refusal)
             runtime = self._new_runtime(config)
         except (ConfigError, ValueError) as error:
             _log.error("config reload rejected; keeping the running config:\n%s", error)

@@ -684,8 +684,12 @@ def _read_yaml(path: Path) -> Any:
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
-    """Read, interpolate and validate a YAML config file (and its auth.keys_file, relative to it)."""
+    """Read, interpolate and validate a YAML config file (and its auth.keys_file, relative to it).
+    An empty file is an error, not the defaults: it is far more often a file caught half-written
+    or emptied by a failed render than a wish for a gateway with nothing configured."""
     data = _read_yaml(path)
+    if data is None or data == {}:
+        raise ConfigError(f"{path}: the file is empty")
     auth = data.get("auth") if isinstance(data, dict) else None
     keys_file = auth.get("keys_file") if isinstance(auth, dict) else None
     if isinstance(auth, dict) and isinstance(keys_file, str):
