@@ -4,6 +4,8 @@ tenant isolation, and nothing stored that failed."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,13 +14,18 @@ import pytest
 
 from llmgateway.app import Gateway
 from llmgateway.auth.keys import new_key
+from llmgateway.providers.echo import EchoProvider
+from llmgateway.resilience.clock import SystemClock
+from llmgateway.routing.router import Router
+from llmgateway.routing.rules import Caller
 from llmgateway.v1 import chat_pb2
-from tests.conftest import Client, StartGateway, chat_request, stream_request, user
+from tests.conftest import Client, StartGateway, chat_request, gateway_config, stream_request, user
 from tests.upstreams.openai import Behaviour, OpenAISimulator
 
 KEY_A, ID_A, HASH_A = new_key()
 KEY_B, ID_B, HASH_B = new_key()
 KEY_NOCACHE, ID_NOCACHE, HASH_NOCACHE = new_key()
+KEY_C, ID_C, HASH_C = new_key()  # tenant alpha, like A: a key rule routes it elsewhere
 A = (("authorization", f"Bearer {KEY_A}"),)
 B = (("authorization", f"Bearer {KEY_B}"),)
 
@@ -136,3 +143,95 @@ async def test_errors_and_cut_streams_are_not_stored(client: Client, sim: OpenAI
     _, meta = await chat(client, "e f", A)
     assert meta["x-llmgateway-cache"] == "miss"
     assert upstream_calls(sim) == 4
+
+
+def routed_config(
+    premium: OpenAISimulator, cheap: OpenAISimulator, rules: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Model m on the premium upstream, model `cheap` on another, and routing rules between them."""
+    config = cached_config(premium)
+    config["providers"] = [
+        {"name": "premium", "type": "openai", "base_url": premium.base_url},
+        {"name": "batch", "type": "openai", "base_url": cheap.base_url},
+    ]
+    config["models"] = [
+        {"name": "m", "deployments": [{"provider": "premium", "model": "gpt-4o"}]},
+        {"name": "cheap", "deployments": [{"provider": "batch", "model": "gpt-4o-mini"}]},
+    ]
+    config["routing"]["rules"] = rules
+    config["auth"]["keys"].append({"id": ID_C, "hash": HASH_C, "tenant": "alpha"})
+    return config
+
+
+@pytest.mark.parametrize(
+    ("rule", "routed_call"),
+    [
+        (
+            {"match": {"labels": {"tier": "batch"}}, "action": {"model": "cheap"}},
+            {"labels": {"tier": "batch"}},
+        ),
+        (
+            {"match": {"key": ID_C}, "action": {"model": "cheap"}},
+            {"metadata": (("authorization", f"Bearer {KEY_C}"),)},
+        ),
+        (
+            {"match": {"labels": {"tier": "batch"}}, "action": {"deployments": ["batch/gpt-4o-mini"]}},
+            {"labels": {"tier": "batch"}},
+        ),
+    ],
+    ids=["label-rule", "key-rule", "deployment-rule"],
+)
+async def test_answers_are_not_shared_across_routing_decisions(
+    start_gateway: StartGateway,
+    connect: Callable[[Gateway], Client],
+    sim: OpenAISimulator,
+    rule: dict[str, Any],
+    routed_call: dict[str, Any],
+) -> None:
+    """A rule sends some calls to another model: their cached answers must not serve the calls
+    routing sends to the requested one (nor the other way round)."""
+    sim.reset()
+    with OpenAISimulator(api_key=None) as cheap:
+        rules = [{"name": "to-cheap", **rule}]
+        client = connect(await start_gateway(routed_config(sim, cheap, rules)))
+        # Keys A and C are both tenant alpha: only routing tells their calls apart.
+        metadata = routed_call.get("metadata", A)
+        labels = routed_call.get("labels", {})
+        routed, meta = await chat(client, "same question", metadata, labels=labels)
+        assert (routed.provider, meta["x-llmgateway-cache"]) == ("batch", "miss")
+        plain, meta = await chat(client, "same question", A)
+        assert (plain.provider, meta["x-llmgateway-cache"]) == ("premium", "miss"), "not the batch answer"
+        again, meta = await chat(client, "same question", metadata, labels=labels)
+        assert (again.provider, meta["x-llmgateway-cache"]) == ("batch", "hit")
+        assert upstream_calls(sim) == 1 and upstream_calls(cheap) == 1
+
+
+def test_the_cache_scope_follows_time_rules() -> None:
+    """A time-of-day rule: the same request inside and outside its window has two scopes."""
+    config = gateway_config(
+        {
+            "providers": [{"name": "e", "type": "echo"}],
+            "models": [
+                {"name": "m", "deployments": [{"provider": "e", "model": "big"}]},
+                {"name": "cheap", "deployments": [{"provider": "e", "model": "small"}]},
+            ],
+            "routing": {
+                "rules": [
+                    {
+                        "name": "nights",
+                        "match": {"time": {"start": "22:00", "end": "06:00"}},
+                        "action": {"model": "cheap"},
+                    }
+                ]
+            },
+        }
+    )
+    now = datetime.datetime(2026, 12, 7, 23, 0, tzinfo=datetime.UTC)
+    router = Router(
+        config, {"e": EchoProvider("e")}, clock=SystemClock(), rng=random.Random(1), wall_clock=lambda: now
+    )
+    request = chat_request("m", user("same question"))
+    at_night = router.cache_scope(request, Caller())
+    now = now.replace(hour=12)
+    at_noon = router.cache_scope(request, Caller())
+    assert (at_night, at_noon) == ("model:cheap", "model:m")

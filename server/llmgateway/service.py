@@ -142,6 +142,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
             request,
             context.invocation_metadata(),
             allowed=who.policy.cache if who is not None else True,
+            route=lambda: runtime.router.cache_scope(request, _caller()),
         )
         return request_id, deadline, plan, pii
 

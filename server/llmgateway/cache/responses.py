@@ -2,7 +2,9 @@
 replayed as v1 messages (a stream's answer is assembled from its messages; a cached answer asked
 for as a stream replays as one).
 
-The key is the tenant plus every field that changes the answer: the whole request except its
+The key is the tenant, what routing decides for the call (the model route, or the rule whose
+deployments serve it: labels, the caller's key and the time of day can send the same request to
+different models), and every field that changes the answer: the whole request except its
 `request_id` and `labels`, serialized deterministically. Answers are never shared across tenants,
 and errors and interrupted streams are never stored.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from llmgateway.cache.backend import CacheBackend
@@ -43,14 +45,14 @@ def _metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, s
     return {k.lower(): v for k, v in metadata or () if isinstance(v, str)}
 
 
-def cache_key(tenant: str, request: chat_pb2.ChatRequest) -> str:
-    """The key of a request's answer for a tenant."""
+def cache_key(tenant: str, route: str, request: chat_pb2.ChatRequest) -> str:
+    """The key of a request's answer for a tenant, when routing sends it to `route`."""
     canonical = chat_pb2.ChatRequest()
     canonical.CopyFrom(request)
     canonical.ClearField("request_id")
     canonical.ClearField("labels")
-    digest = hashlib.sha256(tenant.encode() + b"\0" + canonical.SerializeToString(deterministic=True))
-    return digest.hexdigest()
+    scope = tenant.encode() + b"\0" + route.encode() + b"\0"
+    return hashlib.sha256(scope + canonical.SerializeToString(deterministic=True)).hexdigest()
 
 
 class ResponseCache:
@@ -67,9 +69,11 @@ class ResponseCache:
         metadata: Iterable[tuple[str, str | bytes]] | None,
         *,
         allowed: bool,
+        route: Callable[[], str],
     ) -> CachePlan:
         """Off unless enabled and the caller's key allows it; `bypass` skips it for one call,
-        `no-store` reads but does not store, a TTL header shortens or lengthens the stay."""
+        `no-store` reads but does not store, a TTL header shortens or lengthens the stay. `route`
+        says what routing decides for the call (asked only when the cache is looked up)."""
         if not self._settings.enabled or not allowed:
             return CachePlan("off")
         headers = _metadata(metadata)
@@ -80,7 +84,7 @@ class ResponseCache:
         with contextlib.suppress(ValueError):  # an unreadable TTL header keeps the configured TTL
             ttl = max(0.0, float(headers[TTL_HEADER])) if TTL_HEADER in headers else ttl
         return CachePlan(
-            "lookup", cache_key(tenant, request), store=control != "no-store" and ttl > 0, ttl_s=ttl
+            "lookup", cache_key(tenant, route(), request), store=control != "no-store" and ttl > 0, ttl_s=ttl
         )
 
     async def get(self, plan: CachePlan) -> chat_pb2.ChatResponse | None:

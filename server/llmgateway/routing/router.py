@@ -24,7 +24,7 @@ import grpc
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
-from llmgateway.config import GatewayConfig, ModelSettings
+from llmgateway.config import GatewayConfig, ModelSettings, RuleSettings
 from llmgateway.errors import GatewayError, deadline_exceeded, model_not_found
 from llmgateway.limits.admission import rpm_bucket, tpm_bucket
 from llmgateway.limits.backend import Bucket, LimitBackend
@@ -332,16 +332,29 @@ class Router:
 
     def _route_for(self, call: _Call[T]) -> ModelRoute:
         """The route after the rules: the requested model, or what the first matching rule says."""
+        return self._decide(call.request, call.requested, call.facts.prompt_tokens, call.caller)[0]
+
+    def cache_scope(self, request: chat_pb2.ChatRequest, caller: Caller) -> str:
+        """What routing decides for a call, as the response cache must know it: the model route
+        that would serve it, or the rule whose deployments would. Two calls that differ only in
+        what the rules see (labels, key, time) may go to different models: their answers must not
+        be shared. Raises as routing would (unknown model, a rule that rejects the call)."""
+        route, rule = self._decide(request, request.model, estimate.prompt_tokens(request), caller)
+        return f"rule:{rule.name}" if rule is not None and rule.action.deployments else f"model:{route.name}"
+
+    def _decide(
+        self, request: chat_pb2.ChatRequest, requested: str, prompt_tokens: int, caller: Caller
+    ) -> tuple[ModelRoute, RuleSettings | None]:
         facts = RoutingFacts(
-            model=call.requested,
-            prompt_tokens=call.facts.prompt_tokens,
+            model=requested,
+            prompt_tokens=prompt_tokens,
             now=self._wall_clock(),
-            caller=call.caller,
-            labels=call.request.labels,
+            caller=caller,
+            labels=request.labels,
         )
         rule = self._rules.first_match(facts)
         if rule is None:
-            return self.resolve(call.requested)
+            return self.resolve(requested), None
         action = rule.action
         if action.reject is not None:
             raise GatewayError(
@@ -351,16 +364,16 @@ class Router:
                 metadata={"rule": rule.name},
             )
         if action.deployments:
-            return self._variants[("rule", rule.name)]
-        route = self.resolve(action.model or call.requested)
+            return self._variants[("rule", rule.name)], rule
+        route = self.resolve(action.model or requested)
         if action.strategy is None or action.strategy == route.settings.strategy:
-            return route
+            return route, rule
         key = (route.name, action.strategy)
         if key not in self._variants:
             self._variants[key] = ModelRoute(
                 route.settings, route.deployments, Balancer(action.strategy, self._rng)
             )
-        return self._variants[key]
+        return self._variants[key], rule
 
     def _chain(self, route: ModelRoute) -> list[ModelRoute]:
         chain = [route]
