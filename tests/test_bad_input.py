@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2
 
 from llmgateway.app import Gateway
+from llmgateway.observability.logging_setup import ACCESS_LOGGER, JsonFormatter
 from llmgateway.v1 import chat_pb2, content_pb2
 from tests.conftest import ECHO_CONFIG, Client, StartGateway, chat_request, stream_request, user
 from tests.rich_status import RichStatus, rich_status
@@ -226,3 +228,25 @@ async def test_unparsable_request_bytes(client: Client, method: str, payload: by
     status = rich_status(failure.value)
     assert status.code == grpc.StatusCode.INVALID_ARGUMENT
     assert status.detail(error_details_pb2.BadRequest).field_violations[0].reason == "UNPARSABLE"
+
+
+async def test_long_model_names_are_refused_and_never_echoed_whole(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A model name past 256 characters is INVALID_ARGUMENT (before, a 4 KB name came back as
+    RESOURCE_EXHAUSTED: its echo in the trailers passed the client's metadata limit, and a 5 MB name
+    made a 5 MB access-log line); a shorter unknown one is NOT_FOUND, echoed in part."""
+    huge = "m" * 50_000
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        status = await call_fails(client, chat_request(huge, user("hi")))
+    assert violations(status) == {"model": "longer than 256 characters"}
+    assert len(status.message) < 1000
+    lines = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert lines and all(len(JsonFormatter().format(r)) < 2000 for r in lines)
+
+    long_unknown = "x" * 200
+    status = await call_fails(client, chat_request(long_unknown, user("hi")))
+    assert (status.code, status.reason) == (grpc.StatusCode.NOT_FOUND, "MODEL_NOT_FOUND")
+    resource = status.detail(error_details_pb2.ResourceInfo)
+    assert resource.resource_name == "x" * 128 + "...(72 more characters)"
+    assert long_unknown not in status.message

@@ -118,6 +118,32 @@ def test_check_config_reports_bad_yaml_and_missing_files(
     assert "cannot read" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "    api_key: sk-live-0123456789abcdefghijklmnopqrstuv: stray colon\n",
+        '    api_key: "sk-live-0123456789abcdefghijklmnopqrstuv\n',  # a quote never closed
+        "    headers: {x-api-key: sk-live-0123456789abcdefghijklmnopqrstuv: x}\n",
+    ],
+)
+def test_a_yaml_error_on_a_secret_line_does_not_print_the_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], broken: str
+) -> None:
+    """PyYAML quotes the offending line: on an `api_key:` line that printed most of the key into
+    check-config's output and the reload's ERROR log. The position and the problem stay."""
+    text = "providers:\n  - name: p\n    type: openai\n" + broken + "models: []\n"
+    assert main(["check-config", str(write(tmp_path, text))]) == 1
+    error = capsys.readouterr().err
+    assert "not valid YAML" in error and "line 4" in error and "line not shown" in error
+    assert "0123456789abcdef" not in error
+
+
+def test_an_empty_config_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for text in ("", "\n# only a comment\n", "{}\n"):
+        assert main(["check-config", str(write(tmp_path, text))]) == 1
+        assert "the file is empty" in capsys.readouterr().err
+
+
 def test_a_type_without_its_adapter_module_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(config_module.ADAPTER_MODULES, "ollama", "no_such_module")
     with pytest.raises(ConfigError, match=r"providers\[0\]: .*'ollama' has no adapter in this build"):

@@ -130,7 +130,12 @@ async def test_a_stream_is_charged_however_it_ends(
     budget_key, budget_id, budget_hash = new_key()
     keys = [
         {"id": tpm_id, "hash": tpm_hash, "tenant": "t", "policy": {"tpm": TPM}},
-        {"id": budget_id, "hash": budget_hash, "tenant": "t", "policy": {"budget": {"usd": BUDGET_USD, "period": "day"}}},
+        {
+            "id": budget_id,
+            "hash": budget_hash,
+            "tenant": "t",
+            "policy": {"budget": {"usd": BUDGET_USD, "period": "day"}},
+        },
     ]
     gateway = await start_gateway(config(sim, store, keys))
     client = connect(gateway)

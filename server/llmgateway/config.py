@@ -672,6 +672,30 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> GatewayConf
         raise ConfigError(_format_validation_error(error)) from None
 
 
+# A line of YAML with a key that names a secret (api_key, secret_access_key, pii_hash_salt,
+# Authorization, password, ...), block or flow style alike.
+_SECRET_LINE = re.compile(
+    r"(?i)[\w.-]*(key|secret|password|token|hash|salt|credential|authorization)[\w.-]*\s*:"
+)
+
+
+def _yaml_error(path: Path, error: yaml.YAMLError, text: str) -> str:
+    """PyYAML's complaint, with the offending line quoted as PyYAML would, except a line that holds
+    a secret field: PyYAML's own snippet would print most of an `api_key:` value into the log and
+    `check-config`'s output."""
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return f"{path}: not valid YAML: {error}"
+    lines = text.splitlines()
+    parts = []
+    for what, mark in ((error.context, error.context_mark), (error.problem, error.problem_mark)):
+        if what is None or mark is None:
+            continue
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        shown = "(a secret field: line not shown)" if _SECRET_LINE.search(line) else line.strip()
+        parts.append(f"{what} at line {mark.line + 1}, column {mark.column + 1}: {shown}")
+    return f"{path}: not valid YAML: " + "; ".join(parts)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -680,7 +704,7 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        raise ConfigError(_yaml_error(path, error, text)) from None
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:

@@ -19,6 +19,17 @@ from grpc_status import rpc_status
 from llmgateway.v1 import chat_pb2
 
 ERROR_DOMAIN = "llmgateway"
+# How much of a caller's identifier (a model name, say) an error or a log line repeats: the rest is
+# counted, not echoed, so a megabyte-long name can neither swell a log line nor push a status's
+# trailers past the caller's metadata limit (which turns NOT_FOUND into RESOURCE_EXHAUSTED).
+_ECHO_LIMIT = 128
+
+
+def shown(text: str, limit: int = _ECHO_LIMIT) -> str:
+    """`text` as errors and logs repeat it: whole when short, else its start and how much is left."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...({len(text) - limit} more characters)"
 
 
 @dataclass(frozen=True)
@@ -68,11 +79,11 @@ def model_not_found(model: str) -> GatewayError:
     return GatewayError(
         grpc.StatusCode.NOT_FOUND,
         "MODEL_NOT_FOUND",
-        f"model {model!r} is not configured on this gateway; ListModels shows the available models",
-        metadata={"model": model},
+        f"model {shown(model)!r} is not configured on this gateway; ListModels shows the available models",
+        metadata={"model": shown(model)},
         resource=error_details_pb2.ResourceInfo(
             resource_type="llmgateway.v1.Model",
-            resource_name=model,
+            resource_name=shown(model),
             description="no model or alias of this name is configured",
         ),
     )

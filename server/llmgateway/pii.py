@@ -75,7 +75,9 @@ class PiiFilter:
                 if message.HasField("delta"):
                     message.delta.text = text.feed(message.delta.text)
                     message.delta.reasoning = reasoning.feed(message.delta.reasoning)
-                    held_back = not (message.delta.text or message.delta.reasoning or message.delta.tool_calls)
+                    held_back = not (
+                        message.delta.text or message.delta.reasoning or message.delta.tool_calls
+                    )
                     if held_back and not message.finish_reason:
                         continue  # nothing safe to show yet: it goes out with a later message
                 if message.finish_reason:

@@ -13,7 +13,7 @@ import grpc
 from llmgateway.auth.context import principal
 from llmgateway.cache.responses import CONTROL_HEADER, CachePlan, StreamAssembler, replay
 from llmgateway.deadlines import bounded_by_deadline, deadline_of
-from llmgateway.errors import GatewayError
+from llmgateway.errors import GatewayError, shown
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.pii import PiiFilter
 from llmgateway.pricing import cost_usd, prices_for
@@ -128,7 +128,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         request_id = request.request_id or uuid.uuid4().hex
         observed = current_record()
         if observed is not None:
-            observed.request_id, observed.requested_model = request_id, request.model
+            observed.request_id, observed.requested_model = request_id, shown(request.model)
         validate_request(request, runtime.config.limits)
         deadline = deadline_of(context, runtime.clock.now(), runtime.config.routing.max_call_s)
         if observed is not None and runtime.config.observability.log_content:

@@ -19,6 +19,7 @@ from llmgateway.v1 import chat_pb2, content_pb2
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
+_MAX_MODEL_NAME = 256  # longer than any provider's model id; the name goes into logs and metadata
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
 _MAX_LABELS = 64
 _MAX_LABEL_VALUE = 256
@@ -187,6 +188,8 @@ def _tools(request: chat_pb2.ChatRequest) -> Iterator[FieldViolation]:
 def _identity(request: chat_pb2.ChatRequest) -> Iterator[FieldViolation]:
     if not request.model:
         yield FieldViolation("model", "model is required")
+    elif len(request.model) > _MAX_MODEL_NAME:
+        yield FieldViolation("model", f"longer than {_MAX_MODEL_NAME} characters")
     if request.request_id and not _REQUEST_ID.match(request.request_id):
         yield FieldViolation("request_id", "must be 1-128 characters of letters, digits and ._:/-")
     if len(request.labels) > _MAX_LABELS:

@@ -12,7 +12,7 @@ import grpc
 
 from llmgateway.auth.context import current_principal
 from llmgateway.auth.keys import KeyStore, Principal
-from llmgateway.errors import GatewayError
+from llmgateway.errors import GatewayError, shown
 from llmgateway.interceptors.handlers import Context
 from llmgateway.observability.call_record import record as current_record
 
@@ -64,8 +64,8 @@ def _check_model(principal: Principal, request: Any) -> None:
         raise GatewayError(
             grpc.StatusCode.PERMISSION_DENIED,
             "MODEL_NOT_ALLOWED",
-            f"this API key may not use model {model!r}",
-            metadata={"model": model[:128], "key_id": principal.key_id},
+            f"this API key may not use model {shown(model)!r}",
+            metadata={"model": shown(model), "key_id": principal.key_id},
         )
     labels = getattr(request, "labels", None)
     if labels is not None and principal.policy.labels:

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from llmgateway.errors import GatewayError
+from llmgateway.errors import GatewayError, shown
 from llmgateway.interceptors.handlers import Context, is_chat_method
 
 
@@ -31,8 +31,8 @@ class BreakerGuard:
             raise GatewayError(
                 grpc.StatusCode.UNAVAILABLE,
                 "BREAKER_OPEN",
-                f"every deployment that can serve model {model!r} is failing; not calling them for now",
-                metadata={"model": model},
+                f"every deployment that can serve model {shown(model)!r} is failing; not calling them for now",
+                metadata={"model": shown(model)},
                 retry_after=max(retry_in, 0.001),
             )
 

@@ -175,7 +175,9 @@ class StreamHandle:
 
 def _price_list(deployment: Deployment, requested: str) -> Callable[[chat_pb2.Usage], float]:
     """The cost of a usage on this deployment (looked up only if a call needs it)."""
-    return lambda usage: cost_usd(prices_for(deployment.settings, deployment.upstream_model(requested)), usage)
+    return lambda usage: cost_usd(
+        prices_for(deployment.settings, deployment.upstream_model(requested)), usage
+    )
 
 
 _FAILED = object()  # a deployment gave no result; the reason is in _Call.last_error
