@@ -32,6 +32,7 @@ from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
 from llmgateway.runtime import Runtime, RuntimeHolder, Store, build_store
 from llmgateway.service import ChatServicer, ModelServicer
+from llmgateway.shutdown import InFlightCalls
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 
 _log = logging.getLogger(__name__)
@@ -82,6 +83,11 @@ def server_credentials(tls: TLSSettings) -> grpc.ServerCredentials:
     )
 
 
+# How long before the end of the grace period the gateway cuts the calls still running itself:
+# enough for their statuses to go out before grpc.aio cancels what is left.
+_CUT_MARGIN_S = 0.5
+
+
 def _takes_the_gateway_down(running: GatewayConfig, new: GatewayConfig) -> str | None:
     """Why a valid config must still not replace the running one on reload: one that would refuse
     every call (a truncated or emptied file, a keys file that failed to render). None: it may."""
@@ -130,6 +136,7 @@ class Gateway:
         self._worker = worker
         self._store: Store | None = None
         self._server: grpc.aio.Server | None = None
+        self._in_flight = InFlightCalls()
         self._stopping: asyncio.Task[None] | None = None
         # Called after a reload, once the replaced configuration's last call has finished.
         self._on_runtime_retired = on_runtime_retired
@@ -176,7 +183,7 @@ class Gateway:
         self._store = build_store(self.config, self.metrics)
         runtimes = RuntimeHolder(self._new_runtime(self.config), on_retired=self._on_runtime_retired)
         self._runtimes = runtimes
-        chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtimes), server)
+        chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtimes, self._in_flight), server)
         models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtimes), server)
         reflection.enable_server_reflection(
             [
@@ -282,6 +289,18 @@ class Gateway:
         if self._stopping is None:
             self._stopping = asyncio.get_running_loop().create_task(self.shutdown())
 
+    async def _stop_with_grace(self, server: grpc.aio.Server, grace_s: float) -> None:
+        """Stop taking calls and let those in flight finish for `grace_s`; shortly before grpc.aio
+        cancels the rest bare, cut them with a status that says why (llmgateway/shutdown.py)."""
+        stopping = asyncio.ensure_future(server.stop(grace_s))
+        margin = min(_CUT_MARGIN_S, grace_s / 2)
+        try:
+            await asyncio.wait_for(asyncio.shield(stopping), timeout=grace_s - margin)
+        except TimeoutError:
+            cut = self._in_flight.cut_all()
+            _log.info("grace period over: %d calls cut (UNAVAILABLE SHUTTING_DOWN)", cut)
+        await stopping
+
     async def shutdown(self) -> None:
         """Readiness NOT_SERVING → wait for load balancers to notice → stop with grace → close
         upstream clients. Liveness stays SERVING until the very end: the process is healthy, only
@@ -294,7 +313,7 @@ class Gateway:
         _log.info("draining: not ready; stopping in %gs with %gs grace", settings.drain_s, settings.grace_s)
         await asyncio.sleep(settings.drain_s)
         if self._server is not None:
-            await self._server.stop(settings.grace_s)
+            await self._stop_with_grace(self._server, settings.grace_s)
         if self._runtimes is not None:
             await self._runtimes.aclose()
         if self._store is not None:

@@ -20,6 +20,7 @@ from llmgateway.pricing import cost_usd, prices_for
 from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder
+from llmgateway.shutdown import InFlightCalls, shutting_down, was_cut
 from llmgateway.streaming import relay
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2, models_pb2, models_pb2_grpc
 from llmgateway.validation import validate_request
@@ -56,11 +57,17 @@ def _redacted(
 
 @contextmanager
 def _prompt_charged_if_cut() -> Iterator[None]:
-    """A call its caller ends (cancel, deadline) while a provider is working on it, before any
-    usage is known, is charged the prompt (CallRecord.charge_prompt); an upstream failure is not."""
+    """A call its caller ends (cancel, deadline) or a shutdown cuts while a provider is working on
+    it, before any usage is known, is charged the prompt (CallRecord.charge_prompt); an upstream
+    failure is not. A shutdown's cut becomes the error SHUTTING_DOWN (llmgateway/shutdown.py)."""
     try:
         yield
-    except (asyncio.CancelledError, GeneratorExit):
+    except asyncio.CancelledError:
+        _charge_prompt()
+        if was_cut():
+            raise shutting_down() from None
+        raise
+    except GeneratorExit:
         _charge_prompt()
         raise
     except GatewayError as error:
@@ -116,10 +123,12 @@ def report_metadata(report: RouteReport, cache: str) -> tuple[tuple[str, str], .
 
 
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
-    """Chat and ChatStream. Each call runs on the runtime current when it started, to its end."""
+    """Chat and ChatStream. Each call runs on the runtime current when it started, to its end, and
+    is tracked in `in_flight` so a shutdown can cut it with a status of its own."""
 
-    def __init__(self, runtimes: RuntimeHolder) -> None:
+    def __init__(self, runtimes: RuntimeHolder, in_flight: InFlightCalls) -> None:
         self._runtimes = runtimes
+        self._in_flight = in_flight
 
     @staticmethod
     def _start(
@@ -174,7 +183,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         return cached
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Context) -> chat_pb2.ChatResponse:
-        with self._runtimes.use() as runtime:
+        with self._runtimes.use() as runtime, self._in_flight.track():
             request_id, deadline, plan, pii = self._start(runtime, request, context)
             cached = await self._cached(runtime, plan, request, context)
             if cached is not None:
@@ -212,7 +221,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     ) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
         # ChatStreamRequest has ChatRequest's fields under the same numbers: one wire form, one model.
         chat_request = chat_pb2.ChatRequest.FromString(request.SerializeToString())
-        with self._runtimes.use() as runtime:
+        with self._runtimes.use() as runtime, self._in_flight.track():
             request_id, deadline, plan, pii = self._start(runtime, chat_request, context)
             cached = await self._cached(runtime, plan, chat_request, context)
             if cached is not None:

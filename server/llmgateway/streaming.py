@@ -14,12 +14,14 @@ inside it before its own `finally` runs.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
+from llmgateway.shutdown import shutting_down, was_cut
 from llmgateway.v1 import chat_pb2
 
 _CHARS_PER_TOKEN = 4  # a rough, provider-neutral estimate for usage the provider never reported
@@ -57,6 +59,19 @@ def _partial_usage(usage: chat_pb2.Usage, output_chars: int, prompt_tokens: int)
     return partial
 
 
+def _content(message: chat_pb2.ChatStreamResponse) -> tuple[chat_pb2.ChatStreamResponse, int]:
+    """The v1 content message for an adapter message, and the characters of output it carries."""
+    content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
+    if not message.HasField("delta"):
+        return content, 0
+    delta = message.delta
+    content.delta.CopyFrom(delta)
+    chars = (
+        len(delta.text) + len(delta.reasoning) + sum(len(t.arguments_json_fragment) for t in delta.tool_calls)
+    )
+    return content, chars
+
+
 async def relay(
     upstream: AsyncGenerator[chat_pb2.ChatStreamResponse, None],
     *,
@@ -86,27 +101,29 @@ async def relay(
         return value
 
     try:
-        async with aclosing(upstream):
-            async for message in upstream:
-                if message.HasField("usage"):
-                    _merge_usage(usage, message.usage)
-                model = model or message.model
-                if not has_content(message):
-                    continue
-                if not started:
-                    started = True
-                    yield chat_pb2.ChatStreamResponse(
-                        id=request_id, model=model or default_model, provider=provider
-                    )
-                content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
-                if message.HasField("delta"):
-                    content.delta.CopyFrom(message.delta)
-                    output_chars += len(message.delta.text) + len(message.delta.reasoning)
-                    output_chars += sum(len(t.arguments_json_fragment) for t in message.delta.tool_calls)
-                if observed is not None:
-                    observed.on_content()
-                yield content
-                sent += 1
+        try:
+            async with aclosing(upstream):
+                async for message in upstream:
+                    if message.HasField("usage"):
+                        _merge_usage(usage, message.usage)
+                    model = model or message.model
+                    if not has_content(message):
+                        continue
+                    if not started:
+                        started = True
+                        yield chat_pb2.ChatStreamResponse(
+                            id=request_id, model=model or default_model, provider=provider
+                        )
+                    content, chars = _content(message)
+                    output_chars += chars
+                    if observed is not None:
+                        observed.on_content()
+                    yield content
+                    sent += 1
+        except asyncio.CancelledError:
+            if not was_cut():
+                raise
+            raise shutting_down() from None
         if not started:
             yield chat_pb2.ChatStreamResponse(id=request_id, model=model or default_model, provider=provider)
         if not usage.total_tokens:
