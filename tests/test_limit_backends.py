@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import pytest
 import redis.asyncio
 
 from llmgateway.auth.keys import Principal
 from llmgateway.config import GatewayConfig, KeyPolicy
+from llmgateway.errors import GatewayError
 from llmgateway.interceptors.admission import AdmissionGuard
 from llmgateway.limits.admission import Admission
 from llmgateway.limits.backend import Bucket, LimitBackend, ReserveResult
@@ -299,11 +300,19 @@ async def test_outage_fails_closed_and_recovers(
 
     private_redis.stop()
     for _ in range(10):
-        denied = await backend.reserve([(rpm, 1)])
-        assert denied.denial is not None and denied.denial.bucket == rpm
-        assert denied.denial.retry_after_s == 3.0
-        assert await backend.acquire_concurrency("conc:k1", 5, 30) is None
-        assert await backend.get_spend("budget:k1") == math.inf
+        # Refused as the store's failure, not as the caller's quota.
+        for refused in (
+            backend.reserve([(rpm, 1)]),
+            backend.acquire_concurrency("conc:k1", 5, 30),
+            backend.get_spend("budget:k1"),
+        ):
+            with pytest.raises(GatewayError) as failure:
+                await refused
+            assert (failure.value.code, failure.value.reason) == (
+                grpc.StatusCode.UNAVAILABLE,
+                "LIMITS_UNAVAILABLE",
+            )
+            assert failure.value.retry_after == 3.0
         await asyncio.sleep(0.01)
     assert levels(resilience_log) == ["WARNING"]
     assert "fail-closed" in resilience_log[0].getMessage()

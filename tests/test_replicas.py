@@ -103,20 +103,23 @@ async def test_redis_outage_fails_open_or_closed_and_recovers(
         await client.chat.Chat(chat_request("echo", user("before")), timeout=5, metadata=AUTH)
         private_redis.stop()
 
-        async def outcome(text: str) -> grpc.StatusCode:
+        async def outcome(text: str) -> tuple[grpc.StatusCode, str]:
             try:
                 await client.chat.Chat(chat_request("echo", user(text)), timeout=5, metadata=AUTH)
             except grpc.aio.AioRpcError as error:
-                return error.code()
-            return grpc.StatusCode.OK
+                return error.code(), rich_status(error).reason
+            return grpc.StatusCode.OK, ""
 
-        expected = grpc.StatusCode.OK if fail_open else grpc.StatusCode.RESOURCE_EXHAUSTED
+        # Fail-closed says it is the gateway's store, not the caller's quota.
+        expected = (
+            (grpc.StatusCode.OK, "") if fail_open else (grpc.StatusCode.UNAVAILABLE, "LIMITS_UNAVAILABLE")
+        )
         assert [await outcome("during") for _ in range(3)] == [expected] * 3
         up = gateway.metrics.store_up.labels("limits")
         assert up._value.get() == 0
         private_redis.start()
         async with asyncio.timeout(10):  # calls probe Redis again and find it back
-            while await outcome("after") != grpc.StatusCode.OK or up._value.get() != 1:
+            while await outcome("after") != (grpc.StatusCode.OK, "") or up._value.get() != 1:
                 await asyncio.sleep(0.2)
     finally:
         await gateway.shutdown()

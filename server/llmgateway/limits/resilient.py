@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+import grpc
 import redis.exceptions
 
-from llmgateway.limits.backend import Bucket, Denial, LimitBackend, ReserveResult
+from llmgateway.errors import GatewayError
+from llmgateway.limits.backend import Bucket, LimitBackend, ReserveResult
 
 _log = logging.getLogger(__name__)
 
@@ -110,9 +111,11 @@ class ResilientLimitBackend:
     or closed, and it returns to `inner` by itself once a probe call succeeds.
 
     Fail open: reservations granted, adjustments dropped, spend reads as 0, leases synthetic.
-    Fail closed: reservations denied with `closed_retry_after_s`, adjustments dropped, spend reads as
-    infinite (so every budget counts as spent), no leases. Either way nothing is recorded meanwhile,
-    and the store starts afresh from what it held (or, after a restart, from empty).
+    Fail closed: every reservation, spend check and lease is refused with UNAVAILABLE
+    `LIMITS_UNAVAILABLE` (RetryInfo `closed_retry_after_s`), which says what happened: not the
+    caller's quota (RATE_LIMITED, BUDGET_EXCEEDED), the gateway's store. Adjustments are dropped.
+    Either way nothing is recorded meanwhile, and the store starts afresh from what it held (or,
+    after a restart, from empty).
     """
 
     waits = True  # it is there for a backend that waits (Redis), and probes it
@@ -143,27 +146,40 @@ class ResilientLimitBackend:
         def fallback() -> ReserveResult:
             if self._fail_open or not demands:
                 return ReserveResult(True)
-            return ReserveResult(False, Denial(demands[0][0], self._closed_retry_after_s))
+            raise self._refusal()
 
         return await self.health.call(lambda: self._inner.reserve(demands), fallback)
+
+    def _refusal(self) -> GatewayError:
+        return GatewayError(
+            grpc.StatusCode.UNAVAILABLE,
+            "LIMITS_UNAVAILABLE",
+            "the store of rate limits and budgets is unreachable, and this gateway refuses calls "
+            "until it is back (store.fail_open: false)",
+            retry_after=self._closed_retry_after_s,
+        )
 
     async def adjust(self, demands: Sequence[tuple[Bucket, float]]) -> None:
         await self.health.call(lambda: self._inner.adjust(demands), lambda: None)
 
     async def add_spend(self, key: str, amount_usd: float, period_end_epoch_s: float) -> float:
         return await self.health.call(
-            lambda: self._inner.add_spend(key, amount_usd, period_end_epoch_s), self._unknown_spend
+            lambda: self._inner.add_spend(key, amount_usd, period_end_epoch_s), lambda: 0.0
         )
 
     async def get_spend(self, key: str) -> float:
-        return await self.health.call(lambda: self._inner.get_spend(key), self._unknown_spend)
+        def fallback() -> float:
+            if self._fail_open:
+                return 0.0
+            raise self._refusal()
 
-    def _unknown_spend(self) -> float:
-        return 0.0 if self._fail_open else math.inf
+        return await self.health.call(lambda: self._inner.get_spend(key), fallback)
 
     async def acquire_concurrency(self, key: str, limit: int, lease_s: float) -> str | None:
         def fallback() -> str | None:
-            return _SYNTHETIC_LEASE_PREFIX + secrets.token_hex(8) if self._fail_open else None
+            if self._fail_open:
+                return _SYNTHETIC_LEASE_PREFIX + secrets.token_hex(8)
+            raise self._refusal()
 
         return await self.health.call(lambda: self._inner.acquire_concurrency(key, limit, lease_s), fallback)
 
