@@ -83,6 +83,8 @@ class Fault:
     target: str | None = None
     counts: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    # Words the status message must hold (it says what is wrong, not only that something is).
+    says: str | None = None
 
 
 def _rate_limit(harness: ProviderHarness, retry_after: str | None) -> Behaviour:
@@ -145,9 +147,11 @@ FAULTS: list[Fault] = [
     Fault("cut_mid_stream", True, UNAVAILABLE, "STREAM_INTERRUPTED",
           lambda h: Behaviour(cut_after=2), cause="UPSTREAM_STREAM_CUT", sent=2),
     Fault("malformed_json", False, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE",
-          lambda h: Behaviour(raw_body=b'{"id": "x", "choices": [')),
+          lambda h: Behaviour(raw_body=b'{"id": "x", "choices": ['), says="the body is not JSON"),
     Fault("json_not_object", False, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE",
-          lambda h: Behaviour(raw_body=b"[1, 2, 3]")),
+          lambda h: Behaviour(raw_body=b"[1, 2, 3]"), says="a JSON list, not an object"),
+    Fault("invalid_utf8_body", False, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE",
+          lambda h: Behaviour(raw_body=b'{"id": "caf\xe9"}'), says="not valid UTF-8 (byte 11)"),
     Fault("malformed_stream_frames", True, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE", _stream_garbage),
     Fault("oversized_body", False, UNAVAILABLE, "UPSTREAM_MALFORMED_RESPONSE",
           lambda h: Behaviour(raw_body=b"{" + b" " * BIG)),
@@ -315,6 +319,7 @@ async def test_fault(
     # The documented status and reason, never OK with a partial answer.
     assert status is not None, f"reported OK: {received!r}"[:500]
     assert (status.code, status.reason) == (fault.code, fault.reason), status.message
+    assert fault.says is None or fault.says in status.message, status.message
     assert status.error_info.metadata.get("provider", provider) == provider
     if fault.cause is None:
         assert content_messages(received) == 0, "content reached the caller before a pre-first-token failure"

@@ -21,6 +21,7 @@ from llmgateway.providers.stream_framing import sse_events
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
+    json_object_body,
     malformed_response,
     redact,
     stream_cut,
@@ -135,8 +136,8 @@ class AnthropicProvider(Provider):
             response = await self._http.post(_MESSAGES_PATH, content=dumps(body), headers=JSON_CONTENT)
         if response.status_code != 200:
             raise self._error(response)
-        payload = loads_object(response.content)
-        if not payload or payload.get("type") != "message" or not isinstance(payload.get("content"), list):
+        payload = json_object_body(self.name, response.content)
+        if payload.get("type") != "message" or not isinstance(payload.get("content"), list):
             raise malformed_response(self.name, "not a message object with content")
         usage = _UsageTotals()
         usage.update(payload.get("usage"))

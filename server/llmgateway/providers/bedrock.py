@@ -36,6 +36,7 @@ from llmgateway.providers.stream_framing import event_too_large
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
+    json_object_body,
     malformed_response,
     redact,
     stream_cut,
@@ -267,8 +268,8 @@ class BedrockProvider(Provider):
             response = await self._http.post(path, content=content, headers=headers)
         if response.status_code != 200:
             raise self._error(response)
-        payload = loads_object(response.content)
-        output = payload.get("output") if payload else None
+        payload = json_object_body(self.name, response.content)
+        output = payload.get("output")
         message = output.get("message") if isinstance(output, dict) else None
         if not payload or not isinstance(message, dict) or not isinstance(message.get("content"), list):
             raise malformed_response(self.name, "no output.message.content in the Converse response")

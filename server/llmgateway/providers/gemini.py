@@ -36,6 +36,7 @@ from llmgateway.providers.stream_framing import sse_events
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
+    json_object_body,
     malformed_response,
     redact,
     stream_cut,
@@ -219,9 +220,7 @@ class GeminiProvider(Provider):
             )
         if response.status_code != 200:
             raise self._error(response)
-        payload = loads_object(response.content)
-        if payload is None:
-            raise malformed_response(self.name, "the body is not a JSON object")
+        payload = json_object_body(self.name, response.content)
         self._check_blocked(payload)
         candidate, parts = self._candidate_parts(payload)
         if not candidate:

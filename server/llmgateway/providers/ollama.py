@@ -26,6 +26,7 @@ from llmgateway.providers.stream_framing import ndjson_lines
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
+    json_object_body,
     malformed_response,
     redact,
     stream_cut,
@@ -305,9 +306,7 @@ class OllamaProvider(Provider):
             response = await self._http.post(_CHAT_PATH, content=dumps(body), headers=JSON_CONTENT)
         if response.status_code != 200:
             raise self._error(response)
-        payload = loads_object(response.content)
-        if payload is None:
-            raise malformed_response(self.name, "the body is not a JSON object")
+        payload = json_object_body(self.name, response.content)
         if "error" in payload:
             raise self._stream_error(payload)
         message = payload.get("message")

@@ -24,6 +24,7 @@ from llmgateway.providers.stream_framing import sse_events
 from llmgateway.providers.upstream_http import (
     UpstreamHttp,
     error_from_status,
+    json_object_body,
     malformed_response,
     redact,
     stream_cut,
@@ -184,8 +185,8 @@ class OpenAICompatProvider(Provider):
             )
         if response.status_code != 200:
             raise self._error(response)
-        payload = loads_object(response.content)
-        choices = payload.get("choices") if payload else None
+        payload = json_object_body(self.name, response.content)
+        choices = payload.get("choices")
         if not payload or not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise malformed_response(self.name, "no choices in the completion")
         message = choices[0].get("message")

@@ -10,11 +10,13 @@ from typing import Any
 
 import grpc
 import httpx
+import orjson
 from opentelemetry import propagate
 
 from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
 from llmgateway.providers.aiohttp_transport import AiohttpTransport, body_chunks
+from llmgateway.providers.wire_json import loads_object
 
 # Statuses that say "try again" rather than "this request is wrong".
 _UNAVAILABLE_STATUSES = frozenset({408, 409, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -363,6 +365,23 @@ def malformed_response(provider: str, what: str) -> GatewayError:
         f"provider {provider!r} sent a malformed response: {what}",
         metadata={"provider": provider},
     )
+
+
+def json_object_body(provider: str, body: bytes) -> dict[str, Any]:
+    """A provider's answer as the JSON object its protocol promises, or UPSTREAM_MALFORMED_RESPONSE
+    saying what is wrong with it (not UTF-8, not JSON, not an object) rather than what is missing."""
+    payload = loads_object(body)
+    if payload is not None:
+        return payload
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise malformed_response(provider, f"the body is not valid UTF-8 (byte {error.start})") from None
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise malformed_response(provider, "the body is not JSON") from None
+    raise malformed_response(provider, f"the body is a JSON {type(value).__name__}, not an object")
 
 
 def response_too_large(provider: str, what: str, limit: int, setting: str) -> GatewayError:
