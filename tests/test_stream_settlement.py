@@ -233,3 +233,37 @@ async def test_a_call_cut_before_any_output_is_charged_its_prompt(
     with pytest.raises(grpc.aio.AioRpcError) as failure:
         await client.chat.Chat(chat_request("paced", user("hi")), timeout=5, metadata=metadata)
     assert rich_status(failure.value).reason == "BUDGET_EXCEEDED"
+
+
+async def test_a_runaway_stream_is_cut_past_max_output_tokens(
+    start_gateway: StartGateway,
+    connect: Callable[[Gateway], Client],
+    sim: OpenAISimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An upstream that goes on past max_output_tokens (one was relayed 232,309 deltas until the
+    caller's deadline) is cut by the gateway: the stream ends with FINISH_REASON_LENGTH, usage and
+    OK, and the upstream call is closed."""
+    sim.reset()
+    sim.behaviour = Behaviour(reply_text="word " * 5000, inter_token=0.001, ignore_max_tokens=True)
+    key, key_id, key_hash = new_key()
+    keys = [{"id": key_id, "hash": key_hash, "tenant": "t"}]
+    client = connect(await start_gateway(config(sim, {"backend": "memory"}, keys)))
+    generation = chat_pb2.GenerationConfig(max_output_tokens=10)
+    call = client.chat.ChatStream(
+        stream_request("paced", user("go on"), generation_config=generation),
+        timeout=30,
+        metadata=(("authorization", f"Bearer {key}"),),
+    )
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        messages = [m async for m in call]
+        line = await access_line(caplog)
+    assert await call.code() == grpc.StatusCode.OK
+    content = [m for m in messages if m.HasField("delta") or m.finish_reason]
+    text = "".join(m.delta.text for m in content)
+    # Cut once the output's estimate passes twice the limit plus 64 tokens: 84 tokens, ~340 characters.
+    assert 84 * 4 < len(text) <= 84 * 4 + 10
+    assert content[-1].finish_reason == chat_pb2.FINISH_REASON_LENGTH
+    assert messages[-1].usage.output_tokens == line["output_tokens"] >= len(text) // 4
+    await sim.wait_for_disconnects(1)  # the gateway closed the upstream call
+    assert sim.completed == 0

@@ -21,7 +21,7 @@ from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.shutdown import InFlightCalls, shutting_down, was_cut
-from llmgateway.streaming import relay
+from llmgateway.streaming import output_cap, relay
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2, models_pb2, models_pb2_grpc
 from llmgateway.validation import validate_request
 
@@ -239,6 +239,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                 try:
                     context.set_trailing_metadata(report_metadata(report, plan.state_after_miss))
                     upstream_model = handle.deployment.upstream_model(request.model)
+                    generation = chat_request.generation_config
                     prices = prices_for(handle.deployment.settings, upstream_model)
                     relayed = relay(
                         handle.messages(),
@@ -246,6 +247,9 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                         provider=handle.deployment.provider.name,
                         default_model=upstream_model,
                         prompt_tokens=handle.prompt_tokens,
+                        cap=output_cap(
+                            generation.max_output_tokens if generation.HasField("max_output_tokens") else None
+                        ),
                         price=lambda usage: cost_usd(prices, usage),
                     )
                     async with aclosing(_redacted(pii, _assembled(relayed, assembler))) as messages:

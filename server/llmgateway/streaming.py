@@ -25,6 +25,15 @@ from llmgateway.shutdown import shutting_down, was_cut
 from llmgateway.v1 import chat_pb2
 
 _CHARS_PER_TOKEN = 4  # a rough, provider-neutral estimate for usage the provider never reported
+# A provider that goes on past the caller's max_output_tokens is cut once the output sent, estimated
+# from its text, passes twice the limit and this many tokens: far enough that no answer within the
+# limit is cut for a tokenizer's longer tokens, near enough that a runaway upstream is stopped.
+_OUTPUT_CAP_SLACK = 64
+
+
+def output_cap(max_output_tokens: int | None) -> int | None:
+    """The estimated output tokens past which a stream is cut (None: the caller set no limit)."""
+    return None if max_output_tokens is None else 2 * max_output_tokens + _OUTPUT_CAP_SLACK
 
 
 def _merge_usage(total: chat_pb2.Usage, update: chat_pb2.Usage) -> None:
@@ -59,17 +68,56 @@ def _partial_usage(usage: chat_pb2.Usage, output_chars: int, prompt_tokens: int)
     return partial
 
 
-def _content(message: chat_pb2.ChatStreamResponse) -> tuple[chat_pb2.ChatStreamResponse, int]:
-    """The v1 content message for an adapter message, and the characters of output it carries."""
-    content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
-    if not message.HasField("delta"):
-        return content, 0
-    delta = message.delta
-    content.delta.CopyFrom(delta)
-    chars = (
-        len(delta.text) + len(delta.reasoning) + sum(len(t.arguments_json_fragment) for t in delta.tool_calls)
-    )
-    return content, chars
+class _Tally:
+    """What a relayed stream has sent and what it amounts to: the provider's usage as reported so
+    far, the output characters sent, and the prompt's estimate for when the provider reports none."""
+
+    def __init__(self, prompt_tokens: int, price: Callable[[chat_pb2.Usage], float] | None) -> None:
+        self.usage = chat_pb2.Usage()
+        self.sent = 0
+        self.output_chars = 0
+        self._prompt_tokens = prompt_tokens
+        self._price = price
+        self._observed = current_record()
+
+    def content(
+        self, message: chat_pb2.ChatStreamResponse, cap: int | None
+    ) -> tuple[chat_pb2.ChatStreamResponse, bool]:
+        """The v1 content message for an adapter message; True when it takes the output past `cap`
+        (it then carries FINISH_REASON_LENGTH)."""
+        content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
+        if message.HasField("delta"):
+            delta = message.delta
+            content.delta.CopyFrom(delta)
+            self.output_chars += len(delta.text) + len(delta.reasoning)
+            self.output_chars += sum(len(t.arguments_json_fragment) for t in delta.tool_calls)
+        capped = cap is not None and math.ceil(self.output_chars / _CHARS_PER_TOKEN) > cap
+        if capped:
+            content.finish_reason = chat_pb2.FINISH_REASON_LENGTH
+        if self._observed is not None:
+            self._observed.on_content()
+        return content, capped
+
+    def final(self) -> chat_pb2.Usage:
+        """The usage of a stream that ended as its provider ended it."""
+        if not self.usage.total_tokens:
+            self.usage.total_tokens = self.usage.input_tokens + self.usage.output_tokens
+        return self._priced(self.usage)
+
+    def partial(self) -> chat_pb2.Usage:
+        """The usage of a stream that ended early (_partial_usage)."""
+        return self._priced(_partial_usage(self.usage, self.output_chars, self._prompt_tokens))
+
+    def charged(self) -> bool:
+        """Whether the call's record already holds this stream's usage."""
+        return self._observed is None or bool(self._observed.usage.total_tokens)
+
+    def _priced(self, value: chat_pb2.Usage) -> chat_pb2.Usage:
+        if self._price is not None:
+            value.cost_usd = self._price(value)
+        if self._observed is not None:
+            self._observed.usage = value
+        return value
 
 
 async def relay(
@@ -79,33 +127,25 @@ async def relay(
     provider: str,
     default_model: str,
     prompt_tokens: int,
+    cap: int | None = None,
     price: Callable[[chat_pb2.Usage], float] | None = None,
 ) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
     """Yield the v1 stream for `upstream`, which yields adapter messages (and is closed when this
     ends). The first message is held back until the provider sends content, so a failure before it
     can still go elsewhere. `price` fills in the cost of the (final or partial) usage;
-    `prompt_tokens` is the prompt's estimate, charged when the provider reports none."""
-    usage = chat_pb2.Usage()
-    observed = current_record()
+    `prompt_tokens` is the prompt's estimate, charged when the provider reports none. Past `cap`
+    estimated output tokens (output_cap) the stream ends with FINISH_REASON_LENGTH and the upstream
+    call is closed."""
+    tally = _Tally(prompt_tokens, price)
     model = ""
     started = False
     finished = False
-    sent = 0
-    output_chars = 0
-
-    def priced(value: chat_pb2.Usage) -> chat_pb2.Usage:
-        if price is not None:
-            value.cost_usd = price(value)
-        if observed is not None:
-            observed.usage = value
-        return value
-
     try:
         try:
             async with aclosing(upstream):
                 async for message in upstream:
                     if message.HasField("usage"):
-                        _merge_usage(usage, message.usage)
+                        _merge_usage(tally.usage, message.usage)
                     model = model or message.model
                     if not has_content(message):
                         continue
@@ -114,40 +154,37 @@ async def relay(
                         yield chat_pb2.ChatStreamResponse(
                             id=request_id, model=model or default_model, provider=provider
                         )
-                    content, chars = _content(message)
-                    output_chars += chars
-                    if observed is not None:
-                        observed.on_content()
+                    content, capped = tally.content(message, cap)
                     yield content
-                    sent += 1
+                    tally.sent += 1
+                    if capped:
+                        tally.usage.CopyFrom(tally.partial())
+                        break  # the upstream is closed on the way out
         except asyncio.CancelledError:
             if not was_cut():
                 raise
             raise shutting_down() from None
         if not started:
             yield chat_pb2.ChatStreamResponse(id=request_id, model=model or default_model, provider=provider)
-        if not usage.total_tokens:
-            usage.total_tokens = usage.input_tokens + usage.output_tokens
         finished = True
-        yield chat_pb2.ChatStreamResponse(usage=priced(usage))
+        yield chat_pb2.ChatStreamResponse(usage=tally.final())
     except GatewayError as error:
         if not started:
             raise
-        partial = priced(_partial_usage(usage, output_chars, prompt_tokens))
         # After the first token the caller holds a partial answer: the status says so in its reason,
         # and the cause moves into the metadata and the StreamInterruption detail.
         raise GatewayError(
             error.code,
             "STREAM_INTERRUPTED",
-            f"the stream was interrupted after {sent} content messages: {error.message}",
+            f"the stream was interrupted after {tally.sent} content messages: {error.message}",
             metadata={**error.metadata, "cause": error.reason},
             retry_after=error.retry_after,
             interruption=chat_pb2.StreamInterruption(
-                reason=error.reason, partial_usage=partial, messages_sent=sent
+                reason=error.reason, partial_usage=tally.partial(), messages_sent=tally.sent
             ),
         ) from error
     finally:
-        if not finished and observed is not None and not observed.usage.total_tokens:
+        if not finished and not tally.charged():
             # Cancelled by the caller or its deadline, or cut by a shutdown: limits and budgets
             # settle on the prompt and what was sent.
-            priced(_partial_usage(usage, output_chars, prompt_tokens))
+            tally.partial()

@@ -63,6 +63,8 @@ class Behaviour:
     reset_after: int | None = None
     stall_after: int | None = None
     stream_error_after: int | None = None
+    # A runaway upstream: the reply goes on past the request's max_tokens (OpenAI dialects).
+    ignore_max_tokens: bool = False
     split_writes: bool = False
     crlf: bool = False
     comments: bool = False

@@ -767,7 +767,7 @@ def _plan_reply(chat: _ChatRequest, behaviour: Behaviour, reasoning: str | None 
         text = "You said: " + chat.last_user_text
     chunks = word_chunks(text) if text is not None else []
     finish = "tool_calls" if calls else "stop"
-    if chat.max_tokens is not None and chat.max_tokens < len(chunks):
+    if chat.max_tokens is not None and chat.max_tokens < len(chunks) and not behaviour.ignore_max_tokens:
         chunks = chunks[: chat.max_tokens]
         text = "".join(chunks)
         finish = "length"
