@@ -4,6 +4,8 @@ answer cached by one is served by the other, and an unreachable Redis fails open
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,11 @@ import yaml
 from llmgateway.app import Gateway
 from llmgateway.auth.keys import new_key
 from llmgateway.v1 import chat_pb2_grpc
-from tests.conftest import Client, chat_request, gateway_config, user
+from tests.conftest import Client, chat_request, gateway_config, stream_request, user
 from tests.redis_server import RedisServer
 from tests.rich_status import rich_status
 from tests.test_serve_subprocess import ServerProcess
+from tests.upstreams.openai import Behaviour, OpenAISimulator
 
 pytest_plugins = ["tests.redis_fixtures"]
 
@@ -123,3 +126,56 @@ async def test_redis_outage_fails_open_or_closed_and_recovers(
                 await asyncio.sleep(0.2)
     finally:
         await gateway.shutdown()
+
+
+async def test_a_killed_replica_frees_its_concurrency_slots_within_a_lease(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Replica A holds a key's two concurrent slots with slow streams and is SIGKILLed: replica B
+    refuses the key (CONCURRENCY_LIMITED) only until A's leases, no longer renewed, run out — within
+    one lease (store.concurrency_lease_s: 2 s here; leases were 900 s, never renewed)."""
+    with OpenAISimulator(api_key=None) as sim:
+        sim.behaviour = Behaviour(inter_token=1.0)
+        data = replica_config(redis_url, concurrency_lease_s=2)
+        data["auth"]["keys"][0]["policy"] = {"max_concurrent": 2}
+        data["server"]["workers"] = 1  # one process each: the SIGKILL takes the holder's calls with it
+        data["providers"].append({"name": "slow", "type": "openai", "base_url": sim.base_url})
+        data["models"].append({"name": "slow", "deployments": [{"provider": "slow", "model": "gpt-4o-mini"}]})
+        config = tmp_path / "gateway.yaml"
+        config.write_text(yaml.safe_dump(data))
+        holder, other = ServerProcess(config), ServerProcess(config)
+        try:
+            async with (
+                grpc.aio.insecure_channel(holder.address) as to_holder,
+                grpc.aio.insecure_channel(other.address) as to_other,
+            ):
+                slow = chat_pb2_grpc.ChatServiceStub(to_holder)
+                streams = [
+                    slow.ChatStream(stream_request("slow", user("w " * 30)), timeout=60, metadata=AUTH)
+                    for _ in range(2)
+                ]
+                for stream in streams:
+                    assert await stream.read() is not grpc.aio.EOF  # both hold their slot
+                await asyncio.sleep(3)  # past one lease: renewals keep the slots taken
+                stub = chat_pb2_grpc.ChatServiceStub(to_other)
+
+                async def outcome() -> str:
+                    try:
+                        await stub.Chat(chat_request("echo", user("hi")), timeout=5, metadata=AUTH)
+                    except grpc.aio.AioRpcError as error:
+                        return rich_status(error).reason
+                    return "OK"
+
+                assert await outcome() == "CONCURRENCY_LIMITED"
+                holder.process.send_signal(signal.SIGKILL)
+                killed = time.monotonic()
+                async with asyncio.timeout(10):
+                    while await outcome() != "OK":
+                        await asyncio.sleep(0.1)
+                freed_after = time.monotonic() - killed
+                assert freed_after <= 2.5, f"slots freed {freed_after:.1f}s after the kill"
+                for stream in streams:
+                    stream.cancel()
+        finally:
+            holder.process.kill()
+            other.stop()

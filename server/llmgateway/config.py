@@ -526,6 +526,9 @@ class StoreSettings(_Strict):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str | None = None
     fail_open: bool = True
+    # A concurrency slot is a lease renewed while its call lives: a replica that dies (SIGKILL, a
+    # lost node) frees its slots within this long.
+    concurrency_lease_s: Seconds = Field(default=10.0, ge=1.0)
 
     @model_validator(mode="after")
     def _redis_needs_url(self) -> StoreSettings:

@@ -8,8 +8,10 @@ whose usage is the part the caller received. Budgets are per calendar period (UT
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import datetime
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,9 +26,11 @@ from llmgateway.limits.backend import Bucket, Denial, LimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.v1 import chat_pb2
 
-# A crashed replica's concurrency slots come free after this long (longer than any call).
-_LEASE_S = 900.0
+_log = logging.getLogger(__name__)
 _CONCURRENCY_RETRY_S = 1.0
+# Leases of concurrency slots are short (store.concurrency_lease_s) and renewed while their calls
+# live, this many times per lease: a replica that dies frees its slots within one lease.
+_RENEWALS_PER_LEASE = 3
 
 
 def rpm_bucket(key: str, rpm: int) -> Bucket:
@@ -115,6 +119,10 @@ class Admission:
         # makes a new one), and keys are configured, so this holds at most one plan per key.
         self._plans: dict[str, _Plan] = {}
         self.waits = backend.waits
+        self._lease_s = config.store.concurrency_lease_s
+        # Leases held by calls in flight (lease -> its key), renewed together by one task.
+        self._held: dict[str, str] = {}
+        self._renewer: asyncio.Task[None] | None = None
 
     def scopes(self, principal: Principal) -> list[Scope]:
         scopes = [Scope("key", f"key:{principal.key_id}", principal.policy)]
@@ -155,7 +163,7 @@ class Admission:
             for scope in scopes:
                 if scope.limits.max_concurrent:
                     lease = await self._backend.acquire_concurrency(
-                        f"concurrent:{scope.key}", scope.limits.max_concurrent, _LEASE_S
+                        f"concurrent:{scope.key}", scope.limits.max_concurrent, self._lease_s
                     )
                     if lease is None:
                         self._metrics.ratelimit_rejections.labels(scope.name).inc()
@@ -166,6 +174,7 @@ class Admission:
                             _CONCURRENCY_RETRY_S,
                         )
                     ticket.leases.append((f"concurrent:{scope.key}", lease))
+                    self._hold(f"concurrent:{scope.key}", lease)
         except GatewayError:
             await self._release(ticket)
             await self._backend.adjust([(bucket, -amount) for bucket, amount in demands])
@@ -211,5 +220,24 @@ class Admission:
 
     async def _release(self, ticket: Ticket) -> None:
         for key, lease in ticket.leases:
+            self._held.pop(lease, None)
             await self._backend.release_concurrency(key, lease)
         ticket.leases.clear()
+
+    def _hold(self, key: str, lease: str) -> None:
+        self._held[lease] = key
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_while_held())
+
+    async def _renew_while_held(self) -> None:
+        """One task for all of this process's leases (not one per call): every third of a lease,
+        extend every lease still held in one call to the store. Ends when none is held."""
+        while self._held:
+            await asyncio.sleep(self._lease_s / _RENEWALS_PER_LEASE)
+            held = [(key, lease) for lease, key in self._held.items()]
+            if not held:
+                break
+            try:
+                await self._backend.renew_concurrency(held, self._lease_s)
+            except Exception:  # the next round tries again; a lease lost meanwhile frees its slot
+                _log.warning("renewing %d concurrency leases failed", len(held), exc_info=True)

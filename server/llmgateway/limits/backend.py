@@ -55,6 +55,9 @@ class LimitBackend(Protocol):
     async def acquire_concurrency(self, key: str, limit: int, lease_s: float) -> str | None:
         """Take one of `limit` concurrent slots; a lease id, or None when all are taken. Leases expire after lease_s (a crashed replica must not leak slots)."""
 
+    async def renew_concurrency(self, leases: Sequence[tuple[str, str]], lease_s: float) -> None:
+        """Extend (key, lease) pairs still held to lease_s from now; leases already gone stay gone."""
+
     async def release_concurrency(self, key: str, lease: str) -> None: ...
 
     async def aclose(self) -> None: ...

@@ -110,6 +110,13 @@ class MemoryLimitBackend:
         leases[lease] = now + lease_s
         return lease
 
+    async def renew_concurrency(self, leases: Sequence[tuple[str, str]], lease_s: float) -> None:
+        expiry = self._clock() + lease_s
+        for key, lease in leases:
+            held = self._leases.get(key)
+            if held is not None and lease in held:
+                held[lease] = expiry
+
     async def release_concurrency(self, key: str, lease: str) -> None:
         leases = self._leases.get(key)
         if leases is not None:

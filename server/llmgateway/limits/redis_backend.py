@@ -117,6 +117,20 @@ return 1
 """
 
 
+# KEYS: lease sets; ARGV[1]: lease_s, then one lease per key. Extends each lease still in its set
+# (XX: one that expired and was dropped is not brought back) and the set's own expiry with it.
+_RENEW = """
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  if redis.call('ZADD', key, 'XX', 'CH', string.format('%.6f', expiry), ARGV[i + 1]) == 1 then
+    redis.call('PEXPIREAT', key, string.format('%.0f', math.ceil(expiry * 1000)))
+  end
+end
+return 0
+"""
+
+
 def _bucket_args(demands: Sequence[tuple[Bucket, float]]) -> list[float]:
     return [value for bucket, amount in demands for value in (bucket.capacity, bucket.refill_per_s, amount)]
 
@@ -143,6 +157,7 @@ class RedisLimitBackend:
         self._adjust = self._redis.register_script(_ADJUST)
         self._spend = self._redis.register_script(_SPEND)
         self._acquire = self._redis.register_script(_ACQUIRE)
+        self._renew = self._redis.register_script(_RENEW)
 
     def _bucket_keys(self, demands: Sequence[tuple[Bucket, float]]) -> list[str]:
         return [f"{self._prefix}bucket:{bucket.key}" for bucket, _ in demands]
@@ -174,6 +189,11 @@ class RedisLimitBackend:
         lease = secrets.token_hex(8)
         taken = await self._acquire(keys=[f"{self._prefix}concurrency:{key}"], args=[limit, lease_s, lease])
         return lease if taken == 1 else None
+
+    async def renew_concurrency(self, leases: Sequence[tuple[str, str]], lease_s: float) -> None:
+        if leases:
+            keys = [f"{self._prefix}concurrency:{key}" for key, _ in leases]
+            await self._renew(keys=keys, args=[lease_s, *(lease for _, lease in leases)])
 
     async def release_concurrency(self, key: str, lease: str) -> None:
         await self._redis.zrem(f"{self._prefix}concurrency:{key}", lease)

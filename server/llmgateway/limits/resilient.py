@@ -183,6 +183,11 @@ class ResilientLimitBackend:
 
         return await self.health.call(lambda: self._inner.acquire_concurrency(key, limit, lease_s), fallback)
 
+    async def renew_concurrency(self, leases: Sequence[tuple[str, str]], lease_s: float) -> None:
+        real = [(key, lease) for key, lease in leases if not lease.startswith(_SYNTHETIC_LEASE_PREFIX)]
+        # Dropped while unreachable: a lease the store lost with an outage is not brought back.
+        await self.health.call(lambda: self._inner.renew_concurrency(real, lease_s), lambda: None)
+
     async def release_concurrency(self, key: str, lease: str) -> None:
         if lease.startswith(_SYNTHETIC_LEASE_PREFIX):
             return
