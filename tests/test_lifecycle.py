@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,43 @@ def test_server_options_from_config() -> None:
     assert options["grpc.keepalive_permit_without_calls"] == 1
     assert options["grpc.max_connection_age_ms"] == 60_000
     assert options["grpc.max_receive_message_length"] > 1000
+
+
+def _open_sockets(sockets: list[socket.socket]) -> int:
+    """How many of these client sockets the server still holds open (read what it sent first)."""
+    still_open = 0
+    for sock in sockets:
+        try:
+            while sock.recv(65536):
+                pass
+        except BlockingIOError:
+            still_open += 1  # nothing more to read, and not closed
+        except OSError:
+            pass  # reset: closed
+    return still_open
+
+
+async def test_connections_are_capped_and_silent_ones_closed(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    """6,000 idle connections, 2,000 of which never sent a byte, were all kept (the silent ones for
+    185 s and more): now at most `max_connections` are held per worker, and one that has not
+    finished its handshake in `handshake_timeout_s` is closed."""
+    gateway = await start_gateway({**ECHO_CONFIG, "server": {"max_connections": 5, "handshake_timeout_s": 1}})
+    silent = [socket.create_connection(("127.0.0.1", gateway.port)) for _ in range(12)]
+    for sock in silent:
+        sock.setblocking(False)
+    try:
+        await asyncio.sleep(0.4)
+        assert _open_sockets(silent) == 5, "the cap: the rest are closed as they arrive"
+        await asyncio.sleep(1.5)
+        assert _open_sockets(silent) == 0, "no handshake within a second: closed"
+        client = connect(gateway)  # room again for a real client
+        response = await client.chat.Chat(chat_request("echo", user("hi")), timeout=5)
+        assert response.message.parts[0].text == "hi"
+    finally:
+        for sock in silent:
+            sock.close()
 
 
 # --- TLS and mTLS --------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ def server_options(server: ServerSettings, max_request_bytes: int) -> list[tuple
         ("grpc.max_connection_age_ms", int(server.max_connection_age_s * 1000)),
         ("grpc.max_connection_age_grace_ms", int(server.max_connection_age_grace_s * 1000)),
         ("grpc.max_connection_idle_ms", int(server.max_connection_idle_s * 1000)),
+        ("grpc.max_allowed_incoming_connections", server.max_connections),
+        ("grpc.server_handshake_timeout_ms", int(server.handshake_timeout_s * 1000)),
         ("grpc.max_receive_message_length", max_request_bytes + _RECEIVE_HEADROOM_BYTES),
         ("grpc.max_send_message_length", server.max_send_message_bytes),
         ("grpc.max_metadata_size", _MAX_METADATA_BYTES),

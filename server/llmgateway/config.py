@@ -97,6 +97,11 @@ class ServerSettings(_Strict):
     max_connection_age_s: Seconds = 1800.0
     max_connection_age_grace_s: Seconds = 300.0
     max_connection_idle_s: Seconds = 900.0
+    # At most this many client connections per worker process (more are closed as they arrive),
+    # and a connection that has not finished its handshake (TLS, HTTP/2 preface and settings)
+    # within handshake_timeout_s is closed: idle or silent sockets cannot pile up.
+    max_connections: int = Field(default=10_000, gt=0)
+    handshake_timeout_s: Seconds = 10.0
     max_send_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     # SIGTERM: readiness NOT_SERVING, wait drain_s for load balancers to notice, then stop with grace_s.
     drain_s: float = Field(default=5.0, ge=0)
