@@ -15,6 +15,7 @@ import gzip
 import itertools
 import json
 import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -316,6 +317,42 @@ async def test_the_cap_counts_decoded_bytes_so_a_compressed_body_cannot_blow_it(
     with pytest.raises(GatewayError) as failure:
         await http(server.url).post("/v1/chat/completions", content=b"{}")
     assert_too_large(failure.value)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+async def test_a_compression_bomb_is_inflated_a_piece_at_a_time(
+    upstream: StartUpstream, http: Callable[[str], UpstreamHttp], encoding: str
+) -> None:
+    """A body of well under 1 MiB on the wire that inflates to 256 MiB: the call fails at the cap, and inflating it never
+    holds more than the cap and a piece (httpx's decoder inflated each 64 KiB read whole: ~64 MiB,
+    and 227 MB of peak RSS a call was measured)."""
+    inflated_size = 256 * MIB
+    wbits = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS, "raw-deflate": -zlib.MAX_WBITS}[encoding]
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    zeros = bytes(MIB)
+    body = b"".join(compressor.compress(zeros) for _ in range(inflated_size // MIB)) + compressor.flush()
+    assert len(body) < MIB
+    header = "gzip" if encoding == "gzip" else "deflate"
+
+    async def respond(exchange: Exchange) -> None:
+        # Chunked, so no Content-Length over the cap gives the game away before a byte is read.
+        await exchange.send(_head("application/json", None, f"content-encoding: {header}"))
+        for start in range(0, len(body), WRITE_SIZE):
+            await exchange.send(_chunk(body[start : start + WRITE_SIZE]))
+        await exchange.send(LAST_CHUNK)
+        await exchange.until_hung_up()
+
+    server = await upstream(respond)
+    tracemalloc.start()
+    try:
+        async with asyncio.timeout(10):
+            with pytest.raises(GatewayError) as failure:
+                await http(server.url).post("/v1/chat/completions", content=b"{}")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_too_large(failure.value)
+    assert peak < CAP + 2 * MIB, f"{peak >> 20} MiB traced while inflating a body capped at {CAP}"
 
 
 async def test_a_model_list_over_the_cap_fails(

@@ -24,6 +24,8 @@ import aiohttp
 import httpx
 import yarl
 
+from llmgateway.providers.decoding import INFLATED_ENCODINGS, inflated
+
 
 @contextmanager
 def _httpx_errors(request: httpx.Request, *, reading: bool) -> Iterator[None]:
@@ -99,18 +101,23 @@ class _Body(httpx.AsyncByteStream):
 
 def body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
     """The decoded body of `response`, chunk by chunk as it arrives (close the generator when done
-    with it). A body that came through this transport unread and with no content-encoding is read
-    straight from aiohttp: httpx's `aiter_bytes` would pass every chunk through two more generators,
-    an identity decoder, a chunker and context managers, none of which changes a byte of it. Any
-    other body (another transport's, a compressed one, one already read) goes through `aiter_bytes`."""
+    with it). A body that came through this transport unread is read straight from aiohttp: httpx's
+    `aiter_bytes` would pass every chunk through two more generators, a decoder, a chunker and
+    context managers. A gzip or deflate body is inflated in bounded pieces (decoding.py), never
+    whole chunks at a time as httpx's decoders do; any other body goes through `aiter_bytes`."""
     stream = response.stream
-    if (
-        isinstance(stream, _Body)
-        and not (response.is_stream_consumed or response.is_closed)
-        and "content-encoding" not in response.headers
-    ):
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    ours = isinstance(stream, _Body) and not (response.is_stream_consumed or response.is_closed)
+    if ours and encoding in ("", "identity"):
         response.is_stream_consumed = True  # as aiter_bytes marks it: the body can be read once
-        return stream.chunks()
+        return cast(_Body, stream).chunks()
+    if encoding in INFLATED_ENCODINGS:
+        if ours:
+            response.is_stream_consumed = True
+            raw = cast(_Body, stream).chunks()
+        else:
+            raw = cast(AsyncGenerator[bytes, None], response.aiter_raw())
+        return inflated(raw, encoding)
     # httpx annotates aiter_bytes as an iterator; it is an async generator.
     return cast(AsyncGenerator[bytes, None], response.aiter_bytes())
 
