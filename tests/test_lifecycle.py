@@ -48,6 +48,36 @@ async def test_liveness_and_readiness_serving_after_start(
     assert READINESS_SERVICE == "llmgateway.v1.ChatService"
 
 
+async def test_readiness_follows_real_call_failures_without_health_checks(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    """Passive health: with every provider unreachable and no `health_check` configured, the
+    failures of real calls open the deployments' breakers, and readiness goes NOT_SERVING within a
+    readiness interval of the second failed call (each call tries the deployment three times); it
+    comes back once a breaker half-opens. Without traffic nothing can tell: configure health_check."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()  # nothing listens there: every connection is refused
+    gateway = await start_gateway(
+        {
+            "server": {"readiness_interval_s": 0.1},
+            "providers": [{"name": "dead", "type": "openai", "base_url": dead_url}],
+            "models": [{"name": "m", "deployments": [{"provider": "dead", "model": "gpt-4o-mini"}]}],
+            "routing": {"retry": {"max_retries": 2, "base_delay_s": 0.01}},
+        }
+    )
+    client = connect(gateway)
+    assert await health_status(client.channel, READINESS_SERVICE) == SERVING
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await client.chat.Chat(chat_request("m", user("hi")), timeout=5)
+        assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    async with asyncio.timeout(2):
+        while await health_status(client.channel, READINESS_SERVICE) != NOT_SERVING:
+            await asyncio.sleep(0.05)
+
+
 async def test_readiness_not_serving_until_providers_are_built() -> None:
     gateway = Gateway(gateway_config(ECHO_CONFIG))
     statuses: list[int] = []
