@@ -87,19 +87,3 @@ class PiiFilter:
                     if rest_reasoning:
                         message.delta.reasoning += rest_reasoning
                 yield message
-            return
-        text, reasoning = self._redactor.stream(), self._redactor.stream()
-        async for message in messages:
-            if message.HasField("delta"):
-                message.delta.text = text.feed(message.delta.text)
-                message.delta.reasoning = reasoning.feed(message.delta.reasoning)
-                held_back = not (message.delta.text or message.delta.reasoning or message.delta.tool_calls)
-                if held_back and not message.finish_reason:
-                    continue  # nothing safe to show yet: it goes out with a later message
-            if message.finish_reason:
-                rest_text, rest_reasoning = text.flush(), reasoning.flush()
-                if rest_text:
-                    message.delta.text += rest_text
-                if rest_reasoning:
-                    message.delta.reasoning += rest_reasoning
-            yield message
