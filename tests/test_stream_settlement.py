@@ -1,5 +1,5 @@
-"""A stream is charged however it ends — read to the end, cancelled by its caller, cut by its
-deadline, cut by the gateway's shutdown — in the memory and the Redis store: the prompt and the
+"""A stream is charged however it ends — read to the end, failed upstream midway, cancelled by its
+caller, cut by its deadline, cut by the gateway's shutdown — in the memory and the Redis store: the prompt and the
 output actually sent reach the key's TPM and budget, the access log and the token metrics, once,
 after the call has ended.
 
@@ -38,7 +38,7 @@ TPM = ESTIMATE + 60
 PRICE_PER_MTOK = 5000.0  # one token costs half a cent
 BUDGET_USD = 0.01  # exceeded by any charged stream (~90 tokens: ~$0.45)
 
-ENDINGS = ["finish", "cancel", "deadline", "shutdown"]
+ENDINGS = ["finish", "error", "cancel", "deadline", "shutdown"]
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,10 @@ async def test_a_stream_is_charged_however_it_ends(
     ending: str,
 ) -> None:
     sim.reset()
-    sim.behaviour = Behaviour(inter_token=0.05 if ending == "shutdown" else 0.02)
+    sim.behaviour = Behaviour(
+        inter_token=0.05 if ending == "shutdown" else 0.02,
+        reset_after=READ_BEFORE_ENDING + 2 if ending == "error" else None,  # "You said:" is two chunks
+    )
     store: dict[str, Any] = {"backend": "memory"}
     if backend == "redis":
         store = {"backend": "redis", "redis_url": request.getfixturevalue("redis_url")}
@@ -151,12 +154,13 @@ async def test_a_stream_is_charged_however_it_ends(
         line = await access_line(caplog)
     expected_code = {
         "finish": "OK",
+        "error": "UNAVAILABLE STREAM_INTERRUPTED UPSTREAM_CONNECTION_LOST",
         "cancel": "CANCELLED",
         "deadline": "DEADLINE_EXCEEDED",
         "shutdown": "UNAVAILABLE STREAM_INTERRUPTED SHUTTING_DOWN",  # not a bare "Cancelling all calls"
     }[ending]
     # (a deadline may be noticed by the gateway first: DEADLINE_EXCEEDED with its reason)
-    assert code == expected_code if ending == "shutdown" else code.split()[0] == expected_code
+    assert code == expected_code if ending in ("error", "shutdown") else code.split()[0] == expected_code
     assert line["code"] == expected_code.split()[0]
     assert received >= READ_BEFORE_ENDING - 2 if ending == "deadline" else received >= READ_BEFORE_ENDING
     # The prompt (reported by the provider at the end, else estimated) and at least the output sent.
