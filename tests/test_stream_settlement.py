@@ -271,3 +271,31 @@ async def test_a_runaway_stream_is_cut_past_max_output_tokens(
     assert messages[-1].usage.output_tokens == line["output_tokens"] >= len(text) // 4
     await sim.wait_for_disconnects(1)  # the gateway closed the upstream call
     assert sim.completed == 0
+
+
+async def test_a_unary_call_cut_by_a_shutdown_says_so_and_is_charged(
+    start_gateway: StartGateway,
+    connect: Callable[[Gateway], Client],
+    sim: OpenAISimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A unary call still waiting on its provider when the grace period ends: UNAVAILABLE
+    SHUTTING_DOWN with RetryInfo (not grpc.aio's bare "Cancelling all calls"), charged its prompt."""
+    sim.reset()
+    sim.behaviour = Behaviour(latency=5.0)
+    key, key_id, key_hash = new_key()
+    keys = [{"id": key_id, "hash": key_hash, "tenant": "t"}]
+    gateway = await start_gateway(config(sim, {"backend": "memory"}, keys))
+    client = connect(gateway)
+    call = client.chat.Chat(
+        chat_request("paced", user(PROMPT)), timeout=30, metadata=(("authorization", f"Bearer {key}"),)
+    )
+    await asyncio.sleep(0.3)
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        await gateway.shutdown()  # grace 1 s: cut at 0.5 s
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await call
+        line = await access_line(caplog)
+    status = rich_status(failure.value)
+    assert (status.code, status.reason) == (grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
+    assert (line["code"], line["reason"], line["input_tokens"]) == ("UNAVAILABLE", "SHUTTING_DOWN", 60)
