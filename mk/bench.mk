@@ -50,3 +50,8 @@ bench-profile: bench-tools $(VENV)/bin/py-spy  ## py-spy flame graph under load 
 
 bench-step: bench-tools  ## measure this tree for the optimisation table: make bench-step LABEL="what changed"
 	GOBIN=$(GOBIN) $(PY) -m bench.step --label "$(LABEL)"
+
+.PHONY: bench-bodies
+bench-bodies: install  ## probe latency while 20 calls at once get 60 MiB upstream bodies, plain then gzip (~30 s): bench/out/big-bodies-*.json
+	$(PY) -m bench.big_bodies
+	$(PY) -m bench.big_bodies --gzip
