@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from llmgateway.v1 import chat_pb2_grpc
 from tests.conftest import chat_request, user
+from tests.reliability.soak import worker_pids
 from tests.test_serve_subprocess import ServerProcess
 
 CALLS = 30
@@ -25,6 +27,14 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of this pid runs (a worker's pid, not yet reused by another program)."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def requests_total(metrics: str) -> float:
@@ -75,3 +85,31 @@ async def test_workers_share_the_port_and_metrics_aggregate(tmp_path: Path) -> N
     assert len(by_worker) == 2 and all(count > 0 for count in by_worker.values()), by_worker
     assert sum(by_worker.values()) == CALLS
     assert sum("stopped" in line for line in server.log) == 2, "both workers drained and stopped"
+
+
+async def test_workers_shut_down_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of the supervisor (an OOM kill, say) left its workers serving unsupervised, holding
+    their share of the port and renewing concurrency leases: now each notices it was orphaned and
+    shuts down as on SIGTERM (drains, stops, exits)."""
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "server": {"listen": "127.0.0.1:0", "metrics_listen": None, "drain_s": 0, "grace_s": 1},
+                "auth": {"enabled": False},
+                "providers": [{"name": "echo", "type": "echo"}],
+                "models": [{"name": "echo", "deployments": [{"provider": "echo", "model": "echo"}]}],
+            }
+        )
+    )
+    server = ServerProcess(config, args=("--workers", "2"), ready_lines=2)
+    workers = worker_pids(server.process.pid)
+    assert len(workers) == 2
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(5)
+    async with asyncio.timeout(15):
+        while any(alive(pid) for pid in workers):
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(0.2)  # the log reader catches up
+    assert sum("is gone: shutting down" in line for line in server.log) == 2
+    assert sum('"stopped"' in line for line in server.log) == 2

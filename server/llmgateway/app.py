@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
 from collections.abc import Callable
@@ -84,6 +85,9 @@ def server_credentials(tls: TLSSettings) -> grpc.ServerCredentials:
         require_client_auth=tls.require_client_cert,
     )
 
+
+# How often a worker checks that its supervisor is still there.
+_ORPHAN_CHECK_S = 1.0
 
 # How long before the end of the grace period the gateway cuts the calls still running itself:
 # enough for their statuses to go out before grpc.aio cancels what is left.
@@ -332,8 +336,10 @@ async def serve(
     load: Callable[[], GatewayConfig] | None = None,
     *,
     worker: bool = False,
+    supervisor: int | None = None,
 ) -> None:
-    """Run a gateway until SIGTERM or SIGINT (graceful shutdown); SIGHUP reloads the config."""
+    """Run a gateway until SIGTERM or SIGINT (graceful shutdown); SIGHUP reloads the config. A
+    worker (`supervisor`: its supervisor's pid) also shuts down when that process is gone."""
     gateway = Gateway(
         config,
         listen,
@@ -359,4 +365,19 @@ async def serve(
     for action in early:
         action()
     gc_tuning.settle(config.server)  # a server process only: tests run many gateways in one
+    orphaned = loop.create_task(_shutdown_when_orphaned(gateway, supervisor)) if supervisor else None
     await gateway.wait()
+    if orphaned is not None:
+        orphaned.cancel()
+
+
+async def _shutdown_when_orphaned(gateway: Gateway, supervisor: int) -> None:
+    """A worker whose supervisor died (SIGKILL, OOM kill) would otherwise go on serving unsupervised,
+    holding its port share and renewing its concurrency leases for ever: when the worker is handed
+    to another parent, it shuts down as on SIGTERM. Polling the parent id is portable; Linux's
+    PR_SET_PDEATHSIG would need ctypes and still a check for a parent that died before it was set.
+    The supervisor's pid comes from the supervisor itself, so a death before this task starts counts."""
+    while os.getppid() == supervisor:  # noqa: ASYNC110 - no event tells a process its parent died
+        await asyncio.sleep(_ORPHAN_CHECK_S)
+    _log.warning("the supervisor (pid %d) is gone: shutting down", supervisor)
+    gateway.request_shutdown()

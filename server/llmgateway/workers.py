@@ -39,7 +39,7 @@ def reserve_port(listen: str) -> tuple[socket.socket, str]:
     return holder, f"[{host}]:{bound}" if family == socket.AF_INET6 else f"{host}:{bound}"
 
 
-def _worker(config_path: str | None, listen: str, log_format: str, log_level: str) -> None:
+def _worker(config_path: str | None, listen: str, log_format: str, log_level: str, supervisor: int) -> None:
     # Imported here: the worker is a fresh interpreter (spawn) that must see PROMETHEUS_MULTIPROC_DIR
     # before prometheus-client is first imported.
     from llmgateway import event_loop  # noqa: PLC0415
@@ -51,7 +51,8 @@ def _worker(config_path: str | None, listen: str, log_format: str, log_level: st
     path = Path(config_path) if config_path else None
     config = load_or_default(path)
     event_loop.run(
-        serve(config, listen, load=lambda: load_or_default(path), worker=True), config.server.event_loop
+        serve(config, listen, load=lambda: load_or_default(path), worker=True, supervisor=supervisor),
+        config.server.event_loop,
     )
 
 
@@ -78,6 +79,7 @@ def supervise(
                 address,
                 config.observability.log_format,
                 log_level,
+                os.getpid(),
             ),
             name=f"llmgateway-worker-{index}",
         )
