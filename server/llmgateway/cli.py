@@ -16,12 +16,11 @@ from llmgateway.auth.keys import new_key
 from llmgateway.config import (
     ApiKeySettings,
     ConfigError,
-    GatewayConfig,
     KeyPolicy,
     load_config,
     split_host_port,
 )
-from llmgateway.default_config import default_config
+from llmgateway.default_config import load_or_default
 from llmgateway.observability.logging_setup import configure_logging
 from llmgateway.worker_count import worker_count
 from llmgateway.workers import supervise
@@ -82,11 +81,6 @@ def _create_key(tenant: str, name: str, models: list[str]) -> int:
     print("Add this entry to auth.keys (or to the keys file):")
     print(yaml.safe_dump([entry.model_dump(mode="json", exclude_defaults=True)], sort_keys=False).rstrip())
     return 0
-
-
-def load_or_default(path: Path | None) -> GatewayConfig:
-    """The config file's settings, or the built-in default config without one."""
-    return default_config() if path is None else load_config(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from llmgateway.config import GatewayConfig, ProviderType, parse_config
+from llmgateway.config import GatewayConfig, ProviderType, load_config, parse_config
 
 Env = Mapping[str, str]
 
@@ -127,3 +128,9 @@ def default_config(env: Env | None = None) -> GatewayConfig:
     models = [{"name": name, "deployments": entries} for name, entries in deployments.items()]
     # Local use: no keys to hand out yet, so authentication is off (the gateway warns at start).
     return parse_config({"providers": providers, "models": models, "auth": {"enabled": False}}, env)
+
+
+def load_or_default(path: Path | None) -> GatewayConfig:
+    """The config file's settings, or the built-in default config without one (`serve` and each
+    worker process read the config through this, so neither imports the other)."""
+    return default_config() if path is None else load_config(path)

@@ -44,7 +44,7 @@ def _worker(config_path: str | None, listen: str, log_format: str, log_level: st
     # before prometheus-client is first imported.
     from llmgateway import event_loop  # noqa: PLC0415
     from llmgateway.app import serve  # noqa: PLC0415
-    from llmgateway.cli import load_or_default  # noqa: PLC0415
+    from llmgateway.default_config import load_or_default  # noqa: PLC0415
     from llmgateway.observability.logging_setup import configure_logging  # noqa: PLC0415
 
     configure_logging(log_format, log_level)
