@@ -13,6 +13,7 @@ import pytest
 from llmgateway.app import Gateway
 from llmgateway.errors import GatewayError
 from llmgateway.interceptors.guards import GuardInterceptor
+from llmgateway.reasons import Reason
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.rich_status import rich_status
 from tests.test_limits import A, limited
@@ -36,7 +37,7 @@ class Recording:
     async def enter(self, request: Any, context: Any) -> object | None:
         self.journal.append(f"enter {self.name}")
         if self.refuse:
-            raise GatewayError(grpc.StatusCode.UNAVAILABLE, "NO", f"{self.name} refuses")
+            raise GatewayError(grpc.StatusCode.UNAVAILABLE, Reason.OVERLOADED, f"{self.name} refuses")
         return self.name
 
     async def leave(self, entered: object) -> None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import grpc
 
 from llmgateway.errors import GatewayError, deadline_exceeded
+from llmgateway.reasons import Reason
 
 
 def deadline_of(context: grpc.aio.ServicerContext[object, object], now: float, total_s: float) -> float:
@@ -36,6 +37,6 @@ async def bounded_by_deadline(
             raise deadline_exceeded("while waiting for the provider") from None
         raise GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_TIMEOUT",
+            Reason.UPSTREAM_TIMEOUT,
             f"the call did not finish within {total_s:g}s (routing.max_call_s)",
         ) from None

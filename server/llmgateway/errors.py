@@ -16,6 +16,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2
 
 ERROR_DOMAIN = "llmgateway"
@@ -46,7 +47,7 @@ class GatewayError(Exception):
     """A failure with a gRPC code, an UPPER_SNAKE reason and the details that explain it."""
 
     code: grpc.StatusCode
-    reason: str
+    reason: Reason
     message: str
     metadata: Mapping[str, str] = field(default_factory=dict)
     retry_after: float | None = None
@@ -68,7 +69,7 @@ def invalid_argument(violations: Sequence[FieldViolation]) -> GatewayError:
     more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
     return GatewayError(
         grpc.StatusCode.INVALID_ARGUMENT,
-        "INVALID_REQUEST",
+        Reason.INVALID_REQUEST,
         f"invalid request: {summary}{more}",
         field_violations=violations,
     )
@@ -78,7 +79,7 @@ def model_not_found(model: str) -> GatewayError:
     """The caller asked for a model the gateway does not serve."""
     return GatewayError(
         grpc.StatusCode.NOT_FOUND,
-        "MODEL_NOT_FOUND",
+        Reason.MODEL_NOT_FOUND,
         f"model {shown(model)!r} is not configured on this gateway; ListModels shows the available models",
         metadata={"model": shown(model)},
         resource=error_details_pb2.ResourceInfo(
@@ -93,7 +94,7 @@ def unsupported_capability(provider: str, feature: str) -> GatewayError:
     """The chosen provider cannot honour a feature the caller asked for."""
     return GatewayError(
         grpc.StatusCode.FAILED_PRECONDITION,
-        "UNSUPPORTED_CAPABILITY",
+        Reason.UNSUPPORTED_CAPABILITY,
         f"provider {provider!r} does not support {feature}",
         metadata={"provider": provider, "feature": feature},
     )
@@ -103,7 +104,7 @@ def deadline_exceeded(where: str) -> GatewayError:
     """The caller's deadline passed before the answer was complete."""
     return GatewayError(
         grpc.StatusCode.DEADLINE_EXCEEDED,
-        "DEADLINE_EXCEEDED",
+        Reason.DEADLINE_EXCEEDED,
         f"the caller's deadline passed {where}",
     )
 
@@ -157,7 +158,7 @@ def internal_error(request_id: str) -> GatewayError:
     """A fault inside the gateway; the message is masked so nothing internal leaks to callers."""
     return GatewayError(
         grpc.StatusCode.INTERNAL,
-        "INTERNAL",
+        Reason.INTERNAL,
         f"internal error in the gateway (request id {request_id}); the operator's logs have the cause",
         metadata={"request_id": request_id},
     )

@@ -11,6 +11,7 @@ from contextlib import aclosing
 from llmgateway.config import PiiPolicy
 from llmgateway.errors import FieldViolation, GatewayError, invalid_argument
 from llmgateway.observability.redaction import PIIRejectedError, Redactor
+from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 
@@ -47,7 +48,7 @@ class PiiFilter:
             violations += self._parts(f"messages[{index}].parts", list(message.parts))
         if violations:
             error: GatewayError = invalid_argument(violations)
-            error.reason = "PII_DETECTED"
+            error.reason = Reason.PII_DETECTED
             raise error
 
     def response(self, response: chat_pb2.ChatResponse) -> None:

@@ -17,6 +17,7 @@ from llmgateway.errors import GatewayError, shown
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.pii import PiiFilter
 from llmgateway.pricing import cost_usd, prices_for
+from llmgateway.reasons import Reason
 from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder
@@ -71,7 +72,7 @@ def _prompt_charged_if_cut() -> Iterator[None]:
         _charge_prompt()
         raise
     except GatewayError as error:
-        if error.reason == "DEADLINE_EXCEEDED":
+        if error.reason == Reason.DEADLINE_EXCEEDED:
             _charge_prompt()
         raise
 

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 import grpc
 
 from llmgateway.errors import GatewayError
+from llmgateway.reasons import Reason
 
-SHUTTING_DOWN = "SHUTTING_DOWN"
 _cut: weakref.WeakSet[asyncio.Task[object]] = weakref.WeakSet()
 
 
@@ -45,7 +45,7 @@ class InFlightCalls:
         """Cut every call still running; how many were."""
         for task in self._tasks:
             _cut.add(task)
-            task.cancel(SHUTTING_DOWN)
+            task.cancel(Reason.SHUTTING_DOWN)
         return len(self._tasks)
 
 
@@ -63,7 +63,7 @@ def was_cut() -> bool:
 def shutting_down() -> GatewayError:
     return GatewayError(
         grpc.StatusCode.UNAVAILABLE,
-        SHUTTING_DOWN,
+        Reason.SHUTTING_DOWN,
         "the gateway is shutting down; the call was cut at the end of its grace period",
         retry_after=0.1,
     )

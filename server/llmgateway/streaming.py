@@ -21,6 +21,7 @@ from contextlib import aclosing
 
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
+from llmgateway.reasons import Reason
 from llmgateway.shutdown import shutting_down, was_cut
 from llmgateway.v1 import chat_pb2
 
@@ -175,7 +176,7 @@ async def relay(
         # and the cause moves into the metadata and the StreamInterruption detail.
         raise GatewayError(
             error.code,
-            "STREAM_INTERRUPTED",
+            Reason.STREAM_INTERRUPTED,
             f"the stream was interrupted after {tally.sent} content messages: {error.message}",
             metadata={**error.metadata, "cause": error.reason},
             retry_after=error.retry_after,

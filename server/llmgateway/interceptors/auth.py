@@ -15,11 +15,12 @@ from llmgateway.auth.keys import KeyStore, Principal
 from llmgateway.errors import GatewayError, shown
 from llmgateway.interceptors.handlers import Context
 from llmgateway.observability.call_record import record as current_record
+from llmgateway.reasons import Reason
 
 _PROTECTED = ("/llmgateway.v1.ChatService/", "/llmgateway.v1.ModelService/")
 
 
-def _unauthenticated(reason: str, message: str) -> GatewayError:
+def _unauthenticated(reason: Reason, message: str) -> GatewayError:
     return GatewayError(grpc.StatusCode.UNAUTHENTICATED, reason, message)
 
 
@@ -47,12 +48,12 @@ def authenticate(store: KeyStore, metadata: Iterable[tuple[str, str | bytes]] | 
     key = presented_key(metadata)
     if key is None:
         raise _unauthenticated(
-            "MISSING_API_KEY",
+            Reason.MISSING_API_KEY,
             "this call needs an API key: send `authorization: Bearer KEY` or `x-api-key: KEY`",
         )
     principal = store.authenticate(key)
     if principal is None:
-        raise _unauthenticated("INVALID_API_KEY", "the API key is not valid")
+        raise _unauthenticated(Reason.INVALID_API_KEY, "the API key is not valid")
     return principal
 
 
@@ -63,7 +64,7 @@ def _check_model(principal: Principal, request: Any) -> None:
     if not any(fnmatch.fnmatchcase(model, pattern) for pattern in principal.policy.models):
         raise GatewayError(
             grpc.StatusCode.PERMISSION_DENIED,
-            "MODEL_NOT_ALLOWED",
+            Reason.MODEL_NOT_ALLOWED,
             f"this API key may not use model {shown(model)!r}",
             metadata={"model": shown(model), "key_id": principal.key_id},
         )

@@ -10,6 +10,7 @@ import grpc
 
 from llmgateway.errors import GatewayError, shown
 from llmgateway.interceptors.handlers import Context, is_chat_method
+from llmgateway.reasons import Reason
 
 
 class BreakerGuard:
@@ -30,7 +31,7 @@ class BreakerGuard:
         if retry_in is not None:
             raise GatewayError(
                 grpc.StatusCode.UNAVAILABLE,
-                "BREAKER_OPEN",
+                Reason.BREAKER_OPEN,
                 f"every deployment that can serve model {shown(model)!r} is failing; not calling them for now",
                 metadata={"model": shown(model)},
                 retry_after=max(retry_in, 0.001),

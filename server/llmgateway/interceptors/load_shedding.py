@@ -9,6 +9,7 @@ import grpc
 
 from llmgateway.errors import GatewayError
 from llmgateway.interceptors.handlers import Context, is_chat_method
+from llmgateway.reasons import Reason
 
 _RETRY_AFTER_S = 1.0
 
@@ -16,7 +17,7 @@ _RETRY_AFTER_S = 1.0
 def _overloaded(limit: int) -> GatewayError:
     return GatewayError(
         grpc.StatusCode.UNAVAILABLE,
-        "OVERLOADED",
+        Reason.OVERLOADED,
         f"the gateway is at its limit of {limit} concurrent calls; retry shortly",
         retry_after=_RETRY_AFTER_S,
     )

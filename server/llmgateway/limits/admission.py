@@ -24,6 +24,7 @@ from llmgateway.config import GatewayConfig, RateLimits
 from llmgateway.errors import GatewayError
 from llmgateway.limits.backend import Bucket, Denial, LimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2
 
 _log = logging.getLogger(__name__)
@@ -83,11 +84,11 @@ class Ticket:
 
 def _quota_error(scope: Scope, what: str, description: str, retry_after: float | None) -> GatewayError:
     reason = (
-        "BUDGET_EXCEEDED"
+        Reason.BUDGET_EXCEEDED
         if what == "budget"
-        else "RATE_LIMITED"
+        else Reason.RATE_LIMITED
         if what in ("rpm", "tpm")
-        else "CONCURRENCY_LIMITED"
+        else Reason.CONCURRENCY_LIMITED
     )
     return GatewayError(
         grpc.StatusCode.RESOURCE_EXHAUSTED,

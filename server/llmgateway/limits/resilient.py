@@ -13,6 +13,7 @@ import redis.exceptions
 
 from llmgateway.errors import GatewayError
 from llmgateway.limits.backend import Bucket, LimitBackend, ReserveResult
+from llmgateway.reasons import Reason
 
 _log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class ResilientLimitBackend:
     def _refusal(self) -> GatewayError:
         return GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "LIMITS_UNAVAILABLE",
+            Reason.LIMITS_UNAVAILABLE,
             "the store of rate limits and budgets is unreachable, and this gateway refuses calls "
             "until it is back (store.fail_open: false)",
             retry_after=self._closed_retry_after_s,

@@ -28,6 +28,7 @@ from llmgateway.providers.upstream_http import (
     transport_errors,
 )
 from llmgateway.providers.wire_json import JSON_CONTENT, dumps, json_int, loads_object
+from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -290,7 +291,7 @@ class AnthropicProvider(Provider):
             metadata["upstream_code"] = error_type
         return GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_STREAM_ERROR",
+            Reason.UPSTREAM_STREAM_ERROR,
             f"provider {self.name!r} reported an error mid-stream ({error_type or 'unknown'}): "
             f"{redact(message, self._secrets)}",
             metadata=metadata,

@@ -43,6 +43,7 @@ from llmgateway.providers.upstream_http import (
     transport_errors,
 )
 from llmgateway.providers.wire_json import dumps, json_int, loads_object, mapped_finish_reason
+from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _SERVICE = "bedrock"
@@ -155,7 +156,7 @@ class BedrockProvider(Provider):
         detail = f" ({cause})" if cause else ""
         return GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_AUTH_FAILED",
+            Reason.UPSTREAM_AUTH_FAILED,
             f"provider {self.name!r} has no usable AWS credentials from its settings or the standard chain"
             f"{detail}",
             metadata={"provider": self.name},
@@ -223,7 +224,7 @@ class BedrockProvider(Provider):
         if error_type in _UNAVAILABLE_TYPES:
             return GatewayError(
                 grpc.StatusCode.UNAVAILABLE,
-                "UPSTREAM_UNAVAILABLE",
+                Reason.UPSTREAM_UNAVAILABLE,
                 f"provider {self.name!r} failed ({error_type}, HTTP {status}): {message}",
                 metadata={"provider": self.name, "upstream_status": str(status), "upstream_code": error_type},
                 retry_after=1.0 if error_type == "ModelNotReadyException" else None,
@@ -247,14 +248,14 @@ class BedrockProvider(Provider):
         if kind == "throttlingException":
             return GatewayError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "UPSTREAM_RATE_LIMITED",
+                Reason.UPSTREAM_RATE_LIMITED,
                 f"provider {self.name!r} is rate limiting ({kind}): {text}",
                 metadata=metadata,
                 retry_after=1.0,
             )
         return GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_STREAM_ERROR",
+            Reason.UPSTREAM_STREAM_ERROR,
             f"provider {self.name!r} reported an error mid-stream ({kind}): {text}",
             metadata=metadata,
         )

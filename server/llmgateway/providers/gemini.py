@@ -43,6 +43,7 @@ from llmgateway.providers.upstream_http import (
     transport_errors,
 )
 from llmgateway.providers.wire_json import JSON_CONTENT, dumps, json_int, loads_object
+from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -170,7 +171,7 @@ class GeminiProvider(Provider):
             metadata["upstream_code"] = str(error["status"])
         return GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_STREAM_ERROR",
+            Reason.UPSTREAM_STREAM_ERROR,
             f"provider {self.name!r} reported an error mid-stream: {message}",
             metadata=metadata,
             retry_after=_retry_delay(details),

@@ -20,10 +20,11 @@ import httpx
 
 from llmgateway.config import MediaSettings
 from llmgateway.errors import GatewayError, unsupported_capability
+from llmgateway.reasons import Reason
 from llmgateway.v1 import content_pb2
 
 
-def _media_error(reason: str, message: str, uri: str) -> GatewayError:
+def _media_error(reason: Reason, message: str, uri: str) -> GatewayError:
     # The caller sent the URI, so a URI the gateway will not or cannot fetch is the caller's error.
     return GatewayError(grpc.StatusCode.INVALID_ARGUMENT, reason, message, metadata={"uri": uri[:200]})
 
@@ -32,7 +33,7 @@ def decode_data_uri(uri: str) -> tuple[bytes, str]:
     """(bytes, mime type) of a `data:` URI; raises INVALID_ARGUMENT when malformed."""
     header, comma, payload = uri.partition(",")
     if not comma or not header.startswith("data:"):
-        raise _media_error("INVALID_MEDIA_URI", "malformed data: URI", uri)
+        raise _media_error(Reason.INVALID_MEDIA_URI, "malformed data: URI", uri)
     parameters = header[len("data:") :].split(";")
     mime_type = parameters[0] or "text/plain"
     try:
@@ -40,7 +41,7 @@ def decode_data_uri(uri: str) -> tuple[bytes, str]:
             return base64.b64decode(payload, validate=True), mime_type
         return unquote_to_bytes(payload), mime_type
     except (binascii.Error, ValueError):
-        raise _media_error("INVALID_MEDIA_URI", "data: URI with invalid base64", uri) from None
+        raise _media_error(Reason.INVALID_MEDIA_URI, "data: URI with invalid base64", uri) from None
 
 
 def _is_public(address: str) -> bool:
@@ -72,7 +73,7 @@ class MediaFetcher:
     async def _check_host(self, uri: str) -> None:
         parts = urlsplit(uri)
         if parts.scheme != "https" or not parts.hostname:
-            raise _media_error("MEDIA_URI_REFUSED", "only https:// media URIs are fetched", uri)
+            raise _media_error(Reason.MEDIA_URI_REFUSED, "only https:// media URIs are fetched", uri)
         if self._settings.allow_private_addresses:
             return
         try:
@@ -80,11 +81,11 @@ class MediaFetcher:
                 parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
             )
         except OSError:
-            raise _media_error("MEDIA_FETCH_FAILED", f"cannot resolve {parts.hostname!r}", uri) from None
+            raise _media_error(Reason.MEDIA_FETCH_FAILED, f"cannot resolve {parts.hostname!r}", uri) from None
         addresses = {str(info[4][0]) for info in infos}
         if not addresses or not all(_is_public(address) for address in addresses):
             raise _media_error(
-                "MEDIA_URI_REFUSED", f"{parts.hostname!r} resolves to a non-public address", uri
+                Reason.MEDIA_URI_REFUSED, f"{parts.hostname!r} resolves to a non-public address", uri
             )
 
     async def fetch(self, uri: str) -> tuple[bytes, str]:
@@ -93,10 +94,10 @@ class MediaFetcher:
             async with asyncio.timeout(self._settings.timeout_s):
                 return await self._fetch(uri)
         except TimeoutError:
-            raise _media_error("MEDIA_FETCH_FAILED", "fetching the media URI timed out", uri) from None
+            raise _media_error(Reason.MEDIA_FETCH_FAILED, "fetching the media URI timed out", uri) from None
         except httpx.HTTPError as error:
             raise _media_error(
-                "MEDIA_FETCH_FAILED", f"fetching the media URI failed ({type(error).__name__})", uri
+                Reason.MEDIA_FETCH_FAILED, f"fetching the media URI failed ({type(error).__name__})", uri
             ) from None
 
     async def _fetch(self, uri: str) -> tuple[bytes, str]:
@@ -108,25 +109,27 @@ class MediaFetcher:
                     continue
                 if response.status_code != 200:
                     raise _media_error(
-                        "MEDIA_FETCH_FAILED", f"the media URI answered HTTP {response.status_code}", uri
+                        Reason.MEDIA_FETCH_FAILED, f"the media URI answered HTTP {response.status_code}", uri
                     )
                 declared = response.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self._settings.max_bytes:
                     raise _media_error(
-                        "MEDIA_TOO_LARGE", f"media is larger than {self._settings.max_bytes} bytes", uri
+                        Reason.MEDIA_TOO_LARGE, f"media is larger than {self._settings.max_bytes} bytes", uri
                     )
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk
                     if len(body) > self._settings.max_bytes:
                         raise _media_error(
-                            "MEDIA_TOO_LARGE", f"media is larger than {self._settings.max_bytes} bytes", uri
+                            Reason.MEDIA_TOO_LARGE,
+                            f"media is larger than {self._settings.max_bytes} bytes",
+                            uri,
                         )
                 mime_type = (
                     response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
                 )
                 return bytes(body), mime_type
-        raise _media_error("MEDIA_FETCH_FAILED", "too many redirects", uri)
+        raise _media_error(Reason.MEDIA_FETCH_FAILED, "too many redirects", uri)
 
 
 async def media_bytes(media: content_pb2.Media, provider: str, fetcher: MediaFetcher) -> tuple[bytes, str]:

@@ -33,6 +33,7 @@ from llmgateway.providers.upstream_http import (
     transport_errors,
 )
 from llmgateway.providers.wire_json import JSON_CONTENT, dumps, json_int, loads_object, struct_to_dict
+from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URL = "http://localhost:11434"
@@ -279,7 +280,7 @@ class OllamaProvider(Provider):
             metadata["upstream_status"] = str(line["status"])
         return GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_STREAM_ERROR",
+            Reason.UPSTREAM_STREAM_ERROR,
             f"provider {self.name!r} reported an error mid-stream: "
             f"{redact(str(line['error']), self._secrets)}",
             metadata=metadata,

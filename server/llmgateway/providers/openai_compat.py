@@ -31,6 +31,7 @@ from llmgateway.providers.upstream_http import (
     transport_errors,
 )
 from llmgateway.providers.wire_json import JSON_CONTENT, dumps, json_int, loads_object, mapped_finish_reason
+from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _DEFAULT_BASE_URLS = {
@@ -275,7 +276,7 @@ class OpenAICompatProvider(Provider):
             message = str(error.get("message") if isinstance(error, dict) else error)
             raise GatewayError(
                 grpc.StatusCode.UNAVAILABLE,
-                "UPSTREAM_STREAM_ERROR",
+                Reason.UPSTREAM_STREAM_ERROR,
                 f"provider {self.name!r} reported an error mid-stream: {redact(message, self._secrets)}",
                 metadata={"provider": self.name},
             )

@@ -17,6 +17,7 @@ from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
 from llmgateway.providers.aiohttp_transport import AiohttpTransport, body_chunks
 from llmgateway.providers.wire_json import loads_object
+from llmgateway.reasons import Reason
 
 # Statuses that say "try again" rather than "this request is wrong".
 _UNAVAILABLE_STATUSES = frozenset({408, 409, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -294,7 +295,7 @@ def error_from_status(
         # message may quote part of the key, so it is not passed on.
         return GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_AUTH_FAILED",
+            Reason.UPSTREAM_AUTH_FAILED,
             f"provider {provider!r} refused the gateway's credentials (HTTP {status})",
             metadata=metadata,
         )
@@ -302,13 +303,13 @@ def error_from_status(
         if provider_code == "insufficient_quota":
             return GatewayError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "UPSTREAM_QUOTA_EXHAUSTED",
+                Reason.UPSTREAM_QUOTA_EXHAUSTED,
                 f"provider {provider!r} account quota is exhausted: {message}",
                 metadata=metadata,
             )
         return GatewayError(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
-            "UPSTREAM_RATE_LIMITED",
+            Reason.UPSTREAM_RATE_LIMITED,
             f"provider {provider!r} is rate limiting: {message}",
             metadata=metadata,
             retry_after=retry_after if retry_after is not None else 1.0,
@@ -316,21 +317,21 @@ def error_from_status(
     if status == 404:
         return GatewayError(
             grpc.StatusCode.NOT_FOUND,
-            "UPSTREAM_NOT_FOUND",
+            Reason.UPSTREAM_NOT_FOUND,
             f"provider {provider!r} does not know the requested model or path: {message}",
             metadata=metadata,
         )
     if status == 413:
         return GatewayError(
             grpc.StatusCode.INVALID_ARGUMENT,
-            "REQUEST_TOO_LARGE",
+            Reason.REQUEST_TOO_LARGE,
             f"provider {provider!r} refused the request as too large: {message}",
             metadata=metadata,
         )
     if status in _UNAVAILABLE_STATUSES or status >= 500:
         return GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_UNAVAILABLE",
+            Reason.UPSTREAM_UNAVAILABLE,
             f"provider {provider!r} failed (HTTP {status}): {message}",
             metadata=metadata,
             retry_after=retry_after,
@@ -338,20 +339,20 @@ def error_from_status(
     if provider_code == "context_length_exceeded":
         return GatewayError(
             grpc.StatusCode.INVALID_ARGUMENT,
-            "CONTEXT_LENGTH_EXCEEDED",
+            Reason.CONTEXT_LENGTH_EXCEEDED,
             f"the request does not fit the model's context window: {message}",
             metadata=metadata,
         )
     if provider_code == "content_filter":
         return GatewayError(
             grpc.StatusCode.INVALID_ARGUMENT,
-            "CONTENT_FILTERED",
+            Reason.CONTENT_FILTERED,
             f"provider {provider!r} filtered the prompt: {message}",
             metadata=metadata,
         )
     return GatewayError(
         grpc.StatusCode.INVALID_ARGUMENT,
-        "UPSTREAM_REJECTED_REQUEST",
+        Reason.UPSTREAM_REJECTED_REQUEST,
         f"provider {provider!r} rejected the request (HTTP {status}): {message}",
         metadata=metadata,
     )
@@ -361,7 +362,7 @@ def malformed_response(provider: str, what: str) -> GatewayError:
     """The provider answered something that does not follow its protocol."""
     return GatewayError(
         grpc.StatusCode.UNAVAILABLE,
-        "UPSTREAM_MALFORMED_RESPONSE",
+        Reason.UPSTREAM_MALFORMED_RESPONSE,
         f"provider {provider!r} sent a malformed response: {what}",
         metadata={"provider": provider},
     )
@@ -390,7 +391,7 @@ def response_too_large(provider: str, what: str, limit: int, setting: str) -> Ga
     points at something else): UNAVAILABLE, for the router to try another deployment."""
     return GatewayError(
         grpc.StatusCode.UNAVAILABLE,
-        "UPSTREAM_RESPONSE_TOO_LARGE",
+        Reason.UPSTREAM_RESPONSE_TOO_LARGE,
         f"provider {provider!r} sent {what} over the {limit}-byte limit ({setting})",
         metadata={"provider": provider, "limit_bytes": str(limit)},
     )
@@ -400,7 +401,7 @@ def stream_cut(provider: str, what: str) -> GatewayError:
     """The provider's stream ended before its terminator."""
     return GatewayError(
         grpc.StatusCode.UNAVAILABLE,
-        "UPSTREAM_STREAM_CUT",
+        Reason.UPSTREAM_STREAM_CUT,
         f"provider {provider!r} stream ended early: {what}",
         metadata={"provider": provider},
     )
@@ -410,7 +411,7 @@ def stalled(provider: str, what: str, seconds: float) -> GatewayError:
     """The provider sent nothing for longer than the configured timeout."""
     return GatewayError(
         grpc.StatusCode.UNAVAILABLE,
-        "UPSTREAM_STALL",
+        Reason.UPSTREAM_STALL,
         f"provider {provider!r} sent no {what} for {seconds:g}s",
         metadata={"provider": provider},
     )
@@ -425,28 +426,28 @@ async def transport_errors(provider: str) -> AsyncIterator[None]:
     except httpx.TimeoutException as error:
         raise GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_TIMEOUT",
+            Reason.UPSTREAM_TIMEOUT,
             f"provider {provider!r} timed out ({type(error).__name__})",
             metadata={"provider": provider},
         ) from error
     except httpx.ConnectError as error:
         raise GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_CONNECT_FAILED",
+            Reason.UPSTREAM_CONNECT_FAILED,
             f"cannot connect to provider {provider!r}",
             metadata={"provider": provider},
         ) from error
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
         raise GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_CONNECTION_LOST",
+            Reason.UPSTREAM_CONNECTION_LOST,
             f"the connection to provider {provider!r} broke ({type(error).__name__})",
             metadata={"provider": provider},
         ) from error
     except httpx.HTTPError as error:
         raise GatewayError(
             grpc.StatusCode.UNAVAILABLE,
-            "UPSTREAM_ERROR",
+            Reason.UPSTREAM_ERROR,
             f"the call to provider {provider!r} failed ({type(error).__name__})",
             metadata={"provider": provider},
         ) from error

@@ -35,6 +35,7 @@ from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
 from llmgateway.pricing import cost_usd, prices_for
 from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.providers.upstream_http import stalled
+from llmgateway.reasons import Reason
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead, BulkheadFullError
 from llmgateway.resilience.clock import Clock
@@ -228,7 +229,7 @@ def _with_attempts(error: GatewayError, report: RouteReport) -> GatewayError:
 def _breaker_open(model: str, retry_in: float) -> GatewayError:
     return GatewayError(
         grpc.StatusCode.UNAVAILABLE,
-        "BREAKER_OPEN",
+        Reason.BREAKER_OPEN,
         f"every deployment of model {model!r} is failing; the gateway is not sending it calls for now",
         metadata={"model": model},
         retry_after=max(retry_in, 0.001),
@@ -238,7 +239,7 @@ def _breaker_open(model: str, retry_in: float) -> GatewayError:
 def _bulkhead_full(deployment: Deployment) -> GatewayError:
     return GatewayError(
         grpc.StatusCode.UNAVAILABLE,
-        "BULKHEAD_FULL",
+        Reason.BULKHEAD_FULL,
         f"deployment {deployment.id!r} has no free slot",
         metadata={"deployment": deployment.id},
         retry_after=1.0,
@@ -248,7 +249,7 @@ def _bulkhead_full(deployment: Deployment) -> GatewayError:
 def _no_capable_deployment(model: str, missing: str) -> GatewayError:
     return GatewayError(
         grpc.StatusCode.FAILED_PRECONDITION,
-        "NO_CAPABLE_DEPLOYMENT",
+        Reason.NO_CAPABLE_DEPLOYMENT,
         f"no deployment of model {model!r} (or its fallbacks) supports {missing}",
         metadata={"model": model, "feature": missing},
     )
@@ -361,7 +362,7 @@ class Router:
         if action.reject is not None:
             raise GatewayError(
                 grpc.StatusCode.PERMISSION_DENIED,
-                "ROUTE_REJECTED",
+                Reason.ROUTE_REJECTED,
                 f"rejected by routing rule {rule.name!r}: {action.reject}",
                 metadata={"rule": rule.name},
             )
@@ -503,7 +504,7 @@ class Router:
             except BulkheadFullError:
                 return _FAILED
             except GatewayError as error:
-                if error_class(error) is None and error.reason != "UNSUPPORTED_CAPABILITY":
+                if error_class(error) is None and error.reason != Reason.UNSUPPORTED_CAPABILITY:
                     raise _with_attempts(error, call.report) from None  # the caller's own error
                 delay = self._retry_delay(call, deployment, error, retries)
                 if delay is None:
@@ -593,7 +594,7 @@ class Router:
         retry_after = result.denial.retry_after_s if result.denial is not None else None
         raise GatewayError(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
-            "DEPLOYMENT_RATE_LIMITED",
+            Reason.DEPLOYMENT_RATE_LIMITED,
             f"deployment {deployment.id!r} is at its configured rate limit",
             metadata={"deployment": deployment.id},
             retry_after=retry_after,
@@ -715,7 +716,7 @@ class Router:
             deployment.breaker.record_failure(error.retry_after)
         else:
             deployment.breaker.record_neutral()
-        if error.reason in ("UPSTREAM_STALL", "UPSTREAM_TIMEOUT"):
+        if error.reason in (Reason.UPSTREAM_STALL, Reason.UPSTREAM_TIMEOUT):
             # A timeout is a latency observation too: the slow deployment falls back in the order.
             (deployment.ttft if stream else deployment.latency).add(elapsed)
 
@@ -741,7 +742,7 @@ class Router:
                 except TimeoutError:
                     raise GatewayError(
                         grpc.StatusCode.UNAVAILABLE,
-                        "UPSTREAM_TIMEOUT",
+                        Reason.UPSTREAM_TIMEOUT,
                         f"provider {deployment.provider.name!r} did not answer within "
                         f"{deployment.provider_settings.timeouts.total_s:g}s",
                         metadata={"provider": deployment.provider.name},
