@@ -4,6 +4,7 @@ nothing provider-specific."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
@@ -241,7 +242,6 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                     context.set_trailing_metadata(report_metadata(report, plan.state_after_miss))
                     upstream_model = handle.deployment.upstream_model(request.model)
                     generation = chat_request.generation_config
-                    prices = prices_for(handle.deployment.settings, upstream_model)
                     relayed = relay(
                         handle.messages(),
                         request_id=request_id,
@@ -251,7 +251,7 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                         cap=output_cap(
                             generation.max_output_tokens if generation.HasField("max_output_tokens") else None
                         ),
-                        price=lambda usage: cost_usd(prices, usage),
+                        price=functools.partial(handle.deployment.cost, request.model),
                     )
                     async with aclosing(_redacted(pii, _assembled(relayed, assembler))) as messages:
                         async for message in messages:

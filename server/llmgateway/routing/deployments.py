@@ -67,6 +67,11 @@ class Deployment:
             return self._fixed_price
         return known_prices(self.settings, self.upstream_model(requested))
 
+    def cost(self, requested: str, usage: chat_pb2.Usage) -> float:
+        """What `usage` is charged on this deployment for the requested model (an unknown price
+        charges nothing, as pricing.prices_for)."""
+        return cost_usd(self.prices(requested) or (0.0, 0.0), usage)
+
     def estimated_cost(self, requested: str | None, prompt_tokens: int, output_tokens: int) -> float | None:
         """What the call would cost here, or None when the price is unknown."""
         prices = self.prices(requested)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import fnmatch
+import functools
 import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -32,7 +33,6 @@ from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
-from llmgateway.pricing import cost_usd, prices_for
 from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.providers.upstream_http import stalled
 from llmgateway.reasons import Reason
@@ -172,13 +172,6 @@ class StreamHandle:
             self.span.end()
             self._on_end(self._end)
             await self._settle(self._usage)
-
-
-def _price_list(deployment: Deployment, requested: str) -> Callable[[chat_pb2.Usage], float]:
-    """The cost of a usage on this deployment (looked up only if a call needs it)."""
-    return lambda usage: cost_usd(
-        prices_for(deployment.settings, deployment.upstream_model(requested)), usage
-    )
 
 
 _FAILED = object()  # a deployment gave no result; the reason is in _Call.last_error
@@ -543,7 +536,7 @@ class Router:
         if observed is not None:
             observed.attempts += 1
             observed.provider, observed.deployment = deployment.provider.name, deployment.id
-            observed.price = _price_list(deployment, call.requested)
+            observed.price = functools.partial(deployment.cost, call.requested)
             observed.prompt_tokens = call.facts.prompt_tokens
         started = self._clock.now()
         waiting = time.perf_counter()
