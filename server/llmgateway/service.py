@@ -22,7 +22,7 @@ from llmgateway.reasons import Reason
 from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder
-from llmgateway.shutdown import InFlightCalls, shutting_down, was_cut
+from llmgateway.shutdown import InFlightCalls, cut_as_error
 from llmgateway.streaming import output_cap, relay
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2, models_pb2, models_pb2_grpc
 from llmgateway.validation import validate_request
@@ -63,17 +63,13 @@ def _prompt_charged_if_cut() -> Iterator[None]:
     it, before any usage is known, is charged the prompt (CallRecord.charge_prompt); an upstream
     failure is not. A shutdown's cut becomes the error SHUTTING_DOWN (llmgateway/shutdown.py)."""
     try:
-        yield
-    except asyncio.CancelledError:
-        _charge_prompt()
-        if was_cut():
-            raise shutting_down() from None
-        raise
-    except GeneratorExit:
+        with cut_as_error():
+            yield
+    except (asyncio.CancelledError, GeneratorExit):
         _charge_prompt()
         raise
     except GatewayError as error:
-        if error.reason == Reason.DEADLINE_EXCEEDED:
+        if error.reason in (Reason.DEADLINE_EXCEEDED, Reason.SHUTTING_DOWN):
             _charge_prompt()
         raise
 

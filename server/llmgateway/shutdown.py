@@ -49,18 +49,23 @@ class InFlightCalls:
         return len(self._tasks)
 
 
-def was_cut() -> bool:
-    """Whether the cancellation being handled is a shutdown's cut of this call. If so, the
-    cancellation is withdrawn (the call goes on to end with the error instead)."""
-    task = asyncio.current_task()
-    if task is None or task not in _cut:
-        return False
-    _cut.discard(task)
-    task.uncancel()
-    return True
+@contextmanager
+def cut_as_error() -> Iterator[None]:
+    """Within it, a shutdown's cut of this call raises UNAVAILABLE SHUTTING_DOWN instead of the
+    cancellation (which is withdrawn: the call goes on to end with the error); any other
+    cancellation passes as it is."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is None or task not in _cut:
+            raise
+        _cut.discard(task)
+        task.uncancel()
+        raise _shutting_down() from None
 
 
-def shutting_down() -> GatewayError:
+def _shutting_down() -> GatewayError:
     return GatewayError(
         grpc.StatusCode.UNAVAILABLE,
         Reason.SHUTTING_DOWN,

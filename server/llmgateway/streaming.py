@@ -14,7 +14,6 @@ inside it before its own `finally` runs.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
@@ -22,7 +21,7 @@ from contextlib import aclosing
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.reasons import Reason
-from llmgateway.shutdown import shutting_down, was_cut
+from llmgateway.shutdown import cut_as_error
 from llmgateway.v1 import chat_pb2
 
 _CHARS_PER_TOKEN = 4  # a rough, provider-neutral estimate for usage the provider never reported
@@ -142,7 +141,7 @@ async def relay(
     started = False
     finished = False
     try:
-        try:
+        with cut_as_error():
             async with aclosing(upstream):
                 async for message in upstream:
                     if message.HasField("usage"):
@@ -161,10 +160,6 @@ async def relay(
                     if capped:
                         tally.usage.CopyFrom(tally.partial())
                         break  # the upstream is closed on the way out
-        except asyncio.CancelledError:
-            if not was_cut():
-                raise
-            raise shutting_down() from None
         if not started:
             yield chat_pb2.ChatStreamResponse(id=request_id, model=model or default_model, provider=provider)
         finished = True
