@@ -151,6 +151,17 @@ class ResilientLimitBackend:
 
         return await self.health.call(lambda: self._inner.reserve(demands), fallback)
 
+    def _unreachable(self, when_open: Callable[[], T]) -> Callable[[], T]:
+        """The fallback of a check while the store is unreachable: `when_open()` failing open, the
+        refusal failing closed."""
+
+        def fallback() -> T:
+            if self._fail_open:
+                return when_open()
+            raise self._refusal()
+
+        return fallback
+
     def _refusal(self) -> GatewayError:
         return GatewayError(
             grpc.StatusCode.UNAVAILABLE,
@@ -169,20 +180,13 @@ class ResilientLimitBackend:
         )
 
     async def get_spend(self, key: str) -> float:
-        def fallback() -> float:
-            if self._fail_open:
-                return 0.0
-            raise self._refusal()
-
-        return await self.health.call(lambda: self._inner.get_spend(key), fallback)
+        return await self.health.call(lambda: self._inner.get_spend(key), self._unreachable(lambda: 0.0))
 
     async def acquire_concurrency(self, key: str, limit: int, lease_s: float) -> str | None:
-        def fallback() -> str | None:
-            if self._fail_open:
-                return _SYNTHETIC_LEASE_PREFIX + secrets.token_hex(8)
-            raise self._refusal()
-
-        return await self.health.call(lambda: self._inner.acquire_concurrency(key, limit, lease_s), fallback)
+        return await self.health.call(
+            lambda: self._inner.acquire_concurrency(key, limit, lease_s),
+            self._unreachable(lambda: _SYNTHETIC_LEASE_PREFIX + secrets.token_hex(8)),
+        )
 
     async def renew_concurrency(self, leases: Sequence[tuple[str, str]], lease_s: float) -> None:
         real = [(key, lease) for key, lease in leases if not lease.startswith(_SYNTHETIC_LEASE_PREFIX)]
