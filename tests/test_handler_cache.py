@@ -8,7 +8,7 @@ from typing import Any, cast
 import grpc
 import pytest
 
-from llmgateway.interceptors.handlers import WrappedHandlers
+from llmgateway.frontends.grpc.handlers import WrappedHandlers
 from tests.conftest import ECHO_CONFIG, Client, StartGateway, chat_request, stream_request, user
 
 
@@ -39,7 +39,7 @@ async def test_calls_build_no_handlers_after_the_first(
     # does the stream closer outside it (it wraps OpenTelemetry's per-call handler).
     def ours(behavior: Any) -> bool:
         module = str(getattr(behavior, "__module__", ""))
-        return module.startswith("llmgateway.") and module != "llmgateway.interceptors.stream_closing"
+        return module.startswith("llmgateway.") and module != "llmgateway.frontends.grpc.stream_closing"
 
     def counting_unary(behavior: Any, *args: Any, **kwargs: Any) -> Any:
         built["unary"] += ours(behavior)

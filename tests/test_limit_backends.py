@@ -16,14 +16,15 @@ import redis.asyncio
 
 from llmgateway.auth.keys import Principal
 from llmgateway.config import GatewayConfig, KeyPolicy
+from llmgateway.core.entry import settle
 from llmgateway.errors import GatewayError
-from llmgateway.interceptors.admission import AdmissionGuard
 from llmgateway.limits.admission import Admission
 from llmgateway.limits.backend import Bucket, LimitBackend, ReserveResult
 from llmgateway.limits.memory import MemoryLimitBackend
 from llmgateway.limits.redis_backend import RedisLimitBackend
 from llmgateway.limits.resilient import ResilientLimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.v1 import chat_pb2
 from tests.redis_server import RedisServer
 
 pytest_plugins = ["tests.redis_fixtures"]
@@ -414,10 +415,9 @@ def test_the_memory_backend_never_suspends() -> None:
     assert finished_in_one_step(memory.release_concurrency("concurrent:key:k1", "lease"))
 
 
-def admission_guard_over(backend: LimitBackend) -> tuple[AdmissionGuard, Admission]:
+def admission_over(backend: LimitBackend) -> Admission:
     config = GatewayConfig.model_validate({"tenants": [{"name": "acme", "rpm": 100, "tpm": 10_000}]})
-    admission = Admission(backend, config, GatewayMetrics())
-    return AdmissionGuard(lambda: admission), admission
+    return Admission(backend, config, GatewayMetrics())
 
 
 PRINCIPAL = Principal(
@@ -431,11 +431,11 @@ PRINCIPAL = Principal(
 
 async def test_in_process_limits_settle_in_the_callers_task_and_give_everything_back() -> None:
     memory = MemoryLimitBackend()
-    guard, admission = admission_guard_over(memory)
+    admission = admission_over(memory)
     ticket = await admission.admit(PRINCIPAL, 300)
     assert ticket.leases
     # No shield, so no task: leaving runs to its end in the call's own task.
-    assert finished_in_one_step(guard.leave((admission, ticket)))
+    assert finished_in_one_step(settle(admission, ticket, chat_pb2.Usage()))
     assert ticket.leases == []
     tpm = Bucket("tpm:key:k1", capacity=1_000, refill_per_s=1_000 / 60)
     # The estimate (300) was given back in full: the settled call used no tokens.
@@ -443,9 +443,9 @@ async def test_in_process_limits_settle_in_the_callers_task_and_give_everything_
 
 
 async def test_limits_that_wait_are_settled_behind_a_shield() -> None:
-    guard, admission = admission_guard_over(FlakyBackend())
+    admission = admission_over(FlakyBackend())
     ticket = await admission.admit(PRINCIPAL, 300)
-    leaving = asyncio.ensure_future(guard.leave((admission, ticket)))
+    leaving = asyncio.ensure_future(settle(admission, ticket, chat_pb2.Usage()))
     await asyncio.sleep(0)
     leaving.cancel()  # the caller goes away while its call is being settled
     with pytest.raises(asyncio.CancelledError):

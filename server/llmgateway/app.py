@@ -15,24 +15,18 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
 
 from llmgateway import gc_tuning
-from llmgateway.auth.keys import KeyStore
 from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
-from llmgateway.interceptors.admission import AdmissionGuard
-from llmgateway.interceptors.auth import AuthGuard
-from llmgateway.interceptors.breaker import BreakerGuard
-from llmgateway.interceptors.error_mapping import ErrorMappingInterceptor
-from llmgateway.interceptors.guards import GuardInterceptor
-from llmgateway.interceptors.load_shedding import LoadSheddingGuard
-from llmgateway.interceptors.observability import ObservabilityInterceptor
-from llmgateway.interceptors.stream_closing import StreamClosingInterceptor
-from llmgateway.limits.admission import Admission
+from llmgateway.core.pipeline import Core
+from llmgateway.frontends.grpc.observability import ObservabilityInterceptor
+from llmgateway.frontends.grpc.servicers import ChatServicer, ModelServicer
+from llmgateway.frontends.grpc.status import ErrorMappingInterceptor
+from llmgateway.frontends.grpc.stream_closing import StreamClosingInterceptor
 from llmgateway.observability.expected_events import quiet_expected_grpc_errors
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
 from llmgateway.observability.tracing import build_tracer_provider
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
 from llmgateway.runtime import Runtime, RuntimeHolder, Store, build_store
-from llmgateway.service import ChatServicer, ModelServicer
 from llmgateway.shutdown import InFlightCalls
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 
@@ -155,24 +149,15 @@ class Gateway:
 
     async def start(self) -> None:
         """Bind, serve liveness at once, and readiness once providers are built."""
-        # Outermost first: streams are closed in their own task; the trace span, metrics and the
-        # access log cover everything after and see the final status; errors raised by any later
-        # interceptor are mapped to statuses too.
-        observability = self.config.observability
+        # Outermost first: streams are closed in their own task; the trace span and gRPC metrics
+        # cover everything after and see the final status; errors are mapped to statuses. The call
+        # pipeline itself is the core's, which the servicers call.
         quiet_expected_grpc_errors()
         server = grpc.aio.server(
             interceptors=[
                 StreamClosingInterceptor(),
-                ObservabilityInterceptor(self.metrics, self._tracer, access_log=observability.access_log),
+                ObservabilityInterceptor(self.metrics, self._tracer),
                 ErrorMappingInterceptor(),
-                GuardInterceptor(
-                    [
-                        AuthGuard(self._keys),
-                        AdmissionGuard(self._admission),
-                        LoadSheddingGuard(self.config.routing.max_concurrent_calls),
-                        BreakerGuard(self._open_until),
-                    ]
-                ),
             ],
             options=server_options(self.config.server, self.config.limits.max_request_bytes),
         )
@@ -189,8 +174,15 @@ class Gateway:
         self._store = build_store(self.config, self.metrics)
         runtimes = RuntimeHolder(self._new_runtime(self.config), on_retired=self._on_runtime_retired)
         self._runtimes = runtimes
-        chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(runtimes, self._in_flight), server)
-        models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(runtimes), server)
+        core = Core(
+            runtimes,
+            self._in_flight,
+            self.metrics,
+            max_concurrent_calls=self.config.routing.max_concurrent_calls,
+            access_log=self.config.observability.access_log,
+        )
+        chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(core), server)
+        models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
         reflection.enable_server_reflection(
             [
                 READINESS_SERVICE,
@@ -237,15 +229,6 @@ class Gateway:
             metrics=self.metrics,
             tracer=self._tracer,
         )
-
-    def _admission(self) -> Admission | None:
-        return self._runtimes.current.admission if self._runtimes is not None else None
-
-    def _keys(self) -> KeyStore | None:
-        return self._runtimes.current.keys if self._runtimes is not None else None
-
-    def _open_until(self, model: str) -> float | None:
-        return self._runtimes.current.router.open_until(model) if self._runtimes is not None else None
 
     def request_reload(self) -> None:
         """Reload the config in the background (the SIGHUP handler calls this)."""

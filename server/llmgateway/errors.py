@@ -7,7 +7,9 @@ StreamInterruption where they apply); anything else becomes INTERNAL with a mask
 
 from __future__ import annotations
 
+import logging
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +20,8 @@ from grpc_status import rpc_status
 
 from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2
+
+_log = logging.getLogger(__name__)
 
 ERROR_DOMAIN = "llmgateway"
 # How much of a caller's identifier (a model name, say) an error or a log line repeats: the rest is
@@ -152,6 +156,16 @@ def to_status(error: GatewayError) -> grpc.Status:
         details.append(_pack(error.interruption))
     status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
     return rpc_status.to_status(status)
+
+
+def as_gateway_error(raised: Exception) -> GatewayError:
+    """A GatewayError as it is; any other exception is a gateway bug: logged at ERROR with an error
+    id, and the caller gets INTERNAL with a masked message carrying that id."""
+    if isinstance(raised, GatewayError):
+        return raised
+    error_id = uuid.uuid4().hex[:16]
+    _log.error("unhandled error %s", error_id, exc_info=raised)
+    return internal_error(error_id)
 
 
 def internal_error(request_id: str) -> GatewayError:

@@ -29,16 +29,15 @@ class InFlightCalls:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[object]] = set()
 
-    @contextmanager
-    def track(self) -> Iterator[None]:
+    def add(self) -> asyncio.Task[object] | None:
+        """Track the current task's call until `discard`; None when not in a task (nothing to cut)."""
         task = asyncio.current_task()
-        if task is None:  # not in a task: nothing to cut
-            yield
-            return
-        self._tasks.add(task)
-        try:
-            yield
-        finally:
+        if task is not None:
+            self._tasks.add(task)
+        return task
+
+    def discard(self, task: asyncio.Task[object] | None) -> None:
+        if task is not None:
             self._tasks.discard(task)
 
     def cut_all(self) -> int:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from llmgateway.core.served import Served
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.v1 import chat_pb2
 
@@ -33,6 +34,7 @@ class CallRecord:
     tenant: str = ""
     cache: str = "off"
     reason: str = ""  # ErrorInfo reason of a failed call
+    served: Served | None = None  # who answered (the response's x-llmgateway-* headers)
     usage: chat_pb2.Usage = field(default_factory=chat_pb2.Usage)
     # The prompt's size estimate, and the price list of the deployment last tried: what a call cut
     # before the provider reported usage is charged (charge_prompt).

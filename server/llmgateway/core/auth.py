@@ -1,23 +1,17 @@
-"""Authentication and model policy, a guard (interceptors/guards.py): every ChatService and
-ModelService call needs a valid key (`authorization: Bearer KEY` or `x-api-key: KEY`); health and
-reflection stay open."""
+"""Authentication and model policy: every chat and model-listing call needs a valid key
+(`authorization: Bearer KEY` or `x-api-key: KEY`), and may use only the models its policy allows."""
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 import grpc
 
-from llmgateway.auth.context import current_principal
 from llmgateway.auth.keys import KeyStore, Principal
 from llmgateway.errors import GatewayError, shown
-from llmgateway.interceptors.handlers import Context
-from llmgateway.observability.call_record import record as current_record
 from llmgateway.reasons import Reason
-
-_PROTECTED = ("/llmgateway.v1.ChatService/", "/llmgateway.v1.ModelService/")
+from llmgateway.v1 import chat_pb2
 
 
 def _unauthenticated(reason: Reason, message: str) -> GatewayError:
@@ -57,10 +51,10 @@ def authenticate(store: KeyStore, metadata: Iterable[tuple[str, str | bytes]] | 
     return principal
 
 
-def _check_model(principal: Principal, request: Any) -> None:
-    model = getattr(request, "model", None)
-    if not isinstance(model, str):
-        return
+def check_model(principal: Principal, request: chat_pb2.ChatRequest) -> None:
+    """PERMISSION_DENIED unless the key's policy allows the requested model; the key's labels are
+    added to the request's (they win over the caller's)."""
+    model = request.model
     if not any(fnmatch.fnmatchcase(model, pattern) for pattern in principal.policy.models):
         raise GatewayError(
             grpc.StatusCode.PERMISSION_DENIED,
@@ -68,31 +62,5 @@ def _check_model(principal: Principal, request: Any) -> None:
             f"this API key may not use model {shown(model)!r}",
             metadata={"model": shown(model), "key_id": principal.key_id},
         )
-    labels = getattr(request, "labels", None)
-    if labels is not None and principal.policy.labels:
-        labels.update(principal.policy.labels)  # the key's labels win over the caller's
-
-
-class AuthGuard:
-    """Authenticates protected calls; `keys()` gives the current key store, or None when auth is off
-    (read per call, so a reload that revokes a key takes effect at once)."""
-
-    def __init__(self, keys: Callable[[], KeyStore | None]) -> None:
-        self._keys = keys
-
-    def applies_to(self, method: str) -> bool:
-        return method.startswith(_PROTECTED)
-
-    async def enter(self, request: Any, context: Context) -> None:
-        store = self._keys()
-        if store is None:
-            return
-        principal = authenticate(store, context.invocation_metadata())
-        current_principal.set(principal)
-        observed = current_record()
-        if observed is not None:
-            observed.tenant = principal.tenant
-        _check_model(principal, request)
-
-    async def leave(self, entered: object) -> None:
-        """Nothing to undo."""
+    if principal.policy.labels:
+        request.labels.update(principal.policy.labels)

@@ -27,7 +27,7 @@ from typing import Any
 import grpc
 from grpc._cython.cygrpc import ExecuteBatchError  # raised by grpc.aio's writes; not re-exported
 
-from llmgateway.interceptors.handlers import Context, Continuation, Handler, StreamBehavior
+from llmgateway.frontends.grpc.handlers import Context, Continuation, Handler, StreamBehavior
 
 WriteLoop = Callable[[Any, Context], Awaitable[None]]
 

@@ -12,22 +12,20 @@ from llmgateway.errors import GatewayError, deadline_exceeded
 from llmgateway.reasons import Reason
 
 
-def deadline_of(context: grpc.aio.ServicerContext[object, object], now: float, total_s: float) -> float:
-    """The call's deadline on the router's clock: the caller's, or `total_s` from now."""
-    remaining = context.time_remaining()
+def deadline_of(remaining: float | None, now: float, total_s: float) -> float:
+    """The call's deadline on the router's clock: the caller's (`remaining` seconds from now), or
+    `total_s` from now."""
     return now + (total_s if remaining is None else min(remaining, total_s))
 
 
 @asynccontextmanager
-async def bounded_by_deadline(
-    context: grpc.aio.ServicerContext[object, object], total_s: float
-) -> AsyncIterator[None]:
-    """Cancel the work inside when the caller's deadline (or, without one, `total_s`) passes.
+async def bounded_by_deadline(remaining: float | None, total_s: float) -> AsyncIterator[None]:
+    """Cancel the work inside when the caller's deadline (`remaining` seconds from now; None: none)
+    or, sooner, `total_s` passes.
 
     Cancelling the task closes the upstream HTTP request at once, so no tokens are paid for an
     answer nobody will read.
     """
-    remaining = context.time_remaining()
     callers_deadline = remaining is not None and remaining <= total_s
     try:
         async with asyncio.timeout(remaining if callers_deadline else total_s):

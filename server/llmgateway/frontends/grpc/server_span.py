@@ -24,7 +24,7 @@ from opentelemetry import context as context_api
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from llmgateway.interceptors.handlers import Context
+from llmgateway.frontends.grpc.handlers import Context
 
 # Server codes that mark a span as failed (OpenTelemetry semantic conventions for gRPC: the others
 # are the caller's mistake, not the server's, and leave the status unset).

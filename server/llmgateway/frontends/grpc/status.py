@@ -1,14 +1,13 @@
-"""Turn GatewayErrors raised anywhere below into rich gRPC statuses, in exactly one place.
+"""Turn GatewayErrors raised anywhere below into rich gRPC statuses, in exactly one place for the
+gRPC front door.
 
-Any other exception is a gateway bug: it is logged with an error id and the caller gets INTERNAL
-with a masked message carrying that id, never the exception text. A request that does not even
+Any other exception is a gateway bug (errors.as_gateway_error): logged with an error id, the caller
+gets INTERNAL with a masked message carrying that id, never the exception text. A request that does not even
 parse (corrupt wire bytes, invalid UTF-8 in a string) is the caller's error: INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any
@@ -16,8 +15,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from llmgateway.errors import FieldViolation, GatewayError, internal_error, invalid_argument, to_status
-from llmgateway.interceptors.handlers import (
+from llmgateway.errors import FieldViolation, as_gateway_error, invalid_argument, to_status
+from llmgateway.frontends.grpc.handlers import (
     Context,
     Handler,
     StreamBehavior,
@@ -25,21 +24,10 @@ from llmgateway.interceptors.handlers import (
     WrappingInterceptor,
     rewrap,
 )
-from llmgateway.observability.call_record import record as current_record
-
-_log = logging.getLogger(__name__)
 
 
-async def _abort(context: Context, error: BaseException) -> None:
-    if isinstance(error, GatewayError):
-        gateway_error = error
-    else:
-        error_id = uuid.uuid4().hex[:16]
-        _log.error("unhandled error %s", error_id, exc_info=error)
-        gateway_error = internal_error(error_id)
-    observed = current_record()
-    if observed is not None:
-        observed.reason = gateway_error.reason
+async def _abort(context: Context, error: Exception) -> None:
+    gateway_error = as_gateway_error(error)
     status = to_status(gateway_error)
     # What the call already reported (x-llmgateway-*: say, the provider of a stream that broke after
     # its first token) stays beside the error's details; abort's own metadata would replace it.
