@@ -15,15 +15,9 @@ from typing import Any
 
 import pytest
 
-from llmgateway.observability.redaction import (
-    MAX_HOLD,
-    Finding,
-    Kind,
-    PIIRejectedError,
-    RedactionResult,
-    Redactor,
-    StreamRedactor,
-)
+from llmgateway.redaction.kinds import Finding, Kind, PIIRejectedError, RedactionResult
+from llmgateway.redaction.redactor import MAX_HOLD, Redactor
+from llmgateway.redaction.stream import StreamRedactor
 
 CORPUS_PATH = Path(__file__).parent / "data" / "pii_corpus.jsonl"
 
@@ -435,7 +429,7 @@ def test_result_types() -> None:
 
 
 def stream_all(redactor: Redactor, chunks: list[str]) -> tuple[str, StreamRedactor]:
-    stream = redactor.stream()
+    stream = StreamRedactor(redactor)
     out = [stream.feed(chunk) for chunk in chunks]
     out.append(stream.flush())
     return "".join(out), stream
@@ -484,7 +478,7 @@ def test_stream_random_chunking_of_the_whole_corpus(mode: str) -> None:
 def test_stream_holds_back_only_what_could_still_match() -> None:
     redactor = Redactor()
     big = "\n".join(ex["text"] for ex in CORPUS if ex["spans"])
-    stream = redactor.stream()
+    stream = StreamRedactor(redactor)
     fed = ""
     for ch in big:
         stream.feed(ch)
@@ -506,7 +500,7 @@ def test_stream_holds_back_only_what_could_still_match() -> None:
 
 
 def test_stream_examples() -> None:
-    stream = Redactor().stream()
+    stream = StreamRedactor(Redactor())
     assert stream.feed("Hello, my mail is ") == "Hello, my mail is "
     assert stream.feed("jane@ac") == ""
     assert stream.held == len("jane@ac")
@@ -536,7 +530,7 @@ def test_stream_examples() -> None:
 def test_stream_hold_back_is_bounded_for_endless_words() -> None:
     redactor = Redactor()
     text = "x" * (3 * MAX_HOLD) + " tail"
-    stream = redactor.stream()
+    stream = StreamRedactor(redactor)
     out = []
     for i in range(0, len(text), 997):
         out.append(stream.feed(text[i : i + 997]))

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from llmgateway.observability.redaction import Kind
+from llmgateway.redaction.kinds import Kind
 
 ProviderType = Literal[
     "openai", "azure_openai", "anthropic", "gemini", "bedrock", "ollama", "vllm", "together", "echo"

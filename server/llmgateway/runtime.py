@@ -24,10 +24,10 @@ from llmgateway.limits.memory import MemoryLimitBackend
 from llmgateway.limits.redis_backend import RedisLimitBackend
 from llmgateway.limits.resilient import ResilientLimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
-from llmgateway.pii import PiiFilter
 from llmgateway.providers.base import Provider, ProviderContext
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.registry import build_providers
+from llmgateway.redaction.policy import PiiFilter
 from llmgateway.resilience.clock import Clock
 from llmgateway.routing.router import Router
 from llmgateway.routing.upstream_models import UpstreamModelDirectory

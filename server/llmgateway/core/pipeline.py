@@ -24,8 +24,8 @@ from llmgateway.core.served import Served
 from llmgateway.errors import GatewayError, as_gateway_error, shown
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
-from llmgateway.pii import PiiFilter
 from llmgateway.pricing import cost_usd, prices_for
+from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder

@@ -11,7 +11,7 @@ from opentelemetry import trace
 
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.logging_setup import ACCESS_LOGGER
-from llmgateway.observability.redaction import Redactor
+from llmgateway.redaction.redactor import Redactor
 
 _access = logging.getLogger(ACCESS_LOGGER)
 _CONTENT_LIMIT = 4000  # characters of prompt or answer kept in a log line

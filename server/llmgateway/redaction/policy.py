@@ -10,8 +10,10 @@ from contextlib import aclosing
 
 from llmgateway.config import PiiPolicy
 from llmgateway.errors import FieldViolation, GatewayError, invalid_argument
-from llmgateway.observability.redaction import PIIRejectedError, Redactor
 from llmgateway.reasons import Reason
+from llmgateway.redaction.kinds import PIIRejectedError
+from llmgateway.redaction.redactor import Redactor
+from llmgateway.redaction.stream import StreamRedactor
 from llmgateway.v1 import chat_pb2, content_pb2
 
 
@@ -71,7 +73,7 @@ class PiiFilter:
                 async for message in messages:
                     yield message
                 return
-            text, reasoning = self._redactor.stream(), self._redactor.stream()
+            text, reasoning = StreamRedactor(self._redactor), StreamRedactor(self._redactor)
             async for message in messages:
                 if message.HasField("delta"):
                     message.delta.text = text.feed(message.delta.text)
