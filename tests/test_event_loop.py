@@ -7,8 +7,8 @@ import importlib.util
 
 import pytest
 
-from llmgateway import event_loop
 from llmgateway.config import ServerSettings
+from llmgateway.process import event_loop
 
 
 async def _loop_module() -> str:

@@ -15,7 +15,7 @@ def test_settle_freezes_and_sets_thresholds() -> None:
     code = (
         "import gc, json\n"
         "from llmgateway.config import ServerSettings\n"
-        "from llmgateway.gc_tuning import settle\n"
+        "from llmgateway.process.gc_tuning import settle\n"
         "settle(ServerSettings(gc_thresholds=(5000, 20, 30)))\n"
         "print(json.dumps([gc.get_threshold(), gc.get_freeze_count()]))\n"
     )

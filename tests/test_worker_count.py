@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from llmgateway.worker_count import available_cores, worker_count
+from llmgateway.process.worker_count import available_cores, worker_count
 from tests.conftest import ECHO_CONFIG, gateway_config
 
 AFFINITY = len(os.sched_getaffinity(0))

@@ -14,9 +14,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
 
-from llmgateway import gc_tuning
 from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
 from llmgateway.core.pipeline import Core
+from llmgateway.core.shutdown import InFlightCalls
 from llmgateway.frontends.grpc.observability import ObservabilityInterceptor
 from llmgateway.frontends.grpc.servicers import ChatServicer, ModelServicer
 from llmgateway.frontends.grpc.status import ErrorMappingInterceptor
@@ -24,10 +24,10 @@ from llmgateway.frontends.grpc.stream_closing import StreamClosingInterceptor
 from llmgateway.observability.expected_events import quiet_expected_grpc_errors
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
 from llmgateway.observability.tracing import build_tracer_provider
+from llmgateway.process import gc_tuning
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
 from llmgateway.runtime import Runtime, RuntimeHolder, Store, build_store
-from llmgateway.shutdown import InFlightCalls
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 
 _log = logging.getLogger(__name__)

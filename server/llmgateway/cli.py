@@ -10,7 +10,6 @@ from pathlib import Path
 
 import yaml
 
-from llmgateway import event_loop
 from llmgateway.app import serve
 from llmgateway.auth.keys import new_key
 from llmgateway.config import (
@@ -22,7 +21,8 @@ from llmgateway.config import (
 )
 from llmgateway.default_config import load_or_default
 from llmgateway.observability.logging_setup import configure_logging
-from llmgateway.worker_count import worker_count
+from llmgateway.process import event_loop
+from llmgateway.process.worker_count import worker_count
 from llmgateway.workers import supervise
 
 

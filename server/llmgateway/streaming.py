@@ -18,10 +18,10 @@ import math
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
+from llmgateway.core.shutdown import cut_as_error
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.reasons import Reason
-from llmgateway.shutdown import cut_as_error
 from llmgateway.v1 import chat_pb2
 
 _CHARS_PER_TOKEN = 4  # a rough, provider-neutral estimate for usage the provider never reported

@@ -42,10 +42,10 @@ def reserve_port(listen: str) -> tuple[socket.socket, str]:
 def _worker(config_path: str | None, listen: str, log_format: str, log_level: str, supervisor: int) -> None:
     # Imported here: the worker is a fresh interpreter (spawn) that must see PROMETHEUS_MULTIPROC_DIR
     # before prometheus-client is first imported.
-    from llmgateway import event_loop  # noqa: PLC0415
     from llmgateway.app import serve  # noqa: PLC0415
     from llmgateway.default_config import load_or_default  # noqa: PLC0415
     from llmgateway.observability.logging_setup import configure_logging  # noqa: PLC0415
+    from llmgateway.process import event_loop  # noqa: PLC0415
 
     configure_logging(log_format, log_level)
     path = Path(config_path) if config_path else None

@@ -8,10 +8,10 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from llmgateway.core.shutdown import cut_as_error
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.reasons import Reason
-from llmgateway.shutdown import cut_as_error
 
 
 @contextmanager
