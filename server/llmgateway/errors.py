@@ -1,22 +1,18 @@
-"""The one table from domain errors to gRPC statuses with google.rpc details.
-
-Every failure the gateway reports is a `GatewayError`. The error-mapping interceptor turns it into a
-status (code, message, ErrorInfo always, plus RetryInfo / BadRequest / ResourceInfo / QuotaFailure /
-StreamInterruption where they apply); anything else becomes INTERNAL with a masked message.
+"""The gateway's domain error: every failure it reports is a `GatewayError` naming a `Reason`
+(llmgateway/reasons.py, the one table of reasons) and the details that explain it. Each front door
+renders it in its own shape (the gRPC door: frontends/grpc/status.py); anything else becomes
+INTERNAL with a masked message.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
+from google.rpc import error_details_pb2
 
 from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2
@@ -111,51 +107,6 @@ def deadline_exceeded(where: str) -> GatewayError:
         Reason.DEADLINE_EXCEEDED,
         f"the caller's deadline passed {where}",
     )
-
-
-def _pack(message: object) -> any_pb2.Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)  # type: ignore[arg-type]
-    return packed
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    whole = math.floor(seconds)
-    return duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
-
-
-def to_status(error: GatewayError) -> grpc.Status:
-    """The rich gRPC status for a GatewayError (google.rpc.Status in `grpc-status-details-bin`)."""
-    details = [
-        _pack(
-            error_details_pb2.ErrorInfo(
-                reason=error.reason, domain=ERROR_DOMAIN, metadata=dict(error.metadata)
-            )
-        )
-    ]
-    if error.retry_after is not None:
-        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_duration(max(error.retry_after, 0.0)))))
-    if error.field_violations:
-        details.append(
-            _pack(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description, reason=v.reason
-                        )
-                        for v in error.field_violations
-                    ]
-                )
-            )
-        )
-    if error.resource is not None:
-        details.append(_pack(error.resource))
-    if error.quota_violations:
-        details.append(_pack(error_details_pb2.QuotaFailure(violations=list(error.quota_violations))))
-    if error.interruption is not None:
-        details.append(_pack(error.interruption))
-    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
-    return rpc_status.to_status(status)
 
 
 def as_gateway_error(raised: Exception) -> GatewayError:

@@ -1,5 +1,6 @@
-"""Turn GatewayErrors raised anywhere below into rich gRPC statuses, in exactly one place for the
-gRPC front door.
+"""Turn GatewayErrors raised anywhere below into rich gRPC statuses (code, message, ErrorInfo always,
+plus RetryInfo / BadRequest / ResourceInfo / QuotaFailure / StreamInterruption where they apply),
+in exactly one place for the gRPC front door.
 
 Any other exception is a gateway bug (errors.as_gateway_error): logged with an error id, the caller
 gets INTERNAL with a masked message carrying that id, never the exception text. A request that does not even
@@ -8,14 +9,18 @@ parse (corrupt wire bytes, invalid UTF-8 in a string) is the caller's error: INV
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
-from llmgateway.errors import FieldViolation, as_gateway_error, invalid_argument, to_status
+from llmgateway.errors import ERROR_DOMAIN, FieldViolation, GatewayError, as_gateway_error, invalid_argument
 from llmgateway.frontends.grpc.handlers import (
     Context,
     Handler,
@@ -24,6 +29,51 @@ from llmgateway.frontends.grpc.handlers import (
     WrappingInterceptor,
     rewrap,
 )
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    whole = math.floor(seconds)
+    return duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
+
+
+def to_status(error: GatewayError) -> grpc.Status:
+    """The rich gRPC status for a GatewayError (google.rpc.Status in `grpc-status-details-bin`)."""
+    details = [
+        _pack(
+            error_details_pb2.ErrorInfo(
+                reason=error.reason, domain=ERROR_DOMAIN, metadata=dict(error.metadata)
+            )
+        )
+    ]
+    if error.retry_after is not None:
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_duration(max(error.retry_after, 0.0)))))
+    if error.field_violations:
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description, reason=v.reason
+                        )
+                        for v in error.field_violations
+                    ]
+                )
+            )
+        )
+    if error.resource is not None:
+        details.append(_pack(error.resource))
+    if error.quota_violations:
+        details.append(_pack(error_details_pb2.QuotaFailure(violations=list(error.quota_violations))))
+    if error.interruption is not None:
+        details.append(_pack(error.interruption))
+    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
+    return rpc_status.to_status(status)
 
 
 async def _abort(context: Context, error: Exception) -> None:
