@@ -13,6 +13,7 @@ import pytest
 from llmgateway.cache.backend import CacheBackend
 from llmgateway.cache.memory import MemoryCache
 from llmgateway.cache.redis_backend import RedisCache
+from llmgateway.store.redis_client import redis_client
 from tests.redis_server import RedisServer
 
 pytest_plugins = ["tests.redis_fixtures"]
@@ -34,11 +35,10 @@ async def caches(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
         yield Harness(MemoryCache(clock=lambda: now[0]), advance)
         return
-    cache = RedisCache(
-        request.getfixturevalue("redis_url"), key_prefix=request.getfixturevalue("redis_prefix")
-    )
+    client = redis_client(request.getfixturevalue("redis_url"))
+    cache = RedisCache(client, key_prefix=request.getfixturevalue("redis_prefix"))
     yield Harness(cache, asyncio.sleep)
-    await cache.aclose()
+    await client.aclose()
 
 
 async def test_get_returns_what_set_stored(caches: Harness) -> None:
@@ -103,7 +103,8 @@ async def test_redis_cache_misses_while_redis_is_down_and_recovers(
     private_redis: RedisServer, cache_log: list[logging.LogRecord]
 ) -> None:
     changes: list[bool] = []
-    cache = RedisCache(private_redis.url, on_state_change=changes.append, probe_interval_s=0.05)
+    client = redis_client(private_redis.url)
+    cache = RedisCache(client, on_state_change=changes.append, probe_interval_s=0.05)
     await cache.set("k", b"v", 60)
     assert await cache.get("k") == b"v"
 
@@ -122,4 +123,4 @@ async def test_redis_cache_misses_while_redis_is_down_and_recovers(
     assert await cache.get("k") == b"back"
     assert [record.levelname for record in cache_log] == ["WARNING", "INFO"]
     assert changes == [False, True]
-    await cache.aclose()
+    await client.aclose()

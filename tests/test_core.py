@@ -19,7 +19,8 @@ from llmgateway.errors import GatewayError
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.reasons import Reason
 from llmgateway.resilience.clock import SystemClock
-from llmgateway.runtime import Runtime, RuntimeHolder, build_store
+from llmgateway.runtime import Runtime, RuntimeHolder
+from llmgateway.store.shared import build_store
 from llmgateway.v1 import chat_pb2
 from tests.conftest import ECHO_CONFIG, chat_request, gateway_config, user
 

@@ -24,6 +24,7 @@ from llmgateway.limits.memory import MemoryLimitBackend
 from llmgateway.limits.redis_backend import RedisLimitBackend
 from llmgateway.limits.resilient import ResilientLimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.store.redis_client import redis_client
 from llmgateway.v1 import chat_pb2
 from tests.redis_server import RedisServer
 
@@ -74,9 +75,10 @@ async def limits(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         yield Harness(memory, fake.advance, lambda: fake.wall, slack_s=0.0)
         return
     url: str = request.getfixturevalue("redis_url")
-    backend = RedisLimitBackend(url, key_prefix=request.getfixturevalue("redis_prefix"))
+    client = redis_client(url)
+    backend = RedisLimitBackend(client, key_prefix=request.getfixturevalue("redis_prefix"))
     yield Harness(backend, asyncio.sleep, time.time, slack_s=0.05)
-    await backend.aclose()
+    await client.aclose()
 
 
 async def reserve(backend: LimitBackend, *demands: tuple[Bucket, float]) -> ReserveResult:
@@ -195,19 +197,20 @@ async def test_a_leaked_lease_expires(limits: Harness) -> None:
 
 
 async def test_two_replicas_admit_exactly_the_limit(redis_url: str, redis_prefix: str) -> None:
-    replicas = [RedisLimitBackend(redis_url, key_prefix=redis_prefix) for _ in range(2)]
+    clients = [redis_client(redis_url) for _ in range(2)]  # one per replica
+    replicas = [RedisLimitBackend(client, key_prefix=redis_prefix) for client in clients]
     rpm = Bucket("rpm:key:shared", capacity=50, refill_per_s=0)
     try:
         results = await asyncio.gather(*(replicas[i % 2].reserve([(rpm, 1)]) for i in range(200)))
     finally:
-        for replica in replicas:
-            await replica.aclose()
+        for client in clients:
+            await client.aclose()
     assert sum(result.granted for result in results) == 50
 
 
 async def test_idle_redis_keys_expire_on_their_own(redis_url: str, redis_prefix: str) -> None:
-    backend = RedisLimitBackend(redis_url, key_prefix=redis_prefix)
     raw = redis.asyncio.Redis.from_url(redis_url)
+    backend = RedisLimitBackend(raw, key_prefix=redis_prefix)
     try:
         await backend.reserve([(Bucket("rpm:key:k1", capacity=10, refill_per_s=100), 10)])
         # full again in 100 ms; the margin keeps it a second longer (the rest is millisecond rounding)
@@ -219,7 +222,6 @@ async def test_idle_redis_keys_expire_on_their_own(redis_url: str, redis_prefix:
         await backend.acquire_concurrency("conc:k1", 1, 5)
         assert 0 < await raw.pttl(f"{redis_prefix}concurrency:conc:k1") <= 5_100
     finally:
-        await backend.aclose()
         await raw.aclose()
 
 
@@ -252,8 +254,9 @@ async def test_outage_fails_open_with_one_warning_and_recovers(
     private_redis: RedisServer, resilience_log: list[logging.LogRecord]
 ) -> None:
     changes: list[bool] = []
+    client = redis_client(private_redis.url)
     backend = ResilientLimitBackend(
-        RedisLimitBackend(private_redis.url),
+        RedisLimitBackend(client),
         fail_open=True,
         on_state_change=changes.append,
         probe_interval_s=0.05,
@@ -282,15 +285,16 @@ async def test_outage_fails_open_with_one_warning_and_recovers(
     assert [(await backend.reserve([(rpm, 1)])).granted for _ in range(4)] == [True, True, True, False]
     assert levels(resilience_log) == ["WARNING", "INFO"]
     assert changes == [False, True]
-    await backend.aclose()
+    await client.aclose()
 
 
 async def test_outage_fails_closed_and_recovers(
     private_redis: RedisServer, resilience_log: list[logging.LogRecord]
 ) -> None:
     changes: list[bool] = []
+    client = redis_client(private_redis.url)
     backend = ResilientLimitBackend(
-        RedisLimitBackend(private_redis.url),
+        RedisLimitBackend(client),
         fail_open=False,
         on_state_change=changes.append,
         probe_interval_s=0.05,
@@ -325,7 +329,7 @@ async def test_outage_fails_closed_and_recovers(
     assert await backend.get_spend("budget:k1") == 0.0
     assert levels(resilience_log) == ["WARNING", "INFO"]
     assert changes == [False, True]
-    await backend.aclose()
+    await client.aclose()
 
 
 # --- the resilience wrapper on its own, with time and failures under control ----------------------------

@@ -27,7 +27,8 @@ from llmgateway.observability.tracing import build_tracer_provider
 from llmgateway.process import gc_tuning
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
-from llmgateway.runtime import Runtime, RuntimeHolder, Store, build_store
+from llmgateway.runtime import Runtime, RuntimeHolder
+from llmgateway.store.shared import Store, build_store
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 
 _log = logging.getLogger(__name__)

@@ -8,21 +8,13 @@ import logging
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from opentelemetry import trace
 
 from llmgateway.auth.keys import KeyStore, Principal
-from llmgateway.cache.backend import CacheBackend
-from llmgateway.cache.memory import MemoryCache
-from llmgateway.cache.redis_backend import RedisCache
 from llmgateway.cache.responses import ResponseCache
 from llmgateway.config import GatewayConfig
 from llmgateway.limits.admission import Admission
-from llmgateway.limits.backend import LimitBackend
-from llmgateway.limits.memory import MemoryLimitBackend
-from llmgateway.limits.redis_backend import RedisLimitBackend
-from llmgateway.limits.resilient import ResilientLimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.providers.base import Provider, ProviderContext
 from llmgateway.providers.media import MediaFetcher
@@ -31,38 +23,9 @@ from llmgateway.redaction.policy import PiiFilter
 from llmgateway.resilience.clock import Clock
 from llmgateway.routing.router import Router
 from llmgateway.routing.upstream_models import UpstreamModelDirectory
+from llmgateway.store.shared import Store
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass
-class Store:
-    """State shared by every config and (with Redis) every replica: limits, budgets, the cache.
-    It outlives reloads, so a reload never resets anyone's limits."""
-
-    limits: LimitBackend
-    cache: CacheBackend
-
-    async def aclose(self) -> None:
-        await self.limits.aclose()
-        await self.cache.aclose()
-
-
-def build_store(config: GatewayConfig, metrics: GatewayMetrics) -> Store:
-    """The configured store: this process's memory, or Redis (failing open or closed as configured)."""
-    settings = config.store
-    if settings.backend == "memory" or settings.redis_url is None:
-        return Store(MemoryLimitBackend(), MemoryCache(config.cache.max_entries))
-
-    def state(store: str) -> Callable[[bool], None]:
-        gauge = metrics.store_up.labels(store)
-        gauge.set(1)
-        return lambda healthy: gauge.set(1 if healthy else 0)
-
-    limits = ResilientLimitBackend(
-        RedisLimitBackend(settings.redis_url), fail_open=settings.fail_open, on_state_change=state("limits")
-    )
-    return Store(limits, RedisCache(settings.redis_url, on_state_change=state("cache")))
 
 
 class Runtime:

@@ -11,5 +11,3 @@ class CacheBackend(Protocol):
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         """Store `value` for `ttl_s` seconds (nothing is stored when ttl_s <= 0)."""
-
-    async def aclose(self) -> None: ...

@@ -42,6 +42,3 @@ class MemoryCache:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    async def aclose(self) -> None:
-        self._entries.clear()

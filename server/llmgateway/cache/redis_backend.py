@@ -9,10 +9,8 @@ from collections.abc import Callable
 from typing import cast
 
 import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
-from llmgateway.limits.resilient import BackendHealth
+from llmgateway.store.health import BackendHealth
 
 _log = logging.getLogger(__name__)
 
@@ -20,29 +18,23 @@ _log = logging.getLogger(__name__)
 class RedisCache:
     """Values under `key_prefix + key`, stored with SET PX so each expires on its own.
 
-    A cache is an optimisation, so an unreachable Redis is never an error here: reads are misses and
+    `client` is the store's (store/redis_client.py), shared and closed by it. A cache is an
+    optimisation, so an unreachable Redis is never an error here: reads are misses and
     writes are dropped, with one warning when Redis goes away and one info line when it is back
     (`on_state_change(healthy)` is called on each change, for a metric).
     """
 
     def __init__(
         self,
-        url: str,
+        client: redis.asyncio.Redis,
         *,
         key_prefix: str = "llmgw:cache:",
         on_state_change: Callable[[bool], None] | None = None,
-        socket_timeout_s: float = 1.0,
         probe_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._prefix = key_prefix
-        # Same client settings as the limits backend: bounded waits, one retry for a stale connection.
-        self._redis = redis.asyncio.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
-            retry=Retry(NoBackoff(), 1),
-        )
+        self._redis = client
         self.health = BackendHealth(
             "response-cache",
             failing="serving misses and storing nothing",
@@ -68,6 +60,3 @@ class RedisCache:
             await self._redis.set(self._prefix + key, value, px=ttl_ms)
 
         await self.health.call(write, lambda: None)
-
-    async def aclose(self) -> None:
-        await self._redis.aclose()

@@ -60,8 +60,6 @@ class LimitBackend(Protocol):
 
     async def release_concurrency(self, key: str, lease: str) -> None: ...
 
-    async def aclose(self) -> None: ...
-
 
 def retry_after(tokens: float, demand: float, bucket: Bucket) -> float | None:
     """Seconds until `bucket`, now holding `tokens`, holds `demand`; None when it never will.

@@ -123,6 +123,3 @@ class MemoryLimitBackend:
             leases.pop(lease, None)
             if not leases:
                 del self._leases[key]
-
-    async def aclose(self) -> None:
-        return None

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from llmgateway.limits.backend import Bucket, Denial, ReserveResult
 
@@ -145,14 +143,10 @@ class RedisLimitBackend:
 
     waits = True
 
-    def __init__(self, url: str, *, key_prefix: str = "llmgw:", socket_timeout_s: float = 1.0) -> None:
+    def __init__(self, client: redis.asyncio.Redis, *, key_prefix: str = "llmgw:") -> None:
+        """`client` is the store's (store/redis_client.py), shared and closed by it."""
         self._prefix = key_prefix
-        self._redis = redis.asyncio.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
-            retry=Retry(NoBackoff(), 1),
-        )
+        self._redis = client
         self._reserve = self._redis.register_script(_RESERVE)
         self._adjust = self._redis.register_script(_ADJUST)
         self._spend = self._redis.register_script(_SPEND)
@@ -197,6 +191,3 @@ class RedisLimitBackend:
 
     async def release_concurrency(self, key: str, lease: str) -> None:
         await self._redis.zrem(f"{self._prefix}concurrency:{key}", lease)
-
-    async def aclose(self) -> None:
-        await self._redis.aclose()
