@@ -22,6 +22,7 @@ from llmgateway.core.load_shedding import LoadShedder
 from llmgateway.core.prompt_charge import prompt_charged_if_cut
 from llmgateway.core.served import Served
 from llmgateway.core.shutdown import InFlightCalls
+from llmgateway.core.validation import validate_request
 from llmgateway.errors import GatewayError, as_gateway_error, shown
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
@@ -32,7 +33,6 @@ from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.streaming import output_cap, relay
 from llmgateway.v1 import chat_pb2, content_pb2, models_pb2
-from llmgateway.validation import validate_request
 
 
 def _prompt_text(request: chat_pb2.ChatRequest) -> str:
