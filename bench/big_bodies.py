@@ -151,7 +151,12 @@ def main() -> None:
         return
     upstream_port, gateway_port = _free_port(), _free_port()
     config = {
-        "server": {"listen": f"127.0.0.1:{gateway_port}", "metrics_listen": None, "workers": 1},
+        "server": {
+            "listen": f"127.0.0.1:{gateway_port}",
+            "http_listen": None,
+            "metrics_listen": None,
+            "workers": 1,
+        },
         "auth": {"enabled": False},
         "observability": {"access_log": False},
         "providers": [

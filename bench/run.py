@@ -375,6 +375,7 @@ def gateway_config(upstream_url: str, *, features: bool, key_id: str, key_hash: 
             {"name": "paced", "deployments": [{"provider": "upstream", "model": PACED_MODEL}]},
         ],
     }
+    config["server"]["http_listen"] = None
     if features:
         high = {"rpm": 100_000_000, "tpm": 10_000_000_000}
         config["server"]["metrics_listen"] = f"127.0.0.1:{free_port()}"

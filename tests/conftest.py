@@ -18,7 +18,13 @@ StartGateway = Callable[[dict[str, Any]], Awaitable[Gateway]]
 
 def gateway_config(data: dict[str, Any]) -> GatewayConfig:
     """A config for tests: loopback, no drain wait, short grace, unless the data says otherwise."""
-    server = {"listen": "127.0.0.1:0", "metrics_listen": None, "drain_s": 0, "grace_s": 1}
+    server = {
+        "listen": "127.0.0.1:0",
+        "http_listen": None,
+        "metrics_listen": None,
+        "drain_s": 0,
+        "grace_s": 1,
+    }
     server.update(data.get("server", {}))
     # Authentication is tested on its own (test_auth.py); elsewhere it is off unless the data sets it.
     auth = data.get("auth", {"enabled": False})

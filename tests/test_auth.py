@@ -197,7 +197,7 @@ async def test_hot_reload_revokes_a_key(tmp_path: Path, connect: Callable[[Gatew
     data = auth_config(keys_file="keys.yaml")
     data["auth"]["keys"] = []
     data["routing"] = {}
-    data["server"] = {"listen": "127.0.0.1:0", "metrics_listen": None, "drain_s": 0}
+    data["server"] = {"listen": "127.0.0.1:0", "http_listen": None, "metrics_listen": None, "drain_s": 0}
     path.write_text(yaml.safe_dump(data))
     keys_path.write_text(yaml.safe_dump({"keys": keys()}))
 

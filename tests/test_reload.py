@@ -23,7 +23,13 @@ from tests.upstreams.openai import Behaviour, OpenAISimulator
 def config_text(base_url: str, provider: str) -> str:
     return yaml.safe_dump(
         {
-            "server": {"listen": "127.0.0.1:0", "metrics_listen": None, "drain_s": 0, "grace_s": 1},
+            "server": {
+                "listen": "127.0.0.1:0",
+                "http_listen": None,
+                "metrics_listen": None,
+                "drain_s": 0,
+                "grace_s": 1,
+            },
             "auth": {"enabled": False},
             "providers": [{"name": provider, "type": "openai", "base_url": base_url}],
             "models": [{"name": "m", "deployments": [{"provider": provider, "model": "gpt-4o-mini"}]}],

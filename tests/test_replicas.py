@@ -32,7 +32,13 @@ RPM = 5
 
 def replica_config(redis_url: str, **store: Any) -> dict[str, Any]:
     return {
-        "server": {"listen": "127.0.0.1:0", "metrics_listen": None, "drain_s": 0, "grace_s": 1},
+        "server": {
+            "listen": "127.0.0.1:0",
+            "http_listen": None,
+            "metrics_listen": None,
+            "drain_s": 0,
+            "grace_s": 1,
+        },
         "auth": {
             "enabled": True,
             "keys": [{"id": KEY_ID, "hash": KEY_HASH, "tenant": "t", "policy": {"rpm": RPM}}],

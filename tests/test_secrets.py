@@ -51,6 +51,7 @@ async def test_no_secret_in_logs_statuses_or_metrics(tmp_path: Path) -> None:
                 {
                     "server": {
                         "listen": "127.0.0.1:0",
+                        "http_listen": "127.0.0.1:0",
                         "metrics_listen": f"127.0.0.1:{metrics_port}",
                         "drain_s": 0,
                     },

@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BUF = ROOT / ".tools" / "buf" / "node_modules" / ".bin" / "buf"
 CONFIG = """
-server: {listen: "127.0.0.1:0", metrics_listen: null, drain_s: 0.2, grace_s: 2}
+server: {listen: "127.0.0.1:0", http_listen: "127.0.0.1:0", metrics_listen: null, drain_s: 0.2, grace_s: 2}
 auth: {enabled: false}
 providers: [{name: echo, type: echo}]
 models: [{name: echo, deployments: [{provider: echo, model: echo}]}]

@@ -53,6 +53,7 @@ async def test_workers_share_the_port_and_metrics_aggregate(tmp_path: Path) -> N
             {
                 "server": {
                     "listen": "127.0.0.1:0",
+                    "http_listen": "127.0.0.1:0",
                     "metrics_listen": f"127.0.0.1:{metrics_port}",
                     "drain_s": 0.1,
                 },
@@ -95,7 +96,13 @@ async def test_workers_shut_down_when_the_supervisor_is_killed(tmp_path: Path) -
     config.write_text(
         yaml.safe_dump(
             {
-                "server": {"listen": "127.0.0.1:0", "metrics_listen": None, "drain_s": 0, "grace_s": 1},
+                "server": {
+                    "listen": "127.0.0.1:0",
+                    "http_listen": "127.0.0.1:0",
+                    "metrics_listen": None,
+                    "drain_s": 0,
+                    "grace_s": 1,
+                },
                 "auth": {"enabled": False},
                 "providers": [{"name": "echo", "type": "echo"}],
                 "models": [{"name": "echo", "deployments": [{"provider": "echo", "model": "echo"}]}],

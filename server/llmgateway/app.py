@@ -21,6 +21,8 @@ from llmgateway.frontends.grpc.observability import ObservabilityInterceptor
 from llmgateway.frontends.grpc.servicers import ChatServicer, ModelServicer
 from llmgateway.frontends.grpc.status import ErrorMappingInterceptor
 from llmgateway.frontends.grpc.stream_closing import StreamClosingInterceptor
+from llmgateway.frontends.http.health import health_routes
+from llmgateway.frontends.http.server import HttpServer, http_body_limit
 from llmgateway.observability.expected_events import quiet_expected_grpc_errors
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
 from llmgateway.observability.tracing import build_tracer_provider
@@ -108,6 +110,7 @@ class Gateway:
         config: GatewayConfig,
         listen: str | None = None,
         *,
+        http_listen: str | None = None,
         load: Callable[[], GatewayConfig] | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
@@ -118,6 +121,11 @@ class Gateway:
     ) -> None:
         self.config = config
         self.listen = listen or config.server.listen
+        # The HTTP doors' listener (None: no HTTP server), like `listen` resolved by a supervisor.
+        self.http_listen = http_listen or config.server.http_listen
+        self.http_port = 0
+        self._http: HttpServer | None = None
+        self._ready = False
         # How to read the config again on reload (SIGHUP); None: reload is not possible.
         self._load = load
         self._clock: Clock = clock or SystemClock()
@@ -194,6 +202,7 @@ class Gateway:
             server,
         )
         await server.start()
+        await self._start_http()
         if self.config.server.metrics_listen is not None and not self._worker:
             self.metrics_server = MetricsServer(self.metrics, self.config.server.metrics_listen)
             _log.info(
@@ -201,6 +210,7 @@ class Gateway:
                 self.config.server.metrics_listen.rsplit(":", 1)[0],
                 self.metrics_server.port,
             )
+        self._ready = True
         await self._health.set(READINESS_SERVICE, _SERVING)
         self._monitor = HealthMonitor(
             runtimes,
@@ -216,8 +226,22 @@ class Gateway:
         scheme = "tls" if tls else "plaintext"
         _log.info("llmgateway listening on %s (%s)", self.address, scheme)
 
+    async def _start_http(self) -> None:
+        """The HTTP listener, when configured: health and the HTTP front doors."""
+        if self.http_listen is None:
+            return
+        self._http = HttpServer(
+            health_routes(lambda: self._ready),
+            tracer=self._tracer,
+            max_body_bytes=http_body_limit(self.config.limits.max_request_bytes),
+        )
+        await self._http.start(self.http_listen, grace_s=self.config.server.grace_s)
+        self.http_port = self._http.port
+        _log.info("HTTP front doors on %s:%d", self.http_listen.rsplit(":", 1)[0], self.http_port)
+
     async def _set_ready(self, ready: bool) -> None:
         if not self._draining:
+            self._ready = ready
             await self._health.set(READINESS_SERVICE, _SERVING if ready else _NOT_SERVING)
 
     def _new_runtime(self, config: GatewayConfig) -> Runtime:
@@ -280,9 +304,10 @@ class Gateway:
             self._stopping = asyncio.get_running_loop().create_task(self.shutdown())
 
     async def _stop_with_grace(self, server: grpc.aio.Server, grace_s: float) -> None:
-        """Stop taking calls and let those in flight finish for `grace_s`; shortly before grpc.aio
-        cancels the rest bare, cut them with a status that says why (llmgateway/shutdown.py)."""
-        stopping = asyncio.ensure_future(server.stop(grace_s))
+        """Stop taking calls on every listener and let those in flight finish for `grace_s`; shortly
+        before the servers cancel the rest bare, cut them with a status that says why
+        (core/shutdown.py)."""
+        stopping = asyncio.gather(server.stop(grace_s), *([self._http.stop()] if self._http else []))
         margin = min(_CUT_MARGIN_S, grace_s / 2)
         try:
             await asyncio.wait_for(asyncio.shield(stopping), timeout=grace_s - margin)
@@ -297,6 +322,7 @@ class Gateway:
         leaving."""
         settings = self.config.server
         self._draining = True
+        self._ready = False
         if self._monitor is not None:
             await self._monitor.stop()
         await self._health.set(READINESS_SERVICE, _NOT_SERVING)
@@ -319,6 +345,7 @@ async def serve(
     listen: str | None = None,
     load: Callable[[], GatewayConfig] | None = None,
     *,
+    http_listen: str | None = None,
     worker: bool = False,
     supervisor: int | None = None,
 ) -> None:
@@ -327,6 +354,7 @@ async def serve(
     gateway = Gateway(
         config,
         listen,
+        http_listen=http_listen,
         load=load,
         worker=worker,
         on_runtime_retired=lambda: gc_tuning.settle(gateway.config.server),

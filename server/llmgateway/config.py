@@ -87,9 +87,11 @@ class KeepaliveSettings(_Strict):
 
 
 class ServerSettings(_Strict):
-    """The gRPC listener and its connection management."""
+    """The gRPC and HTTP listeners and their connection management."""
 
     listen: str = "0.0.0.0:50051"
+    # The HTTP front doors (OpenAI- and Anthropic-compatible APIs); None: no HTTP listener.
+    http_listen: str | None = "0.0.0.0:8080"
     metrics_listen: str | None = "0.0.0.0:9464"
     tls: TLSSettings | None = None
     keepalive: KeepaliveSettings = KeepaliveSettings()
@@ -116,7 +118,7 @@ class ServerSettings(_Strict):
     # uvloop costs less CPU per call than the stdlib loop (bench/RESULTS.md); asyncio for debugging.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
-    @field_validator("listen", "metrics_listen")
+    @field_validator("listen", "http_listen", "metrics_listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is not None:

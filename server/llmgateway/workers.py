@@ -2,7 +2,7 @@
 
 Python runs one core per process, so the gateway scales across cores with worker processes that
 all listen on the same address (SO_REUSEPORT: the kernel spreads connections over them). The
-supervisor reserves the port (resolving port 0 once for everyone), serves /metrics for all of them
+supervisor reserves the ports, gRPC and HTTP (resolving port 0 once for everyone), serves /metrics for all of them
 (prometheus-client's multi-process mode, each worker writing its samples to a shared directory),
 forwards SIGTERM/SIGINT (graceful drain) and SIGHUP (reload) to the workers, and waits for them.
 Limits and the cache are shared between workers only through Redis (`store.backend: redis`).
@@ -39,7 +39,9 @@ def reserve_port(listen: str) -> tuple[socket.socket, str]:
     return holder, f"[{host}]:{bound}" if family == socket.AF_INET6 else f"{host}:{bound}"
 
 
-def _worker(config_path: str | None, listen: str, log_format: str, log_level: str, supervisor: int) -> None:
+def _worker(
+    config_path: str | None, listens: tuple[str, str | None], log_format: str, log_level: str, supervisor: int
+) -> None:
     # Imported here: the worker is a fresh interpreter (spawn) that must see PROMETHEUS_MULTIPROC_DIR
     # before prometheus-client is first imported.
     from llmgateway.app import serve  # noqa: PLC0415
@@ -51,7 +53,14 @@ def _worker(config_path: str | None, listen: str, log_format: str, log_level: st
     path = Path(config_path) if config_path else None
     config = load_or_default(path)
     event_loop.run(
-        serve(config, listen, load=lambda: load_or_default(path), worker=True, supervisor=supervisor),
+        serve(
+            config,
+            listens[0],
+            http_listen=listens[1],
+            load=lambda: load_or_default(path),
+            worker=True,
+            supervisor=supervisor,
+        ),
         config.server.event_loop,
     )
 
@@ -61,6 +70,9 @@ def supervise(
 ) -> int:
     """Run `workers` worker processes until they stop; 0 when they all stopped cleanly."""
     holder, address = reserve_port(listen or config.server.listen)
+    http_holder, http_address = (None, None)
+    if config.server.http_listen is not None:
+        http_holder, http_address = reserve_port(config.server.http_listen)
     metrics_dir = tempfile.mkdtemp(prefix="llmgateway-metrics-")
     os.environ[MULTIPROC_ENV] = metrics_dir
     metrics_server = None
@@ -76,7 +88,7 @@ def supervise(
             target=_worker,
             args=(
                 str(config_path) if config_path else None,
-                address,
+                (address, http_address),
                 config.observability.log_format,
                 log_level,
                 os.getpid(),
@@ -87,7 +99,12 @@ def supervise(
     ]
     for process in processes:
         process.start()
-    _log.info("llmgateway serving with %d workers on %s", workers, address)
+    _log.info(
+        "llmgateway serving with %d workers on %s%s",
+        workers,
+        address,
+        f" (HTTP on {http_address})" if http_address else "",
+    )
 
     def forward(signum: int, frame: FrameType | None) -> None:
         for process in processes:
@@ -106,6 +123,8 @@ def supervise(
             if process.pid is not None:
                 multiprocess.mark_process_dead(process.pid)  # type: ignore[no-untyped-call]  # its live gauges no longer count
         holder.close()
+        if http_holder is not None:
+            http_holder.close()
         if metrics_server is not None:
             metrics_server.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -103,7 +103,7 @@ def soak_config(good_url: str, faulty_url: str, redis_url: str) -> dict[str, Any
         {"id": TIGHT_KEY[1], "hash": TIGHT_KEY[2], "tenant": "tight", "policy": {"rpm": TIGHT_RPM}},
     ]
     return {
-        "server": {"listen": "127.0.0.1:0", "metrics_listen": None, "drain_s": 0.2, "grace_s": 3},
+        "server": {"listen": "127.0.0.1:0", "http_listen": None, "metrics_listen": None, "drain_s": 0.2, "grace_s": 3},
         "observability": {"log_level": "INFO", "access_log": True},
         "auth": {"enabled": True, "keys": keys},
         "store": {"backend": "redis", "redis_url": redis_url, "fail_open": False},
