@@ -122,10 +122,26 @@ async def test_metrics_after_real_calls(
             await asyncio.sleep(0.01)
 
     requests = "llmgateway_requests_total"
-    assert value(samples, requests, method="Chat", model="echo", provider="echo", code="OK") == 1
-    assert value(samples, requests, method="ChatStream", model="echo", provider="echo", code="OK") == 1
-    assert value(samples, requests, method="Chat", model="unknown", provider="", code="NOT_FOUND") == 1
-    assert value(samples, requests, method="Chat", model="backup", provider="pb", code="OK") == 1
+    assert (
+        value(samples, requests, frontend="grpc", method="Chat", model="echo", provider="echo", code="OK")
+        == 1
+    )
+    assert (
+        value(
+            samples, requests, frontend="grpc", method="ChatStream", model="echo", provider="echo", code="OK"
+        )
+        == 1
+    )
+    assert (
+        value(
+            samples, requests, frontend="grpc", method="Chat", model="unknown", provider="", code="NOT_FOUND"
+        )
+        == 1
+    )
+    assert (
+        value(samples, requests, frontend="grpc", method="Chat", model="backup", provider="pb", code="OK")
+        == 1
+    )
     assert (
         value(samples, "llmgateway_tokens_total", model="echo", provider="echo", direction="input") == 4 + 3
     )
@@ -136,7 +152,12 @@ async def test_metrics_after_real_calls(
     assert (
         value(samples, "llmgateway_inter_token_seconds_count", model="echo", provider="echo") == 3
     )  # 4 content messages
-    assert value(samples, "llmgateway_request_duration_seconds_count", method="Chat", model="echo") == 1
+    assert (
+        value(
+            samples, "llmgateway_request_duration_seconds_count", frontend="grpc", method="Chat", model="echo"
+        )
+        == 1
+    )
     assert value(samples, "llmgateway_overhead_seconds_count", method="Chat") == 3
     attempts = "llmgateway_upstream_attempts_total"
     assert (
@@ -464,9 +485,9 @@ def test_labelled_children_are_made_once(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(prometheus_client.Counter, "labels", counting)
     metrics = GatewayMetrics()
     for _ in range(3):
-        metrics.requests.labels("Chat", "m", "p", "OK").inc()
-    metrics.requests.labels("Chat", "m", "p", "INTERNAL").inc()
-    assert made == [("Chat", "m", "p", "OK"), ("Chat", "m", "p", "INTERNAL")]
+        metrics.requests.labels("grpc", "Chat", "m", "p", "OK").inc()
+    metrics.requests.labels("grpc", "Chat", "m", "p", "INTERNAL").inc()
+    assert made == [("grpc", "Chat", "m", "p", "OK"), ("grpc", "Chat", "m", "p", "INTERNAL")]
     samples = {
         sample.labels["code"]: sample.value
         for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
@@ -474,9 +495,9 @@ def test_labelled_children_are_made_once(monkeypatch: pytest.MonkeyPatch) -> Non
         if sample.name == "llmgateway_requests_total"
     }
     assert samples == {"OK": 3.0, "INTERNAL": 1.0}
-    metrics.requests.remove("Chat", "m", "p", "OK")
-    metrics.requests.labels("Chat", "m", "p", "OK").inc()
-    assert made[-1] == ("Chat", "m", "p", "OK"), "a removed child is made anew"
+    metrics.requests.remove("grpc", "Chat", "m", "p", "OK")
+    metrics.requests.labels("grpc", "Chat", "m", "p", "OK").inc()
+    assert made[-1] == ("grpc", "Chat", "m", "p", "OK"), "a removed child is made anew"
 
 
 def test_logging_setup_skips_what_no_format_shows() -> None:

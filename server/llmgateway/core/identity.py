@@ -24,3 +24,4 @@ class CallerIdentity:
 
     headers: tuple[tuple[str, str], ...] = ()
     time_remaining: Callable[[], float | None] = _no_deadline
+    frontend: str = "grpc"  # the front door it came through: grpc, openai, anthropic

@@ -115,8 +115,13 @@ class Core:
         self._shedder = LoadShedder(max_concurrent_calls)
         self._access_log = access_log
 
-    def _record(self, method: str, request: chat_pb2.ChatRequest) -> CallRecord:
-        return CallRecord(method=method, metrics=self._metrics, requested_model=shown(request.model))
+    def _record(self, method: str, request: chat_pb2.ChatRequest, caller: CallerIdentity) -> CallRecord:
+        return CallRecord(
+            method=method,
+            metrics=self._metrics,
+            frontend=caller.frontend,
+            requested_model=shown(request.model),
+        )
 
     @staticmethod
     def _begin(call: CallRecord) -> None:
@@ -149,7 +154,7 @@ class Core:
     ) -> tuple[chat_pb2.ChatResponse, CallRecord]:
         """A unary chat call: its response and outcome, or a GatewayError (the outcome is settled
         either way)."""
-        call = self._record("Chat", request)
+        call = self._record("Chat", request, caller)
         self._begin(call)
         error: BaseException | None = None
         try:
@@ -219,7 +224,7 @@ class Core:
         """A streaming chat call: its messages (a GatewayError may end them) and its outcome, filled
         in as the stream runs and settled when it ends. Nothing happens until the messages are
         iterated; they must be closed (aclose) if not iterated to their end."""
-        call = self._record("ChatStream", request)
+        call = self._record("ChatStream", request, caller)
         return self._stream(request, caller, call), call
 
     async def _stream(

@@ -28,8 +28,8 @@ def ended(call: CallRecord, code: grpc.StatusCode, *, access_log: bool) -> None:
     elapsed = time.perf_counter() - call.started
     m = call.metrics
     m.in_flight.labels(call.method).dec()
-    m.requests.labels(call.method, call.model, call.provider, code.name).inc()
-    m.request_duration.labels(call.method, call.model).observe(elapsed)
+    m.requests.labels(call.frontend, call.method, call.model, call.provider, code.name).inc()
+    m.request_duration.labels(call.frontend, call.method, call.model).observe(elapsed)
     m.overhead.labels(call.method).observe(max(elapsed - call.upstream_wait_s, 0.0))
     usage = call.usage
     if call.provider:
@@ -66,6 +66,7 @@ def _log(call: CallRecord, code: grpc.StatusCode, elapsed: float) -> None:
             | {
                 "request_id": call.request_id,
                 "trace_id": format(span_context.trace_id, "032x") if span_context.is_valid else "",
+                "frontend": call.frontend,
                 "method": call.method,
                 "tenant": call.tenant,
                 "requested_model": call.requested_model,

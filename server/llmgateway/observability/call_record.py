@@ -23,6 +23,7 @@ class CallRecord:
 
     method: str
     metrics: GatewayMetrics
+    frontend: str = "grpc"  # the front door the call came through (a metric label)
     started: float = field(default_factory=time.perf_counter)
     request_id: str = ""
     requested_model: str = ""

@@ -68,12 +68,12 @@ class GatewayMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "llmgateway_requests", "Calls by method, model, provider and status code.",
-            ["method", "model", "provider", "code"], registry=r,
+            "llmgateway_requests", "Calls by front door (grpc, openai, anthropic), method, model, provider and status code.",
+            ["frontend", "method", "model", "provider", "code"], registry=r,
         )  # fmt: skip
         self.request_duration = Histogram(
             "llmgateway_request_duration_seconds", "Whole-call latency as the gateway saw it.",
-            ["method", "model"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["frontend", "method", "model"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.time_to_first_token = Histogram(
             "llmgateway_time_to_first_token_seconds", "From the call's start to its first content message.",

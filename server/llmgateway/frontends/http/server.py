@@ -80,8 +80,11 @@ class HttpServer:
     async def start(self, listen: str, *, grace_s: float) -> None:
         host, port = split_host_port(listen)
         # The access log is the core's (one line per call, with usage and cost, redacted); aiohttp's
-        # own line per request would be a second one.
-        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=grace_s)
+        # own line per request would be a second one. A caller that disconnects cancels its handler,
+        # so the upstream call is closed as it is on gRPC (aiohttp leaves handlers running by default).
+        runner = web.AppRunner(
+            self._app, access_log=None, shutdown_timeout=grace_s, handler_cancellation=True
+        )
         await runner.setup()
         self._runner = runner
         await web.TCPSite(runner, host, port, reuse_port=True).start()
