@@ -21,6 +21,7 @@ from llmgateway.frontends.grpc.observability import ObservabilityInterceptor
 from llmgateway.frontends.grpc.servicers import ChatServicer, ModelServicer
 from llmgateway.frontends.grpc.status import ErrorMappingInterceptor
 from llmgateway.frontends.grpc.stream_closing import StreamClosingInterceptor
+from llmgateway.frontends.http.doors import door_routes
 from llmgateway.frontends.http.health import health_routes
 from llmgateway.frontends.http.server import HttpServer, http_body_limit
 from llmgateway.observability.expected_events import quiet_expected_grpc_errors
@@ -125,6 +126,7 @@ class Gateway:
         self.http_listen = http_listen or config.server.http_listen
         self.http_port = 0
         self._http: HttpServer | None = None
+        self._core: Core | None = None
         self._ready = False
         # How to read the config again on reload (SIGHUP); None: reload is not possible.
         self._load = load
@@ -183,7 +185,7 @@ class Gateway:
         self._store = build_store(self.config, self.metrics)
         runtimes = RuntimeHolder(self._new_runtime(self.config), on_retired=self._on_runtime_retired)
         self._runtimes = runtimes
-        core = Core(
+        self._core = core = Core(
             runtimes,
             self._in_flight,
             self.metrics,
@@ -230,8 +232,9 @@ class Gateway:
         """The HTTP listener, when configured: health and the HTTP front doors."""
         if self.http_listen is None:
             return
+        assert self._core is not None
         self._http = HttpServer(
-            health_routes(lambda: self._ready),
+            [*health_routes(lambda: self._ready), *door_routes(self._core)],
             tracer=self._tracer,
             max_body_bytes=http_body_limit(self.config.limits.max_request_bytes),
         )

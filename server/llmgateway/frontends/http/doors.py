@@ -1,0 +1,13 @@
+"""The HTTP front doors' routes, all on the core: each door adds its own here."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from llmgateway.core.pipeline import Core
+
+
+def door_routes(core: Core) -> list[web.RouteDef]:
+    """Every HTTP front door's routes."""
+    routes: list[web.RouteDef] = []
+    return routes
