@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 
 from llmgateway.app import Gateway
-from tests.conformance.harness import HARNESSES, MODEL
+from tests.conformance.harness import HARNESSES, MODEL, simulator_for
+from tests.upstreams.base import Behaviour, SimulatorServer
 
 HTTP_ON = {"http_listen": "127.0.0.1:0"}
 
@@ -51,3 +52,36 @@ async def post_chat(http: httpx.AsyncClient, body: dict[str, Any], **kwargs: Any
 
 def chat_body(model: str = MODEL, text: str = "hello", **fields: Any) -> dict[str, Any]:
     return {"model": model, "messages": [{"role": "user", "content": text}], **fields}
+
+
+# The providers every SDK judges the door in front of (tests/upstreams' simulators).
+SDK_PROVIDERS = ("openai", "azure_openai", "anthropic", "gemini", "bedrock", "ollama")
+TWO_CALLS = [("get_weather", '{"city": "Paris"}'), ("get_weather", '{"city": "Oslo"}')]
+WEATHER_JSON = '{"city": "Paris", "temp": 21}'
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def scripted(sim: SimulatorServer, scenario: str, provider: str) -> None:
+    """The simulator's answers, in order, for one SDK scenario (the same for every SDK)."""
+    if scenario == "tools":
+        sim.enqueue(Behaviour(tool_calls=list(TWO_CALLS)), Behaviour())
+    elif scenario == "json":
+        sim.behaviour = Behaviour(reply_text=WEATHER_JSON)
+    elif scenario == "rate_limit":
+        sim.behaviour = Behaviour(**HARNESSES[provider].errors["error_rate_limit"].behaviour)
+    elif scenario == "mid_stream":
+        sim.behaviour = Behaviour(reply_text="one two three four five", stream_error_after=2)
+    elif scenario == "cancel":
+        sim.behaviour = Behaviour(reply_text="a b c d e f g h i j k l m n", inter_token=0.3)
+
+
+def simulator(simulators: dict[str, SimulatorServer], provider: str) -> SimulatorServer:
+    """The provider's simulator from a module's pool, started on first use, reset for this test."""
+    return simulator_for(simulators, HARNESSES[provider])

@@ -31,17 +31,20 @@ _KNOWN = {
     "system": frozenset({"role", "content", "name"}),
     "developer": frozenset({"role", "content", "name"}),
     "user": frozenset({"role", "content", "name"}),
-    # What the SDKs echo back when a caller appends the previous response's message as it is.
+    # What the SDKs echo back when a caller appends the previous response's message as it is
+    # (`parsed` is the Python SDK's own reading of `content`: nothing the model needs again).
     "assistant": frozenset(
-        {"role", "content", "name", "tool_calls", "refusal", "annotations", "audio", "function_call"}
+        {"role", "content", "name", "tool_calls", "refusal", "annotations", "audio", "function_call", "parsed"}
     ),
     "tool": frozenset({"role", "content", "tool_call_id"}),
 }
 _TEXT_PART = frozenset({"type", "text"})
 _IMAGE_PART = frozenset({"type", "image_url"})
 _IMAGE_URL = frozenset({"url", "detail"})
-_TOOL_CALL = frozenset({"id", "type", "function"})
-_FUNCTION_CALL = frozenset({"name", "arguments"})
+# `index`: the SDKs' stream accumulators keep each call's stream index (its place in the list).
+_TOOL_CALL = frozenset({"id", "type", "function", "index"})
+# `parsed_arguments`: the Python SDK's reading of `arguments`, echoed back with its message.
+_FUNCTION_CALL = frozenset({"name", "arguments", "parsed_arguments"})
 
 
 def _text_parts(where: str, content: object, *, allow_refusal: bool = False) -> list[content_pb2.Part]:
@@ -128,6 +131,9 @@ def _assistant(where: str, message: JsonObject) -> list[content_pb2.Part]:
         raise not_supported(f"{where}.annotations", "v1 messages carry no annotations")
     content = message.get("content")
     parts = [] if content is None else _text_parts(f"{where}.content", content, allow_refusal=True)
+    # An empty text beside tool calls says nothing (the SDKs' stream helpers assemble "" from the
+    # first delta), and some providers refuse an empty text block.
+    parts = [part for part in parts if part.text]
     calls = message.get("tool_calls")
     if calls is not None:
         parts.extend(_tool_calls(f"{where}.tool_calls", calls))
