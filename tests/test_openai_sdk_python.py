@@ -31,7 +31,6 @@ from tests.openai_door import (
 )
 from tests.upstreams.base import SimulatorServer
 
-
 Door = Callable[..., Awaitable[tuple[openai.AsyncOpenAI, SimulatorServer, Gateway]]]
 
 
@@ -78,9 +77,7 @@ def sdk_client(gateway: Gateway, api_key: str) -> openai.AsyncOpenAI:
 
 
 @pytest.mark.parametrize("provider", SDK_PROVIDERS)
-async def test_unary_and_streamed_answers_with_usage(
-    door: Door, provider: str
-) -> None:
+async def test_unary_and_streamed_answers_with_usage(door: Door, provider: str) -> None:
     client, _, _ = await door(provider)
     unary = await client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "hello there"}], max_completion_tokens=100
@@ -105,13 +102,13 @@ async def test_unary_and_streamed_answers_with_usage(
     [usage_chunk] = [c for c in received if c.usage is not None]
     assert usage_chunk is received[-1] and usage_chunk.choices == []
     assert usage_chunk.usage is not None and usage_chunk.usage.completion_tokens > 0
-    assert [c.choices[0].finish_reason for c in received if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert [c.choices[0].finish_reason for c in received if c.choices and c.choices[0].finish_reason] == [
+        "stop"
+    ]
 
 
 @pytest.mark.parametrize("provider", SDK_PROVIDERS)
-async def test_streamed_tool_calls_and_the_result_round_trip(
-    door: Door, provider: str
-) -> None:
+async def test_streamed_tool_calls_and_the_result_round_trip(door: Door, provider: str) -> None:
     client, sim, _ = await door(provider)
     scripted(sim, "tools", provider)
     question: list[ChatCompletionMessageParam] = [{"role": "user", "content": "weather in Paris and Oslo?"}]
@@ -140,9 +137,7 @@ async def test_streamed_tool_calls_and_the_result_round_trip(
 
 
 @pytest.mark.parametrize("provider", SDK_PROVIDERS)
-async def test_json_schema_output_parsed_by_the_sdk(
-    door: Door, provider: str
-) -> None:
+async def test_json_schema_output_parsed_by_the_sdk(door: Door, provider: str) -> None:
     client, sim, _ = await door(provider)
     scripted(sim, "json", provider)
     completion = await client.chat.completions.parse(
@@ -163,7 +158,9 @@ async def test_an_upstream_rate_limit_raises_rate_limit_error_with_retry_after(
     assert raised.value.response.headers["retry-after"] == "7"
     assert raised.value.code == "upstream_rate_limited"
     with pytest.raises(openai.RateLimitError):
-        await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True)
+        await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
+        )
 
 
 async def test_authentication_and_not_found_errors(door: Door, clients: list[openai.AsyncOpenAI]) -> None:
@@ -176,16 +173,16 @@ async def test_authentication_and_not_found_errors(door: Door, clients: list[ope
     keyed = sdk_client(gateway, key)
     clients.append(keyed)
     with pytest.raises(openai.NotFoundError) as raised:
-        await keyed.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+        await keyed.chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "hi"}]
+        )
     assert raised.value.code == "model_not_found"
     assert [m.id async for m in keyed.models.list()] == [MODEL]
     assert (await keyed.models.retrieve(MODEL)).id == MODEL
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "gemini", "bedrock"])
-async def test_a_stream_failing_midway_makes_the_sdk_raise(
-    door: Door, provider: str
-) -> None:
+async def test_a_stream_failing_midway_makes_the_sdk_raise(door: Door, provider: str) -> None:
     client, sim, _ = await door(provider)
     scripted(sim, "mid_stream", provider)
     stream = await client.chat.completions.create(
@@ -200,9 +197,7 @@ async def test_a_stream_failing_midway_makes_the_sdk_raise(
 
 
 @pytest.mark.parametrize("provider", ["openai", "bedrock"])
-async def test_a_stream_the_client_abandons_closes_the_upstream_call(
-    door: Door, provider: str
-) -> None:
+async def test_a_stream_the_client_abandons_closes_the_upstream_call(door: Door, provider: str) -> None:
     client, sim, _ = await door(provider)
     scripted(sim, "cancel", provider)
     stream = await client.chat.completions.create(

@@ -34,7 +34,17 @@ _KNOWN = {
     # What the SDKs echo back when a caller appends the previous response's message as it is
     # (`parsed` is the Python SDK's own reading of `content`: nothing the model needs again).
     "assistant": frozenset(
-        {"role", "content", "name", "tool_calls", "refusal", "annotations", "audio", "function_call", "parsed"}
+        {
+            "role",
+            "content",
+            "name",
+            "tool_calls",
+            "refusal",
+            "annotations",
+            "audio",
+            "function_call",
+            "parsed",
+        }
     ),
     "tool": frozenset({"role", "content", "tool_call_id"}),
 }
