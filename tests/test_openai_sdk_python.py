@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import openai
 import pytest
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 from pydantic import BaseModel
 
 from llmgateway.app import Gateway
@@ -32,6 +32,9 @@ from tests.openai_door import (
 from tests.upstreams.base import SimulatorServer
 
 Door = Callable[..., Awaitable[tuple[openai.AsyncOpenAI, SimulatorServer, Gateway]]]
+
+
+TOOL = cast(ChatCompletionFunctionToolParam, WEATHER_TOOL)
 
 
 class Weather(BaseModel):
@@ -112,13 +115,13 @@ async def test_streamed_tool_calls_and_the_result_round_trip(door: Door, provide
     client, sim, _ = await door(provider)
     scripted(sim, "tools", provider)
     question: list[ChatCompletionMessageParam] = [{"role": "user", "content": "weather in Paris and Oslo?"}]
-    async with client.chat.completions.stream(model=MODEL, messages=question, tools=[WEATHER_TOOL]) as stream:
+    async with client.chat.completions.stream(model=MODEL, messages=question, tools=[TOOL]) as stream:
         final = await stream.get_final_completion()
     message = final.choices[0].message
     assert final.choices[0].finish_reason == "tool_calls"
     assert message.tool_calls is not None and len(message.tool_calls) == 2
     calls = message.tool_calls
-    assert [json.loads(call.function.arguments)["city"] for call in calls] == ["Paris", "Oslo"]  # type: ignore[union-attr]
+    assert [json.loads(call.function.arguments)["city"] for call in calls] == ["Paris", "Oslo"]
     assert len({call.id for call in calls}) == 2
 
     # The assistant message goes back exactly as the SDK handed it over.
@@ -128,7 +131,7 @@ async def test_streamed_tool_calls_and_the_result_round_trip(door: Door, provide
     ]
     answer = await client.chat.completions.create(
         model=MODEL,
-        tools=[WEATHER_TOOL],
+        tools=[TOOL],
         messages=[*question, message, *results],  # type: ignore[list-item]
     )
     assert answer.choices[0].finish_reason == "stop" and answer.choices[0].message.content

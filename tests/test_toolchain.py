@@ -3,6 +3,7 @@ fixed version, and the published Python packages ask for at least what their gen
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -99,7 +100,11 @@ def test_other_toolchains_install_fixed_versions() -> None:
     for name, line in _recipes():
         assert "@latest" not in line, (name, line)
         assert not re.search(r"\bnpm (install|i)\b", line), (name, line)  # npm ci reads the lock
-    for lock in ["clients/typescript/package-lock.json", "toolchain/buf/package-lock.json"]:
+    for lock in [
+        "clients/typescript/package-lock.json",
+        "toolchain/buf/package-lock.json",
+        "tests/sdk/node/package-lock.json",
+    ]:
         assert (ROOT / lock).is_file(), lock
     for module in ["clients/go", "deploy/envoy/validate"]:
         assert (ROOT / module / "go.sum").is_file(), module
@@ -123,3 +128,12 @@ def test_maven_builds_name_every_plugin_version() -> None:
     ]:
         assert artifact in pom, artifact
     assert not re.search(r"<version>[\[(]", pom), "a version range"
+
+
+def test_the_sdks_judging_the_http_doors_are_pinned_exactly() -> None:
+    # The npm SDKs are the doors' judges: a new release must be a deliberate change of the lock.
+    package = json.loads((ROOT / "tests/sdk/node/package.json").read_text())
+    for name, version in package["dependencies"].items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), (name, version)
+    makefile = (ROOT / "mk/sdk-node.mk").read_text()
+    assert "npm ci" in makefile and re.search(r"^pytest: .*node_modules/\.installed", makefile, re.M)
