@@ -49,13 +49,21 @@ def sim(simulator: OpenAISimulator) -> OpenAISimulator:
 def config(sim: OpenAISimulator, policy: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     return with_http(
         {
-            "auth": {"enabled": True, "keys": [{"id": KEY_ID, "hash": KEY_HASH, "tenant": "t", "policy": policy or {}}]},
+            "auth": {
+                "enabled": True,
+                "keys": [{"id": KEY_ID, "hash": KEY_HASH, "tenant": "t", "policy": policy or {}}],
+            },
             "providers": [{"name": "sim", "type": "openai", "base_url": sim.base_url}],
             "models": [
                 {
                     "name": "m",
                     "deployments": [
-                        {"provider": "sim", "model": "gpt-4o-mini", "input_price_per_mtok": 5000, "output_price_per_mtok": 5000}
+                        {
+                            "provider": "sim",
+                            "model": "gpt-4o-mini",
+                            "input_price_per_mtok": 5000,
+                            "output_price_per_mtok": 5000,
+                        }
                     ],
                 }
             ],
@@ -85,7 +93,9 @@ async def test_key_limits_are_429_with_retry_after(
     for _ in range(2):
         await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.RateLimitError) as raised:
-        await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True)
+        await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
     assert raised.value.code == "rate_limited" and int(raised.value.response.headers["retry-after"]) >= 1
     assert len(sim.requests) == 2
 
@@ -98,7 +108,10 @@ async def test_a_spent_budget_is_insufficient_quota(
     with pytest.raises(openai.RateLimitError) as raised:
         await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     body = raised.value.body
-    assert isinstance(body, dict) and (body["type"], body["code"]) == ("insufficient_quota", "budget_exceeded")
+    assert isinstance(body, dict) and (body["type"], body["code"]) == (
+        "insufficient_quota",
+        "budget_exceeded",
+    )
     assert "retry-after" not in raised.value.response.headers, "no retry helps until the period resets"
 
 
@@ -123,15 +136,19 @@ async def test_a_cached_answer_replays_as_a_normal_event_stream(
             "You said: one two three"
         )
         assert [c["choices"][0]["finish_reason"] for c in parsed if c["choices"]][-1] == "stop"
-        assert [c for c in parsed if not c["choices"]][0]["usage"]["completion_tokens"] > 0
+        assert next(c for c in parsed if not c["choices"])["usage"]["completion_tokens"] > 0
     assert unary.json()["choices"][0]["message"]["content"] == "You said: one two three"
 
 
 async def test_pii_is_redacted_in_prompts_and_streamed_output(
     sim: OpenAISimulator, start_gateway: StartGateway, sdk: list[openai.AsyncOpenAI]
 ) -> None:
-    client = client_for(await start_gateway(config(sim, {"pii": {"prompts": "redact", "output": "redact"}})), sdk)
-    await client.chat.completions.create(model="m", messages=[{"role": "user", "content": f"mail {EMAIL} now"}])
+    client = client_for(
+        await start_gateway(config(sim, {"pii": {"prompts": "redact", "output": "redact"}})), sdk
+    )
+    await client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": f"mail {EMAIL} now"}]
+    )
     sent = json.dumps(sim.requests[-1].body)
     assert EMAIL not in sent and "[EMAIL]" in sent
     sim.behaviour = Behaviour(reply_text=f"Write to {EMAIL} or call +1 415 555 0100 today.")
@@ -162,7 +179,9 @@ async def test_metrics_traces_and_access_log_name_the_openai_door(
             )
             [_ async for _ in stream]
             with pytest.raises(openai.NotFoundError):
-                await client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+                await client.chat.completions.create(
+                    model="nope", messages=[{"role": "user", "content": "hi"}]
+                )
             async with asyncio.timeout(2):
                 while len([r for r in caplog.records if r.name == ACCESS_LOGGER]) < 3:
                     await asyncio.sleep(0.01)
@@ -189,8 +208,12 @@ async def test_metrics_traces_and_access_log_name_the_openai_door(
     assert lines[0]["trace_id"] == TRACE_ID and KEY not in json.dumps(lines)
 
     spans = exporter.get_finished_spans()
-    server = next(s for s in spans if s.kind is SpanKind.SERVER and format(s.context.trace_id, "032x") == TRACE_ID)
+    server = next(
+        s for s in spans if s.kind is SpanKind.SERVER and format(s.context.trace_id, "032x") == TRACE_ID
+    )
     assert server.name == "POST /v1/chat/completions"
-    attempts = [s for s in spans if s.name.startswith("chat ") and s.context.trace_id == server.context.trace_id]
+    attempts = [
+        s for s in spans if s.name.startswith("chat ") and s.context.trace_id == server.context.trace_id
+    ]
     assert len(attempts) == 1 and attempts[0].parent is not None
     assert attempts[0].parent.span_id == server.context.span_id
