@@ -156,6 +156,17 @@ async def test_invalid_response_schema(client: Client) -> None:
     assert "generation_config.response_json_schema" in violations(await call_fails(client, request))
 
 
+async def test_json_object_and_one_tool_call_need_what_they_qualify(client: Client) -> None:
+    config = chat_pb2.GenerationConfig(
+        response_json_schema=schema({"type": "object"}), response_json_object=True
+    )
+    choice = content_pb2.ToolChoice(disable_parallel_tool_calls=True)
+    request = chat_request("echo", user("hi"), generation_config=config, tool_choice=choice)
+    found = violations(await call_fails(client, request))
+    assert "not both" in found["generation_config.response_json_object"]
+    assert found["tool_choice.disable_parallel_tool_calls"] == "requires tools"
+
+
 async def test_tool_result_without_a_matching_call(client: Client) -> None:
     result = content_pb2.Message(
         role=content_pb2.ROLE_TOOL,

@@ -160,7 +160,7 @@ async def test_every_parameter_reaches_the_provider(http: httpx.AsyncClient, sim
         "frequency_penalty": -0.5,
         "tools": [WEATHER],
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-        "parallel_tool_calls": True,
+        "parallel_tool_calls": False,
         "response_format": {
             "type": "json_schema",
             "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
@@ -181,6 +181,7 @@ async def test_every_parameter_reaches_the_provider(http: httpx.AsyncClient, sim
     assert (sent["presence_penalty"], sent["frequency_penalty"]) == (0.5, -0.5)
     assert sent["tools"][0]["function"]["name"] == "get_weather"
     assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert sent["parallel_tool_calls"] is False
     assert sent["response_format"]["json_schema"]["name"] == "answer"
     assert sent["response_format"]["json_schema"]["schema"] == {"type": "object"}
     # user and metadata are the gateway's labels (routing rules, logs): never sent upstream.
@@ -247,6 +248,8 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
         "tools[0].function.name",
     ),
     ({"tool_choice": "required"}, "tool_choice"),
+    ({"parallel_tool_calls": False}, "parallel_tool_calls"),
+    ({"response_format": {"type": "json_object", "schema": {}}}, "response_format.schema"),
     ({"response_format": {"type": "yaml"}}, "response_format.type"),
     (
         {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},

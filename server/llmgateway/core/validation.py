@@ -143,6 +143,8 @@ def _generation(config: chat_pb2.GenerationConfig) -> Iterator[FieldViolation]:
             yield FieldViolation(f"{path}.stop_sequences[{index}]", "must not be empty")
     if config.HasField("response_json_schema"):
         yield from _json_schema(f"{path}.response_json_schema", config.response_json_schema)
+        if config.response_json_object:
+            yield FieldViolation(f"{path}.response_json_object", "set it or response_json_schema, not both")
 
 
 def _json_schema(path: str, schema: struct_pb2.Struct) -> Iterator[FieldViolation]:
@@ -183,6 +185,8 @@ def _tools(request: chat_pb2.ChatRequest) -> Iterator[FieldViolation]:
         yield FieldViolation("tool_choice.tool_name", "only allowed with MODE_TOOL")
     if mode in (content_pb2.ToolChoice.MODE_REQUIRED, content_pb2.ToolChoice.MODE_TOOL) and not request.tools:
         yield FieldViolation("tool_choice", "requires tools")
+    if choice.disable_parallel_tool_calls and not request.tools:
+        yield FieldViolation("tool_choice.disable_parallel_tool_calls", "requires tools")
 
 
 def _identity(request: chat_pb2.ChatRequest) -> Iterator[FieldViolation]:

@@ -177,6 +177,9 @@ def _generation(provider: str, config: chat_pb2.GenerationConfig, api_version: s
         body["output_config"] = {
             "format": {"type": "json_schema", "schema": struct_to_dict(config.response_json_schema)}
         }
+    if config.response_json_object:
+        # Structured outputs take a schema only.
+        raise unsupported_capability(provider, "JSON output without a schema")
     return body
 
 
@@ -209,6 +212,9 @@ def _tools(request: chat_pb2.ChatRequest) -> Block:
         ]
     }
     choice = _tool_choice(request.tool_choice)
+    if request.tool_choice.disable_parallel_tool_calls and (choice or {}).get("type") != "none":
+        # The flag lives in tool_choice (not with "none", where no tool is called at all).
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if choice is not None:
         body["tool_choice"] = choice
     return body

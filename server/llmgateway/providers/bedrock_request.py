@@ -160,6 +160,9 @@ def _inference(provider: str, config: chat_pb2.GenerationConfig, model_id: str) 
     for name in ("seed", "presence_penalty", "frequency_penalty"):
         if config.HasField(name):
             raise unsupported_capability(provider, name)
+    if config.response_json_object:
+        # outputConfig.textFormat takes a schema only.
+        raise unsupported_capability(provider, "JSON output without a schema")
     if inference:
         body["inferenceConfig"] = inference
     if config.HasField("top_k"):
@@ -184,6 +187,8 @@ def _tool_config(provider: str, request: chat_pb2.ChatRequest, messages: list[Bl
     mode = request.tool_choice.mode
     if not request.tools:
         return {}
+    if request.tool_choice.disable_parallel_tool_calls:
+        raise unsupported_capability(provider, "limiting a turn to one tool call")
     if mode == content_pb2.ToolChoice.MODE_NONE:
         # Converse has no "none" choice: leaving the tools out says the same, unless earlier tool
         # calls are in the conversation, which Converse only accepts together with toolConfig.

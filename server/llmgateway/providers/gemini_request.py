@@ -197,6 +197,8 @@ def _generation_config(provider: str, config: chat_pb2.GenerationConfig) -> dict
     if config.HasField("response_json_schema"):
         wire["responseMimeType"] = "application/json"
         wire["responseJsonSchema"] = struct_to_dict(config.response_json_schema)
+    if config.response_json_object:
+        wire["responseMimeType"] = "application/json"  # JSON mode without a schema
     return wire
 
 
@@ -224,6 +226,8 @@ def _tools(request: AnyRequest) -> dict[str, Any]:
 async def build_body(provider: str, request: AnyRequest, fetcher: MediaFetcher) -> dict[str, Any]:
     """The JSON body for `generateContent` / `streamGenerateContent` (the model is in the URL).
     Raises UNSUPPORTED_CAPABILITY for anything Gemini cannot take, rather than dropping it."""
+    if request.tool_choice.disable_parallel_tool_calls:
+        raise unsupported_capability(provider, "limiting a turn to one tool call")
     contents, system = await _contents(provider, request, fetcher)
     body: dict[str, Any] = {"contents": contents}
     if system:

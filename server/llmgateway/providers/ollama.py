@@ -94,6 +94,8 @@ class _RequestBuilder:
             body["options"] = options
         if request.generation_config.HasField("response_json_schema"):
             body["format"] = struct_to_dict(request.generation_config.response_json_schema)
+        if request.generation_config.response_json_object:
+            body["format"] = "json"
         body.update(self._tools(request))
         return body
 
@@ -221,6 +223,8 @@ class _RequestBuilder:
         mode = request.tool_choice.mode
         if mode in (content_pb2.ToolChoice.MODE_REQUIRED, content_pb2.ToolChoice.MODE_TOOL):
             raise unsupported_capability(self.provider, "forcing a tool call (tool_choice required or tool)")
+        if request.tool_choice.disable_parallel_tool_calls:
+            raise unsupported_capability(self.provider, "limiting a turn to one tool call")
         # Ollama has no tool choice: "none" is honoured by not offering the tools at all.
         if not request.tools or mode == content_pb2.ToolChoice.MODE_NONE:
             return {}

@@ -150,6 +150,8 @@ def _generation(provider: str, config: chat_pb2.GenerationConfig, dialect: OpenA
                 "schema": struct_to_dict(config.response_json_schema),
             },
         }
+    if config.response_json_object:
+        body["response_format"] = {"type": "json_object"}
     return body
 
 
@@ -176,6 +178,8 @@ def _tools(request: chat_pb2.ChatRequest) -> dict[str, Any]:
         body["tool_choice"] = {"type": "function", "function": {"name": request.tool_choice.tool_name}}
     elif mode in _TOOL_CHOICE_MODES:
         body["tool_choice"] = _TOOL_CHOICE_MODES[mode]
+    if request.tool_choice.disable_parallel_tool_calls:
+        body["parallel_tool_calls"] = False
     return body
 
 

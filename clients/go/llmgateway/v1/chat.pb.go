@@ -318,8 +318,13 @@ type GenerationConfig struct {
 	PresencePenalty *float32 `protobuf:"fixed32,9,opt,name=presence_penalty,json=presencePenalty,proto3,oneof" json:"presence_penalty,omitempty"`
 	// Penalises tokens by how often they already appear, -2 to 2.
 	FrequencyPenalty *float32 `protobuf:"fixed32,10,opt,name=frequency_penalty,json=frequencyPenalty,proto3,oneof" json:"frequency_penalty,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// When true, the output must be a JSON object of no particular schema (OpenAI's `json_object`
+	// response format). Not with response_json_schema, which asks for more. Providers without a
+	// schema-free JSON mode (Anthropic, Bedrock) refuse it with UNSUPPORTED_CAPABILITY: pass a
+	// schema to them instead.
+	ResponseJsonObject bool `protobuf:"varint,11,opt,name=response_json_object,json=responseJsonObject,proto3" json:"response_json_object,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GenerationConfig) Reset() {
@@ -420,6 +425,13 @@ func (x *GenerationConfig) GetFrequencyPenalty() float32 {
 		return *x.FrequencyPenalty
 	}
 	return 0
+}
+
+func (x *GenerationConfig) GetResponseJsonObject() bool {
+	if x != nil {
+		return x.ResponseJsonObject
+	}
+	return false
 }
 
 // Token counts of one call, and its cost where the gateway knows the price.
@@ -936,7 +948,7 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"\x06labels\x18\a \x03(\v2,.llmgateway.v1.ChatStreamRequest.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb4\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe6\x04\n" +
 	"\x10GenerationConfig\x12/\n" +
 	"\x11max_output_tokens\x18\x01 \x01(\x05H\x00R\x0fmaxOutputTokens\x88\x01\x01\x12%\n" +
 	"\vtemperature\x18\x02 \x01(\x02H\x01R\vtemperature\x88\x01\x01\x12\x18\n" +
@@ -948,7 +960,8 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"\x19response_json_schema_name\x18\b \x01(\tR\x16responseJsonSchemaName\x12.\n" +
 	"\x10presence_penalty\x18\t \x01(\x02H\x05R\x0fpresencePenalty\x88\x01\x01\x120\n" +
 	"\x11frequency_penalty\x18\n" +
-	" \x01(\x02H\x06R\x10frequencyPenalty\x88\x01\x01B\x14\n" +
+	" \x01(\x02H\x06R\x10frequencyPenalty\x88\x01\x01\x120\n" +
+	"\x14response_json_object\x18\v \x01(\bR\x12responseJsonObjectB\x14\n" +
 	"\x12_max_output_tokensB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\b\n" +

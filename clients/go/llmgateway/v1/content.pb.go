@@ -576,9 +576,13 @@ type ToolChoice struct {
 	// The kind of choice.
 	Mode ToolChoice_Mode `protobuf:"varint,1,opt,name=mode,proto3,enum=llmgateway.v1.ToolChoice_Mode" json:"mode,omitempty"`
 	// The tool the model must call; required with MODE_TOOL, empty otherwise.
-	ToolName      string `protobuf:"bytes,2,opt,name=tool_name,json=toolName,proto3" json:"tool_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ToolName string `protobuf:"bytes,2,opt,name=tool_name,json=toolName,proto3" json:"tool_name,omitempty"`
+	// When true, the model makes at most one tool call per turn (OpenAI's
+	// `parallel_tool_calls: false`, Anthropic's `disable_parallel_tool_use`). Needs tools. Providers
+	// that cannot limit it (Gemini, Bedrock, Ollama) refuse it with UNSUPPORTED_CAPABILITY.
+	DisableParallelToolCalls bool `protobuf:"varint,3,opt,name=disable_parallel_tool_calls,json=disableParallelToolCalls,proto3" json:"disable_parallel_tool_calls,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *ToolChoice) Reset() {
@@ -623,6 +627,13 @@ func (x *ToolChoice) GetToolName() string {
 		return x.ToolName
 	}
 	return ""
+}
+
+func (x *ToolChoice) GetDisableParallelToolCalls() bool {
+	if x != nil {
+		return x.DisableParallelToolCalls
+	}
+	return false
 }
 
 // A call the model made to a tool.
@@ -793,11 +804,12 @@ const file_llmgateway_v1_content_proto_rawDesc = "" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x127\n" +
 	"\n" +
 	"parameters\x18\x03 \x01(\v2\x17.google.protobuf.StructR\n" +
-	"parameters\"\xbb\x01\n" +
+	"parameters\"\xfa\x01\n" +
 	"\n" +
 	"ToolChoice\x122\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1e.llmgateway.v1.ToolChoice.ModeR\x04mode\x12\x1b\n" +
-	"\ttool_name\x18\x02 \x01(\tR\btoolName\"\\\n" +
+	"\ttool_name\x18\x02 \x01(\tR\btoolName\x12=\n" +
+	"\x1bdisable_parallel_tool_calls\x18\x03 \x01(\bR\x18disableParallelToolCalls\"\\\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tMODE_AUTO\x10\x01\x12\r\n" +

@@ -98,6 +98,11 @@ pub struct ToolChoice {
     /// The tool the model must call; required with MODE_TOOL, empty otherwise.
     #[prost(string, tag = "2")]
     pub tool_name: ::prost::alloc::string::String,
+    /// When true, the model makes at most one tool call per turn (OpenAI's
+    /// `parallel_tool_calls: false`, Anthropic's `disable_parallel_tool_use`). Needs tools. Providers
+    /// that cannot limit it (Gemini, Bedrock, Ollama) refuse it with UNSUPPORTED_CAPABILITY.
+    #[prost(bool, tag = "3")]
+    pub disable_parallel_tool_calls: bool,
 }
 /// Nested message and enum types in `ToolChoice`.
 pub mod tool_choice {
@@ -326,6 +331,12 @@ pub struct GenerationConfig {
     /// Penalises tokens by how often they already appear, -2 to 2.
     #[prost(float, optional, tag = "10")]
     pub frequency_penalty: ::core::option::Option<f32>,
+    /// When true, the output must be a JSON object of no particular schema (OpenAI's `json_object`
+    /// response format). Not with response_json_schema, which asks for more. Providers without a
+    /// schema-free JSON mode (Anthropic, Bedrock) refuse it with UNSUPPORTED_CAPABILITY: pass a
+    /// schema to them instead.
+    #[prost(bool, tag = "11")]
+    pub response_json_object: bool,
 }
 /// Token counts of one call, and its cost where the gateway knows the price.
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]

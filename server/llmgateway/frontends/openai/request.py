@@ -127,7 +127,8 @@ def _response_format(call: ChatCall, value: object) -> None:
     if kind == "text":
         only_known("response_format", response_format, frozenset({"type"}))
     elif kind == "json_object":
-        raise not_supported("response_format.type", "'json_object' (use 'json_schema')")
+        only_known("response_format", response_format, frozenset({"type"}))
+        config.response_json_object = True
     elif kind == "json_schema":
         only_known("response_format", response_format, frozenset({"type", "json_schema"}))
         spec = an_object("response_format.json_schema", response_format.get("json_schema"))
@@ -281,10 +282,11 @@ def to_v1(body: object, request_id: str) -> ChatCall:
         _tools(call, body["tools"])
     if body.get("tool_choice") is not None:
         _tool_choice(call, body["tool_choice"])
-    if body.get("parallel_tool_calls") is False:
-        raise not_supported("parallel_tool_calls", "limiting a turn to one tool call")
     if body.get("parallel_tool_calls") is not None:
-        a_bool("parallel_tool_calls", body["parallel_tool_calls"])
+        # true is every provider's default; false is v1's disable_parallel_tool_calls.
+        parallel = a_bool("parallel_tool_calls", body["parallel_tool_calls"])
+        call.request.tool_choice.disable_parallel_tool_calls = not parallel
+        call.names["tool_choice.disable_parallel_tool_calls"] = "parallel_tool_calls"
     if body.get("response_format") is not None:
         _response_format(call, body["response_format"])
     _labels(call, body)

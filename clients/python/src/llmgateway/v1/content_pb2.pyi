@@ -277,19 +277,26 @@ class ToolChoice(_message.Message):
 
     MODE_FIELD_NUMBER: _builtins.int
     TOOL_NAME_FIELD_NUMBER: _builtins.int
+    DISABLE_PARALLEL_TOOL_CALLS_FIELD_NUMBER: _builtins.int
     mode: Global___ToolChoice.Mode.ValueType
     """The kind of choice."""
     tool_name: _builtins.str
     """The tool the model must call; required with MODE_TOOL, empty otherwise."""
+    disable_parallel_tool_calls: _builtins.bool
+    """When true, the model makes at most one tool call per turn (OpenAI's
+    `parallel_tool_calls: false`, Anthropic's `disable_parallel_tool_use`). Needs tools. Providers
+    that cannot limit it (Gemini, Bedrock, Ollama) refuse it with UNSUPPORTED_CAPABILITY.
+    """
     def __init__(
         self,
         *,
         mode: Global___ToolChoice.Mode.ValueType = ...,
         tool_name: _builtins.str = ...,
+        disable_parallel_tool_calls: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "tool_name", b"tool_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disable_parallel_tool_calls", b"disable_parallel_tool_calls", "mode", b"mode", "tool_name", b"tool_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

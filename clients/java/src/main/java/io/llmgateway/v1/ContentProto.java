@@ -94,23 +94,25 @@ public final class ContentProto extends com.google.protobuf.GeneratedFile {
       "ignature\"{\n\004Tool\022\030\n\004name\030\001 \001(\tB\004\342A\001\002R\004na" +
       "me\022 \n\013description\030\002 \001(\tR\013description\0227\n\n" +
       "parameters\030\003 \001(\0132\027.google.protobuf.Struc" +
-      "tR\nparameters\"\273\001\n\nToolChoice\0222\n\004mode\030\001 \001" +
+      "tR\nparameters\"\372\001\n\nToolChoice\0222\n\004mode\030\001 \001" +
       "(\0162\036.llmgateway.v1.ToolChoice.ModeR\004mode" +
-      "\022\033\n\ttool_name\030\002 \001(\tR\010toolName\"\\\n\004Mode\022\024\n" +
-      "\020MODE_UNSPECIFIED\020\000\022\r\n\tMODE_AUTO\020\001\022\r\n\tMO" +
-      "DE_NONE\020\002\022\021\n\rMODE_REQUIRED\020\003\022\r\n\tMODE_TOO" +
-      "L\020\004\"U\n\010ToolCall\022\016\n\002id\030\001 \001(\tR\002id\022\022\n\004name\030" +
-      "\002 \001(\tR\004name\022%\n\016arguments_json\030\003 \001(\tR\rarg" +
-      "umentsJson\"\222\001\n\nToolResult\022&\n\014tool_call_i" +
-      "d\030\001 \001(\tB\004\342A\001\002R\ntoolCallId\022-\n\007content\030\002 \003" +
-      "(\0132\023.llmgateway.v1.PartR\007content\022\031\n\010is_e" +
-      "rror\030\003 \001(\010R\007isError\022\022\n\004name\030\004 \001(\tR\004name*" +
-      "s\n\004Role\022\024\n\020ROLE_UNSPECIFIED\020\000\022\017\n\013ROLE_SY" +
-      "STEM\020\001\022\r\n\tROLE_USER\020\002\022\022\n\016ROLE_ASSISTANT\020" +
-      "\003\022\r\n\tROLE_TOOL\020\004\022\022\n\016ROLE_DEVELOPER\020\005Bj\n\020" +
-      "io.llmgateway.v1B\014ContentProtoP\001ZFgithub" +
-      ".com/llmgateway/llmgateway/clients/go/ll" +
-      "mgateway/v1;llmgatewayv1b\006proto3"
+      "\022\033\n\ttool_name\030\002 \001(\tR\010toolName\022=\n\033disable" +
+      "_parallel_tool_calls\030\003 \001(\010R\030disableParal" +
+      "lelToolCalls\"\\\n\004Mode\022\024\n\020MODE_UNSPECIFIED" +
+      "\020\000\022\r\n\tMODE_AUTO\020\001\022\r\n\tMODE_NONE\020\002\022\021\n\rMODE" +
+      "_REQUIRED\020\003\022\r\n\tMODE_TOOL\020\004\"U\n\010ToolCall\022\016" +
+      "\n\002id\030\001 \001(\tR\002id\022\022\n\004name\030\002 \001(\tR\004name\022%\n\016ar" +
+      "guments_json\030\003 \001(\tR\rargumentsJson\"\222\001\n\nTo" +
+      "olResult\022&\n\014tool_call_id\030\001 \001(\tB\004\342A\001\002R\nto" +
+      "olCallId\022-\n\007content\030\002 \003(\0132\023.llmgateway.v" +
+      "1.PartR\007content\022\031\n\010is_error\030\003 \001(\010R\007isErr" +
+      "or\022\022\n\004name\030\004 \001(\tR\004name*s\n\004Role\022\024\n\020ROLE_U" +
+      "NSPECIFIED\020\000\022\017\n\013ROLE_SYSTEM\020\001\022\r\n\tROLE_US" +
+      "ER\020\002\022\022\n\016ROLE_ASSISTANT\020\003\022\r\n\tROLE_TOOL\020\004\022" +
+      "\022\n\016ROLE_DEVELOPER\020\005Bj\n\020io.llmgateway.v1B" +
+      "\014ContentProtoP\001ZFgithub.com/llmgateway/l" +
+      "lmgateway/clients/go/llmgateway/v1;llmga" +
+      "tewayv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -153,7 +155,7 @@ public final class ContentProto extends com.google.protobuf.GeneratedFile {
     internal_static_llmgateway_v1_ToolChoice_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_ToolChoice_descriptor,
-        new java.lang.String[] { "Mode", "ToolName", });
+        new java.lang.String[] { "Mode", "ToolName", "DisableParallelToolCalls", });
     internal_static_llmgateway_v1_ToolCall_descriptor =
       getDescriptor().getMessageType(6);
     internal_static_llmgateway_v1_ToolCall_fieldAccessorTable = new

@@ -380,6 +380,24 @@ private static final long serialVersionUID = 0L;
     return frequencyPenalty_;
   }
 
+  public static final int RESPONSE_JSON_OBJECT_FIELD_NUMBER = 11;
+  private boolean responseJsonObject_ = false;
+  /**
+   * <pre>
+   * When true, the output must be a JSON object of no particular schema (OpenAI's `json_object`
+   * response format). Not with response_json_schema, which asks for more. Providers without a
+   * schema-free JSON mode (Anthropic, Bedrock) refuse it with UNSUPPORTED_CAPABILITY: pass a
+   * schema to them instead.
+   * </pre>
+   *
+   * <code>bool response_json_object = 11 [json_name = "responseJsonObject"];</code>
+   * @return The responseJsonObject.
+   */
+  @java.lang.Override
+  public boolean getResponseJsonObject() {
+    return responseJsonObject_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -423,6 +441,9 @@ private static final long serialVersionUID = 0L;
     }
     if (((bitField0_ & 0x00000080) != 0)) {
       output.writeFloat(10, frequencyPenalty_);
+    }
+    if (responseJsonObject_ != false) {
+      output.writeBool(11, responseJsonObject_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -475,6 +496,10 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000080) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeFloatSize(10, frequencyPenalty_);
+    }
+    if (responseJsonObject_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(11, responseJsonObject_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -539,6 +564,8 @@ private static final long serialVersionUID = 0L;
           != java.lang.Float.floatToIntBits(
               other.getFrequencyPenalty())) return false;
     }
+    if (getResponseJsonObject()
+        != other.getResponseJsonObject()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -593,6 +620,9 @@ private static final long serialVersionUID = 0L;
       hash = (53 * hash) + java.lang.Float.floatToIntBits(
           getFrequencyPenalty());
     }
+    hash = (37 * hash) + RESPONSE_JSON_OBJECT_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getResponseJsonObject());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -751,6 +781,7 @@ private static final long serialVersionUID = 0L;
       responseJsonSchemaName_ = "";
       presencePenalty_ = 0F;
       frequencyPenalty_ = 0F;
+      responseJsonObject_ = false;
       return this;
     }
 
@@ -826,6 +857,9 @@ private static final long serialVersionUID = 0L;
         result.frequencyPenalty_ = frequencyPenalty_;
         to_bitField0_ |= 0x00000080;
       }
+      if (((from_bitField0_ & 0x00000400) != 0)) {
+        result.responseJsonObject_ = responseJsonObject_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -879,6 +913,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasFrequencyPenalty()) {
         setFrequencyPenalty(other.getFrequencyPenalty());
+      }
+      if (other.getResponseJsonObject() != false) {
+        setResponseJsonObject(other.getResponseJsonObject());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -959,6 +996,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000200;
               break;
             } // case 85
+            case 88: {
+              responseJsonObject_ = input.readBool();
+              bitField0_ |= 0x00000400;
+              break;
+            } // case 88
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1760,6 +1802,59 @@ private static final long serialVersionUID = 0L;
     public Builder clearFrequencyPenalty() {
       bitField0_ = (bitField0_ & ~0x00000200);
       frequencyPenalty_ = 0F;
+      onChanged();
+      return this;
+    }
+
+    private boolean responseJsonObject_ ;
+    /**
+     * <pre>
+     * When true, the output must be a JSON object of no particular schema (OpenAI's `json_object`
+     * response format). Not with response_json_schema, which asks for more. Providers without a
+     * schema-free JSON mode (Anthropic, Bedrock) refuse it with UNSUPPORTED_CAPABILITY: pass a
+     * schema to them instead.
+     * </pre>
+     *
+     * <code>bool response_json_object = 11 [json_name = "responseJsonObject"];</code>
+     * @return The responseJsonObject.
+     */
+    @java.lang.Override
+    public boolean getResponseJsonObject() {
+      return responseJsonObject_;
+    }
+    /**
+     * <pre>
+     * When true, the output must be a JSON object of no particular schema (OpenAI's `json_object`
+     * response format). Not with response_json_schema, which asks for more. Providers without a
+     * schema-free JSON mode (Anthropic, Bedrock) refuse it with UNSUPPORTED_CAPABILITY: pass a
+     * schema to them instead.
+     * </pre>
+     *
+     * <code>bool response_json_object = 11 [json_name = "responseJsonObject"];</code>
+     * @param value The responseJsonObject to set.
+     * @return This builder for chaining.
+     */
+    public Builder setResponseJsonObject(boolean value) {
+
+      responseJsonObject_ = value;
+      bitField0_ |= 0x00000400;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When true, the output must be a JSON object of no particular schema (OpenAI's `json_object`
+     * response format). Not with response_json_schema, which asks for more. Providers without a
+     * schema-free JSON mode (Anthropic, Bedrock) refuse it with UNSUPPORTED_CAPABILITY: pass a
+     * schema to them instead.
+     * </pre>
+     *
+     * <code>bool response_json_object = 11 [json_name = "responseJsonObject"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearResponseJsonObject() {
+      bitField0_ = (bitField0_ & ~0x00000400);
+      responseJsonObject_ = false;
       onChanged();
       return this;
     }

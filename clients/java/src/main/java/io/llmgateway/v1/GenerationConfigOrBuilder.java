@@ -230,4 +230,17 @@ public interface GenerationConfigOrBuilder extends
    * @return The frequencyPenalty.
    */
   float getFrequencyPenalty();
+
+  /**
+   * <pre>
+   * When true, the output must be a JSON object of no particular schema (OpenAI's `json_object`
+   * response format). Not with response_json_schema, which asks for more. Providers without a
+   * schema-free JSON mode (Anthropic, Bedrock) refuse it with UNSUPPORTED_CAPABILITY: pass a
+   * schema to them instead.
+   * </pre>
+   *
+   * <code>bool response_json_object = 11 [json_name = "responseJsonObject"];</code>
+   * @return The responseJsonObject.
+   */
+  boolean getResponseJsonObject();
 }

@@ -310,6 +310,23 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int DISABLE_PARALLEL_TOOL_CALLS_FIELD_NUMBER = 3;
+  private boolean disableParallelToolCalls_ = false;
+  /**
+   * <pre>
+   * When true, the model makes at most one tool call per turn (OpenAI's
+   * `parallel_tool_calls: false`, Anthropic's `disable_parallel_tool_use`). Needs tools. Providers
+   * that cannot limit it (Gemini, Bedrock, Ollama) refuse it with UNSUPPORTED_CAPABILITY.
+   * </pre>
+   *
+   * <code>bool disable_parallel_tool_calls = 3 [json_name = "disableParallelToolCalls"];</code>
+   * @return The disableParallelToolCalls.
+   */
+  @java.lang.Override
+  public boolean getDisableParallelToolCalls() {
+    return disableParallelToolCalls_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -330,6 +347,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(toolName_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 2, toolName_);
     }
+    if (disableParallelToolCalls_ != false) {
+      output.writeBool(3, disableParallelToolCalls_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -345,6 +365,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(toolName_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(2, toolName_);
+    }
+    if (disableParallelToolCalls_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(3, disableParallelToolCalls_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -364,6 +388,8 @@ private static final long serialVersionUID = 0L;
     if (mode_ != other.mode_) return false;
     if (!getToolName()
         .equals(other.getToolName())) return false;
+    if (getDisableParallelToolCalls()
+        != other.getDisableParallelToolCalls()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -379,6 +405,9 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + mode_;
     hash = (37 * hash) + TOOL_NAME_FIELD_NUMBER;
     hash = (53 * hash) + getToolName().hashCode();
+    hash = (37 * hash) + DISABLE_PARALLEL_TOOL_CALLS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getDisableParallelToolCalls());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -516,6 +545,7 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       mode_ = 0;
       toolName_ = "";
+      disableParallelToolCalls_ = false;
       return this;
     }
 
@@ -555,6 +585,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.toolName_ = toolName_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.disableParallelToolCalls_ = disableParallelToolCalls_;
+      }
     }
 
     @java.lang.Override
@@ -576,6 +609,9 @@ private static final long serialVersionUID = 0L;
         toolName_ = other.toolName_;
         bitField0_ |= 0x00000002;
         onChanged();
+      }
+      if (other.getDisableParallelToolCalls() != false) {
+        setDisableParallelToolCalls(other.getDisableParallelToolCalls());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -613,6 +649,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 18
+            case 24: {
+              disableParallelToolCalls_ = input.readBool();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 24
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -789,6 +830,56 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       toolName_ = value;
       bitField0_ |= 0x00000002;
+      onChanged();
+      return this;
+    }
+
+    private boolean disableParallelToolCalls_ ;
+    /**
+     * <pre>
+     * When true, the model makes at most one tool call per turn (OpenAI's
+     * `parallel_tool_calls: false`, Anthropic's `disable_parallel_tool_use`). Needs tools. Providers
+     * that cannot limit it (Gemini, Bedrock, Ollama) refuse it with UNSUPPORTED_CAPABILITY.
+     * </pre>
+     *
+     * <code>bool disable_parallel_tool_calls = 3 [json_name = "disableParallelToolCalls"];</code>
+     * @return The disableParallelToolCalls.
+     */
+    @java.lang.Override
+    public boolean getDisableParallelToolCalls() {
+      return disableParallelToolCalls_;
+    }
+    /**
+     * <pre>
+     * When true, the model makes at most one tool call per turn (OpenAI's
+     * `parallel_tool_calls: false`, Anthropic's `disable_parallel_tool_use`). Needs tools. Providers
+     * that cannot limit it (Gemini, Bedrock, Ollama) refuse it with UNSUPPORTED_CAPABILITY.
+     * </pre>
+     *
+     * <code>bool disable_parallel_tool_calls = 3 [json_name = "disableParallelToolCalls"];</code>
+     * @param value The disableParallelToolCalls to set.
+     * @return This builder for chaining.
+     */
+    public Builder setDisableParallelToolCalls(boolean value) {
+
+      disableParallelToolCalls_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When true, the model makes at most one tool call per turn (OpenAI's
+     * `parallel_tool_calls: false`, Anthropic's `disable_parallel_tool_use`). Needs tools. Providers
+     * that cannot limit it (Gemini, Bedrock, Ollama) refuse it with UNSUPPORTED_CAPABILITY.
+     * </pre>
+     *
+     * <code>bool disable_parallel_tool_calls = 3 [json_name = "disableParallelToolCalls"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearDisableParallelToolCalls() {
+      bitField0_ = (bitField0_ & ~0x00000004);
+      disableParallelToolCalls_ = false;
       onChanged();
       return this;
     }

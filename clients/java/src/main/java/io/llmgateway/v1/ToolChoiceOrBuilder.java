@@ -48,4 +48,16 @@ public interface ToolChoiceOrBuilder extends
    */
   com.google.protobuf.ByteString
       getToolNameBytes();
+
+  /**
+   * <pre>
+   * When true, the model makes at most one tool call per turn (OpenAI's
+   * `parallel_tool_calls: false`, Anthropic's `disable_parallel_tool_use`). Needs tools. Providers
+   * that cannot limit it (Gemini, Bedrock, Ollama) refuse it with UNSUPPORTED_CAPABILITY.
+   * </pre>
+   *
+   * <code>bool disable_parallel_tool_calls = 3 [json_name = "disableParallelToolCalls"];</code>
+   * @return The disableParallelToolCalls.
+   */
+  boolean getDisableParallelToolCalls();
 }
