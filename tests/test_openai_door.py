@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from llmgateway.app import Gateway
 from llmgateway.auth.keys import new_key
+from llmgateway.observability.logging_setup import ACCESS_LOGGER, JsonFormatter
 from tests.conformance.harness import KEY, MODEL, tiny_png
 from tests.conftest import StartGateway
 from tests.openai_door import chat_body, chunks, door_url, events, post_chat, provider_config
@@ -419,19 +421,26 @@ async def test_keys_policy_and_models(sim: OpenAISimulator, start_gateway: Start
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "unary"])
 async def test_a_caller_that_disconnects_closes_the_upstream_call(
-    gateway: Gateway, sim: OpenAISimulator, stream: bool
+    gateway: Gateway, sim: OpenAISimulator, stream: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     sim.behaviour = Behaviour(
         reply_text="a b c d e f g h i j k l", inter_token=0.3, latency=0 if stream else 3
     )
-    async with httpx.AsyncClient(base_url=door_url(gateway), timeout=10) as http:
-        if stream:
-            async with http.stream("POST", "/chat/completions", json=chat_body(stream=True)) as answer:
-                async for line in answer.aiter_lines():
-                    if '"content":"a' in line.replace(" ", ""):
-                        break
-        else:
-            with pytest.raises(httpx.ReadTimeout):
-                await post_chat(http, chat_body(), timeout=0.5)
-    await sim.wait_for_disconnects(1)
-    await asyncio.sleep(0)
+    with caplog.at_level(logging.INFO):
+        async with httpx.AsyncClient(base_url=door_url(gateway), timeout=10) as http:
+            if stream:
+                async with http.stream("POST", "/chat/completions", json=chat_body(stream=True)) as answer:
+                    async for line in answer.aiter_lines():
+                        if '"content":"a' in line.replace(" ", ""):
+                            break
+            else:
+                with pytest.raises(httpx.ReadTimeout):
+                    await post_chat(http, chat_body(), timeout=0.5)
+        await sim.wait_for_disconnects(1)
+        async with asyncio.timeout(2):
+            while not any(r.name == ACCESS_LOGGER for r in caplog.records):
+                await asyncio.sleep(0.01)
+    [line] = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert (line["frontend"], line["code"]) == ("openai", "CANCELLED")
+    # A caller going away is an expected event: nothing at ERROR, no traceback.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
