@@ -43,6 +43,38 @@ __all__ = ["ANONYMOUS", "RouteReport", "Router"]
 ANONYMOUS = Caller()
 
 
+def build_routes(
+    config: GatewayConfig,
+    providers: dict[str, Provider],
+    *,
+    clock: Clock,
+    rng: random.Random,
+    limits: LimitBackend | None = None,
+    metrics: GatewayMetrics | None = None,
+) -> list[ModelRoute]:
+    """Every configured model's route, with an upstream of its own for each of its deployments."""
+    provider_settings = {p.name: p for p in config.providers}
+    return [
+        ModelRoute(
+            model,
+            [
+                Upstream(
+                    Deployment(d, providers[d.provider], provider_settings[d.provider]),
+                    breaker=CircuitBreaker(config.routing.breaker, clock),
+                    bulkhead=Bulkhead(d.limits.max_in_flight, d.limits.max_wait_s),
+                    latency_alpha=config.routing.latency_ewma_alpha,
+                    clock=clock,
+                    limits=limits,
+                    metrics=metrics,
+                )
+                for d in model.deployments
+            ],
+            Balancer(model.strategy, rng),
+        )
+        for model in config.models
+    ]
+
+
 class Router:
     """Routes calls for every configured model."""
 
@@ -58,26 +90,7 @@ class Router:
         limits: LimitBackend | None = None,
         metrics: GatewayMetrics | None = None,
     ) -> None:
-        provider_settings = {p.name: p for p in config.providers}
-        routes = [
-            ModelRoute(
-                model,
-                [
-                    Upstream(
-                        Deployment(d, providers[d.provider], provider_settings[d.provider]),
-                        breaker=CircuitBreaker(config.routing.breaker, clock),
-                        bulkhead=Bulkhead(d.limits.max_in_flight, d.limits.max_wait_s),
-                        latency_alpha=config.routing.latency_ewma_alpha,
-                        clock=clock,
-                        limits=limits,
-                        metrics=metrics,
-                    )
-                    for d in model.deployments
-                ],
-                Balancer(model.strategy, rng),
-            )
-            for model in config.models
-        ]
+        routes = build_routes(config, providers, clock=clock, rng=rng, limits=limits, metrics=metrics)
         # Every deployment's upstream, once: what readiness and the health monitor look at.
         self.upstreams = [upstream for route in routes for upstream in route.upstreams]
         self._table = RouteTable(routes, config.routing.rules, rng=rng, wall_clock=wall_clock)
