@@ -9,7 +9,13 @@ from typing import Any
 import grpc
 import pytest
 
-from llmgateway.config import BreakerSettings, DeploymentSettings, ProviderSettings
+from llmgateway.config import (
+    BreakerSettings,
+    DeploymentLimits,
+    DeploymentSettings,
+    ProviderSettings,
+    ProviderTimeouts,
+)
 from llmgateway.errors import GatewayError
 from llmgateway.limits.memory import MemoryLimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
@@ -33,8 +39,12 @@ def make(
     backend: MemoryLimitBackend | None = None,
     metrics: GatewayMetrics | None = None,
 ) -> Upstream:
-    settings = DeploymentSettings(provider=provider.name, model="x", limits=limits or {})
-    provider_settings = ProviderSettings(name=provider.name, type="echo", timeouts=timeouts or {})
+    settings = DeploymentSettings(
+        provider=provider.name, model="x", limits=DeploymentLimits(**(limits or {}))
+    )
+    provider_settings = ProviderSettings(
+        name=provider.name, type="echo", timeouts=ProviderTimeouts(**(timeouts or {}))
+    )
     return Upstream(
         Deployment(settings, provider, provider_settings),
         breaker=CircuitBreaker(BreakerSettings(**(breaker or {})), clock),
@@ -44,6 +54,11 @@ def make(
         limits=backend,
         metrics=metrics,
     )
+
+
+def state_of(upstream: Upstream) -> BreakerState:
+    # A call, not an attribute, so the type checker does not narrow the state across transitions.
+    return upstream.breaker_state
 
 
 CALL = UpstreamCall(request=request("one two"), upstream_model="x", request_id="r1")
@@ -61,7 +76,7 @@ async def test_an_answer_is_timed_and_counts_as_a_success() -> None:
     assert upstream.usual_duration(stream=False) == 2.0
     assert upstream.usual_duration(stream=True) is None
     upstream.record_failure(error(Reason.UPSTREAM_UNAVAILABLE), 0.0, stream=False)
-    assert upstream.breaker_state is BreakerState.CLOSED, "the success reset the run of failures"
+    assert state_of(upstream) is BreakerState.CLOSED, "the success reset the run of failures"
     assert upstream.in_flight == 0
 
 
@@ -73,7 +88,7 @@ def test_only_the_deployments_own_failures_open_its_breaker() -> None:
     assert upstream.usable, "the caller's errors say nothing of the deployment"
     upstream.record_failure(error(Reason.UPSTREAM_UNAVAILABLE), 0.0, stream=False)
     upstream.record_failure(error(Reason.UPSTREAM_ERROR, retry_after=3), 0.0, stream=False)
-    assert upstream.breaker_state is BreakerState.OPEN
+    assert state_of(upstream) is BreakerState.OPEN
     assert not upstream.usable and not upstream.admit()
     assert upstream.retry_in() == 7
 
@@ -98,12 +113,12 @@ def test_a_streams_end_settles_its_attempt() -> None:
     assert upstream.record_stream_end(None) == "CANCELLED"
     assert upstream.admit(), "a stream the gateway stopped reading freed the half-open probe's slot"
     assert upstream.record_stream_end(StreamEnd(error(Reason.UPSTREAM_STALL), waited=4.0)) == "UPSTREAM_STALL"
-    assert upstream.breaker_state is BreakerState.OPEN, "a failed probe opens the breaker again"
+    assert state_of(upstream) is BreakerState.OPEN, "a failed probe opens the breaker again"
     assert upstream.usual_duration(stream=True) == 4.0
     clock.t += 1
     assert upstream.admit()
     assert upstream.record_stream_end(StreamEnd()) == "OK"
-    assert upstream.breaker_state is BreakerState.CLOSED
+    assert state_of(upstream) is BreakerState.CLOSED
 
 
 def test_probe_results_decide_whether_it_is_usable() -> None:
