@@ -10,8 +10,15 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from llmgateway.config import GatewayConfig, parse_config
 from llmgateway.errors import GatewayError
+from llmgateway.observability.call_record import CallRecord, current_call
+from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.providers.echo import EchoProvider
 from llmgateway.reasons import REASONS, Reason
@@ -125,3 +132,24 @@ def request(text: str = "hello there", **fields: Any) -> chat_pb2.ChatRequest:
 
 def delta(text: str) -> chat_pb2.ChatStreamResponse:
     return chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(text=text))
+
+
+def traced() -> tuple[trace.Tracer, InMemorySpanExporter]:
+    """A tracer whose ended spans can be read back."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider.get_tracer("tests"), exporter
+
+
+def observed_call(method: str = "Chat") -> CallRecord:
+    """A call record for the current call, as the gateway's interceptor opens it."""
+    record = CallRecord(method=method, metrics=GatewayMetrics())
+    current_call.set(record)
+    return record
+
+
+def attempts_counted(record: CallRecord, upstream_id: str, outcome: str) -> float:
+    provider = upstream_id.split("/", maxsplit=1)[0]
+    labels = {"provider": provider, "deployment": upstream_id, "outcome": outcome}
+    return record.metrics.registry.get_sample_value("llmgateway_upstream_attempts_total", labels) or 0.0
