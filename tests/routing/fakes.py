@@ -97,11 +97,16 @@ def error(reason: Reason, retry_after: float | None = None) -> GatewayError:
     return GatewayError(REASONS[reason].code, reason, f"upstream says {reason}", retry_after=retry_after)
 
 
-def config(models: list[dict[str, Any]], providers: list[str], **routing: Any) -> GatewayConfig:
+def config(
+    models: list[dict[str, Any]],
+    providers: list[str],
+    timeouts: dict[str, float] | None = None,
+    **routing: Any,
+) -> GatewayConfig:
     """A config of echo-typed providers (the type only names them: calls go to FakeProviders)."""
     return parse_config(
         {
-            "providers": [{"name": name, "type": "echo"} for name in providers],
+            "providers": [{"name": name, "type": "echo", "timeouts": timeouts or {}} for name in providers],
             "models": models,
             "routing": {"retry": {"max_retries": 0}, **routing},
         },
