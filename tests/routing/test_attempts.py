@@ -184,13 +184,19 @@ async def test_when_every_breaker_is_open_the_call_fails_fast_until_one_half_ope
     await s.router.chat(request(), "m", "r3", None)
 
 
-async def test_a_passed_deadline_stops_the_call_and_frees_a_probes_slot() -> None:
-    breaker = {"consecutive_failures": 1, "open_s": 1, "half_open_probes": 1}
-    s = Setup(ONE, breaker=breaker)
+async def half_opened() -> Setup:
+    """`m` on pa alone, whose breaker a failure opened and one second half-opened: the next call
+    is its one probe, and the one after is refused unless the probe's slot is given back."""
+    s = Setup(ONE, breaker={"consecutive_failures": 1, "open_s": 1, "half_open_probes": 1})
     s.pa.fail_next(error(Reason.UPSTREAM_UNAVAILABLE))
     with pytest.raises(GatewayError):
-        await s.router.chat(request(), "m", "r1", None)
-    s.clock.t += 1  # half-open: one probe may go through
+        await s.router.chat(request(), "m", "r0", None)
+    s.clock.t += 1
+    return s
+
+
+async def test_a_passed_deadline_stops_the_call_and_frees_a_probes_slot() -> None:
+    s = await half_opened()
     with pytest.raises(GatewayError) as late:
         await s.router.chat(request(), "m", "r2", s.clock.now())
     assert (late.value.code, late.value.reason) == (grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED")
@@ -199,12 +205,7 @@ async def test_a_passed_deadline_stops_the_call_and_frees_a_probes_slot() -> Non
 
 
 async def test_a_cancelled_attempt_frees_a_probes_slot() -> None:
-    breaker = {"consecutive_failures": 1, "open_s": 1, "half_open_probes": 1}
-    s = Setup(ONE, breaker=breaker)
-    s.pa.fail_next(error(Reason.UPSTREAM_UNAVAILABLE))
-    with pytest.raises(GatewayError):
-        await s.router.chat(request(), "m", "r1", None)
-    s.clock.t += 1
+    s = await half_opened()
     s.pa.script = [STALL]
     record = observed_call()
     call = asyncio.get_running_loop().create_task(s.router.open_stream(request(), "m", "r2", None))
