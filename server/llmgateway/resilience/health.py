@@ -87,18 +87,19 @@ class HealthMonitor:
         settings = next((p for p in runtime.config.providers if p.name == name), None)
         if settings is None or settings.health_check is None:
             return True
-        passed = True
         try:
             async with asyncio.timeout(settings.health_check.timeout_s):
                 await runtime.providers[name].probe()
         except (GatewayError, TimeoutError) as error:
-            passed = False
             if name not in self._failing:
                 _log.warning("provider %s failed its health probe: %s", name, error or "timeout")
+            self._failing.add(name)
+            passed = False
         else:
             if name in self._failing:
                 _log.info("provider %s passes its health probe again", name)
-        (self._failing.discard if passed else self._failing.add)(name)
+            self._failing.discard(name)
+            passed = True
         for upstream in runtime.router.upstreams_of(name):
             upstream.record_probe(passed)
         return passed
