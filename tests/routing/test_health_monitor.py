@@ -3,19 +3,21 @@ readiness follows the upstreams: no server, no network, a fake clock for the bre
 
 from __future__ import annotations
 
-import random
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
-from llmgateway.cache.memory import MemoryCache
-from llmgateway.config import parse_config
-from llmgateway.limits.memory import MemoryLimitBackend
+from llmgateway.config import GatewayConfig, parse_config
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.providers.base import Provider
 from llmgateway.reasons import Reason
 from llmgateway.resilience.health import HealthMonitor
-from llmgateway.runtime import Runtime, RuntimeHolder, Store
+from llmgateway.routing.router import Router
+from llmgateway.runtime import RuntimeHolder
 from tests.routing.fakes import FakeClock, FakeProvider, error, request
+from tests.routing.fakes import router as make_router
 
 
 class Probed(FakeProvider):
@@ -28,8 +30,18 @@ class Probed(FakeProvider):
             raise error(Reason.UPSTREAM_CONNECT_FAILED)
 
 
+@dataclass
+class Runtime:
+    """What the monitor reads of a runtime (llmgateway.runtime.Runtime): its config, its
+    providers and its router."""
+
+    config: GatewayConfig
+    providers: dict[str, Provider]
+    router: Router
+
+
 @pytest.fixture
-async def runtime() -> AsyncIterator[Runtime]:
+def runtime() -> Runtime:
     """`m` on pa then pb, `n` on pa alone; pa is probed, pb is not."""
     config = parse_config(
         {
@@ -45,10 +57,8 @@ async def runtime() -> AsyncIterator[Runtime]:
         },
         env={},
     )
-    store = Store(MemoryLimitBackend(), MemoryCache(10))
-    built = Runtime(config, clock=FakeClock(), rng=random.Random(1), store=store, metrics=GatewayMetrics())
-    yield built
-    await built.aclose()
+    providers: dict[str, Provider] = {"pa": Probed("pa"), "pb": Probed("pb")}
+    return Runtime(config, providers, make_router(config, providers, FakeClock()))
 
 
 def monitor_of(
@@ -57,13 +67,19 @@ def monitor_of(
     async def set_ready(ready: bool) -> None:
         readiness.append(ready)
 
-    return HealthMonitor(RuntimeHolder(runtime), set_ready, metrics or GatewayMetrics())
+    holder = SimpleNamespace(current=runtime)  # a RuntimeHolder, as far as the monitor looks
+    return HealthMonitor(cast(RuntimeHolder, holder), set_ready, metrics or GatewayMetrics())
+
+
+def probed(runtime: Runtime, name: str) -> Probed:
+    provider = runtime.providers[name]
+    assert isinstance(provider, Probed)
+    return provider
 
 
 async def test_a_probe_reaches_every_upstream_of_its_provider_and_no_other(runtime: Runtime) -> None:
-    sick = Probed("pa")
+    sick = probed(runtime, "pa")
     sick.passes = False
-    runtime.providers["pa"] = sick
     monitor = monitor_of(runtime, [])
     assert not await monitor.probe_once("pa")
     assert {u.id: u.probe_passing for u in runtime.router.upstreams} == {
@@ -84,9 +100,8 @@ async def test_readiness_follows_probes_and_breakers(runtime: Runtime) -> None:
     metrics = GatewayMetrics()
     monitor = monitor_of(runtime, readiness, metrics)
     await monitor.check_readiness()
-    sick = Probed("pa")
+    sick = probed(runtime, "pa")
     sick.passes = False
-    runtime.providers["pa"] = sick
     await monitor.probe_once("pa")
     await monitor.check_readiness()
     assert readiness == [True], "pb still serves"
