@@ -20,7 +20,6 @@ from llmgateway.limits.admission import rpm_bucket, tpm_bucket
 from llmgateway.limits.backend import Bucket, LimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.providers.base import UpstreamCall
-from llmgateway.providers.upstream_http import stalled
 from llmgateway.reasons import Reason
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead
@@ -58,6 +57,17 @@ class StreamEnd:
 
     failure: GatewayError | None = None
     waited: float = 0.0
+
+
+def _no_first_token(provider: str, seconds: float) -> GatewayError:
+    """The stall the first-token timer reports. The timer is routing's alone (the adapters' pacing
+    times only the gaps between tokens), so its error is made here, in the words of theirs."""
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE,
+        Reason.UPSTREAM_STALL,
+        f"provider {provider!r} sent no first token for {seconds:g}s",
+        metadata={"provider": provider},
+    )
 
 
 class Upstream:
@@ -261,7 +271,7 @@ class Upstream:
         except TimeoutError:
             await upstream.aclose()
             self.bulkhead.release()
-            raise stalled(self.provider_name, "first token", first_token_s) from None
+            raise _no_first_token(self.provider_name, first_token_s) from None
         except BaseException:
             await upstream.aclose()
             self.bulkhead.release()
