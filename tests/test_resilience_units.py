@@ -10,12 +10,12 @@ from collections import Counter
 import pytest
 
 from llmgateway.config import BreakerSettings, DeploymentSettings, ProviderSettings, RetrySettings
-from llmgateway.pricing import known_prices
 from llmgateway.providers.echo import EchoProvider
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead, BulkheadFullError
 from llmgateway.resilience.retry import RetryBudget, backoff_delay
 from llmgateway.routing.deployments import Deployment
+from llmgateway.routing.pricing import known_prices
 from llmgateway.routing.strategies import Balancer, RequestFacts
 from llmgateway.routing.upstream import Upstream
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmgateway.config import DeploymentSettings, ProviderSettings
-from llmgateway.pricing import cost_usd, known_prices
 from llmgateway.providers.base import Provider
+from llmgateway.routing.pricing import cost_usd, known_prices
 from llmgateway.v1 import chat_pb2
 
 

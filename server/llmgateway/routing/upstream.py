@@ -26,7 +26,7 @@ from llmgateway.resilience.bulkhead import Bulkhead
 from llmgateway.resilience.clock import Clock
 from llmgateway.routing.classify import counts_against_breaker
 from llmgateway.routing.deployments import Deployment
-from llmgateway.streaming import has_content
+from llmgateway.routing.stream_content import has_content
 from llmgateway.v1 import chat_pb2
 
 
