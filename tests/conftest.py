@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -12,6 +12,7 @@ import pytest
 from llmgateway.app import Gateway
 from llmgateway.config import GatewayConfig, parse_config
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2, models_pb2_grpc
+from tests.upstreams.base import SimulatorServer
 
 StartGateway = Callable[[dict[str, Any]], Awaitable[Gateway]]
 
@@ -53,6 +54,15 @@ async def start_gateway() -> AsyncIterator[StartGateway]:
     yield start
     for gateway in started:
         await gateway.shutdown()
+
+
+@pytest.fixture(scope="module")
+def provider_simulators() -> Iterator[dict[str, SimulatorServer]]:
+    """A module's provider simulators by name, started on first use; stopped after the module."""
+    started: dict[str, SimulatorServer] = {}
+    yield started
+    for simulator in started.values():
+        simulator.stop()
 
 
 class Client:

@@ -6,7 +6,7 @@ dropped. Through real HTTP to a gateway in front of each provider's simulator.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -50,20 +50,12 @@ REQUESTS: dict[str, Body] = {
 }
 
 
-@pytest.fixture(scope="module")
-def simulators() -> Iterator[dict[str, SimulatorServer]]:
-    started: dict[str, SimulatorServer] = {}
-    yield started
-    for sim in started.values():
-        sim.stop()
-
-
 @pytest.mark.parametrize("feature", ["json_object", "one_tool_call"])
 @pytest.mark.parametrize("provider", SDK_PROVIDERS)
 async def test_honoured_in_the_providers_field_or_refused(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer], provider: str, feature: str
+    start_gateway: StartGateway, provider_simulators: dict[str, SimulatorServer], provider: str, feature: str
 ) -> None:
-    sim = simulator(simulators, provider)
+    sim = simulator(provider_simulators, provider)
     gateway = await start_gateway(provider_config(provider, sim.base_url))
     expected = (JSON_OBJECT if feature == "json_object" else ONE_TOOL_CALL)[provider]
     async with httpx.AsyncClient(base_url=door_url(gateway), timeout=10) as http:

@@ -4,8 +4,6 @@ front of four providers' simulators."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_openai import ChatOpenAI
@@ -24,18 +22,10 @@ class Weather(BaseModel):
     temp: float
 
 
-@pytest.fixture(scope="module")
-def simulators() -> Iterator[dict[str, SimulatorServer]]:
-    started: dict[str, SimulatorServer] = {}
-    yield started
-    for sim in started.values():
-        sim.stop()
-
-
 async def chat_model(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer], provider: str
+    start_gateway: StartGateway, provider_simulators: dict[str, SimulatorServer], provider: str
 ) -> tuple[ChatOpenAI, SimulatorServer]:
-    sim = simulator(simulators, provider)
+    sim = simulator(provider_simulators, provider)
     gateway = await start_gateway(provider_config(provider, sim.base_url))
     model = ChatOpenAI(
         model=MODEL,
@@ -50,9 +40,9 @@ async def chat_model(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_invoke_and_stream(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer], provider: str
+    start_gateway: StartGateway, provider_simulators: dict[str, SimulatorServer], provider: str
 ) -> None:
-    model, _ = await chat_model(start_gateway, simulators, provider)
+    model, _ = await chat_model(start_gateway, provider_simulators, provider)
     answer = await model.ainvoke([SystemMessage("Be brief."), HumanMessage("hello there")])
     assert answer.content == "You said: hello there"
     assert answer.usage_metadata is not None and answer.usage_metadata["output_tokens"] > 0
@@ -67,9 +57,9 @@ async def test_invoke_and_stream(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_bound_tools_and_the_tool_message_round_trip(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer], provider: str
+    start_gateway: StartGateway, provider_simulators: dict[str, SimulatorServer], provider: str
 ) -> None:
-    model, sim = await chat_model(start_gateway, simulators, provider)
+    model, sim = await chat_model(start_gateway, provider_simulators, provider)
     scripted(sim, "tools", provider)
     with_tools = model.bind_tools([WEATHER_TOOL])
     question = HumanMessage("weather in Paris and Oslo?")
@@ -90,9 +80,9 @@ async def test_bound_tools_and_the_tool_message_round_trip(
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_structured_output(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer], provider: str
+    start_gateway: StartGateway, provider_simulators: dict[str, SimulatorServer], provider: str
 ) -> None:
-    model, sim = await chat_model(start_gateway, simulators, provider)
+    model, sim = await chat_model(start_gateway, provider_simulators, provider)
     scripted(sim, "json", provider)
     weather = await model.with_structured_output(Weather).ainvoke("the weather in Paris")
     assert weather == Weather(city="Paris", temp=21)

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,6 @@ from tests.openai_door import door_url, provider_config, scripted, simulator
 from tests.upstreams.base import SimulatorServer
 
 NODE_DIR = Path(__file__).resolve().parent / "sdk" / "node"
-
-
-@pytest.fixture(scope="module")
-def simulators() -> Iterator[dict[str, SimulatorServer]]:
-    started: dict[str, SimulatorServer] = {}
-    yield started
-    for sim in started.values():
-        sim.stop()
 
 
 async def run_check(scenario: str, base_url: str, api_key: str = "unused") -> dict[str, Any]:
@@ -55,12 +46,12 @@ async def run_check(scenario: str, base_url: str, api_key: str = "unused") -> di
 
 async def check_against(
     start_gateway: StartGateway,
-    simulators: dict[str, SimulatorServer],
+    provider_simulators: dict[str, SimulatorServer],
     provider: str,
     scenario: str,
     **config: Any,
 ) -> tuple[dict[str, Any], SimulatorServer]:
-    sim = simulator(simulators, provider)
+    sim = simulator(provider_simulators, provider)
     gateway = await start_gateway(provider_config(provider, sim.base_url) | config)
     scripted(sim, scenario, provider)
     return await run_check(scenario, door_url(gateway)), sim
@@ -69,9 +60,9 @@ async def check_against(
 @pytest.mark.parametrize("provider", ["bedrock", "gemini", "anthropic"])
 @pytest.mark.parametrize("scenario", ["chat", "tools", "json"])
 async def test_the_npm_sdk_in_front_of_each_provider(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer], provider: str, scenario: str
+    start_gateway: StartGateway, provider_simulators: dict[str, SimulatorServer], provider: str, scenario: str
 ) -> None:
-    result, _ = await check_against(start_gateway, simulators, provider, scenario)
+    result, _ = await check_against(start_gateway, provider_simulators, provider, scenario)
     if scenario == "chat":
         assert result["usage"]["completion_tokens"] > 0
     elif scenario == "tools":
@@ -83,9 +74,12 @@ async def test_the_npm_sdk_in_front_of_each_provider(
     [("rate_limit", "upstream_rate_limited"), ("not_found", "model_not_found"), ("mid_stream", None)],
 )
 async def test_the_npm_sdk_raises_its_own_errors(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer], scenario: str, code: str | None
+    start_gateway: StartGateway,
+    provider_simulators: dict[str, SimulatorServer],
+    scenario: str,
+    code: str | None,
 ) -> None:
-    result, _ = await check_against(start_gateway, simulators, "ollama", scenario)
+    result, _ = await check_against(start_gateway, provider_simulators, "ollama", scenario)
     if code is not None:
         assert result["code"] == code
     else:
@@ -93,11 +87,11 @@ async def test_the_npm_sdk_raises_its_own_errors(
 
 
 async def test_the_npm_sdk_authentication_error(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer]
+    start_gateway: StartGateway, provider_simulators: dict[str, SimulatorServer]
 ) -> None:
     _, key_id, key_hash = new_key()
     auth = {"enabled": True, "keys": [{"id": key_id, "hash": key_hash, "tenant": "t"}]}
-    sim = simulator(simulators, "openai")
+    sim = simulator(provider_simulators, "openai")
     gateway = await start_gateway(provider_config("openai", sim.base_url) | {"auth": auth})
     assert (await run_check("auth", door_url(gateway), api_key="sk-not-a-gateway-key"))[
         "code"
@@ -105,8 +99,8 @@ async def test_the_npm_sdk_authentication_error(
 
 
 async def test_an_npm_client_that_stops_reading_closes_the_upstream_call(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer]
+    start_gateway: StartGateway, provider_simulators: dict[str, SimulatorServer]
 ) -> None:
-    result, sim = await check_against(start_gateway, simulators, "azure_openai", "cancel")
+    result, sim = await check_against(start_gateway, provider_simulators, "azure_openai", "cancel")
     assert result["text"]
     await sim.wait_for_disconnects(1)

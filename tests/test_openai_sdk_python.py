@@ -9,7 +9,7 @@ stream that fails midway, and a stream the client abandons closing the upstream 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import openai
@@ -42,14 +42,6 @@ class Weather(BaseModel):
     temp: float
 
 
-@pytest.fixture(scope="module")
-def simulators() -> Iterator[dict[str, SimulatorServer]]:
-    started: dict[str, SimulatorServer] = {}
-    yield started
-    for sim in started.values():
-        sim.stop()
-
-
 @pytest.fixture
 async def clients() -> AsyncIterator[list[openai.AsyncOpenAI]]:
     """The test's SDK clients, closed after it (their connection pools live on the test's loop)."""
@@ -61,12 +53,14 @@ async def clients() -> AsyncIterator[list[openai.AsyncOpenAI]]:
 
 @pytest.fixture
 def door(
-    start_gateway: StartGateway, simulators: dict[str, SimulatorServer], clients: list[openai.AsyncOpenAI]
+    start_gateway: StartGateway,
+    provider_simulators: dict[str, SimulatorServer],
+    clients: list[openai.AsyncOpenAI],
 ) -> Door:
     async def open_door(
         provider: str, api_key: str = "unused", **config: Any
     ) -> tuple[openai.AsyncOpenAI, SimulatorServer, Gateway]:
-        sim = simulator(simulators, provider)
+        sim = simulator(provider_simulators, provider)
         gateway = await start_gateway(provider_config(provider, sim.base_url) | config)
         clients.append(sdk_client(gateway, api_key))
         return clients[-1], sim, gateway

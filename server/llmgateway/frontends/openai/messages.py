@@ -57,24 +57,6 @@ _TOOL_CALL = frozenset({"id", "type", "function", "index"})
 _FUNCTION_CALL = frozenset({"name", "arguments", "parsed_arguments"})
 
 
-def _text_parts(where: str, content: object, *, allow_refusal: bool = False) -> list[content_pb2.Part]:
-    """A content that may only hold text: a string, or an array of text parts."""
-    if isinstance(content, str):
-        return [content_pb2.Part(text=content)]
-    parts: list[content_pb2.Part] = []
-    for index, item in enumerate(a_list(where, content)):
-        path = f"{where}[{index}]"
-        part = an_object(path, item)
-        kind = part.get("type")
-        if kind == "refusal" and allow_refusal:
-            raise not_supported(f"{path}.refusal", "v1 messages carry no earlier refusals")
-        if kind != "text":
-            raise invalid_value(f"{path}.type", kind, "Only 'text' content parts are allowed here.")
-        only_known(path, part, _TEXT_PART)
-        parts.append(content_pb2.Part(text=a_string(f"{path}.text", part.get("text"))))
-    return parts
-
-
 def _image(path: str, part: JsonObject) -> content_pb2.Part:
     only_known(path, part, _IMAGE_PART)
     image = an_object(f"{path}.image_url", part.get("image_url"))
@@ -89,7 +71,8 @@ def _image(path: str, part: JsonObject) -> content_pb2.Part:
     return content_pb2.Part(media=content_pb2.Media(uri=url))
 
 
-def _user_parts(where: str, content: object) -> list[content_pb2.Part]:
+def _parts(where: str, content: object, *, images: bool = False) -> list[content_pb2.Part]:
+    """A message's content: a string, or an array of parts: text, and images where `images`."""
     if isinstance(content, str):
         return [content_pb2.Part(text=content)]
     parts: list[content_pb2.Part] = []
@@ -100,12 +83,17 @@ def _user_parts(where: str, content: object) -> list[content_pb2.Part]:
         if kind == "text":
             only_known(path, part, _TEXT_PART)
             parts.append(content_pb2.Part(text=a_string(f"{path}.text", part.get("text"))))
-        elif kind == "image_url":
+        elif kind == "image_url" and images:
             parts.append(_image(path, part))
-        elif kind in ("input_audio", "file"):
+        elif kind in ("input_audio", "file") and images:
             raise not_supported(f"{path}.type", f"'{kind}' content parts (v1 media here is images)")
+        elif kind == "refusal":
+            raise not_supported(f"{path}.type", "earlier refusals (v1 messages carry none)")
         else:
-            raise invalid_value(f"{path}.type", kind, "Expected 'text' or 'image_url'.")
+            expected = (
+                "Expected 'text' or 'image_url'." if images else "Only 'text' content parts are allowed here."
+            )
+            raise invalid_value(f"{path}.type", kind, expected)
     return parts
 
 
@@ -140,7 +128,7 @@ def _assistant(where: str, message: JsonObject) -> list[content_pb2.Part]:
     if message.get("annotations"):
         raise not_supported(f"{where}.annotations", "v1 messages carry no annotations")
     content = message.get("content")
-    parts = [] if content is None else _text_parts(f"{where}.content", content, allow_refusal=True)
+    parts = [] if content is None else _parts(f"{where}.content", content)
     # An empty text beside tool calls says nothing (the SDKs' stream helpers assemble "" from the
     # first delta), and some providers refuse an empty text block.
     parts = [part for part in parts if part.text]
@@ -164,7 +152,7 @@ def _tool_result(where: str, message: JsonObject) -> content_pb2.Part:
     return content_pb2.Part(
         tool_result=content_pb2.ToolResult(
             tool_call_id=a_string(f"{where}.tool_call_id", call_id),
-            content=_text_parts(f"{where}.content", content),
+            content=_parts(f"{where}.content", content),
         )
     )
 
@@ -195,10 +183,7 @@ def _one(where: str, message: JsonObject) -> content_pb2.Message:
         content = message.get("content")
         if content is None:
             raise missing(f"{where}.content")
-        if role == content_pb2.ROLE_USER:
-            converted.parts.extend(_user_parts(f"{where}.content", content))
-        else:
-            converted.parts.extend(_text_parts(f"{where}.content", content))
+        converted.parts.extend(_parts(f"{where}.content", content, images=role == content_pb2.ROLE_USER))
     return converted
 
 
