@@ -34,7 +34,7 @@ from llmgateway.observability.call_record import record as current_record
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
 from llmgateway.providers.base import Provider, UpstreamCall
-from llmgateway.providers.upstream_http import stalled
+from llmgateway.providers.errors import stalled
 from llmgateway.reasons import Reason
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead, BulkheadFullError
