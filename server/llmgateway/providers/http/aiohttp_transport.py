@@ -63,6 +63,14 @@ class _Body:
     def __init__(self, provider: str, response: aiohttp.ClientResponse) -> None:
         self._provider = provider
         self._response = response
+        self._taken = False
+
+    def _take(self) -> None:
+        # A second read would find aiohttp's buffer empty and look like an empty body: refused, as
+        # httpx refuses it (StreamConsumed is a RuntimeError too).
+        if self._taken:
+            raise RuntimeError("the body of an upstream answer is read once")
+        self._taken = True
 
     @property
     def status(self) -> int:
@@ -73,6 +81,7 @@ class _Body:
         return self._response.headers
 
     async def body(self) -> AsyncGenerator[bytes, None]:
+        self._take()
         try:
             # iter_any: each chunk as soon as it arrives.
             async for chunk in self._response.content.iter_any():
@@ -131,9 +140,9 @@ class _StreamedBody(_Body):
             self._wake(self._arrived)
 
     async def body(self) -> AsyncGenerator[bytes, None]:
+        self._take()
         loop = asyncio.get_running_loop()
-        if self._pump is None:
-            self._pump = loop.create_task(self._move())
+        self._pump = loop.create_task(self._move())
         while True:
             if self._chunks:
                 chunk = self._chunks.popleft()
