@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Mapping
 
 import httpx
 import pytest
+from opentelemetry import propagate
 
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.http import client as client_module
