@@ -22,6 +22,7 @@ import httpx
 
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.http.client import UpstreamClient
+from llmgateway.providers.http.decoding import decoded
 from llmgateway.providers.http.framing import ndjson_lines
 from llmgateway.providers.wire_json import JSON_CONTENT
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2
@@ -120,7 +121,7 @@ class GatewayPoolForwarder(chat_pb2_grpc.ChatServiceServicer):
     ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         body = json.dumps(wire_body(request, True)).encode()
         async with self.http.stream("/chat/completions", content=body, headers=JSON_CONTENT) as answer:
-            async for line in ndjson_lines(answer.chunks(), "forwarder", 1 << 20):
+            async for line in ndjson_lines(decoded(answer, "forwarder"), "forwarder", 1 << 20):
                 message = stream_message(line)
                 if message is not None:
                     yield message

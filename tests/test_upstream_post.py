@@ -135,7 +135,7 @@ async def test_stream_sends_what_httpx_sent_and_closes(monkeypatch: pytest.Monke
     async with http.stream(
         "/models/m:streamGenerateContent", content=body, headers=headers, params=params
     ) as got:
-        assert [chunk async for chunk in got.chunks()] == [b"data: {}\n\n"]
+        assert [chunk async for chunk in got.body()] == [b"data: {}\n\n"]
     expected = oracle("POST", "/models/m:streamGenerateContent", body, headers, params)
     assert [comparable(request) for request in recorder.sent] == [comparable(expected)]
     assert recorder.sent[0].streamed and recorder.sent[0].timeouts == STREAM

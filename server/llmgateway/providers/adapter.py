@@ -17,6 +17,7 @@ from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.errors import UpstreamErrors, json_object_body, stream_cut
 from llmgateway.providers.http.answer import Answer
 from llmgateway.providers.http.client import UpstreamClient
+from llmgateway.providers.http.decoding import decoded
 from llmgateway.providers.http.framing import Framing
 from llmgateway.providers.http.pacing import paced_stream
 from llmgateway.providers.wire_json import JSON_CONTENT, loads_object
@@ -141,7 +142,9 @@ class HttpAdapter(Provider, Generic[Event]):
                 raise self.errors.malformed(
                     f"content type {content_type!r} is not {self.framing.description}"
                 )
-            framed = self.framing.events(answer.chunks(), self.name, self.settings.max_stream_event_bytes)
+            framed = self.framing.events(
+                decoded(answer, self.name), self.name, self.settings.max_stream_event_bytes
+            )
             # Pacing bounds the gaps between events; the router's timer bounds the first.
             async with paced_stream(framed, self.name, self.settings.timeouts.between_tokens_s) as paced:
                 async for event in paced:

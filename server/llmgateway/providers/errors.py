@@ -16,10 +16,24 @@ import orjson
 from llmgateway.errors import GatewayError
 from llmgateway.providers.http.answer import Answer
 from llmgateway.providers.wire_json import loads_object
-from llmgateway.reasons import Reason
+from llmgateway.reasons import REASONS, Reason
 
 # Statuses that say "try again" rather than "this request is wrong".
 _UNAVAILABLE_STATUSES = frozenset({408, 409, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+def unavailable(
+    provider: str, reason: Reason, message: str, *, retry_after: float | None = None, **metadata: str
+) -> GatewayError:
+    """A failure of the provider's, not the caller's: UNAVAILABLE, so the router may try another
+    deployment; `provider` names it in the error's metadata, with `metadata` besides."""
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE,
+        reason,
+        message,
+        metadata={"provider": provider, **metadata},
+        retry_after=retry_after,
+    )
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -62,86 +76,67 @@ def error_from_status(
     message: str,
     provider_code: str = "",
 ) -> GatewayError:
-    """An upstream HTTP error status as a GatewayError; `message` must already be redacted."""
+    """An upstream HTTP error status as a GatewayError (with the reason table's gRPC code for its
+    reason); `message` must already be redacted."""
     retry_after = parse_retry_after(headers)
     metadata = {"provider": provider, "upstream_status": str(status)}
     if provider_code:
         metadata["upstream_code"] = provider_code
+
+    def error(reason: Reason, text: str, wait: float | None = None) -> GatewayError:
+        return GatewayError(REASONS[reason].code, reason, text, metadata=metadata, retry_after=wait)
+
     if status in (401, 403):
         # The gateway's own credentials were refused: not the caller's fault, and the provider's
         # message may quote part of the key, so it is not passed on.
-        return GatewayError(
-            grpc.StatusCode.UNAVAILABLE,
+        return error(
             Reason.UPSTREAM_AUTH_FAILED,
             f"provider {provider!r} refused the gateway's credentials (HTTP {status})",
-            metadata=metadata,
         )
     if status == 429:
         if provider_code == "insufficient_quota":
-            return GatewayError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            return error(
                 Reason.UPSTREAM_QUOTA_EXHAUSTED,
                 f"provider {provider!r} account quota is exhausted: {message}",
-                metadata=metadata,
             )
-        return GatewayError(
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        return error(
             Reason.UPSTREAM_RATE_LIMITED,
             f"provider {provider!r} is rate limiting: {message}",
-            metadata=metadata,
-            retry_after=retry_after if retry_after is not None else 1.0,
+            retry_after if retry_after is not None else 1.0,
         )
     if status == 404:
-        return GatewayError(
-            grpc.StatusCode.NOT_FOUND,
+        return error(
             Reason.UPSTREAM_NOT_FOUND,
             f"provider {provider!r} does not know the requested model or path: {message}",
-            metadata=metadata,
         )
     if status == 413:
-        return GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            Reason.REQUEST_TOO_LARGE,
-            f"provider {provider!r} refused the request as too large: {message}",
-            metadata=metadata,
+        return error(
+            Reason.REQUEST_TOO_LARGE, f"provider {provider!r} refused the request as too large: {message}"
         )
     if status in _UNAVAILABLE_STATUSES or status >= 500:
-        return GatewayError(
-            grpc.StatusCode.UNAVAILABLE,
+        return error(
             Reason.UPSTREAM_UNAVAILABLE,
             f"provider {provider!r} failed (HTTP {status}): {message}",
-            metadata=metadata,
-            retry_after=retry_after,
+            retry_after,
         )
     if provider_code == "context_length_exceeded":
-        return GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            Reason.CONTEXT_LENGTH_EXCEEDED,
-            f"the request does not fit the model's context window: {message}",
-            metadata=metadata,
+        return error(
+            Reason.CONTEXT_LENGTH_EXCEEDED, f"the request does not fit the model's context window: {message}"
         )
     if provider_code == "content_filter":
-        return GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            Reason.CONTENT_FILTERED,
-            f"provider {provider!r} filtered the prompt: {message}",
-            metadata=metadata,
-        )
-    return GatewayError(
-        grpc.StatusCode.INVALID_ARGUMENT,
+        return error(Reason.CONTENT_FILTERED, f"provider {provider!r} filtered the prompt: {message}")
+    return error(
         Reason.UPSTREAM_REJECTED_REQUEST,
         f"provider {provider!r} rejected the request (HTTP {status}): {message}",
-        metadata=metadata,
     )
 
 
 def malformed_response(provider: str, what: str) -> GatewayError:
     """The provider answered something that does not follow its protocol."""
-    return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
+    return unavailable(
+        provider,
         Reason.UPSTREAM_MALFORMED_RESPONSE,
         f"provider {provider!r} sent a malformed response: {what}",
-        metadata={"provider": provider},
     )
 
 
@@ -166,31 +161,25 @@ def response_too_large(provider: str, what: str, limit: int, setting: str) -> Ga
     """The provider sent more than the gateway holds for one body or stream event (`setting`).
     A well-behaved provider never does, so it is this deployment misbehaving (or a base_url that
     points at something else): UNAVAILABLE, for the router to try another deployment."""
-    return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
+    return unavailable(
+        provider,
         Reason.UPSTREAM_RESPONSE_TOO_LARGE,
         f"provider {provider!r} sent {what} over the {limit}-byte limit ({setting})",
-        metadata={"provider": provider, "limit_bytes": str(limit)},
+        limit_bytes=str(limit),
     )
 
 
 def stream_cut(provider: str, what: str) -> GatewayError:
     """The provider's stream ended before its terminator."""
-    return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
-        Reason.UPSTREAM_STREAM_CUT,
-        f"provider {provider!r} stream ended early: {what}",
-        metadata={"provider": provider},
+    return unavailable(
+        provider, Reason.UPSTREAM_STREAM_CUT, f"provider {provider!r} stream ended early: {what}"
     )
 
 
 def stalled(provider: str, what: str, seconds: float) -> GatewayError:
     """The provider sent nothing for longer than the configured timeout."""
-    return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
-        Reason.UPSTREAM_STALL,
-        f"provider {provider!r} sent no {what} for {seconds:g}s",
-        metadata={"provider": provider},
+    return unavailable(
+        provider, Reason.UPSTREAM_STALL, f"provider {provider!r} sent no {what} for {seconds:g}s"
     )
 
 
@@ -227,12 +216,12 @@ class UpstreamErrors:
         """An error the provider reported inside a stream (or in place of an answer); `kind`, its
         own name for it, is shown when the protocol has one."""
         shown = f" ({kind})" if kind is not None else ""
-        return GatewayError(
-            grpc.StatusCode.UNAVAILABLE,
+        return unavailable(
+            self.provider,
             Reason.UPSTREAM_STREAM_ERROR,
             f"provider {self.provider!r} reported an error mid-stream{shown}: {self.redact(message)}",
-            metadata={"provider": self.provider, **(metadata or {})},
             retry_after=retry_after,
+            **(metadata or {}),
         )
 
     def from_answer(self, answer: Answer) -> GatewayError:

@@ -22,7 +22,7 @@ import httpx
 
 from llmgateway.config import MediaSettings
 from llmgateway.errors import GatewayError, unsupported_capability
-from llmgateway.providers.http.decoding import INFLATED_ENCODINGS, inflated
+from llmgateway.providers.http.decoding import decoded
 from llmgateway.providers.http.httpx_transport import HttpxTransport
 from llmgateway.providers.http.transport import Timeouts, UpstreamRequest, UpstreamResponse
 from llmgateway.reasons import Reason
@@ -155,11 +155,7 @@ class MediaFetcher:
         if declared and declared.isdigit() and int(declared) > self._settings.max_bytes:
             raise _media_error(Reason.MEDIA_TOO_LARGE, too_large, uri)
         body = bytearray()
-        encoding = response.headers.get("content-encoding", "").strip().lower()
-        chunks = response.body()
-        if encoding in INFLATED_ENCODINGS:
-            chunks = inflated(chunks, encoding, "media")
-        async with aclosing(chunks):
+        async with aclosing(decoded(response, "media")) as chunks:
             async for chunk in chunks:
                 body += chunk
                 if len(body) > self._settings.max_bytes:

@@ -58,6 +58,16 @@ def loads_object(text: str | bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+# The stop reasons of Anthropic's Messages API, which Bedrock's Converse took over for every model.
+MESSAGES_STOP_REASONS: Mapping[str, chat_pb2.FinishReason.ValueType] = {
+    "end_turn": chat_pb2.FINISH_REASON_STOP,
+    "stop_sequence": chat_pb2.FINISH_REASON_STOP,
+    "max_tokens": chat_pb2.FINISH_REASON_LENGTH,
+    "model_context_window_exceeded": chat_pb2.FINISH_REASON_LENGTH,
+    "tool_use": chat_pb2.FINISH_REASON_TOOL_CALLS,
+}
+
+
 @dataclass(frozen=True)
 class FinishReasons:
     """A provider's finish/stop reasons as v1's: unset when absent, OTHER when unknown. `turn_end`

@@ -31,6 +31,33 @@ def generation_fields(
     return wire
 
 
+def openai_sampling(config: chat_pb2.GenerationConfig, max_tokens_field: str) -> dict[str, Any]:
+    """The sampling settings under OpenAI's names (Ollama's options take the same), the output-token
+    cap under `max_tokens_field`."""
+    wire = generation_fields(
+        config,
+        {
+            "max_output_tokens": max_tokens_field,
+            "temperature": "temperature",
+            "top_p": "top_p",
+            "top_k": "top_k",
+        },
+    )
+    if config.stop_sequences:
+        wire["stop"] = list(config.stop_sequences)
+    wire.update(
+        generation_fields(
+            config,
+            {
+                "seed": "seed",
+                "presence_penalty": "presence_penalty",
+                "frequency_penalty": "frequency_penalty",
+            },
+        )
+    )
+    return wire
+
+
 def refuse_fields(
     provider: str, config: chat_pb2.GenerationConfig, fields: Iterable[GenerationField]
 ) -> None:

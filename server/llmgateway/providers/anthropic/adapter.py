@@ -34,18 +34,17 @@ def _headers(settings: ProviderSettings, version: str) -> dict[str, str]:
 
 class AnthropicAdapter(HttpAdapter[SseEvent]):
     framing = SSE
+    errors: AnthropicErrors
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
         self._version = settings.api_version or _DEFAULT_VERSION
-        errors = AnthropicErrors(settings.name, settings.secrets())
         super().__init__(
             settings,
             context,
             base_url=settings.base_url or _DEFAULT_BASE_URL,
             headers=_headers(settings, self._version),
-            errors=errors,
+            errors=AnthropicErrors(settings.name, settings.secrets()),
         )
-        self.errors: AnthropicErrors = errors
 
     async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
         body = await build_body(

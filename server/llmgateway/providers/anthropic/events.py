@@ -14,9 +14,10 @@ from llmgateway.v1 import chat_pb2
 
 
 class AnthropicEvents(StreamEvents[SseEvent]):
+    errors: AnthropicErrors
+
     def __init__(self, errors: AnthropicErrors, call: UpstreamCall) -> None:
         super().__init__(errors, call)
-        self.errors: AnthropicErrors = errors
         self._usage = UsageTotals()
 
     def missing(self) -> str:

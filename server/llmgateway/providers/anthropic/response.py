@@ -7,16 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmgateway.providers.errors import UpstreamErrors
-from llmgateway.providers.wire_json import FinishReasons, json_int, loads_object, usage
+from llmgateway.providers.wire_json import MESSAGES_STOP_REASONS, FinishReasons, json_int, loads_object, usage
 from llmgateway.v1 import chat_pb2, content_pb2
 
 STOP_REASONS = FinishReasons(
     {
-        "end_turn": chat_pb2.FINISH_REASON_STOP,
-        "stop_sequence": chat_pb2.FINISH_REASON_STOP,
-        "max_tokens": chat_pb2.FINISH_REASON_LENGTH,
-        "model_context_window_exceeded": chat_pb2.FINISH_REASON_LENGTH,
-        "tool_use": chat_pb2.FINISH_REASON_TOOL_CALLS,
+        **MESSAGES_STOP_REASONS,
         "refusal": chat_pb2.FINISH_REASON_CONTENT_FILTER,
         "pause_turn": chat_pb2.FINISH_REASON_OTHER,
     }

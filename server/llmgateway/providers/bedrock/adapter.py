@@ -26,13 +26,14 @@ from llmgateway.v1 import chat_pb2
 
 class BedrockAdapter(HttpAdapter[EventStreamMessage]):
     framing = EVENT_STREAM_FRAMING
+    errors: BedrockErrors
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
         errors = BedrockErrors(settings.name, settings.secrets())
+        # The signer adds rotating credentials from the chain to the secrets the errors redact.
         self._signer = Signer(settings, errors)
         self._endpoint = settings.base_url or f"https://bedrock-runtime.{self._signer.region}.amazonaws.com"
         super().__init__(settings, context, base_url=self._endpoint, headers={}, errors=errors)
-        self.errors: BedrockErrors = errors
 
     async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
         body = dumps(await build_body(self.name, call.request, call.upstream_model, self.media))

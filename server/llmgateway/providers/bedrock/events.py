@@ -16,9 +16,10 @@ from llmgateway.v1 import chat_pb2
 
 
 class BedrockEvents(StreamEvents[EventStreamMessage]):
+    errors: BedrockErrors
+
     def __init__(self, errors: BedrockErrors, call: UpstreamCall) -> None:
         super().__init__(errors, call)
-        self.errors: BedrockErrors = errors
         self._stopped = False  # messageStop came
 
     def missing(self) -> str:

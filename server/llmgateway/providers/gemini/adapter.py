@@ -26,19 +26,18 @@ _MAX_MODEL_PAGES = 20
 
 class GeminiAdapter(HttpAdapter[SseEvent]):
     framing = SSE
+    errors: GeminiErrors
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
         self._version = settings.api_version or _DEFAULT_API_VERSION
         key = settings.api_key.get_secret_value() if settings.api_key else ""
-        errors = GeminiErrors(settings.name, settings.secrets())
         super().__init__(
             settings,
             context,
             base_url=settings.base_url or _DEFAULT_BASE_URL,
             headers={"x-goog-api-key": key} if key else {},
-            errors=errors,
+            errors=GeminiErrors(settings.name, settings.secrets()),
         )
-        self.errors: GeminiErrors = errors
 
     async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
         body = dumps(await build_body(self.name, call.request, self.media))

@@ -13,9 +13,10 @@ from llmgateway.v1 import chat_pb2
 
 
 class GeminiEvents(StreamEvents[SseEvent]):
+    errors: GeminiErrors
+
     def __init__(self, errors: GeminiErrors, call: UpstreamCall) -> None:
         super().__init__(errors, call)
-        self.errors: GeminiErrors = errors
         # Made-up call ids are salted with the response's id once it is known, else the request's.
         self._salt = call.request_id
         self._salted = False

@@ -10,7 +10,7 @@ provider call uses (bench/RESULTS.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 
 import httpx
@@ -20,7 +20,7 @@ from llmgateway.config import ProviderSettings
 from llmgateway.providers.errors import response_too_large
 from llmgateway.providers.http.aiohttp_transport import AiohttpTransport
 from llmgateway.providers.http.answer import Answer
-from llmgateway.providers.http.decoding import INFLATED_ENCODINGS, inflated
+from llmgateway.providers.http.decoding import decoded
 from llmgateway.providers.http.httpx_transport import HttpxTransport
 from llmgateway.providers.http.transport import Timeouts, Transport, UpstreamRequest, UpstreamResponse
 
@@ -35,32 +35,6 @@ _DEFAULT_HEADERS = {
 }
 # Request URLs kept per provider; beyond this many distinct paths the memory starts again.
 _MAX_REMEMBERED_URLS = 256
-
-
-class StreamedAnswer:
-    """An answer whose body is still to be read (an event stream, or an error to `read`)."""
-
-    def __init__(self, response: UpstreamResponse, provider: str) -> None:
-        self._response = response
-        self._provider = provider
-
-    @property
-    def status(self) -> int:
-        return self._response.status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._response.headers
-
-    def chunks(self) -> AsyncGenerator[bytes, None]:
-        """The decoded body as it arrives; a gzip or deflate body inflated in bounded pieces."""
-        encoding = self.headers.get("content-encoding", "").strip().lower()
-        if encoding in INFLATED_ENCODINGS:
-            return inflated(self._response.body(), encoding, self._provider)
-        return self._response.body()
-
-    async def close(self) -> None:
-        await self._response.close()
 
 
 def transport_for(settings: ProviderSettings) -> Transport:
@@ -157,7 +131,7 @@ class UpstreamClient:
             method, url, pairs, content, self._stream if streamed else self._unary, streamed=streamed
         )
 
-    async def _read(self, answer: StreamedAnswer) -> Answer:
+    async def _read(self, response: UpstreamResponse) -> Answer:
         """The whole body, failing with UPSTREAM_RESPONSE_TOO_LARGE past `max_response_bytes`: at
         once when Content-Length announces more, else as soon as the bytes read pass it, so at most
         the cap plus one read chunk is held. Decoded bytes are counted, so a small compressed body
@@ -165,7 +139,7 @@ class UpstreamClient:
         connection is dropped rather than pooled."""
         limit = self._max_response_bytes
         try:
-            declared = answer.headers.get("content-length")
+            declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise response_too_large(
                     self._provider,
@@ -175,7 +149,7 @@ class UpstreamClient:
                 )
             chunks: list[bytes] = []
             size = 0
-            async with aclosing(answer.chunks()) as body:
+            async with aclosing(decoded(response, self._provider)) as body:
                 async for chunk in body:
                     size += len(chunk)
                     if size > limit:
@@ -183,12 +157,9 @@ class UpstreamClient:
                             self._provider, "a response body", limit, "max_response_bytes"
                         )
                     chunks.append(chunk)
-            return Answer(answer.status, answer.headers, b"".join(chunks))
+            return Answer(response.status, response.headers, b"".join(chunks))
         finally:
-            await answer.close()
-
-    async def _send(self, request: UpstreamRequest) -> StreamedAnswer:
-        return StreamedAnswer(await self._transport.send(request), self._provider)
+            await response.close()
 
     async def post(
         self,
@@ -200,13 +171,13 @@ class UpstreamClient:
     ) -> Answer:
         """POST `content` to `path` and read the whole answer, whatever its status."""
         return await self._read(
-            await self._send(self._request("POST", path, content, headers, params, streamed=False))
+            await self._transport.send(self._request("POST", path, content, headers, params, streamed=False))
         )
 
     async def get(self, path: str, *, params: Mapping[str, str] | None = None) -> Answer:
         """GET `path` (a model list, a probe) and read the whole answer, whatever its status."""
         return await self._read(
-            await self._send(self._request("GET", path, b"", None, params, streamed=False))
+            await self._transport.send(self._request("GET", path, b"", None, params, streamed=False))
         )
 
     @asynccontextmanager
@@ -217,18 +188,21 @@ class UpstreamClient:
         content: bytes,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[StreamedAnswer]:
-        """POST `content` to `path` and give the answer with its body unread (an event stream, or an
-        error to `read`); closed when the block ends, dropping its connection if unfinished."""
-        answer = await self._send(self._request("POST", path, content, headers, params, streamed=True))
+    ) -> AsyncIterator[UpstreamResponse]:
+        """POST `content` to `path` and give the answer with its body unread (an event stream to read
+        through `decoding.decoded`, or an error to `read`); closed when the block ends, dropping its
+        connection if unfinished."""
+        response = await self._transport.send(
+            self._request("POST", path, content, headers, params, streamed=True)
+        )
         try:
-            yield answer
+            yield response
         finally:
-            await answer.close()
+            await response.close()
 
-    async def read(self, answer: StreamedAnswer) -> Answer:
+    async def read(self, response: UpstreamResponse) -> Answer:
         """The whole body of a streamed answer (an error's), within `max_response_bytes`."""
-        return await self._read(answer)
+        return await self._read(response)
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from llmgateway.providers.http.failures import call_failed
+from llmgateway.providers.http.transport import UpstreamResponse
 
 PIECE_BYTES = 64 * 1024
 INFLATED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
@@ -53,3 +54,12 @@ async def inflated(
     if decoder is not None:
         while rest := decoder.decompress(b"", PIECE_BYTES):
             yield rest
+
+
+def decoded(response: UpstreamResponse, provider: str) -> AsyncGenerator[bytes, None]:
+    """The body of `response` as it arrives: gzip or deflate inflated in bounded pieces, any other
+    content encoding passed on as it came."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in INFLATED_ENCODINGS:
+        return inflated(response.body(), encoding, provider)
+    return response.body()

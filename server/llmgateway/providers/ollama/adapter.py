@@ -24,19 +24,18 @@ class OllamaAdapter(HttpAdapter[bytes]):
     """An Ollama server, or an authenticating proxy in front of one."""
 
     framing = NDJSON
+    errors: OllamaErrors
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
         key = settings.api_key.get_secret_value() if settings.api_key else ""
-        errors = OllamaErrors(settings.name, settings.secrets())
         super().__init__(
             settings,
             context,
             base_url=settings.base_url or _DEFAULT_BASE_URL,
             # Ollama itself has no auth; a key is only for a proxy in front of it.
             headers={"authorization": f"Bearer {key}"} if key else {},
-            errors=errors,
+            errors=OllamaErrors(settings.name, settings.secrets()),
         )
-        self.errors: OllamaErrors = errors
 
     async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
         builder = RequestBuilder(self.name, self.media)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from llmgateway.providers.adapter import StreamEvents
-from llmgateway.providers.base import UpstreamCall
 from llmgateway.providers.ollama.errors import OllamaErrors
 from llmgateway.providers.ollama.response import finish_reason, tool_calls, wire_usage
 from llmgateway.v1 import chat_pb2
 
 
 class OllamaEvents(StreamEvents[bytes]):
-    def __init__(self, errors: OllamaErrors, call: UpstreamCall) -> None:
-        super().__init__(errors, call)
-        self.errors: OllamaErrors = errors
+    errors: OllamaErrors
 
     def missing(self) -> str:
         return "no done line"

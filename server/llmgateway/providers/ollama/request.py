@@ -18,7 +18,7 @@ from llmgateway.providers.wire_request import (
     arguments_object,
     flagged_tool_result_text,
     function_tools,
-    generation_fields,
+    openai_sampling,
 )
 from llmgateway.v1 import chat_pb2, content_pb2
 
@@ -42,7 +42,7 @@ class RequestBuilder:
 
     async def body(self, request: chat_pb2.ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": await self._messages(request), "stream": stream}
-        options = self._options(request.generation_config)
+        options = openai_sampling(request.generation_config, "num_predict")
         if options:
             body["options"] = options
         if request.generation_config.HasField("response_json_schema"):
@@ -131,31 +131,6 @@ class RequestBuilder:
                 entry["tool_call_id"] = result.tool_call_id
             wire.append(entry)
         return wire
-
-    @staticmethod
-    def _options(config: chat_pb2.GenerationConfig) -> dict[str, Any]:
-        options = generation_fields(
-            config,
-            {
-                "max_output_tokens": "num_predict",
-                "temperature": "temperature",
-                "top_p": "top_p",
-                "top_k": "top_k",
-            },
-        )
-        if config.stop_sequences:
-            options["stop"] = list(config.stop_sequences)
-        options.update(
-            generation_fields(
-                config,
-                {
-                    "seed": "seed",
-                    "presence_penalty": "presence_penalty",
-                    "frequency_penalty": "frequency_penalty",
-                },
-            )
-        )
-        return options
 
     def _tools(self, request: chat_pb2.ChatRequest) -> dict[str, Any]:
         mode = request.tool_choice.mode

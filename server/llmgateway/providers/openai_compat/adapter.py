@@ -22,14 +22,17 @@ from llmgateway.v1 import chat_pb2
 
 class OpenAICompatAdapter(HttpAdapter[SseEvent]):
     framing = SSE
+    errors: OpenAIErrors
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
         self._wire = wire_for(settings)
-        errors = OpenAIErrors(settings.name, settings.secrets())
         super().__init__(
-            settings, context, base_url=self._wire.base_url, headers=self._wire.auth_headers, errors=errors
+            settings,
+            context,
+            base_url=self._wire.base_url,
+            headers=self._wire.auth_headers,
+            errors=OpenAIErrors(settings.name, settings.secrets()),
         )
-        self.errors: OpenAIErrors = errors
 
     async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
         body = build_body(self.name, call.request, call.upstream_model, self._wire.dialect, stream=stream)

@@ -11,7 +11,7 @@ from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.providers.wire_request import (
     flagged_tool_result_text,
     function_tools,
-    generation_fields,
+    openai_sampling,
     refuse_fields,
 )
 from llmgateway.v1 import chat_pb2, content_pb2
@@ -108,27 +108,7 @@ def _messages(provider: str, request: chat_pb2.ChatRequest, dialect: OpenAIDiale
 def _generation(provider: str, config: chat_pb2.GenerationConfig, dialect: OpenAIDialect) -> dict[str, Any]:
     if not dialect.supports_top_k:
         refuse_fields(provider, config, ["top_k"])
-    body = generation_fields(
-        config,
-        {
-            "max_output_tokens": dialect.max_tokens_field,
-            "temperature": "temperature",
-            "top_p": "top_p",
-            "top_k": "top_k",
-        },
-    )
-    if config.stop_sequences:
-        body["stop"] = list(config.stop_sequences)
-    body.update(
-        generation_fields(
-            config,
-            {
-                "seed": "seed",
-                "presence_penalty": "presence_penalty",
-                "frequency_penalty": "frequency_penalty",
-            },
-        )
-    )
+    body = openai_sampling(config, dialect.max_tokens_field)
     if config.HasField("response_json_schema"):
         body["response_format"] = {
             "type": "json_schema",
