@@ -410,3 +410,35 @@ async def test_a_corrupt_compressed_body_fails_the_call(raw_server: StartServer)
         assert failure.value.reason == "UPSTREAM_ERROR"
     finally:
         await http.aclose()
+
+
+async def test_a_streamed_body_is_read_a_bounded_way_ahead_of_its_reader(
+    raw_server: StartServer, aiohttp_transport: Transport
+) -> None:
+    """The aiohttp transport moves a stream's bytes out of aiohttp as they arrive (so a reset loses
+    none of them), but only so far ahead of a reader that stopped reading: past that the upstream
+    waits, and nothing is lost when the reader comes back."""
+    total = 8 * 1024 * 1024
+    piece = b"x" * 65536
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(OK_HEAD)
+        for _ in range(total // len(piece)):
+            writer.write(_chunk(piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    server = await raw_server(handler)
+    response: Any = await aiohttp_transport.send(post(server.url + "/", streamed=True))
+    try:
+        body = response.body()
+        received = len(await anext(body))
+        await asyncio.sleep(0.5)  # the reader is away
+        assert response._ahead < 1024 * 1024, "read far ahead of a reader that stopped"
+        async for chunk in body:
+            received += len(chunk)
+        assert received == total
+    finally:
+        await response.close()
