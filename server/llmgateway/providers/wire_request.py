@@ -68,24 +68,29 @@ def refuse_fields(
             raise unsupported_capability(provider, field)
 
 
-def parameters_schema(tool: content_pb2.Tool) -> dict[str, Any]:
+def _parameters_schema(tool: content_pb2.Tool) -> dict[str, Any]:
     """The tool's JSON Schema for its arguments; an object without properties when it has none."""
     if tool.HasField("parameters"):
         return struct_to_dict(tool.parameters)
     return {"type": "object", "properties": {}}
 
 
-def described(tool: content_pb2.Tool, **fields: Any) -> dict[str, Any]:
-    """A tool definition: its name, its description when it has one, then `fields`."""
-    return {"name": tool.name, **({"description": tool.description} if tool.description else {}), **fields}
+def tool_definition(
+    tool: content_pb2.Tool, schema_field: str, *, wrapped_in: str | None = None
+) -> dict[str, Any]:
+    """A tool definition: its name, its description when it has one, and its arguments' schema
+    under `schema_field` (inside an object's `wrapped_in` member, as Converse's `{"json": ...}`)."""
+    schema = _parameters_schema(tool)
+    return {
+        "name": tool.name,
+        **({"description": tool.description} if tool.description else {}),
+        schema_field: {wrapped_in: schema} if wrapped_in else schema,
+    }
 
 
 def function_tools(tools: Iterable[content_pb2.Tool]) -> list[dict[str, Any]]:
     """Tools as OpenAI's `{"type": "function", "function": {...}}`, which Ollama takes too."""
-    return [
-        {"type": "function", "function": described(tool, parameters=parameters_schema(tool))}
-        for tool in tools
-    ]
+    return [{"type": "function", "function": tool_definition(tool, "parameters")} for tool in tools]
 
 
 def arguments_object(path: str, call: content_pb2.ToolCall, rule: str) -> dict[str, Any]:

@@ -11,10 +11,9 @@ from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.providers.wire_request import (
     append_turn,
     arguments_object,
-    described,
     generation_fields,
-    parameters_schema,
     refuse_fields,
+    tool_definition,
 )
 from llmgateway.v1 import chat_pb2, content_pb2
 
@@ -183,7 +182,7 @@ def _tool_choice(choice: content_pb2.ToolChoice) -> Block | None:
 def _tools(request: chat_pb2.ChatRequest) -> Block:
     if not request.tools:
         return {}
-    body: Block = {"tools": [described(tool, input_schema=parameters_schema(tool)) for tool in request.tools]}
+    body: Block = {"tools": [tool_definition(tool, "input_schema") for tool in request.tools]}
     choice = _tool_choice(request.tool_choice)
     if choice is not None:
         body["tool_choice"] = choice

@@ -17,10 +17,9 @@ from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.providers.wire_request import (
     append_turn,
     arguments_object,
-    described,
     generation_fields,
-    parameters_schema,
     refuse_fields,
+    tool_definition,
 )
 from llmgateway.v1 import chat_pb2, content_pb2
 
@@ -175,9 +174,7 @@ def _tool_config(provider: str, request: chat_pb2.ChatRequest, messages: list[Bl
         if _has_tool_blocks(messages):
             raise unsupported_capability(provider, "tool_choice none in a conversation with tool calls")
         return {}
-    tools = [
-        {"toolSpec": described(tool, inputSchema={"json": parameters_schema(tool)})} for tool in request.tools
-    ]
+    tools = [{"toolSpec": tool_definition(tool, "inputSchema", wrapped_in="json")} for tool in request.tools]
     config: dict[str, Any] = {"tools": tools}
     if mode == content_pb2.ToolChoice.MODE_AUTO:
         config["toolChoice"] = {"auto": {}}
