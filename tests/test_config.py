@@ -11,7 +11,7 @@ import pytest
 from llmgateway import config as config_module
 from llmgateway.cli import main
 from llmgateway.config import ConfigError, load_config, parse_config
-from llmgateway.default_config import default_config
+from llmgateway.config.defaults import default_config
 
 VALID = """
 server: {listen: "127.0.0.1:50051", metrics_listen: "127.0.0.1:9464"}

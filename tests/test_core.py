@@ -14,12 +14,12 @@ import pytest
 from llmgateway.auth.keys import new_key
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.pipeline import Core
+from llmgateway.core.runtime import Runtime, RuntimeHolder
 from llmgateway.core.shutdown import InFlightCalls
 from llmgateway.errors import GatewayError
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.reasons import Reason
 from llmgateway.resilience.clock import SystemClock
-from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.store.shared import build_store
 from llmgateway.v1 import chat_pb2
 from tests.conftest import ECHO_CONFIG, chat_request, gateway_config, user

@@ -71,7 +71,10 @@ def oracle(
     params: dict[str, str] | None = None,
 ) -> httpx.Request:
     """The request httpx's client made for the same call."""
-    client = httpx.AsyncClient(base_url=BASE_URL, headers={**PROVIDER_HEADERS, **CREDENTIALS})
+    # httpx offers br and zstd too when brotli or zstandard happen to be installed (langchain brings
+    # zstandard into the test venv); the gateway decodes only gzip and deflate, and says so.
+    accepted = {"Accept-Encoding": "gzip, deflate"}
+    client = httpx.AsyncClient(base_url=BASE_URL, headers={**PROVIDER_HEADERS, **CREDENTIALS, **accepted})
     if method == "GET":
         return client.build_request(method, path, headers=headers, params=params)
     return client.build_request(method, path, content=content, headers=headers, params=params)

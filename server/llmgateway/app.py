@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
 from llmgateway.core.pipeline import Core
+from llmgateway.core.runtime import Runtime, RuntimeHolder
 from llmgateway.core.shutdown import InFlightCalls
 from llmgateway.frontends.grpc.observability import ObservabilityInterceptor
 from llmgateway.frontends.grpc.servicers import ChatServicer, ModelServicer
@@ -30,7 +31,6 @@ from llmgateway.observability.tracing import build_tracer_provider
 from llmgateway.process import gc_tuning
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
-from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.store.shared import Store, build_store
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
 

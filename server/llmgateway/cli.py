@@ -19,7 +19,7 @@ from llmgateway.config import (
     load_config,
     split_host_port,
 )
-from llmgateway.default_config import load_or_default
+from llmgateway.config.defaults import load_or_default
 from llmgateway.observability.logging_setup import configure_logging
 from llmgateway.process import event_loop
 from llmgateway.process.worker_count import worker_count

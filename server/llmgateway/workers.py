@@ -45,7 +45,7 @@ def _worker(
     # Imported here: the worker is a fresh interpreter (spawn) that must see PROMETHEUS_MULTIPROC_DIR
     # before prometheus-client is first imported.
     from llmgateway.app import serve  # noqa: PLC0415
-    from llmgateway.default_config import load_or_default  # noqa: PLC0415
+    from llmgateway.config.defaults import load_or_default  # noqa: PLC0415
     from llmgateway.observability.logging_setup import configure_logging  # noqa: PLC0415
     from llmgateway.process import event_loop  # noqa: PLC0415
 

@@ -10,12 +10,12 @@ from typing import cast
 import pytest
 
 from llmgateway.config import GatewayConfig, parse_config
+from llmgateway.core.runtime import RuntimeHolder
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.providers.base import Provider
 from llmgateway.reasons import Reason
 from llmgateway.resilience.health import HealthMonitor
 from llmgateway.routing.router import Router
-from llmgateway.runtime import RuntimeHolder
 from tests.routing.fakes import FakeClock, FakeProvider, error, request
 from tests.routing.fakes import router as make_router
 
@@ -32,7 +32,7 @@ class Probed(FakeProvider):
 
 @dataclass
 class Runtime:
-    """What the monitor reads of a runtime (llmgateway.runtime.Runtime): its config, its
+    """What the monitor reads of a runtime (llmgateway.core.runtime.Runtime): its config, its
     providers and its router."""
 
     config: GatewayConfig

@@ -10,10 +10,10 @@ from contextlib import aclosing
 from llmgateway.auth.keys import Principal
 from llmgateway.cache.responses import CachePlan, StreamAssembler, replay
 from llmgateway.core.identity import CallerIdentity
+from llmgateway.core.runtime import Runtime
 from llmgateway.core.served import Served
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.routing.rules import Caller
-from llmgateway.runtime import Runtime
 from llmgateway.v1 import chat_pb2
 
 

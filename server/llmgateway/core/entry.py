@@ -13,13 +13,13 @@ from llmgateway.auth.keys import Principal
 from llmgateway.core.auth import authenticate, check_model
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.load_shedding import LoadShedder
+from llmgateway.core.runtime import Runtime, RuntimeHolder
 from llmgateway.core.shutdown import InFlightCalls
 from llmgateway.errors import GatewayError, shown
 from llmgateway.limits.admission import Admission, Ticket
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.reasons import Reason
 from llmgateway.routing import estimate
-from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.v1 import chat_pb2
 
 

@@ -21,6 +21,7 @@ from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.load_shedding import LoadShedder
 from llmgateway.core.prompt_charge import prompt_charged_if_cut
 from llmgateway.core.relay import output_cap, relay
+from llmgateway.core.runtime import Runtime, RuntimeHolder
 from llmgateway.core.served import Served
 from llmgateway.core.shutdown import InFlightCalls
 from llmgateway.core.validation import validate_request
@@ -31,7 +32,6 @@ from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.pricing import cost_usd, prices_for
 from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
-from llmgateway.runtime import Runtime, RuntimeHolder
 from llmgateway.v1 import chat_pb2, content_pb2, models_pb2
 
 

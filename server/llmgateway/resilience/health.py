@@ -11,9 +11,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from llmgateway.core.runtime import RuntimeHolder
 from llmgateway.errors import GatewayError
 from llmgateway.observability.metrics import GatewayMetrics
-from llmgateway.runtime import RuntimeHolder
 
 _log = logging.getLogger(__name__)
 

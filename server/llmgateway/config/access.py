@@ -1,0 +1,91 @@
+"""Who may call, with what: API keys and their policies (models, rates, budgets, cache, PII), tenants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from llmgateway.config.common import NAME_PATTERN, Strict
+from llmgateway.redaction.kinds import Kind
+
+
+class BudgetSettings(Strict):
+    """Spend allowed per calendar period (UTC), in US dollars."""
+
+    usd: float = Field(gt=0)
+    period: Literal["day", "month"] = "day"
+
+
+class RateLimits(Strict):
+    """Limits of a key or a tenant; unset means unlimited."""
+
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    max_concurrent: int | None = Field(default=None, gt=0)
+    budget: BudgetSettings | None = None
+
+
+class PiiPolicy(Strict):
+    """PII redaction for a key's calls: on prompts before they leave the gateway (redact them, or
+    reject the call with INVALID_ARGUMENT), and on the text of answers, streams included."""
+
+    prompts: Literal["off", "redact", "reject"] = "off"
+    output: Literal["off", "redact"] = "off"
+    # Detector names (email, phone, credit_card, ssn, ipv4, ipv6, api_key, bearer_token, jwt,
+    # aws_access_key_id, aws_secret_access_key); empty means all of them.
+    kinds: list[str] = Field(default_factory=list)
+    mode: Literal["mask", "hash", "drop"] = "mask"
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str]) -> list[str]:
+        unknown = sorted(set(kinds) - {kind.value for kind in Kind})
+        if unknown:
+            raise ValueError(f"unknown PII kinds {unknown}")
+        return kinds
+
+
+class KeyPolicy(RateLimits):
+    """What a key may do, besides its limits."""
+
+    models: list[str] = Field(default_factory=lambda: ["*"])  # globs
+    labels: dict[str, str] = Field(default_factory=dict)  # added to every call (they win over the caller's)
+    cache: bool = True
+    pii: PiiPolicy = PiiPolicy()
+
+
+class ApiKeySettings(Strict):
+    """A gateway API key, stored only as its id and a salted hash (see `llmgateway keys create`)."""
+
+    id: str = Field(pattern=r"^[a-z0-9]{8,32}$")
+    hash: str = Field(pattern=r"^sha256\$[0-9a-f]{32}\$[0-9a-f]{64}$")
+    tenant: str = Field(pattern=NAME_PATTERN)
+    name: str = ""
+    revoked: bool = False
+    policy: KeyPolicy = KeyPolicy()
+
+
+class AuthSettings(Strict):
+    """Caller authentication. Off only for local use: the gateway then warns at start."""
+
+    enabled: bool = True
+    # Keys the `hash` PII mode with; without it that mode is refused (stable tokens need a secret).
+    pii_hash_salt: SecretStr | None = None
+    keys: list[ApiKeySettings] = Field(default_factory=list)
+    # More keys in a separate YAML file (a list, or {keys: [...]}), e.g. from a secret store.
+    keys_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _hash_mode_needs_salt(self) -> AuthSettings:
+        for key in self.keys:
+            if key.policy.pii.mode == "hash" and self.pii_hash_salt is None:
+                raise ValueError(f"key {key.id}: PII mode `hash` needs auth.pii_hash_salt")
+        return self
+
+
+class TenantSettings(RateLimits):
+    """A tenant's shared limits, over all its keys."""
+
+    name: str = Field(pattern=NAME_PATTERN)

@@ -1,0 +1,138 @@
+"""Providers: each is a type of wire protocol (its adapter module), a base URL, credentials, timeouts
+and health probes."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from llmgateway.config.common import NAME_PATTERN, Seconds, Strict
+
+ProviderType = Literal[
+    "openai", "azure_openai", "anthropic", "gemini", "bedrock", "ollama", "vllm", "together", "echo"
+]
+# The module under llmgateway.providers that implements each type (a `create` function).
+ADAPTER_MODULES: dict[str, str] = {
+    "openai": "openai_compat",
+    "vllm": "openai_compat",
+    "together": "openai_compat",
+    "azure_openai": "openai_compat",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "bedrock": "bedrock",
+    "ollama": "ollama",
+    "echo": "echo",
+}
+
+
+def adapter_available(provider_type: str) -> bool:
+    """Whether this build has the adapter module for a provider type."""
+    return importlib.util.find_spec(f"llmgateway.providers.{ADAPTER_MODULES[provider_type]}") is not None
+
+
+class ProviderTimeouts(Strict):
+    """Upstream timeouts; the caller's deadline bounds all of them."""
+
+    connect_s: Seconds = 5.0
+    first_token_s: Seconds = 30.0
+    between_tokens_s: Seconds = 30.0
+    total_s: Seconds = 300.0
+
+
+class HealthCheckSettings(Strict):
+    """An active probe of a provider: a cheap request (its model list) every `interval_s`. While
+    probes fail, the provider's deployments get no calls (unless no deployment is left)."""
+
+    interval_s: Seconds = 30.0
+    timeout_s: Seconds = 5.0
+
+
+class ProviderSettings(Strict):
+    """One upstream account: a wire protocol, where it lives and how to authenticate.
+
+    Keys that only some types read: `api_version` (Azure `api-version`, Anthropic
+    `anthropic-version`), `bearer_token` (Azure Entra ID token, sent instead of `api-key`),
+    `region` and the `aws_*` credentials (Bedrock; without them botocore's standard credential
+    chain is used: environment, shared config and credentials files, container and instance roles).
+    """
+
+    name: str = Field(pattern=NAME_PATTERN)
+    type: ProviderType
+    # Every type takes a base URL override (for Bedrock: the endpoint URL).
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    bearer_token: SecretStr | None = None
+    api_version: str | None = None
+    region: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_profile: str | None = None
+    # Extra headers sent upstream, e.g. OpenAI-Organization / OpenAI-Project.
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeouts: ProviderTimeouts = ProviderTimeouts()
+    max_connections: int = Field(default=100, gt=0)
+    keepalive_expiry_s: Seconds = 60.0
+    # HTTP/2 to this provider: offered by ALPN on https (HTTP/1.1 if the provider declines), prior
+    # knowledge on http. Off by default: HTTP/1.1 through aiohttp costs less CPU per call
+    # (bench/RESULTS.md); HTTP/2 saves connections and handshakes to a distant provider.
+    http2: bool = False
+    # Caps on what the gateway buffers from this provider, so a buggy or hostile upstream (or a
+    # base_url pointing at something that streams forever) cannot exhaust its memory. Over a cap,
+    # the attempt fails with UNAVAILABLE UPSTREAM_RESPONSE_TOO_LARGE and the connection is closed.
+    # A whole unary body (and a model list, an error body): the largest real answers are a model's
+    # full output budget (128k tokens ≈ 0.5 MiB of text, a few MiB as JSON with tool calls and
+    # reasoning) or a big model list (well under 1 MiB), so 16 MiB leaves several times the room
+    # while keeping a pool of 100 connections under two GiB at worst. Not above the server's
+    # max_send_message_bytes (16 MiB), or an answer that passed this cap could still not be sent
+    # back to the caller (a RESOURCE_EXHAUSTED without details).
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # One stream event being assembled (an SSE event, an NDJSON line, an event-stream frame); a
+    # stream's total length is bounded by deadlines, not by this. Events normally carry a few tokens;
+    # the largest are tool calls that arrive whole (Ollama, Gemini), at most the output budget, about
+    # 1 MiB as JSON. 4 MiB is four times that, and far below botocore's own 24 MiB frame limit.
+    max_stream_event_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    # OpenAI-compatible servers differ in the name of the output-token cap.
+    max_tokens_field: Literal["max_completion_tokens", "max_tokens"] | None = None
+    # Active health probes (off by default); passive health from real traffic is always on.
+    health_check: HealthCheckSettings | None = None
+    # Send W3C trace context upstream: for self-hosted servers (vLLM, Ollama) whose traces should
+    # join ours; never on by default, so third-party providers see no internal trace ids.
+    propagate_trace_context: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("base_url must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _implemented(self) -> ProviderSettings:
+        if not adapter_available(self.type):
+            available = sorted(t for t in ADAPTER_MODULES if adapter_available(t))
+            raise ValueError(
+                f"provider type {self.type!r} has no adapter in this build (available: {', '.join(available)})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _azure_needs_endpoint_and_credentials(self) -> ProviderSettings:
+        if self.type == "azure_openai":
+            if not self.base_url:
+                raise ValueError(
+                    "azure_openai needs base_url: the resource endpoint, e.g. https://NAME.openai.azure.com"
+                )
+            if self.api_key is None and self.bearer_token is None:
+                raise ValueError("azure_openai needs api_key or bearer_token")
+        return self
+
+    def secrets(self) -> list[str]:
+        """Every secret value of this provider, for scrubbing upstream text."""
+        values = [self.api_key, self.bearer_token, self.aws_secret_access_key, self.aws_session_token]
+        return [
+            value.get_secret_value() for value in values if value is not None and value.get_secret_value()
+        ]

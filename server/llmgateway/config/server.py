@@ -1,0 +1,75 @@
+"""The listeners (gRPC, HTTP, metrics) and how their connections, drain and processes are run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from llmgateway.config.common import Seconds, Strict, split_host_port
+
+
+class TLSSettings(Strict):
+    """Server TLS; with `client_ca_file` the server also verifies client certificates (mTLS)."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+    require_client_cert: bool = False
+
+    @model_validator(mode="after")
+    def _mtls_needs_ca(self) -> TLSSettings:
+        if self.require_client_cert and self.client_ca_file is None:
+            raise ValueError("require_client_cert needs client_ca_file")
+        return self
+
+
+class KeepaliveSettings(Strict):
+    """HTTP/2 keepalive: how the server pings idle clients and which client pings it accepts."""
+
+    time_s: Seconds = 60.0
+    timeout_s: Seconds = 20.0
+    # Clients may ping this often even without calls in flight; faster pings earn a GOAWAY.
+    min_client_ping_interval_s: Seconds = 10.0
+    permit_without_calls: bool = True
+
+
+class ServerSettings(Strict):
+    """The gRPC and HTTP listeners and their connection management."""
+
+    listen: str = "0.0.0.0:50051"
+    # The HTTP front doors (OpenAI- and Anthropic-compatible APIs); None: no HTTP listener.
+    http_listen: str | None = "0.0.0.0:8080"
+    metrics_listen: str | None = "0.0.0.0:9464"
+    tls: TLSSettings | None = None
+    keepalive: KeepaliveSettings = KeepaliveSettings()
+    # Connections are recycled so load balancers can rebalance; the grace lets long streams finish.
+    max_connection_age_s: Seconds = 1800.0
+    max_connection_age_grace_s: Seconds = 300.0
+    max_connection_idle_s: Seconds = 900.0
+    # At most this many client connections per worker process (more are closed as they arrive),
+    # and a connection that has not finished its handshake (TLS, HTTP/2 preface and settings)
+    # within handshake_timeout_s is closed: idle or silent sockets cannot pile up.
+    max_connections: int = Field(default=10_000, gt=0)
+    handshake_timeout_s: Seconds = 10.0
+    max_send_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # SIGTERM: readiness NOT_SERVING, wait drain_s for load balancers to notice, then stop with grace_s.
+    drain_s: float = Field(default=5.0, ge=0)
+    grace_s: float = Field(default=30.0, ge=0)
+    # How often readiness is re-evaluated from breakers and health probes.
+    readiness_interval_s: Seconds = 1.0
+    # Worker processes on the listen port; None: one per available core (see worker_count.py).
+    workers: int | None = Field(default=None, ge=1)
+    # CPython's collector thresholds (generation 0, 1, 2); the stdlib default is (700, 10, 10).
+    # Larger ones make collections rarer: see gc_tuning.py.
+    gc_thresholds: tuple[int, int, int] = (10_000, 50, 100)
+    # uvloop costs less CPU per call than the stdlib loop (bench/RESULTS.md); asyncio for debugging.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+
+    @field_validator("listen", "http_listen", "metrics_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_host_port(value)
+        return value
