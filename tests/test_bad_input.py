@@ -165,6 +165,11 @@ async def test_json_object_and_one_tool_call_need_what_they_qualify(client: Clie
     found = violations(await call_fails(client, request))
     assert "not both" in found["generation_config.response_json_object"]
     assert found["tool_choice.disable_parallel_tool_calls"] == "requires tools"
+    strict_alone = chat_pb2.GenerationConfig(response_json_schema_strict=True)
+    found = violations(
+        await call_fails(client, chat_request("echo", user("hi"), generation_config=strict_alone))
+    )
+    assert found["generation_config.response_json_schema_strict"] == "only with response_json_schema"
 
 
 async def test_tool_result_without_a_matching_call(client: Client) -> None:

@@ -160,7 +160,7 @@ async def test_every_parameter_reaches_the_provider(http: httpx.AsyncClient, sim
         "seed": 7,
         "presence_penalty": 0.5,
         "frequency_penalty": -0.5,
-        "tools": [WEATHER],
+        "tools": [{**WEATHER, "function": {**WEATHER["function"], "strict": True}}],
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
         "parallel_tool_calls": False,
         "response_format": {
@@ -182,10 +182,12 @@ async def test_every_parameter_reaches_the_provider(http: httpx.AsyncClient, sim
     assert (sent["temperature"], sent["top_p"], sent["stop"], sent["seed"]) == (0.5, 0.9, ["END"], 7)
     assert (sent["presence_penalty"], sent["frequency_penalty"]) == (0.5, -0.5)
     assert sent["tools"][0]["function"]["name"] == "get_weather"
+    assert sent["tools"][0]["function"]["strict"] is True
     assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert sent["parallel_tool_calls"] is False
     assert sent["response_format"]["json_schema"]["name"] == "answer"
     assert sent["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert sent["response_format"]["json_schema"]["strict"] is True
     # user and metadata are the gateway's labels (routing rules, logs): never sent upstream.
     assert "user" not in sent and "metadata" not in sent
 
@@ -251,6 +253,10 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ),
     ({"tool_choice": "required"}, "tool_choice"),
     ({"parallel_tool_calls": False}, "parallel_tool_calls"),
+    (
+        {"tools": [{**WEATHER, "function": {**WEATHER["function"], "strict": "yes"}}]},
+        "tools[0].function.strict",
+    ),
     ({"response_format": {"type": "json_object", "schema": {}}}, "response_format.schema"),
     ({"response_format": {"type": "yaml"}}, "response_format.type"),
     (

@@ -29,7 +29,7 @@ from tests.openai_door import (
     scripted,
     simulator,
 )
-from tests.upstreams.base import SimulatorServer
+from tests.upstreams.base import Behaviour, SimulatorServer
 
 Door = Callable[..., Awaitable[tuple[openai.AsyncOpenAI, SimulatorServer, Gateway]]]
 
@@ -142,6 +142,30 @@ async def test_json_schema_output_parsed_by_the_sdk(door: Door, provider: str) -
     )
     assert completion.choices[0].message.parsed == Weather(city="Paris", temp=21)
     assert "city" in json.dumps(sim.requests[-1].body), "the schema reached the provider"
+
+
+class GetWeather(BaseModel):
+    city: str
+
+
+@pytest.mark.parametrize("provider", SDK_PROVIDERS)
+async def test_strict_pydantic_tools_are_honoured_or_refused(door: Door, provider: str) -> None:
+    client, sim, _ = await door(provider)
+    sim.enqueue(Behaviour(tool_calls=[("GetWeather", '{"city": "Paris"}')]))
+    ask = client.chat.completions.parse(
+        model=MODEL,
+        messages=[{"role": "user", "content": "weather in Paris?"}],
+        tools=[openai.pydantic_function_tool(GetWeather)],  # strict: true
+    )
+    if provider in ("gemini", "bedrock", "ollama"):  # no strict tool mode: refused, not dropped
+        with pytest.raises(openai.BadRequestError) as raised:
+            await ask
+        assert raised.value.code == "unsupported_capability"
+        assert sim.requests == []
+        return
+    completion = await ask
+    [call] = completion.choices[0].message.tool_calls or []
+    assert call.function.parsed_arguments == GetWeather(city="Paris")
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "bedrock"])

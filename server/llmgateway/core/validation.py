@@ -145,6 +145,8 @@ def _generation(config: chat_pb2.GenerationConfig) -> Iterator[FieldViolation]:
         yield from _json_schema(f"{path}.response_json_schema", config.response_json_schema)
         if config.response_json_object:
             yield FieldViolation(f"{path}.response_json_object", "set it or response_json_schema, not both")
+    elif config.response_json_schema_strict:
+        yield FieldViolation(f"{path}.response_json_schema_strict", "only with response_json_schema")
 
 
 def _json_schema(path: str, schema: struct_pb2.Struct) -> Iterator[FieldViolation]:

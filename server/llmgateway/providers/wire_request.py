@@ -88,6 +88,12 @@ def tool_definition(
     }
 
 
+def refuse_strict_tools(provider: str, tools: Iterable[content_pb2.Tool]) -> None:
+    """UNSUPPORTED_CAPABILITY when a tool asks for strict arguments from a protocol without them."""
+    if any(tool.strict for tool in tools):
+        raise unsupported_capability(provider, "strict tool schemas")
+
+
 def function_tools(tools: Iterable[content_pb2.Tool]) -> list[dict[str, Any]]:
     """Tools as OpenAI's `{"type": "function", "function": {...}}`, which Ollama takes too."""
     return [{"type": "function", "function": tool_definition(tool, "parameters")} for tool in tools]

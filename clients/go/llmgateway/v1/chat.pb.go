@@ -323,8 +323,13 @@ type GenerationConfig struct {
 	// schema-free JSON mode (Anthropic, Bedrock) refuse it with UNSUPPORTED_CAPABILITY: pass a
 	// schema to them instead.
 	ResponseJsonObject bool `protobuf:"varint,11,opt,name=response_json_object,json=responseJsonObject,proto3" json:"response_json_object,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// When true, the output is decoded under the schema, never just prompted towards it (OpenAI's
+	// `strict: true`); the schema must then follow the provider's strict-mode rules (every property
+	// required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
+	// under the schema. Only with response_json_schema.
+	ResponseJsonSchemaStrict bool `protobuf:"varint,12,opt,name=response_json_schema_strict,json=responseJsonSchemaStrict,proto3" json:"response_json_schema_strict,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *GenerationConfig) Reset() {
@@ -430,6 +435,13 @@ func (x *GenerationConfig) GetFrequencyPenalty() float32 {
 func (x *GenerationConfig) GetResponseJsonObject() bool {
 	if x != nil {
 		return x.ResponseJsonObject
+	}
+	return false
+}
+
+func (x *GenerationConfig) GetResponseJsonSchemaStrict() bool {
+	if x != nil {
+		return x.ResponseJsonSchemaStrict
 	}
 	return false
 }
@@ -948,7 +960,7 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"\x06labels\x18\a \x03(\v2,.llmgateway.v1.ChatStreamRequest.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe6\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa5\x05\n" +
 	"\x10GenerationConfig\x12/\n" +
 	"\x11max_output_tokens\x18\x01 \x01(\x05H\x00R\x0fmaxOutputTokens\x88\x01\x01\x12%\n" +
 	"\vtemperature\x18\x02 \x01(\x02H\x01R\vtemperature\x88\x01\x01\x12\x18\n" +
@@ -961,7 +973,8 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"\x10presence_penalty\x18\t \x01(\x02H\x05R\x0fpresencePenalty\x88\x01\x01\x120\n" +
 	"\x11frequency_penalty\x18\n" +
 	" \x01(\x02H\x06R\x10frequencyPenalty\x88\x01\x01\x120\n" +
-	"\x14response_json_object\x18\v \x01(\bR\x12responseJsonObjectB\x14\n" +
+	"\x14response_json_object\x18\v \x01(\bR\x12responseJsonObject\x12=\n" +
+	"\x1bresponse_json_schema_strict\x18\f \x01(\bR\x18responseJsonSchemaStrictB\x14\n" +
 	"\x12_max_output_tokensB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\b\n" +

@@ -514,7 +514,12 @@ type Tool struct {
 	// What the tool does and when to use it; the model reads this.
 	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	// JSON Schema of the tool's arguments (an object schema). Empty means no arguments.
-	Parameters    *structpb.Struct `protobuf:"bytes,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	Parameters *structpb.Struct `protobuf:"bytes,3,opt,name=parameters,proto3" json:"parameters,omitempty"`
+	// When true, the model's arguments are decoded under `parameters`, so they always match it
+	// (OpenAI's strict function calling, Anthropic's strict tool use); the schema must then follow
+	// the provider's strict-mode rules. Providers without it (Gemini, Bedrock, Ollama) refuse it with
+	// UNSUPPORTED_CAPABILITY.
+	Strict        bool `protobuf:"varint,4,opt,name=strict,proto3" json:"strict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -568,6 +573,13 @@ func (x *Tool) GetParameters() *structpb.Struct {
 		return x.Parameters
 	}
 	return nil
+}
+
+func (x *Tool) GetStrict() bool {
+	if x != nil {
+		return x.Strict
+	}
+	return false
 }
 
 // How the model may use the request's tools.
@@ -798,13 +810,14 @@ const file_llmgateway_v1_content_proto_rawDesc = "" +
 	"\x06source\"=\n" +
 	"\tReasoning\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\tR\tsignature\"{\n" +
+	"\tsignature\x18\x02 \x01(\tR\tsignature\"\x93\x01\n" +
 	"\x04Tool\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x127\n" +
 	"\n" +
 	"parameters\x18\x03 \x01(\v2\x17.google.protobuf.StructR\n" +
-	"parameters\"\xfa\x01\n" +
+	"parameters\x12\x16\n" +
+	"\x06strict\x18\x04 \x01(\bR\x06strict\"\xfa\x01\n" +
 	"\n" +
 	"ToolChoice\x122\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1e.llmgateway.v1.ToolChoice.ModeR\x04mode\x12\x1b\n" +

@@ -88,6 +88,12 @@ pub struct Tool {
     /// JSON Schema of the tool's arguments (an object schema). Empty means no arguments.
     #[prost(message, optional, tag = "3")]
     pub parameters: ::core::option::Option<::prost_types::Struct>,
+    /// When true, the model's arguments are decoded under `parameters`, so they always match it
+    /// (OpenAI's strict function calling, Anthropic's strict tool use); the schema must then follow
+    /// the provider's strict-mode rules. Providers without it (Gemini, Bedrock, Ollama) refuse it with
+    /// UNSUPPORTED_CAPABILITY.
+    #[prost(bool, tag = "4")]
+    pub strict: bool,
 }
 /// How the model may use the request's tools.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -337,6 +343,12 @@ pub struct GenerationConfig {
     /// schema to them instead.
     #[prost(bool, tag = "11")]
     pub response_json_object: bool,
+    /// When true, the output is decoded under the schema, never just prompted towards it (OpenAI's
+    /// `strict: true`); the schema must then follow the provider's strict-mode rules (every property
+    /// required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
+    /// under the schema. Only with response_json_schema.
+    #[prost(bool, tag = "12")]
+    pub response_json_schema_strict: bool,
 }
 /// Token counts of one call, and its cost where the gateway knows the price.
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]

@@ -140,8 +140,7 @@ def _response_format(call: ChatCall, value: object) -> None:
         if spec.get("description") is not None:
             raise not_supported(f"{where}.description", "schema descriptions (v1 carries the schema only)")
         if spec.get("strict") is not None:
-            # v1's response_json_schema already means "the output must match" (strict).
-            a_bool(f"{where}.strict", spec["strict"])
+            config.response_json_schema_strict = a_bool(f"{where}.strict", spec["strict"])
         config.response_json_schema.CopyFrom(_schema(f"{where}.schema", spec.get("schema") or {}))
         call.names["generation_config.response_json_schema"] = f"{where}.schema"
     else:
@@ -166,10 +165,8 @@ def _tools(call: ChatCall, value: object) -> None:
             converted.description = a_string(f"{path}.function.description", function["description"])
         if function.get("parameters") is not None:
             converted.parameters.CopyFrom(_schema(f"{path}.function.parameters", function["parameters"]))
-        if function.get("strict"):
-            raise not_supported(
-                f"{path}.function.strict", "strict tool schemas (v1 tools carry no strict flag)"
-            )
+        if function.get("strict") is not None:
+            converted.strict = a_bool(f"{path}.function.strict", function["strict"])
         call.request.tools.append(converted)
 
 

@@ -185,7 +185,12 @@ def _tool_choice(choice: content_pb2.ToolChoice) -> Block | None:
 def _tools(request: chat_pb2.ChatRequest) -> Block:
     if not request.tools:
         return {}
-    body: Block = {"tools": [tool_definition(tool, "input_schema") for tool in request.tools]}
+    body: Block = {
+        "tools": [
+            {**tool_definition(tool, "input_schema"), **({"strict": True} if tool.strict else {})}
+            for tool in request.tools
+        ]
+    }
     choice = _tool_choice(request.tool_choice)
     if request.tool_choice.disable_parallel_tool_calls and (choice or {}).get("type") != "none":
         # The flag lives in tool_choice (not with "none", where no tool is called at all).

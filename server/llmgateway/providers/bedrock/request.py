@@ -19,6 +19,7 @@ from llmgateway.providers.wire_request import (
     arguments_object,
     generation_fields,
     refuse_fields,
+    refuse_strict_tools,
     tool_definition,
 )
 from llmgateway.v1 import chat_pb2, content_pb2
@@ -173,6 +174,7 @@ def _tool_config(provider: str, request: chat_pb2.ChatRequest, messages: list[Bl
         return {}
     if request.tool_choice.disable_parallel_tool_calls:
         raise unsupported_capability(provider, "limiting a turn to one tool call")
+    refuse_strict_tools(provider, request.tools)
     if mode == content_pb2.ToolChoice.MODE_NONE:
         # Converse has no "none" choice: leaving the tools out says the same, unless earlier tool
         # calls are in the conversation, which Converse only accepts together with toolConfig.

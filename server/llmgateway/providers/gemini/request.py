@@ -31,7 +31,12 @@ from typing import Any
 from llmgateway.errors import unsupported_capability
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.wire_json import struct_to_dict
-from llmgateway.providers.wire_request import append_turn, generation_fields, tool_result_text
+from llmgateway.providers.wire_request import (
+    append_turn,
+    generation_fields,
+    refuse_strict_tools,
+    tool_result_text,
+)
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _SYNTHETIC_ID = re.compile(r"^call_\d+_[0-9a-f]{12}$")
@@ -221,6 +226,7 @@ async def build_body(provider: str, request: AnyRequest, fetcher: MediaFetcher) 
     Raises UNSUPPORTED_CAPABILITY for anything Gemini cannot take, rather than dropping it."""
     if request.tool_choice.disable_parallel_tool_calls:
         raise unsupported_capability(provider, "limiting a turn to one tool call")
+    refuse_strict_tools(provider, request.tools)
     contents, system = await _contents(provider, request, fetcher)
     body: dict[str, Any] = {"contents": contents}
     if system:

@@ -19,6 +19,7 @@ from llmgateway.providers.wire_request import (
     flagged_tool_result_text,
     function_tools,
     openai_sampling,
+    refuse_strict_tools,
 )
 from llmgateway.v1 import chat_pb2, content_pb2
 
@@ -140,6 +141,7 @@ class RequestBuilder:
             raise unsupported_capability(self.provider, "forcing a tool call (tool_choice required or tool)")
         if request.tool_choice.disable_parallel_tool_calls:
             raise unsupported_capability(self.provider, "limiting a turn to one tool call")
+        refuse_strict_tools(self.provider, request.tools)
         # Ollama has no tool choice: "none" is honoured by not offering the tools at all.
         if not request.tools or mode == content_pb2.ToolChoice.MODE_NONE:
             return {}

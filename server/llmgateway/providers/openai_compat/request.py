@@ -115,6 +115,7 @@ def _generation(provider: str, config: chat_pb2.GenerationConfig, dialect: OpenA
             "json_schema": {
                 "name": config.response_json_schema_name or "response",
                 "schema": struct_to_dict(config.response_json_schema),
+                **({"strict": True} if config.response_json_schema_strict else {}),
             },
         }
     if config.response_json_object:
@@ -126,6 +127,9 @@ def _tools(request: chat_pb2.ChatRequest) -> dict[str, Any]:
     if not request.tools:
         return {}
     body: dict[str, Any] = {"tools": function_tools(request.tools)}
+    for wire, tool in zip(body["tools"], request.tools, strict=True):
+        if tool.strict:
+            wire["function"]["strict"] = True
     mode = request.tool_choice.mode
     if mode == content_pb2.ToolChoice.MODE_TOOL:
         body["tool_choice"] = {"type": "function", "function": {"name": request.tool_choice.tool_name}}

@@ -239,6 +239,7 @@ class GenerationConfig(_message.Message):
     PRESENCE_PENALTY_FIELD_NUMBER: _builtins.int
     FREQUENCY_PENALTY_FIELD_NUMBER: _builtins.int
     RESPONSE_JSON_OBJECT_FIELD_NUMBER: _builtins.int
+    RESPONSE_JSON_SCHEMA_STRICT_FIELD_NUMBER: _builtins.int
     max_output_tokens: _builtins.int
     """The most tokens the model may generate. Must be positive when set."""
     temperature: _builtins.float
@@ -260,6 +261,12 @@ class GenerationConfig(_message.Message):
     response format). Not with response_json_schema, which asks for more. Providers without a
     schema-free JSON mode (Anthropic, Bedrock) refuse it with UNSUPPORTED_CAPABILITY: pass a
     schema to them instead.
+    """
+    response_json_schema_strict: _builtins.bool
+    """When true, the output is decoded under the schema, never just prompted towards it (OpenAI's
+    `strict: true`); the schema must then follow the provider's strict-mode rules (every property
+    required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
+    under the schema. Only with response_json_schema.
     """
     @_builtins.property
     def stop_sequences(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -283,10 +290,11 @@ class GenerationConfig(_message.Message):
         presence_penalty: _builtins.float | None = ...,
         frequency_penalty: _builtins.float | None = ...,
         response_json_object: _builtins.bool = ...,
+        response_json_schema_strict: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_frequency_penalty", b"_frequency_penalty", "_max_output_tokens", b"_max_output_tokens", "_presence_penalty", b"_presence_penalty", "_seed", b"_seed", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "frequency_penalty", b"frequency_penalty", "max_output_tokens", b"max_output_tokens", "presence_penalty", b"presence_penalty", "response_json_schema", b"response_json_schema", "seed", b"seed", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_frequency_penalty", b"_frequency_penalty", "_max_output_tokens", b"_max_output_tokens", "_presence_penalty", b"_presence_penalty", "_seed", b"_seed", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "frequency_penalty", b"frequency_penalty", "max_output_tokens", b"max_output_tokens", "presence_penalty", b"presence_penalty", "response_json_object", b"response_json_object", "response_json_schema", b"response_json_schema", "response_json_schema_name", b"response_json_schema_name", "seed", b"seed", "stop_sequences", b"stop_sequences", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_frequency_penalty", b"_frequency_penalty", "_max_output_tokens", b"_max_output_tokens", "_presence_penalty", b"_presence_penalty", "_seed", b"_seed", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "frequency_penalty", b"frequency_penalty", "max_output_tokens", b"max_output_tokens", "presence_penalty", b"presence_penalty", "response_json_object", b"response_json_object", "response_json_schema", b"response_json_schema", "response_json_schema_name", b"response_json_schema_name", "response_json_schema_strict", b"response_json_schema_strict", "seed", b"seed", "stop_sequences", b"stop_sequences", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__frequency_penalty: _TypeAlias = _typing.Literal["frequency_penalty"]  # noqa: Y015
     _WhichOneofArgType__frequency_penalty: _TypeAlias = _typing.Literal["_frequency_penalty", b"_frequency_penalty"]  # noqa: Y015

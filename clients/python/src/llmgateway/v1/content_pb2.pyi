@@ -215,10 +215,17 @@ class Tool(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The tool's name, unique within a request: letters, digits, '_' and '-', at most 64 characters."""
     description: _builtins.str
     """What the tool does and when to use it; the model reads this."""
+    strict: _builtins.bool
+    """When true, the model's arguments are decoded under `parameters`, so they always match it
+    (OpenAI's strict function calling, Anthropic's strict tool use); the schema must then follow
+    the provider's strict-mode rules. Providers without it (Gemini, Bedrock, Ollama) refuse it with
+    UNSUPPORTED_CAPABILITY.
+    """
     @_builtins.property
     def parameters(self) -> _struct_pb2.Struct:
         """JSON Schema of the tool's arguments (an object schema). Empty means no arguments."""
@@ -229,10 +236,11 @@ class Tool(_message.Message):
         name: _builtins.str = ...,
         description: _builtins.str = ...,
         parameters: _struct_pb2.Struct | None = ...,
+        strict: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["parameters", b"parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "parameters", b"parameters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "parameters", b"parameters", "strict", b"strict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -116,7 +116,7 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
       "\022D\n\006labels\030\007 \003(\0132,.llmgateway.v1.ChatStr" +
       "eamRequest.LabelsEntryR\006labels\0329\n\013Labels" +
       "Entry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005" +
-      "value:\0028\001\"\346\004\n\020GenerationConfig\022/\n\021max_ou" +
+      "value:\0028\001\"\245\005\n\020GenerationConfig\022/\n\021max_ou" +
       "tput_tokens\030\001 \001(\005H\000R\017maxOutputTokens\210\001\001\022" +
       "%\n\013temperature\030\002 \001(\002H\001R\013temperature\210\001\001\022\030" +
       "\n\005top_p\030\003 \001(\002H\002R\004topP\210\001\001\022\030\n\005top_k\030\004 \001(\005H" +
@@ -128,52 +128,54 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
       "hemaName\022.\n\020presence_penalty\030\t \001(\002H\005R\017pr" +
       "esencePenalty\210\001\001\0220\n\021frequency_penalty\030\n " +
       "\001(\002H\006R\020frequencyPenalty\210\001\001\0220\n\024response_j" +
-      "son_object\030\013 \001(\010R\022responseJsonObjectB\024\n\022" +
-      "_max_output_tokensB\016\n\014_temperatureB\010\n\006_t" +
-      "op_pB\010\n\006_top_kB\007\n\005_seedB\023\n\021_presence_pen" +
-      "altyB\024\n\022_frequency_penalty\"\350\001\n\005Usage\022!\n\014" +
-      "input_tokens\030\001 \001(\005R\013inputTokens\022#\n\routpu" +
-      "t_tokens\030\002 \001(\005R\014outputTokens\022.\n\023cached_i" +
-      "nput_tokens\030\003 \001(\005R\021cachedInputTokens\022)\n\020" +
-      "reasoning_tokens\030\004 \001(\005R\017reasoningTokens\022" +
-      "!\n\014total_tokens\030\005 \001(\005R\013totalTokens\022\031\n\010co" +
-      "st_usd\030\006 \001(\001R\007costUsd\"\360\001\n\014ChatResponse\022\016" +
-      "\n\002id\030\001 \001(\tR\002id\022\024\n\005model\030\002 \001(\tR\005model\022\032\n\010" +
-      "provider\030\003 \001(\tR\010provider\0220\n\007message\030\004 \001(" +
-      "\0132\026.llmgateway.v1.MessageR\007message\022@\n\rfi" +
-      "nish_reason\030\005 \001(\0162\033.llmgateway.v1.Finish" +
-      "ReasonR\014finishReason\022*\n\005usage\030\006 \001(\0132\024.ll" +
-      "mgateway.v1.UsageR\005usage\"\360\001\n\022ChatStreamR" +
-      "esponse\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005model\030\002 \001(\tR\005" +
-      "model\022\032\n\010provider\030\003 \001(\tR\010provider\022*\n\005del" +
-      "ta\030\004 \001(\0132\024.llmgateway.v1.DeltaR\005delta\022@\n" +
-      "\rfinish_reason\030\005 \001(\0162\033.llmgateway.v1.Fin" +
-      "ishReasonR\014finishReason\022*\n\005usage\030\006 \001(\0132\024" +
-      ".llmgateway.v1.UsageR\005usage\"v\n\005Delta\022\022\n\004" +
-      "text\030\001 \001(\tR\004text\022\034\n\treasoning\030\002 \001(\tR\trea" +
-      "soning\022;\n\ntool_calls\030\003 \003(\0132\034.llmgateway." +
-      "v1.ToolCallDeltaR\ttoolCalls\"\201\001\n\rToolCall" +
-      "Delta\022\024\n\005index\030\001 \001(\005R\005index\022\016\n\002id\030\002 \001(\tR" +
-      "\002id\022\022\n\004name\030\003 \001(\tR\004name\0226\n\027arguments_jso" +
-      "n_fragment\030\004 \001(\tR\025argumentsJsonFragment\"" +
-      "\301\001\n\022StreamInterruption\022\026\n\006reason\030\001 \001(\tR\006" +
-      "reason\0229\n\rpartial_usage\030\002 \001(\0132\024.llmgatew" +
-      "ay.v1.UsageR\014partialUsage\022#\n\rmessages_se" +
-      "nt\030\003 \001(\005R\014messagesSent\0223\n\010metadata\030\004 \001(\013" +
-      "2\027.google.protobuf.StructR\010metadata*\270\001\n\014" +
-      "FinishReason\022\035\n\031FINISH_REASON_UNSPECIFIE" +
-      "D\020\000\022\026\n\022FINISH_REASON_STOP\020\001\022\030\n\024FINISH_RE" +
-      "ASON_LENGTH\020\002\022\034\n\030FINISH_REASON_TOOL_CALL" +
-      "S\020\003\022 \n\034FINISH_REASON_CONTENT_FILTER\020\004\022\027\n" +
-      "\023FINISH_REASON_OTHER\020\0052\324\001\n\013ChatService\022T" +
-      "\n\004Chat\022\032.llmgateway.v1.ChatRequest\032\033.llm" +
-      "gateway.v1.ChatResponse\"\023\202\323\344\223\002\r\"\010/v1/cha" +
-      "t:\001*\022o\n\nChatStream\022 .llmgateway.v1.ChatS" +
-      "treamRequest\032!.llmgateway.v1.ChatStreamR" +
-      "esponse\"\032\202\323\344\223\002\024\"\017/v1/chat:stream:\001*0\001Bg\n" +
-      "\020io.llmgateway.v1B\tChatProtoP\001ZFgithub.c" +
-      "om/llmgateway/llmgateway/clients/go/llmg" +
-      "ateway/v1;llmgatewayv1b\006proto3"
+      "son_object\030\013 \001(\010R\022responseJsonObject\022=\n\033" +
+      "response_json_schema_strict\030\014 \001(\010R\030respo" +
+      "nseJsonSchemaStrictB\024\n\022_max_output_token" +
+      "sB\016\n\014_temperatureB\010\n\006_top_pB\010\n\006_top_kB\007\n" +
+      "\005_seedB\023\n\021_presence_penaltyB\024\n\022_frequenc" +
+      "y_penalty\"\350\001\n\005Usage\022!\n\014input_tokens\030\001 \001(" +
+      "\005R\013inputTokens\022#\n\routput_tokens\030\002 \001(\005R\014o" +
+      "utputTokens\022.\n\023cached_input_tokens\030\003 \001(\005" +
+      "R\021cachedInputTokens\022)\n\020reasoning_tokens\030" +
+      "\004 \001(\005R\017reasoningTokens\022!\n\014total_tokens\030\005" +
+      " \001(\005R\013totalTokens\022\031\n\010cost_usd\030\006 \001(\001R\007cos" +
+      "tUsd\"\360\001\n\014ChatResponse\022\016\n\002id\030\001 \001(\tR\002id\022\024\n" +
+      "\005model\030\002 \001(\tR\005model\022\032\n\010provider\030\003 \001(\tR\010p" +
+      "rovider\0220\n\007message\030\004 \001(\0132\026.llmgateway.v1" +
+      ".MessageR\007message\022@\n\rfinish_reason\030\005 \001(\016" +
+      "2\033.llmgateway.v1.FinishReasonR\014finishRea" +
+      "son\022*\n\005usage\030\006 \001(\0132\024.llmgateway.v1.Usage" +
+      "R\005usage\"\360\001\n\022ChatStreamResponse\022\016\n\002id\030\001 \001" +
+      "(\tR\002id\022\024\n\005model\030\002 \001(\tR\005model\022\032\n\010provider" +
+      "\030\003 \001(\tR\010provider\022*\n\005delta\030\004 \001(\0132\024.llmgat" +
+      "eway.v1.DeltaR\005delta\022@\n\rfinish_reason\030\005 " +
+      "\001(\0162\033.llmgateway.v1.FinishReasonR\014finish" +
+      "Reason\022*\n\005usage\030\006 \001(\0132\024.llmgateway.v1.Us" +
+      "ageR\005usage\"v\n\005Delta\022\022\n\004text\030\001 \001(\tR\004text\022" +
+      "\034\n\treasoning\030\002 \001(\tR\treasoning\022;\n\ntool_ca" +
+      "lls\030\003 \003(\0132\034.llmgateway.v1.ToolCallDeltaR" +
+      "\ttoolCalls\"\201\001\n\rToolCallDelta\022\024\n\005index\030\001 " +
+      "\001(\005R\005index\022\016\n\002id\030\002 \001(\tR\002id\022\022\n\004name\030\003 \001(\t" +
+      "R\004name\0226\n\027arguments_json_fragment\030\004 \001(\tR" +
+      "\025argumentsJsonFragment\"\301\001\n\022StreamInterru" +
+      "ption\022\026\n\006reason\030\001 \001(\tR\006reason\0229\n\rpartial" +
+      "_usage\030\002 \001(\0132\024.llmgateway.v1.UsageR\014part" +
+      "ialUsage\022#\n\rmessages_sent\030\003 \001(\005R\014message" +
+      "sSent\0223\n\010metadata\030\004 \001(\0132\027.google.protobu" +
+      "f.StructR\010metadata*\270\001\n\014FinishReason\022\035\n\031F" +
+      "INISH_REASON_UNSPECIFIED\020\000\022\026\n\022FINISH_REA" +
+      "SON_STOP\020\001\022\030\n\024FINISH_REASON_LENGTH\020\002\022\034\n\030" +
+      "FINISH_REASON_TOOL_CALLS\020\003\022 \n\034FINISH_REA" +
+      "SON_CONTENT_FILTER\020\004\022\027\n\023FINISH_REASON_OT" +
+      "HER\020\0052\324\001\n\013ChatService\022T\n\004Chat\022\032.llmgatew" +
+      "ay.v1.ChatRequest\032\033.llmgateway.v1.ChatRe" +
+      "sponse\"\023\202\323\344\223\002\r\"\010/v1/chat:\001*\022o\n\nChatStrea" +
+      "m\022 .llmgateway.v1.ChatStreamRequest\032!.ll" +
+      "mgateway.v1.ChatStreamResponse\"\032\202\323\344\223\002\024\"\017" +
+      "/v1/chat:stream:\001*0\001Bg\n\020io.llmgateway.v1" +
+      "B\tChatProtoP\001ZFgithub.com/llmgateway/llm" +
+      "gateway/clients/go/llmgateway/v1;llmgate" +
+      "wayv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -212,7 +214,7 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
     internal_static_llmgateway_v1_GenerationConfig_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_GenerationConfig_descriptor,
-        new java.lang.String[] { "MaxOutputTokens", "Temperature", "TopP", "TopK", "StopSequences", "Seed", "ResponseJsonSchema", "ResponseJsonSchemaName", "PresencePenalty", "FrequencyPenalty", "ResponseJsonObject", });
+        new java.lang.String[] { "MaxOutputTokens", "Temperature", "TopP", "TopK", "StopSequences", "Seed", "ResponseJsonSchema", "ResponseJsonSchemaName", "PresencePenalty", "FrequencyPenalty", "ResponseJsonObject", "ResponseJsonSchemaStrict", });
     internal_static_llmgateway_v1_Usage_descriptor =
       getDescriptor().getMessageType(3);
     internal_static_llmgateway_v1_Usage_fieldAccessorTable = new

@@ -91,28 +91,28 @@ public final class ContentProto extends com.google.protobuf.GeneratedFile {
       "\001(\tR\010mimeType\022\024\n\004data\030\002 \001(\014H\000R\004data\022\022\n\003u" +
       "ri\030\003 \001(\tH\000R\003uriB\010\n\006source\"=\n\tReasoning\022\022" +
       "\n\004text\030\001 \001(\tR\004text\022\034\n\tsignature\030\002 \001(\tR\ts" +
-      "ignature\"{\n\004Tool\022\030\n\004name\030\001 \001(\tB\004\342A\001\002R\004na" +
-      "me\022 \n\013description\030\002 \001(\tR\013description\0227\n\n" +
-      "parameters\030\003 \001(\0132\027.google.protobuf.Struc" +
-      "tR\nparameters\"\372\001\n\nToolChoice\0222\n\004mode\030\001 \001" +
-      "(\0162\036.llmgateway.v1.ToolChoice.ModeR\004mode" +
-      "\022\033\n\ttool_name\030\002 \001(\tR\010toolName\022=\n\033disable" +
-      "_parallel_tool_calls\030\003 \001(\010R\030disableParal" +
-      "lelToolCalls\"\\\n\004Mode\022\024\n\020MODE_UNSPECIFIED" +
-      "\020\000\022\r\n\tMODE_AUTO\020\001\022\r\n\tMODE_NONE\020\002\022\021\n\rMODE" +
-      "_REQUIRED\020\003\022\r\n\tMODE_TOOL\020\004\"U\n\010ToolCall\022\016" +
-      "\n\002id\030\001 \001(\tR\002id\022\022\n\004name\030\002 \001(\tR\004name\022%\n\016ar" +
-      "guments_json\030\003 \001(\tR\rargumentsJson\"\222\001\n\nTo" +
-      "olResult\022&\n\014tool_call_id\030\001 \001(\tB\004\342A\001\002R\nto" +
-      "olCallId\022-\n\007content\030\002 \003(\0132\023.llmgateway.v" +
-      "1.PartR\007content\022\031\n\010is_error\030\003 \001(\010R\007isErr" +
-      "or\022\022\n\004name\030\004 \001(\tR\004name*s\n\004Role\022\024\n\020ROLE_U" +
-      "NSPECIFIED\020\000\022\017\n\013ROLE_SYSTEM\020\001\022\r\n\tROLE_US" +
-      "ER\020\002\022\022\n\016ROLE_ASSISTANT\020\003\022\r\n\tROLE_TOOL\020\004\022" +
-      "\022\n\016ROLE_DEVELOPER\020\005Bj\n\020io.llmgateway.v1B" +
-      "\014ContentProtoP\001ZFgithub.com/llmgateway/l" +
-      "lmgateway/clients/go/llmgateway/v1;llmga" +
-      "tewayv1b\006proto3"
+      "ignature\"\223\001\n\004Tool\022\030\n\004name\030\001 \001(\tB\004\342A\001\002R\004n" +
+      "ame\022 \n\013description\030\002 \001(\tR\013description\0227\n" +
+      "\nparameters\030\003 \001(\0132\027.google.protobuf.Stru" +
+      "ctR\nparameters\022\026\n\006strict\030\004 \001(\010R\006strict\"\372" +
+      "\001\n\nToolChoice\0222\n\004mode\030\001 \001(\0162\036.llmgateway" +
+      ".v1.ToolChoice.ModeR\004mode\022\033\n\ttool_name\030\002" +
+      " \001(\tR\010toolName\022=\n\033disable_parallel_tool_" +
+      "calls\030\003 \001(\010R\030disableParallelToolCalls\"\\\n" +
+      "\004Mode\022\024\n\020MODE_UNSPECIFIED\020\000\022\r\n\tMODE_AUTO" +
+      "\020\001\022\r\n\tMODE_NONE\020\002\022\021\n\rMODE_REQUIRED\020\003\022\r\n\t" +
+      "MODE_TOOL\020\004\"U\n\010ToolCall\022\016\n\002id\030\001 \001(\tR\002id\022" +
+      "\022\n\004name\030\002 \001(\tR\004name\022%\n\016arguments_json\030\003 " +
+      "\001(\tR\rargumentsJson\"\222\001\n\nToolResult\022&\n\014too" +
+      "l_call_id\030\001 \001(\tB\004\342A\001\002R\ntoolCallId\022-\n\007con" +
+      "tent\030\002 \003(\0132\023.llmgateway.v1.PartR\007content" +
+      "\022\031\n\010is_error\030\003 \001(\010R\007isError\022\022\n\004name\030\004 \001(" +
+      "\tR\004name*s\n\004Role\022\024\n\020ROLE_UNSPECIFIED\020\000\022\017\n" +
+      "\013ROLE_SYSTEM\020\001\022\r\n\tROLE_USER\020\002\022\022\n\016ROLE_AS" +
+      "SISTANT\020\003\022\r\n\tROLE_TOOL\020\004\022\022\n\016ROLE_DEVELOP" +
+      "ER\020\005Bj\n\020io.llmgateway.v1B\014ContentProtoP\001" +
+      "ZFgithub.com/llmgateway/llmgateway/clien" +
+      "ts/go/llmgateway/v1;llmgatewayv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -149,7 +149,7 @@ public final class ContentProto extends com.google.protobuf.GeneratedFile {
     internal_static_llmgateway_v1_Tool_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Tool_descriptor,
-        new java.lang.String[] { "Name", "Description", "Parameters", });
+        new java.lang.String[] { "Name", "Description", "Parameters", "Strict", });
     internal_static_llmgateway_v1_ToolChoice_descriptor =
       getDescriptor().getMessageType(5);
     internal_static_llmgateway_v1_ToolChoice_fieldAccessorTable = new

@@ -398,6 +398,24 @@ private static final long serialVersionUID = 0L;
     return responseJsonObject_;
   }
 
+  public static final int RESPONSE_JSON_SCHEMA_STRICT_FIELD_NUMBER = 12;
+  private boolean responseJsonSchemaStrict_ = false;
+  /**
+   * <pre>
+   * When true, the output is decoded under the schema, never just prompted towards it (OpenAI's
+   * `strict: true`); the schema must then follow the provider's strict-mode rules (every property
+   * required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
+   * under the schema. Only with response_json_schema.
+   * </pre>
+   *
+   * <code>bool response_json_schema_strict = 12 [json_name = "responseJsonSchemaStrict"];</code>
+   * @return The responseJsonSchemaStrict.
+   */
+  @java.lang.Override
+  public boolean getResponseJsonSchemaStrict() {
+    return responseJsonSchemaStrict_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -444,6 +462,9 @@ private static final long serialVersionUID = 0L;
     }
     if (responseJsonObject_ != false) {
       output.writeBool(11, responseJsonObject_);
+    }
+    if (responseJsonSchemaStrict_ != false) {
+      output.writeBool(12, responseJsonSchemaStrict_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -500,6 +521,10 @@ private static final long serialVersionUID = 0L;
     if (responseJsonObject_ != false) {
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(11, responseJsonObject_);
+    }
+    if (responseJsonSchemaStrict_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(12, responseJsonSchemaStrict_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -566,6 +591,8 @@ private static final long serialVersionUID = 0L;
     }
     if (getResponseJsonObject()
         != other.getResponseJsonObject()) return false;
+    if (getResponseJsonSchemaStrict()
+        != other.getResponseJsonSchemaStrict()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -623,6 +650,9 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + RESPONSE_JSON_OBJECT_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getResponseJsonObject());
+    hash = (37 * hash) + RESPONSE_JSON_SCHEMA_STRICT_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getResponseJsonSchemaStrict());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -782,6 +812,7 @@ private static final long serialVersionUID = 0L;
       presencePenalty_ = 0F;
       frequencyPenalty_ = 0F;
       responseJsonObject_ = false;
+      responseJsonSchemaStrict_ = false;
       return this;
     }
 
@@ -860,6 +891,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000400) != 0)) {
         result.responseJsonObject_ = responseJsonObject_;
       }
+      if (((from_bitField0_ & 0x00000800) != 0)) {
+        result.responseJsonSchemaStrict_ = responseJsonSchemaStrict_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -916,6 +950,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getResponseJsonObject() != false) {
         setResponseJsonObject(other.getResponseJsonObject());
+      }
+      if (other.getResponseJsonSchemaStrict() != false) {
+        setResponseJsonSchemaStrict(other.getResponseJsonSchemaStrict());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1001,6 +1038,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000400;
               break;
             } // case 88
+            case 96: {
+              responseJsonSchemaStrict_ = input.readBool();
+              bitField0_ |= 0x00000800;
+              break;
+            } // case 96
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1855,6 +1897,59 @@ private static final long serialVersionUID = 0L;
     public Builder clearResponseJsonObject() {
       bitField0_ = (bitField0_ & ~0x00000400);
       responseJsonObject_ = false;
+      onChanged();
+      return this;
+    }
+
+    private boolean responseJsonSchemaStrict_ ;
+    /**
+     * <pre>
+     * When true, the output is decoded under the schema, never just prompted towards it (OpenAI's
+     * `strict: true`); the schema must then follow the provider's strict-mode rules (every property
+     * required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
+     * under the schema. Only with response_json_schema.
+     * </pre>
+     *
+     * <code>bool response_json_schema_strict = 12 [json_name = "responseJsonSchemaStrict"];</code>
+     * @return The responseJsonSchemaStrict.
+     */
+    @java.lang.Override
+    public boolean getResponseJsonSchemaStrict() {
+      return responseJsonSchemaStrict_;
+    }
+    /**
+     * <pre>
+     * When true, the output is decoded under the schema, never just prompted towards it (OpenAI's
+     * `strict: true`); the schema must then follow the provider's strict-mode rules (every property
+     * required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
+     * under the schema. Only with response_json_schema.
+     * </pre>
+     *
+     * <code>bool response_json_schema_strict = 12 [json_name = "responseJsonSchemaStrict"];</code>
+     * @param value The responseJsonSchemaStrict to set.
+     * @return This builder for chaining.
+     */
+    public Builder setResponseJsonSchemaStrict(boolean value) {
+
+      responseJsonSchemaStrict_ = value;
+      bitField0_ |= 0x00000800;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When true, the output is decoded under the schema, never just prompted towards it (OpenAI's
+     * `strict: true`); the schema must then follow the provider's strict-mode rules (every property
+     * required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
+     * under the schema. Only with response_json_schema.
+     * </pre>
+     *
+     * <code>bool response_json_schema_strict = 12 [json_name = "responseJsonSchemaStrict"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearResponseJsonSchemaStrict() {
+      bitField0_ = (bitField0_ & ~0x00000800);
+      responseJsonSchemaStrict_ = false;
       onChanged();
       return this;
     }

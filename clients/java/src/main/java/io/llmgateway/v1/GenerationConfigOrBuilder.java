@@ -243,4 +243,17 @@ public interface GenerationConfigOrBuilder extends
    * @return The responseJsonObject.
    */
   boolean getResponseJsonObject();
+
+  /**
+   * <pre>
+   * When true, the output is decoded under the schema, never just prompted towards it (OpenAI's
+   * `strict: true`); the schema must then follow the provider's strict-mode rules (every property
+   * required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
+   * under the schema. Only with response_json_schema.
+   * </pre>
+   *
+   * <code>bool response_json_schema_strict = 12 [json_name = "responseJsonSchemaStrict"];</code>
+   * @return The responseJsonSchemaStrict.
+   */
+  boolean getResponseJsonSchemaStrict();
 }

@@ -182,6 +182,24 @@ private static final long serialVersionUID = 0L;
     return parameters_ == null ? com.google.protobuf.Struct.getDefaultInstance() : parameters_;
   }
 
+  public static final int STRICT_FIELD_NUMBER = 4;
+  private boolean strict_ = false;
+  /**
+   * <pre>
+   * When true, the model's arguments are decoded under `parameters`, so they always match it
+   * (OpenAI's strict function calling, Anthropic's strict tool use); the schema must then follow
+   * the provider's strict-mode rules. Providers without it (Gemini, Bedrock, Ollama) refuse it with
+   * UNSUPPORTED_CAPABILITY.
+   * </pre>
+   *
+   * <code>bool strict = 4 [json_name = "strict"];</code>
+   * @return The strict.
+   */
+  @java.lang.Override
+  public boolean getStrict() {
+    return strict_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -205,6 +223,9 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000001) != 0)) {
       output.writeMessage(3, getParameters());
     }
+    if (strict_ != false) {
+      output.writeBool(4, strict_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -223,6 +244,10 @@ private static final long serialVersionUID = 0L;
     if (((bitField0_ & 0x00000001) != 0)) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(3, getParameters());
+    }
+    if (strict_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(4, strict_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -248,6 +273,8 @@ private static final long serialVersionUID = 0L;
       if (!getParameters()
           .equals(other.getParameters())) return false;
     }
+    if (getStrict()
+        != other.getStrict()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -267,6 +294,9 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + PARAMETERS_FIELD_NUMBER;
       hash = (53 * hash) + getParameters().hashCode();
     }
+    hash = (37 * hash) + STRICT_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getStrict());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -415,6 +445,7 @@ private static final long serialVersionUID = 0L;
         parametersBuilder_.dispose();
         parametersBuilder_ = null;
       }
+      strict_ = false;
       return this;
     }
 
@@ -461,6 +492,9 @@ private static final long serialVersionUID = 0L;
             : parametersBuilder_.build();
         to_bitField0_ |= 0x00000001;
       }
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.strict_ = strict_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -488,6 +522,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.hasParameters()) {
         mergeParameters(other.getParameters());
+      }
+      if (other.getStrict() != false) {
+        setStrict(other.getStrict());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -532,6 +569,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000004;
               break;
             } // case 26
+            case 32: {
+              strict_ = input.readBool();
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 32
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -888,6 +930,59 @@ private static final long serialVersionUID = 0L;
         parameters_ = null;
       }
       return parametersBuilder_;
+    }
+
+    private boolean strict_ ;
+    /**
+     * <pre>
+     * When true, the model's arguments are decoded under `parameters`, so they always match it
+     * (OpenAI's strict function calling, Anthropic's strict tool use); the schema must then follow
+     * the provider's strict-mode rules. Providers without it (Gemini, Bedrock, Ollama) refuse it with
+     * UNSUPPORTED_CAPABILITY.
+     * </pre>
+     *
+     * <code>bool strict = 4 [json_name = "strict"];</code>
+     * @return The strict.
+     */
+    @java.lang.Override
+    public boolean getStrict() {
+      return strict_;
+    }
+    /**
+     * <pre>
+     * When true, the model's arguments are decoded under `parameters`, so they always match it
+     * (OpenAI's strict function calling, Anthropic's strict tool use); the schema must then follow
+     * the provider's strict-mode rules. Providers without it (Gemini, Bedrock, Ollama) refuse it with
+     * UNSUPPORTED_CAPABILITY.
+     * </pre>
+     *
+     * <code>bool strict = 4 [json_name = "strict"];</code>
+     * @param value The strict to set.
+     * @return This builder for chaining.
+     */
+    public Builder setStrict(boolean value) {
+
+      strict_ = value;
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * When true, the model's arguments are decoded under `parameters`, so they always match it
+     * (OpenAI's strict function calling, Anthropic's strict tool use); the schema must then follow
+     * the provider's strict-mode rules. Providers without it (Gemini, Bedrock, Ollama) refuse it with
+     * UNSUPPORTED_CAPABILITY.
+     * </pre>
+     *
+     * <code>bool strict = 4 [json_name = "strict"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearStrict() {
+      bitField0_ = (bitField0_ & ~0x00000008);
+      strict_ = false;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:llmgateway.v1.Tool)

@@ -76,4 +76,17 @@ public interface ToolOrBuilder extends
    * <code>.google.protobuf.Struct parameters = 3 [json_name = "parameters"];</code>
    */
   com.google.protobuf.StructOrBuilder getParametersOrBuilder();
+
+  /**
+   * <pre>
+   * When true, the model's arguments are decoded under `parameters`, so they always match it
+   * (OpenAI's strict function calling, Anthropic's strict tool use); the schema must then follow
+   * the provider's strict-mode rules. Providers without it (Gemini, Bedrock, Ollama) refuse it with
+   * UNSUPPORTED_CAPABILITY.
+   * </pre>
+   *
+   * <code>bool strict = 4 [json_name = "strict"];</code>
+   * @return The strict.
+   */
+  boolean getStrict();
 }
