@@ -229,6 +229,7 @@ async def test_a_tool_result_round_trip(http: httpx.AsyncClient, sim: OpenAISimu
 
 REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"n": 2}, "n"),
+    ({"n": True}, "n"),
     ({"logprobs": True}, "logprobs"),
     ({"top_logprobs": 3}, "top_logprobs"),
     ({"audio": {"voice": "alloy", "format": "mp3"}}, "audio"),

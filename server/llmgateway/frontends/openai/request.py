@@ -254,7 +254,10 @@ def _stream(call: ChatCall, body: JsonObject) -> None:
 def _not_carried(body: JsonObject) -> None:
     for name, what in _NOT_CARRIED.items():
         value = body.get(name)
-        if value is not None and value not in _DEFAULTS.get(name, ()):
+        # Compared with their types: `n: true` equals 1 in Python, but is no `n: 1`.
+        if value is not None and not any(
+            value == default and type(value) is type(default) for default in _DEFAULTS.get(name, ())
+        ):
             raise not_supported(name, what)
 
 
