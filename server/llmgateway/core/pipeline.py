@@ -11,8 +11,6 @@ import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
-import grpc
-
 from llmgateway.core import report
 from llmgateway.core.cache_step import answer_text, assembler_for, cache_plan, looked_up, noted, replayed
 from llmgateway.core.deadlines import bounded_by_deadline, deadline_of
@@ -28,6 +26,7 @@ from llmgateway.core.validation import validate_request
 from llmgateway.errors import GatewayError, as_gateway_error, shown
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.reasons import Code
 from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.pricing import cost_usd, prices_for
 from llmgateway.routing.router import RouteReport
@@ -133,7 +132,7 @@ class Core:
 
     def _ended(self, call: CallRecord, caller: CallerIdentity, error: BaseException | None) -> None:
         if error is None:
-            code = grpc.StatusCode.OK
+            code = Code.OK
         elif isinstance(error, GatewayError):
             call.reason = error.reason
             code = error.code
@@ -141,11 +140,7 @@ class Core:
             # A cancellation: the caller's, or the task's when its deadline passed (grpc.aio cancels
             # the call's task in both cases; the caller saw DEADLINE_EXCEEDED in the second).
             remaining = caller.time_remaining()
-            code = (
-                grpc.StatusCode.DEADLINE_EXCEEDED
-                if remaining is not None and remaining <= 0
-                else grpc.StatusCode.CANCELLED
-            )
+            code = Code.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else Code.CANCELLED
         current_call.set(None)
         report.ended(call, code, access_log=self._access_log)
 
