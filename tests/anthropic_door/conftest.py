@@ -74,7 +74,12 @@ def door_config(sims: Sims, **extra: Any) -> dict[str, Any]:
     decides what the upstream does, once)."""
     providers: list[dict[str, Any]] = [
         {"name": "openai", "type": "openai", "base_url": sims.openai.base_url, "api_key": OPENAI_KEY},
-        {"name": "anthropic", "type": "anthropic", "base_url": sims.anthropic.base_url, "api_key": ANTHROPIC_KEY},
+        {
+            "name": "anthropic",
+            "type": "anthropic",
+            "base_url": sims.anthropic.base_url,
+            "api_key": ANTHROPIC_KEY,
+        },
         {"name": "gemini", "type": "gemini", "base_url": sims.gemini.base_url, "api_key": GEMINI_KEY},
         {
             "name": "bedrock",
@@ -119,7 +124,9 @@ async def sdk() -> AsyncIterator[OpenSdk]:
     """The official SDK's async client on a gateway (no retries unless asked), closed after the test."""
     clients: list[anthropic.AsyncAnthropic] = []
 
-    def open_client(gateway: Gateway, api_key: str = "unused-key", **options: Any) -> anthropic.AsyncAnthropic:
+    def open_client(
+        gateway: Gateway, api_key: str = "unused-key", **options: Any
+    ) -> anthropic.AsyncAnthropic:
         client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url(gateway), **{"max_retries": 0, "timeout": 10, **options}
         )

@@ -35,7 +35,9 @@ async def test_unary_through_every_provider(door: anthropic.AsyncAnthropic, sims
 
 
 @pytest.mark.parametrize("model", MODELS)
-async def test_the_stream_helper_assembles_the_same_answer(door: anthropic.AsyncAnthropic, model: str) -> None:
+async def test_the_stream_helper_assembles_the_same_answer(
+    door: anthropic.AsyncAnthropic, model: str
+) -> None:
     request: dict[str, Any] = {
         "model": model,
         "max_tokens": 64,
@@ -71,7 +73,9 @@ async def test_the_raw_stream_is_the_messages_event_sequence(door: anthropic.Asy
     assert start.type == "message_start" and start.message.model.startswith("claude-haiku-4-5")
     assert delta.type == "message_delta" and delta.delta.stop_reason == "end_turn"
     assert delta.usage.output_tokens > 0 and (delta.usage.input_tokens or 0) > 0
-    text = "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
+    text = "".join(
+        e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta"
+    )
     assert text == "You said: a b c"
 
 
@@ -80,7 +84,9 @@ async def test_a_ping_follows_message_start(door: anthropic.AsyncAnthropic) -> N
     async with door.messages.with_streaming_response.create(
         model="gpt", max_tokens=16, stream=True, messages=[{"role": "user", "content": "hi"}]
     ) as response:
-        names = [line.removeprefix("event: ") async for line in response.iter_lines() if line.startswith("event:")]
+        names = [
+            line.removeprefix("event: ") async for line in response.iter_lines() if line.startswith("event:")
+        ]
     assert names[:3] == ["message_start", "ping", "content_block_start"]
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["x-llmgateway-provider"] == "openai"
@@ -156,7 +162,9 @@ async def test_a_tool_result_round_trip(door: anthropic.AsyncAnthropic, sims: Si
     assert "sunny, 24 C" in sent and "get_weather" in sent, f"{model}: the tool's result reached the provider"
 
 
-async def test_the_round_trip_reaches_anthropic_as_tool_blocks(door: anthropic.AsyncAnthropic, sims: Sims) -> None:
+async def test_the_round_trip_reaches_anthropic_as_tool_blocks(
+    door: anthropic.AsyncAnthropic, sims: Sims
+) -> None:
     """An Anthropic upstream receives the conversation as it was written (the v1 detour is lossless)."""
     await door.messages.create(
         model="claude",
@@ -187,9 +195,7 @@ async def test_the_round_trip_reaches_anthropic_as_tool_blocks(door: anthropic.A
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
 
 
-async def test_the_request_reaches_anthropic_whole(
-    door: anthropic.AsyncAnthropic, sims: Sims
-) -> None:
+async def test_the_request_reaches_anthropic_whole(door: anthropic.AsyncAnthropic, sims: Sims) -> None:
     """System blocks, images (base64 and url), stop sequences, tool choice, sampling (under
     anthropic-version 2023-06-01, which still has it) and JSON output, as the provider got them."""
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
@@ -216,7 +222,10 @@ async def test_the_request_reaches_anthropic_whole(
         extra_body={"temperature": 0.5, "top_p": 0.9, "top_k": 40},
     )
     sent = sims.anthropic.requests[-1].body
-    assert sent["system"] == [{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Answer in English."}]
+    assert sent["system"] == [
+        {"type": "text", "text": "Be brief."},
+        {"type": "text", "text": "Answer in English."},
+    ]
     assert sent["messages"] == [
         {
             "role": "user",
@@ -263,7 +272,10 @@ async def test_the_request_reaches_gemini_whole(door: anthropic.AsyncAnthropic, 
     config = sent["generationConfig"]
     assert (config["maxOutputTokens"], config["stopSequences"]) == (50, ["STOP"])
     assert (config["temperature"], config["topK"]) == (0.25, 40)
-    assert sent["toolConfig"]["functionCallingConfig"] == {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}
+    assert sent["toolConfig"]["functionCallingConfig"] == {
+        "mode": "ANY",
+        "allowedFunctionNames": ["get_weather"],
+    }
 
 
 async def test_the_sdks_own_answer_can_be_sent_back(door: anthropic.AsyncAnthropic, sims: Sims) -> None:
@@ -271,7 +283,10 @@ async def test_the_sdks_own_answer_can_be_sent_back(door: anthropic.AsyncAnthrop
     sims.bedrock.behaviour = Behaviour(tool_calls=[("get_weather", ARGS)])
     history: list[Any] = [{"role": "user", "content": "weather in Paris?"}]
     first = await door.messages.create(
-        model="nova", max_tokens=64, tools=[WEATHER_TOOL], messages=history  # type: ignore[list-item]
+        model="nova",
+        max_tokens=64,
+        tools=[WEATHER_TOOL],
+        messages=history,  # type: ignore[list-item]
     )
     sims.bedrock.behaviour = Behaviour()
     [call] = [b for b in first.content if b.type == "tool_use"]
@@ -280,7 +295,10 @@ async def test_the_sdks_own_answer_can_be_sent_back(door: anthropic.AsyncAnthrop
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "rainy"}]},
     ]
     second = await door.messages.create(
-        model="nova", max_tokens=64, tools=[WEATHER_TOOL], messages=history  # type: ignore[list-item]
+        model="nova",
+        max_tokens=64,
+        tools=[WEATHER_TOOL],
+        messages=history,  # type: ignore[list-item]
     )
     assert second.stop_reason == "end_turn"
     assert "rainy" in json.dumps(sims.bedrock.requests[-1].body)
