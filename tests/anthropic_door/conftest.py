@@ -26,7 +26,7 @@ GEMINI_KEY = "sim-gemini-door-0123456789"
 AWS_KEY_ID, AWS_SECRET = "AKIDDOORSIM", "sim-door-secret-0123456789"
 # The gateway's model name for each provider, and the provider's name in x-llmgateway-provider.
 PROVIDERS = {"gpt": "openai", "claude": "anthropic", "gemini": "gemini", "nova": "bedrock", "llama": "ollama"}
-WEATHER_TOOL: dict[str, Any] = {
+WEATHER_TOOL: anthropic.types.ToolParam = {
     "name": "get_weather",
     "description": "Weather for a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},

@@ -15,7 +15,10 @@ from tests.conftest import StartGateway
 
 HEADERS = {"anthropic-version": "2023-06-01", "x-api-key": "unused"}
 GOOD: dict[str, Any] = {"model": "claude", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
-IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw=="}}
+IMAGE: dict[str, Any] = {
+    "type": "image",
+    "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw=="},
+}
 
 
 def user(*blocks: dict[str, Any]) -> dict[str, Any]:

@@ -90,7 +90,7 @@ async def test_a_cached_answer_replays_as_a_normal_event_stream(
     assert hit[-2].usage.output_tokens == miss[-2].usage.output_tokens > 0
     unary = await client.messages.with_raw_response.create(model="gemini", **ask("cache me"))
     assert unary.headers["x-llmgateway-cache"] == "hit"
-    assert (await unary.parse()).content[0].text == "cached words come back"  # type: ignore[union-attr]
+    assert (await unary.parse()).content[0].text == "cached words come back"
 
 
 async def test_pii_is_redacted_in_prompts_and_streamed_answers(

@@ -100,7 +100,7 @@ async def test_streamed_tool_use_is_assembled_by_the_sdk(
     async with door.messages.stream(
         model=model,
         max_tokens=128,
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
         tool_choice={"type": "auto"},  # Ollama cannot force a call (forced choices: below)
         messages=[{"role": "user", "content": "weather in Paris?"}],
     ) as stream:
@@ -116,7 +116,7 @@ async def test_unary_tool_use(door: anthropic.AsyncAnthropic, sims: Sims) -> Non
     message = await door.messages.create(
         model="gpt",
         max_tokens=128,
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
         messages=[{"role": "user", "content": "weather in Paris and Rome?"}],
     )
     assert message.stop_reason == "tool_use"
@@ -154,7 +154,7 @@ async def test_a_tool_result_round_trip(door: anthropic.AsyncAnthropic, sims: Si
     message = await door.messages.create(
         model=model,
         max_tokens=64,
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
         messages=_round_trip("toolu_01abc"),  # type: ignore[arg-type]
     )
     assert message.content[0].type == "text" and "and tomorrow?" in message.content[0].text
@@ -169,7 +169,7 @@ async def test_the_round_trip_reaches_anthropic_as_tool_blocks(
     await door.messages.create(
         model="claude",
         max_tokens=64,
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
         messages=_round_trip("toolu_01abc"),  # type: ignore[arg-type]
     )
     sent = sims.anthropic.requests[-1].body
@@ -198,7 +198,7 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
 async def test_the_request_reaches_anthropic_whole(door: anthropic.AsyncAnthropic, sims: Sims) -> None:
     """System blocks, images (base64 and url), stop sequences, tool choice, sampling (under
     anthropic-version 2023-06-01, which still has it) and JSON output, as the provider got them."""
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    schema: dict[str, Any] = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
     await door.messages.create(
         model="claude",
         max_tokens=50,
@@ -214,7 +214,7 @@ async def test_the_request_reaches_anthropic_whole(door: anthropic.AsyncAnthropi
             }
         ],
         stop_sequences=["STOP"],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
         tool_choice={"type": "tool", "name": "get_weather"},
         output_config={"format": {"type": "json_schema", "schema": schema}},
         metadata={"user_id": "user-42"},
@@ -259,7 +259,7 @@ async def test_the_request_reaches_gemini_whole(door: anthropic.AsyncAnthropic, 
             }
         ],
         stop_sequences=["STOP"],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
         tool_choice={"type": "tool", "name": "get_weather"},
         extra_headers={"anthropic-version": "2023-06-01"},
         extra_body={"temperature": 0.25, "top_k": 40},
@@ -286,7 +286,7 @@ async def test_the_sdks_own_answer_can_be_sent_back(door: anthropic.AsyncAnthrop
         model="nova",
         max_tokens=64,
         tools=[WEATHER_TOOL],
-        messages=history,  # type: ignore[list-item]
+        messages=history,
     )
     sims.bedrock.behaviour = Behaviour()
     [call] = [b for b in first.content if b.type == "tool_use"]
@@ -298,7 +298,7 @@ async def test_the_sdks_own_answer_can_be_sent_back(door: anthropic.AsyncAnthrop
         model="nova",
         max_tokens=64,
         tools=[WEATHER_TOOL],
-        messages=history,  # type: ignore[list-item]
+        messages=history,
     )
     assert second.stop_reason == "end_turn"
     assert "rainy" in json.dumps(sims.bedrock.requests[-1].body)
