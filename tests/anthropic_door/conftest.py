@@ -26,6 +26,8 @@ GEMINI_KEY = "sim-gemini-door-0123456789"
 AWS_KEY_ID, AWS_SECRET = "AKIDDOORSIM", "sim-door-secret-0123456789"
 # The gateway's model name for each provider, and the provider's name in x-llmgateway-provider.
 PROVIDERS = {"gpt": "openai", "claude": "anthropic", "gemini": "gemini", "nova": "bedrock", "llama": "ollama"}
+# A model that thinks unless told not to (the Ollama simulator's qwen3).
+THINKER = "qwen"
 WEATHER_TOOL: anthropic.types.ToolParam = {
     "name": "get_weather",
     "description": "Weather for a city",
@@ -102,6 +104,7 @@ def door_config(sims: Sims, **extra: Any) -> dict[str, Any]:
         {"name": name, "deployments": [{"provider": PROVIDERS[name], "model": model}]}
         for name, model in upstream.items()
     ]
+    models.append({"name": THINKER, "deployments": [{"provider": "ollama", "model": "qwen3:8b"}]})
     config: dict[str, Any] = {
         "providers": providers,
         "models": models,

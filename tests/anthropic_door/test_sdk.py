@@ -11,7 +11,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.anthropic_door.conftest import PROVIDERS, WEATHER_TOOL, Sims
+from tests.anthropic_door.conftest import PROVIDERS, THINKER, WEATHER_TOOL, Sims
 from tests.upstreams.base import Behaviour
 
 MODELS = list(PROVIDERS)
@@ -302,3 +302,22 @@ async def test_the_sdks_own_answer_can_be_sent_back(door: anthropic.AsyncAnthrop
     )
     assert second.stop_reason == "end_turn"
     assert "rainy" in json.dumps(sims.bedrock.requests[-1].body)
+
+
+async def test_a_models_reasoning_comes_as_thinking_blocks(
+    door: anthropic.AsyncAnthropic, sims: Sims
+) -> None:
+    """A model that thinks by itself: its reasoning is a thinking block before the text, unary and
+    streamed, and the SDK's answer goes back into the next turn as it came."""
+    history: list[Any] = [{"role": "user", "content": "hello"}]
+    unary = await door.messages.create(model=THINKER, max_tokens=64, messages=history)
+    async with door.messages.stream(model=THINKER, max_tokens=64, messages=history) as stream:
+        streamed = await stream.get_final_message()
+    for answer in (unary, streamed):
+        thinking, text = answer.content
+        assert thinking.type == "thinking" and thinking.thinking == "Let me think about what the user wrote."
+        assert text.type == "text" and text.text == "You said: hello"
+    history += [{"role": "assistant", "content": streamed.content}, {"role": "user", "content": "and now?"}]
+    await door.messages.create(model=THINKER, max_tokens=64, messages=history)
+    sent = sims.ollama.requests[-1].body["messages"]
+    assert sent[1]["thinking"] == "Let me think about what the user wrote."

@@ -127,7 +127,9 @@ def _assistant_part(path: str, block: JsonObject) -> Part:
         return _tool_use(path, block)
     only_keys(path, block, ("type", "thinking", "signature"))
     thinking = string(at(path, "thinking"), required(path, block, "thinking"))
-    signature = string(at(path, "signature"), required(path, block, "signature"), non_empty=True)
+    # Empty when a provider without signatures thought (the door's own answers then carry ""):
+    # the SDK sends such blocks back as they came, and providers that need a signature skip them.
+    signature = string(at(path, "signature"), required(path, block, "signature"))
     return Part(reasoning=content_pb2.Reasoning(text=thinking, signature=signature))
 
 
