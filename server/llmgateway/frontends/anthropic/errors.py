@@ -48,6 +48,16 @@ def not_carried(param: str) -> GatewayError:
     return invalid(param, NOT_CARRIED)
 
 
+def unsayable(what: str) -> GatewayError:
+    """The model's answer has something a Messages answer cannot say (the provider's doing: an
+    answer is never bent into a wrong one)."""
+    return GatewayError(
+        grpc.StatusCode.UNAVAILABLE,
+        Reason.UPSTREAM_MALFORMED_RESPONSE,
+        f"the model's answer cannot be given as a Message: {what}",
+    )
+
+
 def status_of(error: GatewayError) -> int:
     """The reason's HTTP status from the table, except that the gateway shedding load answers 529,
     which is what Anthropic (and its SDKs' OverloadedError) means by "overloaded, try again later";

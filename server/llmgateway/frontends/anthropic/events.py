@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 import orjson
 
-from llmgateway.errors import GatewayError
+from llmgateway.frontends.anthropic.errors import unsayable
 from llmgateway.frontends.anthropic.message import message_id, stop_reason, usage
-from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2
 
 Event = tuple[str, bytes]  # the event's name and its data
@@ -84,11 +82,7 @@ class EventStream:
         if not (self._open == "tool_use" and self._open_tool == call.index):
             if call.index in self._closed_tools:
                 # A Messages stream cannot reopen a block; providers send one call after another.
-                raise GatewayError(
-                    grpc.StatusCode.UNAVAILABLE,
-                    Reason.UPSTREAM_MALFORMED_RESPONSE,
-                    f"the model went back to tool call {call.index} after starting another",
-                )
+                raise unsayable(f"the model went back to tool call {call.index} after starting another")
             events += self._into("tool_use", {"id": call.id, "name": call.name, "input": {}}, force=True)
             self._open_tool = call.index
         if call.arguments_json_fragment:

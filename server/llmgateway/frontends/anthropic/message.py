@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 import orjson
 
-from llmgateway.errors import GatewayError
-from llmgateway.reasons import Reason
+from llmgateway.frontends.anthropic.errors import unsayable
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _STOP_REASONS = {
@@ -44,18 +42,13 @@ def usage(value: chat_pb2.Usage) -> Block:
 
 
 def tool_input(call_id: str, arguments_json: str) -> dict[str, Any]:
-    """A tool call's arguments as the object `tool_use.input` is; an answer whose arguments are no
-    JSON object cannot be given as a Message (the provider's fault)."""
+    """A tool call's arguments as the object `tool_use.input` is."""
     try:
         value = orjson.loads(arguments_json or "{}")
     except orjson.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        raise GatewayError(
-            grpc.StatusCode.UNAVAILABLE,
-            Reason.UPSTREAM_MALFORMED_RESPONSE,
-            f"the model's arguments for tool call {call_id!r} are not a JSON object",
-        )
+        raise unsayable(f"the arguments of tool call {call_id!r} are not a JSON object")
     return value
 
 
@@ -73,11 +66,7 @@ def _block(part: content_pb2.Part) -> Block:
         }
     if kind == "reasoning":
         return {"type": "thinking", "thinking": part.reasoning.text, "signature": part.reasoning.signature}
-    raise GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
-        Reason.UPSTREAM_MALFORMED_RESPONSE,
-        f"the model answered with a {kind} part, which a Messages API answer cannot carry",
-    )
+    raise unsayable(f"a {kind} part")
 
 
 def message(response: chat_pb2.ChatResponse) -> Block:
