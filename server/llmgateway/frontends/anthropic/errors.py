@@ -29,7 +29,7 @@ _ERROR_TYPES = {
     529: "overloaded_error",
 }
 _OVERLOADED = 529
-NOT_CARRIED = "not supported by this gateway (llmgateway.v1 cannot carry it)"
+_NOT_CARRIED = "not supported by this gateway (llmgateway.v1 cannot carry it)"
 
 
 def invalid(param: str, description: str) -> GatewayError:
@@ -45,7 +45,7 @@ def invalid(param: str, description: str) -> GatewayError:
 
 def not_carried(param: str) -> GatewayError:
     """A parameter the Messages API has and v1 cannot carry: refused, never dropped silently."""
-    return invalid(param, NOT_CARRIED)
+    return invalid(param, _NOT_CARRIED)
 
 
 def unsayable(what: str) -> GatewayError:
