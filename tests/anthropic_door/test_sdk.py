@@ -117,6 +117,7 @@ async def test_unary_tool_use(door: anthropic.AsyncAnthropic, sims: Sims) -> Non
         model="gpt",
         max_tokens=128,
         tools=[WEATHER_TOOL],
+        tool_choice={"type": "any"},
         messages=[{"role": "user", "content": "weather in Paris and Rome?"}],
     )
     assert message.stop_reason == "tool_use"
@@ -127,6 +128,16 @@ async def test_unary_tool_use(door: anthropic.AsyncAnthropic, sims: Sims) -> Non
     sent = sims.openai.requests[-1].body
     assert sent["tools"][0]["function"]["name"] == "get_weather"
     assert sent["tools"][0]["function"]["parameters"] == WEATHER_TOOL["input_schema"]
+    assert sent["tool_choice"] == "required"
+    sims.openai.behaviour = Behaviour()
+    await door.messages.create(
+        model="gpt",
+        max_tokens=128,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "none"},
+        messages=[{"role": "user", "content": "no tools now"}],
+    )
+    assert sims.openai.requests[-1].body["tool_choice"] == "none"
 
 
 def _round_trip(call_id: str) -> list[dict[str, Any]]:
