@@ -10,13 +10,14 @@ from collections import Counter
 import pytest
 
 from llmgateway.config import BreakerSettings, DeploymentSettings, ProviderSettings, RetrySettings
-from llmgateway.pricing import known_prices
 from llmgateway.providers.echo import EchoProvider
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead, BulkheadFullError
 from llmgateway.resilience.retry import RetryBudget, backoff_delay
-from llmgateway.routing.deployments import Deployment, Ewma
+from llmgateway.routing.deployments import Deployment
+from llmgateway.routing.pricing import known_prices
 from llmgateway.routing.strategies import Balancer, RequestFacts
+from llmgateway.routing.upstream import Upstream
 
 
 class FakeClock:
@@ -158,17 +159,16 @@ async def test_bulkhead_hands_a_freed_slot_to_a_waiter() -> None:
     assert bulkhead.in_flight == 1
 
 
-def deployment(name: str, weight: float = 1.0, price: float | None = None) -> Deployment:
+def deployment(name: str, weight: float = 1.0, price: float | None = None) -> Upstream:
+    """A deployment as strategies see it: its upstream."""
     settings = DeploymentSettings(provider="p", model=name, weight=weight, input_price_per_mtok=price)
     clock = FakeClock()
-    return Deployment(
-        settings=settings,
-        provider=EchoProvider("p"),
-        provider_settings=ProviderSettings(name="p", type="echo"),
+    return Upstream(
+        Deployment(settings, EchoProvider("p"), ProviderSettings(name="p", type="echo")),
         breaker=CircuitBreaker(BreakerSettings(), clock),
         bulkhead=Bulkhead(10, 0),
-        ttft=Ewma(0.5),
-        latency=Ewma(0.5),
+        latency_alpha=0.5,
+        clock=clock,
     )
 
 

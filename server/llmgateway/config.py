@@ -262,7 +262,7 @@ class DeploymentSettings(_Strict):
     # An id for metrics, logs and response metadata; default "<provider>/<model>".
     name: str | None = None
     weight: float = Field(default=1.0, gt=0)
-    # USD per million tokens. Unset: the built-in list price of a well-known model (pricing.py);
+    # USD per million tokens. Unset: the built-in list price of a well-known model (routing/pricing.py);
     # 0 is a real price (a self-hosted model that costs nothing per call).
     input_price_per_mtok: float | None = Field(default=None, ge=0)
     output_price_per_mtok: float | None = Field(default=None, ge=0)

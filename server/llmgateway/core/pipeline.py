@@ -20,18 +20,18 @@ from llmgateway.core.entry import Entry, authenticated
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.load_shedding import LoadShedder
 from llmgateway.core.prompt_charge import prompt_charged_if_cut
+from llmgateway.core.relay import output_cap, relay
 from llmgateway.core.served import Served
 from llmgateway.core.shutdown import InFlightCalls
 from llmgateway.core.validation import validate_request
 from llmgateway.errors import GatewayError, as_gateway_error, shown
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
-from llmgateway.pricing import cost_usd, prices_for
 from llmgateway.redaction.policy import PiiFilter
+from llmgateway.routing.pricing import cost_usd, prices_for
 from llmgateway.routing.router import RouteReport
 from llmgateway.routing.rules import Caller
 from llmgateway.runtime import Runtime, RuntimeHolder
-from llmgateway.streaming import output_cap, relay
 from llmgateway.v1 import chat_pb2, content_pb2, models_pb2
 
 

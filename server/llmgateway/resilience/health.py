@@ -36,6 +36,8 @@ class HealthMonitor:
         self._tasks: list[asyncio.Task[None]] = []
         self._probes: list[asyncio.Task[None]] = []
         self._ready: bool | None = None
+        # Providers whose last probe failed, so that only a change of state is logged.
+        self._failing: set[str] = set()
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -51,8 +53,10 @@ class HealthMonitor:
         ]
 
     async def restart_probes(self) -> None:
-        """After a reload: probe the providers of the new config."""
+        """After a reload: probe the providers of the new config, whose upstreams are new (and
+        count as passing until probed)."""
         await self._cancel(self._probes)
+        self._failing.clear()
         self._start_probes()
 
     async def stop(self) -> None:
@@ -67,9 +71,8 @@ class HealthMonitor:
     async def check_readiness(self) -> None:
         router = self._runtimes.current.router
         # Breakers change state with time too (open → half-open), not only on calls.
-        for route in router.routes:
-            for deployment in route.deployments:
-                self._metrics.breaker_state.labels(deployment.id).set(int(deployment.breaker.state))
+        for upstream in router.upstreams:
+            self._metrics.breaker_state.labels(upstream.id).set(int(upstream.breaker_state))
         ready = router.usable()
         if ready != self._ready:
             if self._ready is not None:
@@ -78,7 +81,8 @@ class HealthMonitor:
             await self._set_ready(ready)
 
     async def probe_once(self, name: str) -> bool:
-        """Probe one provider of the current config; True when it answered."""
+        """Probe one provider of the current config and tell its deployments' upstreams; True
+        when it answered."""
         runtime = self._runtimes.current
         settings = next((p for p in runtime.config.providers if p.name == name), None)
         if settings is None or settings.health_check is None:
@@ -87,14 +91,18 @@ class HealthMonitor:
             async with asyncio.timeout(settings.health_check.timeout_s):
                 await runtime.providers[name].probe()
         except (GatewayError, TimeoutError) as error:
-            if name not in runtime.router.unhealthy_providers:
+            if name not in self._failing:
                 _log.warning("provider %s failed its health probe: %s", name, error or "timeout")
-            runtime.router.unhealthy_providers.add(name)
-            return False
-        if name in runtime.router.unhealthy_providers:
-            _log.info("provider %s passes its health probe again", name)
-        runtime.router.unhealthy_providers.discard(name)
-        return True
+            self._failing.add(name)
+            passed = False
+        else:
+            if name in self._failing:
+                _log.info("provider %s passes its health probe again", name)
+            self._failing.discard(name)
+            passed = True
+        for upstream in runtime.router.upstreams_of(name):
+            upstream.record_probe(passed)
+        return passed
 
     async def _probe_loop(self, name: str) -> None:
         while True:

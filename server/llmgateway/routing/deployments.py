@@ -1,41 +1,23 @@
-"""A deployment at run time: its settings, its provider, and what routing learns about it."""
+"""A deployment as configured: its settings, its provider, and what a call there costs. What
+routing learns about it at run time (latencies, breaker, slots) is its upstream's (upstream.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from llmgateway.config import DeploymentSettings, ProviderSettings
-from llmgateway.pricing import cost_usd, known_prices
 from llmgateway.providers.base import Provider
-from llmgateway.resilience.breaker import CircuitBreaker
-from llmgateway.resilience.bulkhead import Bulkhead
+from llmgateway.routing.pricing import cost_usd, known_prices
 from llmgateway.v1 import chat_pb2
 
 
 @dataclass
-class Ewma:
-    """Exponentially weighted moving average; None until the first sample."""
-
-    alpha: float
-    value: float | None = None
-
-    def add(self, sample: float) -> None:
-        self.value = sample if self.value is None else self.alpha * sample + (1 - self.alpha) * self.value
-
-
-@dataclass
 class Deployment:
-    """One deployment of one model, shared by every call routed to it."""
+    """One deployment of one model."""
 
     settings: DeploymentSettings
     provider: Provider
     provider_settings: ProviderSettings
-    breaker: CircuitBreaker
-    bulkhead: Bulkhead
-    ttft: Ewma  # streams: time to first token
-    latency: Ewma  # unary calls: total latency
-    # Smooth weighted round-robin state (nginx's algorithm).
-    current_weight: float = field(default=0.0)
     # The cost strategy asks for the price on every call, so it is looked up once when it cannot
     # change: when the upstream model is fixed. A glob deployment's depends on the requested name,
     # which callers choose freely; it is looked up per call (cheap) rather than cached, since a
@@ -50,10 +32,6 @@ class Deployment:
     @property
     def id(self) -> str:
         return self.settings.id
-
-    @property
-    def in_flight(self) -> int:
-        return self.bulkhead.in_flight
 
     def upstream_model(self, requested: str) -> str:
         """The model name to send upstream; glob models substitute the requested name."""

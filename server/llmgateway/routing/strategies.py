@@ -7,7 +7,9 @@ import random
 from dataclasses import dataclass
 
 from llmgateway.config import Strategy
-from llmgateway.routing.deployments import Deployment
+from llmgateway.routing import estimate
+from llmgateway.routing.upstream import Upstream
+from llmgateway.v1 import chat_pb2
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,16 @@ class RequestFacts:
     stream: bool
     prompt_tokens: int
     output_tokens: int
+
+    @classmethod
+    def of(cls, request: chat_pb2.ChatRequest, *, stream: bool) -> RequestFacts:
+        """The facts of a request, as estimated before any call (estimate.py)."""
+        return cls(stream, estimate.prompt_tokens(request), estimate.output_tokens(request))
+
+    @property
+    def tokens(self) -> int:
+        """The call's estimated size: what it takes from a deployment's TPM until usage is known."""
+        return self.prompt_tokens + self.output_tokens
 
 
 class Balancer:
@@ -28,8 +40,8 @@ class Balancer:
         self._next = 0  # round-robin position
 
     def order(
-        self, candidates: list[Deployment], facts: RequestFacts, upstream_name: str | None = None
-    ) -> list[Deployment]:
+        self, candidates: list[Upstream], facts: RequestFacts, upstream_name: str | None = None
+    ) -> list[Upstream]:
         """Candidates best first. `upstream_name` is the name glob deployments substitute for
         `{model}` (the cost strategy prices what they would call); None when not known."""
         if len(candidates) <= 1:
@@ -46,23 +58,23 @@ class Balancer:
             return self._latency(candidates, facts.stream)
         return self._cheapest(candidates, facts, upstream_name)
 
-    def _smooth_weighted(self, candidates: list[Deployment]) -> list[Deployment]:
+    def _smooth_weighted(self, candidates: list[Upstream]) -> list[Upstream]:
         # nginx's smooth weighted round-robin: picks follow the weights exactly over a cycle and are
         # spread out within it (5:1:1 gives a a b a c a a, not a a a a a b c).
         total = 0.0
-        for deployment in candidates:
-            deployment.current_weight += deployment.settings.weight
-            total += deployment.settings.weight
+        for upstream in candidates:
+            upstream.current_weight += upstream.settings.weight
+            total += upstream.settings.weight
         chosen = max(candidates, key=lambda d: d.current_weight)
         chosen.current_weight -= total
         rest = sorted((d for d in candidates if d is not chosen), key=lambda d: -d.settings.weight)
         return [chosen, *rest]
 
     def _cheapest(
-        self, candidates: list[Deployment], facts: RequestFacts, upstream_name: str | None
-    ) -> list[Deployment]:
-        def rank(deployment: Deployment) -> tuple[bool, float, float]:
-            cost = deployment.estimated_cost(upstream_name, facts.prompt_tokens, facts.output_tokens)
+        self, candidates: list[Upstream], facts: RequestFacts, upstream_name: str | None
+    ) -> list[Upstream]:
+        def rank(upstream: Upstream) -> tuple[bool, float, float]:
+            cost = upstream.estimated_cost(upstream_name, facts.prompt_tokens, facts.output_tokens)
             # An unknown price (neither configured nor in the built-in table) ranks after every
             # known one rather than as free: an unpriced model may be the dearest of all (a new
             # flagship, a fine-tune), and since the gateway charges it to budgets as free,
@@ -71,10 +83,10 @@ class Balancer:
 
         return sorted(candidates, key=rank)
 
-    def _latency(self, candidates: list[Deployment], stream: bool) -> list[Deployment]:
-        def observed(deployment: Deployment) -> float:
+    def _latency(self, candidates: list[Upstream], stream: bool) -> list[Upstream]:
+        def observed(upstream: Upstream) -> float:
             # Unmeasured deployments count as fastest, so each gets tried and measured.
-            value = (deployment.ttft if stream else deployment.latency).value
+            value = upstream.usual_duration(stream)
             return 0.0 if value is None else value
 
         # Power of two choices: the better of two random candidates, so the single fastest

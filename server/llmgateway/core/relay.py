@@ -22,6 +22,7 @@ from llmgateway.core.shutdown import cut_as_error
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.reasons import Reason
+from llmgateway.routing.stream_content import has_content
 from llmgateway.v1 import chat_pb2
 
 _CHARS_PER_TOKEN = 4  # a rough, provider-neutral estimate for usage the provider never reported
@@ -45,12 +46,6 @@ def _merge_usage(total: chat_pb2.Usage, update: chat_pb2.Usage) -> None:
             setattr(total, field, value)
     if update.cost_usd:
         total.cost_usd = update.cost_usd
-
-
-def has_content(message: chat_pb2.ChatStreamResponse) -> bool:
-    """Whether an adapter message carries content (a delta or the finish reason), as opposed to
-    only usage or the model name."""
-    return message.HasField("delta") or message.finish_reason != chat_pb2.FINISH_REASON_UNSPECIFIED
 
 
 def _partial_usage(usage: chat_pb2.Usage, output_chars: int, prompt_tokens: int) -> chat_pb2.Usage:
