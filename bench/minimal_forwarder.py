@@ -1,9 +1,10 @@
 """The floor: the least a grpc.aio → httpx → OpenAI-compatible upstream forwarder can do.
 
 No auth, limits, routing, retries, validation or telemetry. The issue's floor is grpc.aio → httpx
-(its own connection pool) on uvloop, like the gateway's event loop; `--transport aiohttp` gives it
-the gateway's connection pool too (providers/aiohttp_transport.py), the floor for the gateway's
-exact runtime. Both are measured by `make bench`.
+(its own connection pool) on uvloop, like the gateway's event loop; `--transport aiohttp` sends
+through the gateway's own upstream client and pool instead (providers/http/: the aiohttp transport
+behind the transport seam), the floor for the gateway's exact runtime. Both are measured by
+`make bench`.
 
     python -m bench.minimal_forwarder --listen 127.0.0.1:18100 --upstream http://127.0.0.1:18000/v1
 """
@@ -19,7 +20,11 @@ from typing import Any
 import grpc
 import httpx
 
-from llmgateway.providers.aiohttp_transport import AiohttpTransport
+from llmgateway.config import ProviderSettings
+from llmgateway.providers.http.client import UpstreamClient
+from llmgateway.providers.http.decoding import decoded
+from llmgateway.providers.http.framing import ndjson_lines
+from llmgateway.providers.wire_json import JSON_CONTENT
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2
 
 ROLES = {
@@ -40,28 +45,43 @@ def wire_body(request: chat_pb2.ChatRequest | chat_pb2.ChatStreamRequest, stream
     return body
 
 
-class Forwarder(chat_pb2_grpc.ChatServiceServicer):
-    def __init__(self, upstream: str, api_key: str, transport: str) -> None:
-        headers = {"authorization": f"Bearer {api_key}"}
-        pool = (
-            AiohttpTransport(max_connections=100, keepalive_expiry_s=60) if transport == "aiohttp" else None
+def reply(body: dict[str, Any]) -> chat_pb2.ChatResponse:
+    choice, usage = body["choices"][0], body["usage"]
+    return chat_pb2.ChatResponse(
+        id=body["id"],
+        model=body["model"],
+        message=content_pb2.Message(
+            role=content_pb2.ROLE_ASSISTANT, parts=[content_pb2.Part(text=choice["message"]["content"])]
+        ),
+        finish_reason=chat_pb2.FINISH_REASON_STOP,
+        usage=chat_pb2.Usage(input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]),
+    )
+
+
+def stream_message(line: str | bytes) -> chat_pb2.ChatStreamResponse | None:
+    """The stream message for one SSE line, if it carries one."""
+    text = line.decode() if isinstance(line, bytes) else line
+    if not text.startswith("data: ") or text == "data: [DONE]":
+        return None
+    chunk = json.loads(text[6:])
+    if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+        return chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(text=chunk["choices"][0]["delta"]["content"]))
+    if chunk.get("usage"):
+        return chat_pb2.ChatStreamResponse(
+            usage=chat_pb2.Usage(output_tokens=chunk["usage"]["completion_tokens"])
         )
-        self.http = httpx.AsyncClient(base_url=upstream, headers=headers, timeout=30.0, transport=pool)
+    return None
+
+
+class Forwarder(chat_pb2_grpc.ChatServiceServicer):
+    """Through httpx's client and its own pool."""
+
+    def __init__(self, upstream: str, api_key: str) -> None:
+        headers = {"authorization": f"Bearer {api_key}"}
+        self.http = httpx.AsyncClient(base_url=upstream, headers=headers, timeout=30.0)
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Any) -> chat_pb2.ChatResponse:  # noqa: N802
-        reply = (await self.http.post("/chat/completions", json=wire_body(request, False))).json()
-        choice, usage = reply["choices"][0], reply["usage"]
-        return chat_pb2.ChatResponse(
-            id=reply["id"],
-            model=reply["model"],
-            message=content_pb2.Message(
-                role=content_pb2.ROLE_ASSISTANT, parts=[content_pb2.Part(text=choice["message"]["content"])]
-            ),
-            finish_reason=chat_pb2.FINISH_REASON_STOP,
-            usage=chat_pb2.Usage(
-                input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]
-            ),
-        )
+        return reply((await self.http.post("/chat/completions", json=wire_body(request, False))).json())
 
     async def ChatStream(  # noqa: N802
         self, request: chat_pb2.ChatStreamRequest, context: Any
@@ -69,22 +89,48 @@ class Forwarder(chat_pb2_grpc.ChatServiceServicer):
         body = wire_body(request, True)
         async with self.http.stream("POST", "/chat/completions", json=body) as response:
             async for line in response.aiter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                chunk = json.loads(line[6:])
-                if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
-                    yield chat_pb2.ChatStreamResponse(
-                        delta=chat_pb2.Delta(text=chunk["choices"][0]["delta"]["content"])
-                    )
-                elif chunk.get("usage"):
-                    yield chat_pb2.ChatStreamResponse(
-                        usage=chat_pb2.Usage(output_tokens=chunk["usage"]["completion_tokens"])
-                    )
+                message = stream_message(line)
+                if message is not None:
+                    yield message
+
+
+class GatewayPoolForwarder(chat_pb2_grpc.ChatServiceServicer):
+    """Through the gateway's own upstream client (its aiohttp transport)."""
+
+    def __init__(self, upstream: str, api_key: str) -> None:
+        settings = ProviderSettings.model_validate(
+            {
+                "name": "forwarder",
+                "type": "openai",
+                "base_url": upstream,
+                "max_connections": 100,
+                "keepalive_expiry_s": 60,
+                "timeouts": {"total_s": 30},
+            }
+        )
+        self.http = UpstreamClient(settings, upstream, {"authorization": f"Bearer {api_key}"})
+
+    async def Chat(self, request: chat_pb2.ChatRequest, context: Any) -> chat_pb2.ChatResponse:  # noqa: N802
+        answer = await self.http.post(
+            "/chat/completions", content=json.dumps(wire_body(request, False)).encode()
+        )
+        return reply(json.loads(answer.body))
+
+    async def ChatStream(  # noqa: N802
+        self, request: chat_pb2.ChatStreamRequest, context: Any
+    ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
+        body = json.dumps(wire_body(request, True)).encode()
+        async with self.http.stream("/chat/completions", content=body, headers=JSON_CONTENT) as answer:
+            async for line in ndjson_lines(decoded(answer, "forwarder"), "forwarder", 1 << 20):
+                message = stream_message(line)
+                if message is not None:
+                    yield message
 
 
 async def serve(listen: str, upstream: str, api_key: str, transport: str) -> None:
     server = grpc.aio.server()
-    chat_pb2_grpc.add_ChatServiceServicer_to_server(Forwarder(upstream, api_key, transport), server)
+    servicer = GatewayPoolForwarder if transport == "aiohttp" else Forwarder
+    chat_pb2_grpc.add_ChatServiceServicer_to_server(servicer(upstream, api_key), server)
     server.add_insecure_port(listen)
     await server.start()
     await server.wait_for_termination()

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from llmgateway.app import Gateway
 from llmgateway.config import MediaSettings, ProviderSettings
-from llmgateway.providers import azure_openai
+from llmgateway.providers import openai_compat
 from llmgateway.providers.base import ProviderContext
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.v1 import chat_pb2, content_pb2
@@ -450,7 +450,7 @@ async def test_model_listing_is_not_offered(sim: AzureOpenAISimulator, context: 
     settings = ProviderSettings(
         name="az", type="azure_openai", base_url=sim.base_url, api_key=SecretStr(API_KEY)
     )
-    provider = azure_openai.create(settings, context)
+    provider = openai_compat.create(settings, context)
     try:
         assert await provider.list_models() is None
     finally:
@@ -466,7 +466,7 @@ async def test_create_refuses_an_incomplete_config(
     context: ProviderContext, fields: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        azure_openai.create(ProviderSettings(name="az", type="azure_openai", **fields), context)
+        openai_compat.create(ProviderSettings(name="az", type="azure_openai", **fields), context)
 
 
 async def test_deployment_names_are_quoted_into_the_path(

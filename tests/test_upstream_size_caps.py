@@ -16,7 +16,7 @@ import itertools
 import json
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -31,10 +31,10 @@ from llmgateway.app import Gateway
 from llmgateway.config import ConfigError, MediaSettings, ProviderSettings, parse_config
 from llmgateway.errors import GatewayError
 from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
+from llmgateway.providers.http.client import UpstreamClient
+from llmgateway.providers.http.framing import ndjson_lines, sse_events
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.registry import build_provider
-from llmgateway.providers.stream_framing import ndjson_lines, sse_events
-from llmgateway.providers.upstream_http import UpstreamHttp
 from llmgateway.v1 import chat_pb2, content_pb2
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.raw_http import RawTcpServer, listening, read_request
@@ -194,11 +194,11 @@ def settings(base_url: str, provider_type: str = "openai", **fields: Any) -> Pro
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[Callable[[str], UpstreamHttp]]:
-    made: list[UpstreamHttp] = []
+async def http() -> AsyncIterator[Callable[[str], UpstreamClient]]:
+    made: list[UpstreamClient] = []
 
-    def open_http(base_url: str) -> UpstreamHttp:
-        made.append(UpstreamHttp(settings(base_url), base_url, {}))
+    def open_http(base_url: str) -> UpstreamClient:
+        made.append(UpstreamClient(settings(base_url), base_url, {}))
         return made[-1]
 
     yield open_http
@@ -240,7 +240,7 @@ async def collect(provider: Provider) -> list[chat_pb2.ChatStreamResponse]:
 
 
 async def test_a_declared_length_over_the_cap_fails_before_the_body_is_read(
-    upstream: StartUpstream, http: Callable[[str], UpstreamHttp]
+    upstream: StartUpstream, http: Callable[[str], UpstreamClient]
 ) -> None:
     async def respond(exchange: Exchange) -> None:
         # The head promises 1 GiB; only a few bytes follow, then nothing: reading would hang.
@@ -258,7 +258,7 @@ async def test_a_declared_length_over_the_cap_fails_before_the_body_is_read(
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "until-close"])
 async def test_a_body_over_the_cap_fails_closes_the_connection_and_buffers_at_most_the_cap(
-    upstream: StartUpstream, http: Callable[[str], UpstreamHttp], chunked: bool
+    upstream: StartUpstream, http: Callable[[str], UpstreamClient], chunked: bool
 ) -> None:
     body = sized_completion(SENDER_BOUND)  # built before memory is traced
 
@@ -288,24 +288,24 @@ async def test_a_body_over_the_cap_fails_closes_the_connection_and_buffers_at_mo
     assert server.bytes_sent < SENDER_BOUND
     # The next call works, on a new connection.
     response = await client.post("/v1/chat/completions", content=b"{}")
-    assert response.status_code == 200
-    assert json.loads(response.content)["choices"][0]["message"]["content"] == "ok"
+    assert response.status == 200
+    assert json.loads(response.body)["choices"][0]["message"]["content"] == "ok"
     assert server.connections == 2
 
 
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "content-length"])
 async def test_a_body_of_exactly_the_cap_passes(
-    upstream: StartUpstream, http: Callable[[str], UpstreamHttp], chunked: bool
+    upstream: StartUpstream, http: Callable[[str], UpstreamClient], chunked: bool
 ) -> None:
     body = sized_completion(CAP)
     assert len(body) == CAP
     server = await upstream(unary(body, chunked=chunked))
     response = await http(server.url).post("/v1/chat/completions", content=b"{}")
-    assert response.content == body
+    assert response.body == body
 
 
 async def test_the_cap_counts_decoded_bytes_so_a_compressed_body_cannot_blow_it(
-    upstream: StartUpstream, http: Callable[[str], UpstreamHttp]
+    upstream: StartUpstream, http: Callable[[str], UpstreamClient]
 ) -> None:
     body = gzip.compress(sized_completion(SENDER_BOUND))
     assert len(body) < CAP  # on the wire the body is well under the cap
@@ -321,7 +321,7 @@ async def test_the_cap_counts_decoded_bytes_so_a_compressed_body_cannot_blow_it(
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
 async def test_a_compression_bomb_is_inflated_a_piece_at_a_time(
-    upstream: StartUpstream, http: Callable[[str], UpstreamHttp], encoding: str
+    upstream: StartUpstream, http: Callable[[str], UpstreamClient], encoding: str
 ) -> None:
     """A body of well under 1 MiB on the wire that inflates to 256 MiB: the call fails at the cap, and inflating it never
     holds more than the cap and a piece (httpx's decoder inflated each 64 KiB read whole: ~64 MiB,
@@ -550,7 +550,7 @@ async def test_event_stream_frames_under_the_cap_pass(
     assert "".join(m.delta.text for m in messages) == text
 
 
-# ---- the bounded decoders read what the libraries they replace read ---------------------------------
+# ---- the bounded decoders read what the libraries they replace read (httpx-sse, httpx) ---------------------------------
 
 
 class Chunks(httpx.AsyncByteStream):
@@ -562,10 +562,20 @@ class Chunks(httpx.AsyncByteStream):
             yield chunk
 
 
-def chunked_response(body: bytes, cuts: list[int], content_type: str) -> httpx.Response:
+def cut(body: bytes, cuts: list[int]) -> list[bytes]:
     edges = [0, *sorted({cut % (len(body) + 1) for cut in cuts}), len(body)]
-    chunks = [body[start:end] for start, end in itertools.pairwise(edges) if end > start]
-    return httpx.Response(200, headers={"content-type": content_type}, stream=Chunks(chunks))
+    return [body[start:end] for start, end in itertools.pairwise(edges) if end > start]
+
+
+async def body_chunks(body: bytes, cuts: list[int]) -> AsyncGenerator[bytes, None]:
+    """`body` as a transport gives it, in the pieces `cuts` makes."""
+    for chunk in cut(body, cuts):
+        yield chunk
+
+
+def chunked_response(body: bytes, cuts: list[int], content_type: str) -> httpx.Response:
+    """`body` as an httpx response, for the libraries the decoders are compared with."""
+    return httpx.Response(200, headers={"content-type": content_type}, stream=Chunks(cut(body, cuts)))
 
 
 sse_lines = st.lists(
@@ -589,7 +599,7 @@ def test_sse_events_match_httpx_sse_however_the_bytes_are_cut(
     body = "".join(line + endings[i % len(endings)] for i, line in enumerate(lines)).encode()
 
     async def decode() -> tuple[list[Any], list[Any]]:
-        ours = [e async for e in sse_events(chunked_response(body, cuts, "text/event-stream"), "p", 1 << 20)]
+        ours = [e async for e in sse_events(body_chunks(body, cuts), "p", 1 << 20)]
         theirs = [e async for e in EventSource(chunked_response(body, [], "text/event-stream")).aiter_sse()]
         return ours, theirs
 
@@ -613,8 +623,7 @@ def test_ndjson_lines_match_httpx_however_the_bytes_are_cut(
     body = (ending.join(lines) + (ending if final_newline and lines else "")).encode()
 
     async def decode() -> tuple[list[str], list[str]]:
-        response = chunked_response(body, cuts, "application/x-ndjson")
-        ours = [line.decode() async for line in ndjson_lines(response, "p", 1 << 20)]
+        ours = [line.decode() async for line in ndjson_lines(body_chunks(body, cuts), "p", 1 << 20)]
         theirs = [line async for line in chunked_response(body, [], "application/x-ndjson").aiter_lines()]
         return ours, theirs
 

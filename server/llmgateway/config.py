@@ -35,7 +35,7 @@ ADAPTER_MODULES: dict[str, str] = {
     "openai": "openai_compat",
     "vllm": "openai_compat",
     "together": "openai_compat",
-    "azure_openai": "azure_openai",
+    "azure_openai": "openai_compat",
     "anthropic": "anthropic",
     "gemini": "gemini",
     "bedrock": "bedrock",

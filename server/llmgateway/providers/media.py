@@ -13,6 +13,8 @@ import binascii
 import ipaddress
 import socket
 import ssl
+from collections.abc import Mapping
+from contextlib import aclosing
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 import grpc
@@ -20,8 +22,28 @@ import httpx
 
 from llmgateway.config import MediaSettings
 from llmgateway.errors import GatewayError, unsupported_capability
+from llmgateway.providers.http.decoding import decoded
+from llmgateway.providers.http.httpx_transport import HttpxTransport
+from llmgateway.providers.http.transport import Timeouts, UpstreamRequest, UpstreamResponse
 from llmgateway.reasons import Reason
 from llmgateway.v1 import content_pb2
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# What httpx's client sent with each fetch before the transport seam.
+_HEADERS = [
+    ("Accept", "*/*"),
+    ("Accept-Encoding", "gzip, deflate"),
+    ("Connection", "keep-alive"),
+    ("User-Agent", f"python-httpx/{httpx.__version__}"),
+]
+_TRANSPORT_FAILURES = frozenset(
+    {
+        Reason.UPSTREAM_TIMEOUT,
+        Reason.UPSTREAM_CONNECT_FAILED,
+        Reason.UPSTREAM_CONNECTION_LOST,
+        Reason.UPSTREAM_ERROR,
+    }
+)
 
 
 def _media_error(reason: Reason, message: str, uri: str) -> GatewayError:
@@ -52,23 +74,25 @@ def _is_public(address: str) -> bool:
 
 
 class MediaFetcher:
-    """Fetches https media URIs under the configured guards."""
+    """Fetches https media URIs under the configured guards, over the httpx transport (the one
+    that also carries HTTP/2 to providers; media fetches are rare, so aiohttp's lower cost per call
+    does not matter here)."""
 
     def __init__(self, settings: MediaSettings) -> None:
         self._settings = settings
         verify: ssl.SSLContext | bool = True
         if settings.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(settings.ca_file))
-        self._client = httpx.AsyncClient(
-            timeout=settings.timeout_s, follow_redirects=False, trust_env=False, verify=verify
-        )
+        self._transport = HttpxTransport("media", verify=verify)
+        limit = settings.timeout_s
+        self._timeouts = Timeouts(connect=limit, pool=limit, read=limit, write=limit)
 
     @property
     def enabled(self) -> bool:
         return self._settings.fetch_uris
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def _check_host(self, uri: str) -> None:
         parts = urlsplit(uri)
@@ -95,41 +119,52 @@ class MediaFetcher:
                 return await self._fetch(uri)
         except TimeoutError:
             raise _media_error(Reason.MEDIA_FETCH_FAILED, "fetching the media URI timed out", uri) from None
-        except httpx.HTTPError as error:
+        except GatewayError as error:
+            if error.reason not in _TRANSPORT_FAILURES:
+                raise
+            # The transport's failure, told to the caller as theirs: the URI is what they sent.
+            cause = type(error.__cause__).__name__ if error.__cause__ is not None else error.reason
             raise _media_error(
-                Reason.MEDIA_FETCH_FAILED, f"fetching the media URI failed ({type(error).__name__})", uri
+                Reason.MEDIA_FETCH_FAILED, f"fetching the media URI failed ({cause})", uri
             ) from None
 
     async def _fetch(self, uri: str) -> tuple[bytes, str]:
         for _ in range(self._settings.max_redirects + 1):
             await self._check_host(uri)
-            async with self._client.stream("GET", uri) as response:
-                if response.is_redirect and "location" in response.headers:
-                    uri = urljoin(uri, response.headers["location"])
+            response = await self._transport.send(self._request(uri))
+            try:
+                location = response.headers.get("location")
+                if response.status in _REDIRECTS and location is not None:
+                    uri = urljoin(uri, location)
                     continue
-                if response.status_code != 200:
+                if response.status != 200:
                     raise _media_error(
-                        Reason.MEDIA_FETCH_FAILED, f"the media URI answered HTTP {response.status_code}", uri
+                        Reason.MEDIA_FETCH_FAILED, f"the media URI answered HTTP {response.status}", uri
                     )
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self._settings.max_bytes:
-                    raise _media_error(
-                        Reason.MEDIA_TOO_LARGE, f"media is larger than {self._settings.max_bytes} bytes", uri
-                    )
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self._settings.max_bytes:
-                        raise _media_error(
-                            Reason.MEDIA_TOO_LARGE,
-                            f"media is larger than {self._settings.max_bytes} bytes",
-                            uri,
-                        )
-                mime_type = (
-                    response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
-                )
-                return bytes(body), mime_type
+                return await self._read(uri, response), _mime_type(response.headers)
+            finally:
+                await response.close()
         raise _media_error(Reason.MEDIA_FETCH_FAILED, "too many redirects", uri)
+
+    def _request(self, uri: str) -> UpstreamRequest:
+        return UpstreamRequest("GET", uri, _HEADERS, b"", self._timeouts)
+
+    async def _read(self, uri: str, response: UpstreamResponse) -> bytes:
+        too_large = f"media is larger than {self._settings.max_bytes} bytes"
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self._settings.max_bytes:
+            raise _media_error(Reason.MEDIA_TOO_LARGE, too_large, uri)
+        body = bytearray()
+        async with aclosing(decoded(response, "media")) as chunks:
+            async for chunk in chunks:
+                body += chunk
+                if len(body) > self._settings.max_bytes:
+                    raise _media_error(Reason.MEDIA_TOO_LARGE, too_large, uri)
+        return bytes(body)
+
+
+def _mime_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "application/octet-stream").split(";")[0].strip()
 
 
 async def media_bytes(media: content_pb2.Media, provider: str, fetcher: MediaFetcher) -> tuple[bytes, str]:

@@ -1,7 +1,8 @@
 """Build provider adapters from configuration.
 
-Each provider type is implemented by one module under llmgateway.providers (config.ADAPTER_MODULES)
-exposing `create(settings, context) -> Provider`, so adding a protocol touches no shared code.
+Each provider type is implemented by one module or protocol folder under llmgateway.providers
+(config.ADAPTER_MODULES) exposing `create(settings, context) -> Provider`, so adding a protocol
+touches no shared code.
 """
 
 from __future__ import annotations

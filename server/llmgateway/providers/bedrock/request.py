@@ -11,9 +11,16 @@ import base64
 import json
 from typing import Any
 
-from llmgateway.errors import FieldViolation, invalid_argument, unsupported_capability
+from llmgateway.errors import unsupported_capability
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.wire_json import struct_to_dict
+from llmgateway.providers.wire_request import (
+    append_turn,
+    arguments_object,
+    generation_fields,
+    refuse_fields,
+    tool_definition,
+)
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _IMAGE_FORMATS = {
@@ -59,20 +66,7 @@ async def _image_block(provider: str, media: content_pb2.Media, fetcher: MediaFe
 
 
 def _tool_use_block(index: int, part_index: int, call: content_pb2.ToolCall) -> Block:
-    text = call.arguments_json or "{}"
-    try:
-        arguments = json.loads(text)
-    except ValueError:
-        arguments = None
-    if not isinstance(arguments, dict):
-        raise invalid_argument(
-            [
-                FieldViolation(
-                    f"messages[{index}].parts[{part_index}].tool_call.arguments_json",
-                    "must be a JSON object",
-                )
-            ]
-        )
+    arguments = arguments_object(f"messages[{index}].parts[{part_index}]", call, "must be a JSON object")
     return {"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments}}
 
 
@@ -138,28 +132,18 @@ async def _conversation(
             system.extend({"text": part.text} for part in message.parts)
             continue
         role = "assistant" if message.role == content_pb2.ROLE_ASSISTANT else "user"
-        blocks = await _blocks(provider, index, message, fetcher)
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
+        append_turn(messages, role, "content", await _blocks(provider, index, message, fetcher))
     return system, messages
 
 
 def _inference(provider: str, config: chat_pb2.GenerationConfig, model_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    inference: dict[str, Any] = {}
-    if config.HasField("max_output_tokens"):
-        inference["maxTokens"] = config.max_output_tokens
-    if config.HasField("temperature"):
-        inference["temperature"] = round(config.temperature, 6)
-    if config.HasField("top_p"):
-        inference["topP"] = round(config.top_p, 6)
+    inference = generation_fields(
+        config, {"max_output_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP"}
+    )
     if config.stop_sequences:
         inference["stopSequences"] = list(config.stop_sequences)
-    for name in ("seed", "presence_penalty", "frequency_penalty"):
-        if config.HasField(name):
-            raise unsupported_capability(provider, name)
+    refuse_fields(provider, config, ["seed", "presence_penalty", "frequency_penalty"])
     if inference:
         body["inferenceConfig"] = inference
     if config.HasField("top_k"):
@@ -190,20 +174,7 @@ def _tool_config(provider: str, request: chat_pb2.ChatRequest, messages: list[Bl
         if _has_tool_blocks(messages):
             raise unsupported_capability(provider, "tool_choice none in a conversation with tool calls")
         return {}
-    tools = [
-        {
-            "toolSpec": {
-                "name": tool.name,
-                **({"description": tool.description} if tool.description else {}),
-                "inputSchema": {
-                    "json": struct_to_dict(tool.parameters)
-                    if tool.HasField("parameters")
-                    else {"type": "object", "properties": {}}
-                },
-            }
-        }
-        for tool in request.tools
-    ]
+    tools = [{"toolSpec": tool_definition(tool, "inputSchema", wrapped_in="json")} for tool in request.tools]
     config: dict[str, Any] = {"tools": tools}
     if mode == content_pb2.ToolChoice.MODE_AUTO:
         config["toolChoice"] = {"auto": {}}

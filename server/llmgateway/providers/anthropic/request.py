@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
-from llmgateway.errors import FieldViolation, invalid_argument, unsupported_capability
+from llmgateway.errors import unsupported_capability
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.wire_json import struct_to_dict
+from llmgateway.providers.wire_request import (
+    append_turn,
+    arguments_object,
+    generation_fields,
+    refuse_fields,
+    tool_definition,
+)
 from llmgateway.v1 import chat_pb2, content_pb2
 
 # The version that removed the sampling parameters (temperature, top_p, top_k).
@@ -55,19 +61,6 @@ async def _user_blocks(provider: str, parts: list[content_pb2.Part], fetcher: Me
     return blocks
 
 
-def _tool_input(path: str, call: content_pb2.ToolCall) -> dict[str, Any]:
-    try:
-        value = json.loads(call.arguments_json or "{}")
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        violation = FieldViolation(
-            f"{path}.tool_call.arguments_json", "Anthropic needs tool-call arguments as a JSON object"
-        )
-        raise invalid_argument([violation])
-    return value
-
-
 def _assistant_blocks(provider: str, index: int, message: content_pb2.Message) -> list[Block]:
     blocks: list[Block] = []
     for part_index, part in enumerate(message.parts):
@@ -81,7 +74,11 @@ def _assistant_blocks(provider: str, index: int, message: content_pb2.Message) -
                     "type": "tool_use",
                     "id": call.id,
                     "name": call.name,
-                    "input": _tool_input(f"messages[{index}].parts[{part_index}]", call),
+                    "input": arguments_object(
+                        f"messages[{index}].parts[{part_index}]",
+                        call,
+                        "Anthropic needs tool-call arguments as a JSON object",
+                    ),
                 }
             )
         elif kind == "reasoning":
@@ -143,12 +140,8 @@ async def _messages(
                 system.append({"type": "text", "text": part.text})
             continue
         role, blocks = await _turn(provider, index, message, fetcher)
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        if blocks:
+            append_turn(turns, role, "content", blocks)
     for turn in turns:
         # The API wants a user turn's tool results before anything else in it.
         turn["content"].sort(key=lambda block: block["type"] != "tool_result")
@@ -162,15 +155,8 @@ def _generation(provider: str, config: chat_pb2.GenerationConfig, api_version: s
     sampling = [name for name in ("temperature", "top_p", "top_k") if config.HasField(name)]
     if sampling and api_version == VERSION_WITHOUT_SAMPLING:
         raise unsupported_capability(provider, f"{sampling[0]} (anthropic-version {api_version})")
-    if config.HasField("temperature"):
-        body["temperature"] = round(config.temperature, 6)
-    if config.HasField("top_p"):
-        body["top_p"] = round(config.top_p, 6)
-    if config.HasField("top_k"):
-        body["top_k"] = config.top_k
-    for name in ("seed", "presence_penalty", "frequency_penalty"):
-        if config.HasField(name):
-            raise unsupported_capability(provider, name)
+    body.update(generation_fields(config, {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k"}))
+    refuse_fields(provider, config, ["seed", "presence_penalty", "frequency_penalty"])
     if config.stop_sequences:
         body["stop_sequences"] = list(config.stop_sequences)
     if config.HasField("response_json_schema"):
@@ -196,18 +182,7 @@ def _tool_choice(choice: content_pb2.ToolChoice) -> Block | None:
 def _tools(request: chat_pb2.ChatRequest) -> Block:
     if not request.tools:
         return {}
-    body: Block = {
-        "tools": [
-            {
-                "name": tool.name,
-                **({"description": tool.description} if tool.description else {}),
-                "input_schema": struct_to_dict(tool.parameters)
-                if tool.HasField("parameters")
-                else {"type": "object", "properties": {}},
-            }
-            for tool in request.tools
-        ]
-    }
+    body: Block = {"tools": [tool_definition(tool, "input_schema") for tool in request.tools]}
     choice = _tool_choice(request.tool_choice)
     if choice is not None:
         body["tool_choice"] = choice

@@ -31,6 +31,7 @@ from typing import Any
 from llmgateway.errors import unsupported_capability
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.wire_json import struct_to_dict
+from llmgateway.providers.wire_request import append_turn, generation_fields, tool_result_text
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _SYNTHETIC_ID = re.compile(r"^call_\d+_[0-9a-f]{12}$")
@@ -95,12 +96,7 @@ def _function_response(
             provider,
             f"a tool result ({result.tool_call_id!r}) without a name or a matching earlier tool call",
         )
-    texts = []
-    for part in result.content:
-        if part.WhichOneof("kind") != "text":
-            raise unsupported_capability(provider, "non-text tool results")
-        texts.append(part.text)
-    text = "".join(texts)
+    text = tool_result_text(provider, result)
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -163,25 +159,21 @@ async def _contents(
             continue
         role = "model" if message.role == content_pb2.ROLE_ASSISTANT else "user"
         parts = await _parts(provider, message, call_names, fetcher)
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        if parts:
+            append_turn(contents, role, "parts", parts)
     return contents, system
 
 
 def _generation_config(provider: str, config: chat_pb2.GenerationConfig) -> dict[str, Any]:
-    wire: dict[str, Any] = {}
-    if config.HasField("max_output_tokens"):
-        wire["maxOutputTokens"] = config.max_output_tokens
-    if config.HasField("temperature"):
-        wire["temperature"] = round(config.temperature, 6)
-    if config.HasField("top_p"):
-        wire["topP"] = round(config.top_p, 6)
-    if config.HasField("top_k"):
-        wire["topK"] = config.top_k
+    wire = generation_fields(
+        config,
+        {
+            "max_output_tokens": "maxOutputTokens",
+            "temperature": "temperature",
+            "top_p": "topP",
+            "top_k": "topK",
+        },
+    )
     if config.stop_sequences:
         if len(config.stop_sequences) > _MAX_STOP_SEQUENCES:
             raise unsupported_capability(provider, f"more than {_MAX_STOP_SEQUENCES} stop sequences")
@@ -190,10 +182,11 @@ def _generation_config(provider: str, config: chat_pb2.GenerationConfig) -> dict
         if not -_INT32_MAX - 1 <= config.seed <= _INT32_MAX:
             raise unsupported_capability(provider, "seeds outside the 32-bit integer range")
         wire["seed"] = config.seed
-    if config.HasField("presence_penalty"):
-        wire["presencePenalty"] = round(config.presence_penalty, 6)
-    if config.HasField("frequency_penalty"):
-        wire["frequencyPenalty"] = round(config.frequency_penalty, 6)
+    wire.update(
+        generation_fields(
+            config, {"presence_penalty": "presencePenalty", "frequency_penalty": "frequencyPenalty"}
+        )
+    )
     if config.HasField("response_json_schema"):
         wire["responseMimeType"] = "application/json"
         wire["responseJsonSchema"] = struct_to_dict(config.response_json_schema)

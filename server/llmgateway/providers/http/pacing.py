@@ -1,4 +1,8 @@
-"""Stall detection for upstream streams: a time limit to the first event and between events."""
+"""Stall detection for upstream streams: a time limit between one event and the next.
+
+The wait for the first event is not timed here: the router's first-token timer bounds it, counting
+from the request (so an upstream that never answers with its headers stalls too). Pacing starts at
+the first event and bounds every gap after it by `between_tokens_s`."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from llmgateway.providers.upstream_http import stalled
+from llmgateway.providers.errors import stalled
 
 T = TypeVar("T")
 
@@ -38,8 +42,7 @@ class _StallWatch:
         self._waiting, self._since = task, self._loop.time()
         due = self._since + self.limit
         if self.expired or due < self._armed_for:
-            # The last wait expired yet ended with an event, or this wait's limit is shorter than
-            # the one the timer was set for (the first event's is usually the longest): set it anew.
+            # The last wait expired yet ended with an event (or the limit was shortened): set it anew.
             self.expired = False
             self._timer.cancel()
             self._timer = self._arm(due)
@@ -62,14 +65,16 @@ class _StallWatch:
         self._timer.cancel()
 
 
-async def paced(
-    events: AsyncIterator[T], provider: str, first_s: float, between_s: float
-) -> AsyncGenerator[T, None]:
-    """Yield `events`, raising UPSTREAM_STALL when the first one takes longer than `first_s`
-    or a later one longer than `between_s`."""
+async def paced(events: AsyncIterator[T], provider: str, between_s: float) -> AsyncGenerator[T, None]:
+    """Yield `events`, raising UPSTREAM_STALL when one after the first takes longer than `between_s`
+    to come. The first is waited for as long as it takes (the router's first-token timer bounds it)."""
     iterator = aiter(events)
-    watch = _StallWatch(asyncio.get_running_loop(), first_s)
-    what = "first token"
+    try:
+        first = await anext(iterator)
+    except StopAsyncIteration:
+        return
+    yield first
+    watch = _StallWatch(asyncio.get_running_loop(), between_s)
     try:
         while True:
             task = asyncio.current_task()
@@ -83,7 +88,7 @@ async def paced(
                 # As asyncio.timeout decides it: the watch's own cancellation, and no other, is a
                 # stall; a cancellation from outside (the caller went away) stays a cancellation.
                 if watch.expired and task.uncancel() <= cancelled_before:
-                    raise stalled(provider, what, watch.limit) from None
+                    raise stalled(provider, "token", watch.limit) from None
                 raise
             else:
                 # An event despite the watch's cancellation (the iterator swallowed it): take the
@@ -93,20 +98,19 @@ async def paced(
             finally:
                 watch.wait_ended()
             yield event
-            watch.limit, what = between_s, "token"
     finally:
         watch.close()
 
 
 @asynccontextmanager
 async def paced_stream(
-    events: AsyncIterator[T], provider: str, first_s: float, between_s: float
+    events: AsyncIterator[T], provider: str, between_s: float
 ) -> AsyncGenerator[AsyncIterator[T], None]:
     """`paced(events, ...)` for an `async for` inside the block, closed (with `events`) when the
     block ends, however it ends. Without this, a stream left early (a terminator, an error, the
     caller going away) leaves suspended generators over the HTTP response for the garbage
-    collector, which finalizes them in another task, where httpx's cleanup fails."""
-    iterator = paced(events, provider, first_s, between_s)
+    collector, which finalizes them in another task, where closing the response fails."""
+    iterator = paced(events, provider, between_s)
     try:
         yield iterator
     finally:

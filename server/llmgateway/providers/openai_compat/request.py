@@ -1,13 +1,19 @@
-"""v1 ChatRequest → OpenAI Chat Completions request body."""
+"""v1 ChatRequest → OpenAI Chat Completions request body, in a server's dialect."""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from typing import Any
 
 from llmgateway.errors import unsupported_capability
+from llmgateway.providers.openai_compat.dialects import OpenAIDialect
 from llmgateway.providers.wire_json import struct_to_dict
+from llmgateway.providers.wire_request import (
+    flagged_tool_result_text,
+    function_tools,
+    openai_sampling,
+    refuse_fields,
+)
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _ROLE_NAMES = {
@@ -22,19 +28,6 @@ _TOOL_CHOICE_MODES = {
     content_pb2.ToolChoice.MODE_NONE: "none",
     content_pb2.ToolChoice.MODE_REQUIRED: "required",
 }
-
-
-@dataclass(frozen=True)
-class OpenAIDialect:
-    """The small differences between OpenAI-compatible servers."""
-
-    max_tokens_field: str = "max_completion_tokens"
-    supports_top_k: bool = False
-    supports_developer_role: bool = True
-    # Older Azure api-versions reject `stream_options`; their streams then carry no usage.
-    stream_usage: bool = True
-    # Azure picks the model by the deployment in the URL and ignores `model` in the body.
-    sends_model: bool = True
 
 
 def _image_part(provider: str, media: content_pb2.Media) -> dict[str, Any]:
@@ -62,17 +55,6 @@ def _content(provider: str, parts: list[content_pb2.Part]) -> str | list[dict[st
         elif kind == "media":
             blocks.append(_image_part(provider, part.media))
     return blocks
-
-
-def _tool_result_text(provider: str, result: content_pb2.ToolResult) -> str:
-    texts = []
-    for part in result.content:
-        if part.WhichOneof("kind") != "text":
-            raise unsupported_capability(provider, "non-text tool results")
-        texts.append(part.text)
-    text = "".join(texts)
-    # Chat Completions has no error flag on tool messages; say it in the content the model reads.
-    return f"Error: {text}" if result.is_error else text
 
 
 def _assistant_message(provider: str, message: content_pb2.Message) -> dict[str, Any]:
@@ -107,7 +89,8 @@ def _messages(provider: str, request: chat_pb2.ChatRequest, dialect: OpenAIDiale
                 {
                     "role": "tool",
                     "tool_call_id": part.tool_result.tool_call_id,
-                    "content": _tool_result_text(provider, part.tool_result),
+                    # Chat Completions has no error flag on tool messages.
+                    "content": flagged_tool_result_text(provider, part.tool_result),
                 }
                 for part in message.parts
             )
@@ -123,25 +106,9 @@ def _messages(provider: str, request: chat_pb2.ChatRequest, dialect: OpenAIDiale
 
 
 def _generation(provider: str, config: chat_pb2.GenerationConfig, dialect: OpenAIDialect) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    if config.HasField("max_output_tokens"):
-        body[dialect.max_tokens_field] = config.max_output_tokens
-    if config.HasField("temperature"):
-        body["temperature"] = round(config.temperature, 6)
-    if config.HasField("top_p"):
-        body["top_p"] = round(config.top_p, 6)
-    if config.HasField("top_k"):
-        if not dialect.supports_top_k:
-            raise unsupported_capability(provider, "top_k")
-        body["top_k"] = config.top_k
-    if config.stop_sequences:
-        body["stop"] = list(config.stop_sequences)
-    if config.HasField("seed"):
-        body["seed"] = config.seed
-    if config.HasField("presence_penalty"):
-        body["presence_penalty"] = round(config.presence_penalty, 6)
-    if config.HasField("frequency_penalty"):
-        body["frequency_penalty"] = round(config.frequency_penalty, 6)
+    if not dialect.supports_top_k:
+        refuse_fields(provider, config, ["top_k"])
+    body = openai_sampling(config, dialect.max_tokens_field)
     if config.HasField("response_json_schema"):
         body["response_format"] = {
             "type": "json_schema",
@@ -156,21 +123,7 @@ def _generation(provider: str, config: chat_pb2.GenerationConfig, dialect: OpenA
 def _tools(request: chat_pb2.ChatRequest) -> dict[str, Any]:
     if not request.tools:
         return {}
-    body: dict[str, Any] = {
-        "tools": [
-            {
-                "type": "function",
-                "function": {
-                    "name": tool.name,
-                    **({"description": tool.description} if tool.description else {}),
-                    "parameters": struct_to_dict(tool.parameters)
-                    if tool.HasField("parameters")
-                    else {"type": "object", "properties": {}},
-                },
-            }
-            for tool in request.tools
-        ]
-    }
+    body: dict[str, Any] = {"tools": function_tools(request.tools)}
     mode = request.tool_choice.mode
     if mode == content_pb2.ToolChoice.MODE_TOOL:
         body["tool_choice"] = {"type": "function", "function": {"name": request.tool_choice.tool_name}}

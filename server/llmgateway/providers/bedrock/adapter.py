@@ -1,0 +1,60 @@
+"""The AWS Bedrock Converse adapter: `/model/{modelId}/converse` and `/converse-stream`.
+
+Requests are SigV4-signed by botocore (signing.py) and sent exactly as signed; stream bodies are AWS
+event-stream frames decoded by botocore (frames.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from botocore.eventstream import EventStreamMessage
+
+from llmgateway.config import ProviderSettings
+from llmgateway.providers.adapter import HttpAdapter, WireRequest
+from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
+from llmgateway.providers.bedrock.errors import BedrockErrors
+from llmgateway.providers.bedrock.events import BedrockEvents
+from llmgateway.providers.bedrock.frames import EVENT_STREAM, EVENT_STREAM_FRAMING
+from llmgateway.providers.bedrock.request import build_body
+from llmgateway.providers.bedrock.response import chat_response
+from llmgateway.providers.bedrock.signing import Signer
+from llmgateway.providers.wire_json import dumps
+from llmgateway.v1 import chat_pb2
+
+
+class BedrockAdapter(HttpAdapter[EventStreamMessage]):
+    framing = EVENT_STREAM_FRAMING
+    errors: BedrockErrors
+
+    def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
+        errors = BedrockErrors(settings.name, settings.secrets())
+        # The signer adds rotating credentials from the chain to the secrets the errors redact.
+        self._signer = Signer(settings, errors)
+        self._endpoint = settings.base_url or f"https://bedrock-runtime.{self._signer.region}.amazonaws.com"
+        super().__init__(settings, context, base_url=self._endpoint, headers={}, errors=errors)
+
+    async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
+        body = dumps(await build_body(self.name, call.request, call.upstream_model, self.media))
+        # Model ids hold ':' (and ARNs '/'): the path carries them percent-encoded.
+        path = f"/model/{quote(call.upstream_model, safe='')}/{'converse-stream' if stream else 'converse'}"
+        headers = {
+            **self.settings.headers,
+            "Content-Type": "application/json",
+            "Accept": EVENT_STREAM if stream else "application/json",
+        }
+        return WireRequest(
+            path, body, headers=await self._signer.headers(self._endpoint + path, body, headers)
+        )
+
+    def answer(self, payload: dict[str, Any], call: UpstreamCall) -> chat_pb2.ChatResponse:
+        return chat_response(self.errors, payload, call.upstream_model)
+
+    def events(self, call: UpstreamCall) -> BedrockEvents:
+        return BedrockEvents(self.errors, call)
+
+
+def create(settings: ProviderSettings, context: ProviderContext) -> Provider:
+    """A Bedrock Converse provider."""
+    return BedrockAdapter(settings, context)
