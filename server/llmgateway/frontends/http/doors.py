@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from llmgateway.core.pipeline import Core
+from llmgateway.frontends.anthropic.routes import anthropic_routes
 
 
 def door_routes(core: Core) -> list[web.RouteDef]:
     """Every HTTP front door's routes."""
     routes: list[web.RouteDef] = []
+    routes.extend(anthropic_routes(core))
     return routes
