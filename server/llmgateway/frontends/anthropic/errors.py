@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import grpc
 import orjson
 from aiohttp import web
 
@@ -35,7 +34,6 @@ _NOT_CARRIED = "not supported by this gateway (llmgateway.v1 cannot carry it)"
 def invalid(param: str, description: str) -> GatewayError:
     """The caller's request is malformed at `param` (named as Anthropic names it: `messages.0.content`)."""
     return GatewayError(
-        grpc.StatusCode.INVALID_ARGUMENT,
         Reason.INVALID_REQUEST,
         f"{param}: {description}",
         metadata={"param": param},
@@ -52,7 +50,6 @@ def unsayable(what: str) -> GatewayError:
     """The model's answer has something a Messages answer cannot say (the provider's doing: an
     answer is never bent into a wrong one)."""
     return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
         Reason.UPSTREAM_MALFORMED_RESPONSE,
         f"the model's answer cannot be given as a Message: {what}",
     )

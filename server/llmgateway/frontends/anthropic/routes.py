@@ -25,7 +25,7 @@ from llmgateway.frontends.anthropic.request import api_version, chat_request
 from llmgateway.frontends.http.identity import caller_of
 from llmgateway.frontends.http.server import REQUEST_ID
 from llmgateway.frontends.http.sse import open_event_stream, send_event
-from llmgateway.reasons import REASONS, Reason
+from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2
 
 FRONTEND = "anthropic"
@@ -65,9 +65,7 @@ async def _body(request: web.Request) -> object:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as too_large:
         reason = Reason.REQUEST_TOO_LARGE
-        raise GatewayError(
-            REASONS[reason].code, reason, f"request body too large: {too_large.text}"
-        ) from None
+        raise GatewayError(reason, f"request body too large: {too_large.text}") from None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
