@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import grpc
 from google.rpc import error_details_pb2
 
-from llmgateway.reasons import Reason
+from llmgateway.reasons import REASONS, Reason
 from llmgateway.v1 import chat_pb2
 
 _log = logging.getLogger(__name__)
@@ -44,9 +44,8 @@ class FieldViolation:
 
 @dataclass
 class GatewayError(Exception):
-    """A failure with a gRPC code, an UPPER_SNAKE reason and the details that explain it."""
+    """A failure: its reason (which gives its status, reasons.py) and the details that explain it."""
 
-    code: grpc.StatusCode
     reason: Reason
     message: str
     metadata: Mapping[str, str] = field(default_factory=dict)
@@ -55,8 +54,13 @@ class GatewayError(Exception):
     resource: error_details_pb2.ResourceInfo | None = None
     quota_violations: Sequence[error_details_pb2.QuotaFailure.Violation] = ()
     interruption: chat_pb2.StreamInterruption | None = None
+    # The status is the reason table's, unless given here: a failure whose reason is not its own
+    # (a stream interrupted mid-way keeps its cause's status) or that stands for several reasons.
+    code_override: InitVar[grpc.StatusCode | None] = None
+    code: grpc.StatusCode = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, code_override: grpc.StatusCode | None) -> None:
+        self.code = code_override if code_override is not None else REASONS[self.reason].code
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -68,7 +72,6 @@ def invalid_argument(violations: Sequence[FieldViolation]) -> GatewayError:
     summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
     more = f" (and {len(violations) - 5} more)" if len(violations) > 5 else ""
     return GatewayError(
-        grpc.StatusCode.INVALID_ARGUMENT,
         Reason.INVALID_REQUEST,
         f"invalid request: {summary}{more}",
         field_violations=violations,
@@ -78,7 +81,6 @@ def invalid_argument(violations: Sequence[FieldViolation]) -> GatewayError:
 def model_not_found(model: str) -> GatewayError:
     """The caller asked for a model the gateway does not serve."""
     return GatewayError(
-        grpc.StatusCode.NOT_FOUND,
         Reason.MODEL_NOT_FOUND,
         f"model {shown(model)!r} is not configured on this gateway; ListModels shows the available models",
         metadata={"model": shown(model)},
@@ -93,7 +95,6 @@ def model_not_found(model: str) -> GatewayError:
 def unsupported_capability(provider: str, feature: str) -> GatewayError:
     """The chosen provider cannot honour a feature the caller asked for."""
     return GatewayError(
-        grpc.StatusCode.FAILED_PRECONDITION,
         Reason.UNSUPPORTED_CAPABILITY,
         f"provider {provider!r} does not support {feature}",
         metadata={"provider": provider, "feature": feature},
@@ -103,7 +104,6 @@ def unsupported_capability(provider: str, feature: str) -> GatewayError:
 def deadline_exceeded(where: str) -> GatewayError:
     """The caller's deadline passed before the answer was complete."""
     return GatewayError(
-        grpc.StatusCode.DEADLINE_EXCEEDED,
         Reason.DEADLINE_EXCEEDED,
         f"the caller's deadline passed {where}",
     )
@@ -122,7 +122,6 @@ def as_gateway_error(raised: Exception) -> GatewayError:
 def internal_error(request_id: str) -> GatewayError:
     """A fault inside the gateway; the message is masked so nothing internal leaks to callers."""
     return GatewayError(
-        grpc.StatusCode.INTERNAL,
         Reason.INTERNAL,
         f"internal error in the gateway (request id {request_id}); the operator's logs have the cause",
         metadata={"request_id": request_id},

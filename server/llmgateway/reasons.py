@@ -15,6 +15,8 @@ from typing import Literal
 
 import grpc
 
+# The status vocabulary every door renders from: google.rpc's canonical codes, as grpc spells them.
+# The core names statuses through this alias and never imports grpc itself.
 Code = grpc.StatusCode
 
 # "caller": the request itself is at fault (no retry, no fallback). "limit": the caller's own

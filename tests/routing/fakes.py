@@ -21,7 +21,7 @@ from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.providers.echo import EchoProvider
-from llmgateway.reasons import REASONS, Reason
+from llmgateway.reasons import Reason
 from llmgateway.resilience.clock import Clock
 from llmgateway.routing.resolve import RouteTable
 from llmgateway.routing.router import Router, build_routes
@@ -94,7 +94,7 @@ class FakeProvider(Provider):
 
 def error(reason: Reason, retry_after: float | None = None) -> GatewayError:
     """What an adapter raises for `reason`."""
-    return GatewayError(REASONS[reason].code, reason, f"upstream says {reason}", retry_after=retry_after)
+    return GatewayError(reason, f"upstream says {reason}", retry_after=retry_after)
 
 
 def config(

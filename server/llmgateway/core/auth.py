@@ -6,8 +6,6 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 
-import grpc
-
 from llmgateway.auth.keys import KeyStore, Principal
 from llmgateway.errors import GatewayError, shown
 from llmgateway.reasons import Reason
@@ -15,7 +13,7 @@ from llmgateway.v1 import chat_pb2
 
 
 def _unauthenticated(reason: Reason, message: str) -> GatewayError:
-    return GatewayError(grpc.StatusCode.UNAUTHENTICATED, reason, message)
+    return GatewayError(reason, message)
 
 
 def presented_key(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -57,7 +55,6 @@ def check_model(principal: Principal, request: chat_pb2.ChatRequest) -> None:
     model = request.model
     if not any(fnmatch.fnmatchcase(model, pattern) for pattern in principal.policy.models):
         raise GatewayError(
-            grpc.StatusCode.PERMISSION_DENIED,
             Reason.MODEL_NOT_ALLOWED,
             f"this API key may not use model {shown(model)!r}",
             metadata={"model": shown(model), "key_id": principal.key_id},

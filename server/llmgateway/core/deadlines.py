@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import grpc
-
 from llmgateway.errors import GatewayError, deadline_exceeded
 from llmgateway.reasons import Reason
 
@@ -34,7 +32,6 @@ async def bounded_by_deadline(remaining: float | None, total_s: float) -> AsyncI
         if callers_deadline:
             raise deadline_exceeded("while waiting for the provider") from None
         raise GatewayError(
-            grpc.StatusCode.UNAVAILABLE,
             Reason.UPSTREAM_TIMEOUT,
             f"the call did not finish within {total_s:g}s (routing.max_call_s)",
         ) from None

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
-
 from llmgateway.auth.keys import Principal
 from llmgateway.core.auth import authenticate, check_model
 from llmgateway.core.identity import CallerIdentity
@@ -29,7 +27,6 @@ def _fail_fast_if_breakers_open(runtime: Runtime, model: str) -> None:
     retry_in = runtime.router.open_until(model) if model else None
     if retry_in is not None:
         raise GatewayError(
-            grpc.StatusCode.UNAVAILABLE,
             Reason.BREAKER_OPEN,
             f"every deployment that can serve model {shown(model)!r} is failing; not calling them for now",
             metadata={"model": shown(model)},

@@ -3,8 +3,6 @@ with UNAVAILABLE and RetryInfo, never queued without bound."""
 
 from __future__ import annotations
 
-import grpc
-
 from llmgateway.errors import GatewayError
 from llmgateway.reasons import Reason
 
@@ -22,7 +20,6 @@ class LoadShedder:
         """Take a place, or raise OVERLOADED; every successful `enter` needs its `leave`."""
         if self.in_flight >= self._limit:
             raise GatewayError(
-                grpc.StatusCode.UNAVAILABLE,
                 Reason.OVERLOADED,
                 f"the gateway is at its limit of {self._limit} concurrent calls; retry shortly",
                 retry_after=_RETRY_AFTER_S,

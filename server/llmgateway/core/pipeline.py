@@ -8,10 +8,8 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
-
-import grpc
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing, contextmanager
 
 from llmgateway.core import report
 from llmgateway.core.cache_step import answer_text, assembler_for, cache_plan, looked_up, noted, replayed
@@ -28,6 +26,7 @@ from llmgateway.core.validation import validate_request
 from llmgateway.errors import GatewayError, as_gateway_error, shown
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.reasons import Code
 from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.pricing import cost_usd, prices_for
 from llmgateway.routing.router import RouteReport
@@ -123,17 +122,34 @@ class Core:
             requested_model=shown(request.model),
         )
 
-    @staticmethod
-    def _begin(call: CallRecord) -> None:
+    def _entry(self, request: chat_pb2.ChatRequest, caller: CallerIdentity, call: CallRecord) -> Entry:
+        return Entry(
+            self._runtimes, self._in_flight, self._shedder, request=request, caller=caller, call=call
+        )
+
+    @contextmanager
+    def _settled(self, call: CallRecord, caller: CallerIdentity) -> Iterator[None]:
+        """The life of a call's record: begun, then reported once however the call ends; an
+        exception that is no GatewayError (a bug) leaves as INTERNAL (_as_gateway_error)."""
         call.started = time.perf_counter()
         # The router and the stream relay add what they learn through this variable (they run in
         # the call's task); cleared when the call ends.
         current_call.set(call)
         report.begun(call)
+        error: BaseException | None = None
+        try:
+            yield
+        except BaseException as raised:
+            error = _as_gateway_error(raised)
+            if error is raised:
+                raise
+            raise error from raised
+        finally:
+            self._ended(call, caller, error)
 
     def _ended(self, call: CallRecord, caller: CallerIdentity, error: BaseException | None) -> None:
         if error is None:
-            code = grpc.StatusCode.OK
+            code = Code.OK
         elif isinstance(error, GatewayError):
             call.reason = error.reason
             code = error.code
@@ -141,11 +157,7 @@ class Core:
             # A cancellation: the caller's, or the task's when its deadline passed (grpc.aio cancels
             # the call's task in both cases; the caller saw DEADLINE_EXCEEDED in the second).
             remaining = caller.time_remaining()
-            code = (
-                grpc.StatusCode.DEADLINE_EXCEEDED
-                if remaining is not None and remaining <= 0
-                else grpc.StatusCode.CANCELLED
-            )
+            code = Code.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else Code.CANCELLED
         current_call.set(None)
         report.ended(call, code, access_log=self._access_log)
 
@@ -155,24 +167,13 @@ class Core:
         """A unary chat call: its response and outcome, or a GatewayError (the outcome is settled
         either way)."""
         call = self._record("Chat", request, caller)
-        self._begin(call)
-        error: BaseException | None = None
-        try:
+        with self._settled(call, caller):
             return await self._chat(request, caller, call), call
-        except BaseException as raised:
-            error = _as_gateway_error(raised)
-            if error is raised:
-                raise
-            raise error from raised
-        finally:
-            self._ended(call, caller, error)
 
     async def _chat(
         self, request: chat_pb2.ChatRequest, caller: CallerIdentity, call: CallRecord
     ) -> chat_pb2.ChatResponse:
-        async with Entry(
-            self._runtimes, self._in_flight, self._shedder, request=request, caller=caller, call=call
-        ) as entry:
+        async with self._entry(request, caller, call) as entry:
             runtime = entry.runtime
             prepared = _Prepared(entry, request, caller, call)
             cached = await looked_up(runtime, prepared.plan, request, call)
@@ -230,24 +231,13 @@ class Core:
     async def _stream(
         self, request: chat_pb2.ChatRequest, caller: CallerIdentity, call: CallRecord
     ) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
-        self._begin(call)
-        error: BaseException | None = None
-        try:
+        with self._settled(call, caller):
             async with (
-                Entry(
-                    self._runtimes, self._in_flight, self._shedder, request=request, caller=caller, call=call
-                ) as entry,
+                self._entry(request, caller, call) as entry,
                 aclosing(self._streamed(entry, request, caller, call)) as messages,
             ):
                 async for message in messages:
                     yield message
-        except BaseException as raised:
-            error = _as_gateway_error(raised)
-            if error is raised:
-                raise
-            raise error from raised
-        finally:
-            self._ended(call, caller, error)
 
     async def _streamed(
         self, entry: Entry, request: chat_pb2.ChatRequest, caller: CallerIdentity, call: CallRecord

@@ -165,7 +165,6 @@ async def relay(
         # After the first token the caller holds a partial answer: the status says so in its reason,
         # and the cause moves into the metadata and the StreamInterruption detail.
         raise GatewayError(
-            error.code,
             Reason.STREAM_INTERRUPTED,
             f"the stream was interrupted after {tally.sent} content messages: {error.message}",
             metadata={**error.metadata, "cause": error.reason},
@@ -173,6 +172,7 @@ async def relay(
             interruption=chat_pb2.StreamInterruption(
                 reason=error.reason, partial_usage=tally.partial(), messages_sent=tally.sent
             ),
+            code_override=error.code,
         ) from error
     finally:
         if not finished and not tally.charged():

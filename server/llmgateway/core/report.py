@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import time
 
-import grpc
 from opentelemetry import trace
 
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.logging_setup import ACCESS_LOGGER
+from llmgateway.reasons import Code
 from llmgateway.redaction.redactor import Redactor
 
 _access = logging.getLogger(ACCESS_LOGGER)
@@ -23,7 +23,7 @@ def begun(call: CallRecord) -> None:
     call.metrics.in_flight.labels(call.method).inc()
 
 
-def ended(call: CallRecord, code: grpc.StatusCode, *, access_log: bool) -> None:
+def ended(call: CallRecord, code: Code, *, access_log: bool) -> None:
     """Count, time and (when `access_log`) log a call that ended with `code`."""
     elapsed = time.perf_counter() - call.started
     m = call.metrics
@@ -47,7 +47,7 @@ def ended(call: CallRecord, code: grpc.StatusCode, *, access_log: bool) -> None:
         _log(call, code, elapsed)
 
 
-def _log(call: CallRecord, code: grpc.StatusCode, elapsed: float) -> None:
+def _log(call: CallRecord, code: Code, elapsed: float) -> None:
     # The front door's server span is current: the line carries its trace id.
     span_context = trace.get_current_span().get_span_context()
     ttft = call.ttft_s

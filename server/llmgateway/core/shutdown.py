@@ -15,8 +15,6 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import grpc
-
 from llmgateway.errors import GatewayError
 from llmgateway.reasons import Reason
 
@@ -66,7 +64,6 @@ def cut_as_error() -> Iterator[None]:
 
 def _shutting_down() -> GatewayError:
     return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
         Reason.SHUTTING_DOWN,
         "the gateway is shutting down; the call was cut at the end of its grace period",
         retry_after=0.1,

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import grpc
 from google.rpc import error_details_pb2
 
 from llmgateway.auth.keys import Principal
@@ -91,7 +90,6 @@ def _quota_error(scope: Scope, what: str, description: str, retry_after: float |
         else Reason.CONCURRENCY_LIMITED
     )
     return GatewayError(
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
         reason,
         f"{scope.name} {what} limit reached: {description}",
         metadata={"scope": scope.name, "limit": what},

@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-import grpc
-
 from llmgateway.errors import GatewayError
 from llmgateway.limits.backend import Bucket, LimitBackend, ReserveResult
 from llmgateway.reasons import Reason
@@ -81,7 +79,6 @@ class ResilientLimitBackend:
 
     def _refusal(self) -> GatewayError:
         return GatewayError(
-            grpc.StatusCode.UNAVAILABLE,
             Reason.LIMITS_UNAVAILABLE,
             "the store of rate limits and budgets is unreachable, and this gateway refuses calls "
             "until it is back (store.fail_open: false)",

@@ -16,7 +16,7 @@ import orjson
 from llmgateway.errors import GatewayError
 from llmgateway.providers.http.answer import Answer
 from llmgateway.providers.wire_json import loads_object
-from llmgateway.reasons import REASONS, Reason
+from llmgateway.reasons import Reason
 
 # Statuses that say "try again" rather than "this request is wrong".
 _UNAVAILABLE_STATUSES = frozenset({408, 409, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -28,11 +28,11 @@ def unavailable(
     """A failure of the provider's, not the caller's: UNAVAILABLE, so the router may try another
     deployment; `provider` names it in the error's metadata, with `metadata` besides."""
     return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
         reason,
         message,
         metadata={"provider": provider, **metadata},
         retry_after=retry_after,
+        code_override=grpc.StatusCode.UNAVAILABLE,  # whatever the reason: the router tries another
     )
 
 
@@ -84,7 +84,7 @@ def error_from_status(
         metadata["upstream_code"] = provider_code
 
     def error(reason: Reason, text: str, wait: float | None = None) -> GatewayError:
-        return GatewayError(REASONS[reason].code, reason, text, metadata=metadata, retry_after=wait)
+        return GatewayError(reason, text, metadata=metadata, retry_after=wait)
 
     if status in (401, 403):
         # The gateway's own credentials were refused: not the caller's fault, and the provider's

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from contextlib import aclosing
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-import grpc
 import httpx
 
 from llmgateway.config import MediaSettings
@@ -48,7 +47,7 @@ _TRANSPORT_FAILURES = frozenset(
 
 def _media_error(reason: Reason, message: str, uri: str) -> GatewayError:
     # The caller sent the URI, so a URI the gateway will not or cannot fetch is the caller's error.
-    return GatewayError(grpc.StatusCode.INVALID_ARGUMENT, reason, message, metadata={"uri": uri[:200]})
+    return GatewayError(reason, message, metadata={"uri": uri[:200]})
 
 
 def decode_data_uri(uri: str) -> tuple[bytes, str]:

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import grpc
 from opentelemetry import trace
 
 from llmgateway.config import RetrySettings
@@ -73,7 +72,6 @@ def with_attempts(error: GatewayError, report: RouteReport) -> GatewayError:
 
 def breaker_open(model: str, retry_in: float) -> GatewayError:
     return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
         Reason.BREAKER_OPEN,
         f"every deployment of model {model!r} is failing; the gateway is not sending it calls for now",
         metadata={"model": model},
@@ -83,7 +81,6 @@ def breaker_open(model: str, retry_in: float) -> GatewayError:
 
 def bulkhead_full(upstream: Upstream) -> GatewayError:
     return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
         Reason.BULKHEAD_FULL,
         f"deployment {upstream.id!r} has no free slot",
         metadata={"deployment": upstream.id},
@@ -93,7 +90,6 @@ def bulkhead_full(upstream: Upstream) -> GatewayError:
 
 def no_capable_deployment(model: str, missing: str) -> GatewayError:
     return GatewayError(
-        grpc.StatusCode.FAILED_PRECONDITION,
         Reason.NO_CAPABLE_DEPLOYMENT,
         f"no deployment of model {model!r} (or its fallbacks) supports {missing}",
         metadata={"model": model, "feature": missing},

@@ -10,8 +10,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import grpc
-
 from llmgateway.config import ModelSettings, RuleSettings, Strategy
 from llmgateway.errors import GatewayError, model_not_found
 from llmgateway.reasons import Reason
@@ -103,7 +101,6 @@ class RouteTable:
         action = rule.action
         if action.reject is not None:
             raise GatewayError(
-                grpc.StatusCode.PERMISSION_DENIED,
                 Reason.ROUTE_REJECTED,
                 f"rejected by routing rule {rule.name!r}: {action.reject}",
                 metadata={"rule": rule.name},

@@ -12,8 +12,6 @@ import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
-import grpc
-
 from llmgateway.config import DeploymentSettings
 from llmgateway.errors import GatewayError
 from llmgateway.limits.admission import rpm_bucket, tpm_bucket
@@ -63,7 +61,6 @@ def _no_first_token(provider: str, seconds: float) -> GatewayError:
     """The stall the first-token timer reports. The timer is routing's alone (the adapters' pacing
     times only the gaps between tokens), so its error is made here, in the words of theirs."""
     return GatewayError(
-        grpc.StatusCode.UNAVAILABLE,
         Reason.UPSTREAM_STALL,
         f"provider {provider!r} sent no first token for {seconds:g}s",
         metadata={"provider": provider},
@@ -209,7 +206,6 @@ class Upstream:
         if self._metrics is not None:
             self._metrics.ratelimit_rejections.labels("deployment").inc()
         raise GatewayError(
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
             Reason.DEPLOYMENT_RATE_LIMITED,
             f"deployment {self.id!r} is at its configured rate limit",
             metadata={"deployment": self.id},
@@ -238,7 +234,6 @@ class Upstream:
                     response = await provider.chat(call)
             except TimeoutError:
                 raise GatewayError(
-                    grpc.StatusCode.UNAVAILABLE,
                     Reason.UPSTREAM_TIMEOUT,
                     f"provider {provider.name!r} did not answer within {total_s:g}s",
                     metadata={"provider": provider.name},

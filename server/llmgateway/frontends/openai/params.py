@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
-
 from llmgateway.errors import FieldViolation, GatewayError
 from llmgateway.reasons import Reason
 
@@ -17,7 +15,6 @@ JsonObject = dict[str, Any]
 def refused(param: str, message: str, reason: str = "INVALID_FIELD") -> GatewayError:
     """The request is refused because of `param`: the error names it (OpenAI's `error.param`)."""
     return GatewayError(
-        grpc.StatusCode.INVALID_ARGUMENT,
         Reason.INVALID_REQUEST,
         message,
         field_violations=[FieldViolation(param, message, reason)],

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from contextlib import aclosing
 
-import grpc
 import orjson
 from aiohttp import web
 
@@ -46,7 +45,6 @@ async def _body(request: web.Request) -> object:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as refused:
         raise GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
             Reason.REQUEST_TOO_LARGE,
             f"The request body is larger than the {request.client_max_size} bytes this gateway accepts.",
         ) from refused
@@ -54,7 +52,6 @@ async def _body(request: web.Request) -> object:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
             Reason.INVALID_REQUEST,
             "We could not parse the JSON body of your request. The API expects a JSON payload.",
         ) from None

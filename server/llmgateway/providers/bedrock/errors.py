@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-import grpc
 from botocore.eventstream import EventStreamMessage
 
 from llmgateway.errors import GatewayError
@@ -43,7 +42,6 @@ class BedrockErrors(UpstreamErrors):
         status = answer.status
         if error_type in _UNAVAILABLE_TYPES:
             return GatewayError(
-                grpc.StatusCode.UNAVAILABLE,
                 Reason.UPSTREAM_UNAVAILABLE,
                 f"provider {self.provider!r} failed ({error_type}, HTTP {status}): {self.redact(message)}",
                 metadata={
@@ -70,7 +68,6 @@ class BedrockErrors(UpstreamErrors):
             text = str((payload.get("message") or payload.get("Message") or "") if payload else "")
         if kind == "throttlingException":
             return GatewayError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
                 Reason.UPSTREAM_RATE_LIMITED,
                 f"provider {self.provider!r} is rate limiting ({kind}): {self.redact(text)}",
                 metadata={"provider": self.provider, "upstream_code": kind},

@@ -9,7 +9,6 @@ import os
 from collections.abc import Mapping
 
 import botocore.session
-import grpc
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, RefreshableCredentials
@@ -59,7 +58,6 @@ class Signer:
         detail = f" ({cause})" if cause else ""
         provider = self._settings.name
         return GatewayError(
-            grpc.StatusCode.UNAVAILABLE,
             Reason.UPSTREAM_AUTH_FAILED,
             f"provider {provider!r} has no usable AWS credentials from its settings or the standard chain{detail}",
             metadata={"provider": provider},
