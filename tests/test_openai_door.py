@@ -20,17 +20,8 @@ from llmgateway.auth.keys import new_key
 from llmgateway.observability.logging_setup import ACCESS_LOGGER, JsonFormatter
 from tests.conformance.harness import KEY, MODEL, tiny_png
 from tests.conftest import StartGateway
-from tests.openai_door import chat_body, chunks, door_url, events, post_chat, provider_config
+from tests.openai_door import WEATHER_TOOL, chat_body, chunks, door_url, events, post_chat, provider_config
 from tests.upstreams.openai import Behaviour, OpenAISimulator
-
-WEATHER: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +105,7 @@ async def test_streamed_tool_calls_carry_index_id_type_and_name(
     sim.behaviour = Behaviour(
         tool_calls=[("get_weather", '{"city": "Paris"}'), ("get_weather", '{"city": "Oslo"}')]
     )
-    answer = await post_chat(http, chat_body(text="weather?", stream=True, tools=[WEATHER]))
+    answer = await post_chat(http, chat_body(text="weather?", stream=True, tools=[WEATHER_TOOL]))
     parsed = chunks(answer.text)
     fragments = [f for c in parsed for f in c["choices"][0]["delta"].get("tool_calls", [])]
     seen: dict[int, dict[str, Any]] = {}
@@ -160,7 +151,7 @@ async def test_every_parameter_reaches_the_provider(http: httpx.AsyncClient, sim
         "seed": 7,
         "presence_penalty": 0.5,
         "frequency_penalty": -0.5,
-        "tools": [{**WEATHER, "function": {**WEATHER["function"], "strict": True}}],
+        "tools": [{**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "strict": True}}],
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
         "parallel_tool_calls": False,
         "response_format": {
@@ -207,7 +198,7 @@ async def test_a_tool_result_round_trip(http: httpx.AsyncClient, sim: OpenAISimu
     ]
     body = {
         "model": MODEL,
-        "tools": [WEATHER],
+        "tools": [WEATHER_TOOL],
         "messages": [
             {"role": "user", "content": "weather in Paris and Oslo?"},
             {"role": "assistant", "content": None, "tool_calls": calls, "refusal": None},
@@ -249,13 +240,13 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"stream": True, "stream_options": {"include_usage": True, "x": 1}}, "stream_options.x"),
     ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "tools[0].type"),
     (
-        {"tools": [{**WEATHER, "function": {**WEATHER["function"], "name": "bad name"}}]},
+        {"tools": [{**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "name": "bad name"}}]},
         "tools[0].function.name",
     ),
     ({"tool_choice": "required"}, "tool_choice"),
     ({"parallel_tool_calls": False}, "parallel_tool_calls"),
     (
-        {"tools": [{**WEATHER, "function": {**WEATHER["function"], "strict": "yes"}}]},
+        {"tools": [{**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "strict": "yes"}}]},
         "tools[0].function.strict",
     ),
     ({"response_format": {"type": "json_object", "schema": {}}}, "response_format.schema"),
