@@ -9,11 +9,11 @@ from contextlib import aclosing
 
 from llmgateway.auth.keys import Principal
 from llmgateway.cache.responses import CachePlan, StreamAssembler, replay
+from llmgateway.core.entry import routing_caller
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.runtime import Runtime
 from llmgateway.core.served import Served
 from llmgateway.observability.call_record import CallRecord
-from llmgateway.routing.rules import Caller
 from llmgateway.v1 import chat_pb2
 
 
@@ -22,13 +22,13 @@ def cache_plan(
 ) -> CachePlan:
     """What the cache does for this call: off unless enabled and the key allows it; the caller's
     cache-control headers may bypass it or change what is stored."""
-    routing_caller = Caller(tenant=who.tenant, key_id=who.key_id) if who is not None else Caller()
+    scope_caller = routing_caller(who)
     return runtime.responses.plan(
         who.tenant if who is not None else "",
         request,
         caller.headers,
         allowed=who.policy.cache if who is not None else True,
-        route=lambda: runtime.router.cache_scope(request, routing_caller),
+        route=lambda: runtime.router.cache_scope(request, scope_caller),
     )
 
 

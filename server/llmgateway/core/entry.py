@@ -18,6 +18,7 @@ from llmgateway.limits.admission import Admission, Ticket
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.reasons import Reason
 from llmgateway.routing import estimate
+from llmgateway.routing.rules import Caller
 from llmgateway.v1 import chat_pb2
 
 
@@ -44,6 +45,11 @@ async def settle(admission: Admission, ticket: Ticket, usage: chat_pb2.Usage) ->
         # In-process limits settle without ever suspending, so no cancellation can cut them short;
         # the shield would only cost a task per call.
         await settling
+
+
+def routing_caller(who: Principal | None) -> Caller:
+    """Who routing rules see as the caller: the authenticated key and tenant, if any."""
+    return Caller(tenant=who.tenant, key_id=who.key_id) if who is not None else Caller()
 
 
 def authenticated(runtime: Runtime, caller: CallerIdentity) -> Principal | None:

@@ -14,7 +14,7 @@ from contextlib import aclosing, contextmanager
 from llmgateway.core import report
 from llmgateway.core.cache_step import answer_text, assembler_for, cache_plan, looked_up, noted, replayed
 from llmgateway.core.deadlines import bounded_by_deadline, deadline_of
-from llmgateway.core.entry import Entry, authenticated
+from llmgateway.core.entry import Entry, authenticated, routing_caller
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.load_shedding import LoadShedder
 from llmgateway.core.prompt_charge import prompt_charged_if_cut
@@ -30,7 +30,6 @@ from llmgateway.reasons import Code
 from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.pricing import cost_usd, prices_for
 from llmgateway.routing.router import RouteReport
-from llmgateway.routing.rules import Caller
 from llmgateway.v1 import chat_pb2, content_pb2, models_pb2
 
 
@@ -87,12 +86,6 @@ class _Prepared:
         if self.pii is not None:
             self.pii.prompts(request)  # before the cache key and before anything leaves the gateway
         self.plan = cache_plan(runtime, request, caller, who)
-
-
-def _routing_caller(entry: Entry) -> Caller:
-    """Who routing rules see as the caller: the authenticated key and tenant, if any."""
-    who = entry.who
-    return Caller(tenant=who.tenant, key_id=who.key_id) if who is not None else Caller()
 
 
 class Core:
@@ -186,7 +179,11 @@ class Core:
             with prompt_charged_if_cut(call):
                 async with bounded_by_deadline(caller.time_remaining(), runtime.config.routing.max_call_s):
                     response, route = await runtime.router.chat(
-                        request, request.model, prepared.request_id, prepared.deadline, _routing_caller(entry)
+                        request,
+                        request.model,
+                        prepared.request_id,
+                        prepared.deadline,
+                        routing_caller(entry.who),
                     )
             call.served = _served(route, prepared.plan.state_after_miss)
             return await self._answered(runtime, request, response, route=route, prepared=prepared, call=call)
@@ -257,7 +254,7 @@ class Core:
         async with bounded_by_deadline(caller.time_remaining(), runtime.config.routing.max_call_s):
             with prompt_charged_if_cut(call):
                 handle, route = await runtime.router.open_stream(
-                    request, request.model, prepared.request_id, prepared.deadline, _routing_caller(entry)
+                    request, request.model, prepared.request_id, prepared.deadline, routing_caller(entry.who)
                 )
             try:
                 call.served = _served(route, plan.state_after_miss)
