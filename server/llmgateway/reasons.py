@@ -99,6 +99,8 @@ def _upstream(
     return ReasonSpec(code, reason_class, http_status, breaker=True, retry=retry)
 
 
+# HTTP statuses: a failure of every route is 503 (what the OpenAI and Anthropic SDKs retry, and
+# what their APIs answer when overloaded), never 502; timeouts are 504.
 REASONS: dict[Reason, ReasonSpec] = {
     Reason.INVALID_REQUEST: ReasonSpec(Code.INVALID_ARGUMENT, "caller", 400),
     Reason.PII_DETECTED: ReasonSpec(Code.INVALID_ARGUMENT, "caller", 400),
@@ -129,17 +131,17 @@ REASONS: dict[Reason, ReasonSpec] = {
     # Billing, not load: asking the same deployment again will not help.
     Reason.UPSTREAM_QUOTA_EXHAUSTED: _upstream(Code.RESOURCE_EXHAUSTED, "rate_limited", 429, retry=False),
     Reason.UPSTREAM_UNAVAILABLE: _upstream(Code.UNAVAILABLE, "unavailable", 503),
-    Reason.UPSTREAM_AUTH_FAILED: _upstream(Code.UNAVAILABLE, "unavailable", 502, retry=False),
-    Reason.UPSTREAM_CONNECT_FAILED: _upstream(Code.UNAVAILABLE, "unavailable", 502),
-    Reason.UPSTREAM_CONNECTION_LOST: _upstream(Code.UNAVAILABLE, "unavailable", 502),
+    Reason.UPSTREAM_AUTH_FAILED: _upstream(Code.UNAVAILABLE, "unavailable", 503, retry=False),
+    Reason.UPSTREAM_CONNECT_FAILED: _upstream(Code.UNAVAILABLE, "unavailable", 503),
+    Reason.UPSTREAM_CONNECTION_LOST: _upstream(Code.UNAVAILABLE, "unavailable", 503),
     Reason.UPSTREAM_TIMEOUT: _upstream(Code.UNAVAILABLE, "timeout", 504),
     Reason.UPSTREAM_STALL: _upstream(Code.UNAVAILABLE, "timeout", 504),
     # An answer it could not give properly it would give the same again; another deployment may not.
-    Reason.UPSTREAM_MALFORMED_RESPONSE: _upstream(Code.UNAVAILABLE, "unavailable", 502, retry=False),
-    Reason.UPSTREAM_RESPONSE_TOO_LARGE: _upstream(Code.UNAVAILABLE, "unavailable", 502, retry=False),
-    Reason.UPSTREAM_STREAM_CUT: _upstream(Code.UNAVAILABLE, "unavailable", 502),
-    Reason.UPSTREAM_STREAM_ERROR: _upstream(Code.UNAVAILABLE, "unavailable", 502),
-    Reason.UPSTREAM_ERROR: _upstream(Code.UNAVAILABLE, "unavailable", 502),
+    Reason.UPSTREAM_MALFORMED_RESPONSE: _upstream(Code.UNAVAILABLE, "unavailable", 503, retry=False),
+    Reason.UPSTREAM_RESPONSE_TOO_LARGE: _upstream(Code.UNAVAILABLE, "unavailable", 503, retry=False),
+    Reason.UPSTREAM_STREAM_CUT: _upstream(Code.UNAVAILABLE, "unavailable", 503),
+    Reason.UPSTREAM_STREAM_ERROR: _upstream(Code.UNAVAILABLE, "unavailable", 503),
+    Reason.UPSTREAM_ERROR: _upstream(Code.UNAVAILABLE, "unavailable", 503),
     Reason.UPSTREAM_REJECTED_REQUEST: ReasonSpec(Code.INVALID_ARGUMENT, "caller", 400),
     Reason.UPSTREAM_NOT_FOUND: ReasonSpec(Code.NOT_FOUND, "caller", 404),
     Reason.REQUEST_TOO_LARGE: ReasonSpec(Code.INVALID_ARGUMENT, "caller", 413),
