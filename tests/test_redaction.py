@@ -488,11 +488,18 @@ def test_stream_holds_back_only_what_could_still_match() -> None:
             assert stream.held == 0, "no match spans a line break"
         else:
             # at most the current word plus the words before it that end in a digit group
-            # ("+1 415 555 26", "`4242 4242 42"), joined by single spaces
+            # ("+1 415 555 26", "`4242 4242 42"), joined by single spaces, or that are a label
+            # held with its value ("Bearer ", "x-api-key: ", "api_key = ")
             words = re.split(r"[^\S ]", fed)[-1].split(" ")
             tail = len(words[-1])
             for w in reversed(words[:-1]):
-                if re.search(r"\d[0-9()+.\-]*\Z", w) is None:
+                if (
+                    re.search(
+                        r"\d[0-9()+.\-/]*\Z|(?i:bearer)\Z|(?i:key|token|secret)[\"']?[:=]?[\"']?\Z|\A[:=]\Z",
+                        w,
+                    )
+                    is None
+                ):
                     break
                 tail += len(w) + 1
             assert stream.held <= tail, fed[-80:]
@@ -510,16 +517,19 @@ def test_stream_examples() -> None:
     assert stream.held == 0
     assert stream.feed("order 4111 1111 ") == "order "
     assert stream.feed("1111 1111 and 10.1.2.3") == "[CREDIT_CARD] and "
-    assert stream.feed(" ") == "", "a dotted digit group may continue as a phone (030.1234 5678)"
-    assert stream.feed("next ") == "[IPV4] next "
-    assert stream.feed("Bearer ") == "Bearer "  # the label is emitted, the token is still detected
+    # no detector can continue "10.1.2.3 " (a European phone starts with 0): released at once
+    assert stream.feed(" ") == "[IPV4] "
+    assert stream.feed("030.1234 ") == "", "a dotted digit group may continue as a phone (030.1234 5678)"
+    assert stream.feed("5678 next ") == "[PHONE] next "
+    assert stream.feed("Bearer ") == ""  # a label is held with its value (redaction/stream.py)
     assert stream.feed("abcDEF123ghiJKL456mno") == ""
-    assert stream.flush() == "[BEARER_TOKEN]"
+    assert stream.flush() == "Bearer [BEARER_TOKEN]"
     assert [f.kind for f in stream.findings] == [
         Kind.EMAIL,
         Kind.PHONE,
         Kind.CREDIT_CARD,
         Kind.IPV4,
+        Kind.PHONE,
         Kind.BEARER_TOKEN,
     ]
     assert stream.flush() == ""

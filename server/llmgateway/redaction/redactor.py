@@ -35,11 +35,10 @@ from llmgateway.redaction.kinds import (
 )
 
 # Upper bound of a detector's match (label included) plus its look-ahead; the longest is a JWT
-# (512 + 1 + 3000 + 1 + 700). A word longer than LONG_TAIL is released down to its last
-# MAX_MATCH characters (backing off to the start of any match the cut would split), so the stream
-# redactor never holds back more than MAX_HOLD characters.
+# (512 + 1 + 3000 + 1 + 700). An attempt starting more than MAX_MATCH characters before the end of
+# the text cannot read it, so the stream redactor (redaction/stream.py) holds back at most that
+# plus the candidates it backs off from: MAX_HOLD characters.
 MAX_MATCH: Final = 4300
-LONG_TAIL: Final = 6400
 MAX_HOLD: Final = 2 * MAX_MATCH
 # Already-emitted text kept as left context for look-behinds and labels ("Bearer ", "api_key=",
 # "aws_secret_access_key = ", at most 45 characters before the value); scanning starts RESCAN

@@ -3,39 +3,46 @@ whole text at once, holding back only the text that could still become part of a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Final
 
+import regex
+
+from llmgateway.redaction.detectors import DETECTORS, Detector
 from llmgateway.redaction.kinds import Finding
-from llmgateway.redaction.redactor import CONTEXT, LONG_TAIL, MAX_MATCH, RESCAN, Redactor
+from llmgateway.redaction.redactor import CONTEXT, MAX_MATCH, RESCAN, Redactor
 
-# The held-back tail is the last (possibly incomplete) word, extended backwards over the digit
-# groups (digits and "()+.-", with a digit) joined by single spaces that phone and card numbers are
-# made of ("+1 415 555 2671", "4111 1111 1111 1111"). No detector's span contains any other
-# whitespace, so no match can cross from the text before the tail into it: that text is final.
-_ASCII_SPACE: Final = " \t\n\r\f\v"
-_GROUP_SUFFIX: Final = re.compile(r"[()+.\-]{0,3}\d[0-9()+.\-]{0,31}\Z")
-
-
-def _last_space(text: str, lo: int, hi: int) -> int:
-    """Index of the last ASCII whitespace in ``text[lo:hi]``, or ``lo - 1``.
-
-    Other whitespace (NBSP) only makes a word longer, which holds back more: still correct.
-    """
-    return max(lo - 1, *(text.rfind(c, lo, hi) for c in _ASCII_SPACE))
+# The hold-back is derived from the detectors themselves, not from a character class of its own (a
+# class that forgot "/" once let "030/1234 5678" out unredacted, issue 24). For every detector, the
+# same pattern followed by "(?!)" can never match, so the `regex` package's partial search returns
+# the leftmost attempt whose pattern (look-aheads included) ran into the end of the text: exactly
+# the attempts that more text could still change. An attempt that fails or completes without
+# reading the end is final whatever follows (look-behinds read only the text before), so the text
+# before the earliest such attempt is final, apart from complete matches that cross it, which
+# StreamRedactor._emit backs off from. Every quantifier of a detector is bounded (MAX_MATCH), so
+# an attempt that starts more than MAX_MATCH characters before the end cannot reach it: the hold is
+# bounded (MAX_HOLD).
 
 
-def _tail_start(text: str, lo: int) -> int:
-    start = _last_space(text, lo, len(text)) + 1
-    while start - 1 > lo and text[start - 1] == " ":
-        word_start = _last_space(text, lo, start - 1) + 1
-        group = _GROUP_SUFFIX.search(text, word_start, start - 1)
-        if group is None:
-            break
-        start = group.start()
-        if start != word_start:
-            break
+def _open_pattern(detector: Detector) -> regex.Pattern[str]:
+    # A label ("Bearer ", "api_key = ") is held with its value: the whole pattern is used, since
+    # turning the label into a look-behind makes `regex` report partial attempts unreliably.
+    return regex.compile(f"(?:{detector.pattern.pattern})(?!)")
+
+
+# Indexed like DETECTORS (the redactor's priorities).
+_OPEN: Final[tuple[regex.Pattern[str], ...]] = tuple(_open_pattern(d) for d in DETECTORS)
+
+
+def _open_start(redactor: Redactor, text: str, lo: int) -> int:
+    """The earliest position at or after ``lo`` where an attempt of one of ``redactor``'s
+    detectors reads the end of ``text`` (``len(text)`` when none does)."""
+    start = len(text)
+    lo = max(lo, len(text) - MAX_MATCH)
+    for priority, _ in redactor._detectors:
+        m = _OPEN[priority].search(text, lo, partial=True)
+        if m is not None:
+            start = min(start, m.start())
     return start
 
 
@@ -69,11 +76,9 @@ class StreamRedactor:
         if not chunk:
             return ""
         self._buffer += chunk
-        buf = self._buffer
-        lo = max(0, len(buf) - LONG_TAIL)
-        cut = _tail_start(buf, lo)
-        if lo > 0 and cut <= lo:  # a word longer than any match: release all but its end
-            cut = len(buf) - MAX_MATCH
+        base = len(self._context)
+        window = self._context + self._buffer
+        cut = _open_start(self.redactor, window, max(0, base - RESCAN)) - base
         if cut <= 0:
             return ""
         return self._emit(cut, final=False)

@@ -1,0 +1,107 @@
+"""Streaming equals unary, by construction (issue 24): every corpus text and the issue's examples,
+split at every position, fed one character at a time and cut at random (hypothesis), stream
+exactly as they redact whole, so the stream never shows a character the unary output masks."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmgateway.redaction.detectors import DETECTORS
+from llmgateway.redaction.redactor import MAX_HOLD, MAX_MATCH, Redactor
+from llmgateway.redaction.stream import StreamRedactor
+from tests.test_redaction import TEXTS
+
+# The issue's examples: what leaked (030/1234 5678) and values glued to labels, in parentheses,
+# with extensions, in CSV, in HTML.
+ISSUE_EXAMPLES = [
+    "Ruf an: 030/1234 5678 bitte",
+    "Ruf an: 030/1234 5678",
+    "Il mio telefono: 3737019122.",
+    "mobile=0174893458",
+    "Telefon (08171) 94088 angegeben.",
+    "<td>(0131)4960355</td>",
+    'tel: "001-345-531-0470"',
+    "(288)949-2917x48222",
+    "IP:178.221.137.130",
+    "(0191 498 0629)",
+    "Owen-Berry,0113 4960067,Port",
+    "userEmail=grosalain%40denis.com",
+    "3518 0623 1642 3432",
+    "firmware 11.17.43.224",
+    "git@github.com:acme/repo.git",
+    "SSN 016-60-0000 is invalid",
+    "call 06.12.34.56.78 or +33 1 42 68 53 00 then 020 7946 0958 / 0171 1234567",
+]
+TEXTS_ALL = TEXTS + ISSUE_EXAMPLES
+REDACTOR = Redactor()
+
+
+def stream(chunks: list[str], redactor: Redactor = REDACTOR) -> str:
+    s = StreamRedactor(redactor)
+    out = [s.feed(chunk) for chunk in chunks]
+    out.append(s.flush())
+    assert s.held == 0
+    return "".join(out)
+
+
+def test_every_split_position() -> None:
+    for text in TEXTS_ALL:
+        whole = REDACTOR.redact(text).text
+        for i in range(len(text) + 1):
+            assert stream([text[:i], text[i:]]) == whole, (i, len(text))
+
+
+def test_one_character_at_a_time() -> None:
+    for text in TEXTS_ALL:
+        assert stream(list(text)) == REDACTOR.redact(text).text
+
+
+def test_the_issue_leak() -> None:
+    text = "Ruf an: 030/1234 5678 bitte"
+    assert REDACTOR.redact(text).text == "Ruf an: [PHONE] bitte"
+    assert stream(list(text)) == "Ruf an: [PHONE] bitte"
+    assert stream(["Ruf an: 030/1234 ", "5678 bitte"]) == "Ruf an: [PHONE] bitte"
+
+
+@st.composite
+def chunked(draw: st.DrawFn) -> tuple[str, list[str]]:
+    parts = draw(st.lists(st.sampled_from(TEXTS_ALL), min_size=1, max_size=4))
+    seps = draw(
+        st.lists(
+            st.sampled_from(["", " ", "\n", ", ", "/", "-", "."]), min_size=len(parts), max_size=len(parts)
+        )
+    )
+    text = "".join(p + s for p, s in zip(parts, seps, strict=True))
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=12)))
+    bounds = [0, *cuts, len(text)]
+    return text, [text[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunked())
+def test_random_chunkings(case: tuple[str, list[str]]) -> None:
+    text, chunks = case
+    s = StreamRedactor(REDACTOR)
+    shown = ""
+    whole = REDACTOR.redact(text).text
+    for chunk in chunks:
+        shown += s.feed(chunk)
+        # never ahead of, nor different from, the unary output: nothing it masks is shown
+        assert whole.startswith(shown)
+        assert s.held <= MAX_HOLD
+    shown += s.flush()
+    assert shown == whole
+
+
+def test_every_detector_is_bounded_by_max_match() -> None:
+    """The hold-back bound relies on it: an attempt starting more than MAX_MATCH characters before
+    the end cannot read the end."""
+    for det in DETECTORS:
+        _, longest = sre_parse.parse(det.pattern.pattern, det.pattern.flags).getwidth()
+        assert longest < MAX_MATCH - 8, det.kind  # 8: the look-ahead's own characters
+        assert isinstance(det.pattern, re.Pattern)
