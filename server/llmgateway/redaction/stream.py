@@ -34,15 +34,23 @@ def _open_pattern(detector: Detector) -> regex.Pattern[str]:
 _OPEN: Final[tuple[regex.Pattern[str], ...]] = tuple(_open_pattern(d) for d in DETECTORS)
 
 
-def _open_start(redactor: Redactor, text: str, lo: int) -> int:
-    """The earliest position at or after ``lo`` where an attempt of one of ``redactor``'s
-    detectors reads the end of ``text`` (``len(text)`` when none does)."""
+def _open_start(redactor: Redactor, text: str, since: list[int], shift: int) -> int:
+    """The earliest position of ``text`` where an attempt of one of ``redactor``'s detectors reads
+    the end of ``text`` (``len(text)`` when none does).
+
+    ``since[priority]`` is where that detector's last search found its open attempt, in stream
+    offsets (``text[i]`` is stream offset ``i + shift``): every attempt before it read no end then
+    and reads none now that text was only appended, so the search starts there (the per-token cost
+    is the held tail, not the context). It is updated in place. One search per detector: an
+    alternation of them all loses `regex`'s literal-prefix searches and is slower.
+    """
     start = len(text)
-    lo = max(lo, len(text) - MAX_MATCH)
+    floor = max(0, len(text) - MAX_MATCH)
     for priority, _ in redactor._detectors:
-        m = _OPEN[priority].search(text, lo, partial=True)
-        if m is not None:
-            start = min(start, m.start())
+        m = _OPEN[priority].search(text, max(floor, since[priority] - shift), partial=True)
+        found = len(text) if m is None else m.start()
+        since[priority] = found + shift
+        start = min(start, found)
     return start
 
 
@@ -61,6 +69,8 @@ class StreamRedactor:
     _buffer: str = field(default="", init=False)  # raw, not yet emitted
     _offset: int = field(default=0, init=False)  # stream offset of _buffer[0]
     _closed: bool = field(default=False, init=False)
+    # per detector (by priority), the stream offset of its open attempt (see _open_start)
+    _since: list[int] = field(default_factory=lambda: [0] * len(DETECTORS), init=False)
 
     def __repr__(self) -> str:
         return f"StreamRedactor({self.redactor!r}, held={len(self._buffer)}, emitted={self._offset})"
@@ -78,7 +88,7 @@ class StreamRedactor:
         self._buffer += chunk
         base = len(self._context)
         window = self._context + self._buffer
-        cut = _open_start(self.redactor, window, max(0, base - RESCAN)) - base
+        cut = _open_start(self.redactor, window, self._since, self._offset - base) - base
         if cut <= 0:
             return ""
         return self._emit(cut, final=False)
