@@ -23,7 +23,7 @@ uv_sync    = UV_PROJECT_ENVIRONMENT=$(abspath $(1)) $(UV) sync --locked --quiet
 # buf (proto lint, format, breaking, and the clients' generators) from npm, by toolchain/buf's lock.
 BUF       := $(TOOLS)/buf/node_modules/.bin/buf
 
-.PHONY: pii-score help pin-uv install install-run run test gen check-gen upgrade-gen lock upgrade lint typecheck proto-lint breaking breaking-history pytest tools tools-grpcurl clean
+.PHONY: pii-score bench-redaction help pin-uv install install-run run test gen check-gen upgrade-gen lock upgrade lint typecheck proto-lint breaking breaking-history pytest tools tools-grpcurl clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -126,6 +126,9 @@ GHZ_VERSION     := v0.93.0
 
 pii-score: install  ## score redaction on the generated Faker corpus; write the table into docs/redaction.md
 	$(PY) -m bench.pii.score --write
+
+bench-redaction: install  ## redaction CPU per KB and per streamed token, on/off/pre-issue-24; into docs/redaction.md
+	$(PY) -m bench.redaction_cost --write
 
 tools: tools-grpcurl  ## grpcurl and ghz (go install, pinned) into $(GOBIN)
 	go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
