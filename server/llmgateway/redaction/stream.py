@@ -9,6 +9,7 @@ from typing import Final
 import regex
 
 from llmgateway.redaction.detectors import DETECTORS, Detector
+from llmgateway.redaction.firsts import start_mask
 from llmgateway.redaction.kinds import Finding
 from llmgateway.redaction.redactor import CONTEXT, MAX_MATCH, RESCAN, Redactor
 
@@ -34,21 +35,53 @@ def _open_pattern(detector: Detector) -> regex.Pattern[str]:
 _OPEN: Final[tuple[regex.Pattern[str], ...]] = tuple(_open_pattern(d) for d in DETECTORS)
 
 
-def _open_start(redactor: Redactor, text: str, since: list[int], shift: int) -> int:
+def _first_starts(chunk: str, at: int) -> dict[int, int]:
+    """Per detector priority, where in the text its first possible attempt start in ``chunk`` is
+    (``chunk`` is the text from offset ``at``); absent when no character of ``chunk`` can start one."""
+    first: dict[int, int] = {}
+    acc = 0
+    for i, mask in enumerate(start_mask(chunk)):
+        new = mask & ~acc
+        if new:
+            acc |= mask
+            while new:
+                bit = new & -new
+                first[bit.bit_length() - 1] = at + i
+                new ^= bit
+    return first
+
+
+def _open_start(redactor: Redactor, text: str, since: list[int], shift: int, seen: int) -> int:
     """The earliest position of ``text`` where an attempt of one of ``redactor``'s detectors reads
     the end of ``text`` (``len(text)`` when none does).
 
-    ``since[priority]`` is where that detector's last search found its open attempt, in stream
-    offsets (``text[i]`` is stream offset ``i + shift``): every attempt before it read no end then
-    and reads none now that text was only appended, so the search starts there (the per-token cost
-    is the held tail, not the context). It is updated in place. One search per detector: an
-    alternation of them all loses `regex`'s literal-prefix searches and is slower.
+    ``since[priority]`` is a position (in stream offsets: ``text[i]`` is stream offset
+    ``i + shift``) before which no attempt of that detector can read the end: every attempt before
+    it read no end then and reads none now that text was only appended. ``seen`` is the stream
+    offset where the text appended since the last call begins. It is updated in place.
+
+    Each detector's open attempt starts at or after a lower bound: ``since``, or, for a detector
+    that had none open, the first new character that can start it (redaction/firsts.py). Only
+    detectors whose bound lies before the earliest open attempt found so far are searched, lowest
+    bound first: the others cannot change the result, and their bound stays a valid ``since``.
+    So a token usually costs one or two partial searches, not one per detector. One search per
+    detector: an alternation of them all loses `regex`'s literal-prefix searches and is slower.
     """
-    start = len(text)
-    floor = max(0, len(text) - MAX_MATCH)
-    for priority, _ in redactor._detectors:
-        m = _OPEN[priority].search(text, max(floor, since[priority] - shift), partial=True)
-        found = len(text) if m is None else m.start()
+    n = len(text)
+    floor = max(0, n - MAX_MATCH)
+    fresh = seen - shift
+    first = _first_starts(text[fresh:], fresh)
+    bounds = sorted(
+        (first.get(p, n) if (lo := since[p] - shift) >= fresh else lo, p) for p, _ in redactor._detectors
+    )
+    start = n
+    for bound, priority in bounds:
+        lo = max(bound, floor)
+        if lo >= start:
+            since[priority] = lo + shift
+            continue
+        m = _OPEN[priority].search(text, lo, partial=True)
+        found = n if m is None else m.start()
         since[priority] = found + shift
         start = min(start, found)
     return start
@@ -71,6 +104,7 @@ class StreamRedactor:
     _closed: bool = field(default=False, init=False)
     # per detector (by priority), the stream offset of its open attempt (see _open_start)
     _since: list[int] = field(default_factory=lambda: [0] * len(DETECTORS), init=False)
+    _seen: int = field(default=0, init=False)  # stream offset up to which _since was computed
 
     def __repr__(self) -> str:
         return f"StreamRedactor({self.redactor!r}, held={len(self._buffer)}, emitted={self._offset})"
@@ -88,7 +122,9 @@ class StreamRedactor:
         self._buffer += chunk
         base = len(self._context)
         window = self._context + self._buffer
-        cut = _open_start(self.redactor, window, self._since, self._offset - base) - base
+        shift = self._offset - base
+        cut = _open_start(self.redactor, window, self._since, shift, self._seen) - base
+        self._seen = len(window) + shift
         if cut <= 0:
             return ""
         return self._emit(cut, final=False)
