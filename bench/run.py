@@ -328,7 +328,9 @@ def hey(
         "csv",
         url,
     ]
-    record(f"hey concurrency {concurrency}{label}", argv)
+    kind = f"hey concurrency {concurrency}{label}"
+    if kind not in COMMANDS:  # the body is in a temporary file: say what it held
+        COMMANDS[kind] = f"{command_line(argv)}\n#   ({Path(file.name).name}: {json.dumps(body)})"
     text = subprocess.run(argv, capture_output=True, check=True, text=True).stdout
     Path(file.name).unlink()
     return parse_hey_csv(text, seconds)
