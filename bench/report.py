@@ -77,6 +77,17 @@ def table(cols: dict[str, dict[str, Any]], rows: list[tuple[str, Getter]]) -> st
     return "\n".join(lines)
 
 
+def busy(scenario: str, core: int) -> Getter:
+    """A core's busy share during a saturated run, in percent (a whole core busy while the server's
+    is not: the load side bounded the figure)."""
+
+    def get(f: dict[str, Any]) -> str | None:
+        shares = dig(f, scenario, "cores_busy")
+        return f"{shares[core]:.0%}" if shares and core < len(shares) else None
+
+    return get
+
+
 def minus(value: Any, base: Any) -> float | None:
     if value is None or base is None:
         return None
@@ -171,6 +182,8 @@ def render(results: dict[str, Any], steps: list[dict[str, Any]] | None = None) -
                 ("p50 ms", lambda f: dig(f, "unary_saturated", "p50_ms")),
                 ("p99 ms", lambda f: dig(f, "unary_saturated", "p99_ms")),
                 ("CPU ms per call (server)", lambda f: dig(f, "unary_saturated", "cpu_ms_per_call")),
+                ("core 0 busy (load generator, upstream)", busy("unary_saturated", 0)),
+                ("core 1 busy (the server)", busy("unary_saturated", 1)),
                 ("errors", lambda f: dig(f, "unary_saturated", "errors")),
             ],
         )
@@ -230,6 +243,8 @@ def render(results: dict[str, Any], steps: list[dict[str, Any]] | None = None) -
                 ("saturated streams/s (concurrency 32)", lambda f: dig(f, "stream_saturated", "rps")),
                 ("saturated relay rate (tokens/s)", lambda f: dig(f, "stream_saturated", "tokens_per_s")),
                 ("CPU ms per stream (server)", lambda f: dig(f, "stream_saturated", "cpu_ms_per_call")),
+                ("core 0 busy (load generator, upstream)", busy("stream_saturated", 0)),
+                ("core 1 busy (the server)", busy("stream_saturated", 1)),
                 ("errors (saturated)", lambda f: dig(f, "stream_saturated", "errors")),
             ],
         )

@@ -187,6 +187,27 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def core_ticks() -> list[tuple[int, int]]:
+    """(busy, total) clock ticks of each core since boot, from /proc/stat."""
+    ticks = []
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            numbers = [int(value) for value in values]
+            idle = numbers[3] + numbers[4]  # idle and iowait
+            ticks.append((sum(numbers[:8]) - idle, sum(numbers[:8])))
+    return ticks
+
+
+def cores_busy(before: list[tuple[int, int]], after: list[tuple[int, int]]) -> list[float]:
+    """Each core's busy share between two core_ticks() readings: with the placement above, core 0
+    busy at 100% while the server's core 1 is not says the load side bounds a saturated figure."""
+    return [
+        (busy - busy0) / max(1, total - total0)
+        for (busy0, total0), (busy, total) in zip(before, after, strict=False)
+    ]
+
+
 # --------------------------------------------------------------------------------------------------
 # Load generators
 
@@ -289,9 +310,10 @@ def ghz(
 
 def saturated(target: Target, pid: int, method: str, seconds: float) -> dict[str, Any]:
     """ghz closed loop at SATURATED_CONCURRENCY, with the server's CPU milliseconds per call."""
-    cpu = cpu_seconds(pid)
+    cpu, ticks = cpu_seconds(pid), core_ticks()
     run = ghz(target, method, concurrency=SATURATED_CONCURRENCY, seconds=seconds)
     run["cpu_ms_per_call"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, run["calls"])
+    run["cores_busy"] = cores_busy(ticks, core_ticks())
     return run
 
 
@@ -341,9 +363,10 @@ def hey_saturated(
 ) -> dict[str, Any]:
     """hey closed loop at SATURATED_CONCURRENCY, with the server's CPU milliseconds per call (as
     `saturated` for ghz)."""
-    cpu = cpu_seconds(pid)
+    cpu, ticks = cpu_seconds(pid), core_ticks()
     run = hey(url, body, concurrency=SATURATED_CONCURRENCY, seconds=seconds, api_key=api_key, label=label)
     run["cpu_ms_per_call"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, run["calls"])
+    run["cores_busy"] = cores_busy(ticks, core_ticks())
     return run
 
 

@@ -183,3 +183,12 @@ def test_the_http_door_columns_sit_beside_the_grpc_doors() -> None:
         "(needs the gateway's gRPC and HTTP door figures from one run: gateway-on, gateway-on-http)"
     ]
     assert "## Issue 20 targets" in report.render(run)
+
+
+def test_saturated_runs_show_how_busy_each_core_was() -> None:
+    run = _doors()
+    run["targets"]["gateway-on-http"]["stream_saturated"]["cores_busy"] = [0.99, 0.66]
+    lines = report.render(run).splitlines()
+    streaming = lines[lines.index("## Streaming (16 one-word tokens per reply)") :]
+    assert _row(streaming, "core 0 busy (load generator, upstream)")[1:3] == ["—", "99%"]
+    assert _row(streaming, "core 1 busy (the server)")[1:3] == ["—", "66%"]
