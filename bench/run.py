@@ -409,9 +409,10 @@ def stream_probe(kind: str, address: str, model: str, streams: int, api_key: str
     if api_key:
         argv += ["--api-key", api_key]
     record(f"stream probe {kind}", argv)
-    result: dict[str, Any] = json.loads(
-        subprocess.run(argv, cwd=ROOT, capture_output=True, check=True, text=True).stdout
-    )
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, check=False, text=True)
+    if done.returncode != 0:  # the probe's own traceback says why; CalledProcessError would not
+        raise RuntimeError(f"the stream probe failed on {address}:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
