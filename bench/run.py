@@ -893,7 +893,7 @@ def write_report(home: Path, results: dict[str, Any]) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
-    parser.add_argument("--quick", action="store_true", help="short runs (about 1-2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="short runs (about 5 minutes)")
     parser.add_argument(
         "--only",
         help="comma-separated targets (gateway-on, gateway-off, forwarder, forwarder-aiohttp, echo, "
