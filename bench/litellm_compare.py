@@ -74,15 +74,18 @@ def measure(upstream_url: str, profile: run.Profile) -> dict[str, Any]:
         figures: dict[str, Any] = {"version": litellm_version(), "command": run.command_line(argv)}
         figures["rss_idle_mb"] = run.rss_mb(process.pid)
         url = f"{base}/v1/chat/completions"
-        body = {"model": "fast", "messages": [{"role": "user", "content": run.PROMPT}]}
+        # The same requests as the gateway's HTTP door gets (run.measure_http_door).
+        body = run.openai_body("fast")
         run.hey(url, body, concurrency=4, seconds=2, api_key=master_key)
         figures["unary_c1"] = run.hey(url, body, concurrency=1, seconds=profile.closed_s, api_key=master_key)
-        cpu = run.cpu_seconds(process.pid)
-        sat = run.hey(
-            url, body, concurrency=run.SATURATED_CONCURRENCY, seconds=profile.closed_s, api_key=master_key
+        figures["unary_saturated"] = run.hey_saturated(
+            url, body, process.pid, profile.closed_s, api_key=master_key
         )
-        sat["cpu_ms_per_call"] = (run.cpu_seconds(process.pid) - cpu) * 1000 / max(1, sat["calls"])
-        figures["unary_saturated"] = sat
+        stream = run.hey_saturated(
+            url, run.openai_body("fast", stream=True), process.pid, profile.closed_s, api_key=master_key
+        )
+        stream["tokens_per_s"] = stream["rps"] * run.UPSTREAM_WORDS
+        figures["stream_saturated"] = stream
         figures["stream_fast"] = run.stream_probe("http", f"{base}/v1", "fast", profile.streams, master_key)
         paced = max(10, profile.streams // 2)
         figures["stream_paced"] = run.stream_probe("http", f"{base}/v1", "paced", paced, master_key)

@@ -1,7 +1,10 @@
 """Flame graphs of a server under saturated load: py-spy samples the process while ghz drives it.
 
     python -m bench.profile [--target gateway-on|gateway-off|forwarder|forwarder-aiohttp] [--method Chat|ChatStream]
-                            [--seconds 20] [--native] [--label before-uvloop]
+                            [--door grpc|http] [--seconds 20] [--native] [--label before-uvloop]
+
+`--door http` drives a gateway's OpenAI HTTP door with hey instead (`POST /v1/chat/completions`,
+`"stream": true` for ChatStream) and names the files <target>-http-<method>.
 
 Writes bench/profiles/<target>-<method>[-<label>].svg (kept in git: the evidence behind each
 optimisation in bench/RESULTS.md) and <stem>.txt, the hottest functions by self and inclusive share.
@@ -25,10 +28,13 @@ from bench.run import (
     build_protoset,
     free_port,
     ghz,
+    hey,
+    openai_body,
     start,
     stop,
     targets,
     upstream_server,
+    wait_http_ready,
     wait_ready,
 )
 
@@ -65,6 +71,7 @@ def main() -> int:
         choices=["gateway-on", "gateway-off", "forwarder", "forwarder-aiohttp"],
     )
     parser.add_argument("--method", default="Chat", choices=["Chat", "ChatStream"])
+    parser.add_argument("--door", default="grpc", choices=["grpc", "http"], help="a gateway's door to load")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--native", action="store_true", help="include C frames (grpc core, uvloop)")
@@ -73,19 +80,39 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     PROFILES.mkdir(parents=True, exist_ok=True)
     build_protoset()
-    stem = f"{args.target}-{args.method}" + (f"-{args.label}" if args.label else "")
+    door = "-http" if args.door == "http" else ""
+    stem = f"{args.target}{door}-{args.method}" + (f"-{args.label}" if args.label else "")
     with upstream_server(free_port()) as url:
         target = next(t for t in targets(url) if t.name == args.target)
+        if args.door == "http" and target.http_port is None:
+            parser.error(f"{args.target} has no HTTP door")
         target.process = start(target.argv, OUT / f"{target.name}.log")
         try:
             wait_ready(target)
-            ghz(target, args.method, concurrency=4, seconds=2)  # warm up
-            load = threading.Thread(
-                target=ghz,
-                args=(target, args.method),
-                kwargs={"concurrency": SATURATED_CONCURRENCY, "seconds": 2 * args.seconds + 6},
-                daemon=True,
-            )
+            seconds = 2 * args.seconds + 6
+            if args.door == "http":
+                wait_http_ready(target)
+                completions = f"{target.http_base}/chat/completions"
+                body = openai_body(target.fast_model, stream=args.method == "ChatStream")
+                hey(completions, body, concurrency=4, seconds=2, api_key=target.api_key)  # warm up
+                load = threading.Thread(
+                    target=hey,
+                    args=(completions, body),
+                    kwargs={
+                        "concurrency": SATURATED_CONCURRENCY,
+                        "seconds": seconds,
+                        "api_key": target.api_key,
+                    },
+                    daemon=True,
+                )
+            else:
+                ghz(target, args.method, concurrency=4, seconds=2)  # warm up
+                load = threading.Thread(
+                    target=ghz,
+                    args=(target, args.method),
+                    kwargs={"concurrency": SATURATED_CONCURRENCY, "seconds": seconds},
+                    daemon=True,
+                )
             load.start()
             time.sleep(2)
             collapsed = OUT / f"{stem}.collapsed"

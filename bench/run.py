@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import yaml
 
 from bench import report
@@ -72,6 +73,7 @@ QUICK = Profile("quick", closed_s=2, rate_step_s=2, streams=30, soak_s=8, long_s
 SCALING_CONCURRENCY = 64
 SCALING_CONNECTIONS = 8  # SO_REUSEPORT spreads connections, not calls: several, for several workers
 C1_ROUNDS = 5  # interleaved concurrency-1 rounds of the gateway and the forwarder
+DOOR_ROUNDS = 4  # interleaved rounds of the gateway's gRPC and HTTP doors (an even number: ABBA)
 
 
 @dataclass
@@ -84,12 +86,19 @@ class Target:
     fast_model: str
     paced_model: str
     api_key: str | None = None
+    # The gateway's OpenAI-compatible HTTP door (server.http_listen) on this port, beside gRPC.
+    http_port: int | None = None
     process: subprocess.Popen[bytes] | None = None
     figures: dict[str, Any] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_base(self) -> str:
+        """The HTTP door's OpenAI base URL (ending in /v1)."""
+        return f"http://127.0.0.1:{self.http_port}/v1"
 
 
 # The running upstream's pid (for its CPU time in the scaling run).
@@ -176,6 +185,27 @@ def tree_cpu_seconds(pid: int) -> float:
         with contextlib.suppress(OSError):
             total += sum(int(value) for value in _stat_fields(one)[11:13]) / CLK_TCK
     return total
+
+
+def core_ticks() -> list[tuple[int, int]]:
+    """(busy, total) clock ticks of each core since boot, from /proc/stat."""
+    ticks = []
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            numbers = [int(value) for value in values]
+            idle = numbers[3] + numbers[4]  # idle and iowait
+            ticks.append((sum(numbers[:8]) - idle, sum(numbers[:8])))
+    return ticks
+
+
+def cores_busy(before: list[tuple[int, int]], after: list[tuple[int, int]]) -> list[float]:
+    """Each core's busy share between two core_ticks() readings: with the placement above, core 0
+    busy at 100% while the server's core 1 is not says the load side bounds a saturated figure."""
+    return [
+        (busy - busy0) / max(1, total - total0)
+        for (busy0, total0), (busy, total) in zip(before, after, strict=False)
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,16 +310,24 @@ def ghz(
 
 def saturated(target: Target, pid: int, method: str, seconds: float) -> dict[str, Any]:
     """ghz closed loop at SATURATED_CONCURRENCY, with the server's CPU milliseconds per call."""
-    cpu = cpu_seconds(pid)
+    cpu, ticks = cpu_seconds(pid), core_ticks()
     run = ghz(target, method, concurrency=SATURATED_CONCURRENCY, seconds=seconds)
     run["cpu_ms_per_call"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, run["calls"])
+    run["cores_busy"] = cores_busy(ticks, core_ticks())
     return run
 
 
 def hey(
-    url: str, body: dict[str, Any], *, concurrency: int, seconds: float, api_key: str = API_KEY
+    url: str,
+    body: dict[str, Any],
+    *,
+    concurrency: int,
+    seconds: float,
+    api_key: str | None = API_KEY,
+    label: str = "",
 ) -> dict[str, Any]:
-    """One hey (HTTP/1.1 keep-alive) closed-loop run; latencies in ms."""
+    """One hey (HTTP/1.1 keep-alive, one connection per concurrent caller) closed-loop run;
+    latencies in ms (for a stream: until its last byte)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         json.dump(body, file)
     argv = [
@@ -305,18 +343,40 @@ def hey(
         "POST",
         "-T",
         "application/json",
-        "-H",
-        f"Authorization: Bearer {api_key}",
+        *(["-H", f"Authorization: Bearer {api_key}"] if api_key else []),
         "-D",
         file.name,
         "-o",
         "csv",
         url,
     ]
-    record(f"hey concurrency {concurrency}", argv)
+    kind = f"hey concurrency {concurrency}{label}"
+    if kind not in COMMANDS:  # the body is in a temporary file: say what it held
+        COMMANDS[kind] = f"{command_line(argv)}\n#   ({Path(file.name).name}: {json.dumps(body)})"
     text = subprocess.run(argv, capture_output=True, check=True, text=True).stdout
     Path(file.name).unlink()
     return parse_hey_csv(text, seconds)
+
+
+def hey_saturated(
+    url: str, body: dict[str, Any], pid: int, seconds: float, *, api_key: str | None, label: str = ""
+) -> dict[str, Any]:
+    """hey closed loop at SATURATED_CONCURRENCY, with the server's CPU milliseconds per call (as
+    `saturated` for ghz)."""
+    cpu, ticks = cpu_seconds(pid), core_ticks()
+    run = hey(url, body, concurrency=SATURATED_CONCURRENCY, seconds=seconds, api_key=api_key, label=label)
+    run["cpu_ms_per_call"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, run["calls"])
+    run["cores_busy"] = cores_busy(ticks, core_ticks())
+    return run
+
+
+def openai_body(model: str, *, stream: bool = False) -> dict[str, Any]:
+    """The OpenAI request equivalent to ghz's `--data` (the same prompt); a stream asks for the
+    usage chunk as the stream probe does, the nearest to the gRPC stream's final usage message."""
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    return body
 
 
 def parse_hey_csv(text: str, seconds: float) -> dict[str, Any]:
@@ -349,9 +409,10 @@ def stream_probe(kind: str, address: str, model: str, streams: int, api_key: str
     if api_key:
         argv += ["--api-key", api_key]
     record(f"stream probe {kind}", argv)
-    result: dict[str, Any] = json.loads(
-        subprocess.run(argv, cwd=ROOT, capture_output=True, check=True, text=True).stdout
-    )
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, check=False, text=True)
+    if done.returncode != 0:  # the probe's own traceback says why; CalledProcessError would not
+        raise RuntimeError(f"the stream probe failed on {address}:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
@@ -359,7 +420,11 @@ def stream_probe(kind: str, address: str, model: str, streams: int, api_key: str
 # Servers
 
 
-def gateway_config(upstream_url: str, *, features: bool, key_id: str, key_hash: str) -> dict[str, Any]:
+def gateway_config(
+    upstream_url: str, *, features: bool, key_id: str, key_hash: str, http_port: int | None = None
+) -> dict[str, Any]:
+    """The gateway's config; with `http_port`, the HTTP doors (OpenAI's among them) listen there, in
+    the same process as gRPC (so both doors are measured on one server, with the same features)."""
     config: dict[str, Any] = {
         "server": {"drain_s": 0, "grace_s": 1},
         "providers": [
@@ -375,7 +440,7 @@ def gateway_config(upstream_url: str, *, features: bool, key_id: str, key_hash: 
             {"name": "paced", "deployments": [{"provider": "upstream", "model": PACED_MODEL}]},
         ],
     }
-    config["server"]["http_listen"] = None
+    config["server"]["http_listen"] = f"127.0.0.1:{http_port}" if http_port else None
     if features:
         high = {"rpm": 100_000_000, "tpm": 10_000_000_000}
         config["server"]["metrics_listen"] = f"127.0.0.1:{free_port()}"
@@ -397,12 +462,16 @@ def targets(upstream_url: str) -> list[Target]:
     made: list[Target] = []
     for name, features in (("gateway-on", True), ("gateway-off", False)):
         path = OUT / f"{name}.yaml"
-        config = gateway_config(upstream_url, features=features, key_id=key_id, key_hash=key_hash)
+        http_port = free_port()
+        config = gateway_config(
+            upstream_url, features=features, key_id=key_id, key_hash=key_hash, http_port=http_port
+        )
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         port = free_port()
         argv = [*pinned(1), str(ROOT / ".venv/bin/llmgateway"), "serve", "--config", str(path)]
         argv += ["--listen", f"127.0.0.1:{port}", "--workers", "1"]
-        made.append(Target(name, argv, port, "fast", "paced", key if features else None))
+        api_key = key if features else None
+        made.append(Target(name, argv, port, "fast", "paced", api_key, http_port=http_port))
     for name, transport in (("forwarder", "httpx"), ("forwarder-aiohttp", "aiohttp")):
         port = free_port()
         argv = [*pinned(1), PY, "-m", "bench.minimal_forwarder", "--listen", f"127.0.0.1:{port}"]
@@ -429,6 +498,28 @@ def wait_ready(target: Target, timeout: float = 30.0) -> None:
                 if time.monotonic() > deadline or (target.process and target.process.poll() is not None):
                     raise
                 time.sleep(0.2)
+
+
+def wait_http_ready(target: Target, timeout: float = 30.0) -> None:
+    """Until one chat completion through the HTTP door succeeds."""
+    headers = {"authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = httpx.post(
+                f"{target.http_base}/chat/completions",
+                json=openai_body(target.fast_model),
+                headers=headers,
+                timeout=2,
+            )
+            if answer.status_code == 200:
+                return
+            problem = f"{answer.status_code} {answer.text[:200]}"
+        except httpx.HTTPError as error:
+            problem = repr(error)
+        if time.monotonic() > deadline or (target.process and target.process.poll() is not None):
+            raise RuntimeError(f"the HTTP door of {target.name} did not answer: {problem}")
+        time.sleep(0.2)
 
 
 @contextlib.contextmanager
@@ -480,7 +571,37 @@ def soak(pid: int, run: Any, seconds: float) -> dict[str, Any]:
     }
 
 
-def measure_target(target: Target, profile: Profile) -> dict[str, Any]:
+def measure_http_door(target: Target, pid: int, profile: Profile) -> dict[str, Any]:
+    """The gateway's OpenAI door (POST /v1/chat/completions) in the process whose gRPC door was just
+    measured: hey for unary calls (concurrency 1, saturated with the server's CPU per call) and for
+    saturated streams (hey reads each SSE reply to its end), the stream probe's http mode for time
+    to first token and relay rate. The same prompt and models as the gRPC runs."""
+    wait_http_ready(target)
+    url = f"{target.http_base}/chat/completions"
+    unary, streamed = openai_body(target.fast_model), openai_body(target.fast_model, stream=True)
+    key = target.api_key
+    fig: dict[str, Any] = {"loadavg_before": Path("/proc/loadavg").read_text().split()[:3]}
+    hey(url, unary, concurrency=4, seconds=2, api_key=key, label=", HTTP door")  # warm up the door
+    fig["unary_c1"] = hey(
+        url, unary, concurrency=1, seconds=profile.closed_s, api_key=key, label=", HTTP door"
+    )
+    fig["unary_saturated"] = hey_saturated(
+        url, unary, pid, profile.closed_s, api_key=key, label=", HTTP door"
+    )
+    stream = hey_saturated(url, streamed, pid, profile.closed_s, api_key=key, label=", HTTP door, streams")
+    stream["tokens_per_s"] = stream["rps"] * UPSTREAM_WORDS
+    fig["stream_saturated"] = stream
+    fig["stream_fast"] = stream_probe("http", target.http_base, target.fast_model, profile.streams, key)
+    fig["stream_paced"] = stream_probe(
+        "http", target.http_base, target.paced_model, max(10, profile.streams // 2), key
+    )
+    return fig
+
+
+def measure_target(target: Target, profile: Profile) -> dict[str, dict[str, Any]]:
+    """The figures of `target`'s gRPC door under its name and, for a gateway, of its HTTP door
+    under `<name>-http`, from one process: the HTTP door is measured after the gRPC door's load and
+    before the soak."""
     log = OUT / f"{target.name}.log"
     loadavg = Path("/proc/loadavg").read_text().split()[:3]
     record(target.name, target.argv)
@@ -511,6 +632,9 @@ def measure_target(target: Target, profile: Profile) -> dict[str, Any]:
         fig["stream_paced"] = stream_probe(
             "grpc", target.address, target.paced_model, max(10, profile.streams // 2), target.api_key
         )
+        measured = {target.name: fig}
+        if target.http_port:
+            measured[f"{target.name}-http"] = measure_http_door(target, pid, profile)
         soak_rate = max(1, int(sat["rps"] * 0.5))
         soak_s = profile.long_soak_s if target.name == "gateway-on" else profile.soak_s
         fig["soak"] = soak(
@@ -520,7 +644,7 @@ def measure_target(target: Target, profile: Profile) -> dict[str, Any]:
         )
         time.sleep(1.0)
         fig["rss_after_load_mb"] = rss_mb(pid)
-        return fig
+        return measured
     finally:
         stop(target.process)
 
@@ -598,6 +722,43 @@ def measure_c1_interleaved(made: list[Target], profile: Profile, rounds: int) ->
                 stop(target.process)
             figures[target.name]["p50_ms"].append(run["p50_ms"])
             figures[target.name]["p99_ms"].append(run["p99_ms"])
+    return figures
+
+
+def measure_doors_interleaved(made: list[Target], profile: Profile, rounds: int) -> dict[str, Any]:
+    """The gateway (features on) through its gRPC door (ghz) and its HTTP door (hey), alternating
+    in one process for `rounds` rounds (the order swapped every round): concurrency 1, then
+    saturated with the server's CPU per call. Issue 20's door-against-door targets (≥ 90% of the
+    calls/s, within 0.5 ms at p50) are closer than this machine's run-to-run noise; the medians of
+    rounds taken side by side in one process are shown beside the main run's single figures."""
+    target = next(t for t in made if t.name == "gateway-on")
+    url = f"{target.http_base}/chat/completions"
+    body = openai_body(target.fast_model)
+    seconds = profile.rate_step_s
+    figures: dict[str, Any] = {"rounds": rounds, "seconds": seconds}
+    for door in ("grpc", "http"):
+        figures[door] = {"p50_ms": [], "p99_ms": [], "rps": [], "cpu_ms_per_call": []}
+    target.process = start(target.argv, OUT / f"{target.name}-doors.log")
+    try:
+        wait_ready(target)
+        wait_http_ready(target)
+        pid = target.process.pid
+        ghz(target, "Chat", concurrency=4, seconds=2)  # warm up both doors
+        hey(url, body, concurrency=4, seconds=2, api_key=target.api_key)
+        for index in range(rounds):
+            for door in ("grpc", "http") if index % 2 == 0 else ("http", "grpc"):
+                if door == "grpc":
+                    c1 = ghz(target, "Chat", concurrency=1, seconds=seconds)
+                    sat = saturated(target, pid, "Chat", seconds)
+                else:
+                    c1 = hey(url, body, concurrency=1, seconds=seconds, api_key=target.api_key)
+                    sat = hey_saturated(url, body, pid, seconds, api_key=target.api_key)
+                for key in ("p50_ms", "p99_ms"):
+                    figures[door][key].append(c1[key])
+                for key in ("rps", "cpu_ms_per_call"):
+                    figures[door][key].append(sat[key])
+    finally:
+        stop(target.process)
     return figures
 
 
@@ -713,6 +874,9 @@ def merge_one_part(args: argparse.Namespace, url: str, profile: Profile, results
     elif args.c1:
         print("measuring concurrency 1, interleaved ...", flush=True)
         results["c1_interleaved"] = measure_c1_interleaved(targets(url), profile, C1_ROUNDS)
+    elif args.doors:
+        print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
+        results["doors_interleaved"] = measure_doors_interleaved(targets(url), profile, DOOR_ROUNDS)
     else:
         from bench import instructions  # noqa: PLC0415 (it imports this module)
 
@@ -729,14 +893,20 @@ def write_report(home: Path, results: dict[str, Any]) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
-    parser.add_argument("--quick", action="store_true", help="short runs (about 1-2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="short runs (about 5 minutes)")
     parser.add_argument(
         "--only",
-        help="comma-separated targets (gateway-on, gateway-off, forwarder, echo, scaling, c1); default all",
+        help="comma-separated targets (gateway-on, gateway-off, forwarder, forwarder-aiohttp, echo, "
+        "scaling, c1, doors); default all",
     )
     parser.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy and merge it in")
     parser.add_argument(
         "--c1", action="store_true", help="only the interleaved concurrency-1 rounds, merged in"
+    )
+    parser.add_argument(
+        "--doors",
+        action="store_true",
+        help="only the interleaved rounds of the gateway's gRPC and HTTP doors, merged in",
     )
     parser.add_argument(
         "--instructions",
@@ -753,7 +923,7 @@ def main() -> int:
     started = time.monotonic()
     build_protoset()
     with upstream_server(free_port()) as url:
-        if args.litellm or args.c1 or args.instructions:
+        if args.litellm or args.c1 or args.doors or args.instructions:
             merge_one_part(args, url, profile, results)
         else:
             results = {"machine": machine(), "profile": profile.__dict__, "p99_bound_ms": P99_BOUND_MS}
@@ -767,7 +937,7 @@ def main() -> int:
             for target in made:
                 if chosen is None or target.name in chosen:
                     print(f"measuring {target.name} ...", flush=True)
-                    results["targets"][target.name] = measure_target(target, profile)
+                    results["targets"].update(measure_target(target, profile))
                     # Saved as it goes: a failure later in the run keeps what was measured.
                     (OUT / "partial-results.json").write_text(json.dumps(results, indent=2) + "\n")
             if chosen is None or "scaling" in chosen:
@@ -776,9 +946,12 @@ def main() -> int:
             if chosen is None or "c1" in chosen:
                 print("measuring concurrency 1, interleaved ...", flush=True)
                 results["c1_interleaved"] = measure_c1_interleaved(made, profile, C1_ROUNDS)
+            if chosen is None or "doors" in chosen:
+                print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
+                results["doors_interleaved"] = measure_doors_interleaved(made, profile, DOOR_ROUNDS)
             results["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
             results["seconds"] = round(time.monotonic() - started)
-    if not (args.c1 or args.instructions):  # their commands repeat the main run's kinds
+    if not (args.c1 or args.doors or args.instructions):  # their commands repeat the main run's kinds
         results.setdefault("commands", {}).update(COMMANDS)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     markdown = write_report(home, results)

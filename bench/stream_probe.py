@@ -53,8 +53,10 @@ async def grpc_texts(target: str, model: str, api_key: str | None) -> Callable[[
     return texts
 
 
-async def http_texts(base_url: str, model: str, api_key: str) -> Callable[[], AsyncIterator[str]]:
-    client = httpx.AsyncClient(base_url=base_url, headers={"authorization": f"Bearer {api_key}"}, timeout=30)
+async def http_texts(base_url: str, model: str, api_key: str | None) -> Callable[[], AsyncIterator[str]]:
+    # No key, no header (the gateway with auth off): "Bearer " alone is not a valid header value.
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    client = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
     body = {
         "model": model,
         "messages": [{"role": "user", "content": PROMPT}],
@@ -118,7 +120,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     if args.kind == "grpc":
         texts = await grpc_texts(args.target, args.model, args.api_key)
     else:
-        texts = await http_texts(args.target, args.model, args.api_key or "")
+        texts = await http_texts(args.target, args.model, args.api_key)
     return summarise(await measure(texts, args.streams, args.warmup))
 
 

@@ -18,10 +18,10 @@ $(GOBIN)/static-upstream: bench/static_upstream/main.go bench/static_upstream/go
 
 bench-tools: install $(GOBIN)/ghz $(GOBIN)/hey $(GOBIN)/static-upstream
 
-bench: bench-tools  ## full benchmark (~20 min, a 10-minute soak): writes bench/RESULTS.md and bench/results.json
+bench: bench-tools  ## full benchmark (~25 min, a 10-minute soak): writes bench/RESULTS.md and bench/results.json
 	GOBIN=$(GOBIN) $(PY) -m bench.run
 
-bench-quick: bench-tools  ## short benchmark (~3 min) to try the harness: writes bench/out/
+bench-quick: bench-tools  ## short benchmark (~5 min) to try the harness: writes bench/out/
 	GOBIN=$(GOBIN) $(PY) -m bench.run --quick
 
 $(LITELLM_VENV)/.installed: $(LOCK_INPUTS) | $(UV)
