@@ -17,8 +17,6 @@ UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
 StreamBehavior = Callable[[Any, Context], AsyncGenerator[Any, None]]
 Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]"
 
-CHAT_SERVICE_PREFIX = "/llmgateway.v1.ChatService/"
-
 
 def rewrap(
     handler: Handler,
@@ -77,8 +75,3 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         return self._wrapped.get(str(handler_call_details.method), handler)
-
-
-def is_chat_method(method: str) -> bool:
-    """Chat and ChatStream: the calls that go upstream (health, reflection, ListModels do not)."""
-    return method.startswith(CHAT_SERVICE_PREFIX)
