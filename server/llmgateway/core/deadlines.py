@@ -7,7 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from llmgateway.errors import GatewayError, deadline_exceeded
-from llmgateway.reasons import Reason
+from llmgateway.reasons import Code, Reason
+
+
+def cancellation_code(remaining: float | None) -> Code:
+    """The status of a call whose task was cancelled, given the seconds its caller had left: grpc.aio
+    cancels the call's task both when the caller cancels and when its deadline passes, and the
+    caller saw DEADLINE_EXCEEDED in the second case."""
+    return Code.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else Code.CANCELLED
 
 
 def deadline_of(remaining: float | None, now: float, total_s: float) -> float:

@@ -13,7 +13,7 @@ from contextlib import aclosing, contextmanager
 
 from llmgateway.core import report
 from llmgateway.core.cache_step import answer_text, assembler_for, cache_plan, looked_up, noted, replayed
-from llmgateway.core.deadlines import bounded_by_deadline, deadline_of
+from llmgateway.core.deadlines import bounded_by_deadline, cancellation_code, deadline_of
 from llmgateway.core.entry import Entry, authenticated, routing_caller
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.load_shedding import LoadShedder
@@ -147,10 +147,7 @@ class Core:
             call.reason = error.reason
             code = error.code
         else:
-            # A cancellation: the caller's, or the task's when its deadline passed (grpc.aio cancels
-            # the call's task in both cases; the caller saw DEADLINE_EXCEEDED in the second).
-            remaining = caller.time_remaining()
-            code = Code.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else Code.CANCELLED
+            code = cancellation_code(caller.time_remaining())
         current_call.set(None)
         report.ended(call, code, access_log=self._access_log)
 

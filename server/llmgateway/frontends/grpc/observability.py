@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from opentelemetry import trace
 
+from llmgateway.core.deadlines import cancellation_code
 from llmgateway.frontends.grpc.handlers import (
     Context,
     Handler,
@@ -29,12 +30,7 @@ def _code(context: Context, error: BaseException | None) -> grpc.StatusCode:
     if error is None:
         return grpc.StatusCode.OK
     if isinstance(error, asyncio.CancelledError | GeneratorExit):
-        # grpc.aio cancels the call's task both when the caller cancels and when its deadline
-        # passes; the caller saw DEADLINE_EXCEEDED in the second case, and so do the metrics.
-        remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
-            return grpc.StatusCode.DEADLINE_EXCEEDED
-        return grpc.StatusCode.CANCELLED
+        return cancellation_code(context.time_remaining())
     code = context.code()
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
 
