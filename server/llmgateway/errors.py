@@ -54,8 +54,8 @@ class GatewayError(Exception):
     resource: error_details_pb2.ResourceInfo | None = None
     quota_violations: Sequence[error_details_pb2.QuotaFailure.Violation] = ()
     interruption: chat_pb2.StreamInterruption | None = None
-    # The status is the reason table's, unless given here: a failure whose reason is not its own
-    # (a stream interrupted mid-way keeps its cause's status) or that stands for several reasons.
+    # The status is the reason table's, unless given here: only a stream interrupted mid-way keeps
+    # its cause's status under a reason of its own.
     code_override: InitVar[grpc.StatusCode | None] = None
     code: grpc.StatusCode = field(init=False)
 

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import grpc
 import orjson
 
 from llmgateway.errors import GatewayError
@@ -25,15 +24,10 @@ _UNAVAILABLE_STATUSES = frozenset({408, 409, 500, 502, 503, 504, 520, 522, 524, 
 def unavailable(
     provider: str, reason: Reason, message: str, *, retry_after: float | None = None, **metadata: str
 ) -> GatewayError:
-    """A failure of the provider's, not the caller's: UNAVAILABLE, so the router may try another
-    deployment; `provider` names it in the error's metadata, with `metadata` besides."""
-    return GatewayError(
-        reason,
-        message,
-        metadata={"provider": provider, **metadata},
-        retry_after=retry_after,
-        code_override=grpc.StatusCode.UNAVAILABLE,  # whatever the reason: the router tries another
-    )
+    """A failure of the provider's, not the caller's (every reason given here is UNAVAILABLE in the
+    reason table, so the router may try another deployment); `provider` names it in the error's
+    metadata, with `metadata` besides."""
+    return GatewayError(reason, message, metadata={"provider": provider, **metadata}, retry_after=retry_after)
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
