@@ -18,6 +18,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from bench.doc_section import replace_section
 from bench.pii.corpus import generate
 from bench.redaction_baseline import BaselineStreamRedactor
 from llmgateway.redaction.redactor import Redactor
@@ -25,7 +26,6 @@ from llmgateway.redaction.stream import StreamRedactor
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "redaction.md"
-BEGIN, END = "<!-- bench-redaction:begin -->", "<!-- bench-redaction:end -->"
 TOKEN = 4  # characters per streamed token: about an LLM token
 ROUNDS = 7
 
@@ -146,9 +146,7 @@ def main() -> None:
     table = measure()
     print(table)
     if "--write" in sys.argv:
-        doc = DOC.read_text(encoding="utf-8")
-        a, b = doc.index(BEGIN) + len(BEGIN), doc.index(END)
-        DOC.write_text(doc[:a] + "\n" + table + "\n" + doc[b:], encoding="utf-8")
+        replace_section(DOC, "bench-redaction", table)
 
 
 if __name__ == "__main__":

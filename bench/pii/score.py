@@ -7,12 +7,12 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from bench.doc_section import replace_section
 from bench.pii.corpus import LOCALES, generate
 from llmgateway.redaction.redactor import Redactor
 from llmgateway.redaction.stream import StreamRedactor
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "redaction.md"
-BEGIN, END = "<!-- pii-score:begin -->", "<!-- pii-score:end -->"
 
 
 def score() -> str:
@@ -65,9 +65,7 @@ def main() -> None:
     table = score()
     print(table)
     if "--write" in sys.argv:
-        doc = DOC.read_text(encoding="utf-8")
-        a, b = doc.index(BEGIN) + len(BEGIN), doc.index(END)
-        DOC.write_text(doc[:a] + "\n" + table + "\n" + doc[b:], encoding="utf-8")
+        replace_section(DOC, "pii-score", table)
 
 
 if __name__ == "__main__":
