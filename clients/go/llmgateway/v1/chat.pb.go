@@ -39,6 +39,8 @@ const (
 	FinishReason_FINISH_REASON_CONTENT_FILTER FinishReason = 4
 	// Any other reason the provider gave.
 	FinishReason_FINISH_REASON_OTHER FinishReason = 5
+	// The model declined to answer; the message holds its refusal (a refusal part).
+	FinishReason_FINISH_REASON_REFUSAL FinishReason = 6
 )
 
 // Enum value maps for FinishReason.
@@ -50,6 +52,7 @@ var (
 		3: "FINISH_REASON_TOOL_CALLS",
 		4: "FINISH_REASON_CONTENT_FILTER",
 		5: "FINISH_REASON_OTHER",
+		6: "FINISH_REASON_REFUSAL",
 	}
 	FinishReason_value = map[string]int32{
 		"FINISH_REASON_UNSPECIFIED":    0,
@@ -58,6 +61,7 @@ var (
 		"FINISH_REASON_TOOL_CALLS":     3,
 		"FINISH_REASON_CONTENT_FILTER": 4,
 		"FINISH_REASON_OTHER":          5,
+		"FINISH_REASON_REFUSAL":        6,
 	}
 )
 
@@ -453,16 +457,19 @@ type Usage struct {
 	InputTokens int32 `protobuf:"varint,1,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
 	// Tokens generated, including reasoning tokens.
 	OutputTokens int32 `protobuf:"varint,2,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
-	// Prompt tokens served from the provider's prompt cache.
+	// Prompt tokens read from the provider's prompt cache (part of input_tokens).
 	CachedInputTokens int32 `protobuf:"varint,3,opt,name=cached_input_tokens,json=cachedInputTokens,proto3" json:"cached_input_tokens,omitempty"`
 	// Generated tokens spent on reasoning.
 	ReasoningTokens int32 `protobuf:"varint,4,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
 	// input_tokens + output_tokens.
 	TotalTokens int32 `protobuf:"varint,5,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
-	// The call's cost in US dollars from the gateway's price table; 0 when unknown.
-	CostUsd       float64 `protobuf:"fixed64,6,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The call's cost in US dollars from the gateway's price table; 0 when unknown. Cache reads and
+	// cache writes are charged at their own rates.
+	CostUsd float64 `protobuf:"fixed64,6,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	// Prompt tokens written to the provider's prompt cache (part of input_tokens).
+	CacheWriteInputTokens int32 `protobuf:"varint,7,opt,name=cache_write_input_tokens,json=cacheWriteInputTokens,proto3" json:"cache_write_input_tokens,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
@@ -533,6 +540,13 @@ func (x *Usage) GetTotalTokens() int32 {
 func (x *Usage) GetCostUsd() float64 {
 	if x != nil {
 		return x.CostUsd
+	}
+	return 0
+}
+
+func (x *Usage) GetCacheWriteInputTokens() int32 {
+	if x != nil {
+		return x.CacheWriteInputTokens
 	}
 	return 0
 }
@@ -720,14 +734,30 @@ func (x *ChatStreamResponse) GetUsage() *Usage {
 }
 
 // Content produced since the previous stream message.
+//
+// To rebuild the message a stream carries (for instance to send the assistant turn back in a tool
+// loop), add parts in the order the stream first mentions them, taking within one Delta reasoning
+// first, then refusal, then text, then tool calls; join the fragments of a part in order.
 type Delta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// More text of the answer.
 	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
-	// More reasoning text.
+	// More reasoning text, of the reasoning part numbered reasoning_index.
 	Reasoning string `protobuf:"bytes,2,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
 	// Fragments of tool calls. Join fragments with the same index, in order.
-	ToolCalls     []*ToolCallDelta `protobuf:"bytes,3,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
+	ToolCalls []*ToolCallDelta `protobuf:"bytes,3,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
+	// Which reasoning part of the message reasoning, reasoning_signature, reasoning_redacted_data
+	// and reasoning_origin belong to, from 0.
+	ReasoningIndex int32 `protobuf:"varint,4,opt,name=reasoning_index,json=reasoningIndex,proto3" json:"reasoning_index,omitempty"`
+	// More of that reasoning part's signature; join in order.
+	ReasoningSignature string `protobuf:"bytes,5,opt,name=reasoning_signature,json=reasoningSignature,proto3" json:"reasoning_signature,omitempty"`
+	// That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+	ReasoningRedactedData string `protobuf:"bytes,6,opt,name=reasoning_redacted_data,json=reasoningRedactedData,proto3" json:"reasoning_redacted_data,omitempty"`
+	// Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+	// redacted fragment.
+	ReasoningOrigin string `protobuf:"bytes,7,opt,name=reasoning_origin,json=reasoningOrigin,proto3" json:"reasoning_origin,omitempty"`
+	// More of the model's refusal text.
+	Refusal       string `protobuf:"bytes,8,opt,name=refusal,proto3" json:"refusal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -781,6 +811,41 @@ func (x *Delta) GetToolCalls() []*ToolCallDelta {
 		return x.ToolCalls
 	}
 	return nil
+}
+
+func (x *Delta) GetReasoningIndex() int32 {
+	if x != nil {
+		return x.ReasoningIndex
+	}
+	return 0
+}
+
+func (x *Delta) GetReasoningSignature() string {
+	if x != nil {
+		return x.ReasoningSignature
+	}
+	return ""
+}
+
+func (x *Delta) GetReasoningRedactedData() string {
+	if x != nil {
+		return x.ReasoningRedactedData
+	}
+	return ""
+}
+
+func (x *Delta) GetReasoningOrigin() string {
+	if x != nil {
+		return x.ReasoningOrigin
+	}
+	return ""
+}
+
+func (x *Delta) GetRefusal() string {
+	if x != nil {
+		return x.Refusal
+	}
+	return ""
 }
 
 // A fragment of a tool call in a stream.
@@ -856,6 +921,190 @@ func (x *ToolCallDelta) GetArgumentsJsonFragment() string {
 	return ""
 }
 
+// A request to count the input tokens of a Chat call. The same fields with the same numbers as
+// ChatRequest, where they apply.
+type CountTokensRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The model to count for: a model name or alias from the gateway's configuration.
+	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	// The conversation to count. At least one message is required.
+	Messages []*Message `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Settings that change the prompt (reasoning, response schema) count with it.
+	GenerationConfig *GenerationConfig `protobuf:"bytes,3,opt,name=generation_config,json=generationConfig,proto3" json:"generation_config,omitempty"`
+	// Tools, whose definitions count as prompt tokens.
+	Tools []*Tool `protobuf:"bytes,4,rep,name=tools,proto3" json:"tools,omitempty"`
+	// How the model may use the tools.
+	ToolChoice *ToolChoice `protobuf:"bytes,5,opt,name=tool_choice,json=toolChoice,proto3" json:"tool_choice,omitempty"`
+	// The caller's id for this request, used in logs and traces.
+	RequestId string `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Free-form labels for routing rules and logs.
+	Labels        map[string]string `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountTokensRequest) Reset() {
+	*x = CountTokensRequest{}
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountTokensRequest) ProtoMessage() {}
+
+func (x *CountTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountTokensRequest.ProtoReflect.Descriptor instead.
+func (*CountTokensRequest) Descriptor() ([]byte, []int) {
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CountTokensRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *CountTokensRequest) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *CountTokensRequest) GetGenerationConfig() *GenerationConfig {
+	if x != nil {
+		return x.GenerationConfig
+	}
+	return nil
+}
+
+func (x *CountTokensRequest) GetTools() []*Tool {
+	if x != nil {
+		return x.Tools
+	}
+	return nil
+}
+
+func (x *CountTokensRequest) GetToolChoice() *ToolChoice {
+	if x != nil {
+		return x.ToolChoice
+	}
+	return nil
+}
+
+func (x *CountTokensRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CountTokensRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// How many input tokens a Chat call would use.
+type CountTokensResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Input tokens, as the provider (or the local tokenizer) counts them.
+	InputTokens int32 `protobuf:"varint,1,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	// True when a local tokenizer counted (the provider has no counting endpoint): an estimate that
+	// may differ from what the provider bills.
+	Estimated bool `protobuf:"varint,2,opt,name=estimated,proto3" json:"estimated,omitempty"`
+	// The configured provider that counted, or whose deployment the estimate is for.
+	Provider string `protobuf:"bytes,3,opt,name=provider,proto3" json:"provider,omitempty"`
+	// The model counted for, as the provider names it.
+	Model string `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
+	// What counted: "provider", or the local tokenizer's name (for example "tiktoken/o200k_base").
+	CountedBy     string `protobuf:"bytes,5,opt,name=counted_by,json=countedBy,proto3" json:"counted_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountTokensResponse) Reset() {
+	*x = CountTokensResponse{}
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountTokensResponse) ProtoMessage() {}
+
+func (x *CountTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountTokensResponse.ProtoReflect.Descriptor instead.
+func (*CountTokensResponse) Descriptor() ([]byte, []int) {
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CountTokensResponse) GetInputTokens() int32 {
+	if x != nil {
+		return x.InputTokens
+	}
+	return 0
+}
+
+func (x *CountTokensResponse) GetEstimated() bool {
+	if x != nil {
+		return x.Estimated
+	}
+	return false
+}
+
+func (x *CountTokensResponse) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *CountTokensResponse) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *CountTokensResponse) GetCountedBy() string {
+	if x != nil {
+		return x.CountedBy
+	}
+	return ""
+}
+
 // Error detail attached to the status of a stream that ended after content was sent, so the
 // caller knows the output is incomplete, why, and what it cost.
 type StreamInterruption struct {
@@ -874,7 +1123,7 @@ type StreamInterruption struct {
 
 func (x *StreamInterruption) Reset() {
 	*x = StreamInterruption{}
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[8]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1135,7 @@ func (x *StreamInterruption) String() string {
 func (*StreamInterruption) ProtoMessage() {}
 
 func (x *StreamInterruption) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[8]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1148,7 @@ func (x *StreamInterruption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamInterruption.ProtoReflect.Descriptor instead.
 func (*StreamInterruption) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{8}
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamInterruption) GetReason() string {
@@ -981,14 +1230,15 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"\x06_top_kB\a\n" +
 	"\x05_seedB\x13\n" +
 	"\x11_presence_penaltyB\x14\n" +
-	"\x12_frequency_penalty\"\xe8\x01\n" +
+	"\x12_frequency_penalty\"\xa1\x02\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x05R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x05R\foutputTokens\x12.\n" +
 	"\x13cached_input_tokens\x18\x03 \x01(\x05R\x11cachedInputTokens\x12)\n" +
 	"\x10reasoning_tokens\x18\x04 \x01(\x05R\x0freasoningTokens\x12!\n" +
 	"\ftotal_tokens\x18\x05 \x01(\x05R\vtotalTokens\x12\x19\n" +
-	"\bcost_usd\x18\x06 \x01(\x01R\acostUsd\"\xf0\x01\n" +
+	"\bcost_usd\x18\x06 \x01(\x01R\acostUsd\x127\n" +
+	"\x18cache_write_input_tokens\x18\a \x01(\x05R\x15cacheWriteInputTokens\"\xf0\x01\n" +
 	"\fChatResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x1a\n" +
@@ -1002,33 +1252,60 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"\bprovider\x18\x03 \x01(\tR\bprovider\x12*\n" +
 	"\x05delta\x18\x04 \x01(\v2\x14.llmgateway.v1.DeltaR\x05delta\x12@\n" +
 	"\rfinish_reason\x18\x05 \x01(\x0e2\x1b.llmgateway.v1.FinishReasonR\ffinishReason\x12*\n" +
-	"\x05usage\x18\x06 \x01(\v2\x14.llmgateway.v1.UsageR\x05usage\"v\n" +
+	"\x05usage\x18\x06 \x01(\v2\x14.llmgateway.v1.UsageR\x05usage\"\xcd\x02\n" +
 	"\x05Delta\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1c\n" +
 	"\treasoning\x18\x02 \x01(\tR\treasoning\x12;\n" +
 	"\n" +
-	"tool_calls\x18\x03 \x03(\v2\x1c.llmgateway.v1.ToolCallDeltaR\ttoolCalls\"\x81\x01\n" +
+	"tool_calls\x18\x03 \x03(\v2\x1c.llmgateway.v1.ToolCallDeltaR\ttoolCalls\x12'\n" +
+	"\x0freasoning_index\x18\x04 \x01(\x05R\x0ereasoningIndex\x12/\n" +
+	"\x13reasoning_signature\x18\x05 \x01(\tR\x12reasoningSignature\x126\n" +
+	"\x17reasoning_redacted_data\x18\x06 \x01(\tR\x15reasoningRedactedData\x12)\n" +
+	"\x10reasoning_origin\x18\a \x01(\tR\x0freasoningOrigin\x12\x18\n" +
+	"\arefusal\x18\b \x01(\tR\arefusal\"\x81\x01\n" +
 	"\rToolCallDelta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x126\n" +
-	"\x17arguments_json_fragment\x18\x04 \x01(\tR\x15argumentsJsonFragment\"\xc1\x01\n" +
+	"\x17arguments_json_fragment\x18\x04 \x01(\tR\x15argumentsJsonFragment\"\xc0\x03\n" +
+	"\x12CountTokensRequest\x12\x1a\n" +
+	"\x05model\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05model\x128\n" +
+	"\bmessages\x18\x02 \x03(\v2\x16.llmgateway.v1.MessageB\x04\xe2A\x01\x02R\bmessages\x12L\n" +
+	"\x11generation_config\x18\x03 \x01(\v2\x1f.llmgateway.v1.GenerationConfigR\x10generationConfig\x12)\n" +
+	"\x05tools\x18\x04 \x03(\v2\x13.llmgateway.v1.ToolR\x05tools\x12:\n" +
+	"\vtool_choice\x18\x05 \x01(\v2\x19.llmgateway.v1.ToolChoiceR\n" +
+	"toolChoice\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12E\n" +
+	"\x06labels\x18\a \x03(\v2-.llmgateway.v1.CountTokensRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa7\x01\n" +
+	"\x13CountTokensResponse\x12!\n" +
+	"\finput_tokens\x18\x01 \x01(\x05R\vinputTokens\x12\x1c\n" +
+	"\testimated\x18\x02 \x01(\bR\testimated\x12\x1a\n" +
+	"\bprovider\x18\x03 \x01(\tR\bprovider\x12\x14\n" +
+	"\x05model\x18\x04 \x01(\tR\x05model\x12\x1d\n" +
+	"\n" +
+	"counted_by\x18\x05 \x01(\tR\tcountedBy\"\xc1\x01\n" +
 	"\x12StreamInterruption\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x129\n" +
 	"\rpartial_usage\x18\x02 \x01(\v2\x14.llmgateway.v1.UsageR\fpartialUsage\x12#\n" +
 	"\rmessages_sent\x18\x03 \x01(\x05R\fmessagesSent\x123\n" +
-	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata*\xb8\x01\n" +
+	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata*\xd3\x01\n" +
 	"\fFinishReason\x12\x1d\n" +
 	"\x19FINISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FINISH_REASON_STOP\x10\x01\x12\x18\n" +
 	"\x14FINISH_REASON_LENGTH\x10\x02\x12\x1c\n" +
 	"\x18FINISH_REASON_TOOL_CALLS\x10\x03\x12 \n" +
 	"\x1cFINISH_REASON_CONTENT_FILTER\x10\x04\x12\x17\n" +
-	"\x13FINISH_REASON_OTHER\x10\x052\xd4\x01\n" +
+	"\x13FINISH_REASON_OTHER\x10\x05\x12\x19\n" +
+	"\x15FINISH_REASON_REFUSAL\x10\x062\xcb\x02\n" +
 	"\vChatService\x12T\n" +
 	"\x04Chat\x12\x1a.llmgateway.v1.ChatRequest\x1a\x1b.llmgateway.v1.ChatResponse\"\x13\x82\xd3\xe4\x93\x02\r:\x01*\"\b/v1/chat\x12o\n" +
 	"\n" +
-	"ChatStream\x12 .llmgateway.v1.ChatStreamRequest\x1a!.llmgateway.v1.ChatStreamResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/chat:stream0\x01Bg\n" +
+	"ChatStream\x12 .llmgateway.v1.ChatStreamRequest\x1a!.llmgateway.v1.ChatStreamResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/chat:stream0\x01\x12u\n" +
+	"\vCountTokens\x12!.llmgateway.v1.CountTokensRequest\x1a\".llmgateway.v1.CountTokensResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/chat:countTokensBg\n" +
 	"\x10io.llmgateway.v1B\tChatProtoP\x01ZFgithub.com/llmgateway/llmgateway/clients/go/llmgateway/v1;llmgatewayv1b\x06proto3"
 
 var (
@@ -1044,55 +1321,65 @@ func file_llmgateway_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_llmgateway_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_llmgateway_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_llmgateway_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_llmgateway_v1_chat_proto_goTypes = []any{
-	(FinishReason)(0),          // 0: llmgateway.v1.FinishReason
-	(*ChatRequest)(nil),        // 1: llmgateway.v1.ChatRequest
-	(*ChatStreamRequest)(nil),  // 2: llmgateway.v1.ChatStreamRequest
-	(*GenerationConfig)(nil),   // 3: llmgateway.v1.GenerationConfig
-	(*Usage)(nil),              // 4: llmgateway.v1.Usage
-	(*ChatResponse)(nil),       // 5: llmgateway.v1.ChatResponse
-	(*ChatStreamResponse)(nil), // 6: llmgateway.v1.ChatStreamResponse
-	(*Delta)(nil),              // 7: llmgateway.v1.Delta
-	(*ToolCallDelta)(nil),      // 8: llmgateway.v1.ToolCallDelta
-	(*StreamInterruption)(nil), // 9: llmgateway.v1.StreamInterruption
-	nil,                        // 10: llmgateway.v1.ChatRequest.LabelsEntry
-	nil,                        // 11: llmgateway.v1.ChatStreamRequest.LabelsEntry
-	(*Message)(nil),            // 12: llmgateway.v1.Message
-	(*Tool)(nil),               // 13: llmgateway.v1.Tool
-	(*ToolChoice)(nil),         // 14: llmgateway.v1.ToolChoice
-	(*structpb.Struct)(nil),    // 15: google.protobuf.Struct
+	(FinishReason)(0),           // 0: llmgateway.v1.FinishReason
+	(*ChatRequest)(nil),         // 1: llmgateway.v1.ChatRequest
+	(*ChatStreamRequest)(nil),   // 2: llmgateway.v1.ChatStreamRequest
+	(*GenerationConfig)(nil),    // 3: llmgateway.v1.GenerationConfig
+	(*Usage)(nil),               // 4: llmgateway.v1.Usage
+	(*ChatResponse)(nil),        // 5: llmgateway.v1.ChatResponse
+	(*ChatStreamResponse)(nil),  // 6: llmgateway.v1.ChatStreamResponse
+	(*Delta)(nil),               // 7: llmgateway.v1.Delta
+	(*ToolCallDelta)(nil),       // 8: llmgateway.v1.ToolCallDelta
+	(*CountTokensRequest)(nil),  // 9: llmgateway.v1.CountTokensRequest
+	(*CountTokensResponse)(nil), // 10: llmgateway.v1.CountTokensResponse
+	(*StreamInterruption)(nil),  // 11: llmgateway.v1.StreamInterruption
+	nil,                         // 12: llmgateway.v1.ChatRequest.LabelsEntry
+	nil,                         // 13: llmgateway.v1.ChatStreamRequest.LabelsEntry
+	nil,                         // 14: llmgateway.v1.CountTokensRequest.LabelsEntry
+	(*Message)(nil),             // 15: llmgateway.v1.Message
+	(*Tool)(nil),                // 16: llmgateway.v1.Tool
+	(*ToolChoice)(nil),          // 17: llmgateway.v1.ToolChoice
+	(*structpb.Struct)(nil),     // 18: google.protobuf.Struct
 }
 var file_llmgateway_v1_chat_proto_depIdxs = []int32{
-	12, // 0: llmgateway.v1.ChatRequest.messages:type_name -> llmgateway.v1.Message
+	15, // 0: llmgateway.v1.ChatRequest.messages:type_name -> llmgateway.v1.Message
 	3,  // 1: llmgateway.v1.ChatRequest.generation_config:type_name -> llmgateway.v1.GenerationConfig
-	13, // 2: llmgateway.v1.ChatRequest.tools:type_name -> llmgateway.v1.Tool
-	14, // 3: llmgateway.v1.ChatRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
-	10, // 4: llmgateway.v1.ChatRequest.labels:type_name -> llmgateway.v1.ChatRequest.LabelsEntry
-	12, // 5: llmgateway.v1.ChatStreamRequest.messages:type_name -> llmgateway.v1.Message
+	16, // 2: llmgateway.v1.ChatRequest.tools:type_name -> llmgateway.v1.Tool
+	17, // 3: llmgateway.v1.ChatRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
+	12, // 4: llmgateway.v1.ChatRequest.labels:type_name -> llmgateway.v1.ChatRequest.LabelsEntry
+	15, // 5: llmgateway.v1.ChatStreamRequest.messages:type_name -> llmgateway.v1.Message
 	3,  // 6: llmgateway.v1.ChatStreamRequest.generation_config:type_name -> llmgateway.v1.GenerationConfig
-	13, // 7: llmgateway.v1.ChatStreamRequest.tools:type_name -> llmgateway.v1.Tool
-	14, // 8: llmgateway.v1.ChatStreamRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
-	11, // 9: llmgateway.v1.ChatStreamRequest.labels:type_name -> llmgateway.v1.ChatStreamRequest.LabelsEntry
-	15, // 10: llmgateway.v1.GenerationConfig.response_json_schema:type_name -> google.protobuf.Struct
-	12, // 11: llmgateway.v1.ChatResponse.message:type_name -> llmgateway.v1.Message
+	16, // 7: llmgateway.v1.ChatStreamRequest.tools:type_name -> llmgateway.v1.Tool
+	17, // 8: llmgateway.v1.ChatStreamRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
+	13, // 9: llmgateway.v1.ChatStreamRequest.labels:type_name -> llmgateway.v1.ChatStreamRequest.LabelsEntry
+	18, // 10: llmgateway.v1.GenerationConfig.response_json_schema:type_name -> google.protobuf.Struct
+	15, // 11: llmgateway.v1.ChatResponse.message:type_name -> llmgateway.v1.Message
 	0,  // 12: llmgateway.v1.ChatResponse.finish_reason:type_name -> llmgateway.v1.FinishReason
 	4,  // 13: llmgateway.v1.ChatResponse.usage:type_name -> llmgateway.v1.Usage
 	7,  // 14: llmgateway.v1.ChatStreamResponse.delta:type_name -> llmgateway.v1.Delta
 	0,  // 15: llmgateway.v1.ChatStreamResponse.finish_reason:type_name -> llmgateway.v1.FinishReason
 	4,  // 16: llmgateway.v1.ChatStreamResponse.usage:type_name -> llmgateway.v1.Usage
 	8,  // 17: llmgateway.v1.Delta.tool_calls:type_name -> llmgateway.v1.ToolCallDelta
-	4,  // 18: llmgateway.v1.StreamInterruption.partial_usage:type_name -> llmgateway.v1.Usage
-	15, // 19: llmgateway.v1.StreamInterruption.metadata:type_name -> google.protobuf.Struct
-	1,  // 20: llmgateway.v1.ChatService.Chat:input_type -> llmgateway.v1.ChatRequest
-	2,  // 21: llmgateway.v1.ChatService.ChatStream:input_type -> llmgateway.v1.ChatStreamRequest
-	5,  // 22: llmgateway.v1.ChatService.Chat:output_type -> llmgateway.v1.ChatResponse
-	6,  // 23: llmgateway.v1.ChatService.ChatStream:output_type -> llmgateway.v1.ChatStreamResponse
-	22, // [22:24] is the sub-list for method output_type
-	20, // [20:22] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	15, // 18: llmgateway.v1.CountTokensRequest.messages:type_name -> llmgateway.v1.Message
+	3,  // 19: llmgateway.v1.CountTokensRequest.generation_config:type_name -> llmgateway.v1.GenerationConfig
+	16, // 20: llmgateway.v1.CountTokensRequest.tools:type_name -> llmgateway.v1.Tool
+	17, // 21: llmgateway.v1.CountTokensRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
+	14, // 22: llmgateway.v1.CountTokensRequest.labels:type_name -> llmgateway.v1.CountTokensRequest.LabelsEntry
+	4,  // 23: llmgateway.v1.StreamInterruption.partial_usage:type_name -> llmgateway.v1.Usage
+	18, // 24: llmgateway.v1.StreamInterruption.metadata:type_name -> google.protobuf.Struct
+	1,  // 25: llmgateway.v1.ChatService.Chat:input_type -> llmgateway.v1.ChatRequest
+	2,  // 26: llmgateway.v1.ChatService.ChatStream:input_type -> llmgateway.v1.ChatStreamRequest
+	9,  // 27: llmgateway.v1.ChatService.CountTokens:input_type -> llmgateway.v1.CountTokensRequest
+	5,  // 28: llmgateway.v1.ChatService.Chat:output_type -> llmgateway.v1.ChatResponse
+	6,  // 29: llmgateway.v1.ChatService.ChatStream:output_type -> llmgateway.v1.ChatStreamResponse
+	10, // 30: llmgateway.v1.ChatService.CountTokens:output_type -> llmgateway.v1.CountTokensResponse
+	28, // [28:31] is the sub-list for method output_type
+	25, // [25:28] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_llmgateway_v1_chat_proto_init() }
@@ -1108,7 +1395,7 @@ func file_llmgateway_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_llmgateway_v1_chat_proto_rawDesc), len(file_llmgateway_v1_chat_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

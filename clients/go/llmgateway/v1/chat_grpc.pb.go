@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ChatService_Chat_FullMethodName       = "/llmgateway.v1.ChatService/Chat"
-	ChatService_ChatStream_FullMethodName = "/llmgateway.v1.ChatService/ChatStream"
+	ChatService_Chat_FullMethodName        = "/llmgateway.v1.ChatService/Chat"
+	ChatService_ChatStream_FullMethodName  = "/llmgateway.v1.ChatService/ChatStream"
+	ChatService_CountTokens_FullMethodName = "/llmgateway.v1.ChatService/CountTokens"
 )
 
 // ChatServiceClient is the client API for ChatService service.
@@ -40,6 +41,10 @@ type ChatServiceClient interface {
 	// last content message; usage on the final message; then status OK. A stream cut after the
 	// first message ends with a non-OK status whose details include a StreamInterruption.
 	ChatStream(ctx context.Context, in *ChatStreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChatStreamResponse], error)
+	// Counts the input tokens a Chat call with these messages and tools would use, asking the
+	// provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+	// tokenizer, in which case the answer is marked as an estimate.
+	CountTokens(ctx context.Context, in *CountTokensRequest, opts ...grpc.CallOption) (*CountTokensResponse, error)
 }
 
 type chatServiceClient struct {
@@ -79,6 +84,16 @@ func (c *chatServiceClient) ChatStream(ctx context.Context, in *ChatStreamReques
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ChatService_ChatStreamClient = grpc.ServerStreamingClient[ChatStreamResponse]
 
+func (c *chatServiceClient) CountTokens(ctx context.Context, in *CountTokensRequest, opts ...grpc.CallOption) (*CountTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CountTokensResponse)
+	err := c.cc.Invoke(ctx, ChatService_CountTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChatServiceServer is the server API for ChatService service.
 // All implementations must embed UnimplementedChatServiceServer
 // for forward compatibility.
@@ -96,6 +111,10 @@ type ChatServiceServer interface {
 	// last content message; usage on the final message; then status OK. A stream cut after the
 	// first message ends with a non-OK status whose details include a StreamInterruption.
 	ChatStream(*ChatStreamRequest, grpc.ServerStreamingServer[ChatStreamResponse]) error
+	// Counts the input tokens a Chat call with these messages and tools would use, asking the
+	// provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+	// tokenizer, in which case the answer is marked as an estimate.
+	CountTokens(context.Context, *CountTokensRequest) (*CountTokensResponse, error)
 	mustEmbedUnimplementedChatServiceServer()
 }
 
@@ -111,6 +130,9 @@ func (UnimplementedChatServiceServer) Chat(context.Context, *ChatRequest) (*Chat
 }
 func (UnimplementedChatServiceServer) ChatStream(*ChatStreamRequest, grpc.ServerStreamingServer[ChatStreamResponse]) error {
 	return status.Error(codes.Unimplemented, "method ChatStream not implemented")
+}
+func (UnimplementedChatServiceServer) CountTokens(context.Context, *CountTokensRequest) (*CountTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CountTokens not implemented")
 }
 func (UnimplementedChatServiceServer) mustEmbedUnimplementedChatServiceServer() {}
 func (UnimplementedChatServiceServer) testEmbeddedByValue()                     {}
@@ -162,6 +184,24 @@ func _ChatService_ChatStream_Handler(srv interface{}, stream grpc.ServerStream) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ChatService_ChatStreamServer = grpc.ServerStreamingServer[ChatStreamResponse]
 
+func _ChatService_CountTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CountTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChatServiceServer).CountTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChatService_CountTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChatServiceServer).CountTokens(ctx, req.(*CountTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChatService_ServiceDesc is the grpc.ServiceDesc for ChatService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -172,6 +212,10 @@ var ChatService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Chat",
 			Handler:    _ChatService_Chat_Handler,
+		},
+		{
+			MethodName: "CountTokens",
+			Handler:    _ChatService_CountTokens_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
@@ -148,7 +149,7 @@ func (x ToolChoice_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ToolChoice_Mode.Descriptor instead.
 func (ToolChoice_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{5, 0}
+	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{6, 0}
 }
 
 // One turn of a conversation: who spoke, and what was said as an ordered list of parts.
@@ -159,9 +160,12 @@ type Message struct {
 	// The content, in order. At least one part is required.
 	Parts []*Part `protobuf:"bytes,2,rep,name=parts,proto3" json:"parts,omitempty"`
 	// Optional name of the participant, for providers that distinguish several users.
-	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+	// cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+	CacheBreakpoint *CacheBreakpoint `protobuf:"bytes,4,opt,name=cache_breakpoint,json=cacheBreakpoint,proto3" json:"cache_breakpoint,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
@@ -215,6 +219,63 @@ func (x *Message) GetName() string {
 	return ""
 }
 
+func (x *Message) GetCacheBreakpoint() *CacheBreakpoint {
+	if x != nil {
+		return x.CacheBreakpoint
+	}
+	return nil
+}
+
+// A prompt-cache breakpoint: the prompt up to and including the marked message, part or tool is
+// written to the provider's prompt cache, and later calls with the same prefix read it at a lower
+// price. Anthropic takes at most 4 per request. Providers that cache automatically (OpenAI, Azure,
+// Gemini) ignore breakpoints; their cache reads still show in Usage.
+type CacheBreakpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How long the provider keeps the prefix; unset is its default (5 minutes at Anthropic).
+	// Anthropic takes 5 minutes or 1 hour; other values are refused with INVALID_ARGUMENT.
+	Ttl           *durationpb.Duration `protobuf:"bytes,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheBreakpoint) Reset() {
+	*x = CacheBreakpoint{}
+	mi := &file_llmgateway_v1_content_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheBreakpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheBreakpoint) ProtoMessage() {}
+
+func (x *CacheBreakpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_llmgateway_v1_content_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheBreakpoint.ProtoReflect.Descriptor instead.
+func (*CacheBreakpoint) Descriptor() ([]byte, []int) {
+	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CacheBreakpoint) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
 // One piece of a message's content.
 type Part struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -227,14 +288,17 @@ type Part struct {
 	//	*Part_ToolCall
 	//	*Part_ToolResult
 	//	*Part_Reasoning
-	Kind          isPart_Kind `protobuf_oneof:"kind"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	//	*Part_Refusal
+	Kind isPart_Kind `protobuf_oneof:"kind"`
+	// Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+	CacheBreakpoint *CacheBreakpoint `protobuf:"bytes,7,opt,name=cache_breakpoint,json=cacheBreakpoint,proto3" json:"cache_breakpoint,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_llmgateway_v1_content_proto_msgTypes[1]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -246,7 +310,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_content_proto_msgTypes[1]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -259,7 +323,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{1}
+	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Part) GetKind() isPart_Kind {
@@ -314,6 +378,22 @@ func (x *Part) GetReasoning() *Reasoning {
 	return nil
 }
 
+func (x *Part) GetRefusal() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Part_Refusal); ok {
+			return x.Refusal
+		}
+	}
+	return ""
+}
+
+func (x *Part) GetCacheBreakpoint() *CacheBreakpoint {
+	if x != nil {
+		return x.CacheBreakpoint
+	}
+	return nil
+}
+
 type isPart_Kind interface {
 	isPart_Kind()
 }
@@ -339,9 +419,14 @@ type Part_ToolResult struct {
 }
 
 type Part_Reasoning struct {
-	// The model's visible reasoning from an earlier turn, sent back so the provider can
-	// continue it (assistant messages only).
+	// The model's reasoning from an earlier turn, sent back so the provider can continue it
+	// (assistant messages only). Send it back exactly as received, signature included.
 	Reasoning *Reasoning `protobuf:"bytes,5,opt,name=reasoning,proto3,oneof"`
+}
+
+type Part_Refusal struct {
+	// The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+	Refusal string `protobuf:"bytes,6,opt,name=refusal,proto3,oneof"`
 }
 
 func (*Part_Text) isPart_Kind() {}
@@ -353,6 +438,8 @@ func (*Part_ToolCall) isPart_Kind() {}
 func (*Part_ToolResult) isPart_Kind() {}
 
 func (*Part_Reasoning) isPart_Kind() {}
+
+func (*Part_Refusal) isPart_Kind() {}
 
 // Media content such as an image.
 type Media struct {
@@ -372,7 +459,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_llmgateway_v1_content_proto_msgTypes[2]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -384,7 +471,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_content_proto_msgTypes[2]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -397,7 +484,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{2}
+	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Media) GetMimeType() string {
@@ -450,21 +537,31 @@ func (*Media_Data) isMedia_Source() {}
 
 func (*Media_Uri) isMedia_Source() {}
 
-// Reasoning ("thinking") content produced by a model.
+// Reasoning ("thinking") content produced by a model. Providers that sign their reasoning
+// (Anthropic, Bedrock-Claude, Gemini) accept it back in a later turn only unchanged, so send
+// reasoning parts back exactly as they came.
 type Reasoning struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The reasoning text as the provider returned it.
+	// The reasoning text (or its summary) as the provider returned it; empty when the provider
+	// returned only a signature or redacted content.
 	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
-	// The provider's opaque signature over the reasoning, required by some providers
-	// (Anthropic) to accept the reasoning back in a later turn.
-	Signature     string `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+	// Gemini's `thoughtSignature`, which belongs to the part that follows this one).
+	Signature string `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+	// Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+	RedactedData string `protobuf:"bytes,3,opt,name=redacted_data,json=redactedData,proto3" json:"redacted_data,omitempty"`
+	// Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+	// sets it and drops signatures and redacted content on their way to any other protocol (after a
+	// fallback), which could not verify them.
+	Origin        string `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reasoning) Reset() {
 	*x = Reasoning{}
-	mi := &file_llmgateway_v1_content_proto_msgTypes[3]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +573,7 @@ func (x *Reasoning) String() string {
 func (*Reasoning) ProtoMessage() {}
 
 func (x *Reasoning) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_content_proto_msgTypes[3]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +586,7 @@ func (x *Reasoning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reasoning.ProtoReflect.Descriptor instead.
 func (*Reasoning) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{3}
+	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Reasoning) GetText() string {
@@ -502,6 +599,20 @@ func (x *Reasoning) GetText() string {
 func (x *Reasoning) GetSignature() string {
 	if x != nil {
 		return x.Signature
+	}
+	return ""
+}
+
+func (x *Reasoning) GetRedactedData() string {
+	if x != nil {
+		return x.RedactedData
+	}
+	return ""
+}
+
+func (x *Reasoning) GetOrigin() string {
+	if x != nil {
+		return x.Origin
 	}
 	return ""
 }
@@ -519,14 +630,16 @@ type Tool struct {
 	// (OpenAI's strict function calling, Anthropic's strict tool use); the schema must then follow
 	// the provider's strict-mode rules. Providers without it (Gemini, Bedrock, Ollama) refuse it with
 	// UNSUPPORTED_CAPABILITY.
-	Strict        bool `protobuf:"varint,4,opt,name=strict,proto3" json:"strict,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Strict bool `protobuf:"varint,4,opt,name=strict,proto3" json:"strict,omitempty"`
+	// Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+	CacheBreakpoint *CacheBreakpoint `protobuf:"bytes,5,opt,name=cache_breakpoint,json=cacheBreakpoint,proto3" json:"cache_breakpoint,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Tool) Reset() {
 	*x = Tool{}
-	mi := &file_llmgateway_v1_content_proto_msgTypes[4]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +651,7 @@ func (x *Tool) String() string {
 func (*Tool) ProtoMessage() {}
 
 func (x *Tool) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_content_proto_msgTypes[4]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +664,7 @@ func (x *Tool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tool.ProtoReflect.Descriptor instead.
 func (*Tool) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{4}
+	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Tool) GetName() string {
@@ -582,6 +695,13 @@ func (x *Tool) GetStrict() bool {
 	return false
 }
 
+func (x *Tool) GetCacheBreakpoint() *CacheBreakpoint {
+	if x != nil {
+		return x.CacheBreakpoint
+	}
+	return nil
+}
+
 // How the model may use the request's tools.
 type ToolChoice struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -599,7 +719,7 @@ type ToolChoice struct {
 
 func (x *ToolChoice) Reset() {
 	*x = ToolChoice{}
-	mi := &file_llmgateway_v1_content_proto_msgTypes[5]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +731,7 @@ func (x *ToolChoice) String() string {
 func (*ToolChoice) ProtoMessage() {}
 
 func (x *ToolChoice) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_content_proto_msgTypes[5]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +744,7 @@ func (x *ToolChoice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolChoice.ProtoReflect.Descriptor instead.
 func (*ToolChoice) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{5}
+	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ToolChoice) GetMode() ToolChoice_Mode {
@@ -663,7 +783,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_llmgateway_v1_content_proto_msgTypes[6]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +795,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_content_proto_msgTypes[6]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +808,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{6}
+	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ToolCall) GetId() string {
@@ -730,7 +850,7 @@ type ToolResult struct {
 
 func (x *ToolResult) Reset() {
 	*x = ToolResult{}
-	mi := &file_llmgateway_v1_content_proto_msgTypes[7]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +862,7 @@ func (x *ToolResult) String() string {
 func (*ToolResult) ProtoMessage() {}
 
 func (x *ToolResult) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_content_proto_msgTypes[7]
+	mi := &file_llmgateway_v1_content_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +875,7 @@ func (x *ToolResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolResult.ProtoReflect.Descriptor instead.
 func (*ToolResult) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{7}
+	return file_llmgateway_v1_content_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ToolResult) GetToolCallId() string {
@@ -790,34 +910,42 @@ var File_llmgateway_v1_content_proto protoreflect.FileDescriptor
 
 const file_llmgateway_v1_content_proto_rawDesc = "" +
 	"\n" +
-	"\x1bllmgateway/v1/content.proto\x12\rllmgateway.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"}\n" +
+	"\x1bllmgateway/v1/content.proto\x12\rllmgateway.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xc8\x01\n" +
 	"\aMessage\x12-\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x13.llmgateway.v1.RoleB\x04\xe2A\x01\x02R\x04role\x12/\n" +
 	"\x05parts\x18\x02 \x03(\v2\x13.llmgateway.v1.PartB\x04\xe2A\x01\x02R\x05parts\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x82\x02\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12I\n" +
+	"\x10cache_breakpoint\x18\x04 \x01(\v2\x1e.llmgateway.v1.CacheBreakpointR\x0fcacheBreakpoint\">\n" +
+	"\x0fCacheBreakpoint\x12+\n" +
+	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\xe9\x02\n" +
 	"\x04Part\x12\x14\n" +
 	"\x04text\x18\x01 \x01(\tH\x00R\x04text\x12,\n" +
 	"\x05media\x18\x02 \x01(\v2\x14.llmgateway.v1.MediaH\x00R\x05media\x126\n" +
 	"\ttool_call\x18\x03 \x01(\v2\x17.llmgateway.v1.ToolCallH\x00R\btoolCall\x12<\n" +
 	"\vtool_result\x18\x04 \x01(\v2\x19.llmgateway.v1.ToolResultH\x00R\n" +
 	"toolResult\x128\n" +
-	"\treasoning\x18\x05 \x01(\v2\x18.llmgateway.v1.ReasoningH\x00R\treasoningB\x06\n" +
+	"\treasoning\x18\x05 \x01(\v2\x18.llmgateway.v1.ReasoningH\x00R\treasoning\x12\x1a\n" +
+	"\arefusal\x18\x06 \x01(\tH\x00R\arefusal\x12I\n" +
+	"\x10cache_breakpoint\x18\a \x01(\v2\x1e.llmgateway.v1.CacheBreakpointR\x0fcacheBreakpointB\x06\n" +
 	"\x04kind\"X\n" +
 	"\x05Media\x12\x1b\n" +
 	"\tmime_type\x18\x01 \x01(\tR\bmimeType\x12\x14\n" +
 	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12\x12\n" +
 	"\x03uri\x18\x03 \x01(\tH\x00R\x03uriB\b\n" +
-	"\x06source\"=\n" +
+	"\x06source\"z\n" +
 	"\tReasoning\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\tR\tsignature\"\x93\x01\n" +
+	"\tsignature\x18\x02 \x01(\tR\tsignature\x12#\n" +
+	"\rredacted_data\x18\x03 \x01(\tR\fredactedData\x12\x16\n" +
+	"\x06origin\x18\x04 \x01(\tR\x06origin\"\xde\x01\n" +
 	"\x04Tool\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x127\n" +
 	"\n" +
 	"parameters\x18\x03 \x01(\v2\x17.google.protobuf.StructR\n" +
 	"parameters\x12\x16\n" +
-	"\x06strict\x18\x04 \x01(\bR\x06strict\"\xfa\x01\n" +
+	"\x06strict\x18\x04 \x01(\bR\x06strict\x12I\n" +
+	"\x10cache_breakpoint\x18\x05 \x01(\v2\x1e.llmgateway.v1.CacheBreakpointR\x0fcacheBreakpoint\"\xfa\x01\n" +
 	"\n" +
 	"ToolChoice\x122\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1e.llmgateway.v1.ToolChoice.ModeR\x04mode\x12\x1b\n" +
@@ -862,35 +990,41 @@ func file_llmgateway_v1_content_proto_rawDescGZIP() []byte {
 }
 
 var file_llmgateway_v1_content_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_llmgateway_v1_content_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_llmgateway_v1_content_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_llmgateway_v1_content_proto_goTypes = []any{
-	(Role)(0),               // 0: llmgateway.v1.Role
-	(ToolChoice_Mode)(0),    // 1: llmgateway.v1.ToolChoice.Mode
-	(*Message)(nil),         // 2: llmgateway.v1.Message
-	(*Part)(nil),            // 3: llmgateway.v1.Part
-	(*Media)(nil),           // 4: llmgateway.v1.Media
-	(*Reasoning)(nil),       // 5: llmgateway.v1.Reasoning
-	(*Tool)(nil),            // 6: llmgateway.v1.Tool
-	(*ToolChoice)(nil),      // 7: llmgateway.v1.ToolChoice
-	(*ToolCall)(nil),        // 8: llmgateway.v1.ToolCall
-	(*ToolResult)(nil),      // 9: llmgateway.v1.ToolResult
-	(*structpb.Struct)(nil), // 10: google.protobuf.Struct
+	(Role)(0),                   // 0: llmgateway.v1.Role
+	(ToolChoice_Mode)(0),        // 1: llmgateway.v1.ToolChoice.Mode
+	(*Message)(nil),             // 2: llmgateway.v1.Message
+	(*CacheBreakpoint)(nil),     // 3: llmgateway.v1.CacheBreakpoint
+	(*Part)(nil),                // 4: llmgateway.v1.Part
+	(*Media)(nil),               // 5: llmgateway.v1.Media
+	(*Reasoning)(nil),           // 6: llmgateway.v1.Reasoning
+	(*Tool)(nil),                // 7: llmgateway.v1.Tool
+	(*ToolChoice)(nil),          // 8: llmgateway.v1.ToolChoice
+	(*ToolCall)(nil),            // 9: llmgateway.v1.ToolCall
+	(*ToolResult)(nil),          // 10: llmgateway.v1.ToolResult
+	(*durationpb.Duration)(nil), // 11: google.protobuf.Duration
+	(*structpb.Struct)(nil),     // 12: google.protobuf.Struct
 }
 var file_llmgateway_v1_content_proto_depIdxs = []int32{
 	0,  // 0: llmgateway.v1.Message.role:type_name -> llmgateway.v1.Role
-	3,  // 1: llmgateway.v1.Message.parts:type_name -> llmgateway.v1.Part
-	4,  // 2: llmgateway.v1.Part.media:type_name -> llmgateway.v1.Media
-	8,  // 3: llmgateway.v1.Part.tool_call:type_name -> llmgateway.v1.ToolCall
-	9,  // 4: llmgateway.v1.Part.tool_result:type_name -> llmgateway.v1.ToolResult
-	5,  // 5: llmgateway.v1.Part.reasoning:type_name -> llmgateway.v1.Reasoning
-	10, // 6: llmgateway.v1.Tool.parameters:type_name -> google.protobuf.Struct
-	1,  // 7: llmgateway.v1.ToolChoice.mode:type_name -> llmgateway.v1.ToolChoice.Mode
-	3,  // 8: llmgateway.v1.ToolResult.content:type_name -> llmgateway.v1.Part
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	4,  // 1: llmgateway.v1.Message.parts:type_name -> llmgateway.v1.Part
+	3,  // 2: llmgateway.v1.Message.cache_breakpoint:type_name -> llmgateway.v1.CacheBreakpoint
+	11, // 3: llmgateway.v1.CacheBreakpoint.ttl:type_name -> google.protobuf.Duration
+	5,  // 4: llmgateway.v1.Part.media:type_name -> llmgateway.v1.Media
+	9,  // 5: llmgateway.v1.Part.tool_call:type_name -> llmgateway.v1.ToolCall
+	10, // 6: llmgateway.v1.Part.tool_result:type_name -> llmgateway.v1.ToolResult
+	6,  // 7: llmgateway.v1.Part.reasoning:type_name -> llmgateway.v1.Reasoning
+	3,  // 8: llmgateway.v1.Part.cache_breakpoint:type_name -> llmgateway.v1.CacheBreakpoint
+	12, // 9: llmgateway.v1.Tool.parameters:type_name -> google.protobuf.Struct
+	3,  // 10: llmgateway.v1.Tool.cache_breakpoint:type_name -> llmgateway.v1.CacheBreakpoint
+	1,  // 11: llmgateway.v1.ToolChoice.mode:type_name -> llmgateway.v1.ToolChoice.Mode
+	4,  // 12: llmgateway.v1.ToolResult.content:type_name -> llmgateway.v1.Part
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_llmgateway_v1_content_proto_init() }
@@ -898,14 +1032,15 @@ func file_llmgateway_v1_content_proto_init() {
 	if File_llmgateway_v1_content_proto != nil {
 		return
 	}
-	file_llmgateway_v1_content_proto_msgTypes[1].OneofWrappers = []any{
+	file_llmgateway_v1_content_proto_msgTypes[2].OneofWrappers = []any{
 		(*Part_Text)(nil),
 		(*Part_Media)(nil),
 		(*Part_ToolCall)(nil),
 		(*Part_ToolResult)(nil),
 		(*Part_Reasoning)(nil),
+		(*Part_Refusal)(nil),
 	}
-	file_llmgateway_v1_content_proto_msgTypes[2].OneofWrappers = []any{
+	file_llmgateway_v1_content_proto_msgTypes[3].OneofWrappers = []any{
 		(*Media_Data)(nil),
 		(*Media_Uri)(nil),
 	}
@@ -915,7 +1050,7 @@ func file_llmgateway_v1_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_llmgateway_v1_content_proto_rawDesc), len(file_llmgateway_v1_content_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

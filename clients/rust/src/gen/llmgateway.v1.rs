@@ -11,12 +11,30 @@ pub struct Message {
     /// Optional name of the participant, for providers that distinguish several users.
     #[prost(string, tag = "3")]
     pub name: ::prost::alloc::string::String,
+    /// Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+    /// cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+    #[prost(message, optional, tag = "4")]
+    pub cache_breakpoint: ::core::option::Option<CacheBreakpoint>,
+}
+/// A prompt-cache breakpoint: the prompt up to and including the marked message, part or tool is
+/// written to the provider's prompt cache, and later calls with the same prefix read it at a lower
+/// price. Anthropic takes at most 4 per request. Providers that cache automatically (OpenAI, Azure,
+/// Gemini) ignore breakpoints; their cache reads still show in Usage.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CacheBreakpoint {
+    /// How long the provider keeps the prefix; unset is its default (5 minutes at Anthropic).
+    /// Anthropic takes 5 minutes or 1 hour; other values are refused with INVALID_ARGUMENT.
+    #[prost(message, optional, tag = "1")]
+    pub ttl: ::core::option::Option<::prost_types::Duration>,
 }
 /// One piece of a message's content.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Part {
+    /// Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+    #[prost(message, optional, tag = "7")]
+    pub cache_breakpoint: ::core::option::Option<CacheBreakpoint>,
     /// What this part holds. Exactly one must be set.
-    #[prost(oneof = "part::Kind", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "part::Kind", tags = "1, 2, 3, 4, 5, 6")]
     pub kind: ::core::option::Option<part::Kind>,
 }
 /// Nested message and enum types in `Part`.
@@ -36,10 +54,13 @@ pub mod part {
         /// The result of a tool call, sent back to the model (tool messages).
         #[prost(message, tag = "4")]
         ToolResult(super::ToolResult),
-        /// The model's visible reasoning from an earlier turn, sent back so the provider can
-        /// continue it (assistant messages only).
+        /// The model's reasoning from an earlier turn, sent back so the provider can continue it
+        /// (assistant messages only). Send it back exactly as received, signature included.
         #[prost(message, tag = "5")]
         Reasoning(super::Reasoning),
+        /// The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+        #[prost(string, tag = "6")]
+        Refusal(::prost::alloc::string::String),
     }
 }
 /// Media content such as an image.
@@ -65,16 +86,28 @@ pub mod media {
         Uri(::prost::alloc::string::String),
     }
 }
-/// Reasoning ("thinking") content produced by a model.
+/// Reasoning ("thinking") content produced by a model. Providers that sign their reasoning
+/// (Anthropic, Bedrock-Claude, Gemini) accept it back in a later turn only unchanged, so send
+/// reasoning parts back exactly as they came.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Reasoning {
-    /// The reasoning text as the provider returned it.
+    /// The reasoning text (or its summary) as the provider returned it; empty when the provider
+    /// returned only a signature or redacted content.
     #[prost(string, tag = "1")]
     pub text: ::prost::alloc::string::String,
-    /// The provider's opaque signature over the reasoning, required by some providers
-    /// (Anthropic) to accept the reasoning back in a later turn.
+    /// The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+    /// Gemini's `thoughtSignature`, which belongs to the part that follows this one).
     #[prost(string, tag = "2")]
     pub signature: ::prost::alloc::string::String,
+    /// Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+    /// Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+    #[prost(string, tag = "3")]
+    pub redacted_data: ::prost::alloc::string::String,
+    /// Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+    /// sets it and drops signatures and redacted content on their way to any other protocol (after a
+    /// fallback), which could not verify them.
+    #[prost(string, tag = "4")]
+    pub origin: ::prost::alloc::string::String,
 }
 /// A function the model may call.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -94,6 +127,9 @@ pub struct Tool {
     /// UNSUPPORTED_CAPABILITY.
     #[prost(bool, tag = "4")]
     pub strict: bool,
+    /// Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+    #[prost(message, optional, tag = "5")]
+    pub cache_breakpoint: ::core::option::Option<CacheBreakpoint>,
 }
 /// How the model may use the request's tools.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -359,7 +395,7 @@ pub struct Usage {
     /// Tokens generated, including reasoning tokens.
     #[prost(int32, tag = "2")]
     pub output_tokens: i32,
-    /// Prompt tokens served from the provider's prompt cache.
+    /// Prompt tokens read from the provider's prompt cache (part of input_tokens).
     #[prost(int32, tag = "3")]
     pub cached_input_tokens: i32,
     /// Generated tokens spent on reasoning.
@@ -368,9 +404,13 @@ pub struct Usage {
     /// input_tokens + output_tokens.
     #[prost(int32, tag = "5")]
     pub total_tokens: i32,
-    /// The call's cost in US dollars from the gateway's price table; 0 when unknown.
+    /// The call's cost in US dollars from the gateway's price table; 0 when unknown. Cache reads and
+    /// cache writes are charged at their own rates.
     #[prost(double, tag = "6")]
     pub cost_usd: f64,
+    /// Prompt tokens written to the provider's prompt cache (part of input_tokens).
+    #[prost(int32, tag = "7")]
+    pub cache_write_input_tokens: i32,
 }
 /// One complete assistant message.
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -417,17 +457,38 @@ pub struct ChatStreamResponse {
     pub usage: ::core::option::Option<Usage>,
 }
 /// Content produced since the previous stream message.
+///
+/// To rebuild the message a stream carries (for instance to send the assistant turn back in a tool
+/// loop), add parts in the order the stream first mentions them, taking within one Delta reasoning
+/// first, then refusal, then text, then tool calls; join the fragments of a part in order.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Delta {
     /// More text of the answer.
     #[prost(string, tag = "1")]
     pub text: ::prost::alloc::string::String,
-    /// More reasoning text.
+    /// More reasoning text, of the reasoning part numbered reasoning_index.
     #[prost(string, tag = "2")]
     pub reasoning: ::prost::alloc::string::String,
     /// Fragments of tool calls. Join fragments with the same index, in order.
     #[prost(message, repeated, tag = "3")]
     pub tool_calls: ::prost::alloc::vec::Vec<ToolCallDelta>,
+    /// Which reasoning part of the message reasoning, reasoning_signature, reasoning_redacted_data
+    /// and reasoning_origin belong to, from 0.
+    #[prost(int32, tag = "4")]
+    pub reasoning_index: i32,
+    /// More of that reasoning part's signature; join in order.
+    #[prost(string, tag = "5")]
+    pub reasoning_signature: ::prost::alloc::string::String,
+    /// That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+    #[prost(string, tag = "6")]
+    pub reasoning_redacted_data: ::prost::alloc::string::String,
+    /// Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+    /// redacted fragment.
+    #[prost(string, tag = "7")]
+    pub reasoning_origin: ::prost::alloc::string::String,
+    /// More of the model's refusal text.
+    #[prost(string, tag = "8")]
+    pub refusal: ::prost::alloc::string::String,
 }
 /// A fragment of a tool call in a stream.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -444,6 +505,55 @@ pub struct ToolCallDelta {
     /// The next piece of the arguments' JSON text.
     #[prost(string, tag = "4")]
     pub arguments_json_fragment: ::prost::alloc::string::String,
+}
+/// A request to count the input tokens of a Chat call. The same fields with the same numbers as
+/// ChatRequest, where they apply.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CountTokensRequest {
+    /// The model to count for: a model name or alias from the gateway's configuration.
+    #[prost(string, tag = "1")]
+    pub model: ::prost::alloc::string::String,
+    /// The conversation to count. At least one message is required.
+    #[prost(message, repeated, tag = "2")]
+    pub messages: ::prost::alloc::vec::Vec<Message>,
+    /// Settings that change the prompt (reasoning, response schema) count with it.
+    #[prost(message, optional, tag = "3")]
+    pub generation_config: ::core::option::Option<GenerationConfig>,
+    /// Tools, whose definitions count as prompt tokens.
+    #[prost(message, repeated, tag = "4")]
+    pub tools: ::prost::alloc::vec::Vec<Tool>,
+    /// How the model may use the tools.
+    #[prost(message, optional, tag = "5")]
+    pub tool_choice: ::core::option::Option<ToolChoice>,
+    /// The caller's id for this request, used in logs and traces.
+    #[prost(string, tag = "6")]
+    pub request_id: ::prost::alloc::string::String,
+    /// Free-form labels for routing rules and logs.
+    #[prost(map = "string, string", tag = "7")]
+    pub labels: ::std::collections::HashMap<
+        ::prost::alloc::string::String,
+        ::prost::alloc::string::String,
+    >,
+}
+/// How many input tokens a Chat call would use.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CountTokensResponse {
+    /// Input tokens, as the provider (or the local tokenizer) counts them.
+    #[prost(int32, tag = "1")]
+    pub input_tokens: i32,
+    /// True when a local tokenizer counted (the provider has no counting endpoint): an estimate that
+    /// may differ from what the provider bills.
+    #[prost(bool, tag = "2")]
+    pub estimated: bool,
+    /// The configured provider that counted, or whose deployment the estimate is for.
+    #[prost(string, tag = "3")]
+    pub provider: ::prost::alloc::string::String,
+    /// The model counted for, as the provider names it.
+    #[prost(string, tag = "4")]
+    pub model: ::prost::alloc::string::String,
+    /// What counted: "provider", or the local tokenizer's name (for example "tiktoken/o200k_base").
+    #[prost(string, tag = "5")]
+    pub counted_by: ::prost::alloc::string::String,
 }
 /// Error detail attached to the status of a stream that ended after content was sent, so the
 /// caller knows the output is incomplete, why, and what it cost.
@@ -478,6 +588,8 @@ pub enum FinishReason {
     ContentFilter = 4,
     /// Any other reason the provider gave.
     Other = 5,
+    /// The model declined to answer; the message holds its refusal (a refusal part).
+    Refusal = 6,
 }
 impl FinishReason {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -492,6 +604,7 @@ impl FinishReason {
             Self::ToolCalls => "FINISH_REASON_TOOL_CALLS",
             Self::ContentFilter => "FINISH_REASON_CONTENT_FILTER",
             Self::Other => "FINISH_REASON_OTHER",
+            Self::Refusal => "FINISH_REASON_REFUSAL",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -503,6 +616,7 @@ impl FinishReason {
             "FINISH_REASON_TOOL_CALLS" => Some(Self::ToolCalls),
             "FINISH_REASON_CONTENT_FILTER" => Some(Self::ContentFilter),
             "FINISH_REASON_OTHER" => Some(Self::Other),
+            "FINISH_REASON_REFUSAL" => Some(Self::Refusal),
             _ => None,
         }
     }
@@ -642,6 +756,33 @@ pub mod chat_service_client {
                 .insert(GrpcMethod::new("llmgateway.v1.ChatService", "ChatStream"));
             self.inner.server_streaming(req, path, codec).await
         }
+        /// Counts the input tokens a Chat call with these messages and tools would use, asking the
+        /// provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+        /// tokenizer, in which case the answer is marked as an estimate.
+        pub async fn count_tokens(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CountTokensRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CountTokensResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/llmgateway.v1.ChatService/CountTokens",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("llmgateway.v1.ChatService", "CountTokens"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -676,6 +817,16 @@ pub mod chat_service_server {
             &self,
             request: tonic::Request<super::ChatStreamRequest>,
         ) -> std::result::Result<tonic::Response<Self::ChatStreamStream>, tonic::Status>;
+        /// Counts the input tokens a Chat call with these messages and tools would use, asking the
+        /// provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+        /// tokenizer, in which case the answer is marked as an estimate.
+        async fn count_tokens(
+            &self,
+            request: tonic::Request<super::CountTokensRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CountTokensResponse>,
+            tonic::Status,
+        >;
     }
     /// Chat completions against any configured model.
     ///
@@ -847,6 +998,51 @@ pub mod chat_service_server {
                     };
                     Box::pin(fut)
                 }
+                "/llmgateway.v1.ChatService/CountTokens" => {
+                    #[allow(non_camel_case_types)]
+                    struct CountTokensSvc<T: ChatService>(pub Arc<T>);
+                    impl<
+                        T: ChatService,
+                    > tonic::server::UnaryService<super::CountTokensRequest>
+                    for CountTokensSvc<T> {
+                        type Response = super::CountTokensResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::CountTokensRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ChatService>::count_tokens(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = CountTokensSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 _ => {
                     Box::pin(async move {
                         let mut response = http::Response::new(
@@ -884,6 +1080,437 @@ pub mod chat_service_server {
     /// Generated gRPC service name
     pub const SERVICE_NAME: &str = "llmgateway.v1.ChatService";
     impl<T> tonic::server::NamedService for ChatServiceServer<T> {
+        const NAME: &'static str = SERVICE_NAME;
+    }
+}
+/// A request to embed texts.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct EmbedRequest {
+    /// The embedding model: a model name or alias from the gateway's configuration.
+    #[prost(string, tag = "1")]
+    pub model: ::prost::alloc::string::String,
+    /// The texts to embed, each non-empty. At least one is required.
+    #[prost(string, repeated, tag = "2")]
+    pub inputs: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The number of dimensions of each vector, for models that can shorten their output
+    /// (OpenAI text-embedding-3, Gemini, Titan v2). Must be positive when set.
+    #[prost(int32, optional, tag = "3")]
+    pub dimensions: ::core::option::Option<i32>,
+    /// How the vectors come back; unset is ENCODING_FLOAT.
+    #[prost(enumeration = "EmbeddingEncoding", tag = "4")]
+    pub encoding: i32,
+    /// What the embeddings are for, for models that embed queries and documents differently
+    /// (Gemini's taskType, Cohere's input_type); unset is the provider's default (Cohere: document).
+    #[prost(enumeration = "EmbeddingTask", tag = "5")]
+    pub task: i32,
+    /// The caller's id for this request, used in logs, traces and as the response id.
+    /// The gateway generates one when empty.
+    #[prost(string, tag = "6")]
+    pub request_id: ::prost::alloc::string::String,
+    /// Free-form labels for routing rules, logs and cost attribution. Not sent to providers.
+    #[prost(map = "string, string", tag = "7")]
+    pub labels: ::std::collections::HashMap<
+        ::prost::alloc::string::String,
+        ::prost::alloc::string::String,
+    >,
+}
+/// The embeddings of a request's inputs.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct EmbedResponse {
+    /// The request id: the caller's request_id, or the one the gateway generated.
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    /// The model that answered, as the provider named it.
+    #[prost(string, tag = "2")]
+    pub model: ::prost::alloc::string::String,
+    /// The configured provider that served the call.
+    #[prost(string, tag = "3")]
+    pub provider: ::prost::alloc::string::String,
+    /// One embedding per input, in the order of the inputs.
+    #[prost(message, repeated, tag = "4")]
+    pub embeddings: ::prost::alloc::vec::Vec<Embedding>,
+    /// Input tokens and cost (output_tokens is 0).
+    #[prost(message, optional, tag = "5")]
+    pub usage: ::core::option::Option<Usage>,
+}
+/// The embedding of one input.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Embedding {
+    /// The input's position in EmbedRequest.inputs, from 0.
+    #[prost(int32, tag = "1")]
+    pub index: i32,
+    /// The vector, with EMBEDDING_ENCODING_FLOAT.
+    #[prost(float, repeated, tag = "2")]
+    pub values: ::prost::alloc::vec::Vec<f32>,
+    /// The vector as little-endian float32 values, with EMBEDDING_ENCODING_PACKED_FLOAT32.
+    #[prost(bytes = "vec", tag = "3")]
+    pub packed_float32: ::prost::alloc::vec::Vec<u8>,
+}
+/// How embedding vectors are returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum EmbeddingEncoding {
+    /// Not set: ENCODING_FLOAT.
+    Unspecified = 0,
+    /// A list of floats in Embedding.values.
+    Float = 1,
+    /// Little-endian IEEE 754 float32 values packed into Embedding.packed_float32: a quarter of the
+    /// size of text, and what OpenAI's `encoding_format: base64` carries once decoded.
+    PackedFloat32 = 2,
+}
+impl EmbeddingEncoding {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "EMBEDDING_ENCODING_UNSPECIFIED",
+            Self::Float => "EMBEDDING_ENCODING_FLOAT",
+            Self::PackedFloat32 => "EMBEDDING_ENCODING_PACKED_FLOAT32",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "EMBEDDING_ENCODING_UNSPECIFIED" => Some(Self::Unspecified),
+            "EMBEDDING_ENCODING_FLOAT" => Some(Self::Float),
+            "EMBEDDING_ENCODING_PACKED_FLOAT32" => Some(Self::PackedFloat32),
+            _ => None,
+        }
+    }
+}
+/// What the embeddings will be used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum EmbeddingTask {
+    /// Not set: the provider's default.
+    Unspecified = 0,
+    /// Queries to search with.
+    Query = 1,
+    /// Documents to be searched.
+    Document = 2,
+    /// Texts to classify.
+    Classification = 3,
+    /// Texts to cluster.
+    Clustering = 4,
+    /// Texts compared for semantic similarity.
+    Similarity = 5,
+}
+impl EmbeddingTask {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "EMBEDDING_TASK_UNSPECIFIED",
+            Self::Query => "EMBEDDING_TASK_QUERY",
+            Self::Document => "EMBEDDING_TASK_DOCUMENT",
+            Self::Classification => "EMBEDDING_TASK_CLASSIFICATION",
+            Self::Clustering => "EMBEDDING_TASK_CLUSTERING",
+            Self::Similarity => "EMBEDDING_TASK_SIMILARITY",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "EMBEDDING_TASK_UNSPECIFIED" => Some(Self::Unspecified),
+            "EMBEDDING_TASK_QUERY" => Some(Self::Query),
+            "EMBEDDING_TASK_DOCUMENT" => Some(Self::Document),
+            "EMBEDDING_TASK_CLASSIFICATION" => Some(Self::Classification),
+            "EMBEDDING_TASK_CLUSTERING" => Some(Self::Clustering),
+            "EMBEDDING_TASK_SIMILARITY" => Some(Self::Similarity),
+            _ => None,
+        }
+    }
+}
+/// Generated client implementations.
+pub mod embedding_service_client {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    use tonic::codegen::http::Uri;
+    /// Embeddings of texts from any configured embedding model, with the same routing, fallbacks,
+    /// limits, budgets, cache, metrics and errors as ChatService.
+    #[derive(Debug, Clone)]
+    pub struct EmbeddingServiceClient<T> {
+        inner: tonic::client::Grpc<T>,
+    }
+    impl<T> EmbeddingServiceClient<T>
+    where
+        T: tonic::client::GrpcService<tonic::body::Body>,
+        T::Error: Into<StdError>,
+        T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
+        <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
+    {
+        pub fn new(inner: T) -> Self {
+            let inner = tonic::client::Grpc::new(inner);
+            Self { inner }
+        }
+        pub fn with_origin(inner: T, origin: Uri) -> Self {
+            let inner = tonic::client::Grpc::with_origin(inner, origin);
+            Self { inner }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> EmbeddingServiceClient<InterceptedService<T, F>>
+        where
+            F: tonic::service::Interceptor,
+            T::ResponseBody: Default,
+            T: tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<
+                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                >,
+            >,
+            <T as tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+        {
+            EmbeddingServiceClient::new(InterceptedService::new(inner, interceptor))
+        }
+        /// Compress requests with the given encoding.
+        ///
+        /// This requires the server to support it otherwise it might respond with an
+        /// error.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+        /// Enable decompressing responses.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(limit);
+            self
+        }
+        /// Embeds every input, in order, in one call (the gateway splits it into the provider's batch
+        /// size where the provider takes fewer inputs per request).
+        pub async fn embed(
+            &mut self,
+            request: impl tonic::IntoRequest<super::EmbedRequest>,
+        ) -> std::result::Result<tonic::Response<super::EmbedResponse>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/llmgateway.v1.EmbeddingService/Embed",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("llmgateway.v1.EmbeddingService", "Embed"));
+            self.inner.unary(req, path, codec).await
+        }
+    }
+}
+/// Generated server implementations.
+pub mod embedding_service_server {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    /// Generated trait containing gRPC methods that should be implemented for use with EmbeddingServiceServer.
+    #[async_trait]
+    pub trait EmbeddingService: std::marker::Send + std::marker::Sync + 'static {
+        /// Embeds every input, in order, in one call (the gateway splits it into the provider's batch
+        /// size where the provider takes fewer inputs per request).
+        async fn embed(
+            &self,
+            request: tonic::Request<super::EmbedRequest>,
+        ) -> std::result::Result<tonic::Response<super::EmbedResponse>, tonic::Status>;
+    }
+    /// Embeddings of texts from any configured embedding model, with the same routing, fallbacks,
+    /// limits, budgets, cache, metrics and errors as ChatService.
+    #[derive(Debug)]
+    pub struct EmbeddingServiceServer<T> {
+        inner: Arc<T>,
+        accept_compression_encodings: EnabledCompressionEncodings,
+        send_compression_encodings: EnabledCompressionEncodings,
+        max_decoding_message_size: Option<usize>,
+        max_encoding_message_size: Option<usize>,
+    }
+    impl<T> EmbeddingServiceServer<T> {
+        pub fn new(inner: T) -> Self {
+            Self::from_arc(Arc::new(inner))
+        }
+        pub fn from_arc(inner: Arc<T>) -> Self {
+            Self {
+                inner,
+                accept_compression_encodings: Default::default(),
+                send_compression_encodings: Default::default(),
+                max_decoding_message_size: None,
+                max_encoding_message_size: None,
+            }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> InterceptedService<Self, F>
+        where
+            F: tonic::service::Interceptor,
+        {
+            InterceptedService::new(Self::new(inner), interceptor)
+        }
+        /// Enable decompressing requests with the given encoding.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.accept_compression_encodings.enable(encoding);
+            self
+        }
+        /// Compress responses with the given encoding, if the client supports it.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.send_compression_encodings.enable(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.max_decoding_message_size = Some(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.max_encoding_message_size = Some(limit);
+            self
+        }
+    }
+    impl<T, B> tonic::codegen::Service<http::Request<B>> for EmbeddingServiceServer<T>
+    where
+        T: EmbeddingService,
+        B: Body + std::marker::Send + 'static,
+        B::Error: Into<StdError> + std::marker::Send + 'static,
+    {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = BoxFuture<Self::Response, Self::Error>;
+        fn poll_ready(
+            &mut self,
+            _cx: &mut Context<'_>,
+        ) -> Poll<std::result::Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
+            match req.uri().path() {
+                "/llmgateway.v1.EmbeddingService/Embed" => {
+                    #[allow(non_camel_case_types)]
+                    struct EmbedSvc<T: EmbeddingService>(pub Arc<T>);
+                    impl<
+                        T: EmbeddingService,
+                    > tonic::server::UnaryService<super::EmbedRequest> for EmbedSvc<T> {
+                        type Response = super::EmbedResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::EmbedRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as EmbeddingService>::embed(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = EmbedSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                _ => {
+                    Box::pin(async move {
+                        let mut response = http::Response::new(
+                            tonic::body::Body::default(),
+                        );
+                        let headers = response.headers_mut();
+                        headers
+                            .insert(
+                                tonic::Status::GRPC_STATUS,
+                                (tonic::Code::Unimplemented as i32).into(),
+                            );
+                        headers
+                            .insert(
+                                http::header::CONTENT_TYPE,
+                                tonic::metadata::GRPC_CONTENT_TYPE,
+                            );
+                        Ok(response)
+                    })
+                }
+            }
+        }
+    }
+    impl<T> Clone for EmbeddingServiceServer<T> {
+        fn clone(&self) -> Self {
+            let inner = self.inner.clone();
+            Self {
+                inner,
+                accept_compression_encodings: self.accept_compression_encodings,
+                send_compression_encodings: self.send_compression_encodings,
+                max_decoding_message_size: self.max_decoding_message_size,
+                max_encoding_message_size: self.max_encoding_message_size,
+            }
+        }
+    }
+    /// Generated gRPC service name
+    pub const SERVICE_NAME: &str = "llmgateway.v1.EmbeddingService";
+    impl<T> tonic::server::NamedService for EmbeddingServiceServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
 }

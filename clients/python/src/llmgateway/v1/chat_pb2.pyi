@@ -39,6 +39,8 @@ class _FinishReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FinishRe
     """The provider's content filter stopped or withheld the output."""
     FINISH_REASON_OTHER: _FinishReason.ValueType  # 5
     """Any other reason the provider gave."""
+    FINISH_REASON_REFUSAL: _FinishReason.ValueType  # 6
+    """The model declined to answer; the message holds its refusal (a refusal part)."""
 
 class FinishReason(_FinishReason, metaclass=_FinishReasonEnumTypeWrapper):
     """Why the model stopped generating."""
@@ -55,6 +57,8 @@ FINISH_REASON_CONTENT_FILTER: FinishReason.ValueType  # 4
 """The provider's content filter stopped or withheld the output."""
 FINISH_REASON_OTHER: FinishReason.ValueType  # 5
 """Any other reason the provider gave."""
+FINISH_REASON_REFUSAL: FinishReason.ValueType  # 6
+"""The model declined to answer; the message holds its refusal (a refusal part)."""
 Global___FinishReason: _TypeAlias = FinishReason  # noqa: Y015
 
 @_typing.final
@@ -339,18 +343,23 @@ class Usage(_message.Message):
     REASONING_TOKENS_FIELD_NUMBER: _builtins.int
     TOTAL_TOKENS_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     input_tokens: _builtins.int
     """Tokens in the prompt, including cached ones."""
     output_tokens: _builtins.int
     """Tokens generated, including reasoning tokens."""
     cached_input_tokens: _builtins.int
-    """Prompt tokens served from the provider's prompt cache."""
+    """Prompt tokens read from the provider's prompt cache (part of input_tokens)."""
     reasoning_tokens: _builtins.int
     """Generated tokens spent on reasoning."""
     total_tokens: _builtins.int
     """input_tokens + output_tokens."""
     cost_usd: _builtins.float
-    """The call's cost in US dollars from the gateway's price table; 0 when unknown."""
+    """The call's cost in US dollars from the gateway's price table; 0 when unknown. Cache reads and
+    cache writes are charged at their own rates.
+    """
+    cache_write_input_tokens: _builtins.int
+    """Prompt tokens written to the provider's prompt cache (part of input_tokens)."""
     def __init__(
         self,
         *,
@@ -360,10 +369,11 @@ class Usage(_message.Message):
         reasoning_tokens: _builtins.int = ...,
         total_tokens: _builtins.int = ...,
         cost_usd: _builtins.float = ...,
+        cache_write_input_tokens: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached_input_tokens", b"cached_input_tokens", "cost_usd", b"cost_usd", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "reasoning_tokens", b"reasoning_tokens", "total_tokens", b"total_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_write_input_tokens", b"cache_write_input_tokens", "cached_input_tokens", b"cached_input_tokens", "cost_usd", b"cost_usd", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "reasoning_tokens", b"reasoning_tokens", "total_tokens", b"total_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -463,17 +473,41 @@ Global___ChatStreamResponse: _TypeAlias = ChatStreamResponse  # noqa: Y015
 
 @_typing.final
 class Delta(_message.Message):
-    """Content produced since the previous stream message."""
+    """Content produced since the previous stream message.
+
+    To rebuild the message a stream carries (for instance to send the assistant turn back in a tool
+    loop), add parts in the order the stream first mentions them, taking within one Delta reasoning
+    first, then refusal, then text, then tool calls; join the fragments of a part in order.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TEXT_FIELD_NUMBER: _builtins.int
     REASONING_FIELD_NUMBER: _builtins.int
     TOOL_CALLS_FIELD_NUMBER: _builtins.int
+    REASONING_INDEX_FIELD_NUMBER: _builtins.int
+    REASONING_SIGNATURE_FIELD_NUMBER: _builtins.int
+    REASONING_REDACTED_DATA_FIELD_NUMBER: _builtins.int
+    REASONING_ORIGIN_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """More text of the answer."""
     reasoning: _builtins.str
-    """More reasoning text."""
+    """More reasoning text, of the reasoning part numbered reasoning_index."""
+    reasoning_index: _builtins.int
+    """Which reasoning part of the message reasoning, reasoning_signature, reasoning_redacted_data
+    and reasoning_origin belong to, from 0.
+    """
+    reasoning_signature: _builtins.str
+    """More of that reasoning part's signature; join in order."""
+    reasoning_redacted_data: _builtins.str
+    """That reasoning part's withheld content, whole (see Reasoning.redacted_data)."""
+    reasoning_origin: _builtins.str
+    """Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+    redacted fragment.
+    """
+    refusal: _builtins.str
+    """More of the model's refusal text."""
     @_builtins.property
     def tool_calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolCallDelta]:
         """Fragments of tool calls. Join fragments with the same index, in order."""
@@ -484,10 +518,15 @@ class Delta(_message.Message):
         text: _builtins.str = ...,
         reasoning: _builtins.str = ...,
         tool_calls: _abc.Iterable[Global___ToolCallDelta] | None = ...,
+        reasoning_index: _builtins.int = ...,
+        reasoning_signature: _builtins.str = ...,
+        reasoning_redacted_data: _builtins.str = ...,
+        reasoning_origin: _builtins.str = ...,
+        refusal: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reasoning", b"reasoning", "text", b"text", "tool_calls", b"tool_calls"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reasoning", b"reasoning", "reasoning_index", b"reasoning_index", "reasoning_origin", b"reasoning_origin", "reasoning_redacted_data", b"reasoning_redacted_data", "reasoning_signature", b"reasoning_signature", "refusal", b"refusal", "text", b"text", "tool_calls", b"tool_calls"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -526,6 +565,124 @@ class ToolCallDelta(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ToolCallDelta: _TypeAlias = ToolCallDelta  # noqa: Y015
+
+@_typing.final
+class CountTokensRequest(_message.Message):
+    """A request to count the input tokens of a Chat call. The same fields with the same numbers as
+    ChatRequest, where they apply.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    GENERATION_CONFIG_FIELD_NUMBER: _builtins.int
+    TOOLS_FIELD_NUMBER: _builtins.int
+    TOOL_CHOICE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model to count for: a model name or alias from the gateway's configuration."""
+    request_id: _builtins.str
+    """The caller's id for this request, used in logs and traces."""
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]:
+        """The conversation to count. At least one message is required."""
+
+    @_builtins.property
+    def generation_config(self) -> Global___GenerationConfig:
+        """Settings that change the prompt (reasoning, response schema) count with it."""
+
+    @_builtins.property
+    def tools(self) -> _containers.RepeatedCompositeFieldContainer[_content_pb2.Tool]:
+        """Tools, whose definitions count as prompt tokens."""
+
+    @_builtins.property
+    def tool_choice(self) -> _content_pb2.ToolChoice:
+        """How the model may use the tools."""
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Free-form labels for routing rules and logs."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        messages: _abc.Iterable[_content_pb2.Message] | None = ...,
+        generation_config: Global___GenerationConfig | None = ...,
+        tools: _abc.Iterable[_content_pb2.Tool] | None = ...,
+        tool_choice: _content_pb2.ToolChoice | None = ...,
+        request_id: _builtins.str = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["generation_config", b"generation_config", "tool_choice", b"tool_choice"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generation_config", b"generation_config", "labels", b"labels", "messages", b"messages", "model", b"model", "request_id", b"request_id", "tool_choice", b"tool_choice", "tools", b"tools"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountTokensRequest: _TypeAlias = CountTokensRequest  # noqa: Y015
+
+@_typing.final
+class CountTokensResponse(_message.Message):
+    """How many input tokens a Chat call would use."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    ESTIMATED_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    COUNTED_BY_FIELD_NUMBER: _builtins.int
+    input_tokens: _builtins.int
+    """Input tokens, as the provider (or the local tokenizer) counts them."""
+    estimated: _builtins.bool
+    """True when a local tokenizer counted (the provider has no counting endpoint): an estimate that
+    may differ from what the provider bills.
+    """
+    provider: _builtins.str
+    """The configured provider that counted, or whose deployment the estimate is for."""
+    model: _builtins.str
+    """The model counted for, as the provider names it."""
+    counted_by: _builtins.str
+    """What counted: "provider", or the local tokenizer's name (for example "tiktoken/o200k_base")."""
+    def __init__(
+        self,
+        *,
+        input_tokens: _builtins.int = ...,
+        estimated: _builtins.bool = ...,
+        provider: _builtins.str = ...,
+        model: _builtins.str = ...,
+        counted_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counted_by", b"counted_by", "estimated", b"estimated", "input_tokens", b"input_tokens", "model", b"model", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountTokensResponse: _TypeAlias = CountTokensResponse  # noqa: Y015
 
 @_typing.final
 class StreamInterruption(_message.Message):

@@ -49,6 +49,11 @@ class ChatServiceStub:
                 request_serializer=llmgateway_dot_v1_dot_chat__pb2.ChatStreamRequest.SerializeToString,
                 response_deserializer=llmgateway_dot_v1_dot_chat__pb2.ChatStreamResponse.FromString,
                 _registered_method=True)
+        self.CountTokens = channel.unary_unary(
+                '/llmgateway.v1.ChatService/CountTokens',
+                request_serializer=llmgateway_dot_v1_dot_chat__pb2.CountTokensRequest.SerializeToString,
+                response_deserializer=llmgateway_dot_v1_dot_chat__pb2.CountTokensResponse.FromString,
+                _registered_method=True)
 
 
 class ChatServiceServicer:
@@ -76,6 +81,15 @@ class ChatServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountTokens(self, request, context):
+        """Counts the input tokens a Chat call with these messages and tools would use, asking the
+        provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+        tokenizer, in which case the answer is marked as an estimate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ChatServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -88,6 +102,11 @@ def add_ChatServiceServicer_to_server(servicer, server):
                     servicer.ChatStream,
                     request_deserializer=llmgateway_dot_v1_dot_chat__pb2.ChatStreamRequest.FromString,
                     response_serializer=llmgateway_dot_v1_dot_chat__pb2.ChatStreamResponse.SerializeToString,
+            ),
+            'CountTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountTokens,
+                    request_deserializer=llmgateway_dot_v1_dot_chat__pb2.CountTokensRequest.FromString,
+                    response_serializer=llmgateway_dot_v1_dot_chat__pb2.CountTokensResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -149,6 +168,33 @@ class ChatService:
             '/llmgateway.v1.ChatService/ChatStream',
             llmgateway_dot_v1_dot_chat__pb2.ChatStreamRequest.SerializeToString,
             llmgateway_dot_v1_dot_chat__pb2.ChatStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgateway.v1.ChatService/CountTokens',
+            llmgateway_dot_v1_dot_chat__pb2.CountTokensRequest.SerializeToString,
+            llmgateway_dot_v1_dot_chat__pb2.CountTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -46,6 +46,11 @@ class ChatServiceStub:
     last content message; usage on the final message; then status OK. A stream cut after the
     first message ends with a non-OK status whose details include a StreamInterruption.
     """
+    CountTokens: _grpc.UnaryUnaryMultiCallable[_chat_pb2.CountTokensRequest, _chat_pb2.CountTokensResponse]
+    """Counts the input tokens a Chat call with these messages and tools would use, asking the
+    provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+    tokenizer, in which case the answer is marked as an estimate.
+    """
 
 @_typing.type_check_only
 class ChatServiceAsyncStub(ChatServiceStub):
@@ -64,6 +69,11 @@ class ChatServiceAsyncStub(ChatServiceStub):
     provider; then deltas of text, reasoning and tool-call fragments; the finish reason on the
     last content message; usage on the final message; then status OK. A stream cut after the
     first message ends with a non-OK status whose details include a StreamInterruption.
+    """
+    CountTokens: _aio.UnaryUnaryMultiCallable[_chat_pb2.CountTokensRequest, _chat_pb2.CountTokensResponse]  # type: ignore[assignment]
+    """Counts the input tokens a Chat call with these messages and tools would use, asking the
+    provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+    tokenizer, in which case the answer is marked as an estimate.
     """
 
 class ChatServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -92,6 +102,17 @@ class ChatServiceServicer(metaclass=_abc_1.ABCMeta):
         provider; then deltas of text, reasoning and tool-call fragments; the finish reason on the
         last content message; usage on the final message; then status OK. A stream cut after the
         first message ends with a non-OK status whose details include a StreamInterruption.
+        """
+
+    @_abc_1.abstractmethod
+    def CountTokens(
+        self,
+        request: _chat_pb2.CountTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_chat_pb2.CountTokensResponse, _abc.Awaitable[_chat_pb2.CountTokensResponse]]:
+        """Counts the input tokens a Chat call with these messages and tools would use, asking the
+        provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+        tokenizer, in which case the answer is marked as an estimate.
         """
 
 def add_ChatServiceServicer_to_server(servicer: ChatServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bllmgateway/v1/content.proto\x12\rllmgateway.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"j\n\x07Message\x12\'\n\x04role\x18\x01 \x01(\x0e\x32\x13.llmgateway.v1.RoleB\x04\xe2\x41\x01\x02\x12(\n\x05parts\x18\x02 \x03(\x0b\x32\x13.llmgateway.v1.PartB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x03 \x01(\t\"\xd4\x01\n\x04Part\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12%\n\x05media\x18\x02 \x01(\x0b\x32\x14.llmgateway.v1.MediaH\x00\x12,\n\ttool_call\x18\x03 \x01(\x0b\x32\x17.llmgateway.v1.ToolCallH\x00\x12\x30\n\x0btool_result\x18\x04 \x01(\x0b\x32\x19.llmgateway.v1.ToolResultH\x00\x12-\n\treasoning\x18\x05 \x01(\x0b\x32\x18.llmgateway.v1.ReasoningH\x00\x42\x06\n\x04kind\"C\n\x05Media\x12\x11\n\tmime_type\x18\x01 \x01(\t\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\r\n\x03uri\x18\x03 \x01(\tH\x00\x42\x08\n\x06source\",\n\tReasoning\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\t\"l\n\x04Tool\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06strict\x18\x04 \x01(\x08\"\xd0\x01\n\nToolChoice\x12,\n\x04mode\x18\x01 \x01(\x0e\x32\x1e.llmgateway.v1.ToolChoice.Mode\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12#\n\x1b\x64isable_parallel_tool_calls\x18\x03 \x01(\x08\"\\\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\r\n\tMODE_AUTO\x10\x01\x12\r\n\tMODE_NONE\x10\x02\x12\x11\n\rMODE_REQUIRED\x10\x03\x12\r\n\tMODE_TOOL\x10\x04\"<\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\"n\n\nToolResult\x12\x1a\n\x0ctool_call_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x13.llmgateway.v1.Part\x12\x10\n\x08is_error\x18\x03 \x01(\x08\x12\x0c\n\x04name\x18\x04 \x01(\t*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03\x12\r\n\tROLE_TOOL\x10\x04\x12\x12\n\x0eROLE_DEVELOPER\x10\x05\x42j\n\x10io.llmgateway.v1B\x0c\x43ontentProtoP\x01ZFgithub.com/llmgateway/llmgateway/clients/go/llmgateway/v1;llmgatewayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bllmgateway/v1/content.proto\x12\rllmgateway.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa4\x01\n\x07Message\x12\'\n\x04role\x18\x01 \x01(\x0e\x32\x13.llmgateway.v1.RoleB\x04\xe2\x41\x01\x02\x12(\n\x05parts\x18\x02 \x03(\x0b\x32\x13.llmgateway.v1.PartB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x38\n\x10\x63\x61\x63he_breakpoint\x18\x04 \x01(\x0b\x32\x1e.llmgateway.v1.CacheBreakpoint\"9\n\x0f\x43\x61\x63heBreakpoint\x12&\n\x03ttl\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xa1\x02\n\x04Part\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12%\n\x05media\x18\x02 \x01(\x0b\x32\x14.llmgateway.v1.MediaH\x00\x12,\n\ttool_call\x18\x03 \x01(\x0b\x32\x17.llmgateway.v1.ToolCallH\x00\x12\x30\n\x0btool_result\x18\x04 \x01(\x0b\x32\x19.llmgateway.v1.ToolResultH\x00\x12-\n\treasoning\x18\x05 \x01(\x0b\x32\x18.llmgateway.v1.ReasoningH\x00\x12\x11\n\x07refusal\x18\x06 \x01(\tH\x00\x12\x38\n\x10\x63\x61\x63he_breakpoint\x18\x07 \x01(\x0b\x32\x1e.llmgateway.v1.CacheBreakpointB\x06\n\x04kind\"C\n\x05Media\x12\x11\n\tmime_type\x18\x01 \x01(\t\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\r\n\x03uri\x18\x03 \x01(\tH\x00\x42\x08\n\x06source\"S\n\tReasoning\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\t\x12\x15\n\rredacted_data\x18\x03 \x01(\t\x12\x0e\n\x06origin\x18\x04 \x01(\t\"\xa6\x01\n\x04Tool\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06strict\x18\x04 \x01(\x08\x12\x38\n\x10\x63\x61\x63he_breakpoint\x18\x05 \x01(\x0b\x32\x1e.llmgateway.v1.CacheBreakpoint\"\xd0\x01\n\nToolChoice\x12,\n\x04mode\x18\x01 \x01(\x0e\x32\x1e.llmgateway.v1.ToolChoice.Mode\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12#\n\x1b\x64isable_parallel_tool_calls\x18\x03 \x01(\x08\"\\\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\r\n\tMODE_AUTO\x10\x01\x12\r\n\tMODE_NONE\x10\x02\x12\x11\n\rMODE_REQUIRED\x10\x03\x12\r\n\tMODE_TOOL\x10\x04\"<\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\"n\n\nToolResult\x12\x1a\n\x0ctool_call_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x13.llmgateway.v1.Part\x12\x10\n\x08is_error\x18\x03 \x01(\x08\x12\x0c\n\x04name\x18\x04 \x01(\t*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03\x12\r\n\tROLE_TOOL\x10\x04\x12\x12\n\x0eROLE_DEVELOPER\x10\x05\x42j\n\x10io.llmgateway.v1B\x0c\x43ontentProtoP\x01ZFgithub.com/llmgateway/llmgateway/clients/go/llmgateway/v1;llmgatewayv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,24 +43,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOOL'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_TOOLRESULT'].fields_by_name['tool_call_id']._loaded_options = None
   _globals['_TOOLRESULT'].fields_by_name['tool_call_id']._serialized_options = b'\342A\001\002'
-  _globals['_ROLE']._serialized_start=1042
-  _globals['_ROLE']._serialized_end=1157
-  _globals['_MESSAGE']._serialized_start=109
-  _globals['_MESSAGE']._serialized_end=215
-  _globals['_PART']._serialized_start=218
-  _globals['_PART']._serialized_end=430
-  _globals['_MEDIA']._serialized_start=432
-  _globals['_MEDIA']._serialized_end=499
-  _globals['_REASONING']._serialized_start=501
-  _globals['_REASONING']._serialized_end=545
-  _globals['_TOOL']._serialized_start=547
-  _globals['_TOOL']._serialized_end=655
-  _globals['_TOOLCHOICE']._serialized_start=658
-  _globals['_TOOLCHOICE']._serialized_end=866
-  _globals['_TOOLCHOICE_MODE']._serialized_start=774
-  _globals['_TOOLCHOICE_MODE']._serialized_end=866
-  _globals['_TOOLCALL']._serialized_start=868
-  _globals['_TOOLCALL']._serialized_end=928
-  _globals['_TOOLRESULT']._serialized_start=930
-  _globals['_TOOLRESULT']._serialized_end=1040
+  _globals['_ROLE']._serialized_start=1367
+  _globals['_ROLE']._serialized_end=1482
+  _globals['_MESSAGE']._serialized_start=142
+  _globals['_MESSAGE']._serialized_end=306
+  _globals['_CACHEBREAKPOINT']._serialized_start=308
+  _globals['_CACHEBREAKPOINT']._serialized_end=365
+  _globals['_PART']._serialized_start=368
+  _globals['_PART']._serialized_end=657
+  _globals['_MEDIA']._serialized_start=659
+  _globals['_MEDIA']._serialized_end=726
+  _globals['_REASONING']._serialized_start=728
+  _globals['_REASONING']._serialized_end=811
+  _globals['_TOOL']._serialized_start=814
+  _globals['_TOOL']._serialized_end=980
+  _globals['_TOOLCHOICE']._serialized_start=983
+  _globals['_TOOLCHOICE']._serialized_end=1191
+  _globals['_TOOLCHOICE_MODE']._serialized_start=1099
+  _globals['_TOOLCHOICE_MODE']._serialized_end=1191
+  _globals['_TOOLCALL']._serialized_start=1193
+  _globals['_TOOLCALL']._serialized_end=1253
+  _globals['_TOOLRESULT']._serialized_start=1255
+  _globals['_TOOLRESULT']._serialized_end=1365
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
@@ -73,6 +74,7 @@ class Message(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     PARTS_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    CACHE_BREAKPOINT_FIELD_NUMBER: _builtins.int
     role: Global___Role.ValueType
     """Who wrote this message."""
     name: _builtins.str
@@ -81,20 +83,57 @@ class Message(_message.Message):
     def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Part]:
         """The content, in order. At least one part is required."""
 
+    @_builtins.property
+    def cache_breakpoint(self) -> Global___CacheBreakpoint:
+        """Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+        cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+        """
+
     def __init__(
         self,
         *,
         role: Global___Role.ValueType = ...,
         parts: _abc.Iterable[Global___Part] | None = ...,
         name: _builtins.str = ...,
+        cache_breakpoint: Global___CacheBreakpoint | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache_breakpoint", b"cache_breakpoint"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "parts", b"parts", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_breakpoint", b"cache_breakpoint", "name", b"name", "parts", b"parts", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Message: _TypeAlias = Message  # noqa: Y015
+
+@_typing.final
+class CacheBreakpoint(_message.Message):
+    """A prompt-cache breakpoint: the prompt up to and including the marked message, part or tool is
+    written to the provider's prompt cache, and later calls with the same prefix read it at a lower
+    price. Anthropic takes at most 4 per request. Providers that cache automatically (OpenAI, Azure,
+    Gemini) ignore breakpoints; their cache reads still show in Usage.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TTL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ttl(self) -> _duration_pb2.Duration:
+        """How long the provider keeps the prefix; unset is its default (5 minutes at Anthropic).
+        Anthropic takes 5 minutes or 1 hour; other values are refused with INVALID_ARGUMENT.
+        """
+
+    def __init__(
+        self,
+        *,
+        ttl: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CacheBreakpoint: _TypeAlias = CacheBreakpoint  # noqa: Y015
 
 @_typing.final
 class Part(_message.Message):
@@ -107,8 +146,12 @@ class Part(_message.Message):
     TOOL_CALL_FIELD_NUMBER: _builtins.int
     TOOL_RESULT_FIELD_NUMBER: _builtins.int
     REASONING_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    CACHE_BREAKPOINT_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """Plain text."""
+    refusal: _builtins.str
+    """The model's refusal to answer (assistant messages only), as OpenAI's `refusal`."""
     @_builtins.property
     def media(self) -> Global___Media:
         """An image or other media, inline or by URI."""
@@ -123,9 +166,13 @@ class Part(_message.Message):
 
     @_builtins.property
     def reasoning(self) -> Global___Reasoning:
-        """The model's visible reasoning from an earlier turn, sent back so the provider can
-        continue it (assistant messages only).
+        """The model's reasoning from an earlier turn, sent back so the provider can continue it
+        (assistant messages only). Send it back exactly as received, signature included.
         """
+
+    @_builtins.property
+    def cache_breakpoint(self) -> Global___CacheBreakpoint:
+        """Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint)."""
 
     def __init__(
         self,
@@ -135,12 +182,14 @@ class Part(_message.Message):
         tool_call: Global___ToolCall | None = ...,
         tool_result: Global___ToolResult | None = ...,
         reasoning: Global___Reasoning | None = ...,
+        refusal: _builtins.str = ...,
+        cache_breakpoint: Global___CacheBreakpoint | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "media", b"media", "reasoning", b"reasoning", "text", b"text", "tool_call", b"tool_call", "tool_result", b"tool_result"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache_breakpoint", b"cache_breakpoint", "kind", b"kind", "media", b"media", "reasoning", b"reasoning", "refusal", b"refusal", "text", b"text", "tool_call", b"tool_call", "tool_result", b"tool_result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "media", b"media", "reasoning", b"reasoning", "text", b"text", "tool_call", b"tool_call", "tool_result", b"tool_result"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_breakpoint", b"cache_breakpoint", "kind", b"kind", "media", b"media", "reasoning", b"reasoning", "refusal", b"refusal", "text", b"text", "tool_call", b"tool_call", "tool_result", b"tool_result"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["text", "media", "tool_call", "tool_result", "reasoning"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["text", "media", "tool_call", "tool_result", "reasoning", "refusal"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -180,27 +229,45 @@ Global___Media: _TypeAlias = Media  # noqa: Y015
 
 @_typing.final
 class Reasoning(_message.Message):
-    """Reasoning ("thinking") content produced by a model."""
+    """Reasoning ("thinking") content produced by a model. Providers that sign their reasoning
+    (Anthropic, Bedrock-Claude, Gemini) accept it back in a later turn only unchanged, so send
+    reasoning parts back exactly as they came.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TEXT_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    REDACTED_DATA_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
     text: _builtins.str
-    """The reasoning text as the provider returned it."""
+    """The reasoning text (or its summary) as the provider returned it; empty when the provider
+    returned only a signature or redacted content.
+    """
     signature: _builtins.str
-    """The provider's opaque signature over the reasoning, required by some providers
-    (Anthropic) to accept the reasoning back in a later turn.
+    """The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+    Gemini's `thoughtSignature`, which belongs to the part that follows this one).
+    """
+    redacted_data: _builtins.str
+    """Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+    Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+    """
+    origin: _builtins.str
+    """Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+    sets it and drops signatures and redacted content on their way to any other protocol (after a
+    fallback), which could not verify them.
     """
     def __init__(
         self,
         *,
         text: _builtins.str = ...,
         signature: _builtins.str = ...,
+        redacted_data: _builtins.str = ...,
+        origin: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["origin", b"origin", "redacted_data", b"redacted_data", "signature", b"signature", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -216,6 +283,7 @@ class Tool(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
     STRICT_FIELD_NUMBER: _builtins.int
+    CACHE_BREAKPOINT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The tool's name, unique within a request: letters, digits, '_' and '-', at most 64 characters."""
     description: _builtins.str
@@ -230,6 +298,10 @@ class Tool(_message.Message):
     def parameters(self) -> _struct_pb2.Struct:
         """JSON Schema of the tool's arguments (an object schema). Empty means no arguments."""
 
+    @_builtins.property
+    def cache_breakpoint(self) -> Global___CacheBreakpoint:
+        """Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint)."""
+
     def __init__(
         self,
         *,
@@ -237,10 +309,11 @@ class Tool(_message.Message):
         description: _builtins.str = ...,
         parameters: _struct_pb2.Struct | None = ...,
         strict: _builtins.bool = ...,
+        cache_breakpoint: Global___CacheBreakpoint | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["parameters", b"parameters"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache_breakpoint", b"cache_breakpoint", "parameters", b"parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "parameters", b"parameters", "strict", b"strict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_breakpoint", b"cache_breakpoint", "description", b"description", "name", b"name", "parameters", b"parameters", "strict", b"strict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

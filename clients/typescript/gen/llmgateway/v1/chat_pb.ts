@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file llmgateway/v1/chat.proto.
  */
 export const file_llmgateway_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChhsbG1nYXRld2F5L3YxL2NoYXQucHJvdG8SDWxsbWdhdGV3YXkudjEi3QIKC0NoYXRSZXF1ZXN0EhMKBW1vZGVsGAEgASgJQgTiQQECEi4KCG1lc3NhZ2VzGAIgAygLMhYubGxtZ2F0ZXdheS52MS5NZXNzYWdlQgTiQQECEjoKEWdlbmVyYXRpb25fY29uZmlnGAMgASgLMh8ubGxtZ2F0ZXdheS52MS5HZW5lcmF0aW9uQ29uZmlnEiIKBXRvb2xzGAQgAygLMhMubGxtZ2F0ZXdheS52MS5Ub29sEi4KC3Rvb2xfY2hvaWNlGAUgASgLMhkubGxtZ2F0ZXdheS52MS5Ub29sQ2hvaWNlEhIKCnJlcXVlc3RfaWQYBiABKAkSNgoGbGFiZWxzGAcgAygLMiYubGxtZ2F0ZXdheS52MS5DaGF0UmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIukCChFDaGF0U3RyZWFtUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhIuCghtZXNzYWdlcxgCIAMoCzIWLmxsbWdhdGV3YXkudjEuTWVzc2FnZUIE4kEBAhI6ChFnZW5lcmF0aW9uX2NvbmZpZxgDIAEoCzIfLmxsbWdhdGV3YXkudjEuR2VuZXJhdGlvbkNvbmZpZxIiCgV0b29scxgEIAMoCzITLmxsbWdhdGV3YXkudjEuVG9vbBIuCgt0b29sX2Nob2ljZRgFIAEoCzIZLmxsbWdhdGV3YXkudjEuVG9vbENob2ljZRISCgpyZXF1ZXN0X2lkGAYgASgJEjwKBmxhYmVscxgHIAMoCzIsLmxsbWdhdGV3YXkudjEuQ2hhdFN0cmVhbVJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLpAwoQR2VuZXJhdGlvbkNvbmZpZxIeChFtYXhfb3V0cHV0X3Rva2VucxgBIAEoBUgAiAEBEhgKC3RlbXBlcmF0dXJlGAIgASgCSAGIAQESEgoFdG9wX3AYAyABKAJIAogBARISCgV0b3BfaxgEIAEoBUgDiAEBEhYKDnN0b3Bfc2VxdWVuY2VzGAUgAygJEhEKBHNlZWQYBiABKANIBIgBARI1ChRyZXNwb25zZV9qc29uX3NjaGVtYRgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoZcmVzcG9uc2VfanNvbl9zY2hlbWFfbmFtZRgIIAEoCRIdChBwcmVzZW5jZV9wZW5hbHR5GAkgASgCSAWIAQESHgoRZnJlcXVlbmN5X3BlbmFsdHkYCiABKAJIBogBARIcChRyZXNwb25zZV9qc29uX29iamVjdBgLIAEoCBIjChtyZXNwb25zZV9qc29uX3NjaGVtYV9zdHJpY3QYDCABKAhCFAoSX21heF9vdXRwdXRfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQgcKBV9zZWVkQhMKEV9wcmVzZW5jZV9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eSKTAQoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgFEhUKDW91dHB1dF90b2tlbnMYAiABKAUSGwoTY2FjaGVkX2lucHV0X3Rva2VucxgDIAEoBRIYChByZWFzb25pbmdfdG9rZW5zGAQgASgFEhQKDHRvdGFsX3Rva2VucxgFIAEoBRIQCghjb3N0X3VzZBgGIAEoASK9AQoMQ2hhdFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEicKB21lc3NhZ2UYBCABKAsyFi5sbG1nYXRld2F5LnYxLk1lc3NhZ2USMgoNZmluaXNoX3JlYXNvbhgFIAEoDjIbLmxsbWdhdGV3YXkudjEuRmluaXNoUmVhc29uEiMKBXVzYWdlGAYgASgLMhQubGxtZ2F0ZXdheS52MS5Vc2FnZSK/AQoSQ2hhdFN0cmVhbVJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEiMKBWRlbHRhGAQgASgLMhQubGxtZ2F0ZXdheS52MS5EZWx0YRIyCg1maW5pc2hfcmVhc29uGAUgASgOMhsubGxtZ2F0ZXdheS52MS5GaW5pc2hSZWFzb24SIwoFdXNhZ2UYBiABKAsyFC5sbG1nYXRld2F5LnYxLlVzYWdlIloKBURlbHRhEgwKBHRleHQYASABKAkSEQoJcmVhc29uaW5nGAIgASgJEjAKCnRvb2xfY2FsbHMYAyADKAsyHC5sbG1nYXRld2F5LnYxLlRvb2xDYWxsRGVsdGEiWQoNVG9vbENhbGxEZWx0YRINCgVpbmRleBgBIAEoBRIKCgJpZBgCIAEoCRIMCgRuYW1lGAMgASgJEh8KF2FyZ3VtZW50c19qc29uX2ZyYWdtZW50GAQgASgJIpMBChJTdHJlYW1JbnRlcnJ1cHRpb24SDgoGcmVhc29uGAEgASgJEisKDXBhcnRpYWxfdXNhZ2UYAiABKAsyFC5sbG1nYXRld2F5LnYxLlVzYWdlEhUKDW1lc3NhZ2VzX3NlbnQYAyABKAUSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0KrgBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEEhcKE0ZJTklTSF9SRUFTT05fT1RIRVIQBTLUAQoLQ2hhdFNlcnZpY2USVAoEQ2hhdBIaLmxsbWdhdGV3YXkudjEuQ2hhdFJlcXVlc3QaGy5sbG1nYXRld2F5LnYxLkNoYXRSZXNwb25zZSITgtPkkwINOgEqIggvdjEvY2hhdBJvCgpDaGF0U3RyZWFtEiAubGxtZ2F0ZXdheS52MS5DaGF0U3RyZWFtUmVxdWVzdBohLmxsbWdhdGV3YXkudjEuQ2hhdFN0cmVhbVJlc3BvbnNlIhqC0+STAhQ6ASoiDy92MS9jaGF0OnN0cmVhbTABQmcKEGlvLmxsbWdhdGV3YXkudjFCCUNoYXRQcm90b1ABWkZnaXRodWIuY29tL2xsbWdhdGV3YXkvbGxtZ2F0ZXdheS9jbGllbnRzL2dvL2xsbWdhdGV3YXkvdjE7bGxtZ2F0ZXdheXYxYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_llmgateway_v1_content]);
+  fileDesc("ChhsbG1nYXRld2F5L3YxL2NoYXQucHJvdG8SDWxsbWdhdGV3YXkudjEi3QIKC0NoYXRSZXF1ZXN0EhMKBW1vZGVsGAEgASgJQgTiQQECEi4KCG1lc3NhZ2VzGAIgAygLMhYubGxtZ2F0ZXdheS52MS5NZXNzYWdlQgTiQQECEjoKEWdlbmVyYXRpb25fY29uZmlnGAMgASgLMh8ubGxtZ2F0ZXdheS52MS5HZW5lcmF0aW9uQ29uZmlnEiIKBXRvb2xzGAQgAygLMhMubGxtZ2F0ZXdheS52MS5Ub29sEi4KC3Rvb2xfY2hvaWNlGAUgASgLMhkubGxtZ2F0ZXdheS52MS5Ub29sQ2hvaWNlEhIKCnJlcXVlc3RfaWQYBiABKAkSNgoGbGFiZWxzGAcgAygLMiYubGxtZ2F0ZXdheS52MS5DaGF0UmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIukCChFDaGF0U3RyZWFtUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhIuCghtZXNzYWdlcxgCIAMoCzIWLmxsbWdhdGV3YXkudjEuTWVzc2FnZUIE4kEBAhI6ChFnZW5lcmF0aW9uX2NvbmZpZxgDIAEoCzIfLmxsbWdhdGV3YXkudjEuR2VuZXJhdGlvbkNvbmZpZxIiCgV0b29scxgEIAMoCzITLmxsbWdhdGV3YXkudjEuVG9vbBIuCgt0b29sX2Nob2ljZRgFIAEoCzIZLmxsbWdhdGV3YXkudjEuVG9vbENob2ljZRISCgpyZXF1ZXN0X2lkGAYgASgJEjwKBmxhYmVscxgHIAMoCzIsLmxsbWdhdGV3YXkudjEuQ2hhdFN0cmVhbVJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLpAwoQR2VuZXJhdGlvbkNvbmZpZxIeChFtYXhfb3V0cHV0X3Rva2VucxgBIAEoBUgAiAEBEhgKC3RlbXBlcmF0dXJlGAIgASgCSAGIAQESEgoFdG9wX3AYAyABKAJIAogBARISCgV0b3BfaxgEIAEoBUgDiAEBEhYKDnN0b3Bfc2VxdWVuY2VzGAUgAygJEhEKBHNlZWQYBiABKANIBIgBARI1ChRyZXNwb25zZV9qc29uX3NjaGVtYRgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoZcmVzcG9uc2VfanNvbl9zY2hlbWFfbmFtZRgIIAEoCRIdChBwcmVzZW5jZV9wZW5hbHR5GAkgASgCSAWIAQESHgoRZnJlcXVlbmN5X3BlbmFsdHkYCiABKAJIBogBARIcChRyZXNwb25zZV9qc29uX29iamVjdBgLIAEoCBIjChtyZXNwb25zZV9qc29uX3NjaGVtYV9zdHJpY3QYDCABKAhCFAoSX21heF9vdXRwdXRfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQgcKBV9zZWVkQhMKEV9wcmVzZW5jZV9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eSK1AQoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgFEhUKDW91dHB1dF90b2tlbnMYAiABKAUSGwoTY2FjaGVkX2lucHV0X3Rva2VucxgDIAEoBRIYChByZWFzb25pbmdfdG9rZW5zGAQgASgFEhQKDHRvdGFsX3Rva2VucxgFIAEoBRIQCghjb3N0X3VzZBgGIAEoARIgChhjYWNoZV93cml0ZV9pbnB1dF90b2tlbnMYByABKAUivQEKDENoYXRSZXNwb25zZRIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIQCghwcm92aWRlchgDIAEoCRInCgdtZXNzYWdlGAQgASgLMhYubGxtZ2F0ZXdheS52MS5NZXNzYWdlEjIKDWZpbmlzaF9yZWFzb24YBSABKA4yGy5sbG1nYXRld2F5LnYxLkZpbmlzaFJlYXNvbhIjCgV1c2FnZRgGIAEoCzIULmxsbWdhdGV3YXkudjEuVXNhZ2UivwEKEkNoYXRTdHJlYW1SZXNwb25zZRIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIQCghwcm92aWRlchgDIAEoCRIjCgVkZWx0YRgEIAEoCzIULmxsbWdhdGV3YXkudjEuRGVsdGESMgoNZmluaXNoX3JlYXNvbhgFIAEoDjIbLmxsbWdhdGV3YXkudjEuRmluaXNoUmVhc29uEiMKBXVzYWdlGAYgASgLMhQubGxtZ2F0ZXdheS52MS5Vc2FnZSLcAQoFRGVsdGESDAoEdGV4dBgBIAEoCRIRCglyZWFzb25pbmcYAiABKAkSMAoKdG9vbF9jYWxscxgDIAMoCzIcLmxsbWdhdGV3YXkudjEuVG9vbENhbGxEZWx0YRIXCg9yZWFzb25pbmdfaW5kZXgYBCABKAUSGwoTcmVhc29uaW5nX3NpZ25hdHVyZRgFIAEoCRIfChdyZWFzb25pbmdfcmVkYWN0ZWRfZGF0YRgGIAEoCRIYChByZWFzb25pbmdfb3JpZ2luGAcgASgJEg8KB3JlZnVzYWwYCCABKAkiWQoNVG9vbENhbGxEZWx0YRINCgVpbmRleBgBIAEoBRIKCgJpZBgCIAEoCRIMCgRuYW1lGAMgASgJEh8KF2FyZ3VtZW50c19qc29uX2ZyYWdtZW50GAQgASgJIusCChJDb3VudFRva2Vuc1JlcXVlc3QSEwoFbW9kZWwYASABKAlCBOJBAQISLgoIbWVzc2FnZXMYAiADKAsyFi5sbG1nYXRld2F5LnYxLk1lc3NhZ2VCBOJBAQISOgoRZ2VuZXJhdGlvbl9jb25maWcYAyABKAsyHy5sbG1nYXRld2F5LnYxLkdlbmVyYXRpb25Db25maWcSIgoFdG9vbHMYBCADKAsyEy5sbG1nYXRld2F5LnYxLlRvb2wSLgoLdG9vbF9jaG9pY2UYBSABKAsyGS5sbG1nYXRld2F5LnYxLlRvb2xDaG9pY2USEgoKcmVxdWVzdF9pZBgGIAEoCRI9CgZsYWJlbHMYByADKAsyLS5sbG1nYXRld2F5LnYxLkNvdW50VG9rZW5zUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInMKE0NvdW50VG9rZW5zUmVzcG9uc2USFAoMaW5wdXRfdG9rZW5zGAEgASgFEhEKCWVzdGltYXRlZBgCIAEoCBIQCghwcm92aWRlchgDIAEoCRINCgVtb2RlbBgEIAEoCRISCgpjb3VudGVkX2J5GAUgASgJIpMBChJTdHJlYW1JbnRlcnJ1cHRpb24SDgoGcmVhc29uGAEgASgJEisKDXBhcnRpYWxfdXNhZ2UYAiABKAsyFC5sbG1nYXRld2F5LnYxLlVzYWdlEhUKDW1lc3NhZ2VzX3NlbnQYAyABKAUSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0KtMBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEEhcKE0ZJTklTSF9SRUFTT05fT1RIRVIQBRIZChVGSU5JU0hfUkVBU09OX1JFRlVTQUwQBjLLAgoLQ2hhdFNlcnZpY2USVAoEQ2hhdBIaLmxsbWdhdGV3YXkudjEuQ2hhdFJlcXVlc3QaGy5sbG1nYXRld2F5LnYxLkNoYXRSZXNwb25zZSITgtPkkwINOgEqIggvdjEvY2hhdBJvCgpDaGF0U3RyZWFtEiAubGxtZ2F0ZXdheS52MS5DaGF0U3RyZWFtUmVxdWVzdBohLmxsbWdhdGV3YXkudjEuQ2hhdFN0cmVhbVJlc3BvbnNlIhqC0+STAhQ6ASoiDy92MS9jaGF0OnN0cmVhbTABEnUKC0NvdW50VG9rZW5zEiEubGxtZ2F0ZXdheS52MS5Db3VudFRva2Vuc1JlcXVlc3QaIi5sbG1nYXRld2F5LnYxLkNvdW50VG9rZW5zUmVzcG9uc2UiH4LT5JMCGToBKiIUL3YxL2NoYXQ6Y291bnRUb2tlbnNCZwoQaW8ubGxtZ2F0ZXdheS52MUIJQ2hhdFByb3RvUAFaRmdpdGh1Yi5jb20vbGxtZ2F0ZXdheS9sbG1nYXRld2F5L2NsaWVudHMvZ28vbGxtZ2F0ZXdheS92MTtsbG1nYXRld2F5djFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_llmgateway_v1_content]);
 
 /**
  * A request for one complete assistant message.
@@ -275,7 +275,7 @@ export type Usage = Message<"llmgateway.v1.Usage"> & {
   outputTokens: number;
 
   /**
-   * Prompt tokens served from the provider's prompt cache.
+   * Prompt tokens read from the provider's prompt cache (part of input_tokens).
    *
    * @generated from field: int32 cached_input_tokens = 3;
    */
@@ -296,11 +296,19 @@ export type Usage = Message<"llmgateway.v1.Usage"> & {
   totalTokens: number;
 
   /**
-   * The call's cost in US dollars from the gateway's price table; 0 when unknown.
+   * The call's cost in US dollars from the gateway's price table; 0 when unknown. Cache reads and
+   * cache writes are charged at their own rates.
    *
    * @generated from field: double cost_usd = 6;
    */
   costUsd: number;
+
+  /**
+   * Prompt tokens written to the provider's prompt cache (part of input_tokens).
+   *
+   * @generated from field: int32 cache_write_input_tokens = 7;
+   */
+  cacheWriteInputTokens: number;
 };
 
 /**
@@ -425,6 +433,10 @@ export const ChatStreamResponseSchema: GenMessage<ChatStreamResponse> = /*@__PUR
 /**
  * Content produced since the previous stream message.
  *
+ * To rebuild the message a stream carries (for instance to send the assistant turn back in a tool
+ * loop), add parts in the order the stream first mentions them, taking within one Delta reasoning
+ * first, then refusal, then text, then tool calls; join the fragments of a part in order.
+ *
  * @generated from message llmgateway.v1.Delta
  */
 export type Delta = Message<"llmgateway.v1.Delta"> & {
@@ -436,7 +448,7 @@ export type Delta = Message<"llmgateway.v1.Delta"> & {
   text: string;
 
   /**
-   * More reasoning text.
+   * More reasoning text, of the reasoning part numbered reasoning_index.
    *
    * @generated from field: string reasoning = 2;
    */
@@ -448,6 +460,43 @@ export type Delta = Message<"llmgateway.v1.Delta"> & {
    * @generated from field: repeated llmgateway.v1.ToolCallDelta tool_calls = 3;
    */
   toolCalls: ToolCallDelta[];
+
+  /**
+   * Which reasoning part of the message reasoning, reasoning_signature, reasoning_redacted_data
+   * and reasoning_origin belong to, from 0.
+   *
+   * @generated from field: int32 reasoning_index = 4;
+   */
+  reasoningIndex: number;
+
+  /**
+   * More of that reasoning part's signature; join in order.
+   *
+   * @generated from field: string reasoning_signature = 5;
+   */
+  reasoningSignature: string;
+
+  /**
+   * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+   *
+   * @generated from field: string reasoning_redacted_data = 6;
+   */
+  reasoningRedactedData: string;
+
+  /**
+   * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+   * redacted fragment.
+   *
+   * @generated from field: string reasoning_origin = 7;
+   */
+  reasoningOrigin: string;
+
+  /**
+   * More of the model's refusal text.
+   *
+   * @generated from field: string refusal = 8;
+   */
+  refusal: string;
 };
 
 /**
@@ -500,6 +549,120 @@ export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
   messageDesc(file_llmgateway_v1_chat, 7);
 
 /**
+ * A request to count the input tokens of a Chat call. The same fields with the same numbers as
+ * ChatRequest, where they apply.
+ *
+ * @generated from message llmgateway.v1.CountTokensRequest
+ */
+export type CountTokensRequest = Message<"llmgateway.v1.CountTokensRequest"> & {
+  /**
+   * The model to count for: a model name or alias from the gateway's configuration.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
+
+  /**
+   * The conversation to count. At least one message is required.
+   *
+   * @generated from field: repeated llmgateway.v1.Message messages = 2;
+   */
+  messages: Message$1[];
+
+  /**
+   * Settings that change the prompt (reasoning, response schema) count with it.
+   *
+   * @generated from field: llmgateway.v1.GenerationConfig generation_config = 3;
+   */
+  generationConfig?: GenerationConfig | undefined;
+
+  /**
+   * Tools, whose definitions count as prompt tokens.
+   *
+   * @generated from field: repeated llmgateway.v1.Tool tools = 4;
+   */
+  tools: Tool[];
+
+  /**
+   * How the model may use the tools.
+   *
+   * @generated from field: llmgateway.v1.ToolChoice tool_choice = 5;
+   */
+  toolChoice?: ToolChoice | undefined;
+
+  /**
+   * The caller's id for this request, used in logs and traces.
+   *
+   * @generated from field: string request_id = 6;
+   */
+  requestId: string;
+
+  /**
+   * Free-form labels for routing rules and logs.
+   *
+   * @generated from field: map<string, string> labels = 7;
+   */
+  labels: { [key: string]: string };
+};
+
+/**
+ * Describes the message llmgateway.v1.CountTokensRequest.
+ * Use `create(CountTokensRequestSchema)` to create a new message.
+ */
+export const CountTokensRequestSchema: GenMessage<CountTokensRequest> = /*@__PURE__*/
+  messageDesc(file_llmgateway_v1_chat, 8);
+
+/**
+ * How many input tokens a Chat call would use.
+ *
+ * @generated from message llmgateway.v1.CountTokensResponse
+ */
+export type CountTokensResponse = Message<"llmgateway.v1.CountTokensResponse"> & {
+  /**
+   * Input tokens, as the provider (or the local tokenizer) counts them.
+   *
+   * @generated from field: int32 input_tokens = 1;
+   */
+  inputTokens: number;
+
+  /**
+   * True when a local tokenizer counted (the provider has no counting endpoint): an estimate that
+   * may differ from what the provider bills.
+   *
+   * @generated from field: bool estimated = 2;
+   */
+  estimated: boolean;
+
+  /**
+   * The configured provider that counted, or whose deployment the estimate is for.
+   *
+   * @generated from field: string provider = 3;
+   */
+  provider: string;
+
+  /**
+   * The model counted for, as the provider names it.
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
+
+  /**
+   * What counted: "provider", or the local tokenizer's name (for example "tiktoken/o200k_base").
+   *
+   * @generated from field: string counted_by = 5;
+   */
+  countedBy: string;
+};
+
+/**
+ * Describes the message llmgateway.v1.CountTokensResponse.
+ * Use `create(CountTokensResponseSchema)` to create a new message.
+ */
+export const CountTokensResponseSchema: GenMessage<CountTokensResponse> = /*@__PURE__*/
+  messageDesc(file_llmgateway_v1_chat, 9);
+
+/**
  * Error detail attached to the status of a stream that ended after content was sent, so the
  * caller knows the output is incomplete, why, and what it cost.
  *
@@ -540,7 +703,7 @@ export type StreamInterruption = Message<"llmgateway.v1.StreamInterruption"> & {
  * Use `create(StreamInterruptionSchema)` to create a new message.
  */
 export const StreamInterruptionSchema: GenMessage<StreamInterruption> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_chat, 8);
+  messageDesc(file_llmgateway_v1_chat, 10);
 
 /**
  * Why the model stopped generating.
@@ -589,6 +752,13 @@ export enum FinishReason {
    * @generated from enum value: FINISH_REASON_OTHER = 5;
    */
   OTHER = 5,
+
+  /**
+   * The model declined to answer; the message holds its refusal (a refusal part).
+   *
+   * @generated from enum value: FINISH_REASON_REFUSAL = 6;
+   */
+  REFUSAL = 6,
 }
 
 /**
@@ -629,6 +799,18 @@ export const ChatService: GenService<{
     methodKind: "server_streaming";
     input: typeof ChatStreamRequestSchema;
     output: typeof ChatStreamResponseSchema;
+  },
+  /**
+   * Counts the input tokens a Chat call with these messages and tools would use, asking the
+   * provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+   * tokenizer, in which case the answer is marked as an estimate.
+   *
+   * @generated from rpc llmgateway.v1.ChatService.CountTokens
+   */
+  countTokens: {
+    methodKind: "unary";
+    input: typeof CountTokensRequestSchema;
+    output: typeof CountTokensResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_llmgateway_v1_chat, 0);

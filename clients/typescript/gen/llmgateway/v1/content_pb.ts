@@ -5,14 +5,15 @@
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb.js";
-import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
 import type { JsonObject, Message as Message$1 } from "@bufbuild/protobuf";
 
 /**
  * Describes the file llmgateway/v1/content.proto.
  */
 export const file_llmgateway_v1_content: GenFile = /*@__PURE__*/
-  fileDesc("ChtsbG1nYXRld2F5L3YxL2NvbnRlbnQucHJvdG8SDWxsbWdhdGV3YXkudjEiagoHTWVzc2FnZRInCgRyb2xlGAEgASgOMhMubGxtZ2F0ZXdheS52MS5Sb2xlQgTiQQECEigKBXBhcnRzGAIgAygLMhMubGxtZ2F0ZXdheS52MS5QYXJ0QgTiQQECEgwKBG5hbWUYAyABKAki1AEKBFBhcnQSDgoEdGV4dBgBIAEoCUgAEiUKBW1lZGlhGAIgASgLMhQubGxtZ2F0ZXdheS52MS5NZWRpYUgAEiwKCXRvb2xfY2FsbBgDIAEoCzIXLmxsbWdhdGV3YXkudjEuVG9vbENhbGxIABIwCgt0b29sX3Jlc3VsdBgEIAEoCzIZLmxsbWdhdGV3YXkudjEuVG9vbFJlc3VsdEgAEi0KCXJlYXNvbmluZxgFIAEoCzIYLmxsbWdhdGV3YXkudjEuUmVhc29uaW5nSABCBgoEa2luZCJDCgVNZWRpYRIRCgltaW1lX3R5cGUYASABKAkSDgoEZGF0YRgCIAEoDEgAEg0KA3VyaRgDIAEoCUgAQggKBnNvdXJjZSIsCglSZWFzb25pbmcSDAoEdGV4dBgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkibAoEVG9vbBISCgRuYW1lGAEgASgJQgTiQQECEhMKC2Rlc2NyaXB0aW9uGAIgASgJEisKCnBhcmFtZXRlcnMYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg4KBnN0cmljdBgEIAEoCCLQAQoKVG9vbENob2ljZRIsCgRtb2RlGAEgASgOMh4ubGxtZ2F0ZXdheS52MS5Ub29sQ2hvaWNlLk1vZGUSEQoJdG9vbF9uYW1lGAIgASgJEiMKG2Rpc2FibGVfcGFyYWxsZWxfdG9vbF9jYWxscxgDIAEoCCJcCgRNb2RlEhQKEE1PREVfVU5TUEVDSUZJRUQQABINCglNT0RFX0FVVE8QARINCglNT0RFX05PTkUQAhIRCg1NT0RFX1JFUVVJUkVEEAMSDQoJTU9ERV9UT09MEAQiPAoIVG9vbENhbGwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIWCg5hcmd1bWVudHNfanNvbhgDIAEoCSJuCgpUb29sUmVzdWx0EhoKDHRvb2xfY2FsbF9pZBgBIAEoCUIE4kEBAhIkCgdjb250ZW50GAIgAygLMhMubGxtZ2F0ZXdheS52MS5QYXJ0EhAKCGlzX2Vycm9yGAMgASgIEgwKBG5hbWUYBCABKAkqcwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDwoLUk9MRV9TWVNURU0QARINCglST0xFX1VTRVIQAhISCg5ST0xFX0FTU0lTVEFOVBADEg0KCVJPTEVfVE9PTBAEEhIKDlJPTEVfREVWRUxPUEVSEAVCagoQaW8ubGxtZ2F0ZXdheS52MUIMQ29udGVudFByb3RvUAFaRmdpdGh1Yi5jb20vbGxtZ2F0ZXdheS9sbG1nYXRld2F5L2NsaWVudHMvZ28vbGxtZ2F0ZXdheS92MTtsbG1nYXRld2F5djFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_struct]);
+  fileDesc("ChtsbG1nYXRld2F5L3YxL2NvbnRlbnQucHJvdG8SDWxsbWdhdGV3YXkudjEipAEKB01lc3NhZ2USJwoEcm9sZRgBIAEoDjITLmxsbWdhdGV3YXkudjEuUm9sZUIE4kEBAhIoCgVwYXJ0cxgCIAMoCzITLmxsbWdhdGV3YXkudjEuUGFydEIE4kEBAhIMCgRuYW1lGAMgASgJEjgKEGNhY2hlX2JyZWFrcG9pbnQYBCABKAsyHi5sbG1nYXRld2F5LnYxLkNhY2hlQnJlYWtwb2ludCI5Cg9DYWNoZUJyZWFrcG9pbnQSJgoDdHRsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqECCgRQYXJ0Eg4KBHRleHQYASABKAlIABIlCgVtZWRpYRgCIAEoCzIULmxsbWdhdGV3YXkudjEuTWVkaWFIABIsCgl0b29sX2NhbGwYAyABKAsyFy5sbG1nYXRld2F5LnYxLlRvb2xDYWxsSAASMAoLdG9vbF9yZXN1bHQYBCABKAsyGS5sbG1nYXRld2F5LnYxLlRvb2xSZXN1bHRIABItCglyZWFzb25pbmcYBSABKAsyGC5sbG1nYXRld2F5LnYxLlJlYXNvbmluZ0gAEhEKB3JlZnVzYWwYBiABKAlIABI4ChBjYWNoZV9icmVha3BvaW50GAcgASgLMh4ubGxtZ2F0ZXdheS52MS5DYWNoZUJyZWFrcG9pbnRCBgoEa2luZCJDCgVNZWRpYRIRCgltaW1lX3R5cGUYASABKAkSDgoEZGF0YRgCIAEoDEgAEg0KA3VyaRgDIAEoCUgAQggKBnNvdXJjZSJTCglSZWFzb25pbmcSDAoEdGV4dBgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkSFQoNcmVkYWN0ZWRfZGF0YRgDIAEoCRIOCgZvcmlnaW4YBCABKAkipgEKBFRvb2wSEgoEbmFtZRgBIAEoCUIE4kEBAhITCgtkZXNjcmlwdGlvbhgCIAEoCRIrCgpwYXJhbWV0ZXJzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIOCgZzdHJpY3QYBCABKAgSOAoQY2FjaGVfYnJlYWtwb2ludBgFIAEoCzIeLmxsbWdhdGV3YXkudjEuQ2FjaGVCcmVha3BvaW50ItABCgpUb29sQ2hvaWNlEiwKBG1vZGUYASABKA4yHi5sbG1nYXRld2F5LnYxLlRvb2xDaG9pY2UuTW9kZRIRCgl0b29sX25hbWUYAiABKAkSIwobZGlzYWJsZV9wYXJhbGxlbF90b29sX2NhbGxzGAMgASgIIlwKBE1vZGUSFAoQTU9ERV9VTlNQRUNJRklFRBAAEg0KCU1PREVfQVVUTxABEg0KCU1PREVfTk9ORRACEhEKDU1PREVfUkVRVUlSRUQQAxINCglNT0RFX1RPT0wQBCI8CghUb29sQ2FsbBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhYKDmFyZ3VtZW50c19qc29uGAMgASgJIm4KClRvb2xSZXN1bHQSGgoMdG9vbF9jYWxsX2lkGAEgASgJQgTiQQECEiQKB2NvbnRlbnQYAiADKAsyEy5sbG1nYXRld2F5LnYxLlBhcnQSEAoIaXNfZXJyb3IYAyABKAgSDAoEbmFtZRgEIAEoCSpzCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NZU1RFTRABEg0KCVJPTEVfVVNFUhACEhIKDlJPTEVfQVNTSVNUQU5UEAMSDQoJUk9MRV9UT09MEAQSEgoOUk9MRV9ERVZFTE9QRVIQBUJqChBpby5sbG1nYXRld2F5LnYxQgxDb250ZW50UHJvdG9QAVpGZ2l0aHViLmNvbS9sbG1nYXRld2F5L2xsbWdhdGV3YXkvY2xpZW50cy9nby9sbG1nYXRld2F5L3YxO2xsbWdhdGV3YXl2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_struct]);
 
 /**
  * One turn of a conversation: who spoke, and what was said as an ordered list of parts.
@@ -40,6 +41,14 @@ export type Message = Message$1<"llmgateway.v1.Message"> & {
    * @generated from field: string name = 3;
    */
   name: string;
+
+  /**
+   * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+   * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+   *
+   * @generated from field: llmgateway.v1.CacheBreakpoint cache_breakpoint = 4;
+   */
+  cacheBreakpoint?: CacheBreakpoint | undefined;
 };
 
 /**
@@ -48,6 +57,31 @@ export type Message = Message$1<"llmgateway.v1.Message"> & {
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
   messageDesc(file_llmgateway_v1_content, 0);
+
+/**
+ * A prompt-cache breakpoint: the prompt up to and including the marked message, part or tool is
+ * written to the provider's prompt cache, and later calls with the same prefix read it at a lower
+ * price. Anthropic takes at most 4 per request. Providers that cache automatically (OpenAI, Azure,
+ * Gemini) ignore breakpoints; their cache reads still show in Usage.
+ *
+ * @generated from message llmgateway.v1.CacheBreakpoint
+ */
+export type CacheBreakpoint = Message$1<"llmgateway.v1.CacheBreakpoint"> & {
+  /**
+   * How long the provider keeps the prefix; unset is its default (5 minutes at Anthropic).
+   * Anthropic takes 5 minutes or 1 hour; other values are refused with INVALID_ARGUMENT.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 1;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message llmgateway.v1.CacheBreakpoint.
+ * Use `create(CacheBreakpointSchema)` to create a new message.
+ */
+export const CacheBreakpointSchema: GenMessage<CacheBreakpoint> = /*@__PURE__*/
+  messageDesc(file_llmgateway_v1_content, 1);
 
 /**
  * One piece of a message's content.
@@ -94,14 +128,29 @@ export type Part = Message$1<"llmgateway.v1.Part"> & {
     case: "toolResult";
   } | {
     /**
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      *
      * @generated from field: llmgateway.v1.Reasoning reasoning = 5;
      */
     value: Reasoning;
     case: "reasoning";
+  } | {
+    /**
+     * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+     *
+     * @generated from field: string refusal = 6;
+     */
+    value: string;
+    case: "refusal";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+   *
+   * @generated from field: llmgateway.v1.CacheBreakpoint cache_breakpoint = 7;
+   */
+  cacheBreakpoint?: CacheBreakpoint | undefined;
 };
 
 /**
@@ -109,7 +158,7 @@ export type Part = Message$1<"llmgateway.v1.Part"> & {
  * Use `create(PartSchema)` to create a new message.
  */
 export const PartSchema: GenMessage<Part> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_content, 1);
+  messageDesc(file_llmgateway_v1_content, 2);
 
 /**
  * Media content such as an image.
@@ -153,28 +202,48 @@ export type Media = Message$1<"llmgateway.v1.Media"> & {
  * Use `create(MediaSchema)` to create a new message.
  */
 export const MediaSchema: GenMessage<Media> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_content, 2);
+  messageDesc(file_llmgateway_v1_content, 3);
 
 /**
- * Reasoning ("thinking") content produced by a model.
+ * Reasoning ("thinking") content produced by a model. Providers that sign their reasoning
+ * (Anthropic, Bedrock-Claude, Gemini) accept it back in a later turn only unchanged, so send
+ * reasoning parts back exactly as they came.
  *
  * @generated from message llmgateway.v1.Reasoning
  */
 export type Reasoning = Message$1<"llmgateway.v1.Reasoning"> & {
   /**
-   * The reasoning text as the provider returned it.
+   * The reasoning text (or its summary) as the provider returned it; empty when the provider
+   * returned only a signature or redacted content.
    *
    * @generated from field: string text = 1;
    */
   text: string;
 
   /**
-   * The provider's opaque signature over the reasoning, required by some providers
-   * (Anthropic) to accept the reasoning back in a later turn.
+   * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+   * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
    *
    * @generated from field: string signature = 2;
    */
   signature: string;
+
+  /**
+   * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+   * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+   *
+   * @generated from field: string redacted_data = 3;
+   */
+  redactedData: string;
+
+  /**
+   * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+   * sets it and drops signatures and redacted content on their way to any other protocol (after a
+   * fallback), which could not verify them.
+   *
+   * @generated from field: string origin = 4;
+   */
+  origin: string;
 };
 
 /**
@@ -182,7 +251,7 @@ export type Reasoning = Message$1<"llmgateway.v1.Reasoning"> & {
  * Use `create(ReasoningSchema)` to create a new message.
  */
 export const ReasoningSchema: GenMessage<Reasoning> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_content, 3);
+  messageDesc(file_llmgateway_v1_content, 4);
 
 /**
  * A function the model may call.
@@ -220,6 +289,13 @@ export type Tool = Message$1<"llmgateway.v1.Tool"> & {
    * @generated from field: bool strict = 4;
    */
   strict: boolean;
+
+  /**
+   * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+   *
+   * @generated from field: llmgateway.v1.CacheBreakpoint cache_breakpoint = 5;
+   */
+  cacheBreakpoint?: CacheBreakpoint | undefined;
 };
 
 /**
@@ -227,7 +303,7 @@ export type Tool = Message$1<"llmgateway.v1.Tool"> & {
  * Use `create(ToolSchema)` to create a new message.
  */
 export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_content, 4);
+  messageDesc(file_llmgateway_v1_content, 5);
 
 /**
  * How the model may use the request's tools.
@@ -264,7 +340,7 @@ export type ToolChoice = Message$1<"llmgateway.v1.ToolChoice"> & {
  * Use `create(ToolChoiceSchema)` to create a new message.
  */
 export const ToolChoiceSchema: GenMessage<ToolChoice> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_content, 5);
+  messageDesc(file_llmgateway_v1_content, 6);
 
 /**
  * The kinds of tool choice.
@@ -312,7 +388,7 @@ export enum ToolChoice_Mode {
  * Describes the enum llmgateway.v1.ToolChoice.Mode.
  */
 export const ToolChoice_ModeSchema: GenEnum<ToolChoice_Mode> = /*@__PURE__*/
-  enumDesc(file_llmgateway_v1_content, 5, 0);
+  enumDesc(file_llmgateway_v1_content, 6, 0);
 
 /**
  * A call the model made to a tool.
@@ -347,7 +423,7 @@ export type ToolCall = Message$1<"llmgateway.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_content, 6);
+  messageDesc(file_llmgateway_v1_content, 7);
 
 /**
  * The result of a tool call, sent back to the model.
@@ -390,7 +466,7 @@ export type ToolResult = Message$1<"llmgateway.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_content, 7);
+  messageDesc(file_llmgateway_v1_content, 8);
 
 /**
  * Who wrote a message in a conversation.

@@ -77,6 +77,21 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_llmgateway_v1_ToolCallDelta_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_llmgateway_v1_CountTokensRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_llmgateway_v1_CountTokensRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_llmgateway_v1_CountTokensRequest_LabelsEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_llmgateway_v1_CountTokensRequest_LabelsEntry_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_llmgateway_v1_CountTokensResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_llmgateway_v1_CountTokensResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_llmgateway_v1_StreamInterruption_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -133,46 +148,72 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
       "nseJsonSchemaStrictB\024\n\022_max_output_token" +
       "sB\016\n\014_temperatureB\010\n\006_top_pB\010\n\006_top_kB\007\n" +
       "\005_seedB\023\n\021_presence_penaltyB\024\n\022_frequenc" +
-      "y_penalty\"\350\001\n\005Usage\022!\n\014input_tokens\030\001 \001(" +
+      "y_penalty\"\241\002\n\005Usage\022!\n\014input_tokens\030\001 \001(" +
       "\005R\013inputTokens\022#\n\routput_tokens\030\002 \001(\005R\014o" +
       "utputTokens\022.\n\023cached_input_tokens\030\003 \001(\005" +
       "R\021cachedInputTokens\022)\n\020reasoning_tokens\030" +
       "\004 \001(\005R\017reasoningTokens\022!\n\014total_tokens\030\005" +
       " \001(\005R\013totalTokens\022\031\n\010cost_usd\030\006 \001(\001R\007cos" +
-      "tUsd\"\360\001\n\014ChatResponse\022\016\n\002id\030\001 \001(\tR\002id\022\024\n" +
-      "\005model\030\002 \001(\tR\005model\022\032\n\010provider\030\003 \001(\tR\010p" +
-      "rovider\0220\n\007message\030\004 \001(\0132\026.llmgateway.v1" +
-      ".MessageR\007message\022@\n\rfinish_reason\030\005 \001(\016" +
-      "2\033.llmgateway.v1.FinishReasonR\014finishRea" +
-      "son\022*\n\005usage\030\006 \001(\0132\024.llmgateway.v1.Usage" +
-      "R\005usage\"\360\001\n\022ChatStreamResponse\022\016\n\002id\030\001 \001" +
-      "(\tR\002id\022\024\n\005model\030\002 \001(\tR\005model\022\032\n\010provider" +
-      "\030\003 \001(\tR\010provider\022*\n\005delta\030\004 \001(\0132\024.llmgat" +
-      "eway.v1.DeltaR\005delta\022@\n\rfinish_reason\030\005 " +
-      "\001(\0162\033.llmgateway.v1.FinishReasonR\014finish" +
-      "Reason\022*\n\005usage\030\006 \001(\0132\024.llmgateway.v1.Us" +
-      "ageR\005usage\"v\n\005Delta\022\022\n\004text\030\001 \001(\tR\004text\022" +
-      "\034\n\treasoning\030\002 \001(\tR\treasoning\022;\n\ntool_ca" +
-      "lls\030\003 \003(\0132\034.llmgateway.v1.ToolCallDeltaR" +
-      "\ttoolCalls\"\201\001\n\rToolCallDelta\022\024\n\005index\030\001 " +
-      "\001(\005R\005index\022\016\n\002id\030\002 \001(\tR\002id\022\022\n\004name\030\003 \001(\t" +
-      "R\004name\0226\n\027arguments_json_fragment\030\004 \001(\tR" +
-      "\025argumentsJsonFragment\"\301\001\n\022StreamInterru" +
-      "ption\022\026\n\006reason\030\001 \001(\tR\006reason\0229\n\rpartial" +
-      "_usage\030\002 \001(\0132\024.llmgateway.v1.UsageR\014part" +
-      "ialUsage\022#\n\rmessages_sent\030\003 \001(\005R\014message" +
-      "sSent\0223\n\010metadata\030\004 \001(\0132\027.google.protobu" +
-      "f.StructR\010metadata*\270\001\n\014FinishReason\022\035\n\031F" +
-      "INISH_REASON_UNSPECIFIED\020\000\022\026\n\022FINISH_REA" +
-      "SON_STOP\020\001\022\030\n\024FINISH_REASON_LENGTH\020\002\022\034\n\030" +
-      "FINISH_REASON_TOOL_CALLS\020\003\022 \n\034FINISH_REA" +
-      "SON_CONTENT_FILTER\020\004\022\027\n\023FINISH_REASON_OT" +
-      "HER\020\0052\324\001\n\013ChatService\022T\n\004Chat\022\032.llmgatew" +
-      "ay.v1.ChatRequest\032\033.llmgateway.v1.ChatRe" +
-      "sponse\"\023\202\323\344\223\002\r\"\010/v1/chat:\001*\022o\n\nChatStrea" +
-      "m\022 .llmgateway.v1.ChatStreamRequest\032!.ll" +
-      "mgateway.v1.ChatStreamResponse\"\032\202\323\344\223\002\024\"\017" +
-      "/v1/chat:stream:\001*0\001Bg\n\020io.llmgateway.v1" +
+      "tUsd\0227\n\030cache_write_input_tokens\030\007 \001(\005R\025" +
+      "cacheWriteInputTokens\"\360\001\n\014ChatResponse\022\016" +
+      "\n\002id\030\001 \001(\tR\002id\022\024\n\005model\030\002 \001(\tR\005model\022\032\n\010" +
+      "provider\030\003 \001(\tR\010provider\0220\n\007message\030\004 \001(" +
+      "\0132\026.llmgateway.v1.MessageR\007message\022@\n\rfi" +
+      "nish_reason\030\005 \001(\0162\033.llmgateway.v1.Finish" +
+      "ReasonR\014finishReason\022*\n\005usage\030\006 \001(\0132\024.ll" +
+      "mgateway.v1.UsageR\005usage\"\360\001\n\022ChatStreamR" +
+      "esponse\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005model\030\002 \001(\tR\005" +
+      "model\022\032\n\010provider\030\003 \001(\tR\010provider\022*\n\005del" +
+      "ta\030\004 \001(\0132\024.llmgateway.v1.DeltaR\005delta\022@\n" +
+      "\rfinish_reason\030\005 \001(\0162\033.llmgateway.v1.Fin" +
+      "ishReasonR\014finishReason\022*\n\005usage\030\006 \001(\0132\024" +
+      ".llmgateway.v1.UsageR\005usage\"\315\002\n\005Delta\022\022\n" +
+      "\004text\030\001 \001(\tR\004text\022\034\n\treasoning\030\002 \001(\tR\tre" +
+      "asoning\022;\n\ntool_calls\030\003 \003(\0132\034.llmgateway" +
+      ".v1.ToolCallDeltaR\ttoolCalls\022\'\n\017reasonin" +
+      "g_index\030\004 \001(\005R\016reasoningIndex\022/\n\023reasoni" +
+      "ng_signature\030\005 \001(\tR\022reasoningSignature\0226" +
+      "\n\027reasoning_redacted_data\030\006 \001(\tR\025reasoni" +
+      "ngRedactedData\022)\n\020reasoning_origin\030\007 \001(\t" +
+      "R\017reasoningOrigin\022\030\n\007refusal\030\010 \001(\tR\007refu" +
+      "sal\"\201\001\n\rToolCallDelta\022\024\n\005index\030\001 \001(\005R\005in" +
+      "dex\022\016\n\002id\030\002 \001(\tR\002id\022\022\n\004name\030\003 \001(\tR\004name\022" +
+      "6\n\027arguments_json_fragment\030\004 \001(\tR\025argume" +
+      "ntsJsonFragment\"\300\003\n\022CountTokensRequest\022\032" +
+      "\n\005model\030\001 \001(\tB\004\342A\001\002R\005model\0228\n\010messages\030\002" +
+      " \003(\0132\026.llmgateway.v1.MessageB\004\342A\001\002R\010mess" +
+      "ages\022L\n\021generation_config\030\003 \001(\0132\037.llmgat" +
+      "eway.v1.GenerationConfigR\020generationConf" +
+      "ig\022)\n\005tools\030\004 \003(\0132\023.llmgateway.v1.ToolR\005" +
+      "tools\022:\n\013tool_choice\030\005 \001(\0132\031.llmgateway." +
+      "v1.ToolChoiceR\ntoolChoice\022\035\n\nrequest_id\030" +
+      "\006 \001(\tR\trequestId\022E\n\006labels\030\007 \003(\0132-.llmga" +
+      "teway.v1.CountTokensRequest.LabelsEntryR" +
+      "\006labels\0329\n\013LabelsEntry\022\020\n\003key\030\001 \001(\tR\003key" +
+      "\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"\247\001\n\023CountToke" +
+      "nsResponse\022!\n\014input_tokens\030\001 \001(\005R\013inputT" +
+      "okens\022\034\n\testimated\030\002 \001(\010R\testimated\022\032\n\010p" +
+      "rovider\030\003 \001(\tR\010provider\022\024\n\005model\030\004 \001(\tR\005" +
+      "model\022\035\n\ncounted_by\030\005 \001(\tR\tcountedBy\"\301\001\n" +
+      "\022StreamInterruption\022\026\n\006reason\030\001 \001(\tR\006rea" +
+      "son\0229\n\rpartial_usage\030\002 \001(\0132\024.llmgateway." +
+      "v1.UsageR\014partialUsage\022#\n\rmessages_sent\030" +
+      "\003 \001(\005R\014messagesSent\0223\n\010metadata\030\004 \001(\0132\027." +
+      "google.protobuf.StructR\010metadata*\323\001\n\014Fin" +
+      "ishReason\022\035\n\031FINISH_REASON_UNSPECIFIED\020\000" +
+      "\022\026\n\022FINISH_REASON_STOP\020\001\022\030\n\024FINISH_REASO" +
+      "N_LENGTH\020\002\022\034\n\030FINISH_REASON_TOOL_CALLS\020\003" +
+      "\022 \n\034FINISH_REASON_CONTENT_FILTER\020\004\022\027\n\023FI" +
+      "NISH_REASON_OTHER\020\005\022\031\n\025FINISH_REASON_REF" +
+      "USAL\020\0062\313\002\n\013ChatService\022T\n\004Chat\022\032.llmgate" +
+      "way.v1.ChatRequest\032\033.llmgateway.v1.ChatR" +
+      "esponse\"\023\202\323\344\223\002\r\"\010/v1/chat:\001*\022o\n\nChatStre" +
+      "am\022 .llmgateway.v1.ChatStreamRequest\032!.l" +
+      "lmgateway.v1.ChatStreamResponse\"\032\202\323\344\223\002\024\"" +
+      "\017/v1/chat:stream:\001*0\001\022u\n\013CountTokens\022!.l" +
+      "lmgateway.v1.CountTokensRequest\032\".llmgat" +
+      "eway.v1.CountTokensResponse\"\037\202\323\344\223\002\031\"\024/v1" +
+      "/chat:countTokens:\001*Bg\n\020io.llmgateway.v1" +
       "B\tChatProtoP\001ZFgithub.com/llmgateway/llm" +
       "gateway/clients/go/llmgateway/v1;llmgate" +
       "wayv1b\006proto3"
@@ -220,7 +261,7 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
     internal_static_llmgateway_v1_Usage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Usage_descriptor,
-        new java.lang.String[] { "InputTokens", "OutputTokens", "CachedInputTokens", "ReasoningTokens", "TotalTokens", "CostUsd", });
+        new java.lang.String[] { "InputTokens", "OutputTokens", "CachedInputTokens", "ReasoningTokens", "TotalTokens", "CostUsd", "CacheWriteInputTokens", });
     internal_static_llmgateway_v1_ChatResponse_descriptor =
       getDescriptor().getMessageType(4);
     internal_static_llmgateway_v1_ChatResponse_fieldAccessorTable = new
@@ -238,15 +279,33 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
     internal_static_llmgateway_v1_Delta_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Delta_descriptor,
-        new java.lang.String[] { "Text", "Reasoning", "ToolCalls", });
+        new java.lang.String[] { "Text", "Reasoning", "ToolCalls", "ReasoningIndex", "ReasoningSignature", "ReasoningRedactedData", "ReasoningOrigin", "Refusal", });
     internal_static_llmgateway_v1_ToolCallDelta_descriptor =
       getDescriptor().getMessageType(7);
     internal_static_llmgateway_v1_ToolCallDelta_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_ToolCallDelta_descriptor,
         new java.lang.String[] { "Index", "Id", "Name", "ArgumentsJsonFragment", });
-    internal_static_llmgateway_v1_StreamInterruption_descriptor =
+    internal_static_llmgateway_v1_CountTokensRequest_descriptor =
       getDescriptor().getMessageType(8);
+    internal_static_llmgateway_v1_CountTokensRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_llmgateway_v1_CountTokensRequest_descriptor,
+        new java.lang.String[] { "Model", "Messages", "GenerationConfig", "Tools", "ToolChoice", "RequestId", "Labels", });
+    internal_static_llmgateway_v1_CountTokensRequest_LabelsEntry_descriptor =
+      internal_static_llmgateway_v1_CountTokensRequest_descriptor.getNestedType(0);
+    internal_static_llmgateway_v1_CountTokensRequest_LabelsEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_llmgateway_v1_CountTokensRequest_LabelsEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
+    internal_static_llmgateway_v1_CountTokensResponse_descriptor =
+      getDescriptor().getMessageType(9);
+    internal_static_llmgateway_v1_CountTokensResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_llmgateway_v1_CountTokensResponse_descriptor,
+        new java.lang.String[] { "InputTokens", "Estimated", "Provider", "Model", "CountedBy", });
+    internal_static_llmgateway_v1_StreamInterruption_descriptor =
+      getDescriptor().getMessageType(10);
     internal_static_llmgateway_v1_StreamInterruption_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_StreamInterruption_descriptor,

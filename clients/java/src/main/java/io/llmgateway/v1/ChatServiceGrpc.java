@@ -80,6 +80,37 @@ public final class ChatServiceGrpc {
     return getChatStreamMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<io.llmgateway.v1.CountTokensRequest,
+      io.llmgateway.v1.CountTokensResponse> getCountTokensMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "CountTokens",
+      requestType = io.llmgateway.v1.CountTokensRequest.class,
+      responseType = io.llmgateway.v1.CountTokensResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<io.llmgateway.v1.CountTokensRequest,
+      io.llmgateway.v1.CountTokensResponse> getCountTokensMethod() {
+    io.grpc.MethodDescriptor<io.llmgateway.v1.CountTokensRequest, io.llmgateway.v1.CountTokensResponse> getCountTokensMethod;
+    if ((getCountTokensMethod = ChatServiceGrpc.getCountTokensMethod) == null) {
+      synchronized (ChatServiceGrpc.class) {
+        if ((getCountTokensMethod = ChatServiceGrpc.getCountTokensMethod) == null) {
+          ChatServiceGrpc.getCountTokensMethod = getCountTokensMethod =
+              io.grpc.MethodDescriptor.<io.llmgateway.v1.CountTokensRequest, io.llmgateway.v1.CountTokensResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "CountTokens"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  io.llmgateway.v1.CountTokensRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  io.llmgateway.v1.CountTokensResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ChatServiceMethodDescriptorSupplier("CountTokens"))
+              .build();
+        }
+      }
+    }
+    return getCountTokensMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -171,6 +202,18 @@ public final class ChatServiceGrpc {
         io.grpc.stub.StreamObserver<io.llmgateway.v1.ChatStreamResponse> responseObserver) {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getChatStreamMethod(), responseObserver);
     }
+
+    /**
+     * <pre>
+     * Counts the input tokens a Chat call with these messages and tools would use, asking the
+     * provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+     * tokenizer, in which case the answer is marked as an estimate.
+     * </pre>
+     */
+    default void countTokens(io.llmgateway.v1.CountTokensRequest request,
+        io.grpc.stub.StreamObserver<io.llmgateway.v1.CountTokensResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getCountTokensMethod(), responseObserver);
+    }
   }
 
   /**
@@ -236,6 +279,19 @@ public final class ChatServiceGrpc {
       io.grpc.stub.ClientCalls.asyncServerStreamingCall(
           getChannel().newCall(getChatStreamMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * Counts the input tokens a Chat call with these messages and tools would use, asking the
+     * provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+     * tokenizer, in which case the answer is marked as an estimate.
+     * </pre>
+     */
+    public void countTokens(io.llmgateway.v1.CountTokensRequest request,
+        io.grpc.stub.StreamObserver<io.llmgateway.v1.CountTokensResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getCountTokensMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -284,6 +340,18 @@ public final class ChatServiceGrpc {
       return io.grpc.stub.ClientCalls.blockingV2ServerStreamingCall(
           getChannel(), getChatStreamMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Counts the input tokens a Chat call with these messages and tools would use, asking the
+     * provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+     * tokenizer, in which case the answer is marked as an estimate.
+     * </pre>
+     */
+    public io.llmgateway.v1.CountTokensResponse countTokens(io.llmgateway.v1.CountTokensRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getCountTokensMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -331,6 +399,18 @@ public final class ChatServiceGrpc {
       return io.grpc.stub.ClientCalls.blockingServerStreamingCall(
           getChannel(), getChatStreamMethod(), getCallOptions(), request);
     }
+
+    /**
+     * <pre>
+     * Counts the input tokens a Chat call with these messages and tools would use, asking the
+     * provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+     * tokenizer, in which case the answer is marked as an estimate.
+     * </pre>
+     */
+    public io.llmgateway.v1.CountTokensResponse countTokens(io.llmgateway.v1.CountTokensRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getCountTokensMethod(), getCallOptions(), request);
+    }
   }
 
   /**
@@ -365,10 +445,24 @@ public final class ChatServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getChatMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * Counts the input tokens a Chat call with these messages and tools would use, asking the
+     * provider where it has a counting endpoint (Anthropic, Gemini, Bedrock) and otherwise a local
+     * tokenizer, in which case the answer is marked as an estimate.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<io.llmgateway.v1.CountTokensResponse> countTokens(
+        io.llmgateway.v1.CountTokensRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getCountTokensMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_CHAT = 0;
   private static final int METHODID_CHAT_STREAM = 1;
+  private static final int METHODID_COUNT_TOKENS = 2;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -394,6 +488,10 @@ public final class ChatServiceGrpc {
         case METHODID_CHAT_STREAM:
           serviceImpl.chatStream((io.llmgateway.v1.ChatStreamRequest) request,
               (io.grpc.stub.StreamObserver<io.llmgateway.v1.ChatStreamResponse>) responseObserver);
+          break;
+        case METHODID_COUNT_TOKENS:
+          serviceImpl.countTokens((io.llmgateway.v1.CountTokensRequest) request,
+              (io.grpc.stub.StreamObserver<io.llmgateway.v1.CountTokensResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -427,6 +525,13 @@ public final class ChatServiceGrpc {
               io.llmgateway.v1.ChatStreamRequest,
               io.llmgateway.v1.ChatStreamResponse>(
                 service, METHODID_CHAT_STREAM)))
+        .addMethod(
+          getCountTokensMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              io.llmgateway.v1.CountTokensRequest,
+              io.llmgateway.v1.CountTokensResponse>(
+                service, METHODID_COUNT_TOKENS)))
         .build();
   }
 
@@ -477,6 +582,7 @@ public final class ChatServiceGrpc {
               .setSchemaDescriptor(new ChatServiceFileDescriptorSupplier())
               .addMethod(getChatMethod())
               .addMethod(getChatStreamMethod())
+              .addMethod(getCountTokensMethod())
               .build();
         }
       }

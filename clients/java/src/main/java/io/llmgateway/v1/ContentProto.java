@@ -32,6 +32,11 @@ public final class ContentProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_llmgateway_v1_Message_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_llmgateway_v1_CacheBreakpoint_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_llmgateway_v1_CacheBreakpoint_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_llmgateway_v1_Part_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -76,48 +81,60 @@ public final class ContentProto extends com.google.protobuf.GeneratedFile {
   static {
     java.lang.String[] descriptorData = {
       "\n\033llmgateway/v1/content.proto\022\rllmgatewa" +
-      "y.v1\032\037google/api/field_behavior.proto\032\034g" +
-      "oogle/protobuf/struct.proto\"}\n\007Message\022-" +
-      "\n\004role\030\001 \001(\0162\023.llmgateway.v1.RoleB\004\342A\001\002R" +
-      "\004role\022/\n\005parts\030\002 \003(\0132\023.llmgateway.v1.Par" +
-      "tB\004\342A\001\002R\005parts\022\022\n\004name\030\003 \001(\tR\004name\"\202\002\n\004P" +
-      "art\022\024\n\004text\030\001 \001(\tH\000R\004text\022,\n\005media\030\002 \001(\013" +
-      "2\024.llmgateway.v1.MediaH\000R\005media\0226\n\ttool_" +
-      "call\030\003 \001(\0132\027.llmgateway.v1.ToolCallH\000R\010t" +
-      "oolCall\022<\n\013tool_result\030\004 \001(\0132\031.llmgatewa" +
-      "y.v1.ToolResultH\000R\ntoolResult\0228\n\treasoni" +
-      "ng\030\005 \001(\0132\030.llmgateway.v1.ReasoningH\000R\tre" +
-      "asoningB\006\n\004kind\"X\n\005Media\022\033\n\tmime_type\030\001 " +
-      "\001(\tR\010mimeType\022\024\n\004data\030\002 \001(\014H\000R\004data\022\022\n\003u" +
-      "ri\030\003 \001(\tH\000R\003uriB\010\n\006source\"=\n\tReasoning\022\022" +
-      "\n\004text\030\001 \001(\tR\004text\022\034\n\tsignature\030\002 \001(\tR\ts" +
-      "ignature\"\223\001\n\004Tool\022\030\n\004name\030\001 \001(\tB\004\342A\001\002R\004n" +
-      "ame\022 \n\013description\030\002 \001(\tR\013description\0227\n" +
-      "\nparameters\030\003 \001(\0132\027.google.protobuf.Stru" +
-      "ctR\nparameters\022\026\n\006strict\030\004 \001(\010R\006strict\"\372" +
-      "\001\n\nToolChoice\0222\n\004mode\030\001 \001(\0162\036.llmgateway" +
-      ".v1.ToolChoice.ModeR\004mode\022\033\n\ttool_name\030\002" +
-      " \001(\tR\010toolName\022=\n\033disable_parallel_tool_" +
-      "calls\030\003 \001(\010R\030disableParallelToolCalls\"\\\n" +
-      "\004Mode\022\024\n\020MODE_UNSPECIFIED\020\000\022\r\n\tMODE_AUTO" +
-      "\020\001\022\r\n\tMODE_NONE\020\002\022\021\n\rMODE_REQUIRED\020\003\022\r\n\t" +
-      "MODE_TOOL\020\004\"U\n\010ToolCall\022\016\n\002id\030\001 \001(\tR\002id\022" +
-      "\022\n\004name\030\002 \001(\tR\004name\022%\n\016arguments_json\030\003 " +
-      "\001(\tR\rargumentsJson\"\222\001\n\nToolResult\022&\n\014too" +
-      "l_call_id\030\001 \001(\tB\004\342A\001\002R\ntoolCallId\022-\n\007con" +
-      "tent\030\002 \003(\0132\023.llmgateway.v1.PartR\007content" +
-      "\022\031\n\010is_error\030\003 \001(\010R\007isError\022\022\n\004name\030\004 \001(" +
-      "\tR\004name*s\n\004Role\022\024\n\020ROLE_UNSPECIFIED\020\000\022\017\n" +
-      "\013ROLE_SYSTEM\020\001\022\r\n\tROLE_USER\020\002\022\022\n\016ROLE_AS" +
-      "SISTANT\020\003\022\r\n\tROLE_TOOL\020\004\022\022\n\016ROLE_DEVELOP" +
-      "ER\020\005Bj\n\020io.llmgateway.v1B\014ContentProtoP\001" +
-      "ZFgithub.com/llmgateway/llmgateway/clien" +
-      "ts/go/llmgateway/v1;llmgatewayv1b\006proto3"
+      "y.v1\032\037google/api/field_behavior.proto\032\036g" +
+      "oogle/protobuf/duration.proto\032\034google/pr" +
+      "otobuf/struct.proto\"\310\001\n\007Message\022-\n\004role\030" +
+      "\001 \001(\0162\023.llmgateway.v1.RoleB\004\342A\001\002R\004role\022/" +
+      "\n\005parts\030\002 \003(\0132\023.llmgateway.v1.PartB\004\342A\001\002" +
+      "R\005parts\022\022\n\004name\030\003 \001(\tR\004name\022I\n\020cache_bre" +
+      "akpoint\030\004 \001(\0132\036.llmgateway.v1.CacheBreak" +
+      "pointR\017cacheBreakpoint\">\n\017CacheBreakpoin" +
+      "t\022+\n\003ttl\030\001 \001(\0132\031.google.protobuf.Duratio" +
+      "nR\003ttl\"\351\002\n\004Part\022\024\n\004text\030\001 \001(\tH\000R\004text\022,\n" +
+      "\005media\030\002 \001(\0132\024.llmgateway.v1.MediaH\000R\005me" +
+      "dia\0226\n\ttool_call\030\003 \001(\0132\027.llmgateway.v1.T" +
+      "oolCallH\000R\010toolCall\022<\n\013tool_result\030\004 \001(\013" +
+      "2\031.llmgateway.v1.ToolResultH\000R\ntoolResul" +
+      "t\0228\n\treasoning\030\005 \001(\0132\030.llmgateway.v1.Rea" +
+      "soningH\000R\treasoning\022\032\n\007refusal\030\006 \001(\tH\000R\007" +
+      "refusal\022I\n\020cache_breakpoint\030\007 \001(\0132\036.llmg" +
+      "ateway.v1.CacheBreakpointR\017cacheBreakpoi" +
+      "ntB\006\n\004kind\"X\n\005Media\022\033\n\tmime_type\030\001 \001(\tR\010" +
+      "mimeType\022\024\n\004data\030\002 \001(\014H\000R\004data\022\022\n\003uri\030\003 " +
+      "\001(\tH\000R\003uriB\010\n\006source\"z\n\tReasoning\022\022\n\004tex" +
+      "t\030\001 \001(\tR\004text\022\034\n\tsignature\030\002 \001(\tR\tsignat" +
+      "ure\022#\n\rredacted_data\030\003 \001(\tR\014redactedData" +
+      "\022\026\n\006origin\030\004 \001(\tR\006origin\"\336\001\n\004Tool\022\030\n\004nam" +
+      "e\030\001 \001(\tB\004\342A\001\002R\004name\022 \n\013description\030\002 \001(\t" +
+      "R\013description\0227\n\nparameters\030\003 \001(\0132\027.goog" +
+      "le.protobuf.StructR\nparameters\022\026\n\006strict" +
+      "\030\004 \001(\010R\006strict\022I\n\020cache_breakpoint\030\005 \001(\013" +
+      "2\036.llmgateway.v1.CacheBreakpointR\017cacheB" +
+      "reakpoint\"\372\001\n\nToolChoice\0222\n\004mode\030\001 \001(\0162\036" +
+      ".llmgateway.v1.ToolChoice.ModeR\004mode\022\033\n\t" +
+      "tool_name\030\002 \001(\tR\010toolName\022=\n\033disable_par" +
+      "allel_tool_calls\030\003 \001(\010R\030disableParallelT" +
+      "oolCalls\"\\\n\004Mode\022\024\n\020MODE_UNSPECIFIED\020\000\022\r" +
+      "\n\tMODE_AUTO\020\001\022\r\n\tMODE_NONE\020\002\022\021\n\rMODE_REQ" +
+      "UIRED\020\003\022\r\n\tMODE_TOOL\020\004\"U\n\010ToolCall\022\016\n\002id" +
+      "\030\001 \001(\tR\002id\022\022\n\004name\030\002 \001(\tR\004name\022%\n\016argume" +
+      "nts_json\030\003 \001(\tR\rargumentsJson\"\222\001\n\nToolRe" +
+      "sult\022&\n\014tool_call_id\030\001 \001(\tB\004\342A\001\002R\ntoolCa" +
+      "llId\022-\n\007content\030\002 \003(\0132\023.llmgateway.v1.Pa" +
+      "rtR\007content\022\031\n\010is_error\030\003 \001(\010R\007isError\022\022" +
+      "\n\004name\030\004 \001(\tR\004name*s\n\004Role\022\024\n\020ROLE_UNSPE" +
+      "CIFIED\020\000\022\017\n\013ROLE_SYSTEM\020\001\022\r\n\tROLE_USER\020\002" +
+      "\022\022\n\016ROLE_ASSISTANT\020\003\022\r\n\tROLE_TOOL\020\004\022\022\n\016R" +
+      "OLE_DEVELOPER\020\005Bj\n\020io.llmgateway.v1B\014Con" +
+      "tentProtoP\001ZFgithub.com/llmgateway/llmga" +
+      "teway/clients/go/llmgateway/v1;llmgatewa" +
+      "yv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
         new com.google.protobuf.Descriptors.FileDescriptor[] {
           com.google.api.FieldBehaviorProto.getDescriptor(),
+          com.google.protobuf.DurationProto.getDescriptor(),
           com.google.protobuf.StructProto.getDescriptor(),
         });
     internal_static_llmgateway_v1_Message_descriptor =
@@ -125,51 +142,58 @@ public final class ContentProto extends com.google.protobuf.GeneratedFile {
     internal_static_llmgateway_v1_Message_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Message_descriptor,
-        new java.lang.String[] { "Role", "Parts", "Name", });
-    internal_static_llmgateway_v1_Part_descriptor =
+        new java.lang.String[] { "Role", "Parts", "Name", "CacheBreakpoint", });
+    internal_static_llmgateway_v1_CacheBreakpoint_descriptor =
       getDescriptor().getMessageType(1);
+    internal_static_llmgateway_v1_CacheBreakpoint_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_llmgateway_v1_CacheBreakpoint_descriptor,
+        new java.lang.String[] { "Ttl", });
+    internal_static_llmgateway_v1_Part_descriptor =
+      getDescriptor().getMessageType(2);
     internal_static_llmgateway_v1_Part_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Part_descriptor,
-        new java.lang.String[] { "Text", "Media", "ToolCall", "ToolResult", "Reasoning", "Kind", });
+        new java.lang.String[] { "Text", "Media", "ToolCall", "ToolResult", "Reasoning", "Refusal", "CacheBreakpoint", "Kind", });
     internal_static_llmgateway_v1_Media_descriptor =
-      getDescriptor().getMessageType(2);
+      getDescriptor().getMessageType(3);
     internal_static_llmgateway_v1_Media_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Media_descriptor,
         new java.lang.String[] { "MimeType", "Data", "Uri", "Source", });
     internal_static_llmgateway_v1_Reasoning_descriptor =
-      getDescriptor().getMessageType(3);
+      getDescriptor().getMessageType(4);
     internal_static_llmgateway_v1_Reasoning_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Reasoning_descriptor,
-        new java.lang.String[] { "Text", "Signature", });
+        new java.lang.String[] { "Text", "Signature", "RedactedData", "Origin", });
     internal_static_llmgateway_v1_Tool_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(5);
     internal_static_llmgateway_v1_Tool_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Tool_descriptor,
-        new java.lang.String[] { "Name", "Description", "Parameters", "Strict", });
+        new java.lang.String[] { "Name", "Description", "Parameters", "Strict", "CacheBreakpoint", });
     internal_static_llmgateway_v1_ToolChoice_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(6);
     internal_static_llmgateway_v1_ToolChoice_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_ToolChoice_descriptor,
         new java.lang.String[] { "Mode", "ToolName", "DisableParallelToolCalls", });
     internal_static_llmgateway_v1_ToolCall_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_llmgateway_v1_ToolCall_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_ToolCall_descriptor,
         new java.lang.String[] { "Id", "Name", "ArgumentsJson", });
     internal_static_llmgateway_v1_ToolResult_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_llmgateway_v1_ToolResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_ToolResult_descriptor,
         new java.lang.String[] { "ToolCallId", "Content", "IsError", "Name", });
     descriptor.resolveAllFeaturesImmutable();
     com.google.api.FieldBehaviorProto.getDescriptor();
+    com.google.protobuf.DurationProto.getDescriptor();
     com.google.protobuf.StructProto.getDescriptor();
     com.google.protobuf.ExtensionRegistry registry =
         com.google.protobuf.ExtensionRegistry.newInstance();

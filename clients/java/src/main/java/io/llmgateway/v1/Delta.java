@@ -8,6 +8,10 @@ package io.llmgateway.v1;
 /**
  * <pre>
  * Content produced since the previous stream message.
+ *
+ * To rebuild the message a stream carries (for instance to send the assistant turn back in a tool
+ * loop), add parts in the order the stream first mentions them, taking within one Delta reasoning
+ * first, then refusal, then text, then tool calls; join the fragments of a part in order.
  * </pre>
  *
  * Protobuf type {@code llmgateway.v1.Delta}
@@ -35,6 +39,10 @@ private static final long serialVersionUID = 0L;
     text_ = "";
     reasoning_ = "";
     toolCalls_ = java.util.Collections.emptyList();
+    reasoningSignature_ = "";
+    reasoningRedactedData_ = "";
+    reasoningOrigin_ = "";
+    refusal_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -102,7 +110,7 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object reasoning_ = "";
   /**
    * <pre>
-   * More reasoning text.
+   * More reasoning text, of the reasoning part numbered reasoning_index.
    * </pre>
    *
    * <code>string reasoning = 2 [json_name = "reasoning"];</code>
@@ -123,7 +131,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * More reasoning text.
+   * More reasoning text, of the reasoning part numbered reasoning_index.
    * </pre>
    *
    * <code>string reasoning = 2 [json_name = "reasoning"];</code>
@@ -205,6 +213,212 @@ private static final long serialVersionUID = 0L;
     return toolCalls_.get(index);
   }
 
+  public static final int REASONING_INDEX_FIELD_NUMBER = 4;
+  private int reasoningIndex_ = 0;
+  /**
+   * <pre>
+   * Which reasoning part of the message reasoning, reasoning_signature, reasoning_redacted_data
+   * and reasoning_origin belong to, from 0.
+   * </pre>
+   *
+   * <code>int32 reasoning_index = 4 [json_name = "reasoningIndex"];</code>
+   * @return The reasoningIndex.
+   */
+  @java.lang.Override
+  public int getReasoningIndex() {
+    return reasoningIndex_;
+  }
+
+  public static final int REASONING_SIGNATURE_FIELD_NUMBER = 5;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object reasoningSignature_ = "";
+  /**
+   * <pre>
+   * More of that reasoning part's signature; join in order.
+   * </pre>
+   *
+   * <code>string reasoning_signature = 5 [json_name = "reasoningSignature"];</code>
+   * @return The reasoningSignature.
+   */
+  @java.lang.Override
+  public java.lang.String getReasoningSignature() {
+    java.lang.Object ref = reasoningSignature_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      reasoningSignature_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * More of that reasoning part's signature; join in order.
+   * </pre>
+   *
+   * <code>string reasoning_signature = 5 [json_name = "reasoningSignature"];</code>
+   * @return The bytes for reasoningSignature.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getReasoningSignatureBytes() {
+    java.lang.Object ref = reasoningSignature_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      reasoningSignature_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int REASONING_REDACTED_DATA_FIELD_NUMBER = 6;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object reasoningRedactedData_ = "";
+  /**
+   * <pre>
+   * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+   * </pre>
+   *
+   * <code>string reasoning_redacted_data = 6 [json_name = "reasoningRedactedData"];</code>
+   * @return The reasoningRedactedData.
+   */
+  @java.lang.Override
+  public java.lang.String getReasoningRedactedData() {
+    java.lang.Object ref = reasoningRedactedData_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      reasoningRedactedData_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+   * </pre>
+   *
+   * <code>string reasoning_redacted_data = 6 [json_name = "reasoningRedactedData"];</code>
+   * @return The bytes for reasoningRedactedData.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getReasoningRedactedDataBytes() {
+    java.lang.Object ref = reasoningRedactedData_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      reasoningRedactedData_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int REASONING_ORIGIN_FIELD_NUMBER = 7;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object reasoningOrigin_ = "";
+  /**
+   * <pre>
+   * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+   * redacted fragment.
+   * </pre>
+   *
+   * <code>string reasoning_origin = 7 [json_name = "reasoningOrigin"];</code>
+   * @return The reasoningOrigin.
+   */
+  @java.lang.Override
+  public java.lang.String getReasoningOrigin() {
+    java.lang.Object ref = reasoningOrigin_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      reasoningOrigin_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+   * redacted fragment.
+   * </pre>
+   *
+   * <code>string reasoning_origin = 7 [json_name = "reasoningOrigin"];</code>
+   * @return The bytes for reasoningOrigin.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getReasoningOriginBytes() {
+    java.lang.Object ref = reasoningOrigin_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      reasoningOrigin_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int REFUSAL_FIELD_NUMBER = 8;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object refusal_ = "";
+  /**
+   * <pre>
+   * More of the model's refusal text.
+   * </pre>
+   *
+   * <code>string refusal = 8 [json_name = "refusal"];</code>
+   * @return The refusal.
+   */
+  @java.lang.Override
+  public java.lang.String getRefusal() {
+    java.lang.Object ref = refusal_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      refusal_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * More of the model's refusal text.
+   * </pre>
+   *
+   * <code>string refusal = 8 [json_name = "refusal"];</code>
+   * @return The bytes for refusal.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getRefusalBytes() {
+    java.lang.Object ref = refusal_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      refusal_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -228,6 +442,21 @@ private static final long serialVersionUID = 0L;
     for (int i = 0; i < toolCalls_.size(); i++) {
       output.writeMessage(3, toolCalls_.get(i));
     }
+    if (reasoningIndex_ != 0) {
+      output.writeInt32(4, reasoningIndex_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(reasoningSignature_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 5, reasoningSignature_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(reasoningRedactedData_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 6, reasoningRedactedData_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(reasoningOrigin_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 7, reasoningOrigin_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(refusal_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 8, refusal_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -246,6 +475,22 @@ private static final long serialVersionUID = 0L;
     for (int i = 0; i < toolCalls_.size(); i++) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(3, toolCalls_.get(i));
+    }
+    if (reasoningIndex_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(4, reasoningIndex_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(reasoningSignature_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(5, reasoningSignature_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(reasoningRedactedData_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(6, reasoningRedactedData_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(reasoningOrigin_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(7, reasoningOrigin_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(refusal_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(8, refusal_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -268,6 +513,16 @@ private static final long serialVersionUID = 0L;
         .equals(other.getReasoning())) return false;
     if (!getToolCallsList()
         .equals(other.getToolCallsList())) return false;
+    if (getReasoningIndex()
+        != other.getReasoningIndex()) return false;
+    if (!getReasoningSignature()
+        .equals(other.getReasoningSignature())) return false;
+    if (!getReasoningRedactedData()
+        .equals(other.getReasoningRedactedData())) return false;
+    if (!getReasoningOrigin()
+        .equals(other.getReasoningOrigin())) return false;
+    if (!getRefusal()
+        .equals(other.getRefusal())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -287,6 +542,16 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + TOOL_CALLS_FIELD_NUMBER;
       hash = (53 * hash) + getToolCallsList().hashCode();
     }
+    hash = (37 * hash) + REASONING_INDEX_FIELD_NUMBER;
+    hash = (53 * hash) + getReasoningIndex();
+    hash = (37 * hash) + REASONING_SIGNATURE_FIELD_NUMBER;
+    hash = (53 * hash) + getReasoningSignature().hashCode();
+    hash = (37 * hash) + REASONING_REDACTED_DATA_FIELD_NUMBER;
+    hash = (53 * hash) + getReasoningRedactedData().hashCode();
+    hash = (37 * hash) + REASONING_ORIGIN_FIELD_NUMBER;
+    hash = (53 * hash) + getReasoningOrigin().hashCode();
+    hash = (37 * hash) + REFUSAL_FIELD_NUMBER;
+    hash = (53 * hash) + getRefusal().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -387,6 +652,10 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * Content produced since the previous stream message.
+   *
+   * To rebuild the message a stream carries (for instance to send the assistant turn back in a tool
+   * loop), add parts in the order the stream first mentions them, taking within one Delta reasoning
+   * first, then refusal, then text, then tool calls; join the fragments of a part in order.
    * </pre>
    *
    * Protobuf type {@code llmgateway.v1.Delta}
@@ -431,6 +700,11 @@ private static final long serialVersionUID = 0L;
         toolCallsBuilder_.clear();
       }
       bitField0_ = (bitField0_ & ~0x00000004);
+      reasoningIndex_ = 0;
+      reasoningSignature_ = "";
+      reasoningRedactedData_ = "";
+      reasoningOrigin_ = "";
+      refusal_ = "";
       return this;
     }
 
@@ -483,6 +757,21 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.reasoning_ = reasoning_;
       }
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.reasoningIndex_ = reasoningIndex_;
+      }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.reasoningSignature_ = reasoningSignature_;
+      }
+      if (((from_bitField0_ & 0x00000020) != 0)) {
+        result.reasoningRedactedData_ = reasoningRedactedData_;
+      }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.reasoningOrigin_ = reasoningOrigin_;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.refusal_ = refusal_;
+      }
     }
 
     @java.lang.Override
@@ -533,6 +822,29 @@ private static final long serialVersionUID = 0L;
           }
         }
       }
+      if (other.getReasoningIndex() != 0) {
+        setReasoningIndex(other.getReasoningIndex());
+      }
+      if (!other.getReasoningSignature().isEmpty()) {
+        reasoningSignature_ = other.reasoningSignature_;
+        bitField0_ |= 0x00000010;
+        onChanged();
+      }
+      if (!other.getReasoningRedactedData().isEmpty()) {
+        reasoningRedactedData_ = other.reasoningRedactedData_;
+        bitField0_ |= 0x00000020;
+        onChanged();
+      }
+      if (!other.getReasoningOrigin().isEmpty()) {
+        reasoningOrigin_ = other.reasoningOrigin_;
+        bitField0_ |= 0x00000040;
+        onChanged();
+      }
+      if (!other.getRefusal().isEmpty()) {
+        refusal_ = other.refusal_;
+        bitField0_ |= 0x00000080;
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -582,6 +894,31 @@ private static final long serialVersionUID = 0L;
               }
               break;
             } // case 26
+            case 32: {
+              reasoningIndex_ = input.readInt32();
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 32
+            case 42: {
+              reasoningSignature_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
+            case 50: {
+              reasoningRedactedData_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000020;
+              break;
+            } // case 50
+            case 58: {
+              reasoningOrigin_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 58
+            case 66: {
+              refusal_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 66
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -694,7 +1031,7 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object reasoning_ = "";
     /**
      * <pre>
-     * More reasoning text.
+     * More reasoning text, of the reasoning part numbered reasoning_index.
      * </pre>
      *
      * <code>string reasoning = 2 [json_name = "reasoning"];</code>
@@ -714,7 +1051,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * More reasoning text.
+     * More reasoning text, of the reasoning part numbered reasoning_index.
      * </pre>
      *
      * <code>string reasoning = 2 [json_name = "reasoning"];</code>
@@ -735,7 +1072,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * More reasoning text.
+     * More reasoning text, of the reasoning part numbered reasoning_index.
      * </pre>
      *
      * <code>string reasoning = 2 [json_name = "reasoning"];</code>
@@ -752,7 +1089,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * More reasoning text.
+     * More reasoning text, of the reasoning part numbered reasoning_index.
      * </pre>
      *
      * <code>string reasoning = 2 [json_name = "reasoning"];</code>
@@ -766,7 +1103,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * More reasoning text.
+     * More reasoning text, of the reasoning part numbered reasoning_index.
      * </pre>
      *
      * <code>string reasoning = 2 [json_name = "reasoning"];</code>
@@ -1093,6 +1430,426 @@ private static final long serialVersionUID = 0L;
         toolCalls_ = null;
       }
       return toolCallsBuilder_;
+    }
+
+    private int reasoningIndex_ ;
+    /**
+     * <pre>
+     * Which reasoning part of the message reasoning, reasoning_signature, reasoning_redacted_data
+     * and reasoning_origin belong to, from 0.
+     * </pre>
+     *
+     * <code>int32 reasoning_index = 4 [json_name = "reasoningIndex"];</code>
+     * @return The reasoningIndex.
+     */
+    @java.lang.Override
+    public int getReasoningIndex() {
+      return reasoningIndex_;
+    }
+    /**
+     * <pre>
+     * Which reasoning part of the message reasoning, reasoning_signature, reasoning_redacted_data
+     * and reasoning_origin belong to, from 0.
+     * </pre>
+     *
+     * <code>int32 reasoning_index = 4 [json_name = "reasoningIndex"];</code>
+     * @param value The reasoningIndex to set.
+     * @return This builder for chaining.
+     */
+    public Builder setReasoningIndex(int value) {
+
+      reasoningIndex_ = value;
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Which reasoning part of the message reasoning, reasoning_signature, reasoning_redacted_data
+     * and reasoning_origin belong to, from 0.
+     * </pre>
+     *
+     * <code>int32 reasoning_index = 4 [json_name = "reasoningIndex"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearReasoningIndex() {
+      bitField0_ = (bitField0_ & ~0x00000008);
+      reasoningIndex_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object reasoningSignature_ = "";
+    /**
+     * <pre>
+     * More of that reasoning part's signature; join in order.
+     * </pre>
+     *
+     * <code>string reasoning_signature = 5 [json_name = "reasoningSignature"];</code>
+     * @return The reasoningSignature.
+     */
+    public java.lang.String getReasoningSignature() {
+      java.lang.Object ref = reasoningSignature_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        reasoningSignature_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * More of that reasoning part's signature; join in order.
+     * </pre>
+     *
+     * <code>string reasoning_signature = 5 [json_name = "reasoningSignature"];</code>
+     * @return The bytes for reasoningSignature.
+     */
+    public com.google.protobuf.ByteString
+        getReasoningSignatureBytes() {
+      java.lang.Object ref = reasoningSignature_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        reasoningSignature_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * More of that reasoning part's signature; join in order.
+     * </pre>
+     *
+     * <code>string reasoning_signature = 5 [json_name = "reasoningSignature"];</code>
+     * @param value The reasoningSignature to set.
+     * @return This builder for chaining.
+     */
+    public Builder setReasoningSignature(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      reasoningSignature_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * More of that reasoning part's signature; join in order.
+     * </pre>
+     *
+     * <code>string reasoning_signature = 5 [json_name = "reasoningSignature"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearReasoningSignature() {
+      reasoningSignature_ = getDefaultInstance().getReasoningSignature();
+      bitField0_ = (bitField0_ & ~0x00000010);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * More of that reasoning part's signature; join in order.
+     * </pre>
+     *
+     * <code>string reasoning_signature = 5 [json_name = "reasoningSignature"];</code>
+     * @param value The bytes for reasoningSignature to set.
+     * @return This builder for chaining.
+     */
+    public Builder setReasoningSignatureBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      reasoningSignature_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object reasoningRedactedData_ = "";
+    /**
+     * <pre>
+     * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+     * </pre>
+     *
+     * <code>string reasoning_redacted_data = 6 [json_name = "reasoningRedactedData"];</code>
+     * @return The reasoningRedactedData.
+     */
+    public java.lang.String getReasoningRedactedData() {
+      java.lang.Object ref = reasoningRedactedData_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        reasoningRedactedData_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+     * </pre>
+     *
+     * <code>string reasoning_redacted_data = 6 [json_name = "reasoningRedactedData"];</code>
+     * @return The bytes for reasoningRedactedData.
+     */
+    public com.google.protobuf.ByteString
+        getReasoningRedactedDataBytes() {
+      java.lang.Object ref = reasoningRedactedData_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        reasoningRedactedData_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+     * </pre>
+     *
+     * <code>string reasoning_redacted_data = 6 [json_name = "reasoningRedactedData"];</code>
+     * @param value The reasoningRedactedData to set.
+     * @return This builder for chaining.
+     */
+    public Builder setReasoningRedactedData(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      reasoningRedactedData_ = value;
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+     * </pre>
+     *
+     * <code>string reasoning_redacted_data = 6 [json_name = "reasoningRedactedData"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearReasoningRedactedData() {
+      reasoningRedactedData_ = getDefaultInstance().getReasoningRedactedData();
+      bitField0_ = (bitField0_ & ~0x00000020);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+     * </pre>
+     *
+     * <code>string reasoning_redacted_data = 6 [json_name = "reasoningRedactedData"];</code>
+     * @param value The bytes for reasoningRedactedData to set.
+     * @return This builder for chaining.
+     */
+    public Builder setReasoningRedactedDataBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      reasoningRedactedData_ = value;
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object reasoningOrigin_ = "";
+    /**
+     * <pre>
+     * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+     * redacted fragment.
+     * </pre>
+     *
+     * <code>string reasoning_origin = 7 [json_name = "reasoningOrigin"];</code>
+     * @return The reasoningOrigin.
+     */
+    public java.lang.String getReasoningOrigin() {
+      java.lang.Object ref = reasoningOrigin_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        reasoningOrigin_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+     * redacted fragment.
+     * </pre>
+     *
+     * <code>string reasoning_origin = 7 [json_name = "reasoningOrigin"];</code>
+     * @return The bytes for reasoningOrigin.
+     */
+    public com.google.protobuf.ByteString
+        getReasoningOriginBytes() {
+      java.lang.Object ref = reasoningOrigin_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        reasoningOrigin_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+     * redacted fragment.
+     * </pre>
+     *
+     * <code>string reasoning_origin = 7 [json_name = "reasoningOrigin"];</code>
+     * @param value The reasoningOrigin to set.
+     * @return This builder for chaining.
+     */
+    public Builder setReasoningOrigin(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      reasoningOrigin_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+     * redacted fragment.
+     * </pre>
+     *
+     * <code>string reasoning_origin = 7 [json_name = "reasoningOrigin"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearReasoningOrigin() {
+      reasoningOrigin_ = getDefaultInstance().getReasoningOrigin();
+      bitField0_ = (bitField0_ & ~0x00000040);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+     * redacted fragment.
+     * </pre>
+     *
+     * <code>string reasoning_origin = 7 [json_name = "reasoningOrigin"];</code>
+     * @param value The bytes for reasoningOrigin to set.
+     * @return This builder for chaining.
+     */
+    public Builder setReasoningOriginBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      reasoningOrigin_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object refusal_ = "";
+    /**
+     * <pre>
+     * More of the model's refusal text.
+     * </pre>
+     *
+     * <code>string refusal = 8 [json_name = "refusal"];</code>
+     * @return The refusal.
+     */
+    public java.lang.String getRefusal() {
+      java.lang.Object ref = refusal_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        refusal_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * More of the model's refusal text.
+     * </pre>
+     *
+     * <code>string refusal = 8 [json_name = "refusal"];</code>
+     * @return The bytes for refusal.
+     */
+    public com.google.protobuf.ByteString
+        getRefusalBytes() {
+      java.lang.Object ref = refusal_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        refusal_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * More of the model's refusal text.
+     * </pre>
+     *
+     * <code>string refusal = 8 [json_name = "refusal"];</code>
+     * @param value The refusal to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRefusal(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      refusal_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * More of the model's refusal text.
+     * </pre>
+     *
+     * <code>string refusal = 8 [json_name = "refusal"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearRefusal() {
+      refusal_ = getDefaultInstance().getRefusal();
+      bitField0_ = (bitField0_ & ~0x00000080);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * More of the model's refusal text.
+     * </pre>
+     *
+     * <code>string refusal = 8 [json_name = "refusal"];</code>
+     * @param value The bytes for refusal to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRefusalBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      refusal_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
     }
 
     // @@protoc_insertion_point(builder_scope:llmgateway.v1.Delta)

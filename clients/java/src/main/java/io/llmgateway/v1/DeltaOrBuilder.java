@@ -32,7 +32,7 @@ public interface DeltaOrBuilder extends
 
   /**
    * <pre>
-   * More reasoning text.
+   * More reasoning text, of the reasoning part numbered reasoning_index.
    * </pre>
    *
    * <code>string reasoning = 2 [json_name = "reasoning"];</code>
@@ -41,7 +41,7 @@ public interface DeltaOrBuilder extends
   java.lang.String getReasoning();
   /**
    * <pre>
-   * More reasoning text.
+   * More reasoning text, of the reasoning part numbered reasoning_index.
    * </pre>
    *
    * <code>string reasoning = 2 [json_name = "reasoning"];</code>
@@ -93,4 +93,97 @@ public interface DeltaOrBuilder extends
    */
   io.llmgateway.v1.ToolCallDeltaOrBuilder getToolCallsOrBuilder(
       int index);
+
+  /**
+   * <pre>
+   * Which reasoning part of the message reasoning, reasoning_signature, reasoning_redacted_data
+   * and reasoning_origin belong to, from 0.
+   * </pre>
+   *
+   * <code>int32 reasoning_index = 4 [json_name = "reasoningIndex"];</code>
+   * @return The reasoningIndex.
+   */
+  int getReasoningIndex();
+
+  /**
+   * <pre>
+   * More of that reasoning part's signature; join in order.
+   * </pre>
+   *
+   * <code>string reasoning_signature = 5 [json_name = "reasoningSignature"];</code>
+   * @return The reasoningSignature.
+   */
+  java.lang.String getReasoningSignature();
+  /**
+   * <pre>
+   * More of that reasoning part's signature; join in order.
+   * </pre>
+   *
+   * <code>string reasoning_signature = 5 [json_name = "reasoningSignature"];</code>
+   * @return The bytes for reasoningSignature.
+   */
+  com.google.protobuf.ByteString
+      getReasoningSignatureBytes();
+
+  /**
+   * <pre>
+   * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+   * </pre>
+   *
+   * <code>string reasoning_redacted_data = 6 [json_name = "reasoningRedactedData"];</code>
+   * @return The reasoningRedactedData.
+   */
+  java.lang.String getReasoningRedactedData();
+  /**
+   * <pre>
+   * That reasoning part's withheld content, whole (see Reasoning.redacted_data).
+   * </pre>
+   *
+   * <code>string reasoning_redacted_data = 6 [json_name = "reasoningRedactedData"];</code>
+   * @return The bytes for reasoningRedactedData.
+   */
+  com.google.protobuf.ByteString
+      getReasoningRedactedDataBytes();
+
+  /**
+   * <pre>
+   * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+   * redacted fragment.
+   * </pre>
+   *
+   * <code>string reasoning_origin = 7 [json_name = "reasoningOrigin"];</code>
+   * @return The reasoningOrigin.
+   */
+  java.lang.String getReasoningOrigin();
+  /**
+   * <pre>
+   * Who signed that reasoning part (see Reasoning.origin); set with its first signature or
+   * redacted fragment.
+   * </pre>
+   *
+   * <code>string reasoning_origin = 7 [json_name = "reasoningOrigin"];</code>
+   * @return The bytes for reasoningOrigin.
+   */
+  com.google.protobuf.ByteString
+      getReasoningOriginBytes();
+
+  /**
+   * <pre>
+   * More of the model's refusal text.
+   * </pre>
+   *
+   * <code>string refusal = 8 [json_name = "refusal"];</code>
+   * @return The refusal.
+   */
+  java.lang.String getRefusal();
+  /**
+   * <pre>
+   * More of the model's refusal text.
+   * </pre>
+   *
+   * <code>string refusal = 8 [json_name = "refusal"];</code>
+   * @return The bytes for refusal.
+   */
+  com.google.protobuf.ByteString
+      getRefusalBytes();
 }

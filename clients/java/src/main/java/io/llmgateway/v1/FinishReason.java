@@ -63,6 +63,14 @@ public enum FinishReason
    * <code>FINISH_REASON_OTHER = 5;</code>
    */
   FINISH_REASON_OTHER(5),
+  /**
+   * <pre>
+   * The model declined to answer; the message holds its refusal (a refusal part).
+   * </pre>
+   *
+   * <code>FINISH_REASON_REFUSAL = 6;</code>
+   */
+  FINISH_REASON_REFUSAL(6),
   UNRECOGNIZED(-1),
   ;
 
@@ -123,6 +131,14 @@ public enum FinishReason
    * <code>FINISH_REASON_OTHER = 5;</code>
    */
   public static final int FINISH_REASON_OTHER_VALUE = 5;
+  /**
+   * <pre>
+   * The model declined to answer; the message holds its refusal (a refusal part).
+   * </pre>
+   *
+   * <code>FINISH_REASON_REFUSAL = 6;</code>
+   */
+  public static final int FINISH_REASON_REFUSAL_VALUE = 6;
 
 
   public final int getNumber() {
@@ -155,6 +171,7 @@ public enum FinishReason
       case 3: return FINISH_REASON_TOOL_CALLS;
       case 4: return FINISH_REASON_CONTENT_FILTER;
       case 5: return FINISH_REASON_OTHER;
+      case 6: return FINISH_REASON_REFUSAL;
       default: return null;
     }
   }

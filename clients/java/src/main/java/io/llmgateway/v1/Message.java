@@ -50,6 +50,7 @@ private static final long serialVersionUID = 0L;
             io.llmgateway.v1.Message.class, io.llmgateway.v1.Message.Builder.class);
   }
 
+  private int bitField0_;
   public static final int ROLE_FIELD_NUMBER = 1;
   private int role_ = 0;
   /**
@@ -184,6 +185,47 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int CACHE_BREAKPOINT_FIELD_NUMBER = 4;
+  private io.llmgateway.v1.CacheBreakpoint cacheBreakpoint_;
+  /**
+   * <pre>
+   * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+   * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+   * @return Whether the cacheBreakpoint field is set.
+   */
+  @java.lang.Override
+  public boolean hasCacheBreakpoint() {
+    return ((bitField0_ & 0x00000001) != 0);
+  }
+  /**
+   * <pre>
+   * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+   * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+   * @return The cacheBreakpoint.
+   */
+  @java.lang.Override
+  public io.llmgateway.v1.CacheBreakpoint getCacheBreakpoint() {
+    return cacheBreakpoint_ == null ? io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+  }
+  /**
+   * <pre>
+   * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+   * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+   */
+  @java.lang.Override
+  public io.llmgateway.v1.CacheBreakpointOrBuilder getCacheBreakpointOrBuilder() {
+    return cacheBreakpoint_ == null ? io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -207,6 +249,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(name_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 3, name_);
     }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      output.writeMessage(4, getCacheBreakpoint());
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -226,6 +271,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(name_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(3, name_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(4, getCacheBreakpoint());
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -247,6 +296,11 @@ private static final long serialVersionUID = 0L;
         .equals(other.getPartsList())) return false;
     if (!getName()
         .equals(other.getName())) return false;
+    if (hasCacheBreakpoint() != other.hasCacheBreakpoint()) return false;
+    if (hasCacheBreakpoint()) {
+      if (!getCacheBreakpoint()
+          .equals(other.getCacheBreakpoint())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -266,6 +320,10 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + NAME_FIELD_NUMBER;
     hash = (53 * hash) + getName().hashCode();
+    if (hasCacheBreakpoint()) {
+      hash = (37 * hash) + CACHE_BREAKPOINT_FIELD_NUMBER;
+      hash = (53 * hash) + getCacheBreakpoint().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -389,13 +447,20 @@ private static final long serialVersionUID = 0L;
 
     // Construct using io.llmgateway.v1.Message.newBuilder()
     private Builder() {
-
+      maybeForceBuilderInitialization();
     }
 
     private Builder(
         com.google.protobuf.GeneratedMessage.BuilderParent parent) {
       super(parent);
-
+      maybeForceBuilderInitialization();
+    }
+    private void maybeForceBuilderInitialization() {
+      if (com.google.protobuf.GeneratedMessage
+              .alwaysUseFieldBuilders) {
+        internalGetPartsFieldBuilder();
+        internalGetCacheBreakpointFieldBuilder();
+      }
     }
     @java.lang.Override
     public Builder clear() {
@@ -410,6 +475,11 @@ private static final long serialVersionUID = 0L;
       }
       bitField0_ = (bitField0_ & ~0x00000002);
       name_ = "";
+      cacheBreakpoint_ = null;
+      if (cacheBreakpointBuilder_ != null) {
+        cacheBreakpointBuilder_.dispose();
+        cacheBreakpointBuilder_ = null;
+      }
       return this;
     }
 
@@ -462,6 +532,14 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000004) != 0)) {
         result.name_ = name_;
       }
+      int to_bitField0_ = 0;
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.cacheBreakpoint_ = cacheBreakpointBuilder_ == null
+            ? cacheBreakpoint_
+            : cacheBreakpointBuilder_.build();
+        to_bitField0_ |= 0x00000001;
+      }
+      result.bitField0_ |= to_bitField0_;
     }
 
     @java.lang.Override
@@ -509,6 +587,9 @@ private static final long serialVersionUID = 0L;
         name_ = other.name_;
         bitField0_ |= 0x00000004;
         onChanged();
+      }
+      if (other.hasCacheBreakpoint()) {
+        mergeCacheBreakpoint(other.getCacheBreakpoint());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -559,6 +640,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000004;
               break;
             } // case 26
+            case 34: {
+              input.readMessage(
+                  internalGetCacheBreakpointFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 34
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1049,6 +1137,172 @@ private static final long serialVersionUID = 0L;
       bitField0_ |= 0x00000004;
       onChanged();
       return this;
+    }
+
+    private io.llmgateway.v1.CacheBreakpoint cacheBreakpoint_;
+    private com.google.protobuf.SingleFieldBuilder<
+        io.llmgateway.v1.CacheBreakpoint, io.llmgateway.v1.CacheBreakpoint.Builder, io.llmgateway.v1.CacheBreakpointOrBuilder> cacheBreakpointBuilder_;
+    /**
+     * <pre>
+     * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+     * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+     * @return Whether the cacheBreakpoint field is set.
+     */
+    public boolean hasCacheBreakpoint() {
+      return ((bitField0_ & 0x00000008) != 0);
+    }
+    /**
+     * <pre>
+     * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+     * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+     * @return The cacheBreakpoint.
+     */
+    public io.llmgateway.v1.CacheBreakpoint getCacheBreakpoint() {
+      if (cacheBreakpointBuilder_ == null) {
+        return cacheBreakpoint_ == null ? io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+      } else {
+        return cacheBreakpointBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+     * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder setCacheBreakpoint(io.llmgateway.v1.CacheBreakpoint value) {
+      if (cacheBreakpointBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        cacheBreakpoint_ = value;
+      } else {
+        cacheBreakpointBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+     * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder setCacheBreakpoint(
+        io.llmgateway.v1.CacheBreakpoint.Builder builderForValue) {
+      if (cacheBreakpointBuilder_ == null) {
+        cacheBreakpoint_ = builderForValue.build();
+      } else {
+        cacheBreakpointBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+     * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder mergeCacheBreakpoint(io.llmgateway.v1.CacheBreakpoint value) {
+      if (cacheBreakpointBuilder_ == null) {
+        if (((bitField0_ & 0x00000008) != 0) &&
+          cacheBreakpoint_ != null &&
+          cacheBreakpoint_ != io.llmgateway.v1.CacheBreakpoint.getDefaultInstance()) {
+          getCacheBreakpointBuilder().mergeFrom(value);
+        } else {
+          cacheBreakpoint_ = value;
+        }
+      } else {
+        cacheBreakpointBuilder_.mergeFrom(value);
+      }
+      if (cacheBreakpoint_ != null) {
+        bitField0_ |= 0x00000008;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+     * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder clearCacheBreakpoint() {
+      bitField0_ = (bitField0_ & ~0x00000008);
+      cacheBreakpoint_ = null;
+      if (cacheBreakpointBuilder_ != null) {
+        cacheBreakpointBuilder_.dispose();
+        cacheBreakpointBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+     * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+     */
+    public io.llmgateway.v1.CacheBreakpoint.Builder getCacheBreakpointBuilder() {
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return internalGetCacheBreakpointFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+     * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+     */
+    public io.llmgateway.v1.CacheBreakpointOrBuilder getCacheBreakpointOrBuilder() {
+      if (cacheBreakpointBuilder_ != null) {
+        return cacheBreakpointBuilder_.getMessageOrBuilder();
+      } else {
+        return cacheBreakpoint_ == null ?
+            io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+      }
+    }
+    /**
+     * <pre>
+     * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+     * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        io.llmgateway.v1.CacheBreakpoint, io.llmgateway.v1.CacheBreakpoint.Builder, io.llmgateway.v1.CacheBreakpointOrBuilder> 
+        internalGetCacheBreakpointFieldBuilder() {
+      if (cacheBreakpointBuilder_ == null) {
+        cacheBreakpointBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            io.llmgateway.v1.CacheBreakpoint, io.llmgateway.v1.CacheBreakpoint.Builder, io.llmgateway.v1.CacheBreakpointOrBuilder>(
+                getCacheBreakpoint(),
+                getParentForChildren(),
+                isClean());
+        cacheBreakpoint_ = null;
+      }
+      return cacheBreakpointBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:llmgateway.v1.Message)

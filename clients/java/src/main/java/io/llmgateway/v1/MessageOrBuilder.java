@@ -92,4 +92,34 @@ public interface MessageOrBuilder extends
    */
   com.google.protobuf.ByteString
       getNameBytes();
+
+  /**
+   * <pre>
+   * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+   * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+   * @return Whether the cacheBreakpoint field is set.
+   */
+  boolean hasCacheBreakpoint();
+  /**
+   * <pre>
+   * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+   * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+   * @return The cacheBreakpoint.
+   */
+  io.llmgateway.v1.CacheBreakpoint getCacheBreakpoint();
+  /**
+   * <pre>
+   * Marks the end of this message as a prompt-cache breakpoint: the conversation up to here is
+   * cached by providers that cache on request (Anthropic, Bedrock); see CacheBreakpoint.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 4 [json_name = "cacheBreakpoint"];</code>
+   */
+  io.llmgateway.v1.CacheBreakpointOrBuilder getCacheBreakpointOrBuilder();
 }

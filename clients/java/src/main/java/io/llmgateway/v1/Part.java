@@ -47,6 +47,7 @@ private static final long serialVersionUID = 0L;
             io.llmgateway.v1.Part.class, io.llmgateway.v1.Part.Builder.class);
   }
 
+  private int bitField0_;
   private int kindCase_ = 0;
   @SuppressWarnings("serial")
   private java.lang.Object kind_;
@@ -58,6 +59,7 @@ private static final long serialVersionUID = 0L;
     TOOL_CALL(3),
     TOOL_RESULT(4),
     REASONING(5),
+    REFUSAL(6),
     KIND_NOT_SET(0);
     private final int value;
     private KindCase(int value) {
@@ -80,6 +82,7 @@ private static final long serialVersionUID = 0L;
         case 3: return TOOL_CALL;
         case 4: return TOOL_RESULT;
         case 5: return REASONING;
+        case 6: return REFUSAL;
         case 0: return KIND_NOT_SET;
         default: return null;
       }
@@ -291,8 +294,8 @@ private static final long serialVersionUID = 0L;
   public static final int REASONING_FIELD_NUMBER = 5;
   /**
    * <pre>
-   * The model's visible reasoning from an earlier turn, sent back so the provider can
-   * continue it (assistant messages only).
+   * The model's reasoning from an earlier turn, sent back so the provider can continue it
+   * (assistant messages only). Send it back exactly as received, signature included.
    * </pre>
    *
    * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -304,8 +307,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The model's visible reasoning from an earlier turn, sent back so the provider can
-   * continue it (assistant messages only).
+   * The model's reasoning from an earlier turn, sent back so the provider can continue it
+   * (assistant messages only). Send it back exactly as received, signature included.
    * </pre>
    *
    * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -320,8 +323,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The model's visible reasoning from an earlier turn, sent back so the provider can
-   * continue it (assistant messages only).
+   * The model's reasoning from an earlier turn, sent back so the provider can continue it
+   * (assistant messages only). Send it back exactly as received, signature included.
    * </pre>
    *
    * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -332,6 +335,108 @@ private static final long serialVersionUID = 0L;
        return (io.llmgateway.v1.Reasoning) kind_;
     }
     return io.llmgateway.v1.Reasoning.getDefaultInstance();
+  }
+
+  public static final int REFUSAL_FIELD_NUMBER = 6;
+  /**
+   * <pre>
+   * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+   * </pre>
+   *
+   * <code>string refusal = 6 [json_name = "refusal"];</code>
+   * @return Whether the refusal field is set.
+   */
+  public boolean hasRefusal() {
+    return kindCase_ == 6;
+  }
+  /**
+   * <pre>
+   * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+   * </pre>
+   *
+   * <code>string refusal = 6 [json_name = "refusal"];</code>
+   * @return The refusal.
+   */
+  public java.lang.String getRefusal() {
+    java.lang.Object ref = "";
+    if (kindCase_ == 6) {
+      ref = kind_;
+    }
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      if (kindCase_ == 6) {
+        kind_ = s;
+      }
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+   * </pre>
+   *
+   * <code>string refusal = 6 [json_name = "refusal"];</code>
+   * @return The bytes for refusal.
+   */
+  public com.google.protobuf.ByteString
+      getRefusalBytes() {
+    java.lang.Object ref = "";
+    if (kindCase_ == 6) {
+      ref = kind_;
+    }
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      if (kindCase_ == 6) {
+        kind_ = b;
+      }
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int CACHE_BREAKPOINT_FIELD_NUMBER = 7;
+  private io.llmgateway.v1.CacheBreakpoint cacheBreakpoint_;
+  /**
+   * <pre>
+   * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+   * @return Whether the cacheBreakpoint field is set.
+   */
+  @java.lang.Override
+  public boolean hasCacheBreakpoint() {
+    return ((bitField0_ & 0x00000001) != 0);
+  }
+  /**
+   * <pre>
+   * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+   * @return The cacheBreakpoint.
+   */
+  @java.lang.Override
+  public io.llmgateway.v1.CacheBreakpoint getCacheBreakpoint() {
+    return cacheBreakpoint_ == null ? io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+  }
+  /**
+   * <pre>
+   * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+   */
+  @java.lang.Override
+  public io.llmgateway.v1.CacheBreakpointOrBuilder getCacheBreakpointOrBuilder() {
+    return cacheBreakpoint_ == null ? io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
   }
 
   private byte memoizedIsInitialized = -1;
@@ -363,6 +468,12 @@ private static final long serialVersionUID = 0L;
     if (kindCase_ == 5) {
       output.writeMessage(5, (io.llmgateway.v1.Reasoning) kind_);
     }
+    if (kindCase_ == 6) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 6, kind_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      output.writeMessage(7, getCacheBreakpoint());
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -391,6 +502,13 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(5, (io.llmgateway.v1.Reasoning) kind_);
     }
+    if (kindCase_ == 6) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(6, kind_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(7, getCacheBreakpoint());
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -406,6 +524,11 @@ private static final long serialVersionUID = 0L;
     }
     io.llmgateway.v1.Part other = (io.llmgateway.v1.Part) obj;
 
+    if (hasCacheBreakpoint() != other.hasCacheBreakpoint()) return false;
+    if (hasCacheBreakpoint()) {
+      if (!getCacheBreakpoint()
+          .equals(other.getCacheBreakpoint())) return false;
+    }
     if (!getKindCase().equals(other.getKindCase())) return false;
     switch (kindCase_) {
       case 1:
@@ -428,6 +551,10 @@ private static final long serialVersionUID = 0L;
         if (!getReasoning()
             .equals(other.getReasoning())) return false;
         break;
+      case 6:
+        if (!getRefusal()
+            .equals(other.getRefusal())) return false;
+        break;
       case 0:
       default:
     }
@@ -442,6 +569,10 @@ private static final long serialVersionUID = 0L;
     }
     int hash = 41;
     hash = (19 * hash) + getDescriptor().hashCode();
+    if (hasCacheBreakpoint()) {
+      hash = (37 * hash) + CACHE_BREAKPOINT_FIELD_NUMBER;
+      hash = (53 * hash) + getCacheBreakpoint().hashCode();
+    }
     switch (kindCase_) {
       case 1:
         hash = (37 * hash) + TEXT_FIELD_NUMBER;
@@ -462,6 +593,10 @@ private static final long serialVersionUID = 0L;
       case 5:
         hash = (37 * hash) + REASONING_FIELD_NUMBER;
         hash = (53 * hash) + getReasoning().hashCode();
+        break;
+      case 6:
+        hash = (37 * hash) + REFUSAL_FIELD_NUMBER;
+        hash = (53 * hash) + getRefusal().hashCode();
         break;
       case 0:
       default:
@@ -589,13 +724,19 @@ private static final long serialVersionUID = 0L;
 
     // Construct using io.llmgateway.v1.Part.newBuilder()
     private Builder() {
-
+      maybeForceBuilderInitialization();
     }
 
     private Builder(
         com.google.protobuf.GeneratedMessage.BuilderParent parent) {
       super(parent);
-
+      maybeForceBuilderInitialization();
+    }
+    private void maybeForceBuilderInitialization() {
+      if (com.google.protobuf.GeneratedMessage
+              .alwaysUseFieldBuilders) {
+        internalGetCacheBreakpointFieldBuilder();
+      }
     }
     @java.lang.Override
     public Builder clear() {
@@ -612,6 +753,11 @@ private static final long serialVersionUID = 0L;
       }
       if (reasoningBuilder_ != null) {
         reasoningBuilder_.clear();
+      }
+      cacheBreakpoint_ = null;
+      if (cacheBreakpointBuilder_ != null) {
+        cacheBreakpointBuilder_.dispose();
+        cacheBreakpointBuilder_ = null;
       }
       kindCase_ = 0;
       kind_ = null;
@@ -649,6 +795,14 @@ private static final long serialVersionUID = 0L;
 
     private void buildPartial0(io.llmgateway.v1.Part result) {
       int from_bitField0_ = bitField0_;
+      int to_bitField0_ = 0;
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.cacheBreakpoint_ = cacheBreakpointBuilder_ == null
+            ? cacheBreakpoint_
+            : cacheBreakpointBuilder_.build();
+        to_bitField0_ |= 0x00000001;
+      }
+      result.bitField0_ |= to_bitField0_;
     }
 
     private void buildPartialOneofs(io.llmgateway.v1.Part result) {
@@ -684,6 +838,9 @@ private static final long serialVersionUID = 0L;
 
     public Builder mergeFrom(io.llmgateway.v1.Part other) {
       if (other == io.llmgateway.v1.Part.getDefaultInstance()) return this;
+      if (other.hasCacheBreakpoint()) {
+        mergeCacheBreakpoint(other.getCacheBreakpoint());
+      }
       switch (other.getKindCase()) {
         case TEXT: {
           kindCase_ = 1;
@@ -705,6 +862,12 @@ private static final long serialVersionUID = 0L;
         }
         case REASONING: {
           mergeReasoning(other.getReasoning());
+          break;
+        }
+        case REFUSAL: {
+          kindCase_ = 6;
+          kind_ = other.kind_;
+          onChanged();
           break;
         }
         case KIND_NOT_SET: {
@@ -771,6 +934,19 @@ private static final long serialVersionUID = 0L;
               kindCase_ = 5;
               break;
             } // case 42
+            case 50: {
+              java.lang.String s = input.readStringRequireUtf8();
+              kindCase_ = 6;
+              kind_ = s;
+              break;
+            } // case 50
+            case 58: {
+              input.readMessage(
+                  internalGetCacheBreakpointFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 58
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1458,8 +1634,8 @@ private static final long serialVersionUID = 0L;
         io.llmgateway.v1.Reasoning, io.llmgateway.v1.Reasoning.Builder, io.llmgateway.v1.ReasoningOrBuilder> reasoningBuilder_;
     /**
      * <pre>
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      * </pre>
      *
      * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -1471,8 +1647,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      * </pre>
      *
      * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -1494,8 +1670,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      * </pre>
      *
      * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -1515,8 +1691,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      * </pre>
      *
      * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -1534,8 +1710,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      * </pre>
      *
      * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -1562,8 +1738,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      * </pre>
      *
      * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -1586,8 +1762,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      * </pre>
      *
      * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -1597,8 +1773,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      * </pre>
      *
      * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -1616,8 +1792,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's visible reasoning from an earlier turn, sent back so the provider can
-     * continue it (assistant messages only).
+     * The model's reasoning from an earlier turn, sent back so the provider can continue it
+     * (assistant messages only). Send it back exactly as received, signature included.
      * </pre>
      *
      * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -1639,6 +1815,280 @@ private static final long serialVersionUID = 0L;
       kindCase_ = 5;
       onChanged();
       return reasoningBuilder_;
+    }
+
+    /**
+     * <pre>
+     * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+     * </pre>
+     *
+     * <code>string refusal = 6 [json_name = "refusal"];</code>
+     * @return Whether the refusal field is set.
+     */
+    @java.lang.Override
+    public boolean hasRefusal() {
+      return kindCase_ == 6;
+    }
+    /**
+     * <pre>
+     * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+     * </pre>
+     *
+     * <code>string refusal = 6 [json_name = "refusal"];</code>
+     * @return The refusal.
+     */
+    @java.lang.Override
+    public java.lang.String getRefusal() {
+      java.lang.Object ref = "";
+      if (kindCase_ == 6) {
+        ref = kind_;
+      }
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        if (kindCase_ == 6) {
+          kind_ = s;
+        }
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+     * </pre>
+     *
+     * <code>string refusal = 6 [json_name = "refusal"];</code>
+     * @return The bytes for refusal.
+     */
+    @java.lang.Override
+    public com.google.protobuf.ByteString
+        getRefusalBytes() {
+      java.lang.Object ref = "";
+      if (kindCase_ == 6) {
+        ref = kind_;
+      }
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        if (kindCase_ == 6) {
+          kind_ = b;
+        }
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+     * </pre>
+     *
+     * <code>string refusal = 6 [json_name = "refusal"];</code>
+     * @param value The refusal to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRefusal(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      kindCase_ = 6;
+      kind_ = value;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+     * </pre>
+     *
+     * <code>string refusal = 6 [json_name = "refusal"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearRefusal() {
+      if (kindCase_ == 6) {
+        kindCase_ = 0;
+        kind_ = null;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+     * </pre>
+     *
+     * <code>string refusal = 6 [json_name = "refusal"];</code>
+     * @param value The bytes for refusal to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRefusalBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      kindCase_ = 6;
+      kind_ = value;
+      onChanged();
+      return this;
+    }
+
+    private io.llmgateway.v1.CacheBreakpoint cacheBreakpoint_;
+    private com.google.protobuf.SingleFieldBuilder<
+        io.llmgateway.v1.CacheBreakpoint, io.llmgateway.v1.CacheBreakpoint.Builder, io.llmgateway.v1.CacheBreakpointOrBuilder> cacheBreakpointBuilder_;
+    /**
+     * <pre>
+     * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+     * @return Whether the cacheBreakpoint field is set.
+     */
+    public boolean hasCacheBreakpoint() {
+      return ((bitField0_ & 0x00000040) != 0);
+    }
+    /**
+     * <pre>
+     * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+     * @return The cacheBreakpoint.
+     */
+    public io.llmgateway.v1.CacheBreakpoint getCacheBreakpoint() {
+      if (cacheBreakpointBuilder_ == null) {
+        return cacheBreakpoint_ == null ? io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+      } else {
+        return cacheBreakpointBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder setCacheBreakpoint(io.llmgateway.v1.CacheBreakpoint value) {
+      if (cacheBreakpointBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        cacheBreakpoint_ = value;
+      } else {
+        cacheBreakpointBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder setCacheBreakpoint(
+        io.llmgateway.v1.CacheBreakpoint.Builder builderForValue) {
+      if (cacheBreakpointBuilder_ == null) {
+        cacheBreakpoint_ = builderForValue.build();
+      } else {
+        cacheBreakpointBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder mergeCacheBreakpoint(io.llmgateway.v1.CacheBreakpoint value) {
+      if (cacheBreakpointBuilder_ == null) {
+        if (((bitField0_ & 0x00000040) != 0) &&
+          cacheBreakpoint_ != null &&
+          cacheBreakpoint_ != io.llmgateway.v1.CacheBreakpoint.getDefaultInstance()) {
+          getCacheBreakpointBuilder().mergeFrom(value);
+        } else {
+          cacheBreakpoint_ = value;
+        }
+      } else {
+        cacheBreakpointBuilder_.mergeFrom(value);
+      }
+      if (cacheBreakpoint_ != null) {
+        bitField0_ |= 0x00000040;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder clearCacheBreakpoint() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      cacheBreakpoint_ = null;
+      if (cacheBreakpointBuilder_ != null) {
+        cacheBreakpointBuilder_.dispose();
+        cacheBreakpointBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+     */
+    public io.llmgateway.v1.CacheBreakpoint.Builder getCacheBreakpointBuilder() {
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return internalGetCacheBreakpointFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+     */
+    public io.llmgateway.v1.CacheBreakpointOrBuilder getCacheBreakpointOrBuilder() {
+      if (cacheBreakpointBuilder_ != null) {
+        return cacheBreakpointBuilder_.getMessageOrBuilder();
+      } else {
+        return cacheBreakpoint_ == null ?
+            io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+      }
+    }
+    /**
+     * <pre>
+     * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        io.llmgateway.v1.CacheBreakpoint, io.llmgateway.v1.CacheBreakpoint.Builder, io.llmgateway.v1.CacheBreakpointOrBuilder> 
+        internalGetCacheBreakpointFieldBuilder() {
+      if (cacheBreakpointBuilder_ == null) {
+        cacheBreakpointBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            io.llmgateway.v1.CacheBreakpoint, io.llmgateway.v1.CacheBreakpoint.Builder, io.llmgateway.v1.CacheBreakpointOrBuilder>(
+                getCacheBreakpoint(),
+                getParentForChildren(),
+                isClean());
+        cacheBreakpoint_ = null;
+      }
+      return cacheBreakpointBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:llmgateway.v1.Part)

@@ -122,8 +122,8 @@ public interface PartOrBuilder extends
 
   /**
    * <pre>
-   * The model's visible reasoning from an earlier turn, sent back so the provider can
-   * continue it (assistant messages only).
+   * The model's reasoning from an earlier turn, sent back so the provider can continue it
+   * (assistant messages only). Send it back exactly as received, signature included.
    * </pre>
    *
    * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -132,8 +132,8 @@ public interface PartOrBuilder extends
   boolean hasReasoning();
   /**
    * <pre>
-   * The model's visible reasoning from an earlier turn, sent back so the provider can
-   * continue it (assistant messages only).
+   * The model's reasoning from an earlier turn, sent back so the provider can continue it
+   * (assistant messages only). Send it back exactly as received, signature included.
    * </pre>
    *
    * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
@@ -142,13 +142,69 @@ public interface PartOrBuilder extends
   io.llmgateway.v1.Reasoning getReasoning();
   /**
    * <pre>
-   * The model's visible reasoning from an earlier turn, sent back so the provider can
-   * continue it (assistant messages only).
+   * The model's reasoning from an earlier turn, sent back so the provider can continue it
+   * (assistant messages only). Send it back exactly as received, signature included.
    * </pre>
    *
    * <code>.llmgateway.v1.Reasoning reasoning = 5 [json_name = "reasoning"];</code>
    */
   io.llmgateway.v1.ReasoningOrBuilder getReasoningOrBuilder();
+
+  /**
+   * <pre>
+   * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+   * </pre>
+   *
+   * <code>string refusal = 6 [json_name = "refusal"];</code>
+   * @return Whether the refusal field is set.
+   */
+  boolean hasRefusal();
+  /**
+   * <pre>
+   * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+   * </pre>
+   *
+   * <code>string refusal = 6 [json_name = "refusal"];</code>
+   * @return The refusal.
+   */
+  java.lang.String getRefusal();
+  /**
+   * <pre>
+   * The model's refusal to answer (assistant messages only), as OpenAI's `refusal`.
+   * </pre>
+   *
+   * <code>string refusal = 6 [json_name = "refusal"];</code>
+   * @return The bytes for refusal.
+   */
+  com.google.protobuf.ByteString
+      getRefusalBytes();
+
+  /**
+   * <pre>
+   * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+   * @return Whether the cacheBreakpoint field is set.
+   */
+  boolean hasCacheBreakpoint();
+  /**
+   * <pre>
+   * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+   * @return The cacheBreakpoint.
+   */
+  io.llmgateway.v1.CacheBreakpoint getCacheBreakpoint();
+  /**
+   * <pre>
+   * Marks the end of this part as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 7 [json_name = "cacheBreakpoint"];</code>
+   */
+  io.llmgateway.v1.CacheBreakpointOrBuilder getCacheBreakpointOrBuilder();
 
   io.llmgateway.v1.Part.KindCase getKindCase();
 }

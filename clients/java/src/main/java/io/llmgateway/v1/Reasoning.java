@@ -7,7 +7,9 @@ package io.llmgateway.v1;
 
 /**
  * <pre>
- * Reasoning ("thinking") content produced by a model.
+ * Reasoning ("thinking") content produced by a model. Providers that sign their reasoning
+ * (Anthropic, Bedrock-Claude, Gemini) accept it back in a later turn only unchanged, so send
+ * reasoning parts back exactly as they came.
  * </pre>
  *
  * Protobuf type {@code llmgateway.v1.Reasoning}
@@ -34,6 +36,8 @@ private static final long serialVersionUID = 0L;
   private Reasoning() {
     text_ = "";
     signature_ = "";
+    redactedData_ = "";
+    origin_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -54,7 +58,8 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object text_ = "";
   /**
    * <pre>
-   * The reasoning text as the provider returned it.
+   * The reasoning text (or its summary) as the provider returned it; empty when the provider
+   * returned only a signature or redacted content.
    * </pre>
    *
    * <code>string text = 1 [json_name = "text"];</code>
@@ -75,7 +80,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The reasoning text as the provider returned it.
+   * The reasoning text (or its summary) as the provider returned it; empty when the provider
+   * returned only a signature or redacted content.
    * </pre>
    *
    * <code>string text = 1 [json_name = "text"];</code>
@@ -101,8 +107,8 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object signature_ = "";
   /**
    * <pre>
-   * The provider's opaque signature over the reasoning, required by some providers
-   * (Anthropic) to accept the reasoning back in a later turn.
+   * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+   * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
    * </pre>
    *
    * <code>string signature = 2 [json_name = "signature"];</code>
@@ -123,8 +129,8 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The provider's opaque signature over the reasoning, required by some providers
-   * (Anthropic) to accept the reasoning back in a later turn.
+   * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+   * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
    * </pre>
    *
    * <code>string signature = 2 [json_name = "signature"];</code>
@@ -139,6 +145,106 @@ private static final long serialVersionUID = 0L;
           com.google.protobuf.ByteString.copyFromUtf8(
               (java.lang.String) ref);
       signature_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int REDACTED_DATA_FIELD_NUMBER = 3;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object redactedData_ = "";
+  /**
+   * <pre>
+   * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+   * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+   * </pre>
+   *
+   * <code>string redacted_data = 3 [json_name = "redactedData"];</code>
+   * @return The redactedData.
+   */
+  @java.lang.Override
+  public java.lang.String getRedactedData() {
+    java.lang.Object ref = redactedData_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      redactedData_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+   * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+   * </pre>
+   *
+   * <code>string redacted_data = 3 [json_name = "redactedData"];</code>
+   * @return The bytes for redactedData.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getRedactedDataBytes() {
+    java.lang.Object ref = redactedData_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      redactedData_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int ORIGIN_FIELD_NUMBER = 4;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object origin_ = "";
+  /**
+   * <pre>
+   * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+   * sets it and drops signatures and redacted content on their way to any other protocol (after a
+   * fallback), which could not verify them.
+   * </pre>
+   *
+   * <code>string origin = 4 [json_name = "origin"];</code>
+   * @return The origin.
+   */
+  @java.lang.Override
+  public java.lang.String getOrigin() {
+    java.lang.Object ref = origin_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      origin_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+   * sets it and drops signatures and redacted content on their way to any other protocol (after a
+   * fallback), which could not verify them.
+   * </pre>
+   *
+   * <code>string origin = 4 [json_name = "origin"];</code>
+   * @return The bytes for origin.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getOriginBytes() {
+    java.lang.Object ref = origin_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      origin_ = b;
       return b;
     } else {
       return (com.google.protobuf.ByteString) ref;
@@ -165,6 +271,12 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(signature_)) {
       com.google.protobuf.GeneratedMessage.writeString(output, 2, signature_);
     }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(redactedData_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 3, redactedData_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(origin_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 4, origin_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -179,6 +291,12 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessage.isStringEmpty(signature_)) {
       size += com.google.protobuf.GeneratedMessage.computeStringSize(2, signature_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(redactedData_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(3, redactedData_);
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(origin_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(4, origin_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -199,6 +317,10 @@ private static final long serialVersionUID = 0L;
         .equals(other.getText())) return false;
     if (!getSignature()
         .equals(other.getSignature())) return false;
+    if (!getRedactedData()
+        .equals(other.getRedactedData())) return false;
+    if (!getOrigin()
+        .equals(other.getOrigin())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -214,6 +336,10 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getText().hashCode();
     hash = (37 * hash) + SIGNATURE_FIELD_NUMBER;
     hash = (53 * hash) + getSignature().hashCode();
+    hash = (37 * hash) + REDACTED_DATA_FIELD_NUMBER;
+    hash = (53 * hash) + getRedactedData().hashCode();
+    hash = (37 * hash) + ORIGIN_FIELD_NUMBER;
+    hash = (53 * hash) + getOrigin().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -313,7 +439,9 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Reasoning ("thinking") content produced by a model.
+   * Reasoning ("thinking") content produced by a model. Providers that sign their reasoning
+   * (Anthropic, Bedrock-Claude, Gemini) accept it back in a later turn only unchanged, so send
+   * reasoning parts back exactly as they came.
    * </pre>
    *
    * Protobuf type {@code llmgateway.v1.Reasoning}
@@ -351,6 +479,8 @@ private static final long serialVersionUID = 0L;
       bitField0_ = 0;
       text_ = "";
       signature_ = "";
+      redactedData_ = "";
+      origin_ = "";
       return this;
     }
 
@@ -390,6 +520,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000002) != 0)) {
         result.signature_ = signature_;
       }
+      if (((from_bitField0_ & 0x00000004) != 0)) {
+        result.redactedData_ = redactedData_;
+      }
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.origin_ = origin_;
+      }
     }
 
     @java.lang.Override
@@ -412,6 +548,16 @@ private static final long serialVersionUID = 0L;
       if (!other.getSignature().isEmpty()) {
         signature_ = other.signature_;
         bitField0_ |= 0x00000002;
+        onChanged();
+      }
+      if (!other.getRedactedData().isEmpty()) {
+        redactedData_ = other.redactedData_;
+        bitField0_ |= 0x00000004;
+        onChanged();
+      }
+      if (!other.getOrigin().isEmpty()) {
+        origin_ = other.origin_;
+        bitField0_ |= 0x00000008;
         onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
@@ -450,6 +596,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000002;
               break;
             } // case 18
+            case 26: {
+              redactedData_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000004;
+              break;
+            } // case 26
+            case 34: {
+              origin_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 34
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -470,7 +626,8 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object text_ = "";
     /**
      * <pre>
-     * The reasoning text as the provider returned it.
+     * The reasoning text (or its summary) as the provider returned it; empty when the provider
+     * returned only a signature or redacted content.
      * </pre>
      *
      * <code>string text = 1 [json_name = "text"];</code>
@@ -490,7 +647,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The reasoning text as the provider returned it.
+     * The reasoning text (or its summary) as the provider returned it; empty when the provider
+     * returned only a signature or redacted content.
      * </pre>
      *
      * <code>string text = 1 [json_name = "text"];</code>
@@ -511,7 +669,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The reasoning text as the provider returned it.
+     * The reasoning text (or its summary) as the provider returned it; empty when the provider
+     * returned only a signature or redacted content.
      * </pre>
      *
      * <code>string text = 1 [json_name = "text"];</code>
@@ -528,7 +687,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The reasoning text as the provider returned it.
+     * The reasoning text (or its summary) as the provider returned it; empty when the provider
+     * returned only a signature or redacted content.
      * </pre>
      *
      * <code>string text = 1 [json_name = "text"];</code>
@@ -542,7 +702,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The reasoning text as the provider returned it.
+     * The reasoning text (or its summary) as the provider returned it; empty when the provider
+     * returned only a signature or redacted content.
      * </pre>
      *
      * <code>string text = 1 [json_name = "text"];</code>
@@ -562,8 +723,8 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object signature_ = "";
     /**
      * <pre>
-     * The provider's opaque signature over the reasoning, required by some providers
-     * (Anthropic) to accept the reasoning back in a later turn.
+     * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+     * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
      * </pre>
      *
      * <code>string signature = 2 [json_name = "signature"];</code>
@@ -583,8 +744,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The provider's opaque signature over the reasoning, required by some providers
-     * (Anthropic) to accept the reasoning back in a later turn.
+     * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+     * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
      * </pre>
      *
      * <code>string signature = 2 [json_name = "signature"];</code>
@@ -605,8 +766,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The provider's opaque signature over the reasoning, required by some providers
-     * (Anthropic) to accept the reasoning back in a later turn.
+     * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+     * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
      * </pre>
      *
      * <code>string signature = 2 [json_name = "signature"];</code>
@@ -623,8 +784,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The provider's opaque signature over the reasoning, required by some providers
-     * (Anthropic) to accept the reasoning back in a later turn.
+     * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+     * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
      * </pre>
      *
      * <code>string signature = 2 [json_name = "signature"];</code>
@@ -638,8 +799,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The provider's opaque signature over the reasoning, required by some providers
-     * (Anthropic) to accept the reasoning back in a later turn.
+     * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+     * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
      * </pre>
      *
      * <code>string signature = 2 [json_name = "signature"];</code>
@@ -652,6 +813,205 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       signature_ = value;
       bitField0_ |= 0x00000002;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object redactedData_ = "";
+    /**
+     * <pre>
+     * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+     * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+     * </pre>
+     *
+     * <code>string redacted_data = 3 [json_name = "redactedData"];</code>
+     * @return The redactedData.
+     */
+    public java.lang.String getRedactedData() {
+      java.lang.Object ref = redactedData_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        redactedData_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+     * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+     * </pre>
+     *
+     * <code>string redacted_data = 3 [json_name = "redactedData"];</code>
+     * @return The bytes for redactedData.
+     */
+    public com.google.protobuf.ByteString
+        getRedactedDataBytes() {
+      java.lang.Object ref = redactedData_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        redactedData_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+     * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+     * </pre>
+     *
+     * <code>string redacted_data = 3 [json_name = "redactedData"];</code>
+     * @param value The redactedData to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRedactedData(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      redactedData_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+     * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+     * </pre>
+     *
+     * <code>string redacted_data = 3 [json_name = "redactedData"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearRedactedData() {
+      redactedData_ = getDefaultInstance().getRedactedData();
+      bitField0_ = (bitField0_ & ~0x00000004);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+     * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+     * </pre>
+     *
+     * <code>string redacted_data = 3 [json_name = "redactedData"];</code>
+     * @param value The bytes for redactedData to set.
+     * @return This builder for chaining.
+     */
+    public Builder setRedactedDataBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      redactedData_ = value;
+      bitField0_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object origin_ = "";
+    /**
+     * <pre>
+     * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+     * sets it and drops signatures and redacted content on their way to any other protocol (after a
+     * fallback), which could not verify them.
+     * </pre>
+     *
+     * <code>string origin = 4 [json_name = "origin"];</code>
+     * @return The origin.
+     */
+    public java.lang.String getOrigin() {
+      java.lang.Object ref = origin_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        origin_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+     * sets it and drops signatures and redacted content on their way to any other protocol (after a
+     * fallback), which could not verify them.
+     * </pre>
+     *
+     * <code>string origin = 4 [json_name = "origin"];</code>
+     * @return The bytes for origin.
+     */
+    public com.google.protobuf.ByteString
+        getOriginBytes() {
+      java.lang.Object ref = origin_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        origin_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+     * sets it and drops signatures and redacted content on their way to any other protocol (after a
+     * fallback), which could not verify them.
+     * </pre>
+     *
+     * <code>string origin = 4 [json_name = "origin"];</code>
+     * @param value The origin to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOrigin(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      origin_ = value;
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+     * sets it and drops signatures and redacted content on their way to any other protocol (after a
+     * fallback), which could not verify them.
+     * </pre>
+     *
+     * <code>string origin = 4 [json_name = "origin"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearOrigin() {
+      origin_ = getDefaultInstance().getOrigin();
+      bitField0_ = (bitField0_ & ~0x00000008);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+     * sets it and drops signatures and redacted content on their way to any other protocol (after a
+     * fallback), which could not verify them.
+     * </pre>
+     *
+     * <code>string origin = 4 [json_name = "origin"];</code>
+     * @param value The bytes for origin to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOriginBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      origin_ = value;
+      bitField0_ |= 0x00000008;
       onChanged();
       return this;
     }

@@ -12,7 +12,8 @@ public interface ReasoningOrBuilder extends
 
   /**
    * <pre>
-   * The reasoning text as the provider returned it.
+   * The reasoning text (or its summary) as the provider returned it; empty when the provider
+   * returned only a signature or redacted content.
    * </pre>
    *
    * <code>string text = 1 [json_name = "text"];</code>
@@ -21,7 +22,8 @@ public interface ReasoningOrBuilder extends
   java.lang.String getText();
   /**
    * <pre>
-   * The reasoning text as the provider returned it.
+   * The reasoning text (or its summary) as the provider returned it; empty when the provider
+   * returned only a signature or redacted content.
    * </pre>
    *
    * <code>string text = 1 [json_name = "text"];</code>
@@ -32,8 +34,8 @@ public interface ReasoningOrBuilder extends
 
   /**
    * <pre>
-   * The provider's opaque signature over the reasoning, required by some providers
-   * (Anthropic) to accept the reasoning back in a later turn.
+   * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+   * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
    * </pre>
    *
    * <code>string signature = 2 [json_name = "signature"];</code>
@@ -42,8 +44,8 @@ public interface ReasoningOrBuilder extends
   java.lang.String getSignature();
   /**
    * <pre>
-   * The provider's opaque signature over the reasoning, required by some providers
-   * (Anthropic) to accept the reasoning back in a later turn.
+   * The provider's opaque signature over the reasoning (Anthropic's and Bedrock's `signature`,
+   * Gemini's `thoughtSignature`, which belongs to the part that follows this one).
    * </pre>
    *
    * <code>string signature = 2 [json_name = "signature"];</code>
@@ -51,4 +53,50 @@ public interface ReasoningOrBuilder extends
    */
   com.google.protobuf.ByteString
       getSignatureBytes();
+
+  /**
+   * <pre>
+   * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+   * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+   * </pre>
+   *
+   * <code>string redacted_data = 3 [json_name = "redactedData"];</code>
+   * @return The redactedData.
+   */
+  java.lang.String getRedactedData();
+  /**
+   * <pre>
+   * Reasoning the provider withheld and returned encrypted (Anthropic's `redacted_thinking`,
+   * Bedrock's `redactedContent`), opaque, as the provider's JSON carried it.
+   * </pre>
+   *
+   * <code>string redacted_data = 3 [json_name = "redactedData"];</code>
+   * @return The bytes for redactedData.
+   */
+  com.google.protobuf.ByteString
+      getRedactedDataBytes();
+
+  /**
+   * <pre>
+   * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+   * sets it and drops signatures and redacted content on their way to any other protocol (after a
+   * fallback), which could not verify them.
+   * </pre>
+   *
+   * <code>string origin = 4 [json_name = "origin"];</code>
+   * @return The origin.
+   */
+  java.lang.String getOrigin();
+  /**
+   * <pre>
+   * Which provider protocol signed the reasoning ("anthropic", "bedrock", "gemini"); the gateway
+   * sets it and drops signatures and redacted content on their way to any other protocol (after a
+   * fallback), which could not verify them.
+   * </pre>
+   *
+   * <code>string origin = 4 [json_name = "origin"];</code>
+   * @return The bytes for origin.
+   */
+  com.google.protobuf.ByteString
+      getOriginBytes();
 }

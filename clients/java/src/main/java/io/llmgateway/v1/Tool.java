@@ -200,6 +200,44 @@ private static final long serialVersionUID = 0L;
     return strict_;
   }
 
+  public static final int CACHE_BREAKPOINT_FIELD_NUMBER = 5;
+  private io.llmgateway.v1.CacheBreakpoint cacheBreakpoint_;
+  /**
+   * <pre>
+   * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+   * @return Whether the cacheBreakpoint field is set.
+   */
+  @java.lang.Override
+  public boolean hasCacheBreakpoint() {
+    return ((bitField0_ & 0x00000002) != 0);
+  }
+  /**
+   * <pre>
+   * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+   * @return The cacheBreakpoint.
+   */
+  @java.lang.Override
+  public io.llmgateway.v1.CacheBreakpoint getCacheBreakpoint() {
+    return cacheBreakpoint_ == null ? io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+  }
+  /**
+   * <pre>
+   * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+   */
+  @java.lang.Override
+  public io.llmgateway.v1.CacheBreakpointOrBuilder getCacheBreakpointOrBuilder() {
+    return cacheBreakpoint_ == null ? io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -226,6 +264,9 @@ private static final long serialVersionUID = 0L;
     if (strict_ != false) {
       output.writeBool(4, strict_);
     }
+    if (((bitField0_ & 0x00000002) != 0)) {
+      output.writeMessage(5, getCacheBreakpoint());
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -248,6 +289,10 @@ private static final long serialVersionUID = 0L;
     if (strict_ != false) {
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(4, strict_);
+    }
+    if (((bitField0_ & 0x00000002) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(5, getCacheBreakpoint());
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -275,6 +320,11 @@ private static final long serialVersionUID = 0L;
     }
     if (getStrict()
         != other.getStrict()) return false;
+    if (hasCacheBreakpoint() != other.hasCacheBreakpoint()) return false;
+    if (hasCacheBreakpoint()) {
+      if (!getCacheBreakpoint()
+          .equals(other.getCacheBreakpoint())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -297,6 +347,10 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + STRICT_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getStrict());
+    if (hasCacheBreakpoint()) {
+      hash = (37 * hash) + CACHE_BREAKPOINT_FIELD_NUMBER;
+      hash = (53 * hash) + getCacheBreakpoint().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -432,6 +486,7 @@ private static final long serialVersionUID = 0L;
       if (com.google.protobuf.GeneratedMessage
               .alwaysUseFieldBuilders) {
         internalGetParametersFieldBuilder();
+        internalGetCacheBreakpointFieldBuilder();
       }
     }
     @java.lang.Override
@@ -446,6 +501,11 @@ private static final long serialVersionUID = 0L;
         parametersBuilder_ = null;
       }
       strict_ = false;
+      cacheBreakpoint_ = null;
+      if (cacheBreakpointBuilder_ != null) {
+        cacheBreakpointBuilder_.dispose();
+        cacheBreakpointBuilder_ = null;
+      }
       return this;
     }
 
@@ -495,6 +555,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000008) != 0)) {
         result.strict_ = strict_;
       }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.cacheBreakpoint_ = cacheBreakpointBuilder_ == null
+            ? cacheBreakpoint_
+            : cacheBreakpointBuilder_.build();
+        to_bitField0_ |= 0x00000002;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -525,6 +591,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getStrict() != false) {
         setStrict(other.getStrict());
+      }
+      if (other.hasCacheBreakpoint()) {
+        mergeCacheBreakpoint(other.getCacheBreakpoint());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -574,6 +643,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 32
+            case 42: {
+              input.readMessage(
+                  internalGetCacheBreakpointFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -983,6 +1059,163 @@ private static final long serialVersionUID = 0L;
       strict_ = false;
       onChanged();
       return this;
+    }
+
+    private io.llmgateway.v1.CacheBreakpoint cacheBreakpoint_;
+    private com.google.protobuf.SingleFieldBuilder<
+        io.llmgateway.v1.CacheBreakpoint, io.llmgateway.v1.CacheBreakpoint.Builder, io.llmgateway.v1.CacheBreakpointOrBuilder> cacheBreakpointBuilder_;
+    /**
+     * <pre>
+     * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+     * @return Whether the cacheBreakpoint field is set.
+     */
+    public boolean hasCacheBreakpoint() {
+      return ((bitField0_ & 0x00000010) != 0);
+    }
+    /**
+     * <pre>
+     * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+     * @return The cacheBreakpoint.
+     */
+    public io.llmgateway.v1.CacheBreakpoint getCacheBreakpoint() {
+      if (cacheBreakpointBuilder_ == null) {
+        return cacheBreakpoint_ == null ? io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+      } else {
+        return cacheBreakpointBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder setCacheBreakpoint(io.llmgateway.v1.CacheBreakpoint value) {
+      if (cacheBreakpointBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        cacheBreakpoint_ = value;
+      } else {
+        cacheBreakpointBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder setCacheBreakpoint(
+        io.llmgateway.v1.CacheBreakpoint.Builder builderForValue) {
+      if (cacheBreakpointBuilder_ == null) {
+        cacheBreakpoint_ = builderForValue.build();
+      } else {
+        cacheBreakpointBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder mergeCacheBreakpoint(io.llmgateway.v1.CacheBreakpoint value) {
+      if (cacheBreakpointBuilder_ == null) {
+        if (((bitField0_ & 0x00000010) != 0) &&
+          cacheBreakpoint_ != null &&
+          cacheBreakpoint_ != io.llmgateway.v1.CacheBreakpoint.getDefaultInstance()) {
+          getCacheBreakpointBuilder().mergeFrom(value);
+        } else {
+          cacheBreakpoint_ = value;
+        }
+      } else {
+        cacheBreakpointBuilder_.mergeFrom(value);
+      }
+      if (cacheBreakpoint_ != null) {
+        bitField0_ |= 0x00000010;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+     */
+    public Builder clearCacheBreakpoint() {
+      bitField0_ = (bitField0_ & ~0x00000010);
+      cacheBreakpoint_ = null;
+      if (cacheBreakpointBuilder_ != null) {
+        cacheBreakpointBuilder_.dispose();
+        cacheBreakpointBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+     */
+    public io.llmgateway.v1.CacheBreakpoint.Builder getCacheBreakpointBuilder() {
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return internalGetCacheBreakpointFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+     */
+    public io.llmgateway.v1.CacheBreakpointOrBuilder getCacheBreakpointOrBuilder() {
+      if (cacheBreakpointBuilder_ != null) {
+        return cacheBreakpointBuilder_.getMessageOrBuilder();
+      } else {
+        return cacheBreakpoint_ == null ?
+            io.llmgateway.v1.CacheBreakpoint.getDefaultInstance() : cacheBreakpoint_;
+      }
+    }
+    /**
+     * <pre>
+     * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+     * </pre>
+     *
+     * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        io.llmgateway.v1.CacheBreakpoint, io.llmgateway.v1.CacheBreakpoint.Builder, io.llmgateway.v1.CacheBreakpointOrBuilder> 
+        internalGetCacheBreakpointFieldBuilder() {
+      if (cacheBreakpointBuilder_ == null) {
+        cacheBreakpointBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            io.llmgateway.v1.CacheBreakpoint, io.llmgateway.v1.CacheBreakpoint.Builder, io.llmgateway.v1.CacheBreakpointOrBuilder>(
+                getCacheBreakpoint(),
+                getParentForChildren(),
+                isClean());
+        cacheBreakpoint_ = null;
+      }
+      return cacheBreakpointBuilder_;
     }
 
     // @@protoc_insertion_point(builder_scope:llmgateway.v1.Tool)

@@ -89,4 +89,31 @@ public interface ToolOrBuilder extends
    * @return The strict.
    */
   boolean getStrict();
+
+  /**
+   * <pre>
+   * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+   * @return Whether the cacheBreakpoint field is set.
+   */
+  boolean hasCacheBreakpoint();
+  /**
+   * <pre>
+   * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+   * @return The cacheBreakpoint.
+   */
+  io.llmgateway.v1.CacheBreakpoint getCacheBreakpoint();
+  /**
+   * <pre>
+   * Marks the end of this tool definition as a prompt-cache breakpoint (see CacheBreakpoint).
+   * </pre>
+   *
+   * <code>.llmgateway.v1.CacheBreakpoint cache_breakpoint = 5 [json_name = "cacheBreakpoint"];</code>
+   */
+  io.llmgateway.v1.CacheBreakpointOrBuilder getCacheBreakpointOrBuilder();
 }

@@ -81,7 +81,7 @@ private static final long serialVersionUID = 0L;
   private int cachedInputTokens_ = 0;
   /**
    * <pre>
-   * Prompt tokens served from the provider's prompt cache.
+   * Prompt tokens read from the provider's prompt cache (part of input_tokens).
    * </pre>
    *
    * <code>int32 cached_input_tokens = 3 [json_name = "cachedInputTokens"];</code>
@@ -126,7 +126,8 @@ private static final long serialVersionUID = 0L;
   private double costUsd_ = 0D;
   /**
    * <pre>
-   * The call's cost in US dollars from the gateway's price table; 0 when unknown.
+   * The call's cost in US dollars from the gateway's price table; 0 when unknown. Cache reads and
+   * cache writes are charged at their own rates.
    * </pre>
    *
    * <code>double cost_usd = 6 [json_name = "costUsd"];</code>
@@ -135,6 +136,21 @@ private static final long serialVersionUID = 0L;
   @java.lang.Override
   public double getCostUsd() {
     return costUsd_;
+  }
+
+  public static final int CACHE_WRITE_INPUT_TOKENS_FIELD_NUMBER = 7;
+  private int cacheWriteInputTokens_ = 0;
+  /**
+   * <pre>
+   * Prompt tokens written to the provider's prompt cache (part of input_tokens).
+   * </pre>
+   *
+   * <code>int32 cache_write_input_tokens = 7 [json_name = "cacheWriteInputTokens"];</code>
+   * @return The cacheWriteInputTokens.
+   */
+  @java.lang.Override
+  public int getCacheWriteInputTokens() {
+    return cacheWriteInputTokens_;
   }
 
   private byte memoizedIsInitialized = -1;
@@ -169,6 +185,9 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToRawLongBits(costUsd_) != 0) {
       output.writeDouble(6, costUsd_);
     }
+    if (cacheWriteInputTokens_ != 0) {
+      output.writeInt32(7, cacheWriteInputTokens_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -202,6 +221,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeDoubleSize(6, costUsd_);
     }
+    if (cacheWriteInputTokens_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(7, cacheWriteInputTokens_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -230,6 +253,8 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToLongBits(getCostUsd())
         != java.lang.Double.doubleToLongBits(
             other.getCostUsd())) return false;
+    if (getCacheWriteInputTokens()
+        != other.getCacheWriteInputTokens()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -254,6 +279,8 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + COST_USD_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         java.lang.Double.doubleToLongBits(getCostUsd()));
+    hash = (37 * hash) + CACHE_WRITE_INPUT_TOKENS_FIELD_NUMBER;
+    hash = (53 * hash) + getCacheWriteInputTokens();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -395,6 +422,7 @@ private static final long serialVersionUID = 0L;
       reasoningTokens_ = 0;
       totalTokens_ = 0;
       costUsd_ = 0D;
+      cacheWriteInputTokens_ = 0;
       return this;
     }
 
@@ -446,6 +474,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.costUsd_ = costUsd_;
       }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.cacheWriteInputTokens_ = cacheWriteInputTokens_;
+      }
     }
 
     @java.lang.Override
@@ -477,6 +508,9 @@ private static final long serialVersionUID = 0L;
       }
       if (java.lang.Double.doubleToRawLongBits(other.getCostUsd()) != 0) {
         setCostUsd(other.getCostUsd());
+      }
+      if (other.getCacheWriteInputTokens() != 0) {
+        setCacheWriteInputTokens(other.getCacheWriteInputTokens());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -534,6 +568,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 49
+            case 56: {
+              cacheWriteInputTokens_ = input.readInt32();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -642,7 +681,7 @@ private static final long serialVersionUID = 0L;
     private int cachedInputTokens_ ;
     /**
      * <pre>
-     * Prompt tokens served from the provider's prompt cache.
+     * Prompt tokens read from the provider's prompt cache (part of input_tokens).
      * </pre>
      *
      * <code>int32 cached_input_tokens = 3 [json_name = "cachedInputTokens"];</code>
@@ -654,7 +693,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Prompt tokens served from the provider's prompt cache.
+     * Prompt tokens read from the provider's prompt cache (part of input_tokens).
      * </pre>
      *
      * <code>int32 cached_input_tokens = 3 [json_name = "cachedInputTokens"];</code>
@@ -670,7 +709,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * Prompt tokens served from the provider's prompt cache.
+     * Prompt tokens read from the provider's prompt cache (part of input_tokens).
      * </pre>
      *
      * <code>int32 cached_input_tokens = 3 [json_name = "cachedInputTokens"];</code>
@@ -774,7 +813,8 @@ private static final long serialVersionUID = 0L;
     private double costUsd_ ;
     /**
      * <pre>
-     * The call's cost in US dollars from the gateway's price table; 0 when unknown.
+     * The call's cost in US dollars from the gateway's price table; 0 when unknown. Cache reads and
+     * cache writes are charged at their own rates.
      * </pre>
      *
      * <code>double cost_usd = 6 [json_name = "costUsd"];</code>
@@ -786,7 +826,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The call's cost in US dollars from the gateway's price table; 0 when unknown.
+     * The call's cost in US dollars from the gateway's price table; 0 when unknown. Cache reads and
+     * cache writes are charged at their own rates.
      * </pre>
      *
      * <code>double cost_usd = 6 [json_name = "costUsd"];</code>
@@ -802,7 +843,8 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The call's cost in US dollars from the gateway's price table; 0 when unknown.
+     * The call's cost in US dollars from the gateway's price table; 0 when unknown. Cache reads and
+     * cache writes are charged at their own rates.
      * </pre>
      *
      * <code>double cost_usd = 6 [json_name = "costUsd"];</code>
@@ -811,6 +853,50 @@ private static final long serialVersionUID = 0L;
     public Builder clearCostUsd() {
       bitField0_ = (bitField0_ & ~0x00000020);
       costUsd_ = 0D;
+      onChanged();
+      return this;
+    }
+
+    private int cacheWriteInputTokens_ ;
+    /**
+     * <pre>
+     * Prompt tokens written to the provider's prompt cache (part of input_tokens).
+     * </pre>
+     *
+     * <code>int32 cache_write_input_tokens = 7 [json_name = "cacheWriteInputTokens"];</code>
+     * @return The cacheWriteInputTokens.
+     */
+    @java.lang.Override
+    public int getCacheWriteInputTokens() {
+      return cacheWriteInputTokens_;
+    }
+    /**
+     * <pre>
+     * Prompt tokens written to the provider's prompt cache (part of input_tokens).
+     * </pre>
+     *
+     * <code>int32 cache_write_input_tokens = 7 [json_name = "cacheWriteInputTokens"];</code>
+     * @param value The cacheWriteInputTokens to set.
+     * @return This builder for chaining.
+     */
+    public Builder setCacheWriteInputTokens(int value) {
+
+      cacheWriteInputTokens_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Prompt tokens written to the provider's prompt cache (part of input_tokens).
+     * </pre>
+     *
+     * <code>int32 cache_write_input_tokens = 7 [json_name = "cacheWriteInputTokens"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearCacheWriteInputTokens() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      cacheWriteInputTokens_ = 0;
       onChanged();
       return this;
     }

@@ -32,7 +32,7 @@ public interface UsageOrBuilder extends
 
   /**
    * <pre>
-   * Prompt tokens served from the provider's prompt cache.
+   * Prompt tokens read from the provider's prompt cache (part of input_tokens).
    * </pre>
    *
    * <code>int32 cached_input_tokens = 3 [json_name = "cachedInputTokens"];</code>
@@ -62,11 +62,22 @@ public interface UsageOrBuilder extends
 
   /**
    * <pre>
-   * The call's cost in US dollars from the gateway's price table; 0 when unknown.
+   * The call's cost in US dollars from the gateway's price table; 0 when unknown. Cache reads and
+   * cache writes are charged at their own rates.
    * </pre>
    *
    * <code>double cost_usd = 6 [json_name = "costUsd"];</code>
    * @return The costUsd.
    */
   double getCostUsd();
+
+  /**
+   * <pre>
+   * Prompt tokens written to the provider's prompt cache (part of input_tokens).
+   * </pre>
+   *
+   * <code>int32 cache_write_input_tokens = 7 [json_name = "cacheWriteInputTokens"];</code>
+   * @return The cacheWriteInputTokens.
+   */
+  int getCacheWriteInputTokens();
 }
