@@ -38,6 +38,7 @@ from llmgateway.config.models import (
 )
 from llmgateway.config.providers import (
     ADAPTER_MODULES,
+    SDK_BASE_URL_SUFFIXES,
     HealthCheckSettings,
     ProviderSettings,
     ProviderTimeouts,
@@ -59,6 +60,7 @@ from llmgateway.config.server import KeepaliveSettings, ServerSettings, TLSSetti
 
 __all__ = [
     "ADAPTER_MODULES",
+    "SDK_BASE_URL_SUFFIXES",
     "DEFAULT_FALLBACK_ON",
     "WEEKDAYS",
     "ApiKeySettings",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -26,6 +26,36 @@ ADAPTER_MODULES: dict[str, str] = {
     "ollama": "ollama",
     "echo": "echo",
 }
+
+
+# The path each provider's own SDK (or its documented base URL) puts at the end of the base URL,
+# which the adapters add themselves: OpenAI's `https://api.openai.com/v1` (also vLLM's and
+# Together's), Azure's GA `https://NAME.openai.azure.com/openai/v1`, Ollama's OpenAI-compatible
+# `http://localhost:11434/v1`. A base URL copied from a caller's SDK settings then works as it is
+# instead of calling `/v1/v1/chat/completions`. Anthropic's SDK leaves `/v1` out, but its API
+# reference shows every path under it, so a base URL written that way is taken too. Gemini's
+# version segment is its api_version (see _gemini_version_from_base_url).
+SDK_BASE_URL_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "openai": ("/v1",),
+    "vllm": ("/v1",),
+    "together": ("/v1",),
+    "azure_openai": ("/openai/v1", "/openai"),
+    "anthropic": ("/v1",),
+    "ollama": ("/v1", "/api"),
+}
+_GEMINI_VERSIONS = ("v1beta", "v1alpha", "v1")
+
+
+def _gemini_version_from_base_url(data: dict[str, Any], url: str) -> dict[str, Any]:
+    """`https://generativelanguage.googleapis.com/v1beta` names the API version in the URL, as
+    Google's REST reference writes it: it becomes api_version, which must agree if also set."""
+    head, _, last = url.rpartition("/")
+    if last not in _GEMINI_VERSIONS:
+        return data
+    configured = data.get("api_version")
+    if configured is not None and configured != last:
+        raise ValueError(f"base_url names API version {last!r} but api_version is {configured!r}")
+    return {**data, "base_url": head, "api_version": last}
 
 
 def adapter_available(provider_type: str) -> bool:
@@ -109,6 +139,21 @@ class ProviderSettings(Strict):
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("base_url must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _base_url_without_sdk_suffix(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("base_url"), str):
+            return data
+        url = data["base_url"].rstrip("/")
+        if not re.match(r"^https?://[^/]+/", url):
+            return data  # no path to strip (or not a URL, which the field's validator reports)
+        if data.get("type") == "gemini":
+            return _gemini_version_from_base_url(data, url)
+        for suffix in SDK_BASE_URL_SUFFIXES.get(str(data.get("type")), ()):
+            if url.endswith(suffix):
+                return {**data, "base_url": url.removesuffix(suffix)}
+        return data
 
     @model_validator(mode="after")
     def _implemented(self) -> ProviderSettings:
