@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -108,6 +109,37 @@ async def test_reflection_lists_the_services(
     responses = [r async for r in stub.ServerReflectionInfo(requests(), timeout=2)]
     names = {s.name for s in responses[0].list_services_response.service}
     assert {"llmgateway.v1.ChatService", "llmgateway.v1.ModelService", "grpc.health.v1.Health"} <= names
+
+
+@pytest.mark.parametrize(
+    ("symbol", "file"),
+    [
+        # A method name is a symbol too: ghz asks for exactly this before its first call.
+        ("llmgateway.v1.ChatService.ChatStream", "llmgateway/v1/chat.proto"),
+        ("llmgateway.v1.ModelService.ListModels", "llmgateway/v1/models.proto"),
+        ("llmgateway.v1.ChatService", "llmgateway/v1/chat.proto"),
+        ("llmgateway.v1.Part", "llmgateway/v1/content.proto"),
+        ("llmgateway.v1.ChatService.NoSuchMethod", None),
+        ("no.such.Service.Method", None),
+    ],
+)
+async def test_reflection_finds_the_file_of_a_symbol(
+    symbol: str, file: str | None, start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    client = connect(await start_gateway(ECHO_CONFIG))
+    stub: Any = reflection_pb2_grpc.ServerReflectionStub(client.channel)  # type: ignore[arg-type]
+
+    async def requests() -> Iterator[reflection_pb2.ServerReflectionRequest]:  # type: ignore[misc]
+        yield reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)
+
+    [response] = [r async for r in stub.ServerReflectionInfo(requests(), timeout=2)]
+    if file is None:
+        assert response.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+        return
+    first = descriptor_pb2.FileDescriptorProto.FromString(
+        response.file_descriptor_response.file_descriptor_proto[0]
+    )
+    assert first.name == file
 
 
 async def test_drain_turns_readiness_off_and_lets_streams_finish(

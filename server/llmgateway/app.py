@@ -19,6 +19,7 @@ from llmgateway.core.pipeline import Core
 from llmgateway.core.runtime import Runtime, RuntimeHolder
 from llmgateway.core.shutdown import InFlightCalls
 from llmgateway.frontends.grpc.observability import ObservabilityInterceptor
+from llmgateway.frontends.grpc.reflection_pool import MethodSymbolPool
 from llmgateway.frontends.grpc.servicers import ChatServicer, ModelServicer
 from llmgateway.frontends.grpc.status import ErrorMappingInterceptor
 from llmgateway.frontends.grpc.stream_closing import StreamClosingInterceptor
@@ -202,6 +203,7 @@ class Gateway:
                 reflection.SERVICE_NAME,
             ],
             server,
+            pool=MethodSymbolPool(),
         )
         await server.start()
         await self._start_http()
