@@ -10,6 +10,8 @@ from contextlib import aclosing
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from llmgateway.auth.keys import new_key
 from llmgateway.core.identity import CallerIdentity
@@ -121,6 +123,14 @@ async def test_open_breakers_fail_fast_before_authentication(make_core: MakeCore
     core = await make_core(keyed(providers=providers, models=models, routing=routing))
     assert await refusal(core.chat(hello(), WITH_KEY)) == Reason.UPSTREAM_CONNECT_FAILED
     assert await refusal(core.chat(hello(), NO_KEY)) == Reason.BREAKER_OPEN
+    # The refusal is counted under the model it asked for (per-model dashboards see the outage).
+    refused = {
+        sample.labels["model"]
+        for family in text_string_to_metric_families(generate_latest(core._metrics.registry).decode())
+        for sample in family.samples
+        if sample.name == "llmgateway_requests_total" and sample.labels["code"] == "UNAVAILABLE"
+    }
+    assert refused == {"echo"}
 
 
 async def test_admission_comes_before_the_cache(make_core: MakeCore) -> None:

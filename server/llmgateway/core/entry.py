@@ -22,11 +22,13 @@ from llmgateway.routing.rules import Caller
 from llmgateway.v1 import chat_pb2
 
 
-def _fail_fast_if_breakers_open(runtime: Runtime, model: str) -> None:
+def _fail_fast_if_breakers_open(runtime: Runtime, model: str, call: CallRecord) -> None:
     """UNAVAILABLE with RetryInfo, without touching the network, when every deployment that could
-    serve `model` has an open breaker."""
+    serve `model` has an open breaker. The call is labelled with the model it asked for, so
+    per-model dashboards see exactly these outages."""
     retry_in = runtime.router.open_until(model) if model else None
     if retry_in is not None:
+        call.model = runtime.router.configured_name(model) or call.model
         raise GatewayError(
             Reason.BREAKER_OPEN,
             f"every deployment that can serve model {shown(model)!r} is failing; not calling them for now",
@@ -102,7 +104,7 @@ class Entry:
         try:
             self._shedder.enter()
             self._shed = True
-            _fail_fast_if_breakers_open(runtime, request.model)
+            _fail_fast_if_breakers_open(runtime, request.model, self._call)
             self.who = who = authenticated(runtime, self._caller)
             if who is not None:
                 self._call.tenant = who.tenant

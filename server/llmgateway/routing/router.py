@@ -125,6 +125,14 @@ class Router:
             return None
         return min(u.retry_in() for u in upstreams)
 
+    def configured_name(self, name: str) -> str | None:
+        """The configured model a requested name (alias, glob match) resolves to, as calls are
+        labelled in metrics and logs; None for a name no model serves."""
+        try:
+            return self._table.resolve(name).name
+        except GatewayError:
+            return None
+
     def describe(self) -> list[models_pb2.Model]:
         """Every configured model as ListModels shows it, sorted by name."""
         return [
