@@ -60,8 +60,8 @@ from llmgateway.config.server import KeepaliveSettings, ServerSettings, TLSSetti
 
 __all__ = [
     "ADAPTER_MODULES",
-    "SDK_BASE_URL_SUFFIXES",
     "DEFAULT_FALLBACK_ON",
+    "SDK_BASE_URL_SUFFIXES",
     "WEEKDAYS",
     "ApiKeySettings",
     "AuthSettings",
