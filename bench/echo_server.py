@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 import uvloop
 
+from bench.unimplemented import WithoutCountTokens
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2
 
 REPLY = chat_pb2.ChatResponse(
@@ -28,7 +29,7 @@ REPLY = chat_pb2.ChatResponse(
 )
 
 
-class Echo(chat_pb2_grpc.ChatServiceServicer):
+class Echo(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer):
     async def Chat(self, request: chat_pb2.ChatRequest, context: Any) -> chat_pb2.ChatResponse:  # noqa: N802
         return REPLY
 

@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 import httpx
 
+from bench.unimplemented import WithoutCountTokens
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.http.client import UpstreamClient
 from llmgateway.providers.http.decoding import decoded
@@ -73,7 +74,7 @@ def stream_message(line: str | bytes) -> chat_pb2.ChatStreamResponse | None:
     return None
 
 
-class Forwarder(chat_pb2_grpc.ChatServiceServicer):
+class Forwarder(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer):
     """Through httpx's client and its own pool."""
 
     def __init__(self, upstream: str, api_key: str) -> None:
@@ -94,7 +95,7 @@ class Forwarder(chat_pb2_grpc.ChatServiceServicer):
                     yield message
 
 
-class GatewayPoolForwarder(chat_pb2_grpc.ChatServiceServicer):
+class GatewayPoolForwarder(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer):
     """Through the gateway's own upstream client (its aiohttp transport)."""
 
     def __init__(self, upstream: str, api_key: str) -> None:

@@ -8,8 +8,10 @@ import os
 import random
 import signal
 from collections.abc import Callable
+from typing import cast
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
@@ -203,7 +205,8 @@ class Gateway:
                 reflection.SERVICE_NAME,
             ],
             server,
-            pool=MethodSymbolPool(),
+            # Duck-typed: it delegates everything else to the default pool (see reflection_pool).
+            pool=cast(descriptor_pool.DescriptorPool, MethodSymbolPool()),
         )
         await server.start()
         await self._start_http()

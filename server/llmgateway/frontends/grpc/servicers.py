@@ -58,6 +58,13 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         finally:
             _report_served(context, outcome)
 
+    async def CountTokens(
+        self, request: chat_pb2.CountTokensRequest, context: Context
+    ) -> chat_pb2.CountTokensResponse:
+        # In the contract since issue 21; its implementation lands with the token counters.
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "CountTokens is not implemented yet")
+        raise AssertionError("abort raises")
+
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):
     """ListModels, through the core."""
