@@ -16,6 +16,7 @@ import grpc
 import httpx
 import prometheus_client
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from opentelemetry.sdk.trace import Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -229,46 +230,79 @@ async def test_server_span_follows_the_rpc_conventions(
     ok, not_found, unavailable = servers
     assert ok.kind is SpanKind.SERVER and ok.parent is None
     assert ok.attributes is not None
-    assert {k: ok.attributes[k] for k in ("rpc.system", "rpc.service", "rpc.method")} == {
-        "rpc.system": "grpc",
-        "rpc.service": "llmgateway.v1.ChatService",
-        "rpc.method": "Chat",
+    assert {k: ok.attributes[k] for k in ("rpc.system.name", "rpc.method")} == {
+        "rpc.system.name": "grpc",
+        "rpc.method": "llmgateway.v1.ChatService/Chat",
     }
-    assert ok.attributes["net.peer.ip"] == "127.0.0.1"
-    assert str(ok.attributes["net.peer.port"]).isdigit()
-    assert "grpc-python" in str(ok.attributes["rpc.user_agent"])
-    assert ok.attributes["rpc.grpc.status_code"] == 0 and ok.status.status_code is StatusCode.UNSET
-    assert not_found.attributes is not None and not_found.attributes["rpc.grpc.status_code"] == 5
+    assert ok.attributes["network.peer.address"] == "127.0.0.1"
+    assert isinstance(ok.attributes["network.peer.port"], int)
+    assert "grpc-python" in str(ok.attributes["user_agent.original"])
+    assert ok.attributes["rpc.response.status_code"] == "OK" and ok.status.status_code is StatusCode.UNSET
+    assert (
+        not_found.attributes is not None and not_found.attributes["rpc.response.status_code"] == "NOT_FOUND"
+    )
     assert not_found.status.status_code is StatusCode.UNSET, "a caller's mistake is not a server error"
-    assert unavailable.attributes is not None and unavailable.attributes["rpc.grpc.status_code"] == 14
+    assert unavailable.attributes is not None
+    assert unavailable.attributes["rpc.response.status_code"] == "UNAVAILABLE"
     assert unavailable.status.status_code is StatusCode.ERROR
     assert str(unavailable.status.description).startswith("StatusCode.UNAVAILABLE:")
     assert [e.name for e in unavailable.events if e.name == "exception"] == [], "an abort is no exception"
 
 
-async def test_reflection_calls_are_traced_and_counted(
-    observed: tuple[Gateway, Client, InMemorySpanExporter],
-) -> None:
-    """Server reflection (what grpcurl asks first) is bidirectional: it has its span and server
-    metrics like every other method."""
-    gateway, _, exporter = observed
+async def probe_everything(gateway: Gateway) -> None:
+    """One reflection call (what grpcurl asks first, the gateway's one bidirectional method), one
+    gRPC health check and both HTTP health checks: what Kubernetes and tools do all day."""
     async with grpc.aio.insecure_channel(gateway.address) as channel:
         # The stubs are typed for blocking channels; this one is grpc.aio.
         stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)  # type: ignore[arg-type]
         call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         replies = [reply async for reply in call]
-    services = [s.name for s in replies[0].list_services_response.service]
-    assert "llmgateway.v1.ChatService" in services
-    name = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
-    async with asyncio.timeout(2):
-        while not [s for s in exporter.get_finished_spans() if s.name == name]:
-            await asyncio.sleep(0.01)
+        assert "llmgateway.v1.ChatService" in [s.name for s in replies[0].list_services_response.service]
+        health: Any = health_pb2_grpc.HealthStub(channel)  # type: ignore[arg-type]
+        await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}") as http:
+        for path in ("/health/live", "/health/ready"):
+            assert (await http.get(path)).status_code == 200
+
+
+PROBE_SPANS = {
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    "/grpc.health.v1.Health/Check",
+    "GET /health/live",
+    "GET /health/ready",
+}
+
+
+@pytest.mark.parametrize("traced", [False, True])
+async def test_probes_are_counted_and_traced_only_when_asked(
+    traced: bool, sims: tuple[OpenAISimulator, OpenAISimulator]
+) -> None:
+    """Health checks and reflection make no spans unless observability.tracing says so (probes
+    every few seconds would bury the traffic's traces); their gRPC server metrics stay."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    data = {
+        **config(*sims),
+        "server": {"http_listen": "127.0.0.1:0", "metrics_listen": "127.0.0.1:0"},
+        "observability": {"tracing": {"trace_health_and_reflection": traced}},
+    }
+    gateway = Gateway(gateway_config(data), tracer_provider=provider)
+    await gateway.start()
+    try:
+        await probe_everything(gateway)
+        await asyncio.sleep(0.1)  # a bidirectional call's span ends just after its last reply
+        samples = scrape(gateway)
+    finally:
+        await gateway.shutdown()
+    names = {span.name for span in exporter.get_finished_spans()}
+    assert (names & PROBE_SPANS) == (PROBE_SPANS if traced else set())
     labels = {
         "grpc_type": "bidi_stream",
         "grpc_service": "grpc.reflection.v1alpha.ServerReflection",
         "grpc_method": "ServerReflectionInfo",
     }
-    assert value(scrape(gateway), "grpc_server_handled_total", **labels, grpc_code="OK") == 1
+    assert value(samples, "grpc_server_handled_total", **labels, grpc_code="OK") == 1
 
 
 async def test_unsampled_calls_keep_the_trace_id_and_record_nothing(

@@ -26,7 +26,7 @@ from llmgateway.frontends.grpc.servicers import ChatServicer, ModelServicer
 from llmgateway.frontends.grpc.status import ErrorMappingInterceptor
 from llmgateway.frontends.grpc.stream_closing import StreamClosingInterceptor
 from llmgateway.frontends.http.doors import door_routes
-from llmgateway.frontends.http.health import health_routes
+from llmgateway.frontends.http.health import HEALTH_PATHS, health_routes
 from llmgateway.frontends.http.server import HttpServer, http_body_limit
 from llmgateway.observability.expected_events import quiet_expected_grpc_errors
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
@@ -170,7 +170,11 @@ class Gateway:
         server = grpc.aio.server(
             interceptors=[
                 StreamClosingInterceptor(),
-                ObservabilityInterceptor(self.metrics, self._tracer),
+                ObservabilityInterceptor(
+                    self.metrics,
+                    self._tracer,
+                    trace_health_and_reflection=self.config.observability.tracing.trace_health_and_reflection,
+                ),
                 ErrorMappingInterceptor(),
             ],
             options=server_options(self.config.server, self.config.limits.max_request_bytes),
@@ -241,6 +245,9 @@ class Gateway:
         self._http = HttpServer(
             [*health_routes(lambda: self._ready), *door_routes(self._core)],
             tracer=self._tracer,
+            untraced_paths=()
+            if self.config.observability.tracing.trace_health_and_reflection
+            else HEALTH_PATHS,
             max_body_bytes=http_body_limit(self.config.limits.max_request_bytes),
         )
         await self._http.start(self.http_listen, grace_s=self.config.server.grace_s)

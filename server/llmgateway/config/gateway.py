@@ -44,6 +44,9 @@ class TracingSettings(Strict):
     otlp_endpoint: str | None = None
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
     service_name: str = "llmgateway"
+    # Health checks (gRPC and HTTP) and server reflection make no spans unless this is on:
+    # Kubernetes probes every few seconds would otherwise fill the traces with noise.
+    trace_health_and_reflection: bool = False
 
 
 class ObservabilitySettings(Strict):

@@ -8,17 +8,20 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAiProviderNameValues
 
 from llmgateway.config import TracingSettings
 from llmgateway.v1 import chat_pb2
 
-# gen_ai.system values of the semantic conventions, by provider type.
-GEN_AI_SYSTEMS = {
-    "openai": "openai",
-    "azure_openai": "az.ai.openai",
-    "anthropic": "anthropic",
-    "gemini": "gcp.gemini",
-    "bedrock": "aws.bedrock",
+# gen_ai.provider.name (and the deprecated gen_ai.system, sent beside it while the conventions
+# retire it) by provider type: the conventions' own values where they list the provider, else the
+# lower-case name they ask for.
+GEN_AI_PROVIDER_NAMES: dict[str, str] = {
+    "openai": GenAiProviderNameValues.OPENAI.value,
+    "azure_openai": GenAiProviderNameValues.AZURE_AI_OPENAI.value,
+    "anthropic": GenAiProviderNameValues.ANTHROPIC.value,
+    "gemini": GenAiProviderNameValues.GCP_GEMINI.value,
+    "bedrock": GenAiProviderNameValues.AWS_BEDROCK.value,
     "ollama": "ollama",
     "vllm": "vllm",
     "together": "together_ai",

@@ -8,6 +8,7 @@ mapping of errors (an `UpstreamErrors`).
 from __future__ import annotations
 
 import abc
+import urllib.parse
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -102,6 +103,15 @@ class HttpAdapter(Provider, Generic[Event]):
         self.media = context.media
         self.errors = errors
         self.http = UpstreamClient(settings, base_url, headers)
+        parsed = urllib.parse.urlsplit(base_url)
+        self._server_endpoint = (
+            parsed.hostname or "",
+            parsed.port or (443 if parsed.scheme == "https" else 80),
+        )
+
+    @property
+    def endpoint(self) -> tuple[str, int] | None:
+        return self._server_endpoint
 
     async def aclose(self) -> None:
         await self.http.aclose()

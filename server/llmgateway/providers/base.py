@@ -37,6 +37,12 @@ class Provider(abc.ABC):
     def __init__(self, name: str) -> None:
         self.name = name
 
+    @property
+    def endpoint(self) -> tuple[str, int] | None:
+        """The host and port calls go to (a trace's server.address and server.port); None for a
+        provider that answers in process."""
+        return None
+
     @abc.abstractmethod
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         """One complete answer. `id` and `provider` are filled in by the caller of this method."""

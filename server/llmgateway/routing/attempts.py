@@ -209,7 +209,12 @@ class AttemptLoop:
         and re-raised."""
         observed = current_record()
         span = AttemptSpan.start(
-            self._tracer, upstream, upstream_call.upstream_model, len(call.report.attempts) + 1
+            self._tracer,
+            upstream,
+            upstream_call.upstream_model,
+            len(call.report.attempts) + 1,
+            request=upstream_call.request,
+            request_id=upstream_call.request_id,
         )
         attempt_started(observed, upstream, call.requested, call.facts.prompt_tokens)
         started = self._clock.now()

@@ -7,25 +7,76 @@ import functools
 from contextlib import AbstractContextManager
 
 from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.trace import Span, SpanKind, StatusCode
-from opentelemetry.util.types import Attributes
+from opentelemetry.util.types import Attributes, AttributeValue
 
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import CallRecord
-from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
+from llmgateway.observability.tracing import GEN_AI_PROVIDER_NAMES, finish_reason_name
 from llmgateway.routing.upstream import Upstream
 from llmgateway.v1 import chat_pb2
+
+# The attribute names come from the semantic-conventions package, not our own spelling of them.
+# gen_ai.system is deprecated in favour of gen_ai.provider.name; both are sent while backends move.
+_GEN_AI_SYSTEM = "gen_ai.system"
+
+
+def request_attributes(request: chat_pb2.ChatRequest) -> dict[str, AttributeValue]:
+    """The request parameters the GenAI conventions name, where the caller set them."""
+    config = request.generation_config
+    attributes: dict[str, AttributeValue] = {}
+    if config.HasField("temperature"):
+        attributes[gen_ai.GEN_AI_REQUEST_TEMPERATURE] = config.temperature
+    if config.HasField("top_p"):
+        attributes[gen_ai.GEN_AI_REQUEST_TOP_P] = config.top_p
+    if config.HasField("top_k"):
+        attributes[gen_ai.GEN_AI_REQUEST_TOP_K] = config.top_k
+    if config.HasField("max_output_tokens"):
+        attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = config.max_output_tokens
+    if config.HasField("seed"):
+        attributes[gen_ai.GEN_AI_REQUEST_SEED] = config.seed
+    if config.HasField("presence_penalty"):
+        attributes[gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY] = config.presence_penalty
+    if config.HasField("frequency_penalty"):
+        attributes[gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY] = config.frequency_penalty
+    if config.stop_sequences:
+        attributes[gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES] = list(config.stop_sequences)
+    return attributes
+
+
+def usage_attributes(usage: chat_pb2.Usage) -> dict[str, AttributeValue]:
+    """Token counts as the conventions name them; zero counts are left out (not reported)."""
+    counts = {
+        gen_ai.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+        gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+        gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cached_input_tokens,
+        gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: usage.cache_write_input_tokens,
+        gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
+    }
+    return {name: count for name, count in counts.items() if count}
 
 
 class AttemptSpan:
     """The client span of one upstream attempt, with the GenAI semantic-convention attributes."""
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, response_id: str = "") -> None:
         self._span = span
+        # The gateway's id of the answer (the call's request id): adapters leave the v1 response's
+        # id to the core, which sets it after the attempt.
+        self._response_id = response_id
 
     @classmethod
     def start(
-        cls, tracer: trace.Tracer, upstream: Upstream, upstream_model: str, attempt: int
+        cls,
+        tracer: trace.Tracer,
+        upstream: Upstream,
+        upstream_model: str,
+        attempt: int,
+        *,
+        request: chat_pb2.ChatRequest,
+        request_id: str,
     ) -> AttemptSpan:
         call_span = trace.get_current_span()
         context = call_span.get_span_context()
@@ -35,53 +86,55 @@ class AttemptSpan:
             # with its attributes, only to be dropped. Upstreams still get the call's trace id.
             return cls(call_span)
         provider_type = upstream.deployment.provider_settings.type
-        return cls(
-            tracer.start_span(
-                f"chat {upstream_model}",
-                kind=SpanKind.CLIENT,
-                attributes={
-                    "gen_ai.operation.name": "chat",
-                    "gen_ai.system": GEN_AI_SYSTEMS.get(provider_type, provider_type),
-                    "gen_ai.request.model": upstream_model,
-                    "llmgateway.provider": upstream.provider_name,
-                    "llmgateway.deployment": upstream.id,
-                    "llmgateway.attempt": attempt,
-                },
-            )
-        )
+        provider_name = GEN_AI_PROVIDER_NAMES.get(provider_type, provider_type)
+        attributes: dict[str, AttributeValue] = {
+            gen_ai.GEN_AI_OPERATION_NAME: gen_ai.GenAiOperationNameValues.CHAT.value,
+            gen_ai.GEN_AI_PROVIDER_NAME: provider_name,
+            _GEN_AI_SYSTEM: provider_name,
+            gen_ai.GEN_AI_REQUEST_MODEL: upstream_model,
+            **request_attributes(request),
+            "llmgateway.provider": upstream.provider_name,
+            "llmgateway.deployment": upstream.id,
+            "llmgateway.attempt": attempt,
+        }
+        endpoint = upstream.deployment.provider.endpoint
+        if endpoint is not None:
+            attributes[server_attributes.SERVER_ADDRESS], attributes[server_attributes.SERVER_PORT] = endpoint
+        span = tracer.start_span(f"chat {upstream_model}", kind=SpanKind.CLIENT, attributes=attributes)
+        return cls(span, request_id)
 
     def active(self) -> AbstractContextManager[Span]:
         """The span as the current one (the adapter's HTTP spans are its children); not ended."""
         return trace.use_span(self._span, end_on_exit=False)
 
     def answered(self, response: chat_pb2.ChatResponse) -> None:
-        self._span.set_attribute("gen_ai.response.model", response.model)
-        self._span.set_attribute(
-            "gen_ai.response.finish_reasons", [finish_reason_name(response.finish_reason)]
+        self._span.set_attributes(
+            {
+                gen_ai.GEN_AI_RESPONSE_ID: response.id or self._response_id,
+                gen_ai.GEN_AI_RESPONSE_MODEL: response.model,
+                gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: [finish_reason_name(response.finish_reason)],
+                **usage_attributes(response.usage),
+            }
         )
-        self._span.set_attribute("gen_ai.usage.input_tokens", response.usage.input_tokens)
-        self._span.set_attribute("gen_ai.usage.output_tokens", response.usage.output_tokens)
 
     def first_token(self) -> None:
         self._span.add_event("first_token")
 
     def streamed(self, item: chat_pb2.ChatStreamResponse) -> None:
         """Response attributes, as a stream reveals them."""
-        if item.model:
-            self._span.set_attribute("gen_ai.response.model", item.model)
+        if item.model:  # the stream's first message
+            self._span.set_attribute(gen_ai.GEN_AI_RESPONSE_ID, item.id or self._response_id)
+            self._span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, item.model)
         if item.finish_reason:
             self._span.set_attribute(
-                "gen_ai.response.finish_reasons", [finish_reason_name(item.finish_reason)]
+                gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, [finish_reason_name(item.finish_reason)]
             )
         if item.HasField("usage"):
-            if item.usage.input_tokens:
-                self._span.set_attribute("gen_ai.usage.input_tokens", item.usage.input_tokens)
-            if item.usage.output_tokens:
-                self._span.set_attribute("gen_ai.usage.output_tokens", item.usage.output_tokens)
+            self._span.set_attributes(usage_attributes(item.usage))
 
     def failed(self, error: GatewayError) -> None:
         self._span.set_status(StatusCode.ERROR, error.reason)
-        self._span.set_attribute("error.type", error.reason)
+        self._span.set_attribute(error_attributes.ERROR_TYPE, error.reason)
 
     def end(self) -> None:
         self._span.end()

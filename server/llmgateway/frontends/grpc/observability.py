@@ -35,13 +35,26 @@ def _code(context: Context, error: BaseException | None) -> grpc.StatusCode:
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
 
 
+# Services whose calls are counted but, unless asked for, not traced: probes and tools, not traffic.
+UNTRACED_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
 class ObservabilityInterceptor(WrappingInterceptor):
     """Traces, counts and times gRPC calls."""
 
-    def __init__(self, metrics: GatewayMetrics, tracer: trace.Tracer) -> None:
+    def __init__(
+        self, metrics: GatewayMetrics, tracer: trace.Tracer, *, trace_health_and_reflection: bool = False
+    ) -> None:
         self._metrics = metrics
         self._spans = ServerSpans(tracer)
+        self._untraced = ServerSpans(trace.NoOpTracer())
+        self._trace_everything = trace_health_and_reflection
         super().__init__(self._rewrap)
+
+    def _spans_for(self, method: str) -> ServerSpans:
+        if self._trace_everything or not method.startswith(UNTRACED_SERVICES):
+            return self._spans
+        return self._untraced
 
     def _begin(self, method: str, grpc_type: str) -> tuple[str, str, str]:
         service, _, name = method.lstrip("/").partition("/")
@@ -67,10 +80,12 @@ class ObservabilityInterceptor(WrappingInterceptor):
             span.end(code, context, error)
 
     def _wrap_unary(self, method: str) -> Any:
+        spans = self._spans_for(method)
+
         def wrap(behavior: UnaryBehavior) -> UnaryBehavior:
             async def unary(request: Any, context: Context) -> Any:
                 started = time.perf_counter()
-                span = self._spans.begin(method, context)
+                span = spans.begin(method, context)
                 labels = self._begin(method, "unary")
                 error: BaseException | None = None
                 try:
@@ -86,10 +101,12 @@ class ObservabilityInterceptor(WrappingInterceptor):
         return wrap
 
     def _wrap_stream(self, method: str, grpc_type: str = "server_stream") -> Any:
+        spans = self._spans_for(method)
+
         def wrap(behavior: StreamBehavior) -> StreamBehavior:
             async def stream(request: Any, context: Context) -> AsyncGenerator[Any, None]:
                 started = time.perf_counter()
-                span = self._spans.begin(method, context)
+                span = spans.begin(method, context)
                 labels = self._begin(method, grpc_type)
                 error: BaseException | None = None
                 try:
@@ -108,8 +125,8 @@ class ObservabilityInterceptor(WrappingInterceptor):
 
     def _rewrap(self, method: str, handler: Handler) -> Handler:
         if handler.stream_stream is not None and inspect.isasyncgenfunction(handler.stream_stream):
-            # Server reflection (grpcurl) is the gateway's one bidirectional method: traced and
-            # counted like the rest. `rewrap` leaves it alone for the interceptors that only mean
+            # Server reflection (grpcurl) is the gateway's one bidirectional method: counted like
+            # the rest (and traced when asked). `rewrap` leaves it alone for the interceptors that only mean
             # the chat and health calls.
             return grpc.stream_stream_rpc_method_handler(
                 self._wrap_stream(method, "bidi_stream")(handler.stream_stream),

@@ -22,6 +22,8 @@ from urllib.parse import unquote
 import grpc
 from opentelemetry import context as context_api
 from opentelemetry import propagate, trace
+from opentelemetry.semconv._incubating.attributes import rpc_attributes as rpc
+from opentelemetry.semconv.attributes import network_attributes, user_agent_attributes
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from llmgateway.frontends.grpc.handlers import Context
@@ -54,7 +56,7 @@ class ServerSpan:
         span = self.span
         try:
             if span.is_recording():
-                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                span.set_attribute(rpc.RPC_RESPONSE_STATUS_CODE, code.name)
                 if code in _SERVER_ERRORS:
                     details = context.details() or code.value[1]
                     span.set_status(Status(StatusCode.ERROR, f"{code}:{details}"))
@@ -82,16 +84,21 @@ class ServerSpans:
         return ServerSpan(span, token)
 
 
-def _attributes(method: str, metadata: dict[str, str | bytes], peer: str) -> dict[str, str]:
-    service, _, name = method.lstrip("/").partition("/")
-    attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+def _attributes(method: str, metadata: dict[str, str | bytes], peer: str) -> dict[str, str | int]:
+    # The current RPC conventions: the fully-qualified method ("llmgateway.v1.ChatService/Chat")
+    # in rpc.method, the system in rpc.system.name, the status by name in rpc.response.status_code.
+    attributes: dict[str, str | int] = {
+        rpc.RPC_SYSTEM_NAME: rpc.RpcSystemNameValues.GRPC.value,
+        rpc.RPC_METHOD: method.lstrip("/"),
+    }
     user_agent = metadata.get("user-agent")
     if isinstance(user_agent, str):
-        attributes["rpc.user_agent"] = user_agent
+        attributes[user_agent_attributes.USER_AGENT_ORIGINAL] = user_agent
     # grpc spells the peer "ipv4:127.0.0.1:57284", "ipv6:%5B::1%5D:57284" or "unix:/path".
     kind, _, addresses = peer.partition(":")
     if kind in ("ipv4", "ipv6"):
         host, _, port = unquote(addresses.split(",")[0]).rpartition(":")
-        attributes["net.peer.ip"] = host.strip("[]")
-        attributes["net.peer.port"] = port
+        attributes[network_attributes.NETWORK_PEER_ADDRESS] = host.strip("[]")
+        if port.isdigit():
+            attributes[network_attributes.NETWORK_PEER_PORT] = int(port)
     return attributes

@@ -8,6 +8,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+LIVE_PATH, READY_PATH = "/health/live", "/health/ready"
+HEALTH_PATHS = (LIVE_PATH, READY_PATH)
+
 
 def health_routes(ready: Callable[[], bool]) -> list[web.RouteDef]:
     async def live(request: web.Request) -> web.Response:
@@ -18,4 +21,4 @@ def health_routes(ready: Callable[[], bool]) -> list[web.RouteDef]:
             return web.json_response({"status": "SERVING"})
         return web.json_response({"status": "NOT_SERVING"}, status=503)
 
-    return [web.get("/health/live", live), web.get("/health/ready", readiness)]
+    return [web.get(LIVE_PATH, live), web.get(READY_PATH, readiness)]

@@ -10,7 +10,7 @@ limit, `x-request-id` in and out, the W3C trace context in and the server span, 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -44,12 +44,14 @@ def _request_id(request: web.Request) -> str:
     return uuid.uuid4().hex
 
 
-def _around_every_request(tracer: trace.Tracer) -> Middleware:
+def _around_every_request(tracer: trace.Tracer, untraced_paths: Collection[str]) -> Middleware:
+    untraced = trace.NoOpTracer()
+
     @web.middleware
     async def around(request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = _request_id(request)
         request[REQUEST_ID] = request_id
-        with http_server_span(tracer, request) as span:
+        with http_server_span(untraced if request.path in untraced_paths else tracer, request) as span:
             try:
                 response = await handler(request)
             except web.HTTPException as refused:  # aiohttp's own: 404, 405, 413 ...
@@ -69,9 +71,17 @@ class HttpServer:
     flight finish for up to the grace given to `start`, then closes what is left."""
 
     def __init__(
-        self, routes: Iterable[web.AbstractRouteDef], *, tracer: trace.Tracer, max_body_bytes: int
+        self,
+        routes: Iterable[web.AbstractRouteDef],
+        *,
+        tracer: trace.Tracer,
+        max_body_bytes: int,
+        untraced_paths: Collection[str] = (),
     ) -> None:
-        app = web.Application(middlewares=[_around_every_request(tracer)], client_max_size=max_body_bytes)
+        app = web.Application(
+            middlewares=[_around_every_request(tracer, frozenset(untraced_paths))],
+            client_max_size=max_body_bytes,
+        )
         app.add_routes(list(routes))
         self._app = app
         self._runner: web.AppRunner | None = None

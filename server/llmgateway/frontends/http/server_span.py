@@ -14,6 +14,13 @@ from contextlib import contextmanager
 from aiohttp import web
 from opentelemetry import context as context_api
 from opentelemetry import propagate, trace
+from opentelemetry.semconv.attributes import (
+    client_attributes,
+    http_attributes,
+    server_attributes,
+    url_attributes,
+    user_agent_attributes,
+)
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 
@@ -28,7 +35,7 @@ class HttpServerSpan:
     def finished(self, status: int) -> None:
         span = self.span
         if span.is_recording():
-            span.set_attribute("http.response.status_code", status)
+            span.set_attribute(http_attributes.HTTP_RESPONSE_STATUS_CODE, status)
             if status >= 500:  # 4xx are the caller's, not the server's (the conventions' rule)
                 span.set_status(Status(StatusCode.ERROR))
 
@@ -58,20 +65,20 @@ def http_server_span(tracer: trace.Tracer, request: web.Request) -> Iterator[Htt
 
 def _attributes(request: web.Request, template: str) -> dict[str, str | int]:
     attributes: dict[str, str | int] = {
-        "http.request.method": request.method,
-        "url.path": request.path,
-        "url.scheme": request.scheme,
+        http_attributes.HTTP_REQUEST_METHOD: request.method,
+        url_attributes.URL_PATH: request.path,
+        url_attributes.URL_SCHEME: request.scheme,
     }
     if template:
-        attributes["http.route"] = template
+        attributes[http_attributes.HTTP_ROUTE] = template
     host = request.url.host
     if host:
-        attributes["server.address"] = host
+        attributes[server_attributes.SERVER_ADDRESS] = host
     if request.url.port is not None:
-        attributes["server.port"] = request.url.port
+        attributes[server_attributes.SERVER_PORT] = request.url.port
     if request.remote:
-        attributes["client.address"] = request.remote
+        attributes[client_attributes.CLIENT_ADDRESS] = request.remote
     user_agent = request.headers.get("user-agent")
     if user_agent:
-        attributes["user_agent.original"] = user_agent
+        attributes[user_agent_attributes.USER_AGENT_ORIGINAL] = user_agent
     return attributes
