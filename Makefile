@@ -23,7 +23,7 @@ uv_sync    = UV_PROJECT_ENVIRONMENT=$(abspath $(1)) $(UV) sync --locked --quiet
 # buf (proto lint, format, breaking, and the clients' generators) from npm, by toolchain/buf's lock.
 BUF       := $(TOOLS)/buf/node_modules/.bin/buf
 
-.PHONY: protoset pii-score bench-redaction help pin-uv install install-run run test gen check-gen upgrade-gen lock upgrade lint typecheck proto-lint breaking breaking-history pytest tools tools-grpcurl clean
+.PHONY: config-reference protoset pii-score bench-redaction help pin-uv install install-run run test gen check-gen upgrade-gen lock upgrade lint typecheck proto-lint breaking breaking-history pytest tools tools-grpcurl clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -142,6 +142,9 @@ breaking-history: $(BUF)
 	if [ -z "$$revs" ]; then echo "buf breaking: no earlier commit has proto/"; exit 0; fi; \
 	for rev in $$revs; do $(BUF) breaking --against ".git#ref=$$rev" || { echo "breaks $$rev"; exit 1; }; done; \
 	echo "buf breaking: compatible with $$(echo $$revs | wc -w) earlier version(s) of proto/"
+
+config-reference: install-run  ## docs/configuration.md and docs/config.schema.json from the config schema
+	$(PY) -m llmgateway.config.reference
 
 # ghz and other tools that cannot use reflection (or parse proto3 `optional` in .proto files) read
 # a compiled descriptor set, imports included.

@@ -27,6 +27,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmgateway.app import Gateway
+from llmgateway.core.report import cost_for_people
 from llmgateway.observability.logging_setup import ACCESS_LOGGER, JsonFormatter, configure_logging
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.v1 import chat_pb2
@@ -552,3 +553,12 @@ def test_logging_setup_skips_what_no_format_shows() -> None:
         root.setLevel(saved_level)
         logging.getLogger("httpx").setLevel(logging.NOTSET)
         logging._srcfile, logging.logThreads, logging.logMultiprocessing = saved_flags
+
+
+def test_costs_in_log_lines_read_as_people_write_them() -> None:
+    """Six significant digits in the access log (the proto's Usage.cost_usd stays exact)."""
+    summed = 0.000123 + 0.000007
+    assert json.dumps(summed) == "0.00013000000000000002"
+    assert json.dumps(cost_for_people(summed)) == "0.00013"
+    assert cost_for_people(12.3456789) == 12.3457
+    assert cost_for_people(0.0) == 0.0

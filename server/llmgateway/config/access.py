@@ -14,16 +14,22 @@ from llmgateway.redaction.kinds import Kind
 class BudgetSettings(Strict):
     """Spend allowed per calendar period (UTC), in US dollars."""
 
+    # The spend allowed per period, in US dollars.
     usd: float = Field(gt=0)
+    # day or month (calendar, UTC).
     period: Literal["day", "month"] = "day"
 
 
 class RateLimits(Strict):
     """Limits of a key or a tenant; unset means unlimited."""
 
+    # Calls per minute.
     rpm: int | None = Field(default=None, gt=0)
+    # Tokens per minute (estimated at admission, settled with the real usage).
     tpm: int | None = Field(default=None, gt=0)
+    # Calls in flight at once.
     max_concurrent: int | None = Field(default=None, gt=0)
+    # Spend allowed per calendar period.
     budget: BudgetSettings | None = None
 
 
@@ -31,11 +37,14 @@ class PiiPolicy(Strict):
     """PII redaction for a key's calls: on prompts before they leave the gateway (redact them, or
     reject the call with INVALID_ARGUMENT), and on the text of answers, streams included."""
 
+    # Prompts: off, redact before they leave the gateway, or reject the call.
     prompts: Literal["off", "redact", "reject"] = "off"
+    # Answers (streams included): off or redact.
     output: Literal["off", "redact"] = "off"
     # Detector names (email, phone, credit_card, ssn, ipv4, ipv6, api_key, bearer_token, jwt,
     # aws_access_key_id, aws_secret_access_key); empty means all of them.
     kinds: list[str] = Field(default_factory=list)
+    # mask ([EMAIL]), hash (a stable salted token, needs auth.pii_hash_salt) or drop.
     mode: Literal["mask", "hash", "drop"] = "mask"
 
     @field_validator("kinds")
@@ -52,27 +61,37 @@ class KeyPolicy(RateLimits):
 
     models: list[str] = Field(default_factory=lambda: ["*"])  # globs
     labels: dict[str, str] = Field(default_factory=dict)  # added to every call (they win over the caller's)
+    # Whether the key's calls may use the response cache.
     cache: bool = True
+    # PII redaction of the key's prompts and answers.
     pii: PiiPolicy = PiiPolicy()
 
 
 class ApiKeySettings(Strict):
     """A gateway API key, stored only as its id and a salted hash (see `llmgateway keys create`)."""
 
+    # The key's public id (the part of the key before its secret).
     id: str = Field(pattern=r"^[a-z0-9]{8,32}$")
+    # The salted hash of the key's secret, as `llmgateway keys create` prints it.
     hash: str = Field(pattern=r"^sha256\$[0-9a-f]{32}\$[0-9a-f]{64}$")
+    # The tenant the key belongs to (its limits are shared by the tenant's keys).
     tenant: str = Field(pattern=NAME_PATTERN)
+    # A human name for the key.
     name: str = ""
+    # Refuse the key (UNAUTHENTICATED) without removing it.
     revoked: bool = False
+    # What the key may do: models, limits, budget, labels, cache, PII.
     policy: KeyPolicy = KeyPolicy()
 
 
 class AuthSettings(Strict):
     """Caller authentication. Off only for local use: the gateway then warns at start."""
 
+    # Require an API key on every call (health and reflection excepted).
     enabled: bool = True
     # Keys the `hash` PII mode with; without it that mode is refused (stable tokens need a secret).
     pii_hash_salt: SecretStr | None = None
+    # The keys, as id and hash.
     keys: list[ApiKeySettings] = Field(default_factory=list)
     # More keys in a separate YAML file (a list, or {keys: [...]}), e.g. from a secret store.
     keys_file: Path | None = None
@@ -88,4 +107,5 @@ class AuthSettings(Strict):
 class TenantSettings(RateLimits):
     """A tenant's shared limits, over all its keys."""
 
+    # The tenant keys name in their `tenant`.
     name: str = Field(pattern=NAME_PATTERN)

@@ -19,7 +19,9 @@ from llmgateway.config.server import ServerSettings
 class LimitsSettings(Strict):
     """Limits on what one request may carry."""
 
+    # The largest request (as v1 protobuf) accepted; larger: INVALID_ARGUMENT.
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # The most messages a request may carry.
     max_messages: int = Field(default=1000, gt=0)
 
 
@@ -29,20 +31,28 @@ class MediaSettings(Strict):
     resolve to private, loopback, link-local or other special addresses refused (each redirect is
     checked again), and size and time capped."""
 
+    # Fetch image URIs and inline them for providers that only take bytes.
     fetch_uris: bool = False
+    # The largest media fetched.
     max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    # A fetch that takes longer fails.
     timeout_s: Seconds = 10.0
+    # Redirects followed (each checked again).
     max_redirects: int = Field(default=3, ge=0)
     # For tests against a local https server only; never enable in production.
     allow_private_addresses: bool = False
+    # Extra PEM CA bundle for fetching (tests against a local https server).
     ca_file: Path | None = None
 
 
 class TracingSettings(Strict):
     """OpenTelemetry tracing. Spans are exported over OTLP only when an endpoint is set."""
 
+    # OTLP/gRPC collector, e.g. http://collector:4317; None: spans are not exported.
     otlp_endpoint: str | None = None
+    # Share of new traces sampled (a caller's sampled trace is always followed).
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    # The service.name resource attribute.
     service_name: str = "llmgateway"
     # Health checks (gRPC and HTTP) and server reflection make no spans unless this is on:
     # Kubernetes probes every few seconds would otherwise fill the traces with noise.
@@ -52,12 +62,15 @@ class TracingSettings(Strict):
 class ObservabilitySettings(Strict):
     """Logs, metrics and traces."""
 
+    # json (one object per line) or text.
     log_format: Literal["json", "text"] = "json"
+    # The root log level.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # One structured line per call on the `llmgateway.access` logger.
     access_log: bool = True
     # Add the prompt and the answer to the access log, PII-redacted (masked). Off by default.
     log_content: bool = False
+    # OpenTelemetry tracing.
     tracing: TracingSettings = TracingSettings()
 
 
@@ -65,8 +78,11 @@ class StoreSettings(Strict):
     """Where limits, budgets and the cache keep their state: this process, or Redis for several
     replicas. If Redis is unreachable, limits fail open (admit) or closed (refuse)."""
 
+    # memory (this process) or redis (shared by replicas).
     backend: Literal["memory", "redis"] = "memory"
+    # redis:// or rediss:// URL of the shared store (required with backend redis).
     redis_url: str | None = None
+    # Redis unreachable: admit calls (true) or refuse them with LIMITS_UNAVAILABLE (false).
     fail_open: bool = True
     # A concurrency slot is a lease renewed while its call lives: a replica that dies (SIGKILL, a
     # lost node) frees its slots within this long.
@@ -82,8 +98,11 @@ class StoreSettings(Strict):
 class CacheSettings(Strict):
     """Exact-match response cache; per-call control through request metadata."""
 
+    # Cache answers (callers opt out per call with cache-control metadata).
     enabled: bool = False
+    # How long an answer is served from the cache.
     ttl_s: Seconds = 300.0
+    # The most answers the memory backend keeps (least recently used go first).
     max_entries: int = Field(default=10_000, gt=0)
 
 

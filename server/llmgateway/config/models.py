@@ -13,8 +13,11 @@ from llmgateway.config.common import Strict
 class CapabilitySettings(Strict):
     """What a deployment can serve; the capability filter keeps requests off deployments that can't."""
 
+    # Takes tool definitions and tool calls.
     tools: bool = True
+    # Takes image parts.
     images: bool = True
+    # Takes a response JSON schema (structured output).
     json_schema: bool = True
     # Prompt plus output tokens; None means unknown (never filtered on).
     context_window: int | None = Field(default=None, gt=0)
@@ -24,9 +27,13 @@ class DeploymentLimits(Strict):
     """Per-deployment limits: the bulkhead (calls in flight, and how long to wait for a slot), and
     the provider's own rate limits, so calls are shed before the provider answers 429."""
 
+    # Bulkhead: calls in flight to this deployment at once.
     max_in_flight: int = Field(default=100, gt=0)
+    # How long a call waits for a bulkhead slot before trying the next deployment.
     max_wait_s: float = Field(default=5.0, ge=0)
+    # The provider's requests-per-minute limit for this deployment; calls beyond it go elsewhere.
     rpm: int | None = Field(default=None, gt=0)
+    # The provider's tokens-per-minute limit (estimated prompt plus output).
     tpm: int | None = Field(default=None, gt=0)
 
 
@@ -36,16 +43,22 @@ class DeploymentSettings(Strict):
     In a glob model (`name: "claude-*"`), `{model}` in `model` is replaced by the name the caller
     asked for."""
 
+    # The name of a configured provider.
     provider: str
+    # The model name the provider expects (Azure: the deployment name).
     model: str = Field(min_length=1)
     # An id for metrics, logs and response metadata; default "<provider>/<model>".
     name: str | None = None
+    # Share of calls under the weighted strategy.
     weight: float = Field(default=1.0, gt=0)
     # USD per million tokens. Unset: the built-in list price of a well-known model (routing/pricing.py);
     # 0 is a real price (a self-hosted model that costs nothing per call).
     input_price_per_mtok: float | None = Field(default=None, ge=0)
+    # See input_price_per_mtok.
     output_price_per_mtok: float | None = Field(default=None, ge=0)
+    # What this deployment can serve (the capability filter).
     capabilities: CapabilitySettings = CapabilitySettings()
+    # Bulkhead and the provider's own rate limits.
     limits: DeploymentLimits = DeploymentLimits()
 
     @property
@@ -67,13 +80,18 @@ DEFAULT_FALLBACK_ON: tuple[ErrorClass, ...] = (
 class ModelSettings(Strict):
     """A model name callers ask for (or a glob such as `claude-*`), and the deployments that serve it."""
 
+    # The name callers ask for, or a glob (`claude-*`) that serves any matching name.
     name: str = Field(pattern=r"^[A-Za-z0-9*?\[\]][A-Za-z0-9._:/*?\[\]-]{0,127}$")
+    # Other names for this model.
     aliases: list[str] = Field(default_factory=list)
+    # Where the model is served; the strategy picks among them, the rest are failovers.
     deployments: list[DeploymentSettings] = Field(min_length=1)
+    # How a deployment is picked.
     strategy: Strategy = "weighted"
     # Other models tried, in order, when every deployment of this one failed with an error of a
     # class in `fallback_on`.
     fallbacks: list[str] = Field(default_factory=list)
+    # The error classes that send a call on to `fallbacks` (content_filtered only when listed).
     fallback_on: list[ErrorClass] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))
 
     @property

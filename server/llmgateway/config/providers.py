@@ -66,9 +66,13 @@ def adapter_available(provider_type: str) -> bool:
 class ProviderTimeouts(Strict):
     """Upstream timeouts; the caller's deadline bounds all of them."""
 
+    # Opening a connection (TCP and TLS).
     connect_s: Seconds = 5.0
+    # From the request to the first byte of content (unary: to the whole answer's start).
     first_token_s: Seconds = 30.0
+    # The longest silence inside a stream before it counts as stalled.
     between_tokens_s: Seconds = 30.0
+    # One attempt, from start to end.
     total_s: Seconds = 300.0
 
 
@@ -76,7 +80,9 @@ class HealthCheckSettings(Strict):
     """An active probe of a provider: a cheap request (its model list) every `interval_s`. While
     probes fail, the provider's deployments get no calls (unless no deployment is left)."""
 
+    # Time between probes.
     interval_s: Seconds = 30.0
+    # A probe that takes longer fails.
     timeout_s: Seconds = 5.0
 
 
@@ -89,22 +95,36 @@ class ProviderSettings(Strict):
     chain is used: environment, shared config and credentials files, container and instance roles).
     """
 
+    # The name deployments refer to (letters, digits, ._:/-).
     name: str = Field(pattern=NAME_PATTERN)
+    # The wire protocol, which picks the adapter.
     type: ProviderType
     # Every type takes a base URL override (for Bedrock: the endpoint URL).
     base_url: str | None = None
+    # The provider's API key (Azure: the `api-key` header); use ${ENV} rather than the value.
     api_key: SecretStr | None = None
+    # Azure: an Entra ID token, sent instead of api_key.
     bearer_token: SecretStr | None = None
+    # Azure's `api-version` query parameter, Anthropic's `anthropic-version` header, Gemini's API
+    # version (v1beta).
     api_version: str | None = None
+    # Bedrock: the AWS region (else the credential chain's).
     region: str | None = None
+    # Bedrock: static credentials (with aws_secret_access_key); else botocore's chain.
     aws_access_key_id: SecretStr | None = None
+    # Bedrock: the secret of aws_access_key_id.
     aws_secret_access_key: SecretStr | None = None
+    # Bedrock: the session token of temporary credentials.
     aws_session_token: SecretStr | None = None
+    # Bedrock: a profile of the shared AWS config and credentials files.
     aws_profile: str | None = None
     # Extra headers sent upstream, e.g. OpenAI-Organization / OpenAI-Project.
     headers: dict[str, str] = Field(default_factory=dict)
+    # Connect, first-token, between-token and total timeouts of each attempt.
     timeouts: ProviderTimeouts = ProviderTimeouts()
+    # Connections pooled to this provider (per worker process).
     max_connections: int = Field(default=100, gt=0)
+    # An idle pooled connection is closed after this.
     keepalive_expiry_s: Seconds = 60.0
     # HTTP/2 to this provider: offered by ALPN on https (HTTP/1.1 if the provider declines), prior
     # knowledge on http. Off by default: HTTP/1.1 through aiohttp costs less CPU per call

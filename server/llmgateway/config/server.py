@@ -13,9 +13,13 @@ from llmgateway.config.common import Seconds, Strict, split_host_port
 class TLSSettings(Strict):
     """Server TLS; with `client_ca_file` the server also verifies client certificates (mTLS)."""
 
+    # PEM certificate chain of the server.
     cert_file: Path
+    # PEM private key of the server.
     key_file: Path
+    # PEM CA bundle that client certificates are verified against (mTLS).
     client_ca_file: Path | None = None
+    # Refuse clients without a certificate from client_ca_file.
     require_client_cert: bool = False
 
     @model_validator(mode="after")
@@ -28,34 +32,45 @@ class TLSSettings(Strict):
 class KeepaliveSettings(Strict):
     """HTTP/2 keepalive: how the server pings idle clients and which client pings it accepts."""
 
+    # Ping a client after this long without activity.
     time_s: Seconds = 60.0
+    # Close the connection when a ping is not answered within this.
     timeout_s: Seconds = 20.0
     # Clients may ping this often even without calls in flight; faster pings earn a GOAWAY.
     min_client_ping_interval_s: Seconds = 10.0
+    # Accept client pings on a connection with no call in flight.
     permit_without_calls: bool = True
 
 
 class ServerSettings(Strict):
     """The gRPC and HTTP listeners and their connection management."""
 
+    # The gRPC listener, HOST:PORT (port 0 picks a free one).
     listen: str = "0.0.0.0:50051"
     # The HTTP front doors (OpenAI- and Anthropic-compatible APIs); None: no HTTP listener.
     http_listen: str | None = "0.0.0.0:8080"
+    # Prometheus /metrics, HOST:PORT; None: no metrics listener.
     metrics_listen: str | None = "0.0.0.0:9464"
+    # Server TLS (and mTLS); None: plaintext, for a mesh sidecar or local use.
     tls: TLSSettings | None = None
     keepalive: KeepaliveSettings = KeepaliveSettings()
     # Connections are recycled so load balancers can rebalance; the grace lets long streams finish.
     max_connection_age_s: Seconds = 1800.0
+    # How long a recycled connection's calls may still run after its GOAWAY.
     max_connection_age_grace_s: Seconds = 300.0
+    # A connection with no call for this long is closed.
     max_connection_idle_s: Seconds = 900.0
     # At most this many client connections per worker process (more are closed as they arrive),
     # and a connection that has not finished its handshake (TLS, HTTP/2 preface and settings)
     # within handshake_timeout_s is closed: idle or silent sockets cannot pile up.
     max_connections: int = Field(default=10_000, gt=0)
+    # See max_connections: the handshake must finish within this.
     handshake_timeout_s: Seconds = 10.0
+    # The largest message the server sends (a big unary answer).
     max_send_message_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     # SIGTERM: readiness NOT_SERVING, wait drain_s for load balancers to notice, then stop with grace_s.
     drain_s: float = Field(default=5.0, ge=0)
+    # See drain_s: how long calls in flight may still finish after the drain.
     grace_s: float = Field(default=30.0, ge=0)
     # How often readiness is re-evaluated from breakers and health probes.
     readiness_interval_s: Seconds = 1.0

@@ -18,6 +18,12 @@ _CONTENT_LIMIT = 4000  # characters of prompt or answer kept in a log line
 _content_redactor = Redactor()  # every kind, masked
 
 
+def cost_for_people(usd: float) -> float:
+    """A cost as logs show it: six significant digits, so a sum of binary fractions reads
+    0.0001245, not 0.00012450000000000001. Usage.cost_usd in the proto stays exact."""
+    return float(f"{usd:.6g}")
+
+
 def begun(call: CallRecord) -> None:
     """The call is in flight (a gauge per method)."""
     call.metrics.in_flight.labels(call.method).inc()
@@ -84,7 +90,7 @@ def _log(call: CallRecord, code: Code, elapsed: float) -> None:
                 "output_tokens": call.usage.output_tokens,
                 "cached_tokens": call.usage.cached_input_tokens,
                 "reasoning_tokens": call.usage.reasoning_tokens,
-                "cost_usd": call.usage.cost_usd,
+                "cost_usd": cost_for_people(call.usage.cost_usd),
                 "cache": call.cache,
             }
         },
