@@ -259,7 +259,7 @@ async def probe_everything(gateway: Gateway) -> None:
         call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         replies = [reply async for reply in call]
         assert "llmgateway.v1.ChatService" in [s.name for s in replies[0].list_services_response.service]
-        health: Any = health_pb2_grpc.HealthStub(channel)  # type: ignore[arg-type]
+        health: Any = health_pb2_grpc.HealthStub(channel)
         await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}") as http:
         for path in ("/health/live", "/health/ready"):
