@@ -16,7 +16,12 @@ $(GOBIN)/hey:
 $(GOBIN)/static-upstream: bench/static_upstream/main.go bench/static_upstream/go.mod
 	cd bench/static_upstream && go build -o $(GOBIN)/static-upstream .
 
-bench-tools: install $(GOBIN)/ghz $(GOBIN)/hey $(GOBIN)/static-upstream
+# The stream-capacity load client (bench/stream_capacity): the generated Go client by `replace`,
+# its other modules from the Go module proxy by its go.sum.
+$(GOBIN)/stream-capacity: bench/stream_capacity/main.go bench/stream_capacity/go.mod bench/stream_capacity/go.sum $(wildcard clients/go/llmgateway/v1/*.go)
+	cd bench/stream_capacity && go build -o $(GOBIN)/stream-capacity .
+
+bench-tools: install $(GOBIN)/ghz $(GOBIN)/hey $(GOBIN)/static-upstream $(GOBIN)/stream-capacity
 
 bench: bench-tools  ## full benchmark (~25 min, a 10-minute soak): writes bench/RESULTS.md and bench/results.json
 	GOBIN=$(GOBIN) $(PY) -m bench.run

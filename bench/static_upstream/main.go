@@ -5,9 +5,11 @@
 // Two models answer differently: gpt-4o-mini ("fast") replies at once; gpt-4o ("paced") waits
 // -inter-token before each token, so gaps between tokens can be compared end to end. Both reply
 // with -words words, streamed one word per chunk, in the chunk shapes tests/upstreams/openai.py
-// produces (role chunk, content chunks, finish chunk, usage chunk when asked, [DONE]).
+// produces (role chunk, content chunks, finish chunk, usage chunk when asked, [DONE]). With -stamp,
+// each paced word is " t<unix nanoseconds>" of the moment it was written, so a load client on the
+// same machine measures how long the gateway held each token (bench/stream_capacity).
 //
-//	static-upstream -port 18000 [-words 16] [-inter-token 0.002] [-key sk-bench]
+//	static-upstream -port 18000 [-words 16] [-inter-token 0.002] [-key sk-bench] [-stamp]
 package main
 
 import (
@@ -44,6 +46,7 @@ type upstream struct {
 	words      []string // one chunk each: "word0", " word1", ...
 	text       string
 	interToken time.Duration
+	stamp      bool
 	auth       string
 	served     atomic.Int64
 }
@@ -128,9 +131,17 @@ func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 		return payload
 	}
 	send(chunk(map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil))
+	paced := req.Model == pacedModel && u.interToken > 0
+	// Each token is due interToken after the previous one was due (not after it was written), so
+	// the pacing does not drift with the time writing takes.
+	due := time.Now()
 	for _, word := range u.words {
-		if req.Model == pacedModel && u.interToken > 0 {
-			time.Sleep(u.interToken)
+		if paced {
+			due = due.Add(u.interToken)
+			time.Sleep(time.Until(due))
+		}
+		if paced && u.stamp {
+			word = fmt.Sprintf(" t%d", time.Now().UnixNano())
 		}
 		send(chunk(map[string]any{"content": word}, nil))
 	}
@@ -163,9 +174,14 @@ func main() {
 	words := flag.Int("words", 16, "words in every reply")
 	interToken := flag.Float64("inter-token", 0.002, "seconds before each token of the paced model")
 	key := flag.String("key", "sk-bench", "the API key callers must send")
+	stamp := flag.Bool("stamp", false, "paced words carry the time they were written")
 	flag.Parse()
 
-	u := &upstream{interToken: time.Duration(*interToken * float64(time.Second)), auth: "Bearer " + *key}
+	u := &upstream{
+		interToken: time.Duration(*interToken * float64(time.Second)),
+		stamp:      *stamp,
+		auth:       "Bearer " + *key,
+	}
 	for i := 0; i < *words; i++ {
 		word := fmt.Sprintf("word%d", i)
 		if i > 0 {
