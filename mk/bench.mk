@@ -60,3 +60,10 @@ bench-step: bench-tools  ## measure this tree for the optimisation table: make b
 bench-bodies: install  ## probe latency while 20 calls at once get 60 MiB upstream bodies, plain then gzip (~30 s): bench/out/big-bodies-*.json
 	$(PY) -m bench.big_bodies
 	$(PY) -m bench.big_bodies --gzip
+
+.PHONY: bench-streams bench-streams-quick
+bench-streams: bench-tools $(LITELLM_VENV)/.installed  ## streams held per core (~15 min): gateway gRPC and HTTP door, forwarder, LiteLLM into bench/STREAMS.md
+	GOBIN=$(GOBIN) $(PY) -m bench.stream_capacity --write
+
+bench-streams-quick: bench-tools  ## a short stream-capacity run (~3 min, no LiteLLM) into bench/STREAMS.md
+	GOBIN=$(GOBIN) $(PY) -m bench.stream_capacity --quick --only gateway forwarder --write
