@@ -54,6 +54,9 @@ class DeploymentSettings(Strict):
 
 
 Strategy = Literal["weighted", "round_robin", "least_in_flight", "latency", "cost"]
+# What a model is called for: ChatService (chat) or EmbeddingService (embedding). A model of one
+# kind asked through the other service is refused by name (routing/kinds.py).
+ModelKind = Literal["chat", "embedding"]
 ErrorClass = Literal["unavailable", "rate_limited", "timeout", "context_length_exceeded", "content_filtered"]
 GLOB_CHARS = frozenset("*?[")
 DEFAULT_FALLBACK_ON: tuple[ErrorClass, ...] = (
@@ -68,6 +71,7 @@ class ModelSettings(Strict):
     """A model name callers ask for (or a glob such as `claude-*`), and the deployments that serve it."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9*?\[\]][A-Za-z0-9._:/*?\[\]-]{0,127}$")
+    kind: ModelKind = "chat"
     aliases: list[str] = Field(default_factory=list)
     deployments: list[DeploymentSettings] = Field(min_length=1)
     strategy: Strategy = "weighted"

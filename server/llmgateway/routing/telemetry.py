@@ -14,7 +14,7 @@ from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.tracing import GEN_AI_SYSTEMS, finish_reason_name
 from llmgateway.routing.upstream import Upstream
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 
 class AttemptSpan:
@@ -25,7 +25,12 @@ class AttemptSpan:
 
     @classmethod
     def start(
-        cls, tracer: trace.Tracer, upstream: Upstream, upstream_model: str, attempt: int
+        cls,
+        tracer: trace.Tracer,
+        upstream: Upstream,
+        upstream_model: str,
+        attempt: int,
+        operation: str = "chat",
     ) -> AttemptSpan:
         call_span = trace.get_current_span()
         context = call_span.get_span_context()
@@ -37,10 +42,10 @@ class AttemptSpan:
         provider_type = upstream.deployment.provider_settings.type
         return cls(
             tracer.start_span(
-                f"chat {upstream_model}",
+                f"{operation} {upstream_model}",
                 kind=SpanKind.CLIENT,
                 attributes={
-                    "gen_ai.operation.name": "chat",
+                    "gen_ai.operation.name": operation,
                     "gen_ai.system": GEN_AI_SYSTEMS.get(provider_type, provider_type),
                     "gen_ai.request.model": upstream_model,
                     "llmgateway.provider": upstream.provider_name,
@@ -61,6 +66,14 @@ class AttemptSpan:
         )
         self._span.set_attribute("gen_ai.usage.input_tokens", response.usage.input_tokens)
         self._span.set_attribute("gen_ai.usage.output_tokens", response.usage.output_tokens)
+
+    def embedded(self, response: embeddings_pb2.EmbedResponse) -> None:
+        self._span.set_attribute("gen_ai.response.model", response.model)
+        self._span.set_attribute("gen_ai.usage.input_tokens", response.usage.input_tokens)
+        if response.embeddings:
+            first = response.embeddings[0]
+            dimensions = len(first.values) or len(first.packed_float32) // 4
+            self._span.set_attribute("gen_ai.embeddings.dimension.count", dimensions)
 
     def first_token(self) -> None:
         self._span.add_event("first_token")
