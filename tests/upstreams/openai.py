@@ -1146,8 +1146,8 @@ class OpenAISimulator(SimulatorServer):
         except _ApiError as err:
             return await self._send_error(request, exchange, err, behaviour)
         except EmbeddingRefusedError as refused:
-            err = _ApiError(refused.status, refused.message, param=refused.param, code=refused.code)
-            return await self._send_error(request, exchange, err, behaviour)
+            refusal = _ApiError(refused.status, refused.message, param=refused.param, code=refused.code)
+            return await self._send_error(request, exchange, refusal, behaviour)
         return await self._send_json(request, exchange, 200, payload, behaviour)
 
     async def _send_forced_error(

@@ -64,7 +64,7 @@ class OpenAICompatAdapter(HttpAdapter[SseEvent]):
 
         async def embed_batch(inputs: list[str]) -> BatchAnswer:
             body = embeddings_body(self.name, call.request, inputs, call.upstream_model, self._wire.dialect)
-            payload = await self.post_json(WireRequest(path, dumps(body), params=dict(self._wire.query)))
+            payload, _ = await self.post_json(WireRequest(path, dumps(body), params=dict(self._wire.query)))
             return BatchAnswer(*embeddings_answer(self.errors, payload, len(inputs), encoding))
 
         return await embedded(
