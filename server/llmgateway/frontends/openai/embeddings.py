@@ -36,7 +36,9 @@ _ENCODINGS = {
     "base64": embeddings_pb2.EMBEDDING_ENCODING_PACKED_FLOAT32,
 }
 _INPUT_PATH = re.compile(r"^inputs(\[\d+\])?$")
-_ID_ARRAYS_REFUSED = "token-array inputs (send the text: one model name may route to models with other tokenizers)"
+_ID_ARRAYS_REFUSED = (
+    "token-array inputs (send the text: one model name may route to models with other tokenizers)"
+)
 
 
 @dataclass
