@@ -548,6 +548,9 @@ class OllamaSimulator(SimulatorServer):
         behaviour = self.next_behaviour()
         if behaviour.latency > 0:
             await asyncio.sleep(behaviour.latency)
+        if behaviour.raw_body is not None:
+            headers = {"Content-Type": behaviour.content_type or "application/json; charset=utf-8"}
+            return await self.send_bytes(request, exchange, behaviour.status, behaviour.raw_body, headers)
         if behaviour.status != 200:
             return await self._send_forced_error(request, exchange, behaviour)
         try:

@@ -1136,6 +1136,10 @@ class OpenAISimulator(SimulatorServer):
         behaviour = self.next_behaviour()
         if behaviour.latency > 0:
             await asyncio.sleep(behaviour.latency)
+        if behaviour.raw_body is not None:
+            headers = self._headers(exchange, behaviour.status, behaviour)
+            headers["Content-Type"] = behaviour.content_type or "application/json"
+            return await self.send_bytes(request, exchange, behaviour.status, behaviour.raw_body, headers)
         if behaviour.status != 200:
             return await self._send_forced_error(request, exchange, behaviour)
         try:
