@@ -230,23 +230,21 @@ async def test_pii_in_inputs_is_redacted_before_it_leaves(
 
 
 def test_a_model_falls_back_only_to_its_own_kind() -> None:
-    data = {
-        "providers": [{"name": "echo", "type": "echo"}],
-        "models": [
-            {
-                "name": "e",
-                "kind": "embedding",
-                "fallbacks": ["c"],
-                "deployments": [{"provider": "echo", "model": "x"}],
-            },
-            {"name": "c", "deployments": [{"provider": "echo", "model": "y"}]},
-        ],
-    }
-    with pytest.raises(ConfigError, match="'c' is a chat model, 'e' a embedding model"):
+    models: list[dict[str, Any]] = [
+        {
+            "name": "e",
+            "kind": "embedding",
+            "fallbacks": ["c"],
+            "deployments": [{"provider": "echo", "model": "x"}],
+        },
+        {"name": "c", "deployments": [{"provider": "echo", "model": "y"}]},
+    ]
+    data = {"providers": [{"name": "echo", "type": "echo"}], "models": models}
+    with pytest.raises(ConfigError, match="'c' is of kind 'chat', 'e' of kind 'embedding'"):
         parse_config(data, env={})
-    data["models"][0]["kind"] = "chat"
+    models[0]["kind"] = "chat"
     assert parse_config(data, env={}).models[0].kind == "chat"
-    data["models"][0]["kind"] = "vector"
+    models[0]["kind"] = "vector"
     with pytest.raises(ConfigError, match="kind"):
         parse_config(data, env={})
 

@@ -134,8 +134,8 @@ class GatewayConfig(Strict):
                 fallback_kind = next(m.kind for m in self.models if m.name == seen[fallback])
                 if fallback_kind != model.kind:
                     raise ValueError(
-                        f"models[{index}].fallbacks: {fallback!r} is a {fallback_kind} model, "
-                        f"{model.name!r} a {model.kind} model"
+                        f"models[{index}].fallbacks: {fallback!r} is of kind {fallback_kind!r}, "
+                        f"{model.name!r} of kind {model.kind!r}: a model falls back only to its own kind"
                     )
         self._check_rules(seen, globs, set(deployment_ids))
         return self
