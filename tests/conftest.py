@@ -11,7 +11,7 @@ import pytest
 
 from llmgateway.app import Gateway
 from llmgateway.config import GatewayConfig, parse_config
-from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2, models_pb2_grpc
+from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2, embeddings_pb2_grpc, models_pb2_grpc
 from tests.upstreams.base import SimulatorServer
 
 StartGateway = Callable[[dict[str, Any]], Awaitable[Gateway]]
@@ -72,6 +72,7 @@ class Client:
         self.channel = channel
         self.chat = chat_pb2_grpc.ChatServiceStub(channel)
         self.models = models_pb2_grpc.ModelServiceStub(channel)
+        self.embeddings = embeddings_pb2_grpc.EmbeddingServiceStub(channel)
 
 
 @pytest.fixture

@@ -409,7 +409,7 @@ async def test_keys_policy_and_models(sim: OpenAISimulator, start_gateway: Start
         "object": "list",
         "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "llmgateway"}
-            for name in ["conf", "other", "other-alias"]
+            for name in ["conf", "conf-embed", "other", "other-alias"]
         ],
     }
     assert one.json()["id"] == "other-alias"

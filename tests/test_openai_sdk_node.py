@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from llmgateway.auth.keys import new_key
-from tests.conformance.harness import MODEL
+from tests.conformance.harness import EMBEDDING_MODEL, MODEL
 from tests.conftest import StartGateway
 from tests.openai_door import door_url, provider_config, scripted, simulator
 from tests.upstreams.base import SimulatorServer
@@ -33,7 +33,13 @@ async def run_check(scenario: str, base_url: str, api_key: str = "unused") -> di
         "check.mjs",
         scenario,
         cwd=NODE_DIR,
-        env={**os.environ, "GATEWAY_URL": base_url, "MODEL": MODEL, "API_KEY": api_key},
+        env={
+            **os.environ,
+            "GATEWAY_URL": base_url,
+            "MODEL": MODEL,
+            "EMBEDDING_MODEL": EMBEDDING_MODEL,
+            "API_KEY": api_key,
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from llmgateway.app import Gateway
 from llmgateway.auth.keys import new_key
-from tests.conformance.harness import MODEL
+from tests.conformance.harness import EMBEDDING_MODEL, MODEL
 from tests.conftest import StartGateway
 from tests.openai_door import (
     SDK_PROVIDERS,
@@ -198,7 +198,7 @@ async def test_authentication_and_not_found_errors(door: Door, clients: list[ope
             model="no-such-model", messages=[{"role": "user", "content": "hi"}]
         )
     assert raised.value.code == "model_not_found"
-    assert [m.id async for m in keyed.models.list()] == [MODEL]
+    assert [m.id async for m in keyed.models.list()] == [MODEL, EMBEDDING_MODEL]
     assert (await keyed.models.retrieve(MODEL)).id == MODEL
 
 

@@ -83,6 +83,7 @@ type Client struct {
 	conn          *grpc.ClientConn
 	chat          llmgatewayv1.ChatServiceClient
 	models        llmgatewayv1.ModelServiceClient
+	embeddings    llmgatewayv1.EmbeddingServiceClient
 	timeout       time.Duration
 	streamTimeout time.Duration
 }
@@ -117,6 +118,7 @@ func Dial(target string, opts ...Option) (*Client, error) {
 		conn:          conn,
 		chat:          llmgatewayv1.NewChatServiceClient(conn),
 		models:        llmgatewayv1.NewModelServiceClient(conn),
+		embeddings:    llmgatewayv1.NewEmbeddingServiceClient(conn),
 		timeout:       o.timeout,
 		streamTimeout: o.streamTimeout,
 	}, nil
@@ -181,6 +183,17 @@ func (c *Client) ChatStream(ctx context.Context, req *llmgatewayv1.ChatStreamReq
 			}
 		}
 	}
+}
+
+// Embed returns one embedding per input, in input order. Errors are *Error (see AsError).
+func (c *Client) Embed(ctx context.Context, req *llmgatewayv1.EmbedRequest, opts ...grpc.CallOption) (*llmgatewayv1.EmbedResponse, error) {
+	ctx, cancel := withDefaultDeadline(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.embeddings.Embed(ctx, req, opts...)
+	if err != nil {
+		return nil, FromError(err)
+	}
+	return resp, nil
 }
 
 // ListModels lists the models the gateway serves.

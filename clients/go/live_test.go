@@ -6,6 +6,7 @@ package llmgateway_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -38,6 +39,8 @@ type liveCase struct {
 		MinChunks       int               `json:"min_chunks"`
 		MaxChunks       int               `json:"max_chunks"`
 		MinOutputTokens int32             `json:"min_output_tokens"`
+		MinInputTokens  int32             `json:"min_input_tokens"`
+		Embeddings      [][]float64       `json:"embeddings"`
 		Metadata        map[string]string `json:"metadata"`
 		Error           *struct {
 			Code        string   `json:"code"`
@@ -99,6 +102,8 @@ func TestLiveCases(t *testing.T) {
 				runUnary(ctx, t, client, c)
 			case "stream":
 				runStream(ctx, cancel, t, client, c)
+			case "embed":
+				runEmbed(ctx, t, client, c)
 			default:
 				t.Fatalf("unknown kind %q", c.Kind)
 			}
@@ -125,6 +130,40 @@ func runUnary(ctx context.Context, t *testing.T, client *llmgateway.Client, c li
 		if got := report.Get(key); len(got) != 1 || got[0] != want {
 			t.Errorf("trailer %s = %v, want %q", key, got, want)
 		}
+	}
+}
+
+func runEmbed(ctx context.Context, t *testing.T, client *llmgateway.Client, c liveCase) {
+	req := &llmgatewayv1.EmbedRequest{}
+	if err := protojson.Unmarshal(c.Request, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Embed(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetProvider() != c.Expect.Provider || resp.GetModel() != c.Expect.Model {
+		t.Errorf("served by %s/%s, want %s/%s", resp.GetProvider(), resp.GetModel(), c.Expect.Provider, c.Expect.Model)
+	}
+	if len(resp.GetEmbeddings()) != len(c.Expect.Embeddings) {
+		t.Fatalf("%d embeddings, want %d", len(resp.GetEmbeddings()), len(c.Expect.Embeddings))
+	}
+	for i, embedding := range resp.GetEmbeddings() {
+		if embedding.GetIndex() != int32(i) {
+			t.Errorf("embedding %d has index %d", i, embedding.GetIndex())
+		}
+		want := c.Expect.Embeddings[i]
+		if len(embedding.GetValues()) != len(want) {
+			t.Fatalf("embedding %d has %d values, want %d", i, len(embedding.GetValues()), len(want))
+		}
+		for j, value := range embedding.GetValues() {
+			if math.Abs(float64(value)-want[j]) > 1e-6 {
+				t.Errorf("embedding %d value %d = %v, want %v", i, j, value, want[j])
+			}
+		}
+	}
+	if resp.GetUsage().GetInputTokens() < c.Expect.MinInputTokens {
+		t.Errorf("input tokens %d, want at least %d", resp.GetUsage().GetInputTokens(), c.Expect.MinInputTokens)
 	}
 }
 

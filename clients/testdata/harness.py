@@ -83,6 +83,14 @@ def gateway_config(sims: dict[str, OpenAISimulator], key_entry: dict[str, Any] |
     for name, sim in sims.items():
         providers.append({"name": name, "type": "openai", "base_url": sim.base_url, "api_key": SIM_KEY})
         models.append({"name": name, "deployments": [{"provider": name, "model": "gpt-4o-mini"}]})
+    # The embed case: an embedding model on the sim-ok simulator.
+    models.append(
+        {
+            "name": "sim-embed",
+            "kind": "embedding",
+            "deployments": [{"provider": "sim-ok", "model": "text-embedding-3-small"}],
+        }
+    )
     return {
         "server": {"listen": "127.0.0.1:0", "metrics_listen": None, "drain_s": 0, "grace_s": 2},
         "providers": providers,

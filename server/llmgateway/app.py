@@ -22,7 +22,7 @@ from llmgateway.core.runtime import Runtime, RuntimeHolder
 from llmgateway.core.shutdown import InFlightCalls
 from llmgateway.frontends.grpc.observability import ObservabilityInterceptor
 from llmgateway.frontends.grpc.reflection_pool import MethodSymbolPool
-from llmgateway.frontends.grpc.servicers import ChatServicer, ModelServicer
+from llmgateway.frontends.grpc.servicers import ChatServicer, EmbeddingServicer, ModelServicer
 from llmgateway.frontends.grpc.status import ErrorMappingInterceptor
 from llmgateway.frontends.grpc.stream_closing import StreamClosingInterceptor
 from llmgateway.frontends.http.doors import door_routes
@@ -35,7 +35,14 @@ from llmgateway.process import gc_tuning
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
 from llmgateway.store.shared import Store, build_store
-from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
+from llmgateway.v1 import (
+    chat_pb2,
+    chat_pb2_grpc,
+    embeddings_pb2,
+    embeddings_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -201,10 +208,12 @@ class Gateway:
         )
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(core), server)
         models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
+        embeddings_pb2_grpc.add_EmbeddingServiceServicer_to_server(EmbeddingServicer(core), server)
         reflection.enable_server_reflection(
             [
                 READINESS_SERVICE,
                 models_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
+                embeddings_pb2.DESCRIPTOR.services_by_name["EmbeddingService"].full_name,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ],

@@ -29,6 +29,7 @@ from tests.upstreams.openai import OpenAISimulator
 Body = dict[str, Any]
 
 MODEL = "conf"
+EMBEDDING_MODEL = "conf-embed"
 # Short enough that a stall ends the stream in well under a second, long enough for a loaded host.
 TIMEOUTS: dict[str, float] = {"connect_s": 2.0, "first_token_s": 1.0, "between_tokens_s": 0.5, "total_s": 2.0}
 
@@ -55,6 +56,8 @@ CASES: tuple[str, ...] = (
     "stream_error",
     "stream_cut",
     "stream_stall",
+    "embeddings",
+    "embeddings_dimensions",
 )
 ERROR_CASES: tuple[str, ...] = (
     "error_rate_limit",
@@ -132,13 +135,17 @@ class ProviderHarness:
     wire: WireShape
     errors: dict[str, ErrorCase]
     unsupported: dict[str, Unsupported] = field(default_factory=dict)
+    # The upstream embedding model of the `conf-embed` model; None where the provider has none (the
+    # embedding model then names the chat model, and Embed must be refused).
+    embedding_model: str | None = None
 
     @property
     def provider_name(self) -> str:
         return f"conf-{self.key.replace('_', '-')}"
 
     def config(self, base_url: str, **overrides: Any) -> dict[str, Any]:
-        """The gateway config: one provider at the simulator, one model `conf`, no retries."""
+        """The gateway config: one provider at the simulator, a chat model `conf` and an embedding
+        model `conf-embed`, no retries."""
         provider = {
             "name": self.provider_name,
             "type": self.provider_type,
@@ -153,7 +160,18 @@ class ProviderHarness:
                 {
                     "name": MODEL,
                     "deployments": [{"provider": self.provider_name, "model": self.upstream_model}],
-                }
+                },
+                {
+                    "name": EMBEDDING_MODEL,
+                    "kind": "embedding",
+                    "deployments": [
+                        {
+                            "provider": self.provider_name,
+                            "model": self.embedding_model or self.upstream_model,
+                            "name": "embeddings",
+                        }
+                    ],
+                },
             ],
             "routing": {"retry": {"max_retries": 0}},
         }
@@ -575,6 +593,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             wrong_credentials={"api_key": WRONG_KEY},
             wrong_secret=WRONG_KEY,
             upstream_model="gpt-4o-mini",
+            embedding_model="text-embedding-3-small",
             wire=OPENAI_WIRE,
             errors=OPENAI_ERRORS,
         ),
@@ -586,6 +605,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             wrong_credentials={"api_key": WRONG_KEY},
             wrong_secret=WRONG_KEY,
             upstream_model="gpt-4o-mini-prod",
+            embedding_model="embed-small-prod",
             wire=OPENAI_WIRE,
             errors=AZURE_ERRORS,
         ),
@@ -597,6 +617,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             wrong_credentials={"api_key": WRONG_KEY},
             wrong_secret=WRONG_KEY,
             upstream_model="meta-llama/Llama-3.1-8B-Instruct",
+            embedding_model="Qwen/Qwen3-Embedding-0.6B",
             wire=OPENAI_WIRE,
             errors=VLLM_ERRORS,
         ),
@@ -608,8 +629,15 @@ HARNESSES: dict[str, ProviderHarness] = {
             wrong_credentials={"api_key": WRONG_KEY},
             wrong_secret=WRONG_KEY,
             upstream_model="meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            embedding_model="BAAI/bge-base-en-v1.5",
             wire=OPENAI_WIRE,
             errors=TOGETHER_ERRORS,
+            unsupported={
+                "embeddings_dimensions": Unsupported(
+                    feature="embedding dimensions",
+                    why="/v1/embeddings takes model and input only",
+                )
+            },
         ),
         ProviderHarness(
             key="anthropic",
@@ -621,6 +649,10 @@ HARNESSES: dict[str, ProviderHarness] = {
             upstream_model="claude-haiku-4-5",
             wire=ANTHROPIC_WIRE,
             errors=ANTHROPIC_ERRORS,
+            unsupported={
+                case: Unsupported(feature="embeddings", why="Anthropic has no embeddings API")
+                for case in ("embeddings", "embeddings_dimensions")
+            },
         ),
         ProviderHarness(
             key="gemini",
@@ -630,6 +662,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             wrong_credentials={"api_key": WRONG_KEY},
             wrong_secret=WRONG_KEY,
             upstream_model="gemini-2.5-flash",
+            embedding_model="gemini-embedding-001",
             wire=GEMINI_WIRE,
             errors=GEMINI_ERRORS,
         ),
@@ -645,6 +678,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             wrong_credentials={"aws_secret_access_key": AWS_WRONG_SECRET},
             wrong_secret=AWS_WRONG_SECRET,
             upstream_model="anthropic.claude-3-5-haiku-20241022-v1:0",
+            embedding_model="amazon.titan-embed-text-v2:0",
             wire=BEDROCK_WIRE,
             errors=BEDROCK_ERRORS,
         ),
@@ -657,6 +691,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             wrong_credentials={"api_key": WRONG_KEY},
             wrong_secret=WRONG_KEY,
             upstream_model="llama3.2",
+            embedding_model="nomic-embed-text",
             wire=OLLAMA_WIRE,
             errors=OLLAMA_ERRORS,
             unsupported={

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import struct
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ import pytest
 from google.rpc import error_details_pb2
 
 from llmgateway.app import Gateway
-from llmgateway.v1 import chat_pb2, content_pb2
+from llmgateway.v1 import chat_pb2, content_pb2, embeddings_pb2
 from tests.conformance.harness import (
     CASES,
+    EMBEDDING_MODEL,
     ERROR_CASES,
     HARNESSES,
     KNOWN_BUGS,
@@ -39,6 +41,7 @@ from tests.conformance.harness import (
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.rich_status import RichStatus, rich_status
 from tests.upstreams.base import Behaviour, SimulatorServer
+from tests.upstreams.embeddings import vector
 
 CALL_TIMEOUT = 5.0
 WEATHER_ARGS = {"city": "Paris", "unit": "celsius"}
@@ -82,6 +85,18 @@ class Conformance:
         response: chat_pb2.ChatResponse = await self.client.chat.Chat(request, timeout=CALL_TIMEOUT)
         assert response.provider == self.harness.provider_name
         return response
+
+    async def embed(self, request: embeddings_pb2.EmbedRequest) -> embeddings_pb2.EmbedResponse:
+        response: embeddings_pb2.EmbedResponse = await self.client.embeddings.Embed(
+            request, timeout=CALL_TIMEOUT
+        )
+        assert response.provider == self.harness.provider_name
+        return response
+
+    async def embed_fails(self, request: embeddings_pb2.EmbedRequest) -> RichStatus:
+        with pytest.raises(grpc.aio.AioRpcError) as failure:
+            await self.client.embeddings.Embed(request, timeout=CALL_TIMEOUT)
+        return rich_status(failure.value)
 
     async def stream(self, request: chat_pb2.ChatStreamRequest) -> list[chat_pb2.ChatStreamResponse]:
         messages = [m async for m in self.client.chat.ChatStream(request, timeout=CALL_TIMEOUT)]
@@ -385,6 +400,38 @@ async def case_stream_stall(c: Conformance) -> None:
     assert c.sim.completed == 0
 
 
+EMBED_TEXTS = ["the quick brown fox", "jumps over", "the lazy dog"]
+
+
+async def case_embeddings(c: Conformance) -> None:
+    """Several texts in one call: one vector per text, in input order (the simulator's vector of
+    each text), with input tokens counted (reported, or estimated where the provider reports none)."""
+    response = await c.embed(embeddings_pb2.EmbedRequest(model=EMBEDDING_MODEL, inputs=EMBED_TEXTS))
+    assert [e.index for e in response.embeddings] == [0, 1, 2]
+    for text, embedding in zip(EMBED_TEXTS, response.embeddings, strict=True):
+        assert len(embedding.values) > 0
+        assert list(embedding.values) == vector(text, len(embedding.values))
+    assert response.usage.input_tokens > 0
+    assert response.usage.output_tokens == 0
+    assert response.model
+
+
+async def case_embeddings_dimensions(c: Conformance) -> None:
+    """`dimensions` reaches the provider's own field and the vectors come back that long, packed as
+    little-endian float32 when asked."""
+    request = embeddings_pb2.EmbedRequest(
+        model=EMBEDDING_MODEL,
+        inputs=EMBED_TEXTS[:2],
+        dimensions=256,
+        encoding=embeddings_pb2.EMBEDDING_ENCODING_PACKED_FLOAT32,
+    )
+    response = await c.embed(request)
+    for text, embedding in zip(EMBED_TEXTS, response.embeddings, strict=False):
+        assert not embedding.values
+        assert len(embedding.packed_float32) == 256 * 4
+        assert list(struct.unpack("<256f", embedding.packed_float32)) == vector(text, 256)
+
+
 def check_interrupted(
     c: Conformance, received: list[chat_pb2.ChatStreamResponse], status: RichStatus, cause: str
 ) -> None:
@@ -420,10 +467,16 @@ CASE_FUNCTIONS: dict[str, Callable[[Conformance], Awaitable[None]]] = {
     "stream_error": case_stream_error,
     "stream_cut": case_stream_cut,
     "stream_stall": case_stream_stall,
+    "embeddings": case_embeddings,
+    "embeddings_dimensions": case_embeddings_dimensions,
 }
 
 # For cases a provider may not support: the request that asks for the capability.
-PROBES: dict[str, Callable[[], chat_pb2.ChatRequest]] = {
+PROBES: dict[str, Callable[[], chat_pb2.ChatRequest | embeddings_pb2.EmbedRequest]] = {
+    "embeddings": lambda: embeddings_pb2.EmbedRequest(model=EMBEDDING_MODEL, inputs=EMBED_TEXTS),
+    "embeddings_dimensions": lambda: embeddings_pb2.EmbedRequest(
+        model=EMBEDDING_MODEL, inputs=EMBED_TEXTS, dimensions=256
+    ),
     "image": lambda: chat_request(MODEL, image_message()),
     "stop_sequence": lambda: chat_request(
         MODEL, user("hi"), generation_config=chat_pb2.GenerationConfig(stop_sequences=["END"])
@@ -439,8 +492,12 @@ async def check_refused(c: Conformance, case: str) -> None:
     unary and streamed, and nothing reaches the upstream."""
     unsupported = c.harness.unsupported[case]
     request = PROBES[case]()
-    streamed = chat_pb2.ChatStreamRequest.FromString(request.SerializeToString())
-    for status in [await c.chat_fails(request), (await c.stream_fails(streamed))[1]]:
+    if isinstance(request, embeddings_pb2.EmbedRequest):
+        statuses = [await c.embed_fails(request)]
+    else:
+        streamed = chat_pb2.ChatStreamRequest.FromString(request.SerializeToString())
+        statuses = [await c.chat_fails(request), (await c.stream_fails(streamed))[1]]
+    for status in statuses:
         assert (status.code, status.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "UNSUPPORTED_CAPABILITY")
         metadata = status.error_info.metadata
         assert (metadata["provider"], metadata["feature"]) == (c.harness.provider_name, unsupported.feature)

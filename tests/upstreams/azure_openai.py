@@ -43,7 +43,10 @@ from tests.upstreams.openai import (
 
 __all__ = ["DEFAULT_DEPLOYMENTS", "SUPPORTED_API_VERSIONS", "AzureOpenAISimulator", "Behaviour"]
 
-DEFAULT_DEPLOYMENTS: Final[dict[str, str]] = {"gpt-4o-mini-prod": "gpt-4o-mini"}
+DEFAULT_DEPLOYMENTS: Final[dict[str, str]] = {
+    "gpt-4o-mini-prod": "gpt-4o-mini",
+    "embed-small-prod": "text-embedding-3-small",
+}
 SUPPORTED_API_VERSIONS: Final = frozenset(
     {
         "2023-05-15",
@@ -60,6 +63,7 @@ SUPPORTED_API_VERSIONS: Final = frozenset(
     }
 )
 _CHAT_PATH: Final = re.compile(r"^/openai/deployments/([^/]+)/chat/completions$")
+_EMBEDDINGS_PATH: Final = re.compile(r"^/openai/deployments/([^/]+)/embeddings$")
 # The body fields of the 2024-10-21 GA version; older versions lack the 2024-09 additions, newer
 # previews add the o-series fields and the developer role.
 _GA_PARAMS: Final = frozenset(
@@ -178,6 +182,9 @@ class AzureOpenAISimulator(OpenAISimulator):
         self.bearer_token = bearer_token
 
     async def dispatch(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
+        embeddings = _EMBEDDINGS_PATH.match(request.rel_url.raw_path)
+        if embeddings is not None and request.method == "POST":
+            return await self._azure_embeddings(request, exchange, body, unquote(embeddings.group(1)))
         match = _CHAT_PATH.match(request.rel_url.raw_path)
         version = request.query.get("api-version")
         # Without a (known) api-version Azure cannot route the call at all.
@@ -187,6 +194,30 @@ class AzureOpenAISimulator(OpenAISimulator):
             err = _gateway_error(400, "BadRequest", "API version not supported")
             return await self._send_error(request, exchange, err)
         return await self._chat(request, exchange, body)
+
+    async def _azure_embeddings(
+        self, request: web.BaseRequest, exchange: Exchange, body: Any, deployment: str
+    ) -> web.StreamResponse:
+        """`POST /openai/deployments/{deployment}/embeddings?api-version=`: the deployment picks
+        the model; the body's `model`, if any, is ignored."""
+        version = request.query.get("api-version")
+        if not version:
+            return await self._send_error(request, exchange, _gateway_error(404, "404", _RESOURCE_NOT_FOUND))
+        if version not in SUPPORTED_API_VERSIONS:
+            err = _gateway_error(400, "BadRequest", "API version not supported")
+            return await self._send_error(request, exchange, err)
+        model = self.deployments.get(deployment)
+        if model is None or model not in self.embedding_models:
+            try:
+                self._check_auth(request)
+            except _ApiError as err:
+                return await self._send_error(request, exchange, err)
+            return await self._send_error(
+                request, exchange, _gateway_error(404, "DeploymentNotFound", _DEPLOYMENT_NOT_FOUND)
+            )
+        if isinstance(body, dict):
+            body = {key: value for key, value in body.items() if key != "model"}
+        return await self._embeddings(request, exchange, body, model)
 
     def _check_auth(self, request: web.BaseRequest) -> None:
         if self.api_key is None and self.bearer_token is None:

@@ -51,6 +51,14 @@ from tests.upstreams.base import (
     serve_until_signalled,
     word_chunks,
 )
+from tests.upstreams.embeddings import (
+    COHERE_MODELS,
+    TITAN_MODELS,
+    EmbeddingRefusedError,
+    cohere_embed,
+    titan_embed,
+)
+from tests.upstreams.embeddings import tokens as embedding_tokens
 
 __all__ = ["MODELS", "BedrockSimulator", "Behaviour", "RecordedRequest", "encode_frame"]
 
@@ -79,7 +87,7 @@ _FIRST_MESSAGE_USER: Final = (
     "A conversation must start with a user message. "
     "Try again with a conversation that starts with a user message."
 )
-_PATH: Final = re.compile(r"^/model/(?P<model>[^/]+)/(?P<action>converse|converse-stream)$")
+_PATH: Final = re.compile(r"^/model/(?P<model>[^/]+)/(?P<action>converse|converse-stream|invoke)$")
 # A Behaviour.status with no error_type gets the exception Bedrock sends with that status.
 _DEFAULT_ERRORS: Final[dict[int, str]] = {
     400: "ValidationException",
@@ -708,7 +716,50 @@ class BedrockSimulator(SimulatorServer):
             err = _ApiError(404, "UnknownOperationException", "", _CORAL_SERVICE)
             return await self._send_error(request, exchange, err)
         raw = await request.read()  # aiohttp hands back the body it already read, unchanged
+        if match["action"] == "invoke":
+            return await self._invoke(request, exchange, unquote(match["model"]), raw)
         return await self._converse(request, exchange, unquote(match["model"]), match["action"], raw)
+
+    async def _invoke(
+        self, request: web.BaseRequest, exchange: Exchange, model: str, raw: bytes
+    ) -> web.StreamResponse:
+        """InvokeModel on the embedding models (tests/upstreams/embeddings.py); the token count
+        comes back in the `X-Amzn-Bedrock-Input-Token-Count` header, as Bedrock sends it."""
+        behaviour = self.next_behaviour()
+        if behaviour.latency > 0:
+            await asyncio.sleep(behaviour.latency)
+        if behaviour.status != 200:
+            return await self._send_forced_error(request, exchange, behaviour)
+        try:
+            self._check_auth(request, raw)
+            if request.headers.get("content-type") != "application/json":
+                raise _validation("The provided Content-Type is not supported: use application/json")
+            try:
+                body = json.loads(raw)
+            except (UnicodeDecodeError, ValueError):
+                raise _validation(
+                    "Malformed input request, please reformat your input and try again."
+                ) from None
+            if model in TITAN_MODELS:
+                payload = titan_embed(body, model)
+                input_tokens = payload["inputTextTokenCount"]
+            elif model in COHERE_MODELS:
+                payload = cohere_embed(body, model)
+                input_tokens = sum(embedding_tokens(text) for text in payload["texts"])
+            else:
+                raise _ApiError(
+                    404,
+                    "ResourceNotFoundException",
+                    "Could not resolve the foundation model from the provided model identifier.",
+                )
+        except _ApiError as err:
+            return await self._send_error(request, exchange, err, behaviour)
+        except EmbeddingRefusedError as refused:
+            return await self._send_error(request, exchange, _validation(refused.message), behaviour)
+        headers = self._headers(exchange, behaviour)
+        headers["X-Amzn-Bedrock-Input-Token-Count"] = str(input_tokens)
+        headers["X-Amzn-Bedrock-Invocation-Latency"] = "12"
+        return await self.send_json(request, exchange, 200, payload, headers)
 
     async def _converse(
         self, request: web.BaseRequest, exchange: Exchange, model: str, action: str, raw: bytes

@@ -51,6 +51,7 @@ from tests.upstreams.base import (
     sse_event,
     word_chunks,
 )
+from tests.upstreams.embeddings import EmbeddingRefusedError, gemini_batch_embed, gemini_embed_content
 
 __all__ = ["DEFAULT_API_KEY", "MODELS", "Behaviour", "GeminiSimulator", "RecordedRequest"]
 
@@ -621,6 +622,8 @@ class GeminiSimulator(SimulatorServer):
             model, _, action = path[len(prefix) :].partition(":")
             if action in ("generateContent", "streamGenerateContent") and method == "POST":
                 return await self._generate(request, exchange, body, model, action == "streamGenerateContent")
+            if action in ("embedContent", "batchEmbedContents") and method == "POST":
+                return await self._embed(request, exchange, body, model, batch=action == "batchEmbedContents")
         elif method == "GET" and (path == f"{_API}/models" or path.startswith(prefix)):
             try:
                 self._check_auth(request)
@@ -671,6 +674,28 @@ class GeminiSimulator(SimulatorServer):
             return await self._send(request, exchange, 200, _model_entry(model))
         err = _ApiError(404, f"models/{model} is not found for API version v1beta, or is not supported.")
         return await self._send(request, exchange, 404, err.body())
+
+    async def _embed(
+        self, request: web.BaseRequest, exchange: Exchange, body: Any, model: str, *, batch: bool
+    ) -> web.StreamResponse:
+        """`:embedContent` and `:batchEmbedContents` (tests/upstreams/embeddings.py)."""
+        behaviour = self.next_behaviour()
+        if behaviour.latency > 0:
+            await asyncio.sleep(behaviour.latency)
+        if behaviour.raw_body is not None:
+            headers = {"Content-Type": behaviour.content_type or "application/json; charset=UTF-8"}
+            return await self.send_bytes(request, exchange, behaviour.status, behaviour.raw_body, headers)
+        if behaviour.status != 200:
+            return await self._send_forced_error(request, exchange, behaviour)
+        try:
+            self._check_auth(request)
+            payload = gemini_batch_embed(body, model) if batch else gemini_embed_content(body, model)
+        except _ApiError as err:
+            return await self._send(request, exchange, err.code, err.body())
+        except EmbeddingRefusedError as refused:
+            refusal = _ApiError(refused.status, refused.message)
+            return await self._send(request, exchange, refusal.code, refusal.body())
+        return await self._send(request, exchange, 200, payload, behaviour)
 
     async def _generate(
         self, request: web.BaseRequest, exchange: Exchange, body: Any, model: str, streaming: bool

@@ -43,6 +43,7 @@ from tests.upstreams.base import (
     serve_until_signalled,
     word_chunks,
 )
+from tests.upstreams.embeddings import EmbeddingRefusedError, ollama_embed
 
 __all__ = ["MODELS", "Behaviour", "OllamaSimulator", "RecordedRequest"]
 
@@ -475,6 +476,8 @@ class OllamaSimulator(SimulatorServer):
             )
         if path == "/api/chat" and method == "POST":
             return await self._chat(request, exchange, body)
+        if path == "/api/embed" and method == "POST":
+            return await self._embed(request, exchange, body)
         if path in ("/api/tags", "/api/version") and method == "GET":
             try:
                 self._check_auth(request)
@@ -539,6 +542,27 @@ class OllamaSimulator(SimulatorServer):
         self, request: web.BaseRequest, exchange: Exchange, err: _ApiError, behaviour: Behaviour | None = None
     ) -> web.StreamResponse:
         return await self._send_json(request, exchange, err.status, {"error": err.message}, behaviour)
+
+    async def _embed(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
+        """`POST /api/embed` (tests/upstreams/embeddings.py)."""
+        behaviour = self.next_behaviour()
+        if behaviour.latency > 0:
+            await asyncio.sleep(behaviour.latency)
+        if behaviour.raw_body is not None:
+            headers = {"Content-Type": behaviour.content_type or "application/json; charset=utf-8"}
+            return await self.send_bytes(request, exchange, behaviour.status, behaviour.raw_body, headers)
+        if behaviour.status != 200:
+            return await self._send_forced_error(request, exchange, behaviour)
+        try:
+            self._check_auth(request)
+            payload = ollama_embed(body)
+        except _ApiError as err:
+            return await self._send_error(request, exchange, err, behaviour)
+        except EmbeddingRefusedError as refused:
+            return await self._send_error(
+                request, exchange, _ApiError(refused.status, refused.message), behaviour
+            )
+        return await self._send_json(request, exchange, 200, payload, behaviour)
 
     async def _chat(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
         behaviour = self.next_behaviour()

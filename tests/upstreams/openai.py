@@ -38,6 +38,7 @@ from tests.upstreams.base import (
     sse_event,
     word_chunks,
 )
+from tests.upstreams.embeddings import OPENAI_EMBEDDING_MODELS, EmbeddingRefusedError, openai_embeddings
 
 __all__ = [
     "DIALECT_MODELS",
@@ -913,6 +914,7 @@ class OpenAISimulator(SimulatorServer):
         # Top-level body fields a lenient server (vLLM) accepted but ignored, in arrival order.
         self.ignored_fields: list[str] = []
         self._chat_rules = _rules(dialect, self.models)
+        self.embedding_models = dict(OPENAI_EMBEDDING_MODELS[dialect])
 
     def reset(self) -> None:
         super().reset()
@@ -934,6 +936,8 @@ class OpenAISimulator(SimulatorServer):
                     request, exchange, _ApiError(405, f"Invalid method for URL ({method} {path})")
                 )
             return await self._chat(request, exchange, body)
+        if path == "/v1/embeddings" and method == "POST":
+            return await self._embeddings(request, exchange, body)
         if method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
             try:
                 self._check_auth(request)
@@ -1123,6 +1127,32 @@ class OpenAISimulator(SimulatorServer):
             error_frame=sse_event(compact_json(error), behaviour, 0),
             opening_frames=opening,
         )
+
+    async def _embeddings(
+        self, request: web.BaseRequest, exchange: Exchange, body: Any, model_name: str | None = None
+    ) -> web.StreamResponse:
+        """`POST /v1/embeddings` (tests/upstreams/embeddings.py); `model_name` is Azure's
+        deployment's model. Behaviours inject latency and failures as for chat."""
+        behaviour = self.next_behaviour()
+        if behaviour.latency > 0:
+            await asyncio.sleep(behaviour.latency)
+        if behaviour.raw_body is not None:
+            headers = self._headers(exchange, behaviour.status, behaviour)
+            headers["Content-Type"] = behaviour.content_type or "application/json"
+            return await self.send_bytes(request, exchange, behaviour.status, behaviour.raw_body, headers)
+        if behaviour.status != 200:
+            return await self._send_forced_error(request, exchange, behaviour)
+        try:
+            self._check_auth(request)
+            payload = openai_embeddings(
+                body, self.embedding_models, dialect=self.dialect, model_name=model_name
+            )
+        except _ApiError as err:
+            return await self._send_error(request, exchange, err, behaviour)
+        except EmbeddingRefusedError as refused:
+            refusal = _ApiError(refused.status, refused.message, param=refused.param, code=refused.code)
+            return await self._send_error(request, exchange, refusal, behaviour)
+        return await self._send_json(request, exchange, 200, payload, behaviour)
 
     async def _send_forced_error(
         self, request: web.BaseRequest, exchange: Exchange, behaviour: Behaviour

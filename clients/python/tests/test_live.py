@@ -13,7 +13,7 @@ import pytest
 from google.protobuf import json_format
 
 from llmgateway.client import AsyncClient, AsyncStream, Client, GatewayError, Stream
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 CASES_FILE = Path(
     os.environ.get("LLMGATEWAY_TEST_CASES", Path(__file__).resolve().parents[2] / "testdata" / "cases.json")
@@ -86,12 +86,26 @@ async def read_async_stream(case: dict[str, Any], stream: AsyncStream, chunks: C
             stream.cancel()
 
 
+def check_embeddings(case: dict[str, Any], response: embeddings_pb2.EmbedResponse) -> None:
+    expect = case["expect"]
+    assert response.provider == expect["provider"]
+    assert response.model == expect["model"]
+    assert [e.index for e in response.embeddings] == list(range(len(expect["embeddings"])))
+    for got, want in zip(response.embeddings, expect["embeddings"], strict=True):
+        assert list(got.values) == pytest.approx(want, abs=1e-6)
+    assert response.usage.input_tokens >= expect["min_input_tokens"]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_case_sync(case: dict[str, Any]) -> None:
     prepare(case)
     timeout = case.get("deadline_ms", 30_000) / 1000
     error_expected = "error" in case["expect"]
     with Client(ADDRESS, api_key=case.get("api_key", API_KEY) or None, tls=False) as client:
+        if case["kind"] == "embed":
+            embed_request = json_format.ParseDict(case["request"], embeddings_pb2.EmbedRequest())
+            check_embeddings(case, client.embed(embed_request, timeout=timeout))
+            return
         if case["kind"] == "unary":
             request = json_format.ParseDict(case["request"], chat_pb2.ChatRequest())
             if error_expected:
@@ -118,6 +132,10 @@ async def test_case_async(case: dict[str, Any]) -> None:
     timeout = case.get("deadline_ms", 30_000) / 1000
     error_expected = "error" in case["expect"]
     async with AsyncClient(ADDRESS, api_key=case.get("api_key", API_KEY) or None, tls=False) as client:
+        if case["kind"] == "embed":
+            embed_request = json_format.ParseDict(case["request"], embeddings_pb2.EmbedRequest())
+            check_embeddings(case, await client.embed(embed_request, timeout=timeout))
+            return
         if case["kind"] == "unary":
             request = json_format.ParseDict(case["request"], chat_pb2.ChatRequest())
             if error_expected:

@@ -45,6 +45,7 @@ pub mod v1 {
 }
 
 use v1::chat_service_client::ChatServiceClient;
+use v1::embedding_service_client::EmbeddingServiceClient;
 use v1::model_service_client::ModelServiceClient;
 
 /// The recommended gRPC retry service config, the same JSON as every llmgateway client: 3
@@ -238,6 +239,7 @@ impl ClientBuilder {
         let auth = ApiKey(key);
         Ok(Client {
             chat: ChatServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            embeddings: EmbeddingServiceClient::with_interceptor(channel.clone(), auth.clone()),
             models: ModelServiceClient::with_interceptor(channel, auth),
             timeout: self.timeout,
             stream_timeout: self.stream_timeout,
@@ -250,6 +252,7 @@ impl ClientBuilder {
 #[derive(Clone)]
 pub struct Client {
     chat: ChatServiceClient<InterceptedService<Channel, ApiKey>>,
+    embeddings: EmbeddingServiceClient<InterceptedService<Channel, ApiKey>>,
     models: ModelServiceClient<InterceptedService<Channel, ApiKey>>,
     timeout: Option<Duration>,
     stream_timeout: Option<Duration>,
@@ -339,6 +342,15 @@ impl Client {
         })
     }
 
+    /// One embedding per input, in input order, with the default deadline.
+    pub async fn embed(&self, request: v1::EmbedRequest) -> Result<v1::EmbedResponse, Error> {
+        let mut call = Request::new(request);
+        if let Some(timeout) = self.timeout {
+            call.set_timeout(timeout);
+        }
+        Ok(self.embeddings.clone().embed(call).await?.into_inner())
+    }
+
     /// The models the gateway serves.
     pub async fn list_models(&self) -> Result<v1::ListModelsResponse, Error> {
         let mut call = Request::new(v1::ListModelsRequest::default());
@@ -419,6 +431,7 @@ pub fn text_request(model: &str, text: &str) -> v1::ChatRequest {
             role: v1::Role::User as i32,
             parts: vec![v1::Part {
                 kind: Some(v1::part::Kind::Text(text.to_string())),
+                ..Default::default()
             }],
             ..Default::default()
         }],

@@ -29,6 +29,7 @@ fn request(json: &Value) -> v1::ChatRequest {
                             kind: Some(v1::part::Kind::Text(
                                 part["text"].as_str().unwrap().to_string(),
                             )),
+                            ..Default::default()
                         })
                         .collect();
                     request.messages.push(v1::Message {
@@ -42,6 +43,57 @@ fn request(json: &Value) -> v1::ChatRequest {
         }
     }
     request
+}
+
+/// The proto3 JSON of an embed case's request, for the fields the case file uses.
+fn embed_request(json: &Value) -> v1::EmbedRequest {
+    let mut request = v1::EmbedRequest::default();
+    for (key, value) in json.as_object().expect("a request object") {
+        match key.as_str() {
+            "model" => request.model = value.as_str().unwrap().to_string(),
+            "inputs" => {
+                request.inputs = value
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|text| text.as_str().unwrap().to_string())
+                    .collect()
+            }
+            "dimensions" => request.dimensions = Some(value.as_i64().unwrap() as i32),
+            other => panic!("the Rust runner does not read embed request field {other:?} yet"),
+        }
+    }
+    request
+}
+
+fn check_embeddings(case: &Value, response: &v1::EmbedResponse) {
+    let expect = &case["expect"];
+    let name = &case["name"];
+    assert_eq!(
+        response.provider,
+        expect["provider"].as_str().unwrap(),
+        "{name}"
+    );
+    assert_eq!(response.model, expect["model"].as_str().unwrap(), "{name}");
+    let want = expect["embeddings"].as_array().unwrap();
+    assert_eq!(response.embeddings.len(), want.len(), "{name}");
+    for (i, (embedding, values)) in response.embeddings.iter().zip(want).enumerate() {
+        assert_eq!(embedding.index, i as i32, "{name}");
+        let values = values.as_array().unwrap();
+        assert_eq!(embedding.values.len(), values.len(), "{name}");
+        for (got, want) in embedding.values.iter().zip(values) {
+            let want = want.as_f64().unwrap();
+            assert!(
+                (f64::from(*got) - want).abs() <= 1e-6,
+                "{name}: {got} vs {want}"
+            );
+        }
+    }
+    let tokens = response.usage.as_ref().map(|u| u.input_tokens).unwrap_or(0);
+    assert!(
+        i64::from(tokens) >= expect["min_input_tokens"].as_i64().unwrap(),
+        "{name}"
+    );
 }
 
 fn check_error(case: &Value, error: &Error) {
@@ -114,6 +166,11 @@ async fn run(case: &Value, address: &str, default_key: &str) {
         case["deadline_ms"].as_u64().unwrap_or(30_000),
     ));
     let expect = &case["expect"];
+    if case["kind"] == "embed" {
+        let response = client.embed(embed_request(&case["request"])).await.unwrap();
+        check_embeddings(case, &response);
+        return;
+    }
     if case["kind"] == "unary" {
         match client
             .chat_with_timeout(request(&case["request"]), deadline)

@@ -15,12 +15,14 @@ import {
   type ChatStreamResponse,
 } from "../gen/llmgateway/v1/chat_pb.js";
 import { MessageSchema, Role } from "../gen/llmgateway/v1/content_pb.js";
+import { EmbedRequestSchema, EmbeddingService, type EmbedResponse } from "../gen/llmgateway/v1/embeddings_pb.js";
 import { ModelService, type ListModelsResponse } from "../gen/llmgateway/v1/models_pb.js";
 import { GatewayError } from "./errors.js";
 import { retryInterceptor, retryPolicyOf, retryServiceConfig } from "./retry.js";
 
 export * from "../gen/llmgateway/v1/chat_pb.js";
 export * from "../gen/llmgateway/v1/content_pb.js";
+export * from "../gen/llmgateway/v1/embeddings_pb.js";
 export * from "../gen/llmgateway/v1/models_pb.js";
 export { GatewayError } from "./errors.js";
 export { retryInterceptor, retryPolicyOf, retryServiceConfig, type RetryPolicy } from "./retry.js";
@@ -42,6 +44,7 @@ export interface GatewayClientOptions {
 
 export type ChatRequestInit = MessageInitShape<typeof ChatRequestSchema>;
 export type ChatStreamRequestInit = MessageInitShape<typeof ChatStreamRequestSchema>;
+export type EmbedRequestInit = MessageInitShape<typeof EmbedRequestSchema>;
 
 function bearer(apiKey: string): Interceptor {
   return (next) => (req) => {
@@ -54,6 +57,7 @@ function bearer(apiKey: string): Interceptor {
 export class GatewayClient {
   readonly chatService: Client<typeof ChatService>;
   readonly modelService: Client<typeof ModelService>;
+  readonly embeddingService: Client<typeof EmbeddingService>;
   private readonly timeoutMs: number;
   private readonly streamTimeoutMs: number;
 
@@ -71,6 +75,7 @@ export class GatewayClient {
     });
     this.chatService = createClient(ChatService, transport);
     this.modelService = createClient(ModelService, transport);
+    this.embeddingService = createClient(EmbeddingService, transport);
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.streamTimeoutMs = options.streamTimeoutMs ?? 600_000;
   }
@@ -98,6 +103,15 @@ export class GatewayClient {
   async *chatStream(request: ChatStreamRequestInit, options?: CallOptions): AsyncGenerator<ChatStreamResponse> {
     try {
       yield* this.chatService.chatStream(create(ChatStreamRequestSchema, request), this.withDeadline(options, this.streamTimeoutMs));
+    } catch (error) {
+      throw GatewayError.from(error);
+    }
+  }
+
+  /** One embedding per input, in input order. Rejects with GatewayError. */
+  async embed(request: EmbedRequestInit, options?: CallOptions): Promise<EmbedResponse> {
+    try {
+      return await this.embeddingService.embed(create(EmbedRequestSchema, request), this.withDeadline(options, this.timeoutMs));
     } catch (error) {
       throw GatewayError.from(error);
     }

@@ -8,7 +8,11 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 export const retryServiceConfig = {
   methodConfig: [
     {
-      name: [{ service: "llmgateway.v1.ChatService" }, { service: "llmgateway.v1.ModelService" }],
+      name: [
+        { service: "llmgateway.v1.ChatService" },
+        { service: "llmgateway.v1.ModelService" },
+        { service: "llmgateway.v1.EmbeddingService" },
+      ],
       retryPolicy: {
         maxAttempts: 3,
         initialBackoff: "0.25s",

@@ -7,6 +7,7 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import {
   ChatRequestSchema,
   ChatStreamRequestSchema,
+  EmbedRequestSchema,
   FinishReason,
   GatewayClient,
   GatewayError,
@@ -16,7 +17,7 @@ import {
 
 interface Case {
   name: string;
-  kind: "unary" | "stream";
+  kind: "unary" | "stream" | "embed";
   requires?: string;
   skip_reason?: string;
   api_key?: string;
@@ -30,6 +31,9 @@ interface Case {
     min_chunks?: number;
     max_chunks?: number;
     min_output_tokens?: number;
+    model?: string;
+    embeddings?: number[][];
+    min_input_tokens?: number;
     metadata?: Record<string, string>;
     error?: { code: string; reason?: string; retry_delay_s?: number };
   };
@@ -69,6 +73,19 @@ describe("live cases", () => {
     test(c.name, { skip: skipReason(c) }, async () => {
       const client = new GatewayClient(address, { tls: false, apiKey: (c.api_key ?? apiKey) || undefined });
       const timeoutMs = c.deadline_ms ?? 30_000;
+      if (c.kind === "embed") {
+        const response = await client.embed(fromJson(EmbedRequestSchema, c.request), { timeoutMs });
+        assert.equal(response.provider, c.expect.provider);
+        assert.equal(response.model, c.expect.model);
+        const want = c.expect.embeddings ?? [];
+        assert.deepEqual(response.embeddings.map((e) => e.index), want.map((_, i) => i));
+        response.embeddings.forEach((embedding, i) => {
+          assert.equal(embedding.values.length, want[i].length);
+          embedding.values.forEach((value, j) => assert.ok(Math.abs(value - want[i][j]) <= 1e-6, `${i}/${j}: ${value}`));
+        });
+        assert.ok((response.usage?.inputTokens ?? 0) >= (c.expect.min_input_tokens ?? 0));
+        return;
+      }
       if (c.kind === "unary") {
         const report = new Headers();
         let response;

@@ -16,10 +16,15 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from llmgateway.cache.backend import CacheBackend
 from llmgateway.config import CacheSettings
-from llmgateway.v1 import chat_pb2, content_pb2
+from llmgateway.v1 import chat_pb2, content_pb2, embeddings_pb2
+
+# What the cache keys (a chat or an embeddings request) and what it stores (their answers).
+CachedRequest = chat_pb2.ChatRequest | embeddings_pb2.EmbedRequest
+Answer = TypeVar("Answer", chat_pb2.ChatResponse, embeddings_pb2.EmbedResponse)
 
 CONTROL_HEADER = "x-llmgateway-cache"  # request: bypass | no-store; response: hit | miss | bypass | off
 TTL_HEADER = "x-llmgateway-cache-ttl"  # request: seconds to keep this answer
@@ -45,13 +50,16 @@ def _metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, s
     return {k.lower(): v for k, v in metadata or () if isinstance(v, str)}
 
 
-def cache_key(tenant: str, route: str, request: chat_pb2.ChatRequest) -> str:
-    """The key of a request's answer for a tenant, when routing sends it to `route`."""
-    canonical = chat_pb2.ChatRequest()
-    canonical.CopyFrom(request)
+def cache_key(tenant: str, route: str, request: CachedRequest) -> str:
+    """The key of a request's answer for a tenant, when routing sends it to `route`. An embeddings
+    request is keyed in a space of its own (its message name leads), so it can never share a key
+    with a chat request whose bytes happen to match."""
+    canonical = type(request).FromString(request.SerializeToString())
     canonical.ClearField("request_id")
     canonical.ClearField("labels")
     scope = tenant.encode() + b"\0" + route.encode() + b"\0"
+    if isinstance(request, embeddings_pb2.EmbedRequest):
+        scope = request.DESCRIPTOR.full_name.encode() + b"\0" + scope
     return hashlib.sha256(scope + canonical.SerializeToString(deterministic=True)).hexdigest()
 
 
@@ -65,7 +73,7 @@ class ResponseCache:
     def plan(
         self,
         tenant: str,
-        request: chat_pb2.ChatRequest,
+        request: CachedRequest,
         metadata: Iterable[tuple[str, str | bytes]] | None,
         *,
         allowed: bool,
@@ -88,12 +96,18 @@ class ResponseCache:
         )
 
     async def get(self, plan: CachePlan) -> chat_pb2.ChatResponse | None:
+        return await self.get_answer(plan, chat_pb2.ChatResponse)
+
+    async def get_answer(self, plan: CachePlan, answer_type: type[Answer]) -> Answer | None:
+        """The stored answer of the plan's key, as `answer_type` (the key says which kind it is)."""
         if plan.state != "lookup":
             return None
         data = await self._backend.get(plan.key)
-        return chat_pb2.ChatResponse.FromString(data) if data is not None else None
+        return answer_type.FromString(data) if data is not None else None
 
-    async def put(self, plan: CachePlan, response: chat_pb2.ChatResponse) -> None:
+    async def put(
+        self, plan: CachePlan, response: chat_pb2.ChatResponse | embeddings_pb2.EmbedResponse
+    ) -> None:
         if plan.state == "lookup" and plan.store:
             await self._backend.set(plan.key, response.SerializeToString(), plan.ttl_s)
 

@@ -33,6 +33,7 @@ from llmgateway.config.models import (
     DeploymentLimits,
     DeploymentSettings,
     ErrorClass,
+    ModelKind,
     ModelSettings,
     Strategy,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "KeyPolicy",
     "LimitsSettings",
     "MediaSettings",
+    "ModelKind",
     "ModelSettings",
     "ObservabilitySettings",
     "PiiPolicy",

@@ -23,6 +23,8 @@ class LimitsSettings(Strict):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # The most messages a request may carry.
     max_messages: int = Field(default=1000, gt=0)
+    # Inputs of one Embed call (the gateway splits them into each provider's batch size).
+    max_embedding_inputs: int = Field(default=10_000, gt=0)
 
 
 class MediaSettings(Strict):
@@ -151,6 +153,12 @@ class GatewayConfig(Strict):
                     raise ValueError(f"models[{index}].fallbacks: no model named {fallback!r}")
                 if seen[fallback] == model.name:
                     raise ValueError(f"models[{index}].fallbacks: a model cannot fall back to itself")
+                fallback_kind = next(m.kind for m in self.models if m.name == seen[fallback])
+                if fallback_kind != model.kind:
+                    raise ValueError(
+                        f"models[{index}].fallbacks: {fallback!r} is of kind {fallback_kind!r}, "
+                        f"{model.name!r} of kind {model.kind!r}: a model falls back only to its own kind"
+                    )
         self._check_rules(seen, globs, set(deployment_ids))
         return self
 

@@ -67,6 +67,9 @@ class DeploymentSettings(Strict):
 
 
 Strategy = Literal["weighted", "round_robin", "least_in_flight", "latency", "cost"]
+# What a model is called for: ChatService (chat) or EmbeddingService (embedding). A model of one
+# kind asked through the other service is refused by name (routing/kinds.py).
+ModelKind = Literal["chat", "embedding"]
 ErrorClass = Literal["unavailable", "rate_limited", "timeout", "context_length_exceeded", "content_filtered"]
 GLOB_CHARS = frozenset("*?[")
 DEFAULT_FALLBACK_ON: tuple[ErrorClass, ...] = (
@@ -82,6 +85,8 @@ class ModelSettings(Strict):
 
     # The name callers ask for, or a glob (`claude-*`) that serves any matching name.
     name: str = Field(pattern=r"^[A-Za-z0-9*?\[\]][A-Za-z0-9._:/*?\[\]-]{0,127}$")
+    # chat: called through ChatService; embedding: through EmbeddingService (and /v1/embeddings).
+    kind: ModelKind = "chat"
     # Other names for this model.
     aliases: list[str] = Field(default_factory=list)
     # Where the model is served; the strategy picks among them, the rest are failovers.

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from llmgateway.auth.keys import KeyStore, Principal
 from llmgateway.errors import GatewayError, shown
 from llmgateway.reasons import Reason
-from llmgateway.v1 import chat_pb2
+from llmgateway.routing.kinds import RoutedRequest
 
 
 def _unauthenticated(reason: Reason, message: str) -> GatewayError:
@@ -49,7 +49,7 @@ def authenticate(store: KeyStore, metadata: Iterable[tuple[str, str | bytes]] | 
     return principal
 
 
-def check_model(principal: Principal, request: chat_pb2.ChatRequest) -> None:
+def check_model(principal: Principal, request: RoutedRequest) -> None:
     """PERMISSION_DENIED unless the key's policy allows the requested model; the key's labels are
     added to the request's (they win over the caller's)."""
     model = request.model

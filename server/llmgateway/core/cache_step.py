@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from llmgateway.auth.keys import Principal
-from llmgateway.cache.responses import CachePlan, StreamAssembler, replay
+from llmgateway.cache.responses import Answer, CachedRequest, CachePlan, StreamAssembler, replay
 from llmgateway.core.entry import routing_caller
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.runtime import Runtime
@@ -18,7 +18,7 @@ from llmgateway.v1 import chat_pb2
 
 
 def cache_plan(
-    runtime: Runtime, request: chat_pb2.ChatRequest, caller: CallerIdentity, who: Principal | None
+    runtime: Runtime, request: CachedRequest, caller: CallerIdentity, who: Principal | None
 ) -> CachePlan:
     """What the cache does for this call: off unless enabled and the key allows it; the caller's
     cache-control headers may bypass it or change what is stored."""
@@ -37,7 +37,14 @@ async def looked_up(
 ) -> chat_pb2.ChatResponse | None:
     """The cached answer (the call's outcome then says who served it); None on a miss or when the
     plan does not look up."""
-    cached = await runtime.responses.get(plan)
+    return await looked_up_as(runtime, plan, request, call, chat_pb2.ChatResponse)
+
+
+async def looked_up_as(
+    runtime: Runtime, plan: CachePlan, request: CachedRequest, call: CallRecord, answer_type: type[Answer]
+) -> Answer | None:
+    """looked_up, for an answer of `answer_type` (a chat or an embeddings response)."""
+    cached = await runtime.responses.get_answer(plan, answer_type)
     result = plan.state if plan.state != "lookup" else "hit" if cached is not None else "miss"
     call.cache = result
     if plan.state != "off":

@@ -18,6 +18,7 @@ from llmgateway.limits.admission import Admission, Ticket
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.reasons import Reason
 from llmgateway.routing import estimate
+from llmgateway.routing.kinds import RoutedRequest
 from llmgateway.routing.rules import Caller
 from llmgateway.v1 import chat_pb2
 
@@ -62,7 +63,7 @@ def authenticated(runtime: Runtime, caller: CallerIdentity) -> Principal | None:
 
 
 class Entry:
-    """What one chat call holds from the moment the core lets it in until it ends: the runtime it
+    """What one chat or embeddings call holds from the moment the core lets it in until it ends: the runtime it
     runs on (a reload lets it finish there), its place among the calls a shutdown may cut and among
     those load shedding counts, and its admission ticket. Use as `async with Entry(...) as entry`."""
 
@@ -85,7 +86,7 @@ class Entry:
         in_flight: InFlightCalls,
         shedder: LoadShedder,
         *,
-        request: chat_pb2.ChatRequest,
+        request: RoutedRequest,
         caller: CallerIdentity,
         call: CallRecord,
     ) -> None:
@@ -109,7 +110,7 @@ class Entry:
             if who is not None:
                 self._call.tenant = who.tenant
                 check_model(who, request)
-                tokens = estimate.prompt_tokens(request) + estimate.output_tokens(request)
+                tokens = estimate.call_tokens(request)
                 self.ticket = await runtime.admission.admit(who, tokens)
         except BaseException:
             await self._leave()

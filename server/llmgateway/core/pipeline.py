@@ -1,5 +1,5 @@
-"""The core's entries: one for a unary chat call, one for a stream, one for the model list. Each
-takes a v1 request and a CallerIdentity, runs the call through the pipeline (core/entry.py's way in,
+"""The core's entries: one for a unary chat call, one for a stream, one for embeddings, one for the
+model list. Each takes a v1 request and a CallerIdentity, runs the call through the pipeline (core/entry.py's way in,
 then validation, PII, the response cache and the router) and owns the call's outcome record, which
 it settles when the call ends: limits and budgets (Entry), cache fill, metrics and access log."""
 
@@ -12,8 +12,17 @@ from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
 
 from llmgateway.core import report
-from llmgateway.core.cache_step import answer_text, assembler_for, cache_plan, looked_up, noted, replayed
+from llmgateway.core.cache_step import (
+    answer_text,
+    assembler_for,
+    cache_plan,
+    looked_up,
+    looked_up_as,
+    noted,
+    replayed,
+)
 from llmgateway.core.deadlines import bounded_by_deadline, cancellation_code, deadline_of
+from llmgateway.core.embed_validation import validate_embed_request
 from llmgateway.core.entry import Entry, authenticated, routing_caller
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.load_shedding import LoadShedder
@@ -28,9 +37,10 @@ from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.reasons import Code
 from llmgateway.redaction.policy import PiiFilter
+from llmgateway.routing.kinds import RoutedRequest
 from llmgateway.routing.pricing import cost_usd, prices_for
 from llmgateway.routing.router import RouteReport
-from llmgateway.v1 import chat_pb2, content_pb2, models_pb2
+from llmgateway.v1 import chat_pb2, content_pb2, embeddings_pb2, models_pb2
 
 
 def _prompt_text(request: chat_pb2.ChatRequest) -> str:
@@ -107,7 +117,7 @@ class Core:
         self._shedder = LoadShedder(max_concurrent_calls)
         self._access_log = access_log
 
-    def _record(self, method: str, request: chat_pb2.ChatRequest, caller: CallerIdentity) -> CallRecord:
+    def _record(self, method: str, request: RoutedRequest, caller: CallerIdentity) -> CallRecord:
         return CallRecord(
             method=method,
             metrics=self._metrics,
@@ -115,7 +125,7 @@ class Core:
             requested_model=shown(request.model),
         )
 
-    def _entry(self, request: chat_pb2.ChatRequest, caller: CallerIdentity, call: CallRecord) -> Entry:
+    def _entry(self, request: RoutedRequest, caller: CallerIdentity, call: CallRecord) -> Entry:
         return Entry(
             self._runtimes, self._in_flight, self._shedder, request=request, caller=caller, call=call
         )
@@ -278,6 +288,52 @@ class Core:
             if log_content:
                 call.completion = answer_text(answer)
             await runtime.responses.put(plan, answer)
+
+    async def embed(
+        self, request: embeddings_pb2.EmbedRequest, caller: CallerIdentity
+    ) -> tuple[embeddings_pb2.EmbedResponse, CallRecord]:
+        """An embeddings call, through the same entry, cache, routing and settlement as a chat
+        call: its response and outcome, or a GatewayError (the outcome is settled either way)."""
+        call = self._record("Embed", request, caller)
+        with self._settled(call, caller):
+            return await self._embed(request, caller, call), call
+
+    async def _embed(
+        self, request: embeddings_pb2.EmbedRequest, caller: CallerIdentity, call: CallRecord
+    ) -> embeddings_pb2.EmbedResponse:
+        async with self._entry(request, caller, call) as entry:
+            runtime = entry.runtime
+            request_id = call.request_id = request.request_id or uuid.uuid4().hex
+            validate_embed_request(request, runtime.config.limits)
+            max_call_s = runtime.config.routing.max_call_s
+            deadline = deadline_of(caller.time_remaining(), runtime.clock.now(), max_call_s)
+            pii = runtime.pii(entry.who)
+            if pii is not None:
+                pii.inputs(request)  # before the cache key and before anything leaves the gateway
+            if runtime.config.observability.log_content:
+                call.prompt = "\n".join(request.inputs)
+            plan = cache_plan(runtime, request, caller, entry.who)
+            cached = await looked_up_as(runtime, plan, request, call, embeddings_pb2.EmbedResponse)
+            if cached is not None:
+                cached.id = request_id
+                cached.usage.cost_usd = 0.0  # a cached answer costs nothing
+                return cached
+            with prompt_charged_if_cut(call):
+                async with bounded_by_deadline(caller.time_remaining(), max_call_s):
+                    response, route = await runtime.router.embed(
+                        request, request.model, request_id, deadline, routing_caller(entry.who)
+                    )
+            call.served = _served(route, plan.state_after_miss)
+            deployment = route.deployment
+            assert deployment is not None
+            response.id, response.provider = request_id, deployment.provider.name
+            response.usage.cost_usd = cost_usd(
+                prices_for(deployment.settings, response.model or deployment.upstream_model(request.model)),
+                response.usage,
+            )
+            call.usage = response.usage
+            await runtime.responses.put(plan, response)
+            return response
 
     async def list_models(self, caller: CallerIdentity) -> models_pb2.ListModelsResponse:
         """The configured models and what each provider offers; needs a valid key like chat calls."""

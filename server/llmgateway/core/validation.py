@@ -15,6 +15,7 @@ from google.protobuf import struct_pb2
 from llmgateway.config import LimitsSettings
 from llmgateway.errors import FieldViolation, invalid_argument
 from llmgateway.providers.wire_json import struct_to_dict
+from llmgateway.routing.kinds import RoutedRequest
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -191,7 +192,8 @@ def _tools(request: chat_pb2.ChatRequest) -> Iterator[FieldViolation]:
         yield FieldViolation("tool_choice.disable_parallel_tool_calls", "requires tools")
 
 
-def _identity(request: chat_pb2.ChatRequest) -> Iterator[FieldViolation]:
+def identity_violations(request: RoutedRequest) -> Iterator[FieldViolation]:
+    """What is wrong with a chat or embeddings request's model, request id and labels."""
     if not request.model:
         yield FieldViolation("model", "model is required")
     elif len(request.model) > _MAX_MODEL_NAME:
@@ -215,7 +217,7 @@ def validate_request(request: chat_pb2.ChatRequest, limits: LimitsSettings) -> N
             [FieldViolation("request", f"request is {size} bytes; the limit is {limits.max_request_bytes}")]
         )
     violations = [
-        *_identity(request),
+        *identity_violations(request),
         *_messages(request, limits),
         *_generation(request.generation_config),
         *_tools(request),

@@ -113,7 +113,7 @@ class GatewayMetrics:
         )  # fmt: skip
         self.in_flight = Gauge(
             "llmgateway_in_flight",
-            "Chat calls in flight.",
+            "Calls in flight (Chat, ChatStream, Embed).",
             ["method"],
             registry=r,
             multiprocess_mode="livesum",

@@ -165,6 +165,14 @@ class HttpAdapter(Provider, Generic[Event]):
         if not events.state.finished:
             raise stream_cut(self.name, events.missing())
 
+    async def post_json(self, wire: WireRequest) -> tuple[dict[str, Any], Answer]:
+        """POST a request that is answered with one JSON object (an embeddings batch), failing as a
+        chat call would unless it answers 200: the object, and the answer (for its headers)."""
+        answer = await self.http.post(wire.path, content=wire.body, headers=wire.headers, params=wire.params)
+        if answer.status != 200:
+            raise self.errors.from_answer(answer)
+        return json_object_body(self.name, answer.body), answer
+
     async def fetch(self, path: str, params: Mapping[str, str] | None = None) -> Answer:
         """GET `path` (a model list), failing as a chat call would unless it answers 200."""
         answer = await self.http.get(path, params=params)

@@ -10,8 +10,9 @@ import abc
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from llmgateway.errors import unsupported_capability
 from llmgateway.providers.media import MediaFetcher
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,16 @@ class UpstreamCall:
 
     request: chat_pb2.ChatRequest
     # The model name the provider expects (the deployment's), not the name the caller used.
+    upstream_model: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class EmbedCall:
+    """One embedding call to one deployment: every input of the caller's request (the adapter
+    splits them into the provider's batches)."""
+
+    request: embeddings_pb2.EmbedRequest
     upstream_model: str
     request_id: str
 
@@ -52,6 +63,11 @@ class Provider(abc.ABC):
         """The answer as stream messages carrying `delta`, `finish_reason` or `usage` (and `model`
         when the provider reports it). Raises GatewayError on failure, including a stream that ends
         without the provider's terminator. Closing the iterator early closes the upstream request."""
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbedResponse:
+        """One embedding per input, in input order, with usage (`id` and `provider` are filled in
+        by the caller). UNSUPPORTED_CAPABILITY for protocols without embeddings."""
+        raise unsupported_capability(self.name, "embeddings")
 
     async def list_models(self) -> list[str] | None:
         """The model names the upstream serves, for providers that can list them; None otherwise.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import Literal
 
 from llmgateway.config import PiiPolicy
 from llmgateway.errors import FieldViolation, GatewayError, invalid_argument
@@ -14,7 +15,7 @@ from llmgateway.reasons import Reason
 from llmgateway.redaction.kinds import PIIRejectedError
 from llmgateway.redaction.redactor import Redactor
 from llmgateway.redaction.stream import StreamRedactor
-from llmgateway.v1 import chat_pb2, content_pb2
+from llmgateway.v1 import chat_pb2, content_pb2, embeddings_pb2
 
 
 class PiiFilter:
@@ -48,6 +49,23 @@ class PiiFilter:
         violations: list[FieldViolation] = []
         for index, message in enumerate(request.messages):
             violations += self._parts(f"messages[{index}].parts", list(message.parts))
+        if violations:
+            error: GatewayError = invalid_argument(violations)
+            error.reason = Reason.PII_DETECTED
+            raise error
+
+    def inputs(self, request: embeddings_pb2.EmbedRequest) -> None:
+        """Redact an embeddings request's inputs in place, or refuse it as `prompts` does."""
+        if self._policy.prompts == "off":
+            return
+        mode: Literal["redact", "reject"] = "reject" if self._policy.prompts == "reject" else "redact"
+        violations: list[FieldViolation] = []
+        for index, text in enumerate(request.inputs):
+            try:
+                request.inputs[index] = self._redactor.check(text, mode)
+            except PIIRejectedError as rejected:
+                names = ", ".join(sorted(k.value for k in rejected.kinds))
+                violations.append(FieldViolation(f"inputs[{index}]", f"contains {names}", "PII_DETECTED"))
         if violations:
             error: GatewayError = invalid_argument(violations)
             error.reason = Reason.PII_DETECTED

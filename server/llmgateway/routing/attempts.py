@@ -21,25 +21,25 @@ from opentelemetry import trace
 from llmgateway.config import RetrySettings
 from llmgateway.errors import GatewayError, deadline_exceeded
 from llmgateway.observability.call_record import record as current_record
-from llmgateway.providers.base import UpstreamCall
 from llmgateway.reasons import Reason
 from llmgateway.resilience.bulkhead import BulkheadFullError
 from llmgateway.resilience.clock import Clock
 from llmgateway.resilience.retry import RetryBudget, backoff_delay
 from llmgateway.routing.candidates import capable
 from llmgateway.routing.classify import error_class, retryable, tries_next_deployment
+from llmgateway.routing.kinds import RoutedRequest, check_kind
 from llmgateway.routing.report import Attempt, RouteReport
 from llmgateway.routing.resolve import ModelRoute, RouteTable
 from llmgateway.routing.rules import Caller
 from llmgateway.routing.strategies import RequestFacts
 from llmgateway.routing.telemetry import AttemptSpan, attempt_started, call_event, count_attempt, served_by
 from llmgateway.routing.upstream import Upstream
-from llmgateway.v1 import chat_pb2
 
 T = TypeVar("T")
 
-# One attempt on one upstream: its result, or a GatewayError (BulkheadFullError: no free slot).
-CallOne = Callable[[Upstream, UpstreamCall, AttemptSpan], Awaitable[T]]
+# One attempt on one upstream, given the model name to send it: its result, or a GatewayError
+# (BulkheadFullError: no free slot).
+CallOne = Callable[[Upstream, str, AttemptSpan], Awaitable[T]]
 
 
 class _Failed:
@@ -53,7 +53,7 @@ _FAILED = _Failed()
 class _Call(Generic[T]):
     """The state of one routed call across its attempts."""
 
-    request: chat_pb2.ChatRequest
+    request: RoutedRequest
     requested: str
     request_id: str
     deadline: float | None
@@ -117,7 +117,7 @@ class AttemptLoop:
 
     async def run(
         self,
-        request: chat_pb2.ChatRequest,
+        request: RoutedRequest,
         facts: RequestFacts,
         call_one: CallOne[T],
         *,
@@ -130,6 +130,7 @@ class AttemptLoop:
         attempt; else the last attempt's error (or why no attempt could be made)."""
         call = _Call(request, requested, request_id, deadline, facts, call_one, RouteReport(requested))
         route = self._table.decide(request, requested, facts.prompt_tokens, caller)[0]
+        check_kind(route.name, route.settings.kind, request)
         call.report.requested_model = route.name
         observed = current_record()
         if observed is not None:
@@ -167,13 +168,10 @@ class AttemptLoop:
         while True:
             if not self._admit(call, model_route, upstream):
                 return _FAILED
-            upstream_call = UpstreamCall(
-                request=call.request,
-                upstream_model=upstream.deployment.upstream_model(upstream_name),
-                request_id=call.request_id,
-            )
             try:
-                result = await self._one_attempt(call, upstream, upstream_call)
+                result = await self._one_attempt(
+                    call, upstream, upstream.deployment.upstream_model(upstream_name)
+                )
             except BulkheadFullError:
                 return _FAILED
             except GatewayError as error:
@@ -204,17 +202,18 @@ class AttemptLoop:
             )
         return True
 
-    async def _one_attempt(self, call: _Call[T], upstream: Upstream, upstream_call: UpstreamCall) -> T:
+    async def _one_attempt(self, call: _Call[T], upstream: Upstream, upstream_model: str) -> T:
         """One call to one upstream, traced, timed and counted; failures are recorded in `call`
         and re-raised."""
         observed = current_record()
         span = AttemptSpan.start(
             self._tracer,
             upstream,
-            upstream_call.upstream_model,
+            upstream_model,
             len(call.report.attempts) + 1,
-            request=upstream_call.request,
-            request_id=upstream_call.request_id,
+            operation=call.facts.operation,
+            request=call.request,
+            request_id=call.request_id,
         )
         attempt_started(observed, upstream, call.requested, call.facts.prompt_tokens)
         started = self._clock.now()
@@ -222,7 +221,7 @@ class AttemptLoop:
         try:
             await upstream.reserve(call.facts.tokens)
             with span.active():
-                return await call.call_one(upstream, upstream_call, span)
+                return await call.call_one(upstream, upstream_model, span)
         except BulkheadFullError:
             span.end()
             upstream.record_neutral()

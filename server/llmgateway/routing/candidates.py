@@ -5,6 +5,7 @@ output, a large enough context window). The route's balancer (strategies.py) the
 from __future__ import annotations
 
 from llmgateway.routing import estimate
+from llmgateway.routing.kinds import RoutedRequest
 from llmgateway.routing.resolve import ModelRoute
 from llmgateway.routing.strategies import RequestFacts
 from llmgateway.routing.upstream import Upstream
@@ -19,11 +20,14 @@ def healthy_first(upstreams: list[Upstream]) -> list[Upstream]:
 
 
 def capable(
-    route: ModelRoute, request: chat_pb2.ChatRequest, facts: RequestFacts, min_context: int
+    route: ModelRoute, request: RoutedRequest, facts: RequestFacts, min_context: int
 ) -> tuple[list[Upstream], str]:
     """The route's upstreams that can serve the request (healthy first), and, when some cannot,
     what the last of those lacks. `min_context`: a context window a deployment already refused
-    as too small, so only larger ones are candidates."""
+    as too small, so only larger ones are candidates. Embeddings need none of chat's
+    capabilities: every deployment of an embedding model is a candidate."""
+    if not isinstance(request, chat_pb2.ChatRequest):
+        return healthy_first(route.upstreams), ""
     needs_tools = bool(request.tools)
     needs_images = estimate.needs_images(request)
     needs_schema = request.generation_config.HasField("response_json_schema")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from llmgateway.v1 import chat_pb2, content_pb2
+from llmgateway.routing.kinds import RoutedRequest
+from llmgateway.v1 import chat_pb2, content_pb2, embeddings_pb2
 
 _CHARS_PER_TOKEN = 4
 _TOKENS_PER_IMAGE = 1000  # a mid-size image on most providers; exact counts differ per model
@@ -49,3 +50,23 @@ def needs_images(request: chat_pb2.ChatRequest) -> bool:
         for message in request.messages
         for part in message.parts
     )
+
+
+def embedding_tokens(request: embeddings_pb2.EmbedRequest) -> int:
+    """Estimated input tokens of an embeddings request (text at ~4 characters a token)."""
+    return sum(math.ceil(len(text) / _CHARS_PER_TOKEN) for text in request.inputs)
+
+
+def input_tokens(request: RoutedRequest) -> int:
+    """Estimated input tokens of a chat or embeddings request."""
+    if isinstance(request, embeddings_pb2.EmbedRequest):
+        return embedding_tokens(request)
+    return prompt_tokens(request)
+
+
+def call_tokens(request: RoutedRequest) -> int:
+    """What a call takes from token limits until its usage is known: its input, and for chat the
+    output it allows for (embeddings have none)."""
+    if isinstance(request, embeddings_pb2.EmbedRequest):
+        return embedding_tokens(request)
+    return prompt_tokens(request) + output_tokens(request)

@@ -22,8 +22,18 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gemini-2.0-flash": (0.10, 0.40),
     "nova-lite": (0.06, 0.24),
     "nova-pro": (0.80, 3.20),
+    # Embedding models: input only.
+    "text-embedding-3-small": (0.02, 0.0),
+    "text-embedding-3-large": (0.13, 0.0),
+    "text-embedding-ada-002": (0.10, 0.0),
+    "gemini-embedding-001": (0.15, 0.0),
+    "text-embedding-004": (0.0, 0.0),  # free of charge on the Gemini API
+    "titan-embed-text-v2": (0.02, 0.0),
+    "titan-embed-text-v1": (0.10, 0.0),
+    "embed-english-v3": (0.10, 0.0),
+    "embed-multilingual-v3": (0.10, 0.0),
 }
-_VENDOR_PREFIXES = ("us.", "eu.", "apac.", "anthropic.", "amazon.", "meta.")
+_VENDOR_PREFIXES = ("us.", "eu.", "apac.", "anthropic.", "amazon.", "meta.", "cohere.", "models/")
 
 
 def _family(model: str) -> str:

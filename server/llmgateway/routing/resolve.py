@@ -14,10 +14,10 @@ from llmgateway.config import ModelSettings, RuleSettings, Strategy
 from llmgateway.errors import GatewayError, model_not_found
 from llmgateway.reasons import Reason
 from llmgateway.routing import estimate
+from llmgateway.routing.kinds import RoutedRequest
 from llmgateway.routing.rules import Caller, RoutingFacts, RuleSet
 from llmgateway.routing.strategies import Balancer
 from llmgateway.routing.upstream import Upstream
-from llmgateway.v1 import chat_pb2
 
 
 @dataclass
@@ -84,7 +84,7 @@ class RouteTable:
         raise model_not_found(name)
 
     def decide(
-        self, request: chat_pb2.ChatRequest, requested: str, prompt_tokens: int, caller: Caller
+        self, request: RoutedRequest, requested: str, prompt_tokens: int, caller: Caller
     ) -> tuple[ModelRoute, RuleSettings | None]:
         """The route after the rules, and the rule that decided it (None: no rule matched).
         Raises for an unknown model or a rule that rejects the call."""
@@ -118,12 +118,12 @@ class RouteTable:
             self._variants[key] = ModelRoute(route.settings, route.upstreams, Balancer(strategy, self._rng))
         return self._variants[key]
 
-    def cache_scope(self, request: chat_pb2.ChatRequest, caller: Caller) -> str:
+    def cache_scope(self, request: RoutedRequest, caller: Caller) -> str:
         """What routing decides for a call, as the response cache must know it: the model route
         that would serve it, or the rule whose deployments would. Two calls that differ only in
         what the rules see (labels, key, time) may go to different models: their answers must not
         be shared. Raises as routing would (unknown model, a rule that rejects the call)."""
-        route, rule = self.decide(request, request.model, estimate.prompt_tokens(request), caller)
+        route, rule = self.decide(request, request.model, estimate.input_tokens(request), caller)
         return f"rule:{rule.name}" if rule is not None and rule.action.deployments else f"model:{route.name}"
 
     def chain(self, route: ModelRoute) -> list[ModelRoute]:

@@ -22,12 +22,13 @@ from llmgateway.errors import GatewayError
 from llmgateway.limits.backend import LimitBackend
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.observability.metrics import GatewayMetrics
-from llmgateway.providers.base import Provider, UpstreamCall
+from llmgateway.providers.base import EmbedCall, Provider, UpstreamCall
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead
 from llmgateway.resilience.clock import Clock
 from llmgateway.routing.attempts import AttemptLoop
 from llmgateway.routing.deployments import Deployment
+from llmgateway.routing.kinds import RoutedRequest
 from llmgateway.routing.report import RouteReport
 from llmgateway.routing.resolve import ModelRoute, RouteTable
 from llmgateway.routing.rules import Caller
@@ -35,7 +36,7 @@ from llmgateway.routing.strategies import Balancer, RequestFacts
 from llmgateway.routing.stream_handle import StreamHandle
 from llmgateway.routing.telemetry import AttemptSpan
 from llmgateway.routing.upstream import Upstream
-from llmgateway.v1 import chat_pb2, models_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2, models_pb2
 
 # The servicer takes the report's type from here, with the router it comes from.
 __all__ = ["ANONYMOUS", "RouteReport", "Router"]
@@ -108,7 +109,7 @@ class Router:
         """The route for a model name, alias or glob match; NOT_FOUND when none."""
         return self._table.resolve(name)
 
-    def cache_scope(self, request: chat_pb2.ChatRequest, caller: Caller) -> str:
+    def cache_scope(self, request: RoutedRequest, caller: Caller) -> str:
         """What routing decides for a call, as the response cache must know it (RouteTable)."""
         return self._table.cache_scope(request, caller)
 
@@ -165,10 +166,8 @@ class Router:
         """One complete answer, from the first deployment that gives one."""
         facts = RequestFacts.of(request, stream=False)
 
-        async def call_one(
-            upstream: Upstream, call: UpstreamCall, span: AttemptSpan
-        ) -> chat_pb2.ChatResponse:
-            response = await upstream.chat(call)
+        async def call_one(upstream: Upstream, model: str, span: AttemptSpan) -> chat_pb2.ChatResponse:
+            response = await upstream.chat(UpstreamCall(request, model, request_id))
             span.answered(response)
             span.end()
             await upstream.settle(facts.tokens, response.usage)
@@ -195,8 +194,8 @@ class Router:
         """A stream that has produced its first content, from the first deployment that does."""
         facts = RequestFacts.of(request, stream=True)
 
-        async def call_one(upstream: Upstream, call: UpstreamCall, span: AttemptSpan) -> StreamHandle:
-            first = await upstream.open_stream(call)
+        async def call_one(upstream: Upstream, model: str, span: AttemptSpan) -> StreamHandle:
+            first = await upstream.open_stream(UpstreamCall(request, model, request_id))
             span.first_token()
             return StreamHandle(
                 upstream,
@@ -206,6 +205,34 @@ class Router:
                 estimated_tokens=facts.tokens,
                 record=current_record(),
             )
+
+        return await self._attempts.run(
+            request,
+            facts,
+            call_one,
+            requested=requested,
+            request_id=request_id,
+            deadline=deadline,
+            caller=caller,
+        )
+
+    async def embed(
+        self,
+        request: embeddings_pb2.EmbedRequest,
+        requested: str,
+        request_id: str,
+        deadline: float | None,
+        caller: Caller = ANONYMOUS,
+    ) -> tuple[embeddings_pb2.EmbedResponse, RouteReport]:
+        """Every input's embedding, from the first deployment that gives them all."""
+        facts = RequestFacts.of_embedding(request)
+
+        async def call_one(upstream: Upstream, model: str, span: AttemptSpan) -> embeddings_pb2.EmbedResponse:
+            response = await upstream.embed(EmbedCall(request, model, request_id))
+            span.embedded(response)
+            span.end()
+            await upstream.settle(facts.tokens, response.usage)
+            return response
 
         return await self._attempts.run(
             request,

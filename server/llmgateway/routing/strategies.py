@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from llmgateway.config import Strategy
 from llmgateway.routing import estimate
 from llmgateway.routing.upstream import Upstream
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,18 @@ class RequestFacts:
     stream: bool
     prompt_tokens: int
     output_tokens: int
+    # The GenAI operation (gen_ai.operation.name): "chat" or "embeddings".
+    operation: str = "chat"
 
     @classmethod
     def of(cls, request: chat_pb2.ChatRequest, *, stream: bool) -> RequestFacts:
         """The facts of a request, as estimated before any call (estimate.py)."""
         return cls(stream, estimate.prompt_tokens(request), estimate.output_tokens(request))
+
+    @classmethod
+    def of_embedding(cls, request: embeddings_pb2.EmbedRequest) -> RequestFacts:
+        """The facts of an embeddings request: its inputs' estimated tokens, no output."""
+        return cls(False, estimate.embedding_tokens(request), 0, "embeddings")
 
     @property
     def tokens(self) -> int:

@@ -15,18 +15,23 @@ from opentelemetry.util.types import Attributes, AttributeValue
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.tracing import GEN_AI_PROVIDER_NAMES, finish_reason_name
+from llmgateway.routing.kinds import RoutedRequest
 from llmgateway.routing.upstream import Upstream
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 # The attribute names come from the semantic-conventions package, not our own spelling of them.
 # gen_ai.system is deprecated in favour of gen_ai.provider.name; both are sent while backends move.
 _GEN_AI_SYSTEM = "gen_ai.system"
 
 
-def request_attributes(request: chat_pb2.ChatRequest) -> dict[str, AttributeValue]:
+def request_attributes(request: RoutedRequest) -> dict[str, AttributeValue]:
     """The request parameters the GenAI conventions name, where the caller set them."""
-    config = request.generation_config
     attributes: dict[str, AttributeValue] = {}
+    if isinstance(request, embeddings_pb2.EmbedRequest):
+        if request.encoding == embeddings_pb2.EMBEDDING_ENCODING_PACKED_FLOAT32:
+            attributes[gen_ai.GEN_AI_REQUEST_ENCODING_FORMATS] = ["base64"]
+        return attributes
+    config = request.generation_config
     if config.HasField("temperature"):
         attributes[gen_ai.GEN_AI_REQUEST_TEMPERATURE] = config.temperature
     if config.HasField("top_p"):
@@ -75,8 +80,9 @@ class AttemptSpan:
         upstream_model: str,
         attempt: int,
         *,
-        request: chat_pb2.ChatRequest,
+        request: RoutedRequest,
         request_id: str,
+        operation: str = "chat",
     ) -> AttemptSpan:
         call_span = trace.get_current_span()
         context = call_span.get_span_context()
@@ -88,7 +94,7 @@ class AttemptSpan:
         provider_type = upstream.deployment.provider_settings.type
         provider_name = GEN_AI_PROVIDER_NAMES.get(provider_type, provider_type)
         attributes: dict[str, AttributeValue] = {
-            gen_ai.GEN_AI_OPERATION_NAME: gen_ai.GenAiOperationNameValues.CHAT.value,
+            gen_ai.GEN_AI_OPERATION_NAME: operation,
             gen_ai.GEN_AI_PROVIDER_NAME: provider_name,
             _GEN_AI_SYSTEM: provider_name,
             gen_ai.GEN_AI_REQUEST_MODEL: upstream_model,
@@ -100,7 +106,7 @@ class AttemptSpan:
         endpoint = upstream.deployment.provider.endpoint
         if endpoint is not None:
             attributes[server_attributes.SERVER_ADDRESS], attributes[server_attributes.SERVER_PORT] = endpoint
-        span = tracer.start_span(f"chat {upstream_model}", kind=SpanKind.CLIENT, attributes=attributes)
+        span = tracer.start_span(f"{operation} {upstream_model}", kind=SpanKind.CLIENT, attributes=attributes)
         return cls(span, request_id)
 
     def active(self) -> AbstractContextManager[Span]:
@@ -116,6 +122,19 @@ class AttemptSpan:
                 **usage_attributes(response.usage),
             }
         )
+
+    def embedded(self, response: embeddings_pb2.EmbedResponse) -> None:
+        self._span.set_attributes(
+            {
+                gen_ai.GEN_AI_RESPONSE_ID: response.id or self._response_id,
+                gen_ai.GEN_AI_RESPONSE_MODEL: response.model,
+                **usage_attributes(response.usage),
+            }
+        )
+        if response.embeddings:
+            first = response.embeddings[0]
+            dimensions = len(first.values) or len(first.packed_float32) // 4
+            self._span.set_attribute(gen_ai.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, dimensions)
 
     def first_token(self) -> None:
         self._span.add_event("first_token")

@@ -9,15 +9,16 @@ provider's probes went; nothing else touches its breaker or bulkhead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from llmgateway.config import DeploymentSettings
 from llmgateway.errors import GatewayError
 from llmgateway.limits.admission import rpm_bucket, tpm_bucket
 from llmgateway.limits.backend import Bucket, LimitBackend
 from llmgateway.observability.metrics import GatewayMetrics
-from llmgateway.providers.base import UpstreamCall
+from llmgateway.providers.base import EmbedCall, UpstreamCall
 from llmgateway.reasons import Reason
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead
@@ -25,7 +26,9 @@ from llmgateway.resilience.clock import Clock
 from llmgateway.routing.classify import counts_against_breaker
 from llmgateway.routing.deployments import Deployment
 from llmgateway.routing.stream_content import has_content
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -226,12 +229,20 @@ class Upstream:
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
         """One complete answer within the provider's `total_s`; its latency and the breaker's
         success are recorded. BulkheadFullError when no slot came free."""
+        return await self._unary(lambda: self.deployment.provider.chat(call))
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbedResponse:
+        """Every input's embedding, as `chat` gets an answer (the same slot, time limit, latency
+        and breaker)."""
+        return await self._unary(lambda: self.deployment.provider.embed(call))
+
+    async def _unary(self, ask: Callable[[], Awaitable[T]]) -> T:
         provider, total_s = self.deployment.provider, self.deployment.provider_settings.timeouts.total_s
         async with self.bulkhead.slot():
             started = self._clock.now()
             try:
                 async with asyncio.timeout(total_s):
-                    response = await provider.chat(call)
+                    response = await ask()
             except TimeoutError:
                 raise GatewayError(
                     Reason.UPSTREAM_TIMEOUT,

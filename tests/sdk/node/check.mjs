@@ -138,6 +138,22 @@ const scenarios = {
     return { text, message: error.message };
   },
 
+  async embeddings() {
+    // The SDK asks for base64 by default and decodes it; with `float` it takes the JSON numbers.
+    const input = ["node one", "node two", "node three"];
+    const embedModel = process.env.EMBEDDING_MODEL;
+    const decoded = await client.embeddings.create({ model: embedModel, input });
+    const floats = await client.embeddings.create({ model: embedModel, input, encoding_format: "float" });
+    assert.equal(decoded.object, "list");
+    assert.equal(decoded.data.length, 3);
+    assert.deepEqual(decoded.data.map((d) => d.index), [0, 1, 2]);
+    assert.deepEqual(decoded.data.map((d) => d.embedding), floats.data.map((d) => d.embedding));
+    assert.ok(decoded.usage.prompt_tokens > 0 && decoded.usage.total_tokens === decoded.usage.prompt_tokens);
+    const short = await client.embeddings.create({ model: embedModel, input: "node one", dimensions: 8 });
+    assert.equal(short.data[0].embedding.length, 8);
+    return { vectors: decoded.data.map((d) => d.embedding), short: short.data[0].embedding };
+  },
+
   async cancel() {
     const stream = await client.chat.completions.create({ model, messages: ask("hi"), stream: true });
     let text = "";

@@ -1,4 +1,4 @@
-"""The ChatService and ModelService servicers: metadata in, the core's answer out, with who served
+"""The ChatService, EmbeddingService and ModelService servicers: metadata in, the core's answer out, with who served
 it as trailing metadata; proto in, proto out; no pipeline of their own."""
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ import grpc
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.pipeline import Core
 from llmgateway.observability.call_record import CallRecord
-from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
+from llmgateway.v1 import (
+    chat_pb2,
+    chat_pb2_grpc,
+    embeddings_pb2,
+    embeddings_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
+)
 
 Context = grpc.aio.ServicerContext[object, object]
 
@@ -64,6 +71,20 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
         # In the contract since issue 21; its implementation lands with the token counters.
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "CountTokens is not implemented yet")
         raise AssertionError("abort raises")
+
+
+class EmbeddingServicer(embeddings_pb2_grpc.EmbeddingServiceServicer):
+    """Embed, through the core."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    async def Embed(
+        self, request: embeddings_pb2.EmbedRequest, context: Context
+    ) -> embeddings_pb2.EmbedResponse:
+        response, outcome = await self._core.embed(request, caller_of(context))
+        _report_served(context, outcome)
+        return response
 
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):

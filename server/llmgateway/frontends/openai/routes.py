@@ -24,6 +24,7 @@ from llmgateway.frontends.http.identity import caller_of
 from llmgateway.frontends.http.server import REQUEST_ID
 from llmgateway.frontends.http.sse import open_event_stream, send_event
 from llmgateway.frontends.openai.chunks import ChunkRenderer
+from llmgateway.frontends.openai.embeddings import EmbeddingsCall, embedding_list, to_v1_embed
 from llmgateway.frontends.openai.errors import error_body, error_response
 from llmgateway.frontends.openai.models import model_list, one_model
 from llmgateway.frontends.openai.request import ChatCall, to_v1
@@ -108,6 +109,19 @@ class OpenAIDoor:
             await response.write(_DONE)
             return response
 
+    async def embeddings(self, request: web.Request) -> web.Response:
+        call: EmbeddingsCall | None = None
+        try:
+            call = to_v1_embed(await _body(request), request[REQUEST_ID])
+            response, outcome = await self._core.embed(call.request, caller_of(request, FRONTEND))
+            body = embedding_list(response, call.request.model, as_base64=call.base64)
+            answer = web.Response(body=orjson.dumps(body), content_type="application/json")
+            for name, value in _served(outcome):
+                answer.headers[name] = value
+            return answer
+        except Exception as raised:  # the core's errors, and a bug here as a masked INTERNAL
+            return error_response(as_gateway_error(raised), call.wire_param if call else str)
+
     async def models(self, request: web.Request) -> web.Response:
         try:
             listed = await self._core.list_models(caller_of(request, FRONTEND))
@@ -127,10 +141,11 @@ class OpenAIDoor:
 
 
 def openai_routes(core: Core) -> list[web.RouteDef]:
-    """POST /v1/chat/completions, GET /v1/models and GET /v1/models/{model}."""
+    """POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models and GET /v1/models/{model}."""
     door = OpenAIDoor(core)
     return [
         web.post("/v1/chat/completions", door.chat_completions),
+        web.post("/v1/embeddings", door.embeddings),
         web.get("/v1/models", door.models),
         # Model names hold slashes (meta-llama/Llama-3.1-8B-Instruct): the rest of the path is the id.
         web.get("/v1/models/{model:.+}", door.model),

@@ -13,15 +13,17 @@ from botocore.eventstream import EventStreamMessage
 
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.adapter import HttpAdapter, WireRequest
-from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
+from llmgateway.providers.base import EmbedCall, Provider, ProviderContext, UpstreamCall
+from llmgateway.providers.bedrock.embeddings import family_of
 from llmgateway.providers.bedrock.errors import BedrockErrors
 from llmgateway.providers.bedrock.events import BedrockEvents
 from llmgateway.providers.bedrock.frames import EVENT_STREAM, EVENT_STREAM_FRAMING
 from llmgateway.providers.bedrock.request import build_body
 from llmgateway.providers.bedrock.response import chat_response
 from llmgateway.providers.bedrock.signing import Signer
+from llmgateway.providers.embeddings import BatchAnswer, embedded
 from llmgateway.providers.wire_json import dumps
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 
 class BedrockAdapter(HttpAdapter[EventStreamMessage]):
@@ -47,6 +49,20 @@ class BedrockAdapter(HttpAdapter[EventStreamMessage]):
         return WireRequest(
             path, body, headers=await self._signer.headers(self._endpoint + path, body, headers)
         )
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbedResponse:
+        family = family_of(self.name, call.upstream_model, call.request)
+        path = f"/model/{quote(call.upstream_model, safe='')}/invoke"
+        headers = {**self.settings.headers, "Content-Type": "application/json", "Accept": "application/json"}
+
+        async def embed_batch(inputs: list[str]) -> BatchAnswer:
+            body = dumps(family.body(call.request, inputs))
+            signed = await self._signer.headers(self._endpoint + path, body, headers)
+            payload, answer = await self.post_json(WireRequest(path, body, headers=signed))
+            found, tokens = family.answer(self.errors, payload, answer, inputs, call.request.encoding)
+            return BatchAnswer(found, tokens)
+
+        return await embedded(call, embed_batch, batch_size=family.batch_size, concurrency=family.concurrency)
 
     def answer(self, payload: dict[str, Any], call: UpstreamCall) -> chat_pb2.ChatResponse:
         return chat_response(self.errors, payload, call.upstream_model)

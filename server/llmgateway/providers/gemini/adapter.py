@@ -10,18 +10,21 @@ from urllib.parse import quote
 
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.adapter import HttpAdapter, WireRequest
-from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
+from llmgateway.providers.base import EmbedCall, Provider, ProviderContext, UpstreamCall
+from llmgateway.providers.embeddings import BatchAnswer, embedded
+from llmgateway.providers.gemini.embeddings import MAX_INPUTS_PER_REQUEST, batch_answer, batch_body
 from llmgateway.providers.gemini.errors import GeminiErrors
 from llmgateway.providers.gemini.events import GeminiEvents
 from llmgateway.providers.gemini.request import build_body
 from llmgateway.providers.gemini.response import chat_response, model_page
 from llmgateway.providers.http.framing import SSE, SseEvent
 from llmgateway.providers.wire_json import dumps, loads_object
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 _DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _DEFAULT_API_VERSION = "v1beta"
 _MAX_MODEL_PAGES = 20
+_EMBED_CONCURRENCY = 4  # batches of one call in flight at once
 
 
 class GeminiAdapter(HttpAdapter[SseEvent]):
@@ -54,6 +57,21 @@ class GeminiAdapter(HttpAdapter[SseEvent]):
 
     def events(self, call: UpstreamCall) -> GeminiEvents:
         return GeminiEvents(self.errors, call)
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbedResponse:
+        model = call.upstream_model.removeprefix("models/")
+        path = f"/{self._version}/models/{quote(model, safe='')}:batchEmbedContents"
+
+        async def embed_batch(inputs: list[str]) -> BatchAnswer:
+            body = dumps(batch_body(call.request, inputs, model))
+            payload, _ = await self.post_json(WireRequest(path, body))
+            return BatchAnswer(
+                *batch_answer(self.errors, payload, inputs, call.request.encoding), model=model
+            )
+
+        return await embedded(
+            call, embed_batch, batch_size=MAX_INPUTS_PER_REQUEST, concurrency=_EMBED_CONCURRENCY
+        )
 
     async def list_models(self) -> list[str] | None:
         names: list[str] = []

@@ -9,15 +9,25 @@ from urllib.parse import quote
 
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.adapter import HttpAdapter, WireRequest
-from llmgateway.providers.base import Provider, ProviderContext, UpstreamCall
+from llmgateway.providers.base import EmbedCall, Provider, ProviderContext, UpstreamCall
+from llmgateway.providers.embeddings import BatchAnswer, embedded
 from llmgateway.providers.http.framing import SSE, SseEvent
 from llmgateway.providers.openai_compat.dialects import wire_for
+from llmgateway.providers.openai_compat.embeddings import (
+    MAX_INPUTS_PER_REQUEST,
+    embeddings_answer,
+    embeddings_body,
+)
 from llmgateway.providers.openai_compat.errors import OpenAIErrors
 from llmgateway.providers.openai_compat.events import OpenAIEvents
 from llmgateway.providers.openai_compat.request import build_body
 from llmgateway.providers.openai_compat.response import chat_response, model_ids
 from llmgateway.providers.wire_json import dumps
-from llmgateway.v1 import chat_pb2
+from llmgateway.v1 import chat_pb2, embeddings_pb2
+
+# Batches of one call sent at once (a call over 2048 inputs is rare; this keeps it from opening
+# dozens of connections to the provider).
+_EMBED_CONCURRENCY = 4
 
 
 class OpenAICompatAdapter(HttpAdapter[SseEvent]):
@@ -47,6 +57,19 @@ class OpenAICompatAdapter(HttpAdapter[SseEvent]):
 
     def events(self, call: UpstreamCall) -> OpenAIEvents:
         return OpenAIEvents(self.errors, call)
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbedResponse:
+        path = self._wire.embeddings_path.format(model=quote(call.upstream_model, safe=""))
+        encoding = call.request.encoding
+
+        async def embed_batch(inputs: list[str]) -> BatchAnswer:
+            body = embeddings_body(self.name, call.request, inputs, call.upstream_model, self._wire.dialect)
+            payload, _ = await self.post_json(WireRequest(path, dumps(body), params=dict(self._wire.query)))
+            return BatchAnswer(*embeddings_answer(self.errors, payload, len(inputs), encoding))
+
+        return await embedded(
+            call, embed_batch, batch_size=MAX_INPUTS_PER_REQUEST, concurrency=_EMBED_CONCURRENCY
+        )
 
     async def list_models(self) -> list[str] | None:
         """The ids from GET /v1/models; errors map like chat errors."""

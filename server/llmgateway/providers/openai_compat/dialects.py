@@ -38,13 +38,21 @@ class OpenAIDialect:
     stream_usage: bool = True
     # Azure picks the model by the deployment in the URL and ignores `model` in the body.
     sends_model: bool = True
+    # Embeddings: whether the server takes `encoding_format: base64` and `dimensions`.
+    embeddings_base64: bool = True
+    embeddings_dimensions: bool = True
 
 
 _DIALECTS = {
     "openai": OpenAIDialect(),
     "vllm": OpenAIDialect(max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False),
+    # Together's embeddings endpoint documents `model` and `input` only.
     "together": OpenAIDialect(
-        max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False
+        max_tokens_field="max_tokens",
+        supports_top_k=True,
+        supports_developer_role=False,
+        embeddings_base64=False,
+        embeddings_dimensions=False,
     ),
 }
 
@@ -58,6 +66,7 @@ class OpenAIWire:
     auth_headers: Mapping[str, str] = field(default_factory=dict)
     # `{model}` is replaced by the URL-quoted upstream model (Azure: the deployment name).
     chat_path: str = "/v1/chat/completions"
+    embeddings_path: str = "/v1/embeddings"
     # Sent with every request (Azure: api-version).
     query: Mapping[str, str] = field(default_factory=dict)
     # None where the server cannot list what it serves in a way callers can use.
@@ -104,6 +113,7 @@ def _azure_wire(settings: ProviderSettings) -> OpenAIWire:
         dialect=_configured(settings, azure_dialect(api_version)),
         auth_headers=_azure_auth_headers(settings),
         chat_path="/openai/deployments/{model}/chat/completions",
+        embeddings_path="/openai/deployments/{model}/embeddings",
         query={"api-version": api_version},
         # The resource's model list names base models, not the deployments callers route to.
         models_path=None,

@@ -14,7 +14,14 @@ from llmgateway.client._channel import RETRY_SERVICE_CONFIG, channel_options, cr
 from llmgateway.client._errors import GatewayError
 from llmgateway.client._requests import stream_request
 from llmgateway.client._tracing import Tracing, aio_interceptors, traced_channel
-from llmgateway.v1 import chat_pb2, chat_pb2_grpc, models_pb2, models_pb2_grpc
+from llmgateway.v1 import (
+    chat_pb2,
+    chat_pb2_grpc,
+    embeddings_pb2,
+    embeddings_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
+)
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_STREAM_TIMEOUT = 600.0
@@ -115,6 +122,7 @@ class Client:
         self.channel = traced_channel(channel, tracing)
         self.chat_stub = chat_pb2_grpc.ChatServiceStub(self.channel)
         self.models_stub = models_pb2_grpc.ModelServiceStub(self.channel)
+        self.embeddings_stub = embeddings_pb2_grpc.EmbeddingServiceStub(self.channel)
 
     def chat(
         self, request: chat_pb2.ChatRequest, *, timeout: float | None = None, metadata: Metadata = ()
@@ -149,6 +157,20 @@ class Client:
                 metadata=_call_metadata(self._settings, metadata),
             )
         )
+
+    def embed(
+        self, request: embeddings_pb2.EmbedRequest, *, timeout: float | None = None, metadata: Metadata = ()
+    ) -> embeddings_pb2.EmbedResponse:
+        """One embedding per input, in input order (EmbeddingService.Embed)."""
+        try:
+            response: embeddings_pb2.EmbedResponse = self.embeddings_stub.Embed(
+                request,
+                timeout=timeout if timeout is not None else self._settings.timeout,
+                metadata=_call_metadata(self._settings, metadata),
+            )
+        except grpc.RpcError as error:
+            raise GatewayError.from_rpc_error(error) from None
+        return response
 
     def list_models(self, *, timeout: float | None = None) -> models_pb2.ListModelsResponse:
         try:
@@ -231,6 +253,7 @@ class AsyncClient:
             )
         self.chat_stub = chat_pb2_grpc.ChatServiceStub(self.channel)
         self.models_stub = models_pb2_grpc.ModelServiceStub(self.channel)
+        self.embeddings_stub = embeddings_pb2_grpc.EmbeddingServiceStub(self.channel)
 
     async def chat(
         self,
@@ -273,6 +296,24 @@ class AsyncClient:
                 metadata=_call_metadata(self._settings, metadata),
             )
         )
+
+    async def embed(
+        self,
+        request: embeddings_pb2.EmbedRequest,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (the gRPC deadline the gateway receives)
+        metadata: Metadata = (),
+    ) -> embeddings_pb2.EmbedResponse:
+        """One embedding per input, in input order (EmbeddingService.Embed)."""
+        try:
+            response: embeddings_pb2.EmbedResponse = await self.embeddings_stub.Embed(
+                request,
+                timeout=timeout if timeout is not None else self._settings.timeout,
+                metadata=_call_metadata(self._settings, metadata),
+            )
+        except grpc.aio.AioRpcError as error:
+            raise GatewayError.from_rpc_error(error) from None
+        return response
 
     async def list_models(
         self,

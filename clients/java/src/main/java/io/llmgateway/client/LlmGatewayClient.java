@@ -16,6 +16,9 @@ import io.llmgateway.v1.ChatRequest;
 import io.llmgateway.v1.ChatResponse;
 import io.llmgateway.v1.ChatServiceGrpc;
 import io.llmgateway.v1.ChatStreamRequest;
+import io.llmgateway.v1.EmbedRequest;
+import io.llmgateway.v1.EmbedResponse;
+import io.llmgateway.v1.EmbeddingServiceGrpc;
 import io.llmgateway.v1.ListModelsRequest;
 import io.llmgateway.v1.ListModelsResponse;
 import io.llmgateway.v1.ModelServiceGrpc;
@@ -53,6 +56,7 @@ public final class LlmGatewayClient implements AutoCloseable {
   private final ManagedChannel channel;
   private final ChatServiceGrpc.ChatServiceBlockingStub chat;
   private final ModelServiceGrpc.ModelServiceBlockingStub models;
+  private final EmbeddingServiceGrpc.EmbeddingServiceBlockingStub embeddings;
   private final Duration timeout;
   private final Duration streamTimeout;
 
@@ -70,6 +74,7 @@ public final class LlmGatewayClient implements AutoCloseable {
     channel = channelBuilder.intercept(interceptors).build();
     chat = ChatServiceGrpc.newBlockingStub(channel);
     models = ModelServiceGrpc.newBlockingStub(channel);
+    embeddings = EmbeddingServiceGrpc.newBlockingStub(channel);
     timeout = builder.timeout;
     streamTimeout = builder.streamTimeout;
   }
@@ -161,6 +166,20 @@ public final class LlmGatewayClient implements AutoCloseable {
                 .setRole(io.llmgateway.v1.Role.ROLE_USER)
                 .addParts(io.llmgateway.v1.Part.newBuilder().setText(text)))
         .build();
+  }
+
+  /** One embedding per input, in input order, with the default deadline. */
+  public EmbedResponse embed(EmbedRequest request) {
+    return embed(request, timeout);
+  }
+
+  /** One embedding per input, in input order, with the given deadline (null: none). */
+  public EmbedResponse embed(EmbedRequest request, Duration deadline) {
+    try {
+      return withDeadline(embeddings, deadline).embed(request);
+    } catch (StatusRuntimeException error) {
+      throw GatewayException.from(error);
+    }
   }
 
   /** The models the gateway serves. */

@@ -14,6 +14,9 @@ import io.grpc.Status;
 import io.llmgateway.v1.ChatRequest;
 import io.llmgateway.v1.ChatStreamRequest;
 import io.llmgateway.v1.ChatStreamResponse;
+import io.llmgateway.v1.EmbedRequest;
+import io.llmgateway.v1.EmbedResponse;
+import io.llmgateway.v1.Embedding;
 import io.llmgateway.v1.FinishReason;
 import io.llmgateway.v1.Part;
 import io.llmgateway.v1.Usage;
@@ -70,6 +73,12 @@ class LiveCasesTest {
       builder.apiKey(key);
     }
     try (LlmGatewayClient client = builder.build()) {
+      if (c.get("kind").getAsString().equals("embed")) {
+        EmbedRequest.Builder request = EmbedRequest.newBuilder();
+        JsonFormat.parser().merge(c.get("request").toString(), request);
+        checkEmbeddings(expect, client.embed(request.build(), deadline));
+        return;
+      }
       if (c.get("kind").getAsString().equals("unary")) {
         ChatRequest.Builder request = ChatRequest.newBuilder();
         JsonFormat.parser().merge(c.get("request").toString(), request);
@@ -122,6 +131,23 @@ class LiveCasesTest {
       }
       checkReply(expect, text, chunks.get(0).getProvider(), finish, chunks.get(chunks.size() - 1).getUsage());
     }
+  }
+
+  private static void checkEmbeddings(JsonObject expect, EmbedResponse response) {
+    assertEquals(expect.get("provider").getAsString(), response.getProvider());
+    assertEquals(expect.get("model").getAsString(), response.getModel());
+    var want = expect.getAsJsonArray("embeddings");
+    assertEquals(want.size(), response.getEmbeddingsCount());
+    for (int i = 0; i < want.size(); i++) {
+      Embedding embedding = response.getEmbeddings(i);
+      assertEquals(i, embedding.getIndex());
+      var values = want.get(i).getAsJsonArray();
+      assertEquals(values.size(), embedding.getValuesCount());
+      for (int j = 0; j < values.size(); j++) {
+        assertEquals(values.get(j).getAsDouble(), embedding.getValues(j), 1e-6, "embedding " + i + " value " + j);
+      }
+    }
+    assertTrue(response.getUsage().getInputTokens() >= expect.get("min_input_tokens").getAsInt());
   }
 
   private static void checkError(JsonObject expect, GatewayException error) {
