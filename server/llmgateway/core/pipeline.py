@@ -26,6 +26,7 @@ from llmgateway.core.validation import validate_request
 from llmgateway.errors import GatewayError, as_gateway_error, shown
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.observability.tracing import finish_reason_name
 from llmgateway.reasons import Code
 from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.pricing import cost_usd, prices_for
@@ -206,6 +207,7 @@ class Core:
             response.usage,
         )
         call.usage = response.usage
+        call.finish_reason = finish_reason_name(response.finish_reason)
         if runtime.config.observability.log_content:
             call.completion = answer_text(response)
         await runtime.responses.put(prepared.plan, response)

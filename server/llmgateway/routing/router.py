@@ -26,7 +26,7 @@ from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead
 from llmgateway.resilience.clock import Clock
-from llmgateway.routing.attempts import AttemptLoop
+from llmgateway.routing.attempts import AttemptLoop, Declines
 from llmgateway.routing.deployments import Deployment
 from llmgateway.routing.report import RouteReport
 from llmgateway.routing.resolve import ModelRoute, RouteTable
@@ -41,6 +41,9 @@ from llmgateway.v1 import chat_pb2, models_pb2
 __all__ = ["ANONYMOUS", "RouteReport", "Router"]
 
 ANONYMOUS = Caller()
+# How an answer shows it declined (a refusal, a content filter): the policy of attempts.py.
+_UNARY_DECLINES: Declines[chat_pb2.ChatResponse] = Declines(lambda response: response.finish_reason)
+_STREAM_DECLINES: Declines[StreamHandle] = Declines(StreamHandle.opening_finish, StreamHandle.set_aside)
 
 
 def build_routes(
@@ -174,6 +177,7 @@ class Router:
             request_id=request_id,
             deadline=deadline,
             caller=caller,
+            declines=_UNARY_DECLINES,
         )
 
     async def open_stream(
@@ -207,4 +211,5 @@ class Router:
             request_id=request_id,
             deadline=deadline,
             caller=caller,
+            declines=_STREAM_DECLINES,
         )
