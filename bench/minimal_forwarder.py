@@ -73,7 +73,17 @@ def stream_message(line: str | bytes) -> chat_pb2.ChatStreamResponse | None:
     return None
 
 
-class Forwarder(chat_pb2_grpc.ChatServiceServicer):
+class _ChatOnly(chat_pb2_grpc.ChatServiceServicer):
+    """What the forwarders share: they measure Chat and ChatStream, and count nothing."""
+
+    async def CountTokens(  # noqa: N802
+        self, request: chat_pb2.CountTokensRequest, context: Any
+    ) -> chat_pb2.CountTokensResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the forwarder answers Chat and ChatStream only")
+        raise AssertionError("abort raises")
+
+
+class Forwarder(_ChatOnly):
     """Through httpx's client and its own pool."""
 
     def __init__(self, upstream: str, api_key: str) -> None:
@@ -94,7 +104,7 @@ class Forwarder(chat_pb2_grpc.ChatServiceServicer):
                     yield message
 
 
-class GatewayPoolForwarder(chat_pb2_grpc.ChatServiceServicer):
+class GatewayPoolForwarder(_ChatOnly):
     """Through the gateway's own upstream client (its aiohttp transport)."""
 
     def __init__(self, upstream: str, api_key: str) -> None:

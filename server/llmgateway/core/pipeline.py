@@ -13,6 +13,7 @@ from contextlib import aclosing, contextmanager
 
 from llmgateway.core import report
 from llmgateway.core.cache_step import answer_text, assembler_for, cache_plan, looked_up, noted, replayed
+from llmgateway.core.counting import as_chat_request, count_tokens
 from llmgateway.core.deadlines import bounded_by_deadline, cancellation_code, deadline_of
 from llmgateway.core.entry import Entry, authenticated, routing_caller
 from llmgateway.core.identity import CallerIdentity
@@ -280,6 +281,20 @@ class Core:
             if log_content:
                 call.completion = answer_text(answer)
             await runtime.responses.put(plan, answer)
+
+    async def count_tokens(
+        self, request: chat_pb2.CountTokensRequest, caller: CallerIdentity
+    ) -> tuple[chat_pb2.CountTokensResponse, CallRecord]:
+        """A token count (core/counting.py: what it shares with a chat call and what it skips), and
+        its outcome; the outcome is settled either way, under the method CountTokens."""
+        chat_request = as_chat_request(request)
+        call = self._record("CountTokens", chat_request, caller)
+        with self._settled(call, caller), self._runtimes.use() as runtime:
+            self._shedder.enter()
+            try:
+                return await count_tokens(runtime, chat_request, caller, call), call
+            finally:
+                self._shedder.leave()
 
     async def list_models(self, caller: CallerIdentity) -> models_pb2.ListModelsResponse:
         """The configured models and what each provider offers; needs a valid key like chat calls."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import ClassVar
 
+from llmgateway.providers import local_count
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.v1 import chat_pb2
 
@@ -34,6 +36,9 @@ class UpstreamCall:
 class Provider(abc.ABC):
     """A configured upstream account speaking one wire protocol."""
 
+    # Whether count_tokens is the local estimate (whose tokenizer the gateway loads before serving).
+    counts_locally: ClassVar[bool] = True
+
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -46,6 +51,12 @@ class Provider(abc.ABC):
         """The answer as stream messages carrying `delta`, `finish_reason` or `usage` (and `model`
         when the provider reports it). Raises GatewayError on failure, including a stream that ends
         without the provider's terminator. Closing the iterator early closes the upstream request."""
+
+    async def count_tokens(self, call: UpstreamCall) -> chat_pb2.CountTokensResponse:
+        """The input tokens `call.request` would use (`input_tokens`, `estimated`, `model`,
+        `counted_by`; the caller fills in `provider`). Providers with a counting endpoint ask it;
+        the rest estimate locally (local_count.py), which needs no network."""
+        return await local_count.estimate(call.request, call.upstream_model)
 
     async def list_models(self) -> list[str] | None:
         """The model names the upstream serves, for providers that can list them; None otherwise.

@@ -26,6 +26,7 @@ from llmgateway.providers.base import Provider, UpstreamCall
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead
 from llmgateway.resilience.clock import Clock
+from llmgateway.routing import counting
 from llmgateway.routing.attempts import AttemptLoop, Declines
 from llmgateway.routing.deployments import Deployment
 from llmgateway.routing.report import RouteReport
@@ -146,6 +147,18 @@ class Router:
     def upstreams_of(self, provider: str) -> list[Upstream]:
         """The upstreams of a provider's deployments (whom its health probes concern)."""
         return [upstream for upstream in self.upstreams if upstream.provider_name == provider]
+
+    # ---- token counts ---------------------------------------------------------------------------
+
+    async def count_tokens(
+        self, request: chat_pb2.ChatRequest, requested: str, request_id: str, caller: Caller = ANONYMOUS
+    ) -> tuple[chat_pb2.CountTokensResponse, RouteReport]:
+        """The input tokens of `request`, counted on a deployment the rules and strategy pick
+        (routing/counting.py says what a count leaves out of a chat call's routing)."""
+        route = self._table.decide(
+            request, requested, RequestFacts.of(request, stream=False).prompt_tokens, caller
+        )[0]
+        return await counting.count_tokens(route, request, requested, request_id)
 
     # ---- unary and streaming ----------------------------------------------------------------
 

@@ -35,7 +35,7 @@ def _report_served(context: Context, outcome: CallRecord) -> None:
 
 
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
-    """Chat and ChatStream, through the core."""
+    """Chat, ChatStream and CountTokens, through the core."""
 
     def __init__(self, core: Core) -> None:
         self._core = core
@@ -57,6 +57,13 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
                     yield message
         finally:
             _report_served(context, outcome)
+
+    async def CountTokens(
+        self, request: chat_pb2.CountTokensRequest, context: Context
+    ) -> chat_pb2.CountTokensResponse:
+        response, outcome = await self._core.count_tokens(request, caller_of(context))
+        _report_served(context, outcome)
+        return response
 
 
 class ModelServicer(models_pb2_grpc.ModelServiceServicer):
