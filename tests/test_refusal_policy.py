@@ -211,3 +211,19 @@ async def test_refused_is_a_known_fallback_class(start_gateway: StartGateway) ->
                 ],
             }
         )
+
+
+async def test_with_the_policy_a_refusal_goes_first_to_the_models_next_deployment(
+    openai_sim: OpenAISimulator, anthropic_sim: AnthropicSimulator, start_gateway: StartGateway, connect: Any
+) -> None:
+    data = config("openai", openai_sim.base_url, anthropic_sim, ["refused"])
+    data["models"][0]["fallbacks"] = []
+    data["models"][0]["deployments"] = [
+        {"provider": "first", "model": "gpt-4o-mini", "weight": 100},
+        {"provider": "second", "model": "claude-haiku-4-5", "weight": 1, "name": "m-on-claude"},
+    ]
+    _, client = await started(start_gateway, connect, data)
+    openai_sim.enqueue(Behaviour(refusal=REFUSAL))
+    response = await client.chat.Chat(chat_request("m", user("hi")), timeout=5)
+    assert (response.provider, response.finish_reason) == ("second", chat_pb2.FINISH_REASON_STOP)
+    assert len(openai_sim.requests) == len(anthropic_sim.requests) == 1
