@@ -38,6 +38,12 @@ class Echo(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer):
     ) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
         yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(text="Hello."))
 
+    async def CountTokens(  # noqa: N802
+        self, request: chat_pb2.CountTokensRequest, context: Any
+    ) -> chat_pb2.CountTokensResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the yardstick answers Chat and ChatStream only")
+        raise AssertionError("abort raises")
+
 
 async def serve(listen: str) -> None:
     server = grpc.aio.server()

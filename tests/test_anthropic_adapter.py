@@ -279,7 +279,7 @@ async def test_max_tokens_and_stop_sequence_finish_reasons(client: Client, sim: 
         ("stop_sequence", chat_pb2.FINISH_REASON_STOP),
         ("max_tokens", chat_pb2.FINISH_REASON_LENGTH),
         ("tool_use", chat_pb2.FINISH_REASON_TOOL_CALLS),
-        ("refusal", chat_pb2.FINISH_REASON_CONTENT_FILTER),
+        ("refusal", chat_pb2.FINISH_REASON_REFUSAL),
         ("pause_turn", chat_pb2.FINISH_REASON_OTHER),
         ("something_new", chat_pb2.FINISH_REASON_OTHER),
     ],

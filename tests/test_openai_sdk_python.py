@@ -144,6 +144,42 @@ async def test_json_schema_output_parsed_by_the_sdk(door: Door, provider: str) -
     assert "city" in json.dumps(sim.requests[-1].body), "the schema reached the provider"
 
 
+REFUSAL = "I can't help with that."
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure_openai"])
+async def test_a_refusal_reaches_the_sdk_as_refusal(door: Door, provider: str) -> None:
+    client, sim, _ = await door(provider)
+    sim.enqueue(Behaviour(refusal=REFUSAL), Behaviour(refusal=REFUSAL))
+    completion = await client.chat.completions.parse(
+        model=MODEL, messages=[{"role": "user", "content": "the weather in Paris"}], response_format=Weather
+    )
+    [choice] = completion.choices
+    assert (choice.message.refusal, choice.message.parsed, choice.message.content) == (REFUSAL, None, None)
+    assert choice.finish_reason == "stop", "OpenAI ends a refusal with stop"
+    async with client.chat.completions.stream(
+        model=MODEL, messages=[{"role": "user", "content": "the weather in Paris"}], response_format=Weather
+    ) as stream:
+        refusal_events = [event async for event in stream if event.type == "refusal.delta"]
+        final = await stream.get_final_completion()
+    assert refusal_events, "the refusal streams as delta.refusal"
+    assert final.choices[0].message.refusal == REFUSAL and final.choices[0].message.parsed is None
+
+
+@pytest.mark.parametrize(
+    ("provider", "finish"), [("gemini", "content_filter"), ("bedrock", "content_filter")]
+)
+async def test_a_content_filter_is_finish_reason_content_filter(
+    door: Door, provider: str, finish: str
+) -> None:
+    client, sim, _ = await door(provider)
+    sim.enqueue(Behaviour(refusal=REFUSAL))
+    completion = await client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "something filtered"}]
+    )
+    assert completion.choices[0].finish_reason == finish
+
+
 class GetWeather(BaseModel):
     city: str
 

@@ -32,6 +32,7 @@ from llmgateway.observability.expected_events import quiet_expected_grpc_errors
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
 from llmgateway.observability.tracing import build_tracer_provider
 from llmgateway.process import gc_tuning
+from llmgateway.providers import local_count
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
 from llmgateway.store.shared import Store, build_store
@@ -198,6 +199,12 @@ class Gateway:
 
         self._store = build_store(self.config, self.metrics)
         runtimes = RuntimeHolder(self._new_runtime(self.config), on_retired=self._on_runtime_retired)
+        # Loading a tokenizer holds the GIL for seconds: done now, before serving, not in a call.
+        local_count.preload(
+            u.deployment.settings.model
+            for u in runtimes.current.router.upstreams
+            if u.deployment.provider.counts_locally
+        )
         self._runtimes = runtimes
         self._core = core = Core(
             runtimes,

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from llmgateway.v1 import chat_pb2
 from tests.upstreams.anthropic import AnthropicSimulator
 from tests.upstreams.azure_openai import AzureOpenAISimulator
 from tests.upstreams.base import SimulatorServer
@@ -58,6 +59,9 @@ CASES: tuple[str, ...] = (
     "stream_stall",
     "embeddings",
     "embeddings_dimensions",
+    "count_tokens",
+    "refusal",
+    "refusal_stream",
 )
 ERROR_CASES: tuple[str, ...] = (
     "error_rate_limit",
@@ -102,6 +106,26 @@ class Unsupported:
 
 
 @dataclass(frozen=True)
+class Counting:
+    """How CountTokens is answered for the provider: by its counting endpoint (`path`, where the
+    simulator receives it), or by the gateway's local tokenizer (`path` None) with why."""
+
+    path: Callable[[str], str] | None = None
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Declining:
+    """How the provider says its model declined (Behaviour.refusal), as v1 shows it: the finish
+    reason, whether the words come as a refusal part (else as text, or none at all), and the
+    provider's own signal (for the matrix)."""
+
+    finish: chat_pb2.FinishReason.ValueType
+    refusal_part: bool
+    signal: str
+
+
+@dataclass(frozen=True)
 class WireShape:
     """Where one wire format puts each feature of a request body the simulator recorded."""
 
@@ -134,6 +158,10 @@ class ProviderHarness:
     upstream_model: str
     wire: WireShape
     errors: dict[str, ErrorCase]
+    counting: Counting
+    # None: the provider has no refusal or content-filter signal of its own (the cases are skipped).
+    declining: Declining | None
+    declining_absent: str = ""
     unsupported: dict[str, Unsupported] = field(default_factory=dict)
     # The upstream embedding model of the `conf-embed` model; None where the provider has none (the
     # embedding model then names the chat model, and Embed must be refused).
@@ -576,6 +604,9 @@ OLLAMA_ERRORS = _errors(
 
 # --- the providers -----------------------------------------------------------------------------
 
+OPENAI_REFUSAL = Declining(chat_pb2.FINISH_REASON_REFUSAL, True, "message.refusal, finish stop")
+ESTIMATED = Counting(why="no counting endpoint")
+
 KEY = "sk-conf-right-key-0123456789abcdef"
 WRONG_KEY = "sk-conf-WRONG-key-9876543210zyxwvu"
 AWS_KEY_ID = "AKIDCONFORMANCE"
@@ -596,6 +627,8 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="text-embedding-3-small",
             wire=OPENAI_WIRE,
             errors=OPENAI_ERRORS,
+            counting=ESTIMATED,
+            declining=OPENAI_REFUSAL,
         ),
         ProviderHarness(
             key="azure_openai",
@@ -608,6 +641,8 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="embed-small-prod",
             wire=OPENAI_WIRE,
             errors=AZURE_ERRORS,
+            counting=ESTIMATED,
+            declining=OPENAI_REFUSAL,
         ),
         ProviderHarness(
             key="vllm",
@@ -620,6 +655,9 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="Qwen/Qwen3-Embedding-0.6B",
             wire=OPENAI_WIRE,
             errors=VLLM_ERRORS,
+            counting=Counting(why="no counting endpoint in its OpenAI API (/tokenize is vLLM's own)"),
+            declining=None,
+            declining_absent="the serving engine has no refusal signal",
         ),
         ProviderHarness(
             key="together",
@@ -638,6 +676,9 @@ HARNESSES: dict[str, ProviderHarness] = {
                     why="/v1/embeddings takes model and input only",
                 )
             },
+            counting=ESTIMATED,
+            declining=None,
+            declining_absent="no refusal signal in its API",
         ),
         ProviderHarness(
             key="anthropic",
@@ -653,6 +694,8 @@ HARNESSES: dict[str, ProviderHarness] = {
                 case: Unsupported(feature="embeddings", why="Anthropic has no embeddings API")
                 for case in ("embeddings", "embeddings_dimensions")
             },
+            counting=Counting(lambda model: "/v1/messages/count_tokens"),
+            declining=Declining(chat_pb2.FINISH_REASON_REFUSAL, False, "stop_reason refusal"),
         ),
         ProviderHarness(
             key="gemini",
@@ -665,6 +708,8 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="gemini-embedding-001",
             wire=GEMINI_WIRE,
             errors=GEMINI_ERRORS,
+            counting=Counting(lambda model: f"/v1beta/models/{model}:countTokens"),
+            declining=Declining(chat_pb2.FINISH_REASON_CONTENT_FILTER, False, "finishReason SAFETY"),
         ),
         ProviderHarness(
             key="bedrock",
@@ -681,6 +726,8 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="amazon.titan-embed-text-v2:0",
             wire=BEDROCK_WIRE,
             errors=BEDROCK_ERRORS,
+            counting=Counting(lambda model: f"/model/{model}/count-tokens"),
+            declining=Declining(chat_pb2.FINISH_REASON_CONTENT_FILTER, False, "stopReason content_filtered"),
         ),
         ProviderHarness(
             key="ollama",
@@ -694,6 +741,9 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="nomic-embed-text",
             wire=OLLAMA_WIRE,
             errors=OLLAMA_ERRORS,
+            counting=ESTIMATED,
+            declining=None,
+            declining_absent="no refusal signal in /api/chat",
             unsupported={
                 "tool_choice_forced": Unsupported(
                     feature="forcing a tool call (tool_choice required or tool)",
@@ -723,6 +773,14 @@ def cell(harness: ProviderHarness, case: str) -> str:
     error = harness.errors.get(case)
     if error is not None and error.note:
         return f"✓ as {error.reason} (no distinct signal: {error.note})"
+    if case == "count_tokens":
+        counting = harness.counting
+        return "✓ by the provider" if counting.path is not None else f"✓ estimate ({counting.why})"
+    if case in ("refusal", "refusal_stream"):
+        declining = harness.declining
+        if declining is None:
+            return f"none: {harness.declining_absent}"
+        return f"✓ {chat_pb2.FinishReason.Name(declining.finish).removeprefix('FINISH_REASON_')} ({declining.signal})"
     return "✓"
 
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 import pytest
@@ -432,6 +433,59 @@ async def case_embeddings_dimensions(c: Conformance) -> None:
         assert list(struct.unpack("<256f", embedding.packed_float32)) == vector(text, 256)
 
 
+async def case_count_tokens(c: Conformance) -> None:
+    """CountTokens: the provider's count where it has an endpoint, the same figure its chat call
+    then reports as input tokens; elsewhere the local estimate, marked as one, with no upstream
+    request at all."""
+    system = message(content_pb2.ROLE_SYSTEM, text("be brief and kind"))
+    prompt = [system, user("how many tokens are in this prompt?")]
+    counted = await c.client.chat.CountTokens(
+        chat_pb2.CountTokensRequest(model=MODEL, messages=prompt), timeout=CALL_TIMEOUT
+    )
+    assert counted.provider == c.harness.provider_name and counted.input_tokens > 0
+    path = c.harness.counting.path
+    if path is None:
+        assert (counted.estimated, counted.counted_by) == (True, "toktok/o200k_base")
+        assert c.sim.requests == [], "an estimate asks no upstream"
+        longer = await c.client.chat.CountTokens(
+            chat_pb2.CountTokensRequest(model=MODEL, messages=[*prompt, user("and a few more words")]),
+            timeout=CALL_TIMEOUT,
+        )
+        assert longer.input_tokens > counted.input_tokens
+        return
+    assert (counted.estimated, counted.counted_by) == (False, "provider")
+    assert [unquote(r.path) for r in c.sim.requests] == [path(c.harness.upstream_model)]
+    response = await c.chat(chat_request(MODEL, *prompt))
+    assert counted.input_tokens == response.usage.input_tokens
+
+
+async def case_refusal(c: Conformance) -> None:
+    declining = c.harness.declining
+    if declining is None:
+        pytest.skip(c.harness.declining_absent)
+    c.sim.behaviour = Behaviour(refusal="I can't help with that.")
+    response = await c.chat(chat_request(MODEL, user("something it declines")))
+    assert response.finish_reason == declining.finish
+    kinds = {p.WhichOneof("kind") for p in response.message.parts}
+    if declining.refusal_part:
+        assert "".join(p.refusal for p in response.message.parts) == "I can't help with that."
+        assert kinds == {"refusal"}
+    else:
+        assert "refusal" not in kinds
+
+
+async def case_refusal_stream(c: Conformance) -> None:
+    declining = c.harness.declining
+    if declining is None:
+        pytest.skip(c.harness.declining_absent)
+    c.sim.behaviour = Behaviour(refusal="I can't help with that.")
+    messages = await c.stream(stream_request(MODEL, user("something it declines")))
+    assert [m.finish_reason for m in messages if m.finish_reason] == [declining.finish]
+    refusal = "".join(m.delta.refusal for m in messages)
+    assert refusal == ("I can't help with that." if declining.refusal_part else "")
+    assert messages[-1].usage.output_tokens >= 0
+
+
 def check_interrupted(
     c: Conformance, received: list[chat_pb2.ChatStreamResponse], status: RichStatus, cause: str
 ) -> None:
@@ -469,6 +523,9 @@ CASE_FUNCTIONS: dict[str, Callable[[Conformance], Awaitable[None]]] = {
     "stream_stall": case_stream_stall,
     "embeddings": case_embeddings,
     "embeddings_dimensions": case_embeddings_dimensions,
+    "count_tokens": case_count_tokens,
+    "refusal": case_refusal,
+    "refusal_stream": case_refusal_stream,
 }
 
 # For cases a provider may not support: the request that asks for the capability.

@@ -71,6 +71,12 @@ _TOP_LEVEL: Final = frozenset(
     }
 )  # fmt: skip
 _SAMPLING: Final = ("temperature", "top_p", "top_k")
+# What POST /v1/messages/count_tokens takes: the prompt and what adds to it, never max_tokens nor
+# anything else that only shapes the output.
+_COUNT_FIELDS: Final = frozenset(
+    {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "mcp_servers",
+     "context_management"}
+)  # fmt: skip
 _IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _USER_BLOCKS: Final = ("text", "image", "document", "tool_result")
 _ASSISTANT_BLOCKS: Final = ("text", "tool_use", "thinking", "redacted_thinking")
@@ -418,6 +424,28 @@ def _validate(body: object, version: str) -> _Request:
     )
 
 
+def _validate_count(body: object) -> tuple[str, int]:
+    """Check a count_tokens body; return (model, input tokens as /v1/messages would report them)."""
+    if not isinstance(body, dict):
+        raise _invalid("There was an error parsing the body of your request: expected a JSON object")
+    for key in body:
+        if key not in _COUNT_FIELDS:
+            raise _invalid(f"{key}: Extra inputs are not permitted")
+    for key in ("model", "messages"):
+        if key not in body:
+            raise _invalid(f"{key}: Field required")
+    model = body["model"]
+    if not isinstance(model, str):
+        raise _invalid("model: Input should be a valid string")
+    system_words = _validate_system(body.get("system"))
+    words, _ = _validate_messages(body["messages"])
+    _validate_tool_choice(body.get("tool_choice"), _validate_tools(body))
+    _validate_output_config(body.get("output_config"))
+    if model not in MODELS:
+        raise _ApiError(404, f"model: {model}")
+    return model, words + system_words
+
+
 # --------------------------------------------------------------------------------------------------------
 # Reply planning
 
@@ -460,6 +488,9 @@ class _Reply:
 
 
 def _plan_reply(req: _Request, behaviour: Behaviour) -> _Reply:
+    if behaviour.refusal is not None:
+        # The classifiers stop the answer: what was said so far, no tool use, stop_reason refusal.
+        return _Reply(word_chunks(behaviour.refusal), [], "refusal", None, req.prompt_words)
     uses = [_ToolUse(random_id("toolu_01", 22), name, args) for name, args in behaviour.tool_calls]
     text = behaviour.reply_text
     if text is None and not uses:
@@ -584,6 +615,8 @@ class AnthropicSimulator(SimulatorServer):
         path, method = request.path, request.method
         if path == "/v1/messages" and method == "POST":
             return await self._messages(request, exchange, body)
+        if path == "/v1/messages/count_tokens" and method == "POST":
+            return await self._count_tokens(request, exchange, body)
         if method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
             try:
                 self._check_headers(request)
@@ -706,6 +739,20 @@ class AnthropicSimulator(SimulatorServer):
             headers=headers,
             error_frame=sse_event(compact_json(error), behaviour, 0, "error"),
         )
+
+    async def _count_tokens(
+        self, request: web.BaseRequest, exchange: Exchange, body: Any
+    ) -> web.StreamResponse:
+        """The count the messages endpoint would report as usage.input_tokens for the same prompt."""
+        behaviour = self.next_behaviour()
+        if behaviour.status != 200:
+            return await self._send_forced_error(request, exchange, behaviour)
+        try:
+            self._check_headers(request)
+            _, tokens = _validate_count(body)
+        except _ApiError as err:
+            return await self._send_error(request, exchange, err, behaviour)
+        return await self._send_json(request, exchange, 200, {"input_tokens": tokens}, behaviour)
 
     async def _send_forced_error(
         self, request: web.BaseRequest, exchange: Exchange, behaviour: Behaviour

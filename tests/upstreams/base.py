@@ -59,6 +59,10 @@ class Behaviour:
     tool_calls: list[tuple[str, str]] = field(default_factory=list)
     # The provider's own finish/stop reason string, overriding the natural one.
     finish_reason: str | None = None
+    # The model declines, each provider its own way: OpenAI answers this text as `message.refusal`
+    # (`delta.refusal` chunks) with finish `stop`; Anthropic as text with stop_reason `refusal`;
+    # Gemini with no content and finishReason `SAFETY`; Bedrock with stopReason `content_filtered`.
+    refusal: str | None = None
     cut_after: int | None = None
     reset_after: int | None = None
     stall_after: int | None = None

@@ -87,7 +87,9 @@ _FIRST_MESSAGE_USER: Final = (
     "A conversation must start with a user message. "
     "Try again with a conversation that starts with a user message."
 )
-_PATH: Final = re.compile(r"^/model/(?P<model>[^/]+)/(?P<action>converse|converse-stream|invoke)$")
+_PATH: Final = re.compile(
+    r"^/model/(?P<model>[^/]+)/(?P<action>converse|converse-stream|invoke|count-tokens)$"
+)
 # A Behaviour.status with no error_type gets the exception Bedrock sends with that status.
 _DEFAULT_ERRORS: Final[dict[int, str]] = {
     400: "ValidationException",
@@ -513,7 +515,8 @@ def _check_output_config(body: dict[str, Any]) -> None:
         )
 
 
-def _validate(operation: str, model: str, raw: bytes) -> _ChatRequest:
+def _parsed(operation: str, raw: bytes) -> Any:
+    """The body as JSON, checked against the operation's input shape."""
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
@@ -524,6 +527,28 @@ def _validate(operation: str, model: str, raw: bytes) -> _ChatRequest:
             _CORAL_SERVICE,
         ) from None
     _check(_input_shape(operation), body, "")
+    return body
+
+
+def _validate(operation: str, model: str, raw: bytes) -> _ChatRequest:
+    return _validated_conversation(model, _parsed(operation, raw))
+
+
+def validate_count(model: str, raw: bytes) -> int:
+    """Check a CountTokens body; return the inputTokens Converse would report for the same prompt.
+    Only the `converse` member of the input union is simulated."""
+    body = _parsed("CountTokens", raw)
+    union = body.get("input")
+    if not isinstance(union, dict) or len(union) != 1:
+        raise _validation(
+            "1 validation error detected: Value at 'input' failed to satisfy constraint: Member must not be null"
+        )
+    if "converse" not in union:
+        raise _validation("The simulator counts Converse input only (input.converse).")
+    return _validated_conversation(model, union["converse"]).prompt_words
+
+
+def _validated_conversation(model: str, body: dict[str, Any]) -> _ChatRequest:
     if model not in MODELS:
         raise _ApiError(
             404,
@@ -583,6 +608,9 @@ class _Reply:
 
 
 def _plan_reply(chat: _ChatRequest, behaviour: Behaviour) -> _Reply:
+    if behaviour.refusal is not None:
+        # The model's own content filter removed the answer: an empty message, content_filtered.
+        return _Reply([], [], behaviour.finish_reason or "content_filtered", chat.prompt_words)
     calls = [_ToolCall(random_id("tooluse_", 22), name, args) for name, args in behaviour.tool_calls]
     text = behaviour.reply_text
     if text is None and not calls:
@@ -718,6 +746,8 @@ class BedrockSimulator(SimulatorServer):
         raw = await request.read()  # aiohttp hands back the body it already read, unchanged
         if match["action"] == "invoke":
             return await self._invoke(request, exchange, unquote(match["model"]), raw)
+        if match["action"] == "count-tokens":
+            return await self._count_tokens(request, exchange, unquote(match["model"]), raw)
         return await self._converse(request, exchange, unquote(match["model"]), match["action"], raw)
 
     async def _invoke(
@@ -760,6 +790,20 @@ class BedrockSimulator(SimulatorServer):
         headers["X-Amzn-Bedrock-Input-Token-Count"] = str(input_tokens)
         headers["X-Amzn-Bedrock-Invocation-Latency"] = "12"
         return await self.send_json(request, exchange, 200, payload, headers)
+
+    async def _count_tokens(
+        self, request: web.BaseRequest, exchange: Exchange, model: str, raw: bytes
+    ) -> web.StreamResponse:
+        behaviour = self.next_behaviour()
+        if behaviour.status != 200:
+            return await self._send_forced_error(request, exchange, behaviour)
+        try:
+            self._check_auth(request, raw)
+            tokens = validate_count(model, raw)
+        except _ApiError as err:
+            return await self._send_error(request, exchange, err, behaviour)
+        headers = self._headers(exchange, behaviour)
+        return await self.send_json(request, exchange, 200, {"inputTokens": tokens}, headers)
 
     async def _converse(
         self, request: web.BaseRequest, exchange: Exchange, model: str, action: str, raw: bytes

@@ -141,6 +141,8 @@ _DECLARATION_FIELDS: Final = frozenset(
 )
 _FIELD_NAMES: Final[dict[str, frozenset[str]]] = {
     "GenerateContentRequest": _REQUEST_FIELDS,
+    "GenerateContentRequest+model": _REQUEST_FIELDS | {"model"},
+    "CountTokensRequest": frozenset({"contents", "generateContentRequest"}),
     "Content": _CONTENT_FIELDS,
     "Part": _PART_FIELDS,
     "GenerationConfig": _GENERATION_FIELDS,
@@ -503,6 +505,26 @@ def validate_request(model: str, body: Any) -> _Request:
     return _Request(model, max_tokens, words, last_user, declared)
 
 
+def validate_count(model: str, body: Any) -> int:
+    """Check a countTokens body like the real API; return the promptTokenCount generateContent would
+    report for the same prompt. It takes `contents` alone, or a whole `generateContentRequest`
+    (which must name its model), never both."""
+    if not isinstance(body, dict):
+        raise _ApiError(400, "Invalid JSON payload received. Expected an object.")
+    _object(body, "CountTokensRequest", "")
+    inner = body.get("generateContentRequest")
+    if inner is not None and "contents" in body:
+        raise _ApiError(400, "Only one of contents or generate_content_request can be set.")
+    if inner is None:
+        checked = validate_request(model, {"contents": body.get("contents")})
+        return checked.prompt_words
+    inner = dict(_object(inner, "GenerateContentRequest+model", "generate_content_request"))
+    named = inner.pop("model", None)
+    if not isinstance(named, str) or not named.startswith("models/"):
+        raise _ApiError(400, "generate_content_request.model: must be of the form models/{model}.")
+    return validate_request(named.removeprefix("models/"), inner).prompt_words
+
+
 # --------------------------------------------------------------------------------------------------------
 # Replies
 
@@ -529,6 +551,9 @@ class _Reply:
 
 
 def _plan_reply(request: _Request, behaviour: Behaviour) -> _Reply:
+    if behaviour.refusal is not None:
+        # The safety filters withhold the candidate: no content at all, finishReason SAFETY.
+        return _Reply([], [], behaviour.finish_reason or "SAFETY", request.prompt_words)
     calls = [(name, json.loads(arguments or "{}")) for name, arguments in behaviour.tool_calls]
     text = behaviour.reply_text
     if text is None and not calls:
@@ -541,10 +566,18 @@ def _plan_reply(request: _Request, behaviour: Behaviour) -> _Reply:
     return _Reply(chunks, calls, behaviour.finish_reason or finish, request.prompt_words)
 
 
+# Finish reasons whose candidate the API withholds whole (the prompt went through, the answer not).
+_WITHHELD = frozenset({"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"})
+_BLOCKING_RATING = {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
+
+
 def _response(
     parts: list[dict[str, Any]], finish: str | None, usage: dict[str, Any], model: str, response_id: str
 ) -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
+    if finish in _WITHHELD:
+        # A withheld candidate has no content, and says which safety rating blocked it.
+        candidate = {"safetyRatings": [_BLOCKING_RATING]}
     if finish:
         candidate["finishReason"] = finish
     candidate["index"] = 0
@@ -624,6 +657,8 @@ class GeminiSimulator(SimulatorServer):
                 return await self._generate(request, exchange, body, model, action == "streamGenerateContent")
             if action in ("embedContent", "batchEmbedContents") and method == "POST":
                 return await self._embed(request, exchange, body, model, batch=action == "batchEmbedContents")
+            if action == "countTokens" and method == "POST":
+                return await self._count_tokens(request, exchange, body, model)
         elif method == "GET" and (path == f"{_API}/models" or path.startswith(prefix)):
             try:
                 self._check_auth(request)
@@ -744,6 +779,20 @@ class GeminiSimulator(SimulatorServer):
             error_frame=sse_event(compact_json(error), behaviour, 0),
             opening_frames=0,
         )
+
+    async def _count_tokens(
+        self, request: web.BaseRequest, exchange: Exchange, body: Any, model: str
+    ) -> web.StreamResponse:
+        behaviour = self.next_behaviour()
+        if behaviour.status != 200:
+            return await self._send_forced_error(request, exchange, behaviour)
+        try:
+            self._check_auth(request)
+            tokens = validate_count(model, body)
+        except _ApiError as err:
+            return await self._send(request, exchange, err.code, err.body())
+        payload = {"totalTokens": tokens, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": tokens}]}
+        return await self._send(request, exchange, 200, payload, behaviour)
 
     def _error_body(self, behaviour: Behaviour, status: int) -> dict[str, Any]:
         """The error envelope for a forced error; in a stream `status` is only the default: an

@@ -736,12 +736,14 @@ class _Reply:
     finish_reason: str
     prompt_tokens: int
     reasoning_chunks: list[str] = field(default_factory=list)
+    refusal_chunks: list[str] = field(default_factory=list)
 
     @property
     def completion_tokens(self) -> int:
         # One "token" per stream chunk that carries part of the answer.
         return (
             len(self.reasoning_chunks)
+            + len(self.refusal_chunks)
             + len(self.content_chunks)
             + sum(1 + len(c.fragments()) for c in self.tool_calls)
         )
@@ -762,6 +764,16 @@ class _Reply:
 
 
 def _plan_reply(chat: _ChatRequest, behaviour: Behaviour, reasoning: str | None = None) -> _Reply:
+    if behaviour.refusal is not None:
+        # A refusal has no content and no tool calls, and still ends with "stop".
+        return _Reply(
+            content=None,
+            content_chunks=[],
+            tool_calls=[],
+            finish_reason=behaviour.finish_reason or "stop",
+            prompt_tokens=chat.prompt_words,
+            refusal_chunks=word_chunks(behaviour.refusal),
+        )
     calls = [_ToolCall(random_id("call_", 24), name, args) for name, args in behaviour.tool_calls]
     text: str | None = behaviour.reply_text
     if text is None and not calls:
@@ -785,7 +797,8 @@ def _plan_reply(chat: _ChatRequest, behaviour: Behaviour, reasoning: str | None 
 def _unary_body(
     completion_id: str, created: int, model: str, reply: _Reply, reasoning_field: str | None = None
 ) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
+    refusal = "".join(reply.refusal_chunks) if reply.refusal_chunks else None
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": refusal}
     if reasoning_field and reply.reasoning_chunks:
         message[reasoning_field] = "".join(reply.reasoning_chunks)
     if reply.tool_calls:
@@ -830,6 +843,7 @@ def _stream_payloads(
     payloads = [chunk({"role": "assistant", "content": "", "refusal": None})]
     if reasoning_field:
         payloads.extend(chunk({reasoning_field: piece}) for piece in reply.reasoning_chunks)
+    payloads.extend(chunk({"refusal": piece}) for piece in reply.refusal_chunks)
     payloads.extend(chunk({"content": piece}) for piece in reply.content_chunks)
     for index, call in enumerate(reply.tool_calls):
         head = {

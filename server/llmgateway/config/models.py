@@ -70,7 +70,11 @@ Strategy = Literal["weighted", "round_robin", "least_in_flight", "latency", "cos
 # What a model is called for: ChatService (chat) or EmbeddingService (embedding). A model of one
 # kind asked through the other service is refused by name (routing/kinds.py).
 ModelKind = Literal["chat", "embedding"]
-ErrorClass = Literal["unavailable", "rate_limited", "timeout", "context_length_exceeded", "content_filtered"]
+# `content_filtered` and `refused` are also answers: a content-filter or refusal finish (see
+# routing/attempts.py), which go elsewhere only when a model lists them here.
+ErrorClass = Literal[
+    "unavailable", "rate_limited", "timeout", "context_length_exceeded", "content_filtered", "refused"
+]
 GLOB_CHARS = frozenset("*?[")
 DEFAULT_FALLBACK_ON: tuple[ErrorClass, ...] = (
     "unavailable",
@@ -94,7 +98,11 @@ class ModelSettings(Strict):
     # How a deployment is picked.
     strategy: Strategy = "weighted"
     # Other models tried, in order, when every deployment of this one failed with an error of a
-    # class in `fallback_on`.
+    # class in `fallback_on`. Two classes are off by default because they are answers, not
+    # failures: `refused` (the model declined: FINISH_REASON_REFUSAL) and `content_filtered` (a
+    # content-filter finish, or a provider's 400 for a filtered prompt). Listed, such an answer sends
+    # the call on to the model's next deployment, then its fallbacks; if none answers otherwise, the
+    # caller gets the last refusal.
     fallbacks: list[str] = Field(default_factory=list)
     # The error classes that send a call on to `fallbacks` (content_filtered only when listed).
     fallback_on: list[ErrorClass] = Field(default_factory=lambda: list(DEFAULT_FALLBACK_ON))

@@ -21,6 +21,7 @@ from llmgateway.core.cache_step import (
     noted,
     replayed,
 )
+from llmgateway.core.counting import as_chat_request, count_tokens
 from llmgateway.core.deadlines import bounded_by_deadline, cancellation_code, deadline_of
 from llmgateway.core.embed_validation import validate_embed_request
 from llmgateway.core.entry import Entry, authenticated, routing_caller
@@ -35,6 +36,7 @@ from llmgateway.core.validation import validate_request
 from llmgateway.errors import GatewayError, as_gateway_error, shown
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.observability.tracing import finish_reason_name
 from llmgateway.reasons import Code
 from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.kinds import RoutedRequest
@@ -216,6 +218,7 @@ class Core:
             response.usage,
         )
         call.usage = response.usage
+        call.finish_reason = finish_reason_name(response.finish_reason)
         if runtime.config.observability.log_content:
             call.completion = answer_text(response)
         await runtime.responses.put(prepared.plan, response)
@@ -334,6 +337,20 @@ class Core:
             call.usage = response.usage
             await runtime.responses.put(plan, response)
             return response
+
+    async def count_tokens(
+        self, request: chat_pb2.CountTokensRequest, caller: CallerIdentity
+    ) -> tuple[chat_pb2.CountTokensResponse, CallRecord]:
+        """A token count (core/counting.py: what it shares with a chat call and what it skips), and
+        its outcome; the outcome is settled either way, under the method CountTokens."""
+        chat_request = as_chat_request(request)
+        call = self._record("CountTokens", chat_request, caller)
+        with self._settled(call, caller), self._runtimes.use() as runtime:
+            self._shedder.enter()
+            try:
+                return await count_tokens(runtime, chat_request, caller, call), call
+            finally:
+                self._shedder.leave()
 
     async def list_models(self, caller: CallerIdentity) -> models_pb2.ListModelsResponse:
         """The configured models and what each provider offers; needs a valid key like chat calls."""

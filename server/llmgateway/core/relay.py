@@ -21,6 +21,7 @@ from contextlib import aclosing
 from llmgateway.core.shutdown import cut_as_error
 from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
+from llmgateway.observability.tracing import finish_reason_name
 from llmgateway.reasons import Reason
 from llmgateway.routing.stream_content import has_content
 from llmgateway.v1 import chat_pb2
@@ -91,6 +92,8 @@ class _Tally:
             content.finish_reason = chat_pb2.FINISH_REASON_LENGTH
         if self._observed is not None:
             self._observed.on_content()
+            if content.finish_reason:
+                self._observed.finish_reason = finish_reason_name(content.finish_reason)
         return content, capped
 
     def final(self) -> chat_pb2.Usage:

@@ -49,6 +49,8 @@ def ended(call: CallRecord, code: Code, *, access_log: bool) -> None:
                 m.tokens.labels(call.model, call.provider, direction).inc(count)
         if usage.cost_usd:
             m.cost.labels(call.model, call.provider).inc(usage.cost_usd)
+        if call.finish_reason:
+            m.finishes.labels(call.model, call.provider, call.finish_reason).inc()
     if access_log:
         _log(call, code, elapsed)
 
@@ -83,6 +85,7 @@ def _log(call: CallRecord, code: Code, elapsed: float) -> None:
                 "fallback_from": call.fallback_from,
                 "code": code.name,
                 "reason": call.reason,
+                "finish_reason": call.finish_reason,
                 "latency_ms": round(elapsed * 1000, 3),
                 "ttft_ms": None if ttft is None else round(ttft * 1000, 3),
                 "upstream_ms": round(call.upstream_wait_s * 1000, 3),

@@ -35,6 +35,9 @@ class CallRecord:
     tenant: str = ""
     cache: str = "off"
     reason: str = ""  # ErrorInfo reason of a failed call
+    # Why the answer ended (observability/tracing.finish_reason_name): "refusal" and
+    # "content_filter" show a model declining, which is an answer, not an error.
+    finish_reason: str = ""
     served: Served | None = None  # who answered (the response's x-llmgateway-* headers)
     usage: chat_pb2.Usage = field(default_factory=chat_pb2.Usage)
     # The prompt's size estimate, and the price list of the deployment last tried: what a call cut

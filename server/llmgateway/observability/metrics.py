@@ -91,6 +91,10 @@ class GatewayMetrics:
             "llmgateway_tokens", "Tokens by direction (input, output, cached, reasoning).",
             ["model", "provider", "direction"], registry=r,
         )  # fmt: skip
+        self.finishes = Counter(
+            "llmgateway_finish_reasons", "Answers by why they ended (stop, length, tool_calls, content_filter, refusal, other).",
+            ["model", "provider", "finish_reason"], registry=r,
+        )  # fmt: skip
         self.cost = Counter(
             "llmgateway_cost_usd",
             "Cost of calls in US dollars, from the price table.",

@@ -33,6 +33,7 @@ _FINISH_REASONS = {
     chat_pb2.FINISH_REASON_TOOL_CALLS: "tool_calls",
     chat_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
     chat_pb2.FINISH_REASON_OTHER: "other",
+    chat_pb2.FINISH_REASON_REFUSAL: "refusal",
 }
 
 

@@ -133,11 +133,14 @@ class HttpAdapter(Provider, Generic[Event]):
     # ---- the call -------------------------------------------------------------------------------
 
     async def chat(self, call: UpstreamCall) -> chat_pb2.ChatResponse:
-        wire = await self.request(call, stream=False)
+        return self.answer(await self.exchange(await self.request(call, stream=False)), call)
+
+    async def exchange(self, wire: WireRequest) -> dict[str, Any]:
+        """POST a unary request; the answer's JSON object, or the provider's error as a GatewayError."""
         answer = await self.http.post(wire.path, content=wire.body, headers=wire.headers, params=wire.params)
         if answer.status != 200:
             raise self.errors.from_answer(answer)
-        return self.answer(json_object_body(self.name, answer.body), call)
+        return json_object_body(self.name, answer.body)
 
     async def stream(self, call: UpstreamCall) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
         wire = await self.request(call, stream=True)

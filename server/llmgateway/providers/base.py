@@ -9,8 +9,10 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import ClassVar
 
 from llmgateway.errors import unsupported_capability
+from llmgateway.providers import local_count
 from llmgateway.providers.media import MediaFetcher
 from llmgateway.v1 import chat_pb2, embeddings_pb2
 
@@ -45,6 +47,9 @@ class EmbedCall:
 class Provider(abc.ABC):
     """A configured upstream account speaking one wire protocol."""
 
+    # Whether count_tokens is the local estimate (whose tokenizer the gateway loads before serving).
+    counts_locally: ClassVar[bool] = True
+
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -68,6 +73,12 @@ class Provider(abc.ABC):
         """One embedding per input, in input order, with usage (`id` and `provider` are filled in
         by the caller). UNSUPPORTED_CAPABILITY for protocols without embeddings."""
         raise unsupported_capability(self.name, "embeddings")
+
+    async def count_tokens(self, call: UpstreamCall) -> chat_pb2.CountTokensResponse:
+        """The input tokens `call.request` would use (`input_tokens`, `estimated`, `model`,
+        `counted_by`; the caller fills in `provider`). Providers with a counting endpoint ask it;
+        the rest estimate locally (local_count.py), which needs no network."""
+        return await local_count.estimate(call.request, call.upstream_model)
 
     async def list_models(self) -> list[str] | None:
         """The model names the upstream serves, for providers that can list them; None otherwise.

@@ -5,6 +5,14 @@ backoff while the retry budget and the caller's deadline allow.
 What one attempt does (a unary answer, or a stream up to its first content) is the caller's
 `call_one`; the loop is the same for both. Streams thus fail over only before their first content:
 after it, the caller holds a partial answer, and the stream handle reports how it ends.
+
+A refusal or content-filter finish is an answer, returned as such, unless the model's
+`fallback_on` lists its class (`refused`, `content_filtered`: routing/classify.declining_class).
+Then the answer is held, and the call goes on to the next deployment and the fallback models as
+after a failure; the first answer that does not decline wins, and if none comes, the caller gets
+the last one held. A stream is judged by its first content (what would be relayed first): only a
+refusal delta or a declining finish there can send it elsewhere; a stream that began with text
+keeps what it relays.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from llmgateway.resilience.bulkhead import BulkheadFullError
 from llmgateway.resilience.clock import Clock
 from llmgateway.resilience.retry import RetryBudget, backoff_delay
 from llmgateway.routing.candidates import capable
-from llmgateway.routing.classify import error_class, retryable, tries_next_deployment
+from llmgateway.routing.classify import declining_class, error_class, retryable, tries_next_deployment
 from llmgateway.routing.kinds import RoutedRequest, check_kind
 from llmgateway.routing.report import Attempt, RouteReport
 from llmgateway.routing.resolve import ModelRoute, RouteTable
@@ -34,6 +42,7 @@ from llmgateway.routing.rules import Caller
 from llmgateway.routing.strategies import RequestFacts
 from llmgateway.routing.telemetry import AttemptSpan, attempt_started, call_event, count_attempt, served_by
 from llmgateway.routing.upstream import Upstream
+from llmgateway.v1 import chat_pb2
 
 T = TypeVar("T")
 
@@ -42,8 +51,27 @@ T = TypeVar("T")
 CallOne = Callable[[Upstream, str, AttemptSpan], Awaitable[T]]
 
 
+@dataclass(frozen=True)
+class Declines(Generic[T]):
+    """How the loop tells a result that declined (its finish reason) and lets go of one it holds
+    but does not return (a stream's handle must be closed)."""
+
+    finish: Callable[[T], chat_pb2.FinishReason.ValueType]
+    let_go: Callable[[T], Awaitable[None]] | None = None
+
+
+@dataclass
+class _Held(Generic[T]):
+    """A declining answer kept in case no other deployment answers."""
+
+    result: T
+    upstream: Upstream
+    model_route: ModelRoute
+
+
 class _Failed:
-    """An upstream gave no result; the reason is in _Call.last_error."""
+    """An upstream gave no result (the reason is in _Call.last_error), or an answer that declined
+    (held in _Call.held)."""
 
 
 _FAILED = _Failed()
@@ -60,7 +88,11 @@ class _Call(Generic[T]):
     facts: RequestFacts
     call_one: CallOne[T]
     report: RouteReport
+    declines: Declines[T] | None = None
     last_error: GatewayError | None = None
+    held: _Held[T] | None = None
+    # The class of the last attempt's declining answer; None once a later attempt failed.
+    declined: str | None = None
     missing: str = ""  # what the deployments that could not serve the request lacked
     min_context: int = 0  # the largest context window that proved too small
 
@@ -125,10 +157,21 @@ class AttemptLoop:
         request_id: str,
         deadline: float | None,
         caller: Caller,
+        declines: Declines[T] | None = None,
     ) -> tuple[T, RouteReport]:
         """The first result `call_one` gives on the call's candidates, with the report of every
-        attempt; else the last attempt's error (or why no attempt could be made)."""
+        attempt; else the declining answer held last (see the module's doc); else the last
+        attempt's error (or why no attempt could be made)."""
         call = _Call(request, requested, request_id, deadline, facts, call_one, RouteReport(requested))
+        call.declines = declines
+        try:
+            return await self._run(call, caller)
+        except BaseException:
+            await self._let_go(call)
+            raise
+
+    async def _run(self, call: _Call[T], caller: Caller) -> tuple[T, RouteReport]:
+        request, requested, facts = call.request, call.requested, call.facts
         route = self._table.decide(request, requested, facts.prompt_tokens, caller)[0]
         check_kind(route.name, route.settings.kind, request)
         call.report.requested_model = route.name
@@ -140,7 +183,12 @@ class AttemptLoop:
             # Fallback models are tried when the model before failed with an error of a class in
             # `fallback_on`, or had no deployment able to serve the request at all.
             last = call.last_error
-            if position > 0 and last is not None and error_class(last) not in route.settings.fallback_on:
+            if (
+                position > 0
+                and call.declined is None
+                and last is not None
+                and error_class(last) not in route.settings.fallback_on
+            ):
                 break
             candidates, lacking = capable(model_route, request, facts, call.min_context)
             call.missing = call.missing or lacking
@@ -148,11 +196,19 @@ class AttemptLoop:
                 call_event("fallback", {"from_model": route.name, "to_model": model_route.name})
             upstream_name = requested if model_route is route else model_route.name
             for upstream in model_route.balancer.order(candidates, facts, upstream_name):
-                outcome = await self._try_upstream(call, model_route, upstream, upstream_name)
+                outcome = await self._try_upstream(call, model_route, upstream, upstream_name, route)
                 if not isinstance(outcome, _Failed):
+                    await self._let_go(call)
                     return outcome, call.report
+                if call.declined is not None:
+                    continue  # the policy asks for another deployment's answer
                 if call.last_error is not None and not tries_next_deployment(call.last_error):
                     break
+        held = call.held
+        if held is not None:
+            call.held = None
+            self._served(call, held.model_route, held.upstream)
+            return held.result, call.report
         if call.last_error is not None:
             raise with_attempts(call.last_error, call.report)
         if call.missing:
@@ -160,9 +216,15 @@ class AttemptLoop:
         raise breaker_open(route.name, 0.0)
 
     async def _try_upstream(
-        self, call: _Call[T], model_route: ModelRoute, upstream: Upstream, upstream_name: str
+        self,
+        call: _Call[T],
+        model_route: ModelRoute,
+        upstream: Upstream,
+        upstream_name: str,
+        route: ModelRoute,
     ) -> T | _Failed:
-        """One upstream with its retries: the result, or _FAILED with call.last_error set.
+        """One upstream with its retries: the result, or _FAILED with call.last_error set (or the
+        answer held, when it declined and `route`'s policy sends such answers elsewhere).
         Raises the caller's own errors, which no other deployment would fix."""
         retries = 0
         while True:
@@ -184,8 +246,35 @@ class AttemptLoop:
                 await self._clock.sleep(delay)
                 retries += 1
                 continue
+            declined = self._declined(call, result, route)
+            if declined is not None:
+                await self._hold(call, _Held(result, upstream, model_route), declined)
+                return _FAILED
             self._succeeded(call, model_route, upstream)
             return result
+
+    def _declined(self, call: _Call[T], result: T, route: ModelRoute) -> str | None:
+        """The class of a declining answer the model's policy sends elsewhere; None otherwise."""
+        if call.declines is None:
+            return None
+        declined = declining_class(call.declines.finish(result))
+        return declined if declined is not None and declined in route.settings.fallback_on else None
+
+    async def _hold(self, call: _Call[T], held: _Held[T], declined: str) -> None:
+        """Keep a declining answer (letting go of the one held before) and note its attempt."""
+        await self._let_go(call)
+        call.held, call.declined = held, declined
+        call.last_error = None
+        call_event("declined", {"deployment": held.upstream.id, "class": declined})
+        # A stream's attempt is counted when its handle is closed (StreamHandle.set_aside).
+        self._note_attempt(call, held.upstream, declined.upper(), counted=not call.facts.stream)
+
+    @staticmethod
+    async def _let_go(call: _Call[T]) -> None:
+        """Release the held answer, which the caller will not get."""
+        held, call.held = call.held, None
+        if held is not None and call.declines is not None and call.declines.let_go is not None:
+            await call.declines.let_go(held.result)
 
     def _admit(self, call: _Call[T], model_route: ModelRoute, upstream: Upstream) -> bool:
         """Whether the upstream's breaker lets an attempt through; raises when the caller's
@@ -242,6 +331,7 @@ class AttemptLoop:
             upstream.record_failure(error, self._clock.now() - started, stream=call.facts.stream)
             self._note_attempt(call, upstream, error.reason)
             call.last_error = error
+            call.declined = None
             if error_class(error) == "context_length_exceeded":
                 call.min_context = max(call.min_context, upstream.settings.capabilities.context_window or 0)
             raise
@@ -274,6 +364,10 @@ class AttemptLoop:
         # A stream's attempt is in the report (the caller's attempt count) from its first token, but
         # counted in the metrics only when it ends, with how it ended (StreamHandle.close).
         self._note_attempt(call, upstream, "OK", counted=not call.facts.stream)
+        self._served(call, model_route, upstream)
+
+    @staticmethod
+    def _served(call: _Call[T], model_route: ModelRoute, upstream: Upstream) -> None:
         call.report.deployment = upstream.deployment
         call.report.served_model = model_route.name
         served_by(current_record(), call.report.requested_model, model_route.name)

@@ -9,6 +9,7 @@ from typing import get_args
 from llmgateway.config import ErrorClass
 from llmgateway.errors import GatewayError
 from llmgateway.reasons import REASONS, Reason
+from llmgateway.v1 import chat_pb2
 
 _FALLBACK_CLASSES: frozenset[str] = frozenset(get_args(ErrorClass))
 
@@ -17,6 +18,19 @@ def error_class(error: GatewayError) -> ErrorClass | None:
     """The fallback class of an error; None for errors no other deployment or model can mend."""
     reason_class = REASONS[error.reason].reason_class
     return reason_class if reason_class in _FALLBACK_CLASSES else None  # type: ignore[return-value]
+
+
+# A model's answers that a model's `fallback_on` may treat as failed attempts (routing/attempts.py).
+_DECLINING_FINISHES: dict[chat_pb2.FinishReason.ValueType, ErrorClass] = {
+    chat_pb2.FINISH_REASON_REFUSAL: "refused",
+    chat_pb2.FINISH_REASON_CONTENT_FILTER: "content_filtered",
+}
+
+
+def declining_class(finish: chat_pb2.FinishReason.ValueType) -> ErrorClass | None:
+    """The fallback class of an answer that declined (a refusal or a content-filter finish); None
+    for any other finish."""
+    return _DECLINING_FINISHES.get(finish)
 
 
 def counts_against_breaker(error: GatewayError) -> bool:

@@ -26,7 +26,8 @@ from llmgateway.providers.base import EmbedCall, Provider, UpstreamCall
 from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead
 from llmgateway.resilience.clock import Clock
-from llmgateway.routing.attempts import AttemptLoop
+from llmgateway.routing import counting
+from llmgateway.routing.attempts import AttemptLoop, Declines
 from llmgateway.routing.deployments import Deployment
 from llmgateway.routing.kinds import RoutedRequest
 from llmgateway.routing.report import RouteReport
@@ -42,6 +43,9 @@ from llmgateway.v1 import chat_pb2, embeddings_pb2, models_pb2
 __all__ = ["ANONYMOUS", "RouteReport", "Router"]
 
 ANONYMOUS = Caller()
+# How an answer shows it declined (a refusal, a content filter): the policy of attempts.py.
+_UNARY_DECLINES: Declines[chat_pb2.ChatResponse] = Declines(lambda response: response.finish_reason)
+_STREAM_DECLINES: Declines[StreamHandle] = Declines(StreamHandle.opening_finish, StreamHandle.set_aside)
 
 
 def build_routes(
@@ -153,6 +157,18 @@ class Router:
         """The upstreams of a provider's deployments (whom its health probes concern)."""
         return [upstream for upstream in self.upstreams if upstream.provider_name == provider]
 
+    # ---- token counts ---------------------------------------------------------------------------
+
+    async def count_tokens(
+        self, request: chat_pb2.ChatRequest, requested: str, request_id: str, caller: Caller = ANONYMOUS
+    ) -> tuple[chat_pb2.CountTokensResponse, RouteReport]:
+        """The input tokens of `request`, counted on a deployment the rules and strategy pick
+        (routing/counting.py says what a count leaves out of a chat call's routing)."""
+        route = self._table.decide(
+            request, requested, RequestFacts.of(request, stream=False).prompt_tokens, caller
+        )[0]
+        return await counting.count_tokens(route, request, requested, request_id)
+
     # ---- unary and streaming ----------------------------------------------------------------
 
     async def chat(
@@ -181,6 +197,7 @@ class Router:
             request_id=request_id,
             deadline=deadline,
             caller=caller,
+            declines=_UNARY_DECLINES,
         )
 
     async def open_stream(
@@ -214,6 +231,7 @@ class Router:
             request_id=request_id,
             deadline=deadline,
             caller=caller,
+            declines=_STREAM_DECLINES,
         )
 
     async def embed(

@@ -79,9 +79,24 @@ class StreamHandle:
             self._observe(message)
             yield message
 
-    async def close(self) -> None:
+    def opening_finish(self) -> chat_pb2.FinishReason.ValueType:
+        """How the stream's first content (the message the caller would get first) ends the answer:
+        REFUSAL for a refusal delta, else its finish reason (UNSPECIFIED: it goes on). Nothing has
+        reached the caller yet, so a refusal here may still go elsewhere (routing/attempts.py)."""
+        first = self._first.items[-1] if self._first.items else chat_pb2.ChatStreamResponse()
+        if first.delta.refusal:
+            return chat_pb2.FINISH_REASON_REFUSAL
+        return first.finish_reason
+
+    async def set_aside(self) -> None:
+        """Close a stream whose opening declined and that the caller will not get: the deployment
+        answered (a success for its breaker), and its attempt is counted as REFUSED."""
+        self._end = self._end or StreamEnd()
+        await self.close(outcome="REFUSED")
+
+    async def close(self, *, outcome: str | None = None) -> None:
         """Settle the attempt: how the upstream ended (not at all: the gateway stopped reading)
-        decides what the breaker and the attempt metric learn."""
+        decides what the breaker and the attempt metric learn (`outcome` overrides the metric's)."""
         if self._closed:
             return
         self._closed = True
@@ -91,5 +106,6 @@ class StreamHandle:
         finally:
             self._upstream.release()
             self._span.end()
-            count_attempt(self._record, self._upstream, self._upstream.record_stream_end(self._end))
+            ended = self._upstream.record_stream_end(self._end)
+            count_attempt(self._record, self._upstream, outcome or ended)
             await self._upstream.settle(self._estimated_tokens, self._usage)

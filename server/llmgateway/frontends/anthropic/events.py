@@ -57,9 +57,11 @@ class EventStream:
             if delta.reasoning:
                 events += self._into("thinking", {"thinking": "", "signature": ""})
                 events.append(self._delta({"type": "thinking_delta", "thinking": delta.reasoning}))
-            if delta.text:
-                events += self._into("text", {"text": ""})
-                events.append(self._delta({"type": "text_delta", "text": delta.text}))
+            # A refusal is text on the Messages API (its stop_reason says "refusal").
+            for text in (delta.refusal, delta.text):
+                if text:
+                    events += self._into("text", {"text": ""})
+                    events.append(self._delta({"type": "text_delta", "text": text}))
             for call in delta.tool_calls:
                 events += self._tool_call(call)
         if message.finish_reason:

@@ -13,7 +13,9 @@ _STOP_REASONS = {
     chat_pb2.FINISH_REASON_STOP: "end_turn",
     chat_pb2.FINISH_REASON_LENGTH: "max_tokens",
     chat_pb2.FINISH_REASON_TOOL_CALLS: "tool_use",
+    # The Messages API has one stop reason for both: its classifiers stopping the answer.
     chat_pb2.FINISH_REASON_CONTENT_FILTER: "refusal",
+    chat_pb2.FINISH_REASON_REFUSAL: "refusal",
 }
 
 Block = dict[str, Any]
@@ -64,6 +66,9 @@ def _block(part: content_pb2.Part) -> Block:
             "name": call.name,
             "input": tool_input(call.id, call.arguments_json),
         }
+    if kind == "refusal":
+        # The Messages API has no refusal block: a refusal is text, and stop_reason says "refusal".
+        return {"type": "text", "text": part.refusal}
     if kind == "reasoning":
         return {"type": "thinking", "thinking": part.reasoning.text, "signature": part.reasoning.signature}
     raise unsayable(f"a {kind} part")

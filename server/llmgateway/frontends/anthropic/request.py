@@ -43,6 +43,10 @@ _UNCARRIED = (
     "cache_control", "container", "context_management", "diagnostics", "inference_geo", "mcp_servers",
     "service_tier", "speed",
 )  # fmt: skip
+# What POST /v1/messages/count_tokens takes, as the API: the prompt and what adds to it; max_tokens,
+# stream, sampling and the rest only shape an answer, and the API refuses them there.
+_COUNT_ACCEPTED = ("model", "messages", "system", "tools", "tool_choice", "thinking", "output_config")
+_COUNT_UNCARRIED = ("context_management", "mcp_servers")
 # metadata.user_id becomes this label: in logs, routing rules and cost attribution, not sent upstream.
 USER_LABEL = "user"
 
@@ -76,17 +80,8 @@ def chat_request(body: object, version: str) -> tuple[chat_pb2.ChatRequest, bool
                     name,
                     f"not accepted with anthropic-version {version} (send anthropic-version: 2023-06-01 to set it)",
                 )
-    request = chat_pb2.ChatRequest(model=string("model", required("", body, "model"), non_empty=True))
-    if present(body, "system"):
-        system = system_message(body["system"])
-        if system is not None:
-            request.messages.append(system)
-    request.messages.extend(conversation(required("", body, "messages")))
+    request = _prompt(body)
     _generation(body, request.generation_config)
-    if present(body, "tools"):
-        request.tools.extend(tools(body["tools"]))
-    if present(body, "tool_choice"):
-        request.tool_choice.CopyFrom(tool_choice(body["tool_choice"]))
     if present(body, "metadata"):
         metadata = json_object("metadata", body["metadata"])
         only_keys("metadata", metadata, ("user_id",))
@@ -94,6 +89,33 @@ def chat_request(body: object, version: str) -> tuple[chat_pb2.ChatRequest, bool
             request.labels[USER_LABEL] = string("metadata.user_id", metadata["user_id"])
     stream = boolean("stream", body["stream"]) if present(body, "stream") else False
     return request, stream
+
+
+def count_request(body: object) -> chat_pb2.CountTokensRequest:
+    """The v1 CountTokensRequest for a count_tokens body."""
+    if not isinstance(body, dict):
+        raise invalid("body", "the request body must be a JSON object")
+    _refuse_thinking(body)
+    only_keys("", body, _COUNT_ACCEPTED, _COUNT_UNCARRIED)
+    request = _prompt(body)
+    _output_config(body, request.generation_config)
+    # The same fields under the same numbers: one wire form.
+    return chat_pb2.CountTokensRequest.FromString(request.SerializeToString())
+
+
+def _prompt(body: JsonObject) -> chat_pb2.ChatRequest:
+    """The model, system, messages, tools and tool choice of a Messages (or count_tokens) body."""
+    request = chat_pb2.ChatRequest(model=string("model", required("", body, "model"), non_empty=True))
+    if present(body, "system"):
+        system = system_message(body["system"])
+        if system is not None:
+            request.messages.append(system)
+    request.messages.extend(conversation(required("", body, "messages")))
+    if present(body, "tools"):
+        request.tools.extend(tools(body["tools"]))
+    if present(body, "tool_choice"):
+        request.tool_choice.CopyFrom(tool_choice(body["tool_choice"]))
+    return request
 
 
 def _refuse_thinking(body: JsonObject) -> None:
@@ -118,6 +140,10 @@ def _generation(body: JsonObject, config: chat_pb2.GenerationConfig) -> None:
     if present(body, "stop_sequences"):
         for i, stop in enumerate(json_list("stop_sequences", body["stop_sequences"])):
             config.stop_sequences.append(string(at("stop_sequences", i), stop, non_empty=True))
+    _output_config(body, config)
+
+
+def _output_config(body: JsonObject, config: chat_pb2.GenerationConfig) -> None:
     if present(body, "output_config"):
         output = json_object("output_config", body["output_config"])
         only_keys("output_config", output, ("format",), ("effort",))

@@ -21,7 +21,7 @@ from llmgateway.errors import GatewayError, as_gateway_error
 from llmgateway.frontends.anthropic.errors import error_event, error_response, invalid
 from llmgateway.frontends.anthropic.events import Event, EventStream
 from llmgateway.frontends.anthropic.message import message
-from llmgateway.frontends.anthropic.request import api_version, chat_request
+from llmgateway.frontends.anthropic.request import api_version, chat_request, count_request
 from llmgateway.frontends.http.identity import caller_of
 from llmgateway.frontends.http.server import REQUEST_ID
 from llmgateway.frontends.http.sse import open_event_stream, send_event
@@ -29,6 +29,8 @@ from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2
 
 FRONTEND = "anthropic"
+# Says how a count was made: "provider" (its counting endpoint) or "estimate" (the local tokenizer).
+COUNTED_BY_HEADER = "x-llmgateway-token-count"
 # v1's request_id syntax: an x-request-id outside it stays the HTTP request's id only, and the
 # core names the call itself rather than refusing it.
 _V1_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
@@ -38,7 +40,10 @@ def anthropic_routes(core: Core) -> list[web.RouteDef]:
     async def messages(request: web.Request) -> web.StreamResponse:
         return await _messages(core, request)
 
-    return [web.post("/v1/messages", messages)]
+    async def count_tokens(request: web.Request) -> web.StreamResponse:
+        return await _count_tokens(core, request)
+
+    return [web.post("/v1/messages", messages), web.post("/v1/messages/count_tokens", count_tokens)]
 
 
 async def _messages(core: Core, request: web.Request) -> web.StreamResponse:
@@ -56,6 +61,29 @@ async def _messages(core: Core, request: web.Request) -> web.StreamResponse:
         if call.served is not None:
             headers.update(call.served.headers())
         return web.Response(body=orjson.dumps(message(response)), headers=headers)
+    except Exception as raised:  # a GatewayError, or a bug: masked, logged with an id
+        return error_response(as_gateway_error(raised), request_id)
+
+
+async def _count_tokens(core: Core, request: web.Request) -> web.StreamResponse:
+    """`POST /v1/messages/count_tokens` → `{"input_tokens": N}`, as the API answers. Whether the
+    figure is the provider's or the gateway's estimate is in the x-llmgateway-token-count header
+    (the API's body has no place for it)."""
+    request_id = request[REQUEST_ID]
+    try:
+        api_version(request.headers)
+        count = count_request(await _body(request))
+        if _V1_REQUEST_ID.fullmatch(request_id):
+            count.request_id = request_id
+        counted, call = await core.count_tokens(count, caller_of(request, FRONTEND))
+        headers = {
+            "content-type": "application/json",
+            "request-id": request_id,
+            COUNTED_BY_HEADER: "estimate" if counted.estimated else "provider",
+        }
+        if call.served is not None:
+            headers.update(call.served.headers())
+        return web.Response(body=orjson.dumps({"input_tokens": counted.input_tokens}), headers=headers)
     except Exception as raised:  # a GatewayError, or a bug: masked, logged with an id
         return error_response(as_gateway_error(raised), request_id)
 

@@ -42,7 +42,7 @@ def _report_served(context: Context, outcome: CallRecord) -> None:
 
 
 class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
-    """Chat and ChatStream, through the core."""
+    """Chat, ChatStream and CountTokens, through the core."""
 
     def __init__(self, core: Core) -> None:
         self._core = core
@@ -68,9 +68,9 @@ class ChatServicer(chat_pb2_grpc.ChatServiceServicer):
     async def CountTokens(
         self, request: chat_pb2.CountTokensRequest, context: Context
     ) -> chat_pb2.CountTokensResponse:
-        # In the contract since issue 21; its implementation lands with the token counters.
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "CountTokens is not implemented yet")
-        raise AssertionError("abort raises")
+        response, outcome = await self._core.count_tokens(request, caller_of(context))
+        _report_served(context, outcome)
+        return response
 
 
 class EmbeddingServicer(embeddings_pb2_grpc.EmbeddingServiceServicer):

@@ -67,6 +67,8 @@ class ChunkRenderer:
             delta = {"role": "assistant", "content": "", "refusal": None}
             self._role_sent = True
         if message.HasField("delta"):
+            if message.delta.refusal:
+                delta["refusal"] = message.delta.refusal
             if message.delta.text:
                 delta["content"] = message.delta.text
             if message.delta.tool_calls:

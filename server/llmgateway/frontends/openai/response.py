@@ -12,6 +12,8 @@ _FINISH_REASONS: dict[chat_pb2.FinishReason.ValueType, str] = {
     chat_pb2.FINISH_REASON_LENGTH: "length",
     chat_pb2.FINISH_REASON_TOOL_CALLS: "tool_calls",
     chat_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
+    # OpenAI ends a refusal with "stop"; the message's (or delta's) `refusal` says it refused.
+    chat_pb2.FINISH_REASON_REFUSAL: "stop",
     # Chat Completions has no "other": SDKs type finish_reason as the four above, and "stop" is
     # what a provider's unnamed reason (a refusal, a pause) comes closest to.
     chat_pb2.FINISH_REASON_OTHER: "stop",
@@ -52,11 +54,13 @@ def completion(response: chat_pb2.ChatResponse, created: int, requested_model: s
     returns none there either) and are left out; their tokens are in usage."""
     parts = response.message.parts
     text = "".join(part.text for part in parts if part.WhichOneof("kind") == "text")
+    refusal = "".join(part.refusal for part in parts if part.WhichOneof("kind") == "refusal")
     calls = [part.tool_call for part in parts if part.WhichOneof("kind") == "tool_call"]
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": text or (None if calls else ""),
-        "refusal": None,
+        # As OpenAI answers a refusal: no content, the refusal in its own field.
+        "content": text or (None if calls or refusal else ""),
+        "refusal": refusal or None,
     }
     if calls:
         message["tool_calls"] = [

@@ -7,6 +7,7 @@ from typing import Any
 
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.adapter import HttpAdapter, WireRequest
+from llmgateway.providers.anthropic.count import COUNT_PATH, count_body, count_response
 from llmgateway.providers.anthropic.errors import AnthropicErrors
 from llmgateway.providers.anthropic.events import AnthropicEvents
 from llmgateway.providers.anthropic.request import build_body
@@ -34,6 +35,7 @@ def _headers(settings: ProviderSettings, version: str) -> dict[str, str]:
 
 class AnthropicAdapter(HttpAdapter[SseEvent]):
     framing = SSE
+    counts_locally = False  # count_tokens asks the provider's counting endpoint
     errors: AnthropicErrors
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
@@ -54,6 +56,13 @@ class AnthropicAdapter(HttpAdapter[SseEvent]):
 
     def answer(self, payload: dict[str, Any], call: UpstreamCall) -> chat_pb2.ChatResponse:
         return chat_response(self.errors, payload, call.upstream_model)
+
+    async def count_tokens(self, call: UpstreamCall) -> chat_pb2.CountTokensResponse:
+        messages_body = await build_body(
+            self.name, call.request, call.upstream_model, self._version, self.media, stream=False
+        )
+        payload = await self.exchange(WireRequest(COUNT_PATH, dumps(count_body(messages_body))))
+        return count_response(self.errors, payload, call.upstream_model)
 
     def events(self, call: UpstreamCall) -> AnthropicEvents:
         return AnthropicEvents(self.errors, call)

@@ -13,7 +13,7 @@ from llmgateway.v1 import chat_pb2, content_pb2
 STOP_REASONS = FinishReasons(
     {
         **MESSAGES_STOP_REASONS,
-        "refusal": chat_pb2.FINISH_REASON_CONTENT_FILTER,
+        "refusal": chat_pb2.FINISH_REASON_REFUSAL,
         "pause_turn": chat_pb2.FINISH_REASON_OTHER,
     }
 )

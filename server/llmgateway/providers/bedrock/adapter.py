@@ -14,6 +14,7 @@ from botocore.eventstream import EventStreamMessage
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.adapter import HttpAdapter, WireRequest
 from llmgateway.providers.base import EmbedCall, Provider, ProviderContext, UpstreamCall
+from llmgateway.providers.bedrock.count import count_body, count_response
 from llmgateway.providers.bedrock.embeddings import family_of
 from llmgateway.providers.bedrock.errors import BedrockErrors
 from llmgateway.providers.bedrock.events import BedrockEvents
@@ -28,6 +29,7 @@ from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 class BedrockAdapter(HttpAdapter[EventStreamMessage]):
     framing = EVENT_STREAM_FRAMING
+    counts_locally = False  # count_tokens asks the provider's counting endpoint
     errors: BedrockErrors
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
@@ -39,12 +41,20 @@ class BedrockAdapter(HttpAdapter[EventStreamMessage]):
 
     async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
         body = dumps(await build_body(self.name, call.request, call.upstream_model, self.media))
+        return await self._signed(
+            call.upstream_model,
+            "converse-stream" if stream else "converse",
+            body,
+            EVENT_STREAM if stream else None,
+        )
+
+    async def _signed(self, model: str, action: str, body: bytes, accept: str | None) -> WireRequest:
         # Model ids hold ':' (and ARNs '/'): the path carries them percent-encoded.
-        path = f"/model/{quote(call.upstream_model, safe='')}/{'converse-stream' if stream else 'converse'}"
+        path = f"/model/{quote(model, safe='')}/{action}"
         headers = {
             **self.settings.headers,
             "Content-Type": "application/json",
-            "Accept": EVENT_STREAM if stream else "application/json",
+            "Accept": accept or "application/json",
         }
         return WireRequest(
             path, body, headers=await self._signer.headers(self._endpoint + path, body, headers)
@@ -63,6 +73,11 @@ class BedrockAdapter(HttpAdapter[EventStreamMessage]):
             return BatchAnswer(found, tokens)
 
         return await embedded(call, embed_batch, batch_size=family.batch_size, concurrency=family.concurrency)
+
+    async def count_tokens(self, call: UpstreamCall) -> chat_pb2.CountTokensResponse:
+        converse = await build_body(self.name, call.request, call.upstream_model, self.media)
+        wire = await self._signed(call.upstream_model, "count-tokens", dumps(count_body(converse)), None)
+        return count_response(self.errors, await self.exchange(wire), call.upstream_model)
 
     def answer(self, payload: dict[str, Any], call: UpstreamCall) -> chat_pb2.ChatResponse:
         return chat_response(self.errors, payload, call.upstream_model)

@@ -12,6 +12,7 @@ from llmgateway.config import ProviderSettings
 from llmgateway.providers.adapter import HttpAdapter, WireRequest
 from llmgateway.providers.base import EmbedCall, Provider, ProviderContext, UpstreamCall
 from llmgateway.providers.embeddings import BatchAnswer, embedded
+from llmgateway.providers.gemini.count import count_body, count_response
 from llmgateway.providers.gemini.embeddings import MAX_INPUTS_PER_REQUEST, batch_answer, batch_body
 from llmgateway.providers.gemini.errors import GeminiErrors
 from llmgateway.providers.gemini.events import GeminiEvents
@@ -27,8 +28,13 @@ _MAX_MODEL_PAGES = 20
 _EMBED_CONCURRENCY = 4  # batches of one call in flight at once
 
 
+def _model_path(upstream_model: str) -> str:
+    return quote(upstream_model.removeprefix("models/"), safe="")
+
+
 class GeminiAdapter(HttpAdapter[SseEvent]):
     framing = SSE
+    counts_locally = False  # count_tokens asks the provider's counting endpoint
     errors: GeminiErrors
 
     def __init__(self, settings: ProviderSettings, context: ProviderContext) -> None:
@@ -44,7 +50,7 @@ class GeminiAdapter(HttpAdapter[SseEvent]):
 
     async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
         body = dumps(await build_body(self.name, call.request, self.media))
-        model = quote(call.upstream_model.removeprefix("models/"), safe="")
+        model = _model_path(call.upstream_model)
         if stream:
             return WireRequest(
                 f"/{self._version}/models/{model}:streamGenerateContent", body, params={"alt": "sse"}
@@ -54,6 +60,12 @@ class GeminiAdapter(HttpAdapter[SseEvent]):
     def answer(self, payload: dict[str, Any], call: UpstreamCall) -> chat_pb2.ChatResponse:
         self.errors.check_blocked(payload)
         return chat_response(self.errors, payload, call.upstream_model, call.request_id)
+
+    async def count_tokens(self, call: UpstreamCall) -> chat_pb2.CountTokensResponse:
+        model = call.upstream_model.removeprefix("models/")
+        body = count_body(model, await build_body(self.name, call.request, self.media))
+        path = f"/{self._version}/models/{_model_path(call.upstream_model)}:countTokens"
+        return count_response(self.errors, await self.exchange(WireRequest(path, dumps(body))), model)
 
     def events(self, call: UpstreamCall) -> GeminiEvents:
         return GeminiEvents(self.errors, call)

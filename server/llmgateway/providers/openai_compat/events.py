@@ -5,15 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from llmgateway.providers.adapter import StreamEvents
+from llmgateway.providers.base import UpstreamCall
+from llmgateway.providers.errors import UpstreamErrors
 from llmgateway.providers.http.framing import SseEvent
 from llmgateway.providers.openai_compat.errors import OpenAIErrors
-from llmgateway.providers.openai_compat.response import FINISH_REASONS, reasoning_text, wire_usage
+from llmgateway.providers.openai_compat.response import finish_reason, reasoning_text, wire_usage
 from llmgateway.providers.wire_json import json_int, tool_call_id
 from llmgateway.v1 import chat_pb2
 
 
 class OpenAIEvents(StreamEvents[SseEvent]):
     errors: OpenAIErrors
+
+    def __init__(self, errors: UpstreamErrors, call: UpstreamCall) -> None:
+        super().__init__(errors, call)
+        # A refusal streams as `delta.refusal` and still ends with `stop` (see finish_reason).
+        self._refused = False
 
     def missing(self) -> str:
         return "no [DONE] event"
@@ -48,6 +55,10 @@ class OpenAIEvents(StreamEvents[SseEvent]):
         reasoning = reasoning_text(delta)
         if reasoning:
             out.delta.reasoning = reasoning
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            out.delta.refusal = refusal
+            self._refused = True
         for fragment in delta.get("tool_calls") or []:
             if not isinstance(fragment, dict):
                 raise self.errors.malformed("tool call fragment is not an object")
@@ -64,5 +75,5 @@ class OpenAIEvents(StreamEvents[SseEvent]):
                     arguments_json_fragment=function.get("arguments") or "",
                 )
             )
-        out.finish_reason = FINISH_REASONS(choice.get("finish_reason"))
+        out.finish_reason = finish_reason(choice.get("finish_reason"), refused=self._refused)
         return out

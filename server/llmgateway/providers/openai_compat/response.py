@@ -51,7 +51,7 @@ def _message(errors: UpstreamErrors, wire: dict[str, Any]) -> content_pb2.Messag
     if isinstance(text, str) and text:
         parts.append(content_pb2.Part(text=text))
     elif isinstance(wire.get("refusal"), str):
-        parts.append(content_pb2.Part(text=wire["refusal"]))
+        parts.append(content_pb2.Part(refusal=wire["refusal"]))
     tool_calls = wire.get("tool_calls") or []
     if not isinstance(tool_calls, list):
         raise errors.malformed("tool_calls is not a list")
@@ -78,12 +78,24 @@ def chat_response(
     message = choices[0].get("message")
     if not isinstance(message, dict):
         raise errors.malformed("choice without a message")
+    v1_message = _message(errors, message)
     return chat_pb2.ChatResponse(
         model=str(payload.get("model") or upstream_model),
-        message=_message(errors, message),
-        finish_reason=FINISH_REASONS(choices[0].get("finish_reason")),
+        message=v1_message,
+        finish_reason=finish_reason(choices[0].get("finish_reason"), refused=_refused(v1_message)),
         usage=wire_usage(payload.get("usage")),
     )
+
+
+def _refused(message: content_pb2.Message) -> bool:
+    return any(part.WhichOneof("kind") == "refusal" for part in message.parts)
+
+
+def finish_reason(wire: object, *, refused: bool) -> chat_pb2.FinishReason.ValueType:
+    """The v1 finish reason. OpenAI ends a refusal with `stop`: the `refusal` field is what tells it
+    apart, so a refusal's `stop` is REFUSAL (a `content_filter` stays what it says)."""
+    reason = FINISH_REASONS(wire)
+    return chat_pb2.FINISH_REASON_REFUSAL if refused and reason == chat_pb2.FINISH_REASON_STOP else reason
 
 
 def model_ids(errors: UpstreamErrors, content: bytes) -> list[str]:
