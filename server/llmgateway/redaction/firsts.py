@@ -40,6 +40,8 @@ def _firsts(seq: Any) -> tuple[list[tuple[Any, Any]], bool]:
             continue
         if op is sre.SUBPATTERN:
             items, nullable = _firsts(av[3])
+        elif op is sre.ATOMIC_GROUP:
+            items, nullable = _firsts(av)
         elif op is sre.BRANCH:
             alts = [_firsts(alt) for alt in av[1]]
             items = [i for a in alts for i in a[0]]
