@@ -154,7 +154,8 @@ _Spans = Callable[[str, int, int, tuple[str, ...]], Iterable[tuple[int, int]]]
 
 
 def _needs(pattern: str) -> re.Pattern[str]:
-    """A prefilter: a cheap pattern that every match of the detector contains."""
+    """A prefilter: a cheap pattern that every match of the detector contains. Flags only scoped
+    (``(?i:…)``): the stream redactor joins them all into one pattern (redaction/stream.py)."""
     return re.compile(pattern)
 
 
@@ -184,7 +185,7 @@ DETECTORS: Final[tuple[Detector, ...]] = (
             r"(?![\w-]|\.[\w-])"
         ),
         _valid_jwt,
-        _needs("e[wy]"),
+        _needs(r"e[wy][A-Za-z0-9_-]{8,510}\."),
     ),
     Detector(
         Kind.AWS_SECRET_ACCESS_KEY,
@@ -194,7 +195,7 @@ DETECTORS: Final[tuple[Detector, ...]] = (
             + r"(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
         ),
         _valid_aws_secret,
-        _needs("(?i)secret"),
+        _needs("(?i:secret)"),
     ),
     Detector(
         Kind.API_KEY,
@@ -227,7 +228,7 @@ DETECTORS: Final[tuple[Detector, ...]] = (
             + r"(?P<v>[A-Za-z0-9_\-./+]{19,511}[A-Za-z0-9_\-/+])(?![A-Za-z0-9_\-/+=]|\.[A-Za-z0-9_\-/+])"
         ),
         _valid_token,
-        _needs("(?i)key|token|secret"),
+        _needs("(?i:key|token|secret)"),
     ),
     Detector(
         Kind.BEARER_TOKEN,
@@ -237,7 +238,7 @@ DETECTORS: Final[tuple[Detector, ...]] = (
             r"(?![A-Za-z0-9\-_~+/=]|\.[A-Za-z0-9\-_~+/])"
         ),
         _valid_token,
-        _needs("(?i)bearer"),
+        _needs("(?i:bearer)"),
     ),
     Detector(
         Kind.IBAN,

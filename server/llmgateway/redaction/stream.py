@@ -3,14 +3,16 @@ whole text at once, holding back only the text that could still become part of a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 
 import regex
 
 from llmgateway.redaction.detectors import DETECTORS, Detector
 from llmgateway.redaction.firsts import start_mask
-from llmgateway.redaction.kinds import Finding
+from llmgateway.redaction.kinds import Finding, Kind
 from llmgateway.redaction.redactor import CONTEXT, MAX_MATCH, RESCAN, Redactor
 
 # The hold-back is derived from the detectors themselves, not from a character class of its own (a
@@ -33,6 +35,27 @@ def _open_pattern(detector: Detector) -> regex.Pattern[str]:
 
 # Indexed like DETECTORS (the redactor's priorities).
 _OPEN: Final[tuple[regex.Pattern[str], ...]] = tuple(_open_pattern(d) for d in DETECTORS)
+# The longest look-behind of any detector (a test checks it). A partial search is given only the
+# text from this many characters before where it starts: `regex`'s partial search costs time in
+# proportion to the whole string it is given, not only to what it reads.
+LOOKBEHIND: Final = 8
+
+
+@lru_cache(maxsize=64)
+def _trigger_pattern(priorities: tuple[int, ...]) -> re.Pattern[str]:
+    """Any of the detectors' prefilters: every match of a detector contains its prefilter, so text
+    in which none occurs holds no value (the stream's fast path)."""
+    parts = []
+    for p in priorities:
+        prefilter = DETECTORS[p].prefilter
+        if prefilter is None:
+            return re.compile(r"(?s:.)")  # a detector without one: any text may hold a value
+        parts.append(f"(?:{prefilter.pattern})")
+    return re.compile("|".join(parts))
+
+
+_EMAIL_LOCAL_MAX: Final = 60  # shorter than an e-mail's local part (64)
+_NOT_BEFORE_EMAIL: Final = frozenset("_.%+/-")  # the e-mail pattern's look-behind, with \\w
 
 
 def _first_starts(chunk: str, at: int) -> dict[int, int]:
@@ -80,8 +103,9 @@ def _open_start(redactor: Redactor, text: str, since: list[int], shift: int, see
         if lo >= start:
             since[priority] = lo + shift
             continue
-        m = _OPEN[priority].search(text, lo, partial=True)
-        found = n if m is None else m.start()
+        cut = max(0, lo - LOOKBEHIND)
+        m = _OPEN[priority].search(text[cut:], lo - cut, partial=True)
+        found = n if m is None else m.start() + cut
         since[priority] = found + shift
         start = min(start, found)
     return start
@@ -105,6 +129,15 @@ class StreamRedactor:
     # per detector (by priority), the stream offset of its open attempt (see _open_start)
     _since: list[int] = field(default_factory=lambda: [0] * len(DETECTORS), init=False)
     _seen: int = field(default=0, init=False)  # stream offset up to which _since was computed
+    # stream offset of the earliest open attempt when it is a word that an e-mail attempt keeps
+    # open while letters and digits are appended (-1 when not): see feed's fast path
+    _open_word: int = field(default=-1, init=False)
+    _email: bool = field(init=False)
+    _trigger: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._email = Kind.EMAIL in self.redactor.kinds
+        self._trigger = _trigger_pattern(tuple(p for p, _ in self.redactor._detectors))
 
     def __repr__(self) -> str:
         return f"StreamRedactor({self.redactor!r}, held={len(self._buffer)}, emitted={self._offset})"
@@ -120,14 +153,40 @@ class StreamRedactor:
         if not chunk:
             return ""
         self._buffer += chunk
+        if (
+            self._open_word >= 0
+            and chunk.isascii()
+            and chunk.isalnum()
+            and self._offset + len(self._buffer) - self._open_word <= _EMAIL_LOCAL_MAX
+        ):
+            # Fast path: the earliest open attempt is a word of letters and digits that an e-mail
+            # attempt keeps open (its local part), and the chunk only makes the word longer: every
+            # attempt before it is still final, the word is still open, so nothing more is final.
+            # (_seen stays: the next full search accounts for these characters.)
+            return ""
         base = len(self._context)
         window = self._context + self._buffer
         shift = self._offset - base
-        cut = _open_start(self.redactor, window, self._since, shift, self._seen) - base
+        start = _open_start(self.redactor, window, self._since, shift, self._seen)
         self._seen = len(window) + shift
+        self._open_word = start + shift if self._word_is_open(window, start) else -1
+        cut = start - base
         if cut <= 0:
             return ""
         return self._emit(cut, final=False)
+
+    def _word_is_open(self, window: str, start: int) -> bool:
+        """Whether ``window[start:]`` is a word that an e-mail attempt from ``start`` reads to its
+        end: ASCII letters and digits, not after a character that the e-mail pattern's look-behind
+        refuses, and shorter than a local part."""
+        tail = window[start:]
+        return (
+            self._email
+            and 0 < len(tail) <= _EMAIL_LOCAL_MAX
+            and tail.isascii()
+            and tail.isalnum()
+            and (start == 0 or not (window[start - 1].isalnum() or window[start - 1] in _NOT_BEFORE_EMAIL))
+        )
 
     def flush(self) -> str:
         """Everything still held, redacted. The stream is finished afterwards."""
@@ -140,6 +199,11 @@ class StreamRedactor:
     def _emit(self, cut: int, *, final: bool) -> str:
         window = self._context + self._buffer
         base = len(self._context)
+        if self._trigger.search(window, base) is None:
+            # Fast path: no detector's prefilter in the text not yet emitted, so no value lies in
+            # it (a value's match starts after the text emitted so far: it was held from its start
+            # while it could grow, and none crossed an earlier cut) and none crosses the cut.
+            return self._advance(self._buffer[:cut], cut, [])
         candidates = self.redactor._candidates(window, max(0, base - RESCAN))
         if not final:
             # Never cut through a candidate: move the cut back to its start until none crosses.
@@ -158,8 +222,12 @@ class StreamRedactor:
             for c in self.redactor._resolve(candidates)
             if c.start >= base and c.end <= limit
         ]
-        out = self.redactor._apply(window, chosen, base, limit)
-        shift = self._offset - base
+        return self._advance(self.redactor._apply(window, chosen, base, limit), cut, chosen)
+
+    def _advance(self, out: str, cut: int, chosen: list[Finding]) -> str:
+        """Emit ``out``: the first ``cut`` characters of the buffer, redacted (``chosen``: the
+        findings in them, offsets in the window)."""
+        shift = self._offset - len(self._context)
         self.findings.extend(Finding(f.kind, f.start + shift, f.end + shift) for f in chosen)
         emitted = self._buffer[:cut]
         self._buffer = self._buffer[cut:]
