@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmgateway.redaction.detectors import DETECTORS
-from llmgateway.redaction.firsts import START_MASK
+from llmgateway.redaction.firsts import END_MASK, START_MASK
 from llmgateway.redaction.redactor import MAX_HOLD, MAX_MATCH, Redactor
 from llmgateway.redaction.stream import _OPEN, LOOKBEHIND, StreamRedactor
 from tests.test_redaction import TEXTS
@@ -164,3 +164,24 @@ def test_the_fast_paths_change_nothing() -> None:
     assert "".join(out) == redactor.redact(text).text == "Plain words here, then [EMAIL] and [EMAIL] done"
     only_phones = Redactor(kinds=["phone"])
     assert stream(["call ", "0171", "1234", "567 ok"], only_phones) == "call [PHONE] ok"
+
+
+def test_end_masks_end_every_attempt() -> None:
+    # redaction/firsts.py END_MASK: after such a character no attempt that started before it, or on
+    # it, is open: a partial search of any probe that reaches it finds nothing open before the end.
+    probes = [
+        "jane.doe@acme",
+        "eyJhbGciOiJIUzI1NiJ9.e",
+        "2001:db8:",
+        "+44 20 79",
+        "api_key = ab",
+        "Bearer ",
+        "123-45-",
+    ]
+    for priority, pattern in enumerate(_OPEN):
+        for code in range(32, 127):
+            if END_MASK[code] >> priority & 1:
+                for probe in probes:
+                    text = probe + chr(code) + "!"
+                    m = pattern.search(text, 0, partial=True)
+                    assert m is None or m.start() > len(probe), (priority, probe, chr(code))

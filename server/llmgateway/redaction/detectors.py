@@ -222,7 +222,10 @@ DETECTORS: Final[tuple[Detector, ...]] = (
     Detector(
         Kind.API_KEY,
         re.compile(
-            r"(?i:(?<![A-Za-z0-9])(?:[a-z0-9]{1,32}[_-]){0,4}"
+            # The label may carry a prefix ("TOGETHER_API_KEY", "openai-api-key"): the match starts
+            # at the label's own word, after any non-alphanumeric, so an attempt (and the stream's
+            # hold-back) starts there, not at every word.
+            r"(?i:(?<![A-Za-z0-9])"
             r"(?:api[_-]?key|x-api-key|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret))"
             + _LABEL_SEP
             + r"(?P<v>[A-Za-z0-9_\-./+]{19,511}[A-Za-z0-9_\-/+])(?![A-Za-z0-9_\-/+=]|\.[A-Za-z0-9_\-/+])"

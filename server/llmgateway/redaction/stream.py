@@ -11,7 +11,7 @@ from typing import Final
 import regex
 
 from llmgateway.redaction.detectors import DETECTORS, Detector
-from llmgateway.redaction.firsts import start_mask
+from llmgateway.redaction.firsts import chunk_bounds
 from llmgateway.redaction.kinds import Finding, Kind
 from llmgateway.redaction.redactor import CONTEXT, MAX_MATCH, RESCAN, Redactor
 
@@ -58,22 +58,6 @@ _EMAIL_LOCAL_MAX: Final = 60  # shorter than an e-mail's local part (64)
 _NOT_BEFORE_EMAIL: Final = frozenset("_.%+/-")  # the e-mail pattern's look-behind, with \\w
 
 
-def _first_starts(chunk: str, at: int) -> dict[int, int]:
-    """Per detector priority, where in the text its first possible attempt start in ``chunk`` is
-    (``chunk`` is the text from offset ``at``); absent when no character of ``chunk`` can start one."""
-    first: dict[int, int] = {}
-    acc = 0
-    for i, mask in enumerate(start_mask(chunk)):
-        new = mask & ~acc
-        if new:
-            acc |= mask
-            while new:
-                bit = new & -new
-                first[bit.bit_length() - 1] = at + i
-                new ^= bit
-    return first
-
-
 def _open_start(redactor: Redactor, text: str, since: list[int], shift: int, seen: int) -> int:
     """The earliest position of ``text`` where an attempt of one of ``redactor``'s detectors reads
     the end of ``text`` (``len(text)`` when none does).
@@ -93,9 +77,14 @@ def _open_start(redactor: Redactor, text: str, since: list[int], shift: int, see
     n = len(text)
     floor = max(0, n - MAX_MATCH)
     fresh = seen - shift
-    first = _first_starts(text[fresh:], fresh)
+    open_before = 0
+    for p, _ in redactor._detectors:
+        if since[p] - shift < fresh:
+            open_before |= 1 << p
+    first, closed = chunk_bounds(text[fresh:], fresh, open_before)
     bounds = sorted(
-        (first.get(p, n) if (lo := since[p] - shift) >= fresh else lo, p) for p, _ in redactor._detectors
+        (since[p] - shift if open_before >> p & 1 and not closed >> p & 1 else first.get(p, n), p)
+        for p, _ in redactor._detectors
     )
     start = n
     for bound, priority in bounds:
