@@ -148,6 +148,12 @@ END_MASK: Final[tuple[int, ...]] = tuple(
 )
 
 
+_STARTS: Final[tuple[tuple[int, ...], ...]] = tuple(
+    tuple(p for p in range(len(DETECTORS)) if mask >> p & 1) for mask in START_MASK
+)
+_EVERY: Final = tuple(range(len(DETECTORS)))
+
+
 def chunk_bounds(chunk: str, at: int, open_before: int) -> tuple[dict[int, int], int]:
     """Where, per detector, an attempt that reads the end of the text can start, as far as
     ``chunk`` (the text from offset ``at`` to the end) tells: the first character that can start
@@ -155,23 +161,18 @@ def chunk_bounds(chunk: str, at: int, open_before: int) -> tuple[dict[int, int],
     detectors that such a character closed (their attempts before ``chunk``, open in
     ``open_before``, are closed)."""
     first: dict[int, int] = {}
-    have = 0  # detectors with an entry in `first`
     closed = 0
     for i, c in enumerate(chunk):
         o = ord(c)
-        ends, starts = (END_MASK[o], START_MASK[o]) if o < 128 else (0, ALL_DETECTORS)
-        if ends:
-            closed |= ends & open_before
-            drop = ends & have
-            have &= ~ends
-            while drop:
-                bit = drop & -drop
-                del first[bit.bit_length() - 1]
-                drop ^= bit
-        new = starts & ~have
-        have |= new
-        while new:
-            bit = new & -new
-            first[bit.bit_length() - 1] = at + i
-            new ^= bit
+        if o < 128:
+            ends, starts = END_MASK[o], _STARTS[o]
+            if ends:
+                closed |= ends & open_before
+                if first:
+                    first = {p: v for p, v in first.items() if not ends >> p & 1}
+        else:
+            starts = _EVERY
+        for p in starts:
+            if p not in first:
+                first[p] = at + i
     return first, closed

@@ -81,7 +81,7 @@ class Redactor:
     a country code (default :data:`DEFAULT_REGIONS`); numbers with one are recognised anywhere.
     """
 
-    __slots__ = ("_detectors", "_key", "kinds", "mode", "phone_regions")
+    __slots__ = ("_detectors", "_key", "_mask", "kinds", "mode", "phone_regions")
 
     def __init__(
         self,
@@ -116,6 +116,7 @@ class Redactor:
         self._detectors: tuple[tuple[int, Detector], ...] = tuple(
             (i, d) for i, d in enumerate(DETECTORS) if d.kind in selected
         )
+        self._mask = sum(1 << i for i, _ in self._detectors)  # the same, as bits by priority
 
     def __repr__(self) -> str:
         kinds = ",".join(sorted(k.value for k in self.kinds))

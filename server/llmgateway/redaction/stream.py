@@ -11,7 +11,7 @@ from typing import Final
 import regex
 
 from llmgateway.redaction.detectors import DETECTORS, Detector
-from llmgateway.redaction.firsts import chunk_bounds
+from llmgateway.redaction.firsts import END_MASK, chunk_bounds
 from llmgateway.redaction.kinds import Finding, Kind
 from llmgateway.redaction.redactor import CONTEXT, MAX_MATCH, RESCAN, Redactor
 
@@ -58,46 +58,61 @@ _EMAIL_LOCAL_MAX: Final = 60  # shorter than an e-mail's local part (64)
 _NOT_BEFORE_EMAIL: Final = frozenset("_.%+/-")  # the e-mail pattern's look-behind, with \\w
 
 
-def _open_start(redactor: Redactor, text: str, since: list[int], shift: int, seen: int) -> int:
+def _ends(chunk: str, priority: int) -> bool:
+    """Whether ``chunk`` has a character that ends every attempt of the detector (END_MASK)."""
+    return any(o < 128 and END_MASK[o] >> priority & 1 for o in map(ord, chunk))
+
+
+def _open_start(
+    redactor: Redactor, text: str, open_at: dict[int, int], shift: int, seen: int
+) -> tuple[int, int, dict[int, int]]:
     """The earliest position of ``text`` where an attempt of one of ``redactor``'s detectors reads
-    the end of ``text`` (``len(text)`` when none does).
+    the end of ``text`` (``len(text)`` when none does), that detector's priority (-1 when none),
+    and the new ``open_at``.
 
-    ``since[priority]`` is a position (in stream offsets: ``text[i]`` is stream offset
+    ``open_at[priority]`` is a position (in stream offsets: ``text[i]`` is stream offset
     ``i + shift``) before which no attempt of that detector can read the end: every attempt before
-    it read no end then and reads none now that text was only appended. ``seen`` is the stream
-    offset where the text appended since the last call begins. It is updated in place.
+    it read no end then and reads none now that text was only appended. A detector without an
+    entry had no attempt open before ``seen``, the stream offset where the text appended since the
+    last call begins.
 
-    Each detector's open attempt starts at or after a lower bound: ``since``, or, for a detector
-    that had none open, the first new character that can start it (redaction/firsts.py). Only
-    detectors whose bound lies before the earliest open attempt found so far are searched, lowest
-    bound first: the others cannot change the result, and their bound stays a valid ``since``.
-    So a token usually costs one or two partial searches, not one per detector. One search per
-    detector: an alternation of them all loses `regex`'s literal-prefix searches and is slower.
+    Each detector's open attempt starts at or after a lower bound: ``open_at``, unless a new
+    character ended all its attempts, or the first new character that can start one (after the
+    last such ending character; redaction/firsts.py). Only detectors whose bound lies before the
+    earliest open attempt found so far are searched, lowest bound first: the others cannot change
+    the result, and their bound stays valid. So a token usually costs no partial search or one,
+    not one per detector. One search per detector: an alternation of them all is far slower
+    (`regex` then tries every alternative at every position of a partial search).
     """
     n = len(text)
     floor = max(0, n - MAX_MATCH)
     fresh = seen - shift
     open_before = 0
-    for p, _ in redactor._detectors:
-        if since[p] - shift < fresh:
-            open_before |= 1 << p
+    for p in open_at:
+        open_before |= 1 << p
     first, closed = chunk_bounds(text[fresh:], fresh, open_before)
-    bounds = sorted(
-        (since[p] - shift if open_before >> p & 1 and not closed >> p & 1 else first.get(p, n), p)
-        for p, _ in redactor._detectors
-    )
-    start = n
+    bounds = [(at - shift, p) for p, at in open_at.items() if not closed >> p & 1]
+    bounds += [
+        (at, p)
+        for p, at in first.items()
+        if redactor._mask >> p & 1 and (p not in open_at or closed >> p & 1)
+    ]
+    bounds.sort()
+    start, opener = n, -1
+    now: dict[int, int] = {}
     for bound, priority in bounds:
         lo = max(bound, floor)
         if lo >= start:
-            since[priority] = lo + shift
+            now[priority] = lo + shift  # not searched: still a bound
             continue
         cut = max(0, lo - LOOKBEHIND)
         m = _OPEN[priority].search(text[cut:], lo - cut, partial=True)
-        found = n if m is None else m.start() + cut
-        since[priority] = found + shift
-        start = min(start, found)
-    return start
+        if m is not None:
+            found = m.start() + cut
+            now[priority] = found + shift
+            if found < start:
+                start, opener = found, priority
+    return start, opener, now
 
 
 @dataclass(slots=True)
@@ -115,9 +130,12 @@ class StreamRedactor:
     _buffer: str = field(default="", init=False)  # raw, not yet emitted
     _offset: int = field(default=0, init=False)  # stream offset of _buffer[0]
     _closed: bool = field(default=False, init=False)
-    # per detector (by priority), the stream offset of its open attempt (see _open_start)
-    _since: list[int] = field(default_factory=lambda: [0] * len(DETECTORS), init=False)
-    _seen: int = field(default=0, init=False)  # stream offset up to which _since was computed
+    # per detector (by priority) that may have an open attempt, the stream offset it is at or after
+    _open_at: dict[int, int] = field(default_factory=dict, init=False)
+    _seen: int = field(default=0, init=False)  # stream offset up to which _open_at was computed
+    # the earliest open attempt: its detector's priority (-1 when none) and its stream offset
+    _opener: int = field(default=-1, init=False)
+    _opener_at: int = field(default=0, init=False)
     # stream offset of the earliest open attempt when it is a word that an e-mail attempt keeps
     # open while letters and digits are appended (-1 when not): see feed's fast path
     _open_word: int = field(default=-1, init=False)
@@ -156,7 +174,21 @@ class StreamRedactor:
         base = len(self._context)
         window = self._context + self._buffer
         shift = self._offset - base
-        start = _open_start(self.redactor, window, self._since, shift, self._seen)
+        if (
+            self._opener >= 0
+            and (at := self._opener_at - shift) >= len(window) - MAX_MATCH
+            and not _ends(chunk, self._opener)
+        ):
+            # Fast path: the earliest open attempt, if it still reads the end, still is the
+            # earliest (every attempt before it is final) and nothing more is final: one partial
+            # match at its start instead of the search. Most tokens inside a value take it.
+            cut = max(0, at - LOOKBEHIND)
+            if _OPEN[self._opener].match(window[cut:], at - cut, partial=True) is not None:
+                return ""
+        start, self._opener, self._open_at = _open_start(
+            self.redactor, window, self._open_at, shift, self._seen
+        )
+        self._opener_at = start + shift
         self._seen = len(window) + shift
         self._open_word = start + shift if self._word_is_open(window, start) else -1
         cut = start - base
