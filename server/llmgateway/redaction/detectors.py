@@ -1,5 +1,7 @@
-"""The detectors: a regular expression per kind of sensitive value, each with a validator (Luhn,
-issuer prefixes, octet ranges, ipaddress, JWT header decoding) that turns a look-alike away. Their
+"""The detectors: a regular expression per kind of sensitive value, each with a validator (Luhn and
+IBAN checks from python-stdnum, issuer prefixes, octet ranges, ipaddress, JWT header decoding) or,
+for phone numbers, a judge of the candidate (phonenumbers, redaction/phones.py) that turns a
+look-alike away. Their
 order is their priority; every quantifier is bounded so a match has a known longest length
 (redaction/redactor.py MAX_MATCH). docs/redaction.md says what each matches and what it does not."""
 

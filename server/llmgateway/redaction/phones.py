@@ -18,8 +18,9 @@ from typing import Final
 
 import phonenumbers
 
-# The regions tried for numbers written without a country code: the six locales of the measured
-# corpus (docs/redaction.md) and the US. A key's policy may name others (config: pii.phone_regions).
+# The regions tried for numbers written without a country code: those of the six locales of the
+# measured corpus (docs/redaction.md), the US among them. A key's policy may name others
+# (config: pii.phone_regions).
 DEFAULT_REGIONS: Final[tuple[str, ...]] = ("US", "GB", "DE", "FR", "ES", "IT")
 SUPPORTED_REGIONS: Final[frozenset[str]] = frozenset(phonenumbers.SUPPORTED_REGIONS)
 

@@ -1,7 +1,8 @@
 """PII and secret redaction for prompts, completions and content logs: the Redactor.
 
 A :class:`Redactor` finds sensitive values with a fixed set of detectors (regular expressions plus
-validators: Luhn, issuer prefixes, octet ranges, :mod:`ipaddress`, JWT header decoding) and
+validators: phonenumbers for the key's regions, python-stdnum's IBAN and Luhn checks, issuer
+prefixes, octet ranges, :mod:`ipaddress`, JWT header decoding) and
 replaces them by typed placeholders (``[EMAIL]``), keyed hashes (``[EMAIL:3f2a9c1b]``) or nothing.
 :class:`StreamRedactor` (redaction/stream.py) does the same for streamed text, across chunk boundaries, producing exactly
 the output of redacting the whole text at once while holding back only the text that could still
