@@ -65,7 +65,7 @@ def _texts() -> dict[str, str]:
     ]
     return {
         "prose, no PII": (_PROSE + "\n") * 4,
-        "Faker corpus (PII in 5 of 6 texts)": "\n".join(faker[::6]),
+        "Faker corpus (every 6th text)": "\n".join(faker[::6]),
         "hand-written corpus (tests/data)": "\n".join(corpus),
     }
 

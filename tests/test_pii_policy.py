@@ -95,6 +95,21 @@ async def test_answers_are_redacted(
     assert streamed[-1].HasField("usage") and [m.finish_reason for m in streamed if m.finish_reason]
 
 
+async def test_phone_regions_come_from_the_keys_policy(
+    fresh: OpenAISimulator, start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    """A German national number is a phone for a key whose regions include DE, not for one that
+    names only US; a number with its country code is one for both."""
+    text = "Ruf an: 0171 1234567 oder +49 171 7654321"
+    for regions, expected in (
+        (["DE"], "Ruf an: [PHONE] oder [PHONE]"),
+        (["us"], "Ruf an: 0171 1234567 oder [PHONE]"),
+    ):
+        client = connect(await start_gateway(config(fresh, prompts="redact", phone_regions=regions)))
+        await client.chat.Chat(chat_request("m", user(text)), timeout=5, metadata=AUTH)
+        assert fresh.requests[-1].body["messages"][0]["content"] == expected
+
+
 def test_hash_mode_needs_a_salt() -> None:
     data = {
         "auth": {
@@ -106,4 +121,9 @@ def test_hash_mode_needs_a_salt() -> None:
     with pytest.raises(ConfigError, match="unknown PII kinds"):
         parse_config(
             {"auth": {"keys": [{**data["auth"]["keys"][0], "policy": {"pii": {"kinds": ["dna"]}}}]}}, env={}
+        )
+    with pytest.raises(ConfigError, match=r"unknown phone regions \['XX'\]"):
+        parse_config(
+            {"auth": {"keys": [{**data["auth"]["keys"][0], "policy": {"pii": {"phone_regions": ["xx"]}}}]}},
+            env={},
         )

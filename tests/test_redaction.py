@@ -134,10 +134,37 @@ def test_email(text: str, value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["user@example", "@handle", "icon@2x.png", "npm i @types/node", "5@3.99", "me@localhost"]
+    "text",
+    [
+        "user@example",
+        "@handle",
+        "icon@2x.png",
+        "npm i @types/node",
+        "5@3.99",
+        "me@localhost",
+        "git clone git@github.com:acme/repo.git",  # an scp-style SSH remote
+        "ssh://git@gitlab.example.com/acme/repo.git",  # a URL's user
+    ],
 )
 def test_email_near_misses(text: str) -> None:
     assert kinds_found(text) == []
+
+
+def test_url_encoded_email() -> None:
+    assert values_found("GET /signup?userEmail=grosalain%40denis.com&x=1") == ["grosalain%40denis.com"]
+    hashed = Redactor(mode="hash", salt="s")
+    # one value, one token, however it was written
+    assert hashed.redact("a%40b.io").text == hashed.redact("A@b.io").text
+
+
+def test_phone_regions_decide_national_numbers() -> None:
+    text = "Ruf an: 0171 1234567"
+    assert kinds_found(text, Redactor(phone_regions=["DE"])) == ["phone"]
+    assert kinds_found(text, Redactor(phone_regions=["US"])) == []
+    # with a country code a number is found whatever the regions
+    assert kinds_found("Ruf an: +49 171 1234567", Redactor(phone_regions=["US"])) == ["phone"]
+    with pytest.raises(ValueError, match="unknown phone regions"):
+        Redactor(phone_regions=["XX"])
 
 
 @pytest.mark.parametrize(
@@ -152,6 +179,22 @@ def test_email_near_misses(text: str) -> None:
         ("020 7946 0958", "020 7946 0958"),
         ("01 42 68 53 00", "01 42 68 53 00"),
         ("0171-1234567", "0171-1234567"),
+        # bare digits: a valid number of a configured region (US, IT) is reported (issue 24)
+        ("Account 4155552671 on file", "4155552671"),
+        ("Il mio telefono: 3737019122.", "3737019122"),
+        # glued to labels, in parentheses, quotes, HTML and CSV (issue 24)
+        ("mobile=0174893458", "0174893458"),
+        ("Telefon (08171) 94088 angegeben.", "(08171) 94088"),
+        ("<td>(0131)4960355</td>", "(0131)4960355"),
+        ('tel: "001-345-531-0470"', "001-345-531-0470"),
+        ("(0191 498 0629)", "0191 498 0629"),
+        ("Owen-Berry,0113 4960067,Port", "0113 4960067"),
+        ("(+33 (0)3 65 29 51 21)", "+33 (0)3 65 29 51 21"),
+        ("+49 (0) 3149 934713", "+49 (0) 3149 934713"),
+        ("room 12 0171 1234567", "0171 1234567"),
+        # an extension stays outside the span and never hides the number
+        ("(288)949-2917x48222", "(288)949-2917"),
+        ("call 020 7946 0958 ext. 12", "020 7946 0958"),
     ],
 )
 def test_phone(text: str, value: str) -> None:
@@ -168,8 +211,16 @@ def test_phone(text: str, value: str) -> None:
         "v2.10.4",
         "1.2.3",
         "ORD-2024-000123",
-        "4155552671",
+        "Order #4155552671 shipped",  # "#": an identifier
         "1700000000123",
+        "1234567890",  # no region: US area codes start 2-9, and GB, DE and FR need their trunk 0
+        "SSN 016-60-0000",  # an SSN's layout (and an invalid one) is not a phone
+        "firmware 11.17.43.224",
+        "total 52483.34 EUR",
+        "ZIP 94105-1234",
+        "Population: 8 336 817 (2022)",
+        "Tracking 9400 1000 0000 0000 0000 00",
+        "0000-1111-2222",
         "ISBN 0-306-40615-2",
         "ISBN 978-3-16-148410-0",
         "+15 points",
@@ -226,7 +277,45 @@ def test_ssn() -> None:
         assert kinds_found(other) == [], other
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("IBAN DE89 3704 0044 0532 0130 00.", "DE89 3704 0044 0532 0130 00"),
+        ("iban=GB82WEST12345698765432", "GB82WEST12345698765432"),
+        ("FR14 2004 1010 0505 0001 3M02 606", "FR14 2004 1010 0505 0001 3M02 606"),
+    ],
+)
+def test_iban(text: str, value: str) -> None:
+    assert values_found(text) == [value]
+    assert kinds_found(text) == ["iban"]
+
+
+def test_iban_near_misses() -> None:
+    # wrong check digits, a wrong length for the country: and their digit groups are no phone
+    for text in ("DE89 3704 0044 0532 0130 01", "GB82WEST1234569876543", "DE00 0000 0000 0000 0000 00"):
+        assert kinds_found(text) == [], text
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "503891417779",  # Maestro, 12 digits
+        "5694 0000 0000 0000",  # Maestro 56-58
+        "213174104090168",  # JCB 15-digit, 2131
+        "180000000000002",  # JCB 15-digit, 1800
+        "3518 0623 1642 3432",  # JCB (35), the issue's example once read as "3518 [PHONE]"
+        "2245337406812419",  # Mastercard 2-series
+        "36198391454980",  # Diners
+        "6250 9460 0000 0016",  # UnionPay
+    ],
+)
+def test_card_networks(number: str) -> None:
+    assert values_found(f"card {number} ok") == [number]
+
+
 def test_ipv4() -> None:
+    assert values_found("IP:178.221.137.130") == ["178.221.137.130"]  # a label glued with a colon
+    assert kinds_found("Upgraded firmware 11.17.43.224 last night") == []
     assert values_found("from 192.168.1.10:8080") == ["192.168.1.10"]
     assert values_found("cidr 10.0.0.0/8") == ["10.0.0.0"]
     assert kinds_found("0.0.0.0 and 255.255.255.255") == ["ipv4", "ipv4"]
@@ -235,6 +324,7 @@ def test_ipv4() -> None:
 
 
 def test_ipv6() -> None:
+    assert values_found("contact:2001:db8::1") == ["2001:db8::1"]
     assert values_found("ping 2001:db8::1 now") == ["2001:db8::1"]
     assert values_found("[::1]:8080") == ["::1"]
     assert values_found("fe80::1ff:fe23:4567:890a%eth0") == ["fe80::1ff:fe23:4567:890a"]
@@ -489,13 +579,15 @@ def test_stream_holds_back_only_what_could_still_match() -> None:
         else:
             # at most the current word plus the words before it that end in a digit group
             # ("+1 415 555 26", "`4242 4242 42"), joined by single spaces, or that are a label
-            # held with its value ("Bearer ", "x-api-key: ", "api_key = ")
+            # held with its value ("Bearer ", "x-api-key: ", "api_key = "), or an IBAN's groups
+            # ("GB82 WEST ")
             words = re.split(r"[^\S ]", fed)[-1].split(" ")
             tail = len(words[-1])
             for w in reversed(words[:-1]):
                 if (
                     re.search(
-                        r"\d[0-9()+.\-/]*\Z|(?i:bearer)\Z|(?i:key|token|secret)[\"']?[:=]?[\"']?\Z|\A[:=]\Z",
+                        r"\d[0-9()+.\-/]*\Z|(?i:bearer)\Z|(?i:key|token|secret)[\"']?[:=]?[\"']?\Z|\A[:=]\Z"
+                        r"|\A[A-Z0-9]{4}\Z",
                         w,
                     )
                     is None
@@ -517,8 +609,9 @@ def test_stream_examples() -> None:
     assert stream.held == 0
     assert stream.feed("order 4111 1111 ") == "order "
     assert stream.feed("1111 1111 and 10.1.2.3") == "[CREDIT_CARD] and "
-    # no detector can continue "10.1.2.3 " (a European phone starts with 0): released at once
-    assert stream.feed(" ") == "[IPV4] "
+    # a digit-group run may go on ("10.1.2.3 4567"): held until a non-digit follows the space
+    assert stream.feed(" ") == ""
+    assert stream.feed("and ") == "[IPV4] and "
     assert stream.feed("030.1234 ") == "", "a dotted digit group may continue as a phone (030.1234 5678)"
     assert stream.feed("5678 next ") == "[PHONE] next "
     assert stream.feed("Bearer ") == ""  # a label is held with its value (redaction/stream.py)

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmgateway.redaction.detectors import DETECTORS
-from llmgateway.redaction.firsts import START_MASK
+from llmgateway.redaction.firsts import END_MASK, START_MASK
 from llmgateway.redaction.redactor import MAX_HOLD, MAX_MATCH, Redactor
-from llmgateway.redaction.stream import _OPEN, StreamRedactor
+from llmgateway.redaction.stream import _OPEN, LOOKBEHIND, StreamRedactor
 from tests.test_redaction import TEXTS
 
 # The issue's examples: what leaked (030/1234 5678) and values glued to labels, in parentheses,
@@ -116,3 +116,72 @@ def test_start_masks_cover_every_attempt_start() -> None:
             if not START_MASK[code] >> priority & 1:
                 m = pattern.search(" " + chr(code), 1, partial=True)
                 assert m is None or m.start() != 1, (priority, chr(code))
+
+
+def _lookbehind_widths(items: object) -> list[int]:
+    widths: list[int] = []
+    for op, av in items:  # type: ignore[attr-defined]
+        if op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
+            direction, sub = av
+            if direction == -1:
+                widths.append(sub.getwidth()[1])
+            widths += _lookbehind_widths(sub)
+        elif op is sre_parse.SUBPATTERN:
+            widths += _lookbehind_widths(av[3])
+        elif op is sre_parse.BRANCH:
+            for alt in av[1]:
+                widths += _lookbehind_widths(alt)
+        elif op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, sre_parse.POSSESSIVE_REPEAT):
+            widths += _lookbehind_widths(av[2])
+        elif op is sre_parse.ATOMIC_GROUP:
+            widths += _lookbehind_widths(av)
+    return widths
+
+
+def test_partial_searches_see_every_lookbehind() -> None:
+    """The stream's partial searches get LOOKBEHIND characters before where they start."""
+    widths = [
+        w
+        for det in DETECTORS
+        for w in _lookbehind_widths(sre_parse.parse(det.pattern.pattern, det.pattern.flags))
+    ]
+    assert widths and max(widths) <= LOOKBEHIND
+
+
+def test_the_fast_paths_change_nothing() -> None:
+    """Words streamed a few letters at a time (the e-mail fast path) and text without any
+    detector's prefilter (the emit fast path) give the unary output, and hold no more than the
+    current word."""
+    redactor = Redactor()
+    text = "Plain words here, then jane.doe@acme.io and abcdefghij0123456789abcdefghij0123456789abcdefghijkl@x.io done"
+    s = StreamRedactor(redactor)
+    out = []
+    for i in range(0, len(text), 3):
+        out.append(s.feed(text[i : i + 3]))
+        if i < 12:
+            assert s.held <= 3
+    out.append(s.flush())
+    assert "".join(out) == redactor.redact(text).text == "Plain words here, then [EMAIL] and [EMAIL] done"
+    only_phones = Redactor(kinds=["phone"])
+    assert stream(["call ", "0171", "1234", "567 ok"], only_phones) == "call [PHONE] ok"
+
+
+def test_end_masks_end_every_attempt() -> None:
+    # redaction/firsts.py END_MASK: after such a character no attempt that started before it, or on
+    # it, is open: a partial search of any probe that reaches it finds nothing open before the end.
+    probes = [
+        "jane.doe@acme",
+        "eyJhbGciOiJIUzI1NiJ9.e",
+        "2001:db8:",
+        "+44 20 79",
+        "api_key = ab",
+        "Bearer ",
+        "123-45-",
+    ]
+    for priority, pattern in enumerate(_OPEN):
+        for code in range(32, 127):
+            if END_MASK[code] >> priority & 1:
+                for probe in probes:
+                    text = probe + chr(code) + "!"
+                    m = pattern.search(text, 0, partial=True)
+                    assert m is None or m.start() > len(probe), (priority, probe, chr(code))

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from llmgateway.config.common import NAME_PATTERN, Strict
 from llmgateway.redaction.kinds import Kind
+from llmgateway.redaction.phones import DEFAULT_REGIONS, SUPPORTED_REGIONS
 
 
 class BudgetSettings(Strict):
@@ -41,11 +42,23 @@ class PiiPolicy(Strict):
     prompts: Literal["off", "redact", "reject"] = "off"
     # Answers (streams included): off or redact.
     output: Literal["off", "redact"] = "off"
-    # Detector names (email, phone, credit_card, ssn, ipv4, ipv6, api_key, bearer_token, jwt,
+    # Detector names (email, phone, credit_card, iban, ssn, ipv4, ipv6, api_key, bearer_token, jwt,
     # aws_access_key_id, aws_secret_access_key); empty means all of them.
     kinds: list[str] = Field(default_factory=list)
     # mask ([EMAIL]), hash (a stable salted token, needs auth.pii_hash_salt) or drop.
     mode: Literal["mask", "hash", "drop"] = "mask"
+    # Regions (ISO 3166 codes) whose national phone numbers, written without a country code, are
+    # recognised; numbers with "+" and a country code are recognised whatever the list.
+    phone_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_REGIONS), min_length=1)
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, regions: list[str]) -> list[str]:
+        upper = [region.upper() for region in regions]
+        unknown = sorted(set(upper) - SUPPORTED_REGIONS)
+        if unknown:
+            raise ValueError(f"unknown phone regions {unknown}: ISO 3166 codes such as US, GB, DE")
+        return upper
 
     @field_validator("kinds")
     @classmethod

@@ -1,6 +1,7 @@
-"""Which characters can start an attempt of each detector, derived from its pattern (parsed with
-the standard library's own parser), so the stream redactor can skip the partial search of a
-detector that nothing new could have opened (redaction/stream.py)."""
+"""Which characters can start an attempt of each detector, and which end every attempt of it,
+derived from its pattern (parsed with the standard library's own parser), so the stream redactor
+can skip the partial search of a detector that nothing new could have opened or that a character
+has closed (redaction/stream.py)."""
 
 from __future__ import annotations
 
@@ -22,33 +23,40 @@ _CATEGORIES: Final = {
 _ANY: Final = (sre.ANY, None)  # an item that stands for every character
 
 
-def _firsts(seq: Any) -> tuple[list[tuple[Any, Any]], bool]:
+_Item = tuple[Any, Any, bool]  # an sre item (op, argument) and whether it ignores case
+
+
+def _firsts(seq: Any, icase: bool) -> tuple[list[_Item], bool]:
     """The items that can read the first character of an attempt of ``seq``, and whether ``seq``
     can match without consuming one. Lookaheads read it too, so their firsts count; look-behinds
-    read only earlier text. Anything not understood counts as every character (always safe: a
-    larger set only searches more)."""
-    out: list[tuple[Any, Any]] = []
+    read only earlier text. Scoped flags (``(?i:...)``) are followed, so ``AKIA`` does not start on
+    "a". Anything not understood counts as every character (always safe: a larger set only
+    searches more)."""
+    out: list[_Item] = []
     for op, av in seq:
         if op in (sre.LITERAL, sre.NOT_LITERAL, sre.IN, sre.ANY):
-            out.append((op, av))
+            out.append((op, av, icase))
             return out, False
         if op is sre.AT:
             continue
         if op in (sre.ASSERT, sre.ASSERT_NOT):
             if av[0] == 1:
-                out += _firsts(av[1])[0]
+                out += _firsts(av[1], icase)[0]
             continue
         if op is sre.SUBPATTERN:
-            items, nullable = _firsts(av[3])
+            _, add_flags, del_flags, sub = av
+            items, nullable = _firsts(sub, (icase or bool(add_flags & re.I)) and not del_flags & re.I)
+        elif op is sre.ATOMIC_GROUP:
+            items, nullable = _firsts(av, icase)
         elif op is sre.BRANCH:
-            alts = [_firsts(alt) for alt in av[1]]
+            alts = [_firsts(alt, icase) for alt in av[1]]
             items = [i for a in alts for i in a[0]]
             nullable = any(a[1] for a in alts)
         elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
-            items, nullable = _firsts(av[2])
+            items, nullable = _firsts(av[2], icase)
             nullable = nullable or av[0] == 0
         else:
-            out.append(_ANY)
+            out.append((sre.ANY, None, icase))
             return out, False
         out += items
         if not nullable:
@@ -77,10 +85,11 @@ def _reads(op: Any, av: Any, ch: str) -> bool:
 
 
 def _can_start(pattern: re.Pattern[str], ch: str) -> bool:
-    items, nullable = _firsts(sre_parse.parse(pattern.pattern, pattern.flags))
-    # Either case: (?i:...) groups are not tracked, and a larger set is always safe.
-    variants = {ch, ch.lower(), ch.upper(), ch.swapcase()}
-    return nullable or any(_reads(op, av, c) for op, av in items for c in variants if len(c) == 1)
+    items, nullable = _firsts(sre_parse.parse(pattern.pattern, pattern.flags), bool(pattern.flags & re.I))
+    cases = {ch, ch.lower(), ch.upper(), ch.swapcase()}
+    return nullable or any(
+        _reads(op, av, c) for op, av, icase in items for c in (cases if icase else {ch}) if len(c) == 1
+    )
 
 
 def _masks() -> tuple[int, ...]:
@@ -96,6 +105,74 @@ START_MASK: Final[tuple[int, ...]] = _masks()
 ALL_DETECTORS: Final = (1 << len(DETECTORS)) - 1
 
 
-def start_mask(chunk: str) -> list[int]:
-    """Per character of ``chunk``, the START_MASK bits."""
-    return [START_MASK[o] if (o := ord(c)) < 128 else ALL_DETECTORS for c in chunk]
+def _alphabet(seq: Any, icase: bool) -> list[_Item]:
+    """Every item of ``seq`` that can consume a character, look-aheads included (an attempt reads
+    past a character only by matching it with one of these); look-behinds read only earlier text.
+    A back-reference, or anything not understood, counts as every character."""
+    out: list[_Item] = []
+    for op, av in seq:
+        if op in (sre.LITERAL, sre.NOT_LITERAL, sre.IN, sre.ANY):
+            out.append((op, av, icase))
+        elif op in (sre.ASSERT, sre.ASSERT_NOT):
+            if av[0] == 1:
+                out += _alphabet(av[1], icase)
+        elif op is sre.SUBPATTERN:
+            _, add_flags, del_flags, sub = av
+            out += _alphabet(sub, (icase or bool(add_flags & re.I)) and not del_flags & re.I)
+        elif op is sre.ATOMIC_GROUP:
+            out += _alphabet(av, icase)
+        elif op is sre.BRANCH:
+            for alt in av[1]:
+                out += _alphabet(alt, icase)
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            out += _alphabet(av[2], icase)
+        elif op is not sre.AT:
+            out.append((sre.ANY, None, icase))
+    return out
+
+
+def _ends(pattern: re.Pattern[str], ch: str) -> bool:
+    """Whether no attempt of ``pattern`` can read past ``ch``: no item of it can consume ``ch``."""
+    items = _alphabet(sre_parse.parse(pattern.pattern, pattern.flags), bool(pattern.flags & re.I))
+    cases = {ch, ch.lower(), ch.upper(), ch.swapcase()}
+    return not any(
+        _reads(op, av, c) for op, av, icase in items for c in (cases if icase else {ch}) if len(c) == 1
+    )
+
+
+# Per ASCII character, a bit per detector whose attempts all end at it: an attempt that reached it
+# can read no further (" " ends every e-mail, JWT and IPv6 attempt, not a phone's). Any other
+# character ends none.
+END_MASK: Final[tuple[int, ...]] = tuple(
+    sum(1 << i for i, d in enumerate(DETECTORS) if _ends(d.pattern, chr(code))) for code in range(128)
+)
+
+
+_STARTS: Final[tuple[tuple[int, ...], ...]] = tuple(
+    tuple(p for p in range(len(DETECTORS)) if mask >> p & 1) for mask in START_MASK
+)
+_EVERY: Final = tuple(range(len(DETECTORS)))
+
+
+def chunk_bounds(chunk: str, at: int, open_before: int) -> tuple[dict[int, int], int]:
+    """Where, per detector, an attempt that reads the end of the text can start, as far as
+    ``chunk`` (the text from offset ``at`` to the end) tells: the first character that can start
+    one after the last character that ends them all (absent: none in ``chunk``), and the mask of
+    detectors that such a character closed (their attempts before ``chunk``, open in
+    ``open_before``, are closed)."""
+    first: dict[int, int] = {}
+    closed = 0
+    for i, c in enumerate(chunk):
+        o = ord(c)
+        if o < 128:
+            ends, starts = END_MASK[o], _STARTS[o]
+            if ends:
+                closed |= ends & open_before
+                if first:
+                    first = {p: v for p, v in first.items() if not ends >> p & 1}
+        else:
+            starts = _EVERY
+        for p in starts:
+            if p not in first:
+                first[p] = at + i
+    return first, closed

@@ -15,6 +15,7 @@ class Kind(StrEnum):
     EMAIL = "email"
     PHONE = "phone"
     CREDIT_CARD = "credit_card"
+    IBAN = "iban"
     SSN = "ssn"
     IPV4 = "ipv4"
     IPV6 = "ipv6"

@@ -23,7 +23,9 @@ class PiiFilter:
 
     def __init__(self, policy: PiiPolicy, salt: str | None) -> None:
         self._policy = policy
-        self._redactor = Redactor(kinds=policy.kinds or None, mode=policy.mode, salt=salt)
+        self._redactor = Redactor(
+            kinds=policy.kinds or None, mode=policy.mode, salt=salt, phone_regions=policy.phone_regions
+        )
 
     def _parts(self, path: str, parts: list[content_pb2.Part]) -> list[FieldViolation]:
         found: list[FieldViolation] = []

@@ -1,7 +1,8 @@
 """PII and secret redaction for prompts, completions and content logs: the Redactor.
 
 A :class:`Redactor` finds sensitive values with a fixed set of detectors (regular expressions plus
-validators: Luhn, issuer prefixes, octet ranges, :mod:`ipaddress`, JWT header decoding) and
+validators: phonenumbers for the key's regions, python-stdnum's IBAN and Luhn checks, issuer
+prefixes, octet ranges, :mod:`ipaddress`, JWT header decoding) and
 replaces them by typed placeholders (``[EMAIL]``), keyed hashes (``[EMAIL:3f2a9c1b]``) or nothing.
 :class:`StreamRedactor` (redaction/stream.py) does the same for streamed text, across chunk boundaries, producing exactly
 the output of redacting the whole text at once while holding back only the text that could still
@@ -33,6 +34,7 @@ from llmgateway.redaction.kinds import (
     PIIRejectedError,
     RedactionResult,
 )
+from llmgateway.redaction.phones import DEFAULT_REGIONS, SUPPORTED_REGIONS
 
 # Upper bound of a detector's match (label included) plus its look-ahead; the longest is a JWT
 # (512 + 1 + 3000 + 1 + 700). An attempt starting more than MAX_MATCH characters before the end of
@@ -58,7 +60,9 @@ class _Candidate:
 def _normalise(kind: Kind, value: str) -> str:
     """The form that is hashed, so that spellings of one value share a token."""
     if kind is Kind.EMAIL:
-        return value.lower()
+        return value.lower().replace("%40", "@")
+    if kind is Kind.IBAN:
+        return value.replace(" ", "")
     if kind in (Kind.CREDIT_CARD, Kind.SSN):
         return only_digits(value)
     if kind is Kind.PHONE:
@@ -74,15 +78,18 @@ class Redactor:
     ``kinds``: which kinds to detect (default all). ``mode``: ``mask`` → ``[EMAIL]``, ``hash`` →
     ``[EMAIL:3f2a9c1b]`` (HMAC-SHA256 of the normalised value keyed by ``salt``, stable within a
     deployment), ``drop`` → removed. ``salt`` is required for ``hash`` mode and never shown.
+    ``phone_regions``: the regions (ISO 3166 codes) whose national numbers are recognised without
+    a country code (default :data:`DEFAULT_REGIONS`); numbers with one are recognised anywhere.
     """
 
-    __slots__ = ("_detectors", "_key", "kinds", "mode")
+    __slots__ = ("_detectors", "_key", "_mask", "kinds", "mode", "phone_regions")
 
     def __init__(
         self,
         kinds: Iterable[Kind | str] | None = None,
         mode: Mode = "mask",
         salt: str | bytes | None = None,
+        phone_regions: Iterable[str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown redaction mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -99,17 +106,25 @@ class Redactor:
             selected = frozenset(selected_list)
         if mode == "hash" and not salt:
             raise ValueError("hash mode needs a salt")
+        regions = DEFAULT_REGIONS if phone_regions is None else tuple(r.upper() for r in phone_regions)
+        unknown = sorted(set(regions) - SUPPORTED_REGIONS)
+        if unknown:
+            raise ValueError(f"unknown phone regions {unknown}; expected ISO 3166 codes such as US, GB, DE")
+        self.phone_regions: tuple[str, ...] = regions
         self.kinds: frozenset[Kind] = selected
         self.mode: Mode = mode
         self._key: bytes | None = salt.encode() if isinstance(salt, str) else salt
         self._detectors: tuple[tuple[int, Detector], ...] = tuple(
             (i, d) for i, d in enumerate(DETECTORS) if d.kind in selected
         )
+        self._mask = sum(1 << i for i, _ in self._detectors)  # the same, as bits by priority
 
     def __repr__(self) -> str:
         kinds = ",".join(sorted(k.value for k in self.kinds))
         salt = ", salt=<set>" if self._key else ""
-        return f"Redactor(kinds={kinds}, mode={self.mode}{salt})"
+        return (
+            f"Redactor(kinds={kinds}, mode={self.mode}{salt}, phone_regions={','.join(self.phone_regions)})"
+        )
 
     # ---- detection ----
 
@@ -126,6 +141,12 @@ class Redactor:
             for m in det.pattern.finditer(text, pos):
                 start, end = m.span("v") if has_group else m.span()
                 if start == end:
+                    continue
+                if det.spans is not None:
+                    out.extend(
+                        _Candidate(priority, s, e, det.kind)
+                        for s, e in det.spans(text, start, end, self.phone_regions)
+                    )
                     continue
                 if det.validate is not None and not det.validate(text[start:end], text, start):
                     continue
