@@ -490,7 +490,7 @@ async def test_thinking_blocks_become_reasoning_and_go_back_signed(
     sim.enqueue(Behaviour(raw_body=json.dumps(body).encode()))
     response = await client.chat.Chat(chat_request("claude", user("meaning?")), timeout=5)
     assert response.message.parts[0].reasoning == content_pb2.Reasoning(
-        text="Let me think.", signature="sig-abc"
+        text="Let me think.", signature="sig-abc", origin="anthropic"
     )
     assert response.message.parts[1].text == "42"
 

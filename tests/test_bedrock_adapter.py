@@ -587,10 +587,11 @@ async def test_streamed_reasoning(client: Client, sim: BedrockSimulator) -> None
         ),
     )
     messages = await collect(client.chat.ChatStream(stream_request("claude", user("hi")), timeout=5))
-    assert [(m.delta.reasoning, m.delta.text) for m in messages if m.HasField("delta")] == [
-        ("Hmm", ""),
-        ("", "Yes."),
-    ]
+    assert [
+        (m.delta.reasoning, m.delta.reasoning_signature, m.delta.reasoning_origin, m.delta.text)
+        for m in messages
+        if m.HasField("delta")
+    ] == [("Hmm", "", "", ""), ("", "s", "bedrock", ""), ("", "", "", "Yes.")]
     assert messages[-1].usage.total_tokens == 3
 
 

@@ -42,7 +42,10 @@ def test_every_deployment_serves_a_plain_request() -> None:
 
 def test_features_a_deployment_lacks_keep_it_out_and_are_named() -> None:
     with_tools = request(tools=[content_pb2.Tool(name="lookup")])
-    assert ids(capable(route({"tools": False}, {}), with_tools, facts(with_tools), 0, "m")) == (["pb/x"], "tools")
+    assert ids(capable(route({"tools": False}, {}), with_tools, facts(with_tools), 0, "m")) == (
+        ["pb/x"],
+        "tools",
+    )
     image = content_pb2.Message(
         role=content_pb2.ROLE_USER, parts=[content_pb2.Part(media=content_pb2.Media(uri="https://x/y.png"))]
     )

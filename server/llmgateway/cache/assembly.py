@@ -31,7 +31,10 @@ class StreamAssembler:
 
     def _add_reasoning(self, delta: chat_pb2.Delta) -> None:
         if not (
-            delta.reasoning or delta.reasoning_signature or delta.reasoning_redacted_data or delta.reasoning_origin
+            delta.reasoning
+            or delta.reasoning_signature
+            or delta.reasoning_redacted_data
+            or delta.reasoning_origin
         ):
             return
         part = self._reasoning.get(delta.reasoning_index)
@@ -58,7 +61,9 @@ class StreamAssembler:
         for fragment in delta.tool_calls:
             part = self._calls.get(fragment.index)
             if part is None:
-                part = self._calls[fragment.index] = self._new(content_pb2.Part(tool_call=content_pb2.ToolCall()))
+                part = self._calls[fragment.index] = self._new(
+                    content_pb2.Part(tool_call=content_pb2.ToolCall())
+                )
             call = part.tool_call
             call.id += fragment.id
             call.name += fragment.name

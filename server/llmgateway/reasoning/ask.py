@@ -56,7 +56,9 @@ def _violations(labels: MutableMapping[str, str]) -> Iterator[FieldViolation]:
         if not budget.isdigit() or not 0 < int(budget) <= MAX_BUDGET:
             yield FieldViolation(f"labels[{BUDGET_LABEL}]", f"must be an integer from 1 to {MAX_BUDGET}")
         elif effort == "none":
-            yield FieldViolation(f"labels[{BUDGET_LABEL}]", "a budget asks for reasoning, which effort none turns off")
+            yield FieldViolation(
+                f"labels[{BUDGET_LABEL}]", "a budget asks for reasoning, which effort none turns off"
+            )
     thoughts = labels.get(THOUGHTS_LABEL)
     if thoughts is not None and thoughts not in _BOOLEANS:
         yield FieldViolation(f"labels[{THOUGHTS_LABEL}]", "must be true or false")

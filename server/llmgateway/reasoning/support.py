@@ -8,7 +8,8 @@ from the well-known model names below. Beyond that, each wire protocol honours o
 | openai, azure_openai | `reasoning_effort` | no | no (Chat Completions never returns it) |
 | anthropic, bedrock (Claude only) | through the effort → budget table (budget.py) | `thinking.budget_tokens` | yes (always returned) |
 | gemini | 2.5: via the budget table; 3: `thinkingLevel` | `thinkingBudget` | `includeThoughts` |
-| vllm, together | `reasoning_effort` | no | yes (`reasoning_content`) |
+| vllm | `reasoning_effort`; none as `chat_template_kwargs.enable_thinking: false` | no | yes (`reasoning_content`) |
+| together | `reasoning_effort` (not none) | no | yes (`reasoning_content`) |
 | ollama | `think` (true or a level) | no | yes (`thinking`) |
 """
 
@@ -21,10 +22,21 @@ from llmgateway.reasoning.ask import ReasoningAsk
 # Glob patterns of model names that reason, matched on the name without any provider prefix
 # (Bedrock's "anthropic.", "us.anthropic." ...) and case-insensitively.
 REASONING_MODELS = (
-    "o1*", "o3*", "o4-mini*", "gpt-5*", "gpt-oss*",
-    "claude-3-7-sonnet*", "claude-*-4*", "claude-4*",
-    "gemini-2.5*", "gemini-3*",
-    "deepseek-r1*", "*deepseek-r1*", "qwen3*", "*qwq*", "magistral*",
+    "o1*",
+    "o3*",
+    "o4-mini*",
+    "gpt-5*",
+    "gpt-oss*",
+    "claude-3-7-sonnet*",
+    "claude-*-4*",
+    "claude-4*",
+    "gemini-2.5*",
+    "gemini-3*",
+    "deepseek-r1*",
+    "*deepseek-r1*",
+    "qwen3*",
+    "*qwq*",
+    "magistral*",
 )
 # OpenAI models whose reasoning can be switched off (`reasoning_effort: none`).
 _OPENAI_OFF = ("gpt-5.1*", "gpt-5.2*")
@@ -70,6 +82,8 @@ def lacking(protocol: str, model: str, declared: bool | None, ask: ReasoningAsk)
         if protocol in ("openai", "azure_openai") and not _matches(model, _OPENAI_OFF):
             return "switching reasoning off"
         if protocol == "gemini" and _matches(model, _GEMINI_ALWAYS_ON):
+            return "switching reasoning off"
+        if protocol == "together":
             return "switching reasoning off"
         return ""
     if not thinks:

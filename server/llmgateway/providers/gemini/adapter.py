@@ -40,7 +40,7 @@ class GeminiAdapter(HttpAdapter[SseEvent]):
         )
 
     async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
-        body = dumps(await build_body(self.name, call.request, self.media))
+        body = dumps(await build_body(self.name, call.request, self.media, call.upstream_model))
         model = quote(call.upstream_model.removeprefix("models/"), safe="")
         if stream:
             return WireRequest(

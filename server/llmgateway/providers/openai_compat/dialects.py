@@ -38,11 +38,18 @@ class OpenAIDialect:
     stream_usage: bool = True
     # Azure picks the model by the deployment in the URL and ignores `model` in the body.
     sends_model: bool = True
+    # vLLM switches a hybrid model's thinking through its chat template (`enable_thinking`).
+    thinking_template_switch: bool = False
 
 
 _DIALECTS = {
     "openai": OpenAIDialect(),
-    "vllm": OpenAIDialect(max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False),
+    "vllm": OpenAIDialect(
+        max_tokens_field="max_tokens",
+        supports_top_k=True,
+        supports_developer_role=False,
+        thinking_template_switch=True,
+    ),
     "together": OpenAIDialect(
         max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False
     ),
