@@ -57,10 +57,11 @@ def message_fields(parts: list[content_pb2.Part]) -> dict[str, Any]:
 class DeltaFields:
     """The reasoning fields of stream deltas: each reasoning part's fragments under its index."""
 
-    __slots__ = ("_started",)
+    __slots__ = ("_signed", "_started")
 
     def __init__(self) -> None:
         self._started: set[int] = set()
+        self._signed: set[int] = set()  # parts whose signer prefix went out (with their first fragment)
 
     def render(self, delta: chat_pb2.Delta) -> dict[str, Any]:
         if not (delta.reasoning or delta.reasoning_signature or delta.reasoning_redacted_data):
@@ -74,9 +75,11 @@ class DeltaFields:
         else:
             fragment["thinking"] = delta.reasoning
             signature = delta.reasoning_signature
-            fragment["signature"] = (
-                shown(delta.reasoning_origin, signature) if delta.reasoning_origin else signature
-            )
+            if signature and delta.reasoning_index not in self._signed:
+                # The signer goes before the first fragment only: the fragments are joined.
+                self._signed.add(delta.reasoning_index)
+                signature = shown(delta.reasoning_origin, signature)
+            fragment["signature"] = signature
         fields: dict[str, Any] = {"thinking_blocks": [fragment]}
         if delta.reasoning:
             fields["reasoning_content"] = delta.reasoning
