@@ -83,6 +83,7 @@ class PiiFilter:
                     if delta.reasoning_index != reasoning_index:
                         # Held-back reasoning belongs to the part before: it goes out under its index.
                         rest = reasoning.flush()
+                        reasoning = StreamRedactor(self._redactor)
                         if rest:
                             yield chat_pb2.ChatStreamResponse(
                                 delta=chat_pb2.Delta(reasoning=rest, reasoning_index=reasoning_index)
