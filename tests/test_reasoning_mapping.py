@@ -74,14 +74,14 @@ async def test_anthropic_thinking_from_effort_or_budget() -> None:
     ],
 )
 async def test_claude_thinking_refuses_what_the_api_refuses(change: Any, feature: str) -> None:
-    for build in (
-        lambda r: anthropic_body("a", r, "claude-sonnet-4-5", "2023-06-01", NO_MEDIA, stream=False),
-        lambda r: bedrock_body("b", r, "anthropic.claude-sonnet-4-20250514-v1:0", NO_MEDIA),
-    ):
+    for protocol in ("anthropic", "bedrock"):
         request = asking(**{EFFORT_LABEL: "low"})
         change(request)
         with pytest.raises(GatewayError) as error:
-            await build(request)
+            if protocol == "anthropic":
+                await anthropic_body("a", request, "claude-sonnet-4-5", "2023-06-01", NO_MEDIA, stream=False)
+            else:
+                await bedrock_body("b", request, "anthropic.claude-sonnet-4-20250514-v1:0", NO_MEDIA)
         assert error.value.reason == "UNSUPPORTED_CAPABILITY"
         assert feature in str(error.value)
 

@@ -22,7 +22,8 @@ from tests.upstreams.base import Behaviour, SimulatorServer
 
 
 def provider(key: str, sim: SimulatorServer) -> dict[str, Any]:
-    return HARNESSES[key].config(sim.base_url)["providers"][0]
+    settings: dict[str, Any] = HARNESSES[key].config(sim.base_url)["providers"][0]
+    return settings
 
 
 def deployment(key: str, model: str, **extra: Any) -> dict[str, Any]:

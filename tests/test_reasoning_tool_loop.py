@@ -35,7 +35,7 @@ REASONING = {EFFORT_LABEL: "low", THOUGHTS_LABEL: "true"}
 CALL = ("get_weather", '{"city": "Paris"}')
 TOOL = content_pb2.Tool(name="get_weather", description="Weather for a city")
 TOOL.parameters.update({"type": "object", "properties": {"city": {"type": "string"}}})
-OPENAI_TOOL: dict[str, Any] = {
+OPENAI_TOOL: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -169,7 +169,7 @@ async def test_openai_door_tool_loop_with_thinking(
             async with client.chat.completions.stream(
                 model=MODEL, messages=messages, tools=[OPENAI_TOOL], reasoning_effort="low"
             ) as events:
-                completion = await events.get_final_completion()
+                completion: openai.types.chat.ChatCompletion = await events.get_final_completion()
         else:
             completion = await client.chat.completions.create(
                 model=MODEL, messages=messages, tools=[OPENAI_TOOL], reasoning_effort="low"
@@ -204,7 +204,7 @@ async def test_anthropic_door_tool_loop_with_thinking(
             async with client.messages.stream(
                 model=MODEL, max_tokens=8192, messages=messages, tools=[ANTHROPIC_TOOL], thinking=thinking
             ) as events:
-                first = await events.get_final_message()
+                first: anthropic.types.Message = await events.get_final_message()
         else:
             first = await client.messages.create(
                 model=MODEL, max_tokens=8192, messages=messages, tools=[ANTHROPIC_TOOL], thinking=thinking
