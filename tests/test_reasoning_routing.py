@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 
 from llmgateway.reasoning.ask import BUDGET_LABEL, EFFORT_LABEL, THOUGHTS_LABEL
@@ -53,9 +54,7 @@ async def test_the_filter_routes_to_a_deployment_that_can_honour_the_settings(
             {"name": "plain", "deployments": [deployment("openai", "gpt-4o-mini", name="plain-4o-mini")]},
             {
                 "name": "o-series",
-                "deployments": [
-                    deployment("openai", "gpt-4o-mini", name="o-4o-mini", capabilities={"reasoning": True})
-                ],
+                "deployments": [deployment("openai", "o4-mini")],
             },
         ],
         "routing": {"retry": {"max_retries": 0}},
@@ -166,3 +165,21 @@ async def test_a_fallback_drops_the_first_providers_signatures(
     assert sent["messages"][1]["content"] == [
         {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}}
     ]
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "code"),
+    [("gpt-4o-mini", "low", "unsupported_parameter"), ("o4-mini", "minimal", "unsupported_value")],
+)
+async def test_the_openai_simulator_takes_an_effort_only_where_openai_does(
+    sims: dict[str, SimulatorServer], model: str, effort: str, code: str
+) -> None:
+    key = HARNESSES["openai"].settings["api_key"]
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": effort}
+    async with httpx.AsyncClient(base_url=sims["openai"].base_url, timeout=10) as http:
+        answer = await http.post(
+            "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+        )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == code
+    assert answer.json()["error"]["param"] == "reasoning_effort"
