@@ -15,6 +15,7 @@ from llmgateway.app import Gateway
 from llmgateway.v1 import chat_pb2, content_pb2, models_pb2
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.rich_status import RichStatus, rich_status
+from tests.upstreams import signing
 from tests.upstreams.anthropic import AnthropicSimulator, Behaviour
 
 API_KEY = "sk-ant-sim-test-0123456789abcdef"
@@ -477,12 +478,15 @@ async def test_participant_names_are_refused_not_dropped(client: Client, sim: An
 # --- reasoning ---------------------------------------------------------------------------------
 
 
+SIGNATURE = signing.sign("anthropic", "Let me think.")  # the simulator's signature of that thinking
+
+
 async def test_thinking_blocks_become_reasoning_and_go_back_signed(
     client: Client, sim: AnthropicSimulator
 ) -> None:
     body = {
         "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
-        "content": [{"type": "thinking", "thinking": "Let me think.", "signature": "sig-abc"},
+        "content": [{"type": "thinking", "thinking": "Let me think.", "signature": SIGNATURE},
                     {"type": "text", "text": "42"}],
         "stop_reason": "end_turn", "stop_sequence": None,
         "usage": {"input_tokens": 3, "output_tokens": 9},
@@ -490,7 +494,7 @@ async def test_thinking_blocks_become_reasoning_and_go_back_signed(
     sim.enqueue(Behaviour(raw_body=json.dumps(body).encode()))
     response = await client.chat.Chat(chat_request("claude", user("meaning?")), timeout=5)
     assert response.message.parts[0].reasoning == content_pb2.Reasoning(
-        text="Let me think.", signature="sig-abc"
+        text="Let me think.", signature=SIGNATURE, origin="anthropic"
     )
     assert response.message.parts[1].text == "42"
 
@@ -499,7 +503,7 @@ async def test_thinking_blocks_become_reasoning_and_go_back_signed(
     await client.chat.Chat(chat_request("claude", user("meaning?"), earlier, user("sure?")), timeout=5)
     assert sim.requests[-1].body is not None
     assert sim.requests[-1].body["messages"][1]["content"] == [
-        {"type": "thinking", "thinking": "Let me think.", "signature": "sig-abc"},
+        {"type": "thinking", "thinking": "Let me think.", "signature": SIGNATURE},
         {"type": "text", "text": "42"},
     ]
 

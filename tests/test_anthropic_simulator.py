@@ -16,6 +16,7 @@ import httpx
 import httpx_sse
 import pytest
 
+from tests.upstreams import signing
 from tests.upstreams.anthropic import AnthropicSimulator, Behaviour
 
 KEY = "sk-ant-sim-test"
@@ -199,7 +200,7 @@ def test_accepts_a_full_featured_valid_request(client: httpx.Client) -> None:
             {
                 "role": "assistant",
                 "content": [
-                    {"type": "thinking", "thinking": "hmm", "signature": "c2ln"},
+                    {"type": "thinking", "thinking": "hmm", "signature": signing.sign("anthropic", "hmm")},
                     {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}},
                 ],
             },

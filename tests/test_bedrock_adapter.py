@@ -19,6 +19,7 @@ from llmgateway.app import Gateway
 from llmgateway.v1 import chat_pb2, content_pb2
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.rich_status import RichStatus, rich_status
+from tests.upstreams import signing
 from tests.upstreams.bedrock import BedrockSimulator, Behaviour, encode_frame, event_frame
 
 KEY_ID = "AKIDSIMULATOR"
@@ -559,13 +560,17 @@ async def test_reasoning_is_sent_back_with_its_signature(client: Client, sim: Be
     assistant = content_pb2.Message(
         role=content_pb2.ROLE_ASSISTANT,
         parts=[
-            content_pb2.Part(reasoning=content_pb2.Reasoning(text="Think.", signature="sig-1")),
+            content_pb2.Part(
+                reasoning=content_pb2.Reasoning(text="Think.", signature=signing.sign("bedrock", "Think."))
+            ),
             content_pb2.Part(text="Answer."),
         ],
     )
     await client.chat.Chat(chat_request("claude", user("q"), assistant, user("more")), timeout=5)
     assert sent(sim)["messages"][1]["content"][0] == {
-        "reasoningContent": {"reasoningText": {"text": "Think.", "signature": "sig-1"}}
+        "reasoningContent": {
+            "reasoningText": {"text": "Think.", "signature": signing.sign("bedrock", "Think.")}
+        }
     }
 
 
@@ -587,10 +592,11 @@ async def test_streamed_reasoning(client: Client, sim: BedrockSimulator) -> None
         ),
     )
     messages = await collect(client.chat.ChatStream(stream_request("claude", user("hi")), timeout=5))
-    assert [(m.delta.reasoning, m.delta.text) for m in messages if m.HasField("delta")] == [
-        ("Hmm", ""),
-        ("", "Yes."),
-    ]
+    assert [
+        (m.delta.reasoning, m.delta.reasoning_signature, m.delta.reasoning_origin, m.delta.text)
+        for m in messages
+        if m.HasField("delta")
+    ] == [("Hmm", "", "", ""), ("", "s", "bedrock", ""), ("", "", "", "Yes.")]
     assert messages[-1].usage.total_tokens == 3
 
 

@@ -23,6 +23,7 @@ from llmgateway.providers.media import MediaFetcher
 from llmgateway.v1 import chat_pb2, content_pb2
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.rich_status import RichStatus, rich_status
+from tests.upstreams import signing
 from tests.upstreams.gemini import Behaviour, GeminiSimulator
 
 API_KEY = "sim-gemini-key-0123456789abcdef"
@@ -455,11 +456,14 @@ async def test_max_output_tokens_gives_length(client: Client, sim: GeminiSimulat
     )
 
 
+TEXT_SIGNATURE = signing.sign("gemini", "text part")  # what the simulator signs text parts with
+
+
 async def test_reasoning_and_thought_usage(client: Client, sim: GeminiSimulator) -> None:
     usage = {"promptTokenCount": 5, "candidatesTokenCount": 3, "thoughtsTokenCount": 7, "cachedContentTokenCount": 2,
              "totalTokenCount": 15}  # fmt: skip
     unary = chunk(
-        [{"text": "Let me think.", "thought": True}, {"text": "Answer.", "thoughtSignature": "c2ln"}],
+        [{"text": "Let me think.", "thought": True}, {"text": "Answer.", "thoughtSignature": TEXT_SIGNATURE}],
         "STOP",
         usageMetadata=usage,
     )
@@ -476,7 +480,7 @@ async def test_reasoning_and_thought_usage(client: Client, sim: GeminiSimulator)
     response = await client.chat.Chat(chat_request("gem", user("hi")), timeout=5)
     assert [p.WhichOneof("kind") for p in response.message.parts] == ["reasoning", "reasoning", "text"]
     assert response.message.parts[0].reasoning.text == "Let me think."
-    assert response.message.parts[1].reasoning.signature == "c2ln"
+    assert response.message.parts[1].reasoning.signature == TEXT_SIGNATURE
     assert response.message.parts[2].text == "Answer."
     assert (
         response.usage.output_tokens,
@@ -494,7 +498,7 @@ async def test_reasoning_and_thought_usage(client: Client, sim: GeminiSimulator)
     await client.chat.Chat(chat_request("gem", user("hi"), response.message, user("more")), timeout=5)
     assert sent_body(sim)["contents"][1] == {
         "role": "model",
-        "parts": [{"text": "Answer.", "thoughtSignature": "c2ln"}],
+        "parts": [{"text": "Answer.", "thoughtSignature": TEXT_SIGNATURE}],
     }
 
 

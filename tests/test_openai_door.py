@@ -226,7 +226,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"audio": {"voice": "alloy", "format": "mp3"}}, "audio"),
     ({"modalities": ["text", "audio"]}, "modalities"),
     ({"logit_bias": {"50256": -100}}, "logit_bias"),
-    ({"reasoning_effort": "high"}, "reasoning_effort"),
+    ({"reasoning_effort": "extreme"}, "reasoning_effort"),
     ({"store": True}, "store"),
     ({"functions": [{"name": "f"}]}, "functions"),
     ({"frobnicate": 1}, "frobnicate"),

@@ -51,6 +51,7 @@ class Reason(StrEnum):
     ROUTE_REJECTED = "ROUTE_REJECTED"
     UNSUPPORTED_CAPABILITY = "UNSUPPORTED_CAPABILITY"
     NO_CAPABLE_DEPLOYMENT = "NO_CAPABLE_DEPLOYMENT"
+    REASONING_UNSUPPORTED = "REASONING_UNSUPPORTED"
     RATE_LIMITED = "RATE_LIMITED"
     CONCURRENCY_LIMITED = "CONCURRENCY_LIMITED"
     BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
@@ -115,6 +116,9 @@ REASONS: dict[Reason, ReasonSpec] = {
     Reason.ROUTE_REJECTED: ReasonSpec(Code.PERMISSION_DENIED, "caller", 403),
     Reason.UNSUPPORTED_CAPABILITY: ReasonSpec(Code.FAILED_PRECONDITION, "caller", 400),
     Reason.NO_CAPABLE_DEPLOYMENT: ReasonSpec(Code.FAILED_PRECONDITION, "caller", 400),
+    # Reasoning settings no deployment of the model can honour: the request must change (ask for
+    # less, or another model), so it is an invalid argument rather than a passing state.
+    Reason.REASONING_UNSUPPORTED: ReasonSpec(Code.INVALID_ARGUMENT, "caller", 400),
     Reason.RATE_LIMITED: ReasonSpec(Code.RESOURCE_EXHAUSTED, "limit", 429),
     Reason.CONCURRENCY_LIMITED: ReasonSpec(Code.RESOURCE_EXHAUSTED, "limit", 429),
     Reason.BUDGET_EXCEEDED: ReasonSpec(Code.RESOURCE_EXHAUSTED, "limit", 429),

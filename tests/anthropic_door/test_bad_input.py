@@ -28,7 +28,11 @@ def user(*blocks: dict[str, Any]) -> dict[str, Any]:
 # (body changes, the parameter named first in the message)
 REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"frequency_penalty": 0.5}, "frequency_penalty: Extra inputs are not permitted"),
-    ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, "thinking: not supported"),
+    (
+        {"thinking": {"type": "enabled", "budget_tokens": 512}},
+        "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+    ),
+    ({"thinking": {"type": "adaptive"}}, "thinking.type: Input tag does not match"),
     ({"cache_control": {"type": "ephemeral"}}, "cache_control: not supported"),
     ({"service_tier": "auto"}, "service_tier: not supported"),
     ({"container": "c-1"}, "container: not supported"),

@@ -22,11 +22,12 @@ import re
 import secrets
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import web
 
+from tests.upstreams import signing
 from tests.upstreams.base import (
     Behaviour,
     Exchange,
@@ -77,6 +78,9 @@ _COUNT_FIELDS: Final = frozenset(
     {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "mcp_servers",
      "context_management"}
 )  # fmt: skip
+# Snapshots without extended thinking.
+_NO_THINKING: Final = frozenset({"claude-3-5-haiku-20241022"})
+_THINKING_DOCS: Final = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
 _IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _USER_BLOCKS: Final = ("text", "image", "document", "tool_result")
 _ASSISTANT_BLOCKS: Final = ("text", "tool_use", "thinking", "redacted_thinking")
@@ -129,6 +133,7 @@ class _Request:
     stop_sequences: list[str]
     prompt_words: int
     last_user_text: str
+    thinking_budget: int | None = None  # extended thinking on, with this budget
 
 
 def _check_number(body: dict[str, Any], name: str, low: float, high: float) -> None:
@@ -224,6 +229,13 @@ def _check_block(at: str, role: str, block: object, words: list[str]) -> tuple[s
             raise _invalid(f"{at}.thinking: Field required")
         if not isinstance(block.get("signature"), str) or not block["signature"]:
             raise _invalid(f"{at}.signature: Field required")
+        if not signing.verifies("anthropic", block["thinking"], block["signature"]):
+            raise _invalid(f"{at}: Invalid `signature` in `thinking` block")
+    elif kind == "redacted_thinking":
+        if not isinstance(block.get("data"), str):
+            raise _invalid(f"{at}.data: Field required")
+        if not signing.redacted_verifies("anthropic", block["data"]):
+            raise _invalid(f"{at}: Invalid `data` in `redacted_thinking` block")
     return str(kind), ""
 
 
@@ -305,6 +317,75 @@ def _validate_messages(messages: object) -> tuple[int, str]:
         pending_tool_uses = []
         last_user = "\n".join(value for kind, value in checked if kind == "text")
     return len(words), last_user
+
+
+def _check_thinking_turn(messages: list[Any]) -> None:
+    """With thinking on, a tool loop's assistant turn (the last one, answered by tool results) must
+    start with its thinking, as the model produced it."""
+    turns = _merged_turns(messages)
+    if len(turns) < 2 or turns[-1][0] != "user" or turns[-2][0] != "assistant":
+        return
+    if not any(isinstance(b, dict) and b.get("type") == "tool_result" for b in turns[-1][1]):
+        return
+    first = turns[-2][1][0] if turns[-2][1] else {}
+    kind = first.get("type") if isinstance(first, dict) else None
+    if kind not in ("thinking", "redacted_thinking"):
+        raise _invalid(
+            f"messages.{len(turns) - 2}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+            f"`{kind}`. When `thinking` is enabled, a final `assistant` message must start with a thinking "
+            "block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you "
+            "include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. "
+            f"Please consult our documentation at {_THINKING_DOCS}"
+        )
+
+
+def _validate_thinking(body: dict[str, Any], model: str, max_tokens: int) -> int | None:
+    """The thinking budget when extended thinking is on, after the API's checks."""
+    thinking = body.get("thinking")
+    if thinking is None:
+        return None
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+        raise _invalid("thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'")
+    if thinking["type"] == "disabled":
+        if set(thinking) != {"type"}:
+            raise _invalid(
+                f"thinking.disabled.{sorted(set(thinking) - {'type'})[0]}: Extra inputs are not permitted"
+            )
+        return None
+    if set(thinking) - {"type", "budget_tokens"}:
+        raise _invalid(
+            f"thinking.enabled.{sorted(set(thinking) - {'type', 'budget_tokens'})[0]}: Extra inputs are not permitted"
+        )
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise _invalid("thinking.enabled.budget_tokens: Field required")
+    if budget < 1024:
+        raise _invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    if max_tokens <= budget:
+        raise _invalid(
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
+            f"{_THINKING_DOCS}#max-tokens-and-context-window-size"
+        )
+    if MODELS.get(model) in _NO_THINKING:
+        raise _invalid(f"'{model}' does not support thinking.")
+    if body.get("temperature") not in (None, 1):
+        raise _invalid(
+            f"`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at {_THINKING_DOCS}"
+        )
+    if body.get("top_p") is not None and body["top_p"] < 0.95:
+        raise _invalid(
+            "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. "
+            f"Please consult our documentation at {_THINKING_DOCS}"
+        )
+    if body.get("top_k") is not None:
+        raise _invalid(
+            f"`top_k` must be unset when thinking is enabled. Please consult our documentation at {_THINKING_DOCS}"
+        )
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise _invalid("Thinking may not be enabled when tool_choice forces tool use.")
+    _check_thinking_turn(body["messages"])
+    return budget
 
 
 def _validate_system(system: object) -> int:
@@ -421,6 +502,7 @@ def _validate(body: object, version: str) -> _Request:
         stop_sequences=stop,
         prompt_words=words + system_words,
         last_user_text=last_user,
+        thinking_budget=_validate_thinking(body, model, max_tokens),
     )
 
 
@@ -467,15 +549,28 @@ class _Reply:
     stop_reason: str
     stop_sequence: str | None
     input_tokens: int
+    # Extended thinking: its text (in stream chunks), or redacted data when the model's safety
+    # systems withheld it.
+    thinking: list[str] = field(default_factory=list)
+    redacted: str | None = None
 
     @property
     def text(self) -> str:
         return "".join(self.chunks)
 
+    def thinking_block(self) -> dict[str, Any] | None:
+        if self.redacted is not None:
+            return {"type": "redacted_thinking", "data": self.redacted}
+        if not self.thinking:
+            return None
+        text = "".join(self.thinking)
+        return {"type": "thinking", "thinking": text, "signature": signing.sign("anthropic", text)}
+
     @property
     def output_tokens(self) -> int:
-        # One "token" per stream chunk that carries part of the answer.
-        return len(self.chunks) + sum(1 + len(t.fragments()) for t in self.tool_uses)
+        # One "token" per stream chunk that carries part of the answer (thinking included).
+        thinking = len(self.thinking) + (1 if self.redacted is not None else 0)
+        return thinking + len(self.chunks) + sum(1 + len(t.fragments()) for t in self.tool_uses)
 
     def usage(self, output_tokens: int | None = None) -> dict[str, Any]:
         return {
@@ -504,17 +599,25 @@ def _plan_reply(req: _Request, behaviour: Behaviour) -> _Reply:
     chunks = word_chunks(text)
     if req.max_tokens < len(chunks):
         chunks, uses, stop_reason, stop_sequence = chunks[: req.max_tokens], [], "max_tokens", None
-    return _Reply(
+    reply = _Reply(
         chunks=chunks,
         tool_uses=uses,
         stop_reason=behaviour.finish_reason or stop_reason,
         stop_sequence=stop_sequence,
         input_tokens=req.prompt_words,
     )
+    if req.thinking_budget is not None:
+        thought = signing.thinking_about(req.last_user_text)
+        if signing.REDACTED_TRIGGER in req.last_user_text:
+            reply.redacted = signing.redacted("anthropic", thought)
+        else:
+            reply.thinking = word_chunks(thought)
+    return reply
 
 
 def _unary_body(message_id: str, model: str, reply: _Reply) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
+    thinking = reply.thinking_block()
+    content: list[dict[str, Any]] = [thinking] if thinking is not None else []
     if reply.chunks or not reply.tool_uses:
         content.append({"type": "text", "text": reply.text})
     content.extend(
@@ -555,6 +658,35 @@ class _Frames:
         self._pending = b""
 
 
+def _thinking_frames(out: _Frames, reply: _Reply) -> int:
+    """The thinking block's events (thinking_delta chunks, then its signature_delta in two pieces,
+    as signatures may come split); the index of the next block."""
+    block = reply.thinking_block()
+    if block is None:
+        return 0
+    if block["type"] == "redacted_thinking":
+        out.event("content_block_start", {"index": 0, "content_block": block})
+        out.event("content_block_stop", {"index": 0})
+        out.flush()
+        return 1
+    out.event(
+        "content_block_start",
+        {"index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+    )
+    out.flush()
+    for chunk in reply.thinking:
+        out.event("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta", "thinking": chunk}})
+        out.flush()
+    signature = block["signature"]
+    half = len(signature) // 2
+    for piece in (signature[:half], signature[half:]):
+        out.event(
+            "content_block_delta", {"index": 0, "delta": {"type": "signature_delta", "signature": piece}}
+        )
+    out.event("content_block_stop", {"index": 0})
+    return 1
+
+
 def _stream_frames(message_id: str, model: str, reply: _Reply, behaviour: Behaviour) -> list[bytes]:
     """message_start, blocks (start, deltas, stop), message_delta, message_stop, grouped so that the
     opening frame precedes the reply chunks and the finish frame follows them."""
@@ -562,16 +694,16 @@ def _stream_frames(message_id: str, model: str, reply: _Reply, behaviour: Behavi
     start: dict[str, Any] = {"id": message_id, "type": "message", "role": "assistant", "model": model, "content": [],
              "stop_reason": None, "stop_sequence": None, "usage": reply.usage(output_tokens=1)}  # fmt: skip
     out.event("message_start", {"message": start})
-    index = 0
+    index = _thinking_frames(out, reply)
     if reply.chunks or not reply.tool_uses:
-        out.event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        out.event("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}})
         out.event("ping", {})
         out.flush()
         for chunk in reply.chunks:
-            out.event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": chunk}})
+            out.event("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": chunk}})
             out.flush()
-        out.event("content_block_stop", {"index": 0})
-        index = 1
+        out.event("content_block_stop", {"index": index})
+        index += 1
     else:
         out.event("ping", {})
         out.flush()

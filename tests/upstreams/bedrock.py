@@ -39,6 +39,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.model import ListShape, Shape, StructureShape
 
+from tests.upstreams import signing
 from tests.upstreams.base import (
     Behaviour,
     Exchange,
@@ -369,6 +370,7 @@ class _ChatRequest:
     prompt_words: int
     last_user_text: str
     tools: list[str] = field(default_factory=list)
+    thinking_budget: int | None = None  # Claude's extended thinking on, with this budget
 
 
 def _text_of(blocks: list[dict[str, Any]]) -> str:
@@ -499,6 +501,72 @@ def _check_native_fields(body: dict[str, Any], vendor: str) -> None:
             )
 
 
+def _model_error(message: str) -> _ApiError:
+    """A request the model (not Converse) refused: Bedrock passes Anthropic's message through."""
+    return _validation(f"The model returned the following errors: {message}")
+
+
+def _check_reasoning_blocks(messages: list[dict[str, Any]]) -> None:
+    """Claude's reasoning comes back only as it went out: signed text, or redacted content."""
+    for index, message in enumerate(messages):
+        for position, block in enumerate(message["content"]):
+            reasoning = block.get("reasoningContent")
+            if reasoning is None:
+                continue
+            at = f"messages.{index}.content.{position}"
+            text = reasoning.get("reasoningText")
+            if text is not None and not signing.verifies(
+                "bedrock", text.get("text", ""), text.get("signature")
+            ):
+                raise _model_error(f"{at}: Invalid `signature` in `thinking` block")
+            if "redactedContent" in reasoning and not signing.redacted_verifies(
+                "bedrock", reasoning["redactedContent"]
+            ):
+                raise _model_error(f"{at}: Invalid `data` in `redacted_thinking` block")
+
+
+def _check_thinking(body: dict[str, Any], model: str) -> int | None:
+    """The thinking budget when Claude's extended thinking is on, after Anthropic's checks."""
+    thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
+    if thinking is None or thinking.get("type") == "disabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if thinking.get("type") != "enabled" or not isinstance(budget, int):
+        raise _model_error(
+            "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'"
+        )
+    if budget < 1024:
+        raise _model_error("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    inference = body.get("inferenceConfig") or {}
+    if inference.get("maxTokens", 4096) <= budget:
+        raise _model_error("`max_tokens` must be greater than `thinking.budget_tokens`.")
+    if "3-5" in model:
+        raise _model_error("thinking: This model does not support extended thinking.")
+    if inference.get("temperature", 1) != 1:
+        raise _model_error("`temperature` may only be set to 1 when thinking is enabled.")
+    if "top_k" in body["additionalModelRequestFields"]:
+        raise _model_error("`top_k` must be unset when thinking is enabled.")
+    choice = (body.get("toolConfig") or {}).get("toolChoice") or {}
+    if "any" in choice or "tool" in choice:
+        raise _model_error("Thinking may not be enabled when tool_choice forces tool use.")
+    messages = body["messages"]
+    if (
+        len(messages) >= 2
+        and messages[-2]["role"] == "assistant"
+        and any("toolResult" in block for block in messages[-1]["content"])
+        and "reasoningContent" not in messages[-2]["content"][0]
+    ):
+        kind = next(iter(messages[-2]["content"][0]))
+        raise _model_error(
+            f"messages.{len(messages) - 2}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+            f"`{'tool_use' if kind == 'toolUse' else kind}`. When `thinking` is enabled, a final `assistant` "
+            "message must start with a thinking block (preceeding the lastmost set of `tool_use` and "
+            "`tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid "
+            "this requirement, disable `thinking`."
+        )
+    return budget
+
+
 def _check_output_config(body: dict[str, Any]) -> None:
     text_format = (body.get("outputConfig") or {}).get("textFormat")
     if text_format is None:
@@ -563,6 +631,8 @@ def _validated_conversation(model: str, body: dict[str, Any]) -> _ChatRequest:
     _check_tool_results(messages)
     tools = _check_tools(body, vendor)
     _check_native_fields(body, vendor)
+    _check_reasoning_blocks(messages)
+    thinking_budget = _check_thinking(body, model) if vendor == "anthropic" else None
     _check_output_config(body)
     user_texts = [_text_of(m["content"]) for m in messages if m["role"] == "user"]
     system_text = " ".join(block.get("text", "") for block in body.get("system") or [])
@@ -574,6 +644,7 @@ def _validated_conversation(model: str, body: dict[str, Any]) -> _ChatRequest:
         prompt_words=len(all_text.split()),
         last_user_text=next((t for t in reversed(user_texts) if t), ""),
         tools=tools,
+        thinking_budget=thinking_budget,
     )
 
 
@@ -594,10 +665,24 @@ class _Reply:
     tool_calls: list[_ToolCall]
     stop_reason: str
     input_tokens: int
+    # Claude's reasoning: its text in chunks, or redacted content.
+    thinking: list[str] = field(default_factory=list)
+    redacted: str | None = None
 
     @property
     def output_tokens(self) -> int:
-        return len(self.chunks) + sum(1 + len(fragments(c.arguments)) for c in self.tool_calls)
+        thinking = len(self.thinking) + (1 if self.redacted is not None else 0)
+        return thinking + len(self.chunks) + sum(1 + len(fragments(c.arguments)) for c in self.tool_calls)
+
+    def reasoning_block(self) -> dict[str, Any] | None:
+        if self.redacted is not None:
+            return {"reasoningContent": {"redactedContent": self.redacted}}
+        if not self.thinking:
+            return None
+        text = "".join(self.thinking)
+        return {
+            "reasoningContent": {"reasoningText": {"text": text, "signature": signing.sign("bedrock", text)}}
+        }
 
     def usage(self) -> dict[str, int]:
         return {
@@ -619,11 +704,19 @@ def _plan_reply(chat: _ChatRequest, behaviour: Behaviour) -> _Reply:
     stop = "tool_use" if calls else "end_turn"
     if chat.max_tokens is not None and chat.max_tokens < len(chunks):
         chunks, stop = chunks[: chat.max_tokens], "max_tokens"
-    return _Reply(chunks, calls, behaviour.finish_reason or stop, chat.prompt_words)
+    reply = _Reply(chunks, calls, behaviour.finish_reason or stop, chat.prompt_words)
+    if chat.thinking_budget is not None:
+        thought = signing.thinking_about(chat.last_user_text)
+        if signing.REDACTED_TRIGGER in chat.last_user_text:
+            reply.redacted = signing.redacted("bedrock", thought)
+        else:
+            reply.thinking = word_chunks(thought)
+    return reply
 
 
 def _unary_body(reply: _Reply, started: float) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
+    reasoning = reply.reasoning_block()
+    content: list[dict[str, Any]] = [reasoning] if reasoning is not None else []
     if reply.chunks:
         content.append({"text": "".join(reply.chunks)})
     content.extend(
@@ -644,6 +737,22 @@ def _stream_frames(reply: _Reply, started: float) -> list[bytes]:
     element as the block's last chunk so "after N chunks" counts reply chunks only."""
     frames = [event_frame("messageStart", {"role": "assistant"})]
     block = 0
+    reasoning = reply.reasoning_block()
+    if reasoning is not None:
+        content = reasoning["reasoningContent"]
+        if "redactedContent" in content:
+            pieces = [{"redactedContent": content["redactedContent"]}]
+        else:
+            signature = content["reasoningText"]["signature"]
+            pieces = [{"text": chunk} for chunk in reply.thinking]
+            pieces[-1:] = [pieces[-1], {"signature": signature}]
+        for reasoning_piece in pieces:
+            reasoning_delta = {"reasoningContent": reasoning_piece}
+            frames.append(
+                event_frame("contentBlockDelta", {"contentBlockIndex": block, "delta": reasoning_delta})
+            )
+        frames[-1] += event_frame("contentBlockStop", {"contentBlockIndex": block})
+        block += 1
     if reply.chunks:
         for piece in reply.chunks:
             frames.append(

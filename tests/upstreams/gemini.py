@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from tests.upstreams import signing
 from tests.upstreams.base import (
     Behaviour,
     Exchange,
@@ -62,7 +63,12 @@ MODELS: Final[dict[str, str]] = {
     "gemini-2.5-pro": "Gemini 2.5 Pro",
     "gemini-2.0-flash": "Gemini 2.0 Flash",
     "gemini-2.0-flash-lite": "Gemini 2.0 Flash-Lite",
+    "gemini-3-pro-preview": "Gemini 3 Pro Preview",
 }
+# The placeholder Gemini documents for function calls it did not make itself.
+SKIP_SIGNATURE: Final = "skip_thought_signature_validator"
+_SIGNATURES_DOC: Final = "https://ai.google.dev/gemini-api/docs/thought-signatures"
+_THINKING_LEVELS: Final = ("low", "high")
 _API: Final = "/v1beta"
 _STATUS_NAMES: Final[dict[int, str]] = {
     400: "INVALID_ARGUMENT",
@@ -154,6 +160,7 @@ _FIELD_NAMES: Final[dict[str, frozenset[str]]] = {
     "FileData": frozenset({"mimeType", "fileUri"}),
     "FunctionCall": frozenset({"id", "name", "args"}),
     "FunctionResponse": frozenset({"id", "name", "response", "willContinue", "scheduling"}),
+    "ThinkingConfig": frozenset({"thinkingBudget", "thinkingLevel", "includeThoughts"}),
 }
 
 
@@ -288,6 +295,90 @@ class _Request:
     prompt_words: int
     last_user_text: str
     declared: list[str] = field(default_factory=list)
+    thinking: bool = False  # the model thinks on this request
+    include_thoughts: bool = False
+
+
+def _thinks_by_default(model: str) -> bool:
+    return model.startswith(("gemini-2.5", "gemini-3"))
+
+
+def _call_signature(call: dict[str, Any]) -> str:
+    """A function call's thought signature covers the call itself."""
+    return signing.sign("gemini", json.dumps(call, sort_keys=True, separators=(",", ":")))
+
+
+def _text_signature() -> str:
+    return signing.sign("gemini", "text part")
+
+
+def _check_signature(part: dict[str, Any], where: str) -> None:
+    """A thought signature comes back as Gemini made it (or as the documented placeholder)."""
+    signature = part.get("thoughtSignature")
+    if signature is None or signature == SKIP_SIGNATURE:
+        return
+    expected = _call_signature(part["functionCall"]) if "functionCall" in part else _text_signature()
+    if not isinstance(signature, str) or signature != expected:
+        raise _ApiError(400, "Corrupted thought signature.")
+
+
+def _check_current_turn_signatures(contents: list[dict[str, Any]]) -> None:
+    """Gemini 3: every step of the current turn (since the last user text) must bring back the
+    signature of its first function call."""
+    start = 0
+    for i, content in enumerate(contents):
+        if content.get("role", "user") == "user" and any("text" in p for p in content["parts"]):
+            start = i + 1
+    for i in range(start, len(contents)):
+        content = contents[i]
+        if content.get("role") != "model":
+            continue
+        calls = [p for p in content["parts"] if "functionCall" in p]
+        if calls and "thoughtSignature" not in calls[0]:
+            raise _ApiError(
+                400,
+                "Function call is missing a thought_signature in functionCall parts. This is required for "
+                "tools to work correctly, and missing thought_signature may lead to degraded model "
+                f"performance. Additional data, function call `default_api:{calls[0]['functionCall']['name']}` "
+                f", position {i + 1}. Please refer to {_SIGNATURES_DOC} for more details.",
+            )
+
+
+def _validate_thinking(model: str, config: dict[str, Any]) -> tuple[bool, bool]:
+    """(whether the model thinks, whether thoughts are returned), after the API's checks."""
+    thinking = _object(
+        config.get("thinkingConfig", {}), "ThinkingConfig", "generation_config.thinking_config"
+    )
+    unknown = set(thinking) - {"thinkingBudget", "thinkingLevel", "includeThoughts"}
+    if unknown:
+        raise _unknown_name(sorted(unknown)[0], "generation_config.thinking_config")
+    if thinking and not _thinks_by_default(model):
+        raise _bad_request("generation_config.thinking_config", "Thinking is not supported by this model.")
+    if "thinkingBudget" in thinking and "thinkingLevel" in thinking:
+        raise _bad_request(
+            "generation_config.thinking_config",
+            "You can only set only one of thinking budget and thinking level.",
+        )
+    level = thinking.get("thinkingLevel")
+    if level is not None and (not model.startswith("gemini-3") or str(level).lower() not in _THINKING_LEVELS):
+        raise _bad_request(
+            "generation_config.thinking_config.thinking_level",
+            "Thinking level is not supported for this model.",
+        )
+    budget = thinking.get("thinkingBudget")
+    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < -1):
+        raise _bad_request(
+            "generation_config.thinking_config.thinking_budget", "The thinking budget is invalid."
+        )
+    if budget == 0 and model.startswith(("gemini-2.5-pro", "gemini-3")):
+        raise _bad_request(
+            "generation_config.thinking_config.thinking_budget",
+            "Budget 0 is invalid. This model only works in thinking mode.",
+        )
+    # The real 2.5 models also think when not asked to; the simulator thinks only when asked (or on
+    # Gemini 3, which always thinks), so that answers to plain requests stay simple to check.
+    thinks = model.startswith("gemini-3") or (bool(thinking) and budget != 0)
+    return thinks, thinks and thinking.get("includeThoughts") is True
 
 
 def _validate_part(raw: Any, where: str, role: str) -> dict[str, Any]:
@@ -368,6 +459,8 @@ def _validate_contents(body: dict[str, Any]) -> tuple[int, str]:
                 "function call parts of the function call turn.",
             )
         previous_calls = sum(1 for p in checked if "functionCall" in p)
+        for j, part in enumerate(checked):
+            _check_signature(part, f"contents[{i}].parts[{j}]")
         texts = [p["text"] for p in checked if "text" in p]
         words += sum(len(t.split()) for t in texts)
         if role == "user" and texts:
@@ -502,7 +595,10 @@ def validate_request(model: str, body: Any) -> _Request:
             f"models/{model} is not found for API version v1beta, or is not supported for generateContent. "
             "Call ListModels to see the list of available models and their supported methods.",
         )
-    return _Request(model, max_tokens, words, last_user, declared)
+    thinking, thoughts = _validate_thinking(model, body.get("generationConfig") or {})
+    if model.startswith("gemini-3"):
+        _check_current_turn_signatures(body["contents"])
+    return _Request(model, max_tokens, words, last_user, declared, thinking, thoughts)
 
 
 def validate_count(model: str, body: Any) -> int:
@@ -535,6 +631,9 @@ class _Reply:
     calls: list[tuple[str, dict[str, Any]]]
     finish_reason: str
     prompt_tokens: int
+    thinking: bool = False
+    thoughts: list[str] = field(default_factory=list)  # returned thought text, in chunks
+    thought_tokens: int = 0
 
     @property
     def output_tokens(self) -> int:
@@ -542,12 +641,30 @@ class _Reply:
 
     def usage(self, output: int | None = None) -> dict[str, Any]:
         produced = self.output_tokens if output is None else output
-        return {
+        usage = {
             "promptTokenCount": self.prompt_tokens,
             "candidatesTokenCount": produced,
-            "totalTokenCount": self.prompt_tokens + produced,
+            "totalTokenCount": self.prompt_tokens + produced + self.thought_tokens,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": self.prompt_tokens}],
         }
+        if self.thought_tokens:
+            usage["thoughtsTokenCount"] = self.thought_tokens
+        return usage
+
+    def thought_parts(self) -> list[dict[str, Any]]:
+        return [{"text": chunk, "thought": True} for chunk in self.thoughts]
+
+    def call_part(self, position: int, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A function call part; with thinking on the first call carries the signature."""
+        call = {"name": name, "args": args}
+        part: dict[str, Any] = {"functionCall": call}
+        if self.thinking and position == 0:
+            part["thoughtSignature"] = _call_signature(call)
+        return part
+
+    def signs_text(self) -> bool:
+        """Without calls, a thinking model signs its last text part."""
+        return self.thinking and not self.calls
 
 
 def _plan_reply(request: _Request, behaviour: Behaviour) -> _Reply:
@@ -563,7 +680,12 @@ def _plan_reply(request: _Request, behaviour: Behaviour) -> _Reply:
     if request.max_tokens is not None and request.max_tokens < len(chunks):
         chunks = chunks[: request.max_tokens]
         finish = "MAX_TOKENS"
-    return _Reply(chunks, calls, behaviour.finish_reason or finish, request.prompt_words)
+    reply = _Reply(chunks, calls, behaviour.finish_reason or finish, request.prompt_words, request.thinking)
+    if request.thinking:
+        thought = word_chunks(signing.thinking_about(request.last_user_text))
+        reply.thought_tokens = len(thought)
+        reply.thoughts = thought if request.include_thoughts else []
+    return reply
 
 
 # Finish reasons whose candidate the API withholds whole (the prompt went through, the answer not).
@@ -591,9 +713,13 @@ def _response(
 
 def _unary_body(reply: _Reply, model: str, response_id: str) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
+    if reply.thoughts:
+        parts.append({"text": "".join(reply.thoughts), "thought": True})
     if reply.chunks:
         parts.append({"text": "".join(reply.chunks)})
-    parts.extend({"functionCall": {"name": name, "args": args}} for name, args in reply.calls)
+        if reply.signs_text():
+            parts[-1]["thoughtSignature"] = _text_signature()
+    parts.extend(reply.call_part(i, name, args) for i, (name, args) in enumerate(reply.calls))
     return _response(parts, reply.finish_reason, reply.usage(), model, response_id)
 
 
@@ -601,14 +727,17 @@ def _stream_events(reply: _Reply, model: str, response_id: str) -> list[str]:
     """One event per word and per function call, then one carrying finishReason and the final usage."""
     events: list[str] = []
     produced = 0
-    for chunk in reply.chunks:
+    for thought in reply.thought_parts():
+        events.append(compact_json(_response([thought], None, reply.usage(0), model, response_id)))
+    for position, chunk in enumerate(reply.chunks):
         produced += 1
-        events.append(
-            compact_json(_response([{"text": chunk}], None, reply.usage(produced), model, response_id))
-        )
-    for name, args in reply.calls:
+        text_part: dict[str, Any] = {"text": chunk}
+        if reply.signs_text() and position == len(reply.chunks) - 1:
+            text_part["thoughtSignature"] = _text_signature()
+        events.append(compact_json(_response([text_part], None, reply.usage(produced), model, response_id)))
+    for position, (name, args) in enumerate(reply.calls):
         produced += 1
-        part = {"functionCall": {"name": name, "args": args}}
+        part = reply.call_part(position, name, args)
         events.append(compact_json(_response([part], None, reply.usage(produced), model, response_id)))
     events.append(
         compact_json(_response([{"text": ""}], reply.finish_reason, reply.usage(), model, response_id))

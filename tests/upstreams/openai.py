@@ -60,7 +60,13 @@ MODELS: Final[dict[str, str]] = {
     "gpt-4o-2024-08-06": "gpt-4o-2024-08-06",
     "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
     "gpt-4.1": "gpt-4.1-2025-04-14",
+    "o4-mini": "o4-mini-2025-04-16",
 }
+# The reasoning models, and the efforts they take (Chat Completions returns no reasoning text; the
+# hidden reasoning shows in usage only).
+_REASONING_EFFORTS: Final[dict[str, tuple[str, ...]]] = {"o4-mini-2025-04-16": ("low", "medium", "high")}
+# Tokens a reasoning model spends thinking on every answer, by effort.
+_HIDDEN_REASONING: Final = {"low": 2, "medium": 4, "high": 8}
 
 _ROLES: Final = ("system", "developer", "user", "assistant", "tool")
 _MESSAGE_KEYS: Final[dict[str, frozenset[str]]] = {
@@ -317,6 +323,33 @@ class _ChatRequest:
     max_tokens: int | None
     prompt_words: int
     last_user_text: str
+    reasoning_effort: str | None = None  # a reasoning model's effort: it thinks, hidden
+
+
+def _check_reasoning_effort(body: dict[str, Any], snapshot: str) -> str | None:
+    """OpenAI's rules: `reasoning_effort` only for reasoning models, and only the efforts they take;
+    reasoning models think at medium effort when not told."""
+    efforts = _REASONING_EFFORTS.get(snapshot)
+    effort = body.get("reasoning_effort")
+    if effort is None:
+        return "medium" if efforts else None
+    if efforts is None:
+        raise _ApiError(
+            400,
+            "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+            param="reasoning_effort",
+            code="unsupported_parameter",
+        )
+    if effort not in efforts:
+        supported = ", ".join(f"'{e}'" for e in efforts)
+        raise _ApiError(
+            400,
+            f"Unsupported value: 'reasoning_effort' does not support {effort!r} with this model. "
+            f"Supported values are: {supported}.",
+            param="reasoning_effort",
+            code="unsupported_value",
+        )
+    return str(effort)
 
 
 def _content_text(content: object) -> str:
@@ -704,13 +737,15 @@ def _validate_chat(body: Any, rules: ChatRules | None = None) -> _ChatRequest:
     stream, include_usage = _validate_stream(body)
     if rules.models is not None and model not in rules.models:
         raise _ApiError(404, rules.not_found.format(model=model), code="model_not_found")
+    snapshot = rules.models[model] if rules.models is not None and model is not None else ""
     return _ChatRequest(
-        model=rules.models[model] if rules.models is not None and model is not None else "",
+        model=snapshot,
         stream=stream,
         include_usage=include_usage,
         max_tokens=max_completion_tokens if max_completion_tokens is not None else max_tokens,
         prompt_words=prompt_words,
         last_user_text=last_user,
+        reasoning_effort=_check_reasoning_effort(body, snapshot) if rules.openai_limits else None,
     )
 
 
@@ -737,12 +772,17 @@ class _Reply:
     prompt_tokens: int
     reasoning_chunks: list[str] = field(default_factory=list)
     refusal_chunks: list[str] = field(default_factory=list)
+    hidden_reasoning: int = 0  # a reasoning model's thinking, in usage only
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return len(self.reasoning_chunks) + self.hidden_reasoning
 
     @property
     def completion_tokens(self) -> int:
         # One "token" per stream chunk that carries part of the answer.
         return (
-            len(self.reasoning_chunks)
+            self.reasoning_tokens
             + len(self.refusal_chunks)
             + len(self.content_chunks)
             + sum(1 + len(c.fragments()) for c in self.tool_calls)
@@ -755,7 +795,7 @@ class _Reply:
             "total_tokens": self.prompt_tokens + self.completion_tokens,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {
-                "reasoning_tokens": len(self.reasoning_chunks),
+                "reasoning_tokens": self.reasoning_tokens,
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
@@ -791,6 +831,7 @@ def _plan_reply(chat: _ChatRequest, behaviour: Behaviour, reasoning: str | None 
         finish_reason=behaviour.finish_reason or finish,
         prompt_tokens=chat.prompt_words,
         reasoning_chunks=word_chunks(reasoning) if reasoning else [],
+        hidden_reasoning=_HIDDEN_REASONING.get(chat.reasoning_effort or "", 0),
     )
 
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from llmgateway.cache.assembly import message_deltas
 from llmgateway.cache.backend import CacheBackend
 from llmgateway.config import CacheSettings
-from llmgateway.v1 import chat_pb2, content_pb2, embeddings_pb2
+from llmgateway.reasoning.ask import LABELS as REASONING_LABELS
+from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 # What the cache keys (a chat or an embeddings request) and what it stores (their answers).
 CachedRequest = chat_pb2.ChatRequest | embeddings_pb2.EmbedRequest
@@ -28,7 +29,6 @@ Answer = TypeVar("Answer", chat_pb2.ChatResponse, embeddings_pb2.EmbedResponse)
 
 CONTROL_HEADER = "x-llmgateway-cache"  # request: bypass | no-store; response: hit | miss | bypass | off
 TTL_HEADER = "x-llmgateway-cache-ttl"  # request: seconds to keep this answer
-_WORDS = re.compile(r"\S+\s*|\s+")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ def cache_key(tenant: str, route: str, request: CachedRequest) -> str:
     canonical = type(request).FromString(request.SerializeToString())
     canonical.ClearField("request_id")
     canonical.ClearField("labels")
+    # The reasoning settings travel as labels (reasoning/ask.py) and change the answer.
+    canonical.labels.update({k: v for k, v in request.labels.items() if k in REASONING_LABELS})
     scope = tenant.encode() + b"\0" + route.encode() + b"\0"
     if isinstance(request, embeddings_pb2.EmbedRequest):
         scope = request.DESCRIPTOR.full_name.encode() + b"\0" + scope
@@ -112,65 +114,12 @@ class ResponseCache:
             await self._backend.set(plan.key, response.SerializeToString(), plan.ttl_s)
 
 
-class StreamAssembler:
-    """Builds the ChatResponse a stream amounts to, from the messages sent to the caller."""
-
-    def __init__(self) -> None:
-        self.response = chat_pb2.ChatResponse(message=content_pb2.Message(role=content_pb2.ROLE_ASSISTANT))
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self._calls: dict[int, content_pb2.ToolCall] = {}
-
-    def add(self, message: chat_pb2.ChatStreamResponse) -> None:
-        if message.provider:
-            self.response.id, self.response.model, self.response.provider = (
-                message.id,
-                message.model,
-                message.provider,
-            )
-        if message.HasField("delta"):
-            self._text.append(message.delta.text)
-            self._reasoning.append(message.delta.reasoning)
-            for fragment in message.delta.tool_calls:
-                call = self._calls.setdefault(fragment.index, content_pb2.ToolCall())
-                call.id += fragment.id
-                call.name += fragment.name
-                call.arguments_json += fragment.arguments_json_fragment
-        if message.finish_reason:
-            self.response.finish_reason = message.finish_reason
-        if message.HasField("usage"):
-            self.response.usage.CopyFrom(message.usage)
-
-    def result(self) -> chat_pb2.ChatResponse:
-        parts = self.response.message.parts
-        reasoning, text = "".join(self._reasoning), "".join(self._text)
-        if reasoning:
-            parts.append(content_pb2.Part(reasoning=content_pb2.Reasoning(text=reasoning)))
-        if text:
-            parts.append(content_pb2.Part(text=text))
-        parts.extend(content_pb2.Part(tool_call=call) for _, call in sorted(self._calls.items()))
-        return self.response
-
-
 def replay(response: chat_pb2.ChatResponse, request_id: str) -> Iterator[chat_pb2.ChatStreamResponse]:
-    """A cached answer as a stream: the first message, text word by word, reasoning and tool calls
-    whole, the finish reason, then usage."""
+    """A cached answer as a stream: the first message, text word by word, other parts whole
+    (assembly.message_deltas), the finish reason, then usage."""
     yield chat_pb2.ChatStreamResponse(id=request_id, model=response.model, provider=response.provider)
-    calls = 0
-    for part in response.message.parts:
-        kind = part.WhichOneof("kind")
-        if kind == "text":
-            for word in _WORDS.findall(part.text):
-                yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(text=word))
-        elif kind == "reasoning":
-            yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(reasoning=part.reasoning.text))
-        elif kind == "tool_call":
-            call = part.tool_call
-            fragment = chat_pb2.ToolCallDelta(
-                index=calls, id=call.id, name=call.name, arguments_json_fragment=call.arguments_json
-            )
-            yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(tool_calls=[fragment]))
-            calls += 1
+    for delta in message_deltas(response.message):
+        yield chat_pb2.ChatStreamResponse(delta=delta)
     yield chat_pb2.ChatStreamResponse(finish_reason=response.finish_reason)
     usage = chat_pb2.Usage()
     usage.CopyFrom(response.usage)

@@ -19,6 +19,9 @@ class CapabilitySettings(Strict):
     images: bool = True
     # Takes a response JSON schema (structured output).
     json_schema: bool = True
+    # Whether the model reasons (takes reasoning settings); None: inferred from its name
+    # (llmgateway.reasoning.support.REASONING_MODELS).
+    reasoning: bool | None = None
     # Prompt plus output tokens; None means unknown (never filtered on).
     context_window: int | None = Field(default=None, gt=0)
 

@@ -8,7 +8,8 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
 from llmgateway.auth.keys import Principal
-from llmgateway.cache.responses import Answer, CachedRequest, CachePlan, StreamAssembler, replay
+from llmgateway.cache.assembly import StreamAssembler
+from llmgateway.cache.responses import Answer, CachedRequest, CachePlan, replay
 from llmgateway.core.entry import routing_caller
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.runtime import Runtime

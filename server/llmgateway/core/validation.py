@@ -15,6 +15,7 @@ from google.protobuf import struct_pb2
 from llmgateway.config import LimitsSettings
 from llmgateway.errors import FieldViolation, invalid_argument
 from llmgateway.providers.wire_json import struct_to_dict
+from llmgateway.reasoning.ask import violations as reasoning_violations
 from llmgateway.routing.kinds import RoutedRequest
 from llmgateway.v1 import chat_pb2, content_pb2
 
@@ -207,6 +208,8 @@ def identity_violations(request: RoutedRequest) -> Iterator[FieldViolation]:
             yield FieldViolation(f"labels[{key[:64]}]", "key must be 1-63 letters, digits and ._/-")
         if len(value) > _MAX_LABEL_VALUE:
             yield FieldViolation(f"labels[{key[:64]}]", f"value longer than {_MAX_LABEL_VALUE} characters")
+    if isinstance(request, chat_pb2.ChatRequest):
+        yield from reasoning_violations(request)
 
 
 def validate_request(request: chat_pb2.ChatRequest, limits: LimitsSettings) -> None:

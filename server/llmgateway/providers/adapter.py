@@ -46,6 +46,8 @@ class StreamState:
     # The provider's key for each tool call the stream started (a content block index, a fragment
     # index) → the call's index in v1, counted from 0 in the order they started.
     tool_calls: dict[object, int] = field(default_factory=dict)
+    # The same for reasoning parts (Delta.reasoning_index).
+    reasoning: dict[object, int] = field(default_factory=dict)
     # The provider has said the answer is whole; a body that ends before that is a cut stream.
     finished: bool = False
     # Nothing more is to be read (its terminator came): the adapter stops reading here.
@@ -55,6 +57,13 @@ class StreamState:
         """The v1 index of a tool call starting now under the provider's `key`."""
         index = self.tool_calls[key] = len(self.tool_calls)
         return index
+
+    def reasoning_index(self, key: object) -> int:
+        """The v1 index of the reasoning part under the provider's `key`, numbered in the order
+        the parts started."""
+        if key not in self.reasoning:
+            self.reasoning[key] = len(self.reasoning)
+        return self.reasoning[key]
 
     def terminate(self) -> None:
         self.finished = self.terminated = True

@@ -74,7 +74,9 @@ class PiiFilter:
             raise error
 
     def response(self, response: chat_pb2.ChatResponse) -> None:
-        """Redact an answer's text and reasoning in place."""
+        """Redact an answer's text and reasoning text in place; reasoning signatures and redacted
+        content stay byte for byte (a redacted thinking text no longer matches its signature, so
+        the provider will refuse it back: privacy comes first)."""
         if self._policy.output == "off":
             return
         for part in response.message.parts:
@@ -94,12 +96,31 @@ class PiiFilter:
                     yield message
                 return
             text, reasoning = StreamRedactor(self._redactor), StreamRedactor(self._redactor)
+            reasoning_index = 0
             async for message in messages:
                 if message.HasField("delta"):
-                    message.delta.text = text.feed(message.delta.text)
-                    message.delta.reasoning = reasoning.feed(message.delta.reasoning)
+                    delta = message.delta
+                    if delta.reasoning_index != reasoning_index:
+                        # Held-back reasoning belongs to the part before: it goes out under its index.
+                        rest = reasoning.flush()
+                        reasoning = StreamRedactor(self._redactor)
+                        if rest:
+                            yield chat_pb2.ChatStreamResponse(
+                                delta=chat_pb2.Delta(reasoning=rest, reasoning_index=reasoning_index)
+                            )
+                        reasoning_index = delta.reasoning_index
+                    delta.text = text.feed(delta.text)
+                    delta.reasoning = reasoning.feed(delta.reasoning)
+                    # Signatures and redacted reasoning are opaque and never altered: a provider
+                    # verifies them byte for byte.
                     held_back = not (
-                        message.delta.text or message.delta.reasoning or message.delta.tool_calls
+                        delta.text
+                        or delta.reasoning
+                        or delta.tool_calls
+                        or delta.reasoning_signature
+                        or delta.reasoning_redacted_data
+                        or delta.reasoning_origin
+                        or delta.refusal
                     )
                     if held_back and not message.finish_reason:
                         continue  # nothing safe to show yet: it goes out with a later message
@@ -109,4 +130,5 @@ class PiiFilter:
                         message.delta.text += rest_text
                     if rest_reasoning:
                         message.delta.reasoning += rest_reasoning
+                        message.delta.reasoning_index = reasoning_index
                 yield message

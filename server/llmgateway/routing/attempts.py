@@ -21,7 +21,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from opentelemetry import trace
@@ -94,6 +94,8 @@ class _Call(Generic[T]):
     # The class of the last attempt's declining answer; None once a later attempt failed.
     declined: str | None = None
     missing: str = ""  # what the deployments that could not serve the request lacked
+    # What each deployment that could not honour the request's reasoning settings lacked.
+    reasoning_lacking: list[tuple[str, str]] = field(default_factory=list)
     min_context: int = 0  # the largest context window that proved too small
 
 
@@ -117,6 +119,16 @@ def bulkhead_full(upstream: Upstream) -> GatewayError:
         f"deployment {upstream.id!r} has no free slot",
         metadata={"deployment": upstream.id},
         retry_after=1.0,
+    )
+
+
+def reasoning_unsupported(model: str, lacking: list[tuple[str, str]]) -> GatewayError:
+    """No deployment can honour the reasoning settings; the message names each and what it lacks."""
+    return GatewayError(
+        Reason.REASONING_UNSUPPORTED,
+        f"no deployment of model {model!r} (or its fallbacks) can honour the reasoning settings: "
+        + "; ".join(f"deployment {deployment!r} lacks {what}" for deployment, what in lacking),
+        metadata={"model": model, "deployments": ",".join(deployment for deployment, _ in lacking)},
     )
 
 
@@ -190,11 +202,14 @@ class AttemptLoop:
                 and error_class(last) not in route.settings.fallback_on
             ):
                 break
-            candidates, lacking = capable(model_route, request, facts, call.min_context)
+            upstream_name = requested if model_route is route else model_route.name
+            candidates, lacking, reasoning = capable(
+                model_route, request, facts, call.min_context, upstream_name
+            )
             call.missing = call.missing or lacking
+            call.reasoning_lacking += reasoning
             if position > 0 and candidates:
                 call_event("fallback", {"from_model": route.name, "to_model": model_route.name})
-            upstream_name = requested if model_route is route else model_route.name
             for upstream in model_route.balancer.order(candidates, facts, upstream_name):
                 outcome = await self._try_upstream(call, model_route, upstream, upstream_name, route)
                 if not isinstance(outcome, _Failed):
@@ -211,6 +226,8 @@ class AttemptLoop:
             return held.result, call.report
         if call.last_error is not None:
             raise with_attempts(call.last_error, call.report)
+        if call.reasoning_lacking and not call.missing:
+            raise reasoning_unsupported(route.name, call.reasoning_lacking)
         if call.missing:
             raise no_capable_deployment(route.name, call.missing)
         raise breaker_open(route.name, 0.0)

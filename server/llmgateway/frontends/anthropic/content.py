@@ -1,8 +1,9 @@
 """The Messages API's `system` and `messages` as v1 messages.
 
 A user turn's `tool_result` blocks become one ROLE_TOOL message (v1 keeps tool results apart) and
-its other blocks the ROLE_USER message after it; assistant turns carry text, tool calls and signed
-thinking. Blocks v1 cannot carry (documents, redacted thinking, server tools, search results ...)
+its other blocks the ROLE_USER message after it; assistant turns carry text, tool calls, signed
+thinking and redacted thinking (their signer read back from the door's prefix, signatures.py).
+Blocks v1 cannot carry (documents, server tools, search results ...)
 and block options it cannot carry (cache_control, citations) are refused with the parameter named.
 """
 
@@ -25,13 +26,14 @@ from llmgateway.frontends.anthropic.wire import (
     required,
     string,
 )
+from llmgateway.reasoning.shown import parsed
 from llmgateway.v1 import content_pb2
 
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 # Options of every block that v1 has no place for; null (or an empty list) asks for nothing.
 _UNCARRIED = ("cache_control", "citations")
 _USER_BLOCKS = ("text", "image", "tool_result")
-_ASSISTANT_BLOCKS = ("text", "tool_use", "thinking")
+_ASSISTANT_BLOCKS = ("text", "tool_use", "thinking", "redacted_thinking")
 
 Part = content_pb2.Part
 Message = content_pb2.Message
@@ -125,12 +127,16 @@ def _assistant_part(path: str, block: JsonObject) -> Part:
         return _text(path, block)
     if kind == "tool_use":
         return _tool_use(path, block)
+    if kind == "redacted_thinking":
+        only_keys(path, block, ("type", "data"))
+        signer, data = parsed(string(at(path, "data"), required(path, block, "data"), non_empty=True))
+        return Part(reasoning=content_pb2.Reasoning(redacted_data=data, origin=signer))
     only_keys(path, block, ("type", "thinking", "signature"))
     thinking = string(at(path, "thinking"), required(path, block, "thinking"))
     # Empty when a provider without signatures thought (the door's own answers then carry ""):
     # the SDK sends such blocks back as they came, and providers that need a signature skip them.
-    signature = string(at(path, "signature"), required(path, block, "signature"))
-    return Part(reasoning=content_pb2.Reasoning(text=thinking, signature=signature))
+    signer, signature = parsed(string(at(path, "signature"), required(path, block, "signature")))
+    return Part(reasoning=content_pb2.Reasoning(text=thinking, signature=signature, origin=signer))
 
 
 def _text(path: str, block: JsonObject) -> Part:

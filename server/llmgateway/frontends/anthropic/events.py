@@ -2,6 +2,10 @@
 block content_block_start, its deltas (text_delta, thinking_delta, input_json_delta) and
 content_block_stop, then message_delta (stop reason, usage) and message_stop.
 
+Each v1 reasoning part is a thinking block (its signature, joined from its fragments, in one
+signature_delta just before the block stops: the SDKs' accumulators keep the last signature_delta,
+not their concatenation), or a redacted_thinking block, whole in its start event.
+
 v1 sends the finish reason on the last content message and usage on the one after it; Anthropic
 sends both in message_delta, so that event waits for the end of the stream."""
 
@@ -13,6 +17,7 @@ import orjson
 
 from llmgateway.frontends.anthropic.errors import unsayable
 from llmgateway.frontends.anthropic.message import message_id, stop_reason, usage
+from llmgateway.reasoning.shown import shown
 from llmgateway.v1 import chat_pb2
 
 Event = tuple[str, bytes]  # the event's name and its data
@@ -26,13 +31,26 @@ class EventStream:
     """Renders one stream's messages, in order: `start` with the first, `feed` with each of the
     rest, `end` when the stream ended well."""
 
-    __slots__ = ("_blocks", "_closed_tools", "_open", "_open_tool", "_stop", "_usage")
+    __slots__ = (
+        "_blocks",
+        "_closed_tools",
+        "_open",
+        "_open_reasoning",
+        "_open_tool",
+        "_signature",
+        "_signer",
+        "_stop",
+        "_usage",
+    )
 
     def __init__(self) -> None:
         self._blocks = 0  # content blocks begun
         self._open: str | None = None  # the type of the block open now, the last one begun
         self._open_tool = -1  # the v1 index of the tool call whose block is open
         self._closed_tools: set[int] = set()
+        self._open_reasoning = -1  # the v1 index of the reasoning part whose thinking block is open
+        self._signature = ""  # the open thinking block's signature so far
+        self._signer = ""  # and who signed it
         self._stop = chat_pb2.FINISH_REASON_UNSPECIFIED
         self._usage = chat_pb2.Usage()
 
@@ -54,9 +72,7 @@ class EventStream:
         events: list[Event] = []
         if message.HasField("delta"):
             delta = message.delta
-            if delta.reasoning:
-                events += self._into("thinking", {"thinking": "", "signature": ""})
-                events.append(self._delta({"type": "thinking_delta", "thinking": delta.reasoning}))
+            events += self._reasoning(delta)
             # A refusal is text on the Messages API (its stop_reason says "refusal").
             for text in (delta.refusal, delta.text):
                 if text:
@@ -78,6 +94,22 @@ class EventStream:
             _event("message_delta", {"delta": delta, "usage": usage(self._usage)}),
             _event("message_stop", {}),
         ]
+
+    def _reasoning(self, delta: chat_pb2.Delta) -> list[Event]:
+        if delta.reasoning_redacted_data:
+            data = shown(delta.reasoning_origin, delta.reasoning_redacted_data)
+            return self._into("redacted_thinking", {"data": data}, force=True) + self._close()
+        if not (delta.reasoning or delta.reasoning_signature):
+            return []
+        events: list[Event] = []
+        if not (self._open == "thinking" and self._open_reasoning == delta.reasoning_index):
+            events += self._into("thinking", {"thinking": "", "signature": ""}, force=True)
+            self._open_reasoning = delta.reasoning_index
+        if delta.reasoning:
+            events.append(self._delta({"type": "thinking_delta", "thinking": delta.reasoning}))
+        self._signature += delta.reasoning_signature
+        self._signer = delta.reasoning_origin or self._signer
+        return events
 
     def _tool_call(self, call: chat_pb2.ToolCallDelta) -> list[Event]:
         events: list[Event] = []
@@ -111,8 +143,15 @@ class EventStream:
     def _close(self) -> list[Event]:
         if self._open is None:
             return []
+        events: list[Event] = []
         if self._open == "tool_use":
             self._closed_tools.add(self._open_tool)
             self._open_tool = -1
+        elif self._open == "thinking":
+            if self._signature:
+                signature = shown(self._signer, self._signature)
+                events.append(self._delta({"type": "signature_delta", "signature": signature}))
+            self._open_reasoning, self._signature, self._signer = -1, "", ""
         self._open = None
-        return [_event("content_block_stop", {"index": self._blocks - 1})]
+        events.append(_event("content_block_stop", {"index": self._blocks - 1}))
+        return events

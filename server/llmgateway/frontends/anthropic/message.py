@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from llmgateway.frontends.anthropic.errors import unsayable
+from llmgateway.reasoning.shown import shown
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _STOP_REASONS = {
@@ -70,7 +71,14 @@ def _block(part: content_pb2.Part) -> Block:
         # The Messages API has no refusal block: a refusal is text, and stop_reason says "refusal".
         return {"type": "text", "text": part.refusal}
     if kind == "reasoning":
-        return {"type": "thinking", "thinking": part.reasoning.text, "signature": part.reasoning.signature}
+        reasoning = part.reasoning
+        if reasoning.redacted_data:
+            return {"type": "redacted_thinking", "data": shown(reasoning.origin, reasoning.redacted_data)}
+        return {
+            "type": "thinking",
+            "thinking": reasoning.text,
+            "signature": shown(reasoning.origin, reasoning.signature),
+        }
     raise unsayable(f"a {kind} part")
 
 

@@ -27,6 +27,7 @@ from llmgateway.frontends.anthropic.wire import (
     required,
     string,
 )
+from llmgateway.reasoning.ask import ReasoningAsk, ask_in
 from llmgateway.v1 import chat_pb2
 
 VERSIONS = ("2023-01-01", "2023-06-01", "2026-10-21")
@@ -71,7 +72,6 @@ def chat_request(body: object, version: str) -> tuple[chat_pb2.ChatRequest, bool
     """The v1 request for a Messages API body, and whether it asks for a stream."""
     if not isinstance(body, dict):
         raise invalid("body", "the request body must be a JSON object")
-    _refuse_thinking(body)
     only_keys("", body, _ACCEPTED, _UNCARRIED)
     if version >= _WITHOUT_SAMPLING:
         for name in _SAMPLING:
@@ -82,6 +82,7 @@ def chat_request(body: object, version: str) -> tuple[chat_pb2.ChatRequest, bool
                 )
     request = _prompt(body)
     _generation(body, request.generation_config)
+    _thinking(body, request)
     if present(body, "metadata"):
         metadata = json_object("metadata", body["metadata"])
         only_keys("metadata", metadata, ("user_id",))
@@ -95,9 +96,9 @@ def count_request(body: object) -> chat_pb2.CountTokensRequest:
     """The v1 CountTokensRequest for a count_tokens body."""
     if not isinstance(body, dict):
         raise invalid("body", "the request body must be a JSON object")
-    _refuse_thinking(body)
     only_keys("", body, _COUNT_ACCEPTED, _COUNT_UNCARRIED)
     request = _prompt(body)
+    _thinking(body, request)  # thinking settings change the prompt the provider counts
     _output_config(body, request.generation_config)
     # The same fields under the same numbers: one wire form.
     return chat_pb2.CountTokensRequest.FromString(request.SerializeToString())
@@ -118,12 +119,25 @@ def _prompt(body: JsonObject) -> chat_pb2.ChatRequest:
     return request
 
 
-def _refuse_thinking(body: JsonObject) -> None:
-    """Extended thinking cannot be asked for through v1; `{"type": "disabled"}` asks for nothing."""
-    if present(body, "thinking"):
-        thinking = json_object("thinking", body["thinking"])
-        if thinking != {"type": "disabled"}:
-            raise not_carried("thinking")
+def _thinking(body: JsonObject, request: chat_pb2.ChatRequest) -> None:
+    """`thinking: {type: enabled, budget_tokens}` asks for reasoning with that budget, thoughts
+    returned; `{type: disabled}` asks for nothing (the default of Anthropic's models)."""
+    if not present(body, "thinking"):
+        return
+    thinking = json_object("thinking", body["thinking"])
+    kind = required("thinking", thinking, "type")
+    if kind == "disabled":
+        only_keys("thinking", thinking, ("type",))
+        return
+    if kind != "enabled":
+        raise invalid(
+            "thinking.type", "Input tag does not match any of the expected tags: 'enabled', 'disabled'"
+        )
+    only_keys("thinking", thinking, ("type", "budget_tokens"))
+    budget = integer(
+        "thinking.enabled.budget_tokens", required("thinking", thinking, "budget_tokens"), minimum=1024
+    )
+    ask_in(request, ReasoningAsk(budget_tokens=budget, include_thoughts=True))
 
 
 def _generation(body: JsonObject, config: chat_pb2.GenerationConfig) -> None:

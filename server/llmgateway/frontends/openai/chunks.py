@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from llmgateway.frontends.openai.reasoning import DeltaFields
 from llmgateway.frontends.openai.response import completion_id, finish_reason, usage
 from llmgateway.v1 import chat_pb2
 
@@ -18,7 +19,7 @@ from llmgateway.v1 import chat_pb2
 class ChunkRenderer:
     """Renders one stream's messages; `created` and `model` are the same on every chunk."""
 
-    __slots__ = ("_calls", "_created", "_head", "_include_usage", "_role_sent")
+    __slots__ = ("_calls", "_created", "_head", "_include_usage", "_reasoning", "_role_sent")
 
     def __init__(
         self, first: chat_pb2.ChatStreamResponse, *, created: int, model: str, include_usage: bool
@@ -32,6 +33,7 @@ class ChunkRenderer:
         self._include_usage = include_usage
         self._role_sent = False
         self._calls: set[int] = set()  # indices of the tool calls whose first fragment was sent
+        self._reasoning = DeltaFields()
 
     def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
         body: dict[str, Any] = {**self._head, "choices": choices}
@@ -67,6 +69,7 @@ class ChunkRenderer:
             delta = {"role": "assistant", "content": "", "refusal": None}
             self._role_sent = True
         if message.HasField("delta"):
+            delta.update(self._reasoning.render(message.delta))
             if message.delta.refusal:
                 delta["refusal"] = message.delta.refusal
             if message.delta.text:

@@ -18,6 +18,7 @@ from llmgateway.frontends.openai.params import (
     not_supported,
     only_known,
 )
+from llmgateway.frontends.openai.reasoning import with_reasoning
 from llmgateway.v1 import content_pb2
 
 _ROLES = {
@@ -44,6 +45,8 @@ _KNOWN = {
             "audio",
             "function_call",
             "parsed",
+            "reasoning_content",
+            "thinking_blocks",
         }
     ),
     "tool": frozenset({"role", "content", "tool_call_id"}),
@@ -139,7 +142,7 @@ def _assistant(where: str, message: JsonObject) -> list[content_pb2.Part]:
         if content is None:
             raise missing(f"{where}.content")
         parts.append(content_pb2.Part(text=""))  # an empty turn stays a turn, as the caller sent it
-    return parts
+    return with_reasoning(where, message, parts)
 
 
 def _tool_result(where: str, message: JsonObject) -> content_pb2.Part:

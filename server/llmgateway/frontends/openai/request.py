@@ -28,6 +28,7 @@ from llmgateway.frontends.openai.params import (
     only_known,
     refused,
 )
+from llmgateway.reasoning.ask import EFFORT_LABEL, EFFORTS, ReasoningAsk, ask_in
 from llmgateway.v1 import chat_pb2, content_pb2
 
 # Parameters v1 cannot carry, and what they would ask for. A null is always accepted; so is a value
@@ -40,7 +41,6 @@ _NOT_CARRIED = {
     "audio": "audio output (v1 answers are text)",
     "modalities": "output modalities other than text",
     "prediction": "predicted outputs",
-    "reasoning_effort": "a reasoning effort (v1 has no reasoning setting)",
     "verbosity": "a verbosity level",
     "web_search_options": "web search",
     "store": "stored completions",
@@ -77,6 +77,7 @@ _TRANSLATED = frozenset(
         "response_format",
         "user",
         "metadata",
+        "reasoning_effort",
     }
 )
 _KNOWN = _TRANSLATED | frozenset(_NOT_CARRIED)
@@ -233,6 +234,17 @@ def _labels(call: ChatCall, body: JsonObject) -> None:
         call.names[f"labels[{USER_LABEL}]"] = "user"
 
 
+def _reasoning_effort(call: ChatCall, body: JsonObject) -> None:
+    effort = body.get("reasoning_effort")
+    if effort is None:
+        return
+    if effort not in EFFORTS:
+        supported = ", ".join(f"'{e}'" for e in EFFORTS)
+        raise invalid_value("reasoning_effort", effort, f"Supported values are: {supported}.")
+    ask_in(call.request, ReasoningAsk(effort=effort))
+    call.names[f"labels[{EFFORT_LABEL}]"] = "reasoning_effort"
+
+
 def _stream(call: ChatCall, body: JsonObject) -> None:
     stream = body.get("stream")
     call.stream = stream is not None and a_bool("stream", stream)
@@ -290,4 +302,5 @@ def to_v1(body: object, request_id: str) -> ChatCall:
     if body.get("response_format") is not None:
         _response_format(call, body["response_format"])
     _labels(call, body)
+    _reasoning_effort(call, body)
     return call

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmgateway.frontends.openai.reasoning import message_fields
 from llmgateway.v1 import chat_pb2
 
 _FINISH_REASONS: dict[chat_pb2.FinishReason.ValueType, str] = {
@@ -50,8 +51,8 @@ def tool_call(index: int, call_id: str, name: str, arguments: str) -> dict[str, 
 
 
 def completion(response: chat_pb2.ChatResponse, created: int, requested_model: str) -> dict[str, Any]:
-    """The `chat.completion` for `response`. Reasoning parts have no place in Chat Completions (OpenAI
-    returns none there either) and are left out; their tokens are in usage."""
+    """The `chat.completion` for `response`; reasoning in the de-facto fields (reasoning.py), its
+    tokens in usage."""
     parts = response.message.parts
     text = "".join(part.text for part in parts if part.WhichOneof("kind") == "text")
     refusal = "".join(part.refusal for part in parts if part.WhichOneof("kind") == "refusal")
@@ -67,6 +68,7 @@ def completion(response: chat_pb2.ChatResponse, created: int, requested_model: s
             tool_call(index, call.id, call.name, call.arguments_json or "{}")
             for index, call in enumerate(calls)
         ]
+    message.update(message_fields(list(parts)))
     return {
         "id": completion_id(response.id),
         "object": "chat.completion",

@@ -10,6 +10,7 @@ from llmgateway.providers.anthropic.response import STOP_REASONS, UsageTotals
 from llmgateway.providers.base import UpstreamCall
 from llmgateway.providers.http.framing import SseEvent
 from llmgateway.providers.wire_json import json_int
+from llmgateway.reasoning.origin import ANTHROPIC
 from llmgateway.v1 import chat_pb2
 
 
@@ -61,9 +62,21 @@ class AnthropicEvents(StreamEvents[SseEvent]):
         block = data.get("content_block")
         if not isinstance(block, dict):
             raise self.errors.malformed("content_block_start without a content_block")
-        if block.get("type") != "tool_use":
-            # Text and thinking blocks start empty; their deltas carry the content.
-            return None
+        kind = block.get("type")
+        if kind == "redacted_thinking":
+            # Redacted thinking comes whole in its start event.
+            if not isinstance(block.get("data"), str):
+                raise self.errors.malformed("a redacted_thinking block without data")
+            out = chat_pb2.ChatStreamResponse(model=self.state.model)
+            out.delta.reasoning_index = self.state.reasoning_index(json_int(data.get("index")))
+            out.delta.reasoning_redacted_data = block["data"]
+            out.delta.reasoning_origin = ANTHROPIC
+            return out
+        if kind == "thinking":
+            self.state.reasoning_index(json_int(data.get("index")))
+            return None  # it starts empty: its deltas carry the thinking and the signature
+        if kind != "tool_use":
+            return None  # text blocks start empty too
         if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
             raise self.errors.malformed("a tool_use block without id or name")
         # Tool calls count from 0 on their own, whatever their content block's index.
@@ -81,7 +94,12 @@ class AnthropicEvents(StreamEvents[SseEvent]):
         if kind == "text_delta":
             out.delta.text = str(delta.get("text") or "")
         elif kind == "thinking_delta":
+            out.delta.reasoning_index = self.state.reasoning_index(json_int(data.get("index")))
             out.delta.reasoning = str(delta.get("thinking") or "")
+        elif kind == "signature_delta":
+            out.delta.reasoning_index = self.state.reasoning_index(json_int(data.get("index")))
+            out.delta.reasoning_signature = str(delta.get("signature") or "")
+            out.delta.reasoning_origin = ANTHROPIC
         elif kind == "input_json_delta":
             index = self.state.tool_calls.get(json_int(data.get("index")))
             if index is None:
@@ -91,6 +109,6 @@ class AnthropicEvents(StreamEvents[SseEvent]):
                 return None
             out.delta.tool_calls.append(chat_pb2.ToolCallDelta(index=index, arguments_json_fragment=fragment))
         else:
-            # signature_delta and citations have no place in a v1 Delta.
+            # Citations have no place in a v1 Delta.
             return None
         return out

@@ -15,6 +15,8 @@ from llmgateway.providers.wire_request import (
     refuse_fields,
     tool_definition,
 )
+from llmgateway.reasoning import claude, origin
+from llmgateway.reasoning.ask import requested as requested_reasoning
 from llmgateway.v1 import chat_pb2, content_pb2
 
 # The version that removed the sampling parameters (temperature, top_p, top_k).
@@ -61,6 +63,19 @@ async def _user_blocks(provider: str, parts: list[content_pb2.Part], fetcher: Me
     return blocks
 
 
+def _thinking_block(reasoning: content_pb2.Reasoning) -> Block | None:
+    """Reasoning as the block it came in. Anthropic accepts thinking back only with its own
+    signature: unsigned reasoning, and reasoning another protocol signed (after a fallback), is
+    dropped; the model needs none of it to go on."""
+    if origin.foreign(reasoning, origin.ANTHROPIC):
+        return None
+    if reasoning.redacted_data:
+        return {"type": "redacted_thinking", "data": reasoning.redacted_data}
+    if reasoning.signature:
+        return {"type": "thinking", "thinking": reasoning.text, "signature": reasoning.signature}
+    return None
+
+
 def _assistant_blocks(provider: str, index: int, message: content_pb2.Message) -> list[Block]:
     blocks: list[Block] = []
     for part_index, part in enumerate(message.parts):
@@ -82,16 +97,9 @@ def _assistant_blocks(provider: str, index: int, message: content_pb2.Message) -
                 }
             )
         elif kind == "reasoning":
-            # Anthropic accepts thinking back only with its own signature; unsigned reasoning (from
-            # another provider) cannot be verified by it, and the model needs none of it to go on.
-            if part.reasoning.signature:
-                blocks.append(
-                    {
-                        "type": "thinking",
-                        "thinking": part.reasoning.text,
-                        "signature": part.reasoning.signature,
-                    }
-                )
+            block = _thinking_block(part.reasoning)
+            if block is not None:
+                blocks.append(block)
         else:
             raise unsupported_capability(provider, f"{kind} parts in assistant messages")
     return blocks
@@ -146,6 +154,32 @@ async def _messages(
         # The API wants a user turn's tool results before anything else in it.
         turn["content"].sort(key=lambda block: block["type"] != "tool_result")
     return system, turns
+
+
+def _in_tool_loop_without_thinking(turns: list[Block]) -> bool:
+    """Whether the conversation is in a tool loop (it ends with tool results) whose assistant turn
+    does not start with a thinking block: with thinking on, the API refuses that turn."""
+    if len(turns) < 2 or turns[-1]["role"] != "user" or turns[-2]["role"] != "assistant":
+        return False
+    if not any(block["type"] == "tool_result" for block in turns[-1]["content"]):
+        return False
+    first = turns[-2]["content"][0]
+    return first["type"] not in ("thinking", "redacted_thinking")
+
+
+def _thinking(provider: str, request: chat_pb2.ChatRequest, turns: list[Block]) -> Block:
+    """`thinking` and the `max_tokens` it needs, when the request asks for reasoning."""
+    ask = requested_reasoning(request)
+    if ask is None or ask.off:
+        return {}
+    if _in_tool_loop_without_thinking(turns):
+        # Thinking cannot be switched on within a tool loop, and signatures of another provider
+        # (after a fallback) are dropped: another deployment may still serve the call.
+        raise unsupported_capability(
+            provider, "extended thinking in a tool loop whose assistant turn has no Anthropic-signed thinking"
+        )
+    thinking, max_tokens = claude.thinking(provider, request, ask, DEFAULT_MAX_TOKENS)
+    return {"thinking": thinking, "max_tokens": max_tokens}
 
 
 def _generation(provider: str, config: chat_pb2.GenerationConfig, api_version: str) -> Block:
@@ -213,7 +247,13 @@ async def build_body(
     API version cannot take, rather than dropping it."""
     generation = _generation(provider, request.generation_config, api_version)
     system, messages = await _messages(provider, request, fetcher)
-    body: Block = {"model": upstream_model, "messages": messages, **generation, **_tools(request)}
+    body: Block = {
+        "model": upstream_model,
+        "messages": messages,
+        **generation,
+        **_thinking(provider, request, messages),
+        **_tools(request),
+    }
     if system:
         body["system"] = system
     if stream:

@@ -8,6 +8,7 @@ from typing import Any
 
 from llmgateway.providers.errors import UpstreamErrors
 from llmgateway.providers.wire_json import MESSAGES_STOP_REASONS, FinishReasons, json_int, loads_object, usage
+from llmgateway.reasoning.origin import ANTHROPIC
 from llmgateway.v1 import chat_pb2, content_pb2
 
 STOP_REASONS = FinishReasons(
@@ -52,8 +53,15 @@ def _parts(errors: UpstreamErrors, blocks: list[Any]) -> list[content_pb2.Part]:
             parts.append(content_pb2.Part(text=str(block.get("text") or "")))
         elif kind == "thinking":
             reasoning = content_pb2.Reasoning(
-                text=str(block.get("thinking") or ""), signature=str(block.get("signature") or "")
+                text=str(block.get("thinking") or ""),
+                signature=str(block.get("signature") or ""),
+                origin=ANTHROPIC,
             )
+            parts.append(content_pb2.Part(reasoning=reasoning))
+        elif kind == "redacted_thinking":
+            if not isinstance(block.get("data"), str):
+                raise errors.malformed("a redacted_thinking block without data")
+            reasoning = content_pb2.Reasoning(redacted_data=block["data"], origin=ANTHROPIC)
             parts.append(content_pb2.Part(reasoning=reasoning))
         elif kind == "tool_use":
             if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
@@ -62,7 +70,7 @@ def _parts(errors: UpstreamErrors, blocks: list[Any]) -> list[content_pb2.Part]:
                 id=block["id"], name=block["name"], arguments_json=json.dumps(block.get("input") or {})
             )
             parts.append(content_pb2.Part(tool_call=call))
-        # Other block types (redacted thinking, server tool blocks) carry nothing v1 can express.
+        # Other block types (server tool blocks) carry nothing v1 can express.
     return parts
 
 

@@ -12,6 +12,7 @@ from llmgateway.providers.base import UpstreamCall
 from llmgateway.providers.bedrock.errors import BedrockErrors, frame_headers
 from llmgateway.providers.bedrock.response import STOP_REASONS, tool_use_id, wire_usage
 from llmgateway.providers.wire_json import json_int
+from llmgateway.reasoning.origin import BEDROCK
 from llmgateway.v1 import chat_pb2
 
 
@@ -59,6 +60,18 @@ class BedrockEvents(StreamEvents[EventStreamMessage]):
         )
         return [out]
 
+    def _reasoning(self, block: int, reasoning: dict[str, Any], delta: chat_pb2.Delta) -> None:
+        """A reasoningContent delta: {text}, {signature} or {redactedContent}."""
+        delta.reasoning_index = self.state.reasoning_index(block)
+        if isinstance(reasoning.get("text"), str):
+            delta.reasoning = reasoning["text"]
+        if isinstance(reasoning.get("signature"), str):
+            delta.reasoning_signature = reasoning["signature"]
+            delta.reasoning_origin = BEDROCK
+        if isinstance(reasoning.get("redactedContent"), str):
+            delta.reasoning_redacted_data = reasoning["redactedContent"]
+            delta.reasoning_origin = BEDROCK
+
     def _block_delta(self, payload: dict[str, Any]) -> list[chat_pb2.ChatStreamResponse]:
         delta = payload.get("delta")
         if not isinstance(delta, dict):
@@ -75,6 +88,6 @@ class BedrockEvents(StreamEvents[EventStreamMessage]):
                 chat_pb2.ToolCallDelta(index=index, arguments_json_fragment=str(tool_use.get("input") or ""))
             )
         reasoning = delta.get("reasoningContent")
-        if isinstance(reasoning, dict) and isinstance(reasoning.get("text"), str):
-            out.delta.reasoning = reasoning["text"]
+        if isinstance(reasoning, dict):
+            self._reasoning(json_int(payload.get("contentBlockIndex")), reasoning, out.delta)
         return [out] if out.HasField("delta") else []

@@ -22,6 +22,8 @@ from llmgateway.providers.wire_request import (
     refuse_strict_tools,
     tool_definition,
 )
+from llmgateway.reasoning import claude, origin
+from llmgateway.reasoning.ask import requested as requested_reasoning
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _IMAGE_FORMATS = {
@@ -35,6 +37,8 @@ _IMAGE_FORMATS = {
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.")
 
 Block = dict[str, Any]
+# With thinking on and no output cap from the caller, the cap is the thinking budget plus this.
+DEFAULT_ANSWER_TOKENS = 4096
 
 
 def model_family(model_id: str) -> str:
@@ -71,11 +75,19 @@ def _tool_use_block(index: int, part_index: int, call: content_pb2.ToolCall) -> 
     return {"toolUse": {"toolUseId": call.id, "name": call.name, "input": arguments}}
 
 
-def _reasoning_block(reasoning: content_pb2.Reasoning) -> Block:
-    text: dict[str, Any] = {"text": reasoning.text}
+def _reasoning_block(reasoning: content_pb2.Reasoning) -> Block | None:
+    """Reasoning as the block it came in. Like Anthropic's API, Converse takes Claude's reasoning
+    back only with its signature: unsigned reasoning and reasoning another protocol signed (after a
+    fallback) are dropped."""
+    if origin.foreign(reasoning, origin.BEDROCK):
+        return None
+    if reasoning.redacted_data:
+        return {"reasoningContent": {"redactedContent": reasoning.redacted_data}}
     if reasoning.signature:
-        text["signature"] = reasoning.signature
-    return {"reasoningContent": {"reasoningText": text}}
+        return {
+            "reasoningContent": {"reasoningText": {"text": reasoning.text, "signature": reasoning.signature}}
+        }
+    return None
 
 
 async def _tool_result_block(provider: str, result: content_pb2.ToolResult, fetcher: MediaFetcher) -> Block:
@@ -115,7 +127,9 @@ async def _blocks(
         elif kind == "tool_result":
             blocks.append(await _tool_result_block(provider, part.tool_result, fetcher))
         elif kind == "reasoning" and assistant:
-            blocks.append(_reasoning_block(part.reasoning))
+            block = _reasoning_block(part.reasoning)
+            if block is not None:
+                blocks.append(block)
     return blocks
 
 
@@ -164,6 +178,31 @@ def _inference(provider: str, config: chat_pb2.GenerationConfig, model_id: str) 
     return body
 
 
+def _in_tool_loop_without_reasoning(messages: list[Block]) -> bool:
+    """Whether the conversation ends with tool results answering an assistant turn that does not
+    start with reasoning: with thinking on, Claude refuses that turn."""
+    if len(messages) < 2 or messages[-1]["role"] != "user" or messages[-2]["role"] != "assistant":
+        return False
+    if not any("toolResult" in block for block in messages[-1]["content"]):
+        return False
+    content = messages[-2]["content"]
+    return not content or "reasoningContent" not in content[0]
+
+
+def _thinking(provider: str, request: chat_pb2.ChatRequest, messages: list[Block], body: Block) -> None:
+    """Claude's `thinking` in additionalModelRequestFields, and the maxTokens it needs."""
+    ask = requested_reasoning(request)
+    if ask is None or ask.off:
+        return
+    if _in_tool_loop_without_reasoning(messages):
+        raise unsupported_capability(
+            provider, "extended thinking in a tool loop whose assistant turn has no Bedrock-signed reasoning"
+        )
+    thinking, max_tokens = claude.thinking(provider, request, ask, DEFAULT_ANSWER_TOKENS)
+    body.setdefault("additionalModelRequestFields", {})["thinking"] = thinking
+    body.setdefault("inferenceConfig", {})["maxTokens"] = max_tokens
+
+
 def _has_tool_blocks(messages: list[Block]) -> bool:
     return any("toolUse" in block or "toolResult" in block for m in messages for block in m["content"])
 
@@ -201,5 +240,6 @@ async def build_body(
     if system:
         body["system"] = system
     body.update(_inference(provider, request.generation_config, model_id))
+    _thinking(provider, request, messages, body)
     body.update(_tool_config(provider, request, messages))
     return body

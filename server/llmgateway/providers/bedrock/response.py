@@ -7,6 +7,7 @@ from typing import Any
 
 from llmgateway.providers.errors import UpstreamErrors
 from llmgateway.providers.wire_json import MESSAGES_STOP_REASONS, FinishReasons, json_int, tool_call_id, usage
+from llmgateway.reasoning.origin import BEDROCK
 from llmgateway.v1 import chat_pb2, content_pb2
 
 STOP_REASONS = FinishReasons(
@@ -54,10 +55,15 @@ def _part(errors: UpstreamErrors, block: dict[str, Any]) -> content_pb2.Part | N
         text = reasoning["reasoningText"]
         return content_pb2.Part(
             reasoning=content_pb2.Reasoning(
-                text=str(text.get("text") or ""), signature=str(text.get("signature") or "")
+                text=str(text.get("text") or ""), signature=str(text.get("signature") or ""), origin=BEDROCK
             )
         )
-    # Other blocks (citations, redacted reasoning, …) have no v1 form.
+    if isinstance(reasoning, dict) and isinstance(reasoning.get("redactedContent"), str):
+        # A blob, base64 in Converse's JSON: kept as that text, to go back as it came.
+        return content_pb2.Part(
+            reasoning=content_pb2.Reasoning(redacted_data=reasoning["redactedContent"], origin=BEDROCK)
+        )
+    # Other blocks (citations, …) have no v1 form.
     return None
 
 

@@ -49,7 +49,7 @@ class GeminiAdapter(HttpAdapter[SseEvent]):
         )
 
     async def request(self, call: UpstreamCall, *, stream: bool) -> WireRequest:
-        body = dumps(await build_body(self.name, call.request, self.media))
+        body = dumps(await build_body(self.name, call.request, self.media, call.upstream_model))
         model = _model_path(call.upstream_model)
         if stream:
             return WireRequest(
@@ -63,7 +63,7 @@ class GeminiAdapter(HttpAdapter[SseEvent]):
 
     async def count_tokens(self, call: UpstreamCall) -> chat_pb2.CountTokensResponse:
         model = call.upstream_model.removeprefix("models/")
-        body = count_body(model, await build_body(self.name, call.request, self.media))
+        body = count_body(model, await build_body(self.name, call.request, self.media, call.upstream_model))
         path = f"/{self._version}/models/{_model_path(call.upstream_model)}:countTokens"
         return count_response(self.errors, await self.exchange(WireRequest(path, dumps(body))), model)
 

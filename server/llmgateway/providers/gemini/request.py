@@ -18,6 +18,13 @@ Decisions worth knowing:
 - `Message.name` is not sent: Gemini has no participant names (the field is optional by contract).
 - A reasoning part with a signature is Gemini's `thoughtSignature`, returned on the part that
   followed it; the reasoning text itself is not sent back (Gemini does not take thoughts as input).
+  A signature another protocol made (after a fallback) is dropped; a function call that came with
+  one gets Gemini's documented placeholder for calls from elsewhere (`skip_thought_signature_validator`),
+  since Gemini 3 refuses function calls of the current turn without a signature.
+- Reasoning settings go in `generationConfig.thinkingConfig`: Gemini 3 takes an effort as
+  `thinkingLevel` (minimal and low → "low", medium and high → "high", the two levels every Gemini 3
+  model takes), Gemini 2.5 as a `thinkingBudget` (reasoning/budget.py); a budget goes as
+  `thinkingBudget` on both, `include_thoughts` as `includeThoughts`, effort none as budget 0.
 """
 
 from __future__ import annotations
@@ -37,8 +44,15 @@ from llmgateway.providers.wire_request import (
     refuse_strict_tools,
     tool_result_text,
 )
+from llmgateway.reasoning import origin, support
+from llmgateway.reasoning.ask import requested as requested_reasoning
+from llmgateway.reasoning.budget import budget_for
 from llmgateway.v1 import chat_pb2, content_pb2
 
+# Gemini's documented thoughtSignature for function calls it did not make (a conversation carried
+# over from another model), which Gemini 3 accepts where it requires a signature.
+FOREIGN_SIGNATURE = "skip_thought_signature_validator"
+_LEVELS = {"minimal": "low", "low": "low", "medium": "high", "high": "high"}
 _SYNTHETIC_ID = re.compile(r"^call_\d+_[0-9a-f]{12}$")
 _FILES_API_PREFIX = "https://generativelanguage.googleapis.com/v1beta/files/"
 _MAX_STOP_SEQUENCES = 5
@@ -128,7 +142,10 @@ async def _parts(
         kind = part.WhichOneof("kind")
         wire: dict[str, Any]
         if kind == "reasoning":
-            signature = part.reasoning.signature or signature
+            if origin.foreign(part.reasoning, origin.GEMINI):
+                signature = FOREIGN_SIGNATURE if part.reasoning.signature else signature
+            else:
+                signature = part.reasoning.signature or signature
             continue
         if kind == "text":
             wire = {"text": part.text}
@@ -141,9 +158,9 @@ async def _parts(
             wire = {"functionResponse": _function_response(provider, part.tool_result, call_names)}
         else:
             continue
-        if signature:
+        if signature and (signature != FOREIGN_SIGNATURE or "functionCall" in wire):
             wire["thoughtSignature"] = signature
-            signature = ""
+        signature = ""
         parts.append(wire)
     return parts
 
@@ -200,6 +217,25 @@ def _generation_config(provider: str, config: chat_pb2.GenerationConfig) -> dict
     return wire
 
 
+def _thinking_config(request: AnyRequest, model: str) -> dict[str, Any]:
+    ask = requested_reasoning(request)
+    if ask is None:
+        return {}
+    if ask.off:
+        return {"thinkingBudget": 0} if support.reasons(model, None) else {}
+    config: dict[str, Any] = {}
+    if ask.budget_tokens is not None:
+        config["thinkingBudget"] = ask.budget_tokens
+    elif ask.effort is not None:
+        if support.gemini_levels(model):
+            config["thinkingLevel"] = _LEVELS[ask.effort]
+        else:
+            config["thinkingBudget"] = budget_for(ask)
+    if ask.include_thoughts:
+        config["includeThoughts"] = True
+    return config
+
+
 def _tools(request: AnyRequest) -> dict[str, Any]:
     if not request.tools:
         return {}
@@ -221,7 +257,7 @@ def _tools(request: AnyRequest) -> dict[str, Any]:
     return body
 
 
-async def build_body(provider: str, request: AnyRequest, fetcher: MediaFetcher) -> dict[str, Any]:
+async def build_body(provider: str, request: AnyRequest, fetcher: MediaFetcher, model: str) -> dict[str, Any]:
     """The JSON body for `generateContent` / `streamGenerateContent` (the model is in the URL).
     Raises UNSUPPORTED_CAPABILITY for anything Gemini cannot take, rather than dropping it."""
     if request.tool_choice.disable_parallel_tool_calls:
@@ -233,6 +269,9 @@ async def build_body(provider: str, request: AnyRequest, fetcher: MediaFetcher) 
         body["systemInstruction"] = {"parts": system}
     body.update(_tools(request))
     generation = _generation_config(provider, request.generation_config)
+    thinking = _thinking_config(request, model)
+    if thinking:
+        generation["thinkingConfig"] = thinking
     if generation:
         body["generationConfig"] = generation
     return body

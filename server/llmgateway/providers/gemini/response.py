@@ -13,6 +13,7 @@ from typing import Any
 from llmgateway.providers.errors import UpstreamErrors
 from llmgateway.providers.gemini.request import synthetic_call_id
 from llmgateway.providers.wire_json import FinishReasons, json_int, usage
+from llmgateway.reasoning.origin import GEMINI
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _FILTER_REASONS = (
@@ -94,12 +95,15 @@ def _message(errors: UpstreamErrors, parts: list[dict[str, Any]], salt: str) -> 
         signature = part.get("thoughtSignature")
         signature = signature if isinstance(signature, str) else ""
         text = part.get("text")
+        signer = GEMINI if signature else ""
         if part.get("thought") is True:
-            reasoning = content_pb2.Reasoning(text=text if isinstance(text, str) else "", signature=signature)
+            reasoning = content_pb2.Reasoning(
+                text=text if isinstance(text, str) else "", signature=signature, origin=signer
+            )
             out.append(content_pb2.Part(reasoning=reasoning))
             continue
         if signature:
-            out.append(content_pb2.Part(reasoning=content_pb2.Reasoning(signature=signature)))
+            out.append(content_pb2.Part(reasoning=content_pb2.Reasoning(signature=signature, origin=signer)))
         if "functionCall" in part:
             out.append(content_pb2.Part(tool_call=function_call(errors, part, calls, salt)))
             calls += 1

@@ -21,8 +21,11 @@ from llmgateway.providers.wire_request import (
     openai_sampling,
     refuse_strict_tools,
 )
+from llmgateway.reasoning.ask import requested as requested_reasoning
 from llmgateway.v1 import chat_pb2, content_pb2
 
+# The thinking levels gpt-oss takes as `think`.
+_LEVELS = ("low", "medium", "high")
 _ROLE_NAMES = {
     content_pb2.ROLE_SYSTEM: "system",
     # Ollama has no developer role; its instructions are what a system message carries.
@@ -30,6 +33,18 @@ _ROLE_NAMES = {
     content_pb2.ROLE_USER: "user",
     content_pb2.ROLE_ASSISTANT: "assistant",
 }
+
+
+def _think(request: chat_pb2.ChatRequest, model: str) -> bool | str | None:
+    """Ollama's `think`: on or off, or a level for the models that take one (gpt-oss)."""
+    ask = requested_reasoning(request)
+    if ask is None:
+        return None
+    if ask.off:
+        return False
+    if model.startswith("gpt-oss") and ask.effort in _LEVELS:
+        return ask.effort
+    return True
 
 
 @dataclass
@@ -51,6 +66,9 @@ class RequestBuilder:
         if request.generation_config.response_json_object:
             body["format"] = "json"
         body.update(self._tools(request))
+        think = _think(request, model)
+        if think is not None:
+            body["think"] = think
         return body
 
     async def _messages(self, request: chat_pb2.ChatRequest) -> list[dict[str, Any]]:

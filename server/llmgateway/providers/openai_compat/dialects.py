@@ -41,11 +41,18 @@ class OpenAIDialect:
     # Embeddings: whether the server takes `encoding_format: base64` and `dimensions`.
     embeddings_base64: bool = True
     embeddings_dimensions: bool = True
+    # vLLM switches a hybrid model's thinking through its chat template (`enable_thinking`).
+    thinking_template_switch: bool = False
 
 
 _DIALECTS = {
     "openai": OpenAIDialect(),
-    "vllm": OpenAIDialect(max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False),
+    "vllm": OpenAIDialect(
+        max_tokens_field="max_tokens",
+        supports_top_k=True,
+        supports_developer_role=False,
+        thinking_template_switch=True,
+    ),
     # Together's embeddings endpoint documents `model` and `input` only.
     "together": OpenAIDialect(
         max_tokens_field="max_tokens",

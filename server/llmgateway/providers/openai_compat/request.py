@@ -14,6 +14,8 @@ from llmgateway.providers.wire_request import (
     openai_sampling,
     refuse_fields,
 )
+from llmgateway.reasoning import support
+from llmgateway.reasoning.ask import requested as requested_reasoning
 from llmgateway.v1 import chat_pb2, content_pb2
 
 _ROLE_NAMES = {
@@ -140,6 +142,22 @@ def _tools(request: chat_pb2.ChatRequest) -> dict[str, Any]:
     return body
 
 
+def _reasoning(request: chat_pb2.ChatRequest, upstream_model: str, dialect: OpenAIDialect) -> dict[str, Any]:
+    """`reasoning_effort` (and vLLM's template switch). The capability filter has already kept
+    budgets and thought text away from servers that cannot honour them."""
+    ask = requested_reasoning(request)
+    if ask is None:
+        return {}
+    body: dict[str, Any] = {}
+    if dialect.thinking_template_switch:
+        body["chat_template_kwargs"] = {"enable_thinking": not ask.off}
+        if ask.effort not in (None, "none"):
+            body["reasoning_effort"] = ask.effort
+    elif ask.effort is not None and (not ask.off or support.reasons(upstream_model, None)):
+        body["reasoning_effort"] = ask.effort
+    return body
+
+
 def build_body(
     provider: str,
     request: chat_pb2.ChatRequest,
@@ -155,6 +173,7 @@ def build_body(
         messages=_messages(provider, request, dialect),
         **_generation(provider, request.generation_config, dialect),
         **_tools(request),
+        **_reasoning(request, upstream_model, dialect),
     )
     if stream:
         body["stream"] = True
