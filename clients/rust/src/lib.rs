@@ -382,6 +382,24 @@ impl ChatStream {
         }
     }
 
+    /// The next piece of the reply's text, skipping the chunks that carry none (the first, which
+    /// names the model and provider; the last, with the usage; reasoning and tool-call deltas):
+    /// `while let Some(text) = stream.next_text().await { print!("{}", text?); }`. None at the end;
+    /// errors and cancelling as for the chunks, which [`StreamExt::next`](tokio_stream::StreamExt::next) gives whole.
+    pub async fn next_text(&mut self) -> Option<Result<String, Error>> {
+        use tokio_stream::StreamExt;
+        while let Some(item) = self.next().await {
+            match item {
+                Ok(chunk) => match chunk.delta {
+                    Some(delta) if !delta.text.is_empty() => return Some(Ok(delta.text)),
+                    _ => continue,
+                },
+                Err(error) => return Some(Err(error)),
+            }
+        }
+        None
+    }
+
     /// Cancels the call (the gateway and the provider stop at once).
     pub fn cancel(&mut self) {
         self.inner = None;
@@ -419,6 +437,7 @@ pub fn text_request(model: &str, text: &str) -> v1::ChatRequest {
             role: v1::Role::User as i32,
             parts: vec![v1::Part {
                 kind: Some(v1::part::Kind::Text(text.to_string())),
+                ..Default::default()
             }],
             ..Default::default()
         }],
