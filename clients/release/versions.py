@@ -48,6 +48,7 @@ PLACES = (
         r"^  <artifactId>llmgateway-client</artifactId>\n  <version>([^<]+)</version>$",
     ),
     Place("clients/java/README.md", r"^  <version>([^<]+)</version>$"),
+    Place("clients/java/README.md", r'implementation\("io\.github\.llmgateway:llmgateway-client:([^"]+)"\)'),
     Place("clients/rust/Cargo.toml", r'^version = "([^"]+)"$'),
     Place("clients/rust/Cargo.lock", r'^name = "llmgateway-client"\nversion = "([^"]+)"$'),
     Place("clients/rust/README.md", r'^llmgateway-client = "([^"]+)"$'),

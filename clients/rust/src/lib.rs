@@ -7,15 +7,14 @@
 //! ```no_run
 //! # async fn run() -> Result<(), llmgateway_client::Error> {
 //! use llmgateway_client::{text_request, Client};
-//! use tokio_stream::StreamExt;
 //!
 //! let client = Client::builder("http://localhost:50051").api_key("llmgw-...").build()?;
 //! let reply = client.chat(text_request("gpt-4o-mini", "Hello!")).await?;
 //! println!("{:?} via {:?}", reply.get_ref().message, reply.metadata().get("x-llmgateway-provider"));
 //!
 //! let mut stream = client.chat_stream(text_request("gpt-4o-mini", "Count to ten").into()).await?;
-//! while let Some(chunk) = stream.next().await {
-//!     print!("{}", chunk?.delta.map(|d| d.text).unwrap_or_default());
+//! while let Some(text) = stream.next_text().await {
+//!     print!("{}", text?);
 //! }
 //! # Ok(())
 //! # }
