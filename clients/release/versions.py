@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.stamp:
         stamp()
-        print(f"stamped {wanted()}; now run `make lock` for uv.lock")
+        print(f"stamped {wanted()} (uv.lock: `make lock`, which `make client-version` runs)")
         return 0
     problems = disagreements()
     for problem in problems:

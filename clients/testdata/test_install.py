@@ -166,7 +166,9 @@ def test_typescript_tarball(tmp_path: Path) -> None:
 
 def test_java_from_the_local_maven_repository(tmp_path: Path) -> None:
     readme = CLIENTS / "java/README.md"
-    run(["mvn", "-q", "-B", "-ntp", "install", "-Dmaven.test.skip=true", "-f", CLIENTS / "java/pom.xml"], ROOT)
+    run(
+        ["mvn", "-q", "-B", "-ntp", "install", "-Dmaven.test.skip=true", "-f", CLIENTS / "java/pom.xml"], ROOT
+    )
     scratch = outside(tmp_path)
     (scratch / "pom.xml").write_text(
         '<project xmlns="http://maven.apache.org/POM/4.0.0">\n  <modelVersion>4.0.0</modelVersion>\n'
