@@ -20,7 +20,7 @@ CLIENT_GEN_PATHS := clients/go/llmgateway clients/go/service_config.json \
   $(TS_DIR)/gen clients/python/src/llmgateway/client/service_config.json \
   $(RUST_DIR)/src/gen $(RUST_DIR)/src/service_config.json
 
-.PHONY: tools-clients gen-clients check-gen-clients test-clients check-python-client envoy-descriptor check-deploy check-envoy
+.PHONY: client-version tools-clients gen-clients check-gen-clients test-clients check-python-client envoy-descriptor check-deploy check-envoy
 
 GO_PLUGINS := $(TOOLS)/.go-plugins-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)
 $(GO_PLUGINS):
@@ -76,6 +76,14 @@ check-gen-clients: gen-clients  ## fail when the committed client stubs are stal
 
 test-clients: install tools-clients  ## every client's suite against a real gateway and simulators
 	PYTHON=$(abspath $(PY)) $(PY) clients/testdata/harness.py -- bash clients/testdata/run-suites.sh
+
+# One version for every client: edit clients/VERSION, then this writes it into each package's
+# metadata, lock and README (clients/release/versions.py; tests/test_client_versions.py fails while
+# any place disagrees) and lets uv record it in uv.lock. docs/releasing.md has the rest.
+client-version: | $(UV)  ## stamp clients/VERSION into every client package (then commit, tag: docs/releasing.md)
+	python3 clients/release/versions.py --stamp
+	$(UV) lock --quiet
+	python3 clients/release/versions.py
 
 # The Python client alone in a fresh venv, from the lock, built as a wheel (not editable): it must
 # install and import without the server.

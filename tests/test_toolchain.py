@@ -106,7 +106,7 @@ def test_other_toolchains_install_fixed_versions() -> None:
         "tests/sdk/node/package-lock.json",
     ]:
         assert (ROOT / lock).is_file(), lock
-    for module in ["clients/go", "deploy/envoy/validate"]:
+    for module in ["clients/go", "deploy/envoy/validate", "clients/release/goproxy"]:
         assert (ROOT / module / "go.sum").is_file(), module
     assert (ROOT / "clients/rust/Cargo.lock").is_file()
     cargo_lines = [line for _, line in _recipes() if re.search(r"\bcargo (run|test|build)\b", line)]

@@ -196,6 +196,28 @@ func (c *Client) Embed(ctx context.Context, req *llmgatewayv1.EmbedRequest, opts
 	return resp, nil
 }
 
+// ChatStreamText streams only the reply's text, piece by piece: the chunks that carry none (the
+// first, which names the model and provider; the last, with the usage; reasoning and tool-call
+// deltas) are skipped. Use ChatStream for those. Errors and early exits behave as in ChatStream.
+//
+//	for piece, err := range client.ChatStreamText(ctx, req) {
+//		if err != nil { return err }
+//		fmt.Print(piece)
+//	}
+func (c *Client) ChatStreamText(ctx context.Context, req *llmgatewayv1.ChatStreamRequest, opts ...grpc.CallOption) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		for chunk, err := range c.ChatStream(ctx, req, opts...) {
+			if err != nil {
+				yield("", err)
+				return
+			}
+			if text := chunk.GetDelta().GetText(); text != "" && !yield(text, nil) {
+				return
+			}
+		}
+	}
+}
+
 // ListModels lists the models the gateway serves.
 func (c *Client) ListModels(ctx context.Context, opts ...grpc.CallOption) (*llmgatewayv1.ListModelsResponse, error) {
 	ctx, cancel := withDefaultDeadline(ctx, c.timeout)

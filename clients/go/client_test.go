@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,8 +41,18 @@ func (f *fakeChat) Chat(ctx context.Context, req *llmgatewayv1.ChatRequest) (*ll
 }
 
 func (f *fakeChat) ChatStream(req *llmgatewayv1.ChatStreamRequest, stream grpc.ServerStreamingServer[llmgatewayv1.ChatStreamResponse]) error {
-	for _, word := range []string{"a", "b", "c"} {
-		if err := stream.Send(&llmgatewayv1.ChatStreamResponse{Delta: &llmgatewayv1.Delta{Text: word}}); err != nil {
+	// As the gateway streams: a first chunk that names the provider, the text deltas, a reasoning
+	// delta (no text), and a last chunk with the usage alone.
+	chunks := []*llmgatewayv1.ChatStreamResponse{
+		{Provider: "fake", Model: req.GetModel()},
+		{Delta: &llmgatewayv1.Delta{Text: "a"}},
+		{Delta: &llmgatewayv1.Delta{Text: "b"}},
+		{Delta: &llmgatewayv1.Delta{Reasoning: "hmm"}},
+		{Delta: &llmgatewayv1.Delta{Text: "c"}},
+		{Usage: &llmgatewayv1.Usage{OutputTokens: 3}},
+	}
+	for _, chunk := range chunks {
+		if err := stream.Send(chunk); err != nil {
 			return err
 		}
 	}
@@ -118,15 +129,33 @@ func TestStreamIsAnIterator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	text := ""
+	var texts []string
 	for chunk, err := range client.ChatStream(context.Background(), &llmgatewayv1.ChatStreamRequest{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		text += chunk.GetDelta().GetText()
+		texts = append(texts, chunk.GetDelta().GetText())
 	}
-	if text != "abc" {
-		t.Fatalf("text = %q", text)
+	if !slices.Equal(texts, []string{"", "a", "b", "", "c", ""}) {
+		t.Fatalf("chunks' text = %q", texts)
+	}
+}
+
+func TestStreamTextSkipsTheChunksWithoutText(t *testing.T) {
+	client, err := llmgateway.Dial(serve(t, &fakeChat{}), llmgateway.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var pieces []string
+	for piece, err := range client.ChatStreamText(context.Background(), &llmgatewayv1.ChatStreamRequest{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pieces = append(pieces, piece)
+	}
+	if !slices.Equal(pieces, []string{"a", "b", "c"}) {
+		t.Fatalf("pieces = %q", pieces)
 	}
 }
 

@@ -41,7 +41,7 @@ func Example() {
 	}
 	fmt.Println(reply.GetMessage().GetParts()[0].GetText(), report.Get("x-llmgateway-provider"))
 
-	for chunk, err := range client.ChatStream(context.Background(), &llmgatewayv1.ChatStreamRequest{
+	for text, err := range client.ChatStreamText(context.Background(), &llmgatewayv1.ChatStreamRequest{
 		Model: "gpt-4o-mini", Messages: []*llmgatewayv1.Message{user},
 	}) {
 		if err != nil {
@@ -51,6 +51,6 @@ func Example() {
 			}
 			log.Fatal(err)
 		}
-		fmt.Print(chunk.GetDelta().GetText())
+		fmt.Print(text)
 	}
 }

@@ -37,6 +37,7 @@ type liveCase struct {
 		Provider        string            `json:"provider"`
 		Model           string            `json:"model"`
 		MinChunks       int               `json:"min_chunks"`
+		MinPieces       int               `json:"min_pieces"`
 		MaxChunks       int               `json:"max_chunks"`
 		MinOutputTokens int32             `json:"min_output_tokens"`
 		MinInputTokens  int32             `json:"min_input_tokens"`
@@ -104,6 +105,8 @@ func TestLiveCases(t *testing.T) {
 				runStream(ctx, cancel, t, client, c)
 			case "embed":
 				runEmbed(ctx, t, client, c)
+			case "stream_text":
+				runStreamText(ctx, cancel, t, client, c)
 			default:
 				t.Fatalf("unknown kind %q", c.Kind)
 			}
@@ -203,6 +206,41 @@ func runStream(ctx context.Context, cancel context.CancelFunc, t *testing.T, cli
 	}
 	last := chunks[len(chunks)-1]
 	checkReply(t, c, text, chunks[0].GetProvider(), finish, last.GetUsage())
+}
+
+// runStreamText reads a stream through the text-only helper: every piece is non-empty text.
+func runStreamText(ctx context.Context, cancel context.CancelFunc, t *testing.T, client *llmgateway.Client, c liveCase) {
+	req := &llmgatewayv1.ChatStreamRequest{}
+	if err := protojson.Unmarshal(c.Request, req); err != nil {
+		t.Fatal(err)
+	}
+	var pieces []string
+	var streamErr error
+	for piece, err := range client.ChatStreamText(ctx, req) {
+		if err != nil {
+			streamErr = err
+			break
+		}
+		if piece == "" {
+			t.Errorf("the text helper yielded an empty piece")
+		}
+		pieces = append(pieces, piece)
+		if c.CancelAfterChunks > 0 && len(pieces) == c.CancelAfterChunks {
+			cancel()
+		}
+	}
+	if c.Expect.MaxChunks > 0 && len(pieces) > c.Expect.MaxChunks {
+		t.Errorf("%d pieces after cancelling, want at most %d", len(pieces), c.Expect.MaxChunks)
+	}
+	if checkError(t, c, streamErr) {
+		return
+	}
+	if len(pieces) < max(c.Expect.MinPieces, 1) {
+		t.Fatalf("%d pieces, want at least %d", len(pieces), c.Expect.MinPieces)
+	}
+	if text := strings.Join(pieces, ""); c.Expect.Text != "" && text != c.Expect.Text {
+		t.Errorf("text %q, want %q", text, c.Expect.Text)
+	}
 }
 
 // checkError reports whether the case expected an error, after checking it against err.

@@ -78,7 +78,9 @@ def create_api_key() -> tuple[str, dict[str, Any]] | None:
 def gateway_config(sims: dict[str, OpenAISimulator], key_entry: dict[str, Any] | None) -> dict[str, Any]:
     providers: list[dict[str, Any]] = [{"name": "echo", "type": "echo"}]
     models: list[dict[str, Any]] = [
-        {"name": "echo", "deployments": [{"provider": "echo", "model": "echo-1"}]}
+        {"name": "echo", "deployments": [{"provider": "echo", "model": "echo-1"}]},
+        # The READMEs' examples name gpt-4o-mini; test_install.py runs them as written.
+        {"name": "gpt-4o-mini", "deployments": [{"provider": "echo", "model": "echo-1", "name": "readme"}]},
     ]
     for name, sim in sims.items():
         providers.append({"name": name, "type": "openai", "base_url": sim.base_url, "api_key": SIM_KEY})

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every client's test suite, one after the other, against the gateway the harness started
-# (LLMGATEWAY_TEST_ADDR). Runs them all, then fails if any failed. PYTHON names the interpreter.
+# Every client's test suite, one after the other, then each client installed from its artifact,
+# against the gateway the harness started (LLMGATEWAY_TEST_ADDR). Runs them all, then fails if any
+# failed. PYTHON names the interpreter.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 failed=()
@@ -25,6 +26,10 @@ if command -v cargo >/dev/null; then
 else
   echo "== client suite: rust skipped (cargo is not installed)"
 fi
+# Last, as a user outside the repository would: each client's artifact installed in a scratch
+# project with its README's command, and the README's example run as written (test_install.py).
+# It reuses what the suites above built (the cargo target dir, Maven's and npm's caches).
+suite install "${PYTHON:-python3}" -m pytest -p no:cacheprovider -q testdata/test_install.py
 if ((${#failed[@]})); then
   echo "client suites failed: ${failed[*]}"
   exit 1

@@ -41,8 +41,14 @@ class FakeChat(chat_pb2_grpc.ChatServiceServicer):
     def ChatStream(  # noqa: N802
         self, request: chat_pb2.ChatStreamRequest, context: grpc.ServicerContext
     ) -> Iterator[chat_pb2.ChatStreamResponse]:
-        for word in ("a", "b", "c"):
+        # As the gateway streams: a first chunk that names the provider, the text deltas, a
+        # reasoning delta (no text), and a last chunk with the usage alone.
+        yield chat_pb2.ChatStreamResponse(provider="fake", model=request.model)
+        for word in ("a", "b"):
             yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(text=word))
+        yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(reasoning="hmm"))
+        yield chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(text="c"))
+        yield chat_pb2.ChatStreamResponse(usage=chat_pb2.Usage(output_tokens=3))
 
 
 @pytest.fixture
@@ -92,7 +98,15 @@ def test_error_details_are_decoded(fake: tuple[FakeChat, str]) -> None:
 def test_stream_is_an_iterator(fake: tuple[FakeChat, str]) -> None:
     _, target = fake
     with Client(target, tls=False) as client:
-        assert [chunk.delta.text for chunk in client.chat_stream(text_request("m", "hi"))] == ["a", "b", "c"]
+        chunks = list(client.chat_stream(text_request("m", "hi")))
+        assert [chunk.delta.text for chunk in chunks] == ["", "a", "b", "", "c", ""]
+        assert (chunks[0].provider, chunks[-1].usage.output_tokens) == ("fake", 3)
+
+
+def test_stream_text_skips_the_chunks_without_text(fake: tuple[FakeChat, str]) -> None:
+    _, target = fake
+    with Client(target, tls=False) as client:
+        assert list(client.chat_stream(text_request("m", "hi")).text()) == ["a", "b", "c"]
 
 
 async def test_async_client(fake: tuple[FakeChat, str]) -> None:
@@ -100,8 +114,10 @@ async def test_async_client(fake: tuple[FakeChat, str]) -> None:
     async with AsyncClient(target, api_key="k-9", tls=False) as client:
         reply = await client.chat(text_request("m", "hello"))
         chunks = [chunk.delta.text async for chunk in client.chat_stream(text_request("m", "hi"))]
+        pieces = [piece async for piece in client.chat_stream(text_request("m", "hi")).text()]
     assert reply.message.parts[0].text == "hello"
-    assert chunks == ["a", "b", "c"]
+    assert chunks == ["", "a", "b", "", "c", ""]
+    assert pieces == ["a", "b", "c"]
     assert servicer.seen[0][0]["authorization"] == "Bearer k-9"
 
 

@@ -96,6 +96,32 @@ def check_embeddings(case: dict[str, Any], response: embeddings_pb2.EmbedRespons
     assert response.usage.input_tokens >= expect["min_input_tokens"]
 
 
+def check_pieces(case: dict[str, Any], pieces: list[str]) -> None:
+    """A `stream_text` case: the text helper yields only text, every piece of it."""
+    assert all(isinstance(piece, str) and piece for piece in pieces), pieces
+    expect = case["expect"]
+    if "error" in expect:
+        assert len(pieces) <= expect.get("max_chunks", len(pieces))
+        return
+    assert len(pieces) >= expect.get("min_pieces", 1)
+    if "text" in expect:
+        assert "".join(pieces) == expect["text"]
+
+
+def read_text(case: dict[str, Any], stream: Stream, pieces: list[str]) -> None:
+    for piece in stream.text():
+        pieces.append(piece)
+        if len(pieces) == case.get("cancel_after_chunks"):
+            stream.cancel()
+
+
+async def read_async_text(case: dict[str, Any], stream: AsyncStream, pieces: list[str]) -> None:
+    async for piece in stream.text():
+        pieces.append(piece)
+        if len(pieces) == case.get("cancel_after_chunks"):
+            stream.cancel()
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_case_sync(case: dict[str, Any]) -> None:
     prepare(case)
@@ -116,6 +142,16 @@ def test_case_sync(case: dict[str, Any]) -> None:
                 check_unary(case, *client.chat_with_headers(request, timeout=timeout))
             return
         stream_request = json_format.ParseDict(case["request"], chat_pb2.ChatStreamRequest())
+        if case["kind"] == "stream_text":
+            pieces: list[str] = []
+            if error_expected:
+                with pytest.raises(GatewayError) as raised:
+                    read_text(case, client.chat_stream(stream_request, timeout=timeout), pieces)
+                check_error(case, raised.value)
+            else:
+                read_text(case, client.chat_stream(stream_request, timeout=timeout), pieces)
+            check_pieces(case, pieces)
+            return
         chunks: Chunks = []
         if error_expected:
             with pytest.raises(GatewayError) as raised:
@@ -146,6 +182,16 @@ async def test_case_async(case: dict[str, Any]) -> None:
                 check_unary(case, *(await client.chat_with_headers(request, timeout=timeout)))
             return
         stream_request = json_format.ParseDict(case["request"], chat_pb2.ChatStreamRequest())
+        if case["kind"] == "stream_text":
+            pieces: list[str] = []
+            if error_expected:
+                with pytest.raises(GatewayError) as raised:
+                    await read_async_text(case, client.chat_stream(stream_request, timeout=timeout), pieces)
+                check_error(case, raised.value)
+            else:
+                await read_async_text(case, client.chat_stream(stream_request, timeout=timeout), pieces)
+            check_pieces(case, pieces)
+            return
         chunks: Chunks = []
         if error_expected:
             with pytest.raises(GatewayError) as raised:

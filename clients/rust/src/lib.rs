@@ -7,15 +7,14 @@
 //! ```no_run
 //! # async fn run() -> Result<(), llmgateway_client::Error> {
 //! use llmgateway_client::{text_request, Client};
-//! use tokio_stream::StreamExt;
 //!
 //! let client = Client::builder("http://localhost:50051").api_key("llmgw-...").build()?;
 //! let reply = client.chat(text_request("gpt-4o-mini", "Hello!")).await?;
 //! println!("{:?} via {:?}", reply.get_ref().message, reply.metadata().get("x-llmgateway-provider"));
 //!
 //! let mut stream = client.chat_stream(text_request("gpt-4o-mini", "Count to ten").into()).await?;
-//! while let Some(chunk) = stream.next().await {
-//!     print!("{}", chunk?.delta.map(|d| d.text).unwrap_or_default());
+//! while let Some(text) = stream.next_text().await {
+//!     print!("{}", text?);
 //! }
 //! # Ok(())
 //! # }
@@ -392,6 +391,24 @@ impl ChatStream {
             Some(inner) => inner.trailers().await.map_err(Error::from_status),
             None => Ok(None),
         }
+    }
+
+    /// The next piece of the reply's text, skipping the chunks that carry none (the first, which
+    /// names the model and provider; the last, with the usage; reasoning and tool-call deltas):
+    /// `while let Some(text) = stream.next_text().await { print!("{}", text?); }`. None at the end;
+    /// errors and cancelling as for the chunks, which [`StreamExt::next`](tokio_stream::StreamExt::next) gives whole.
+    pub async fn next_text(&mut self) -> Option<Result<String, Error>> {
+        use tokio_stream::StreamExt;
+        while let Some(item) = self.next().await {
+            match item {
+                Ok(chunk) => match chunk.delta {
+                    Some(delta) if !delta.text.is_empty() => return Some(Ok(delta.text)),
+                    _ => continue,
+                },
+                Err(error) => return Some(Err(error)),
+            }
+        }
+        None
     }
 
     /// Cancels the call (the gateway and the provider stop at once).

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use llmgateway_client::{v1, Client, Error};
+use llmgateway_client::{v1, ChatStream, Client, Error};
 use serde_json::Value;
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -152,6 +152,52 @@ fn check_reply(case: &Value, text: &str, provider: &str, finish: i32, usage: Opt
     }
 }
 
+/// A stream read through the text-only helper: every piece is non-empty text.
+async fn read_text(case: &Value, stream: &mut ChatStream, cancel_after: Option<usize>) {
+    let expect = &case["expect"];
+    let name = &case["name"];
+    let mut pieces: Vec<String> = Vec::new();
+    while let Some(item) = stream.next_text().await {
+        match item {
+            Ok(piece) => {
+                assert!(
+                    !piece.is_empty(),
+                    "{name}: the text helper yielded an empty piece"
+                );
+                pieces.push(piece);
+                if Some(pieces.len()) == cancel_after {
+                    stream.cancel();
+                }
+            }
+            Err(error) => {
+                check_error(case, &error);
+                if let Some(max) = expect["max_chunks"].as_u64() {
+                    assert!(
+                        pieces.len() as u64 <= max,
+                        "{name}: {} pieces",
+                        pieces.len()
+                    );
+                }
+                return;
+            }
+        }
+    }
+    assert!(
+        expect["error"].is_null(),
+        "{name}: expected an error after {} pieces",
+        pieces.len()
+    );
+    let min_pieces = expect["min_pieces"].as_u64().unwrap_or(1) as usize;
+    assert!(
+        pieces.len() >= min_pieces,
+        "{name}: {} pieces",
+        pieces.len()
+    );
+    if let Some(want) = expect["text"].as_str() {
+        assert_eq!(pieces.concat(), want, "{name}");
+    }
+}
+
 async fn run(case: &Value, address: &str, default_key: &str) {
     let key = case
         .get("api_key")
@@ -219,6 +265,9 @@ async fn run(case: &Value, address: &str, default_key: &str) {
         Err(error) => return check_error(case, &error),
     };
     let cancel_after = case["cancel_after_chunks"].as_u64().map(|n| n as usize);
+    if case["kind"] == "stream_text" {
+        return read_text(case, &mut stream, cancel_after).await;
+    }
     let mut chunks = Vec::new();
     while let Some(item) = stream.next().await {
         match item {

@@ -17,8 +17,7 @@ export async function main(): Promise<void> {
     }
   }
 
-  const abort = new AbortController();
-  for await (const chunk of client.chatStream(textRequest("gpt-4o-mini", "Count to ten"), { signal: abort.signal })) {
-    process.stdout.write(chunk.delta?.text ?? "");
+  for await (const text of client.chatStreamText(textRequest("gpt-4o-mini", "Count to ten"))) {
+    process.stdout.write(text);
   }
 }

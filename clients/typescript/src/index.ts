@@ -117,6 +117,19 @@ export class GatewayClient {
     }
   }
 
+  /**
+   * Stream only the reply's text, piece by piece: `for await (const text of client.chatStreamText(req))`.
+   * The chunks that carry none (the first, which names the model and provider; the last, with the
+   * usage; reasoning and tool-call deltas) are skipped: use chatStream() for those. Errors and
+   * cancelling as in chatStream().
+   */
+  async *chatStreamText(request: ChatStreamRequestInit, options?: CallOptions): AsyncGenerator<string> {
+    for await (const chunk of this.chatStream(request, options)) {
+      const text = chunk.delta?.text ?? "";
+      if (text !== "") yield text;
+    }
+  }
+
   async listModels(options?: CallOptions): Promise<ListModelsResponse> {
     try {
       return await this.modelService.listModels({}, this.withDeadline(options, this.timeoutMs));

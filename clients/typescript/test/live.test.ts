@@ -17,7 +17,7 @@ import {
 
 interface Case {
   name: string;
-  kind: "unary" | "stream" | "embed";
+  kind: "unary" | "stream" | "embed" | "stream_text";
   requires?: string;
   skip_reason?: string;
   api_key?: string;
@@ -30,6 +30,7 @@ interface Case {
     provider?: string;
     min_chunks?: number;
     max_chunks?: number;
+    min_pieces?: number;
     min_output_tokens?: number;
     model?: string;
     embeddings?: number[][];
@@ -68,6 +69,26 @@ function checkReply(c: Case, text: string, provider: string, finish: FinishReaso
   if (e.min_output_tokens !== undefined) assert.ok((usage?.outputTokens ?? 0) >= e.min_output_tokens, `usage ${usage?.outputTokens}`);
 }
 
+/** A stream read through the text-only helper: every piece is non-empty text. */
+async function runStreamText(c: Case, client: GatewayClient, timeoutMs: number): Promise<void> {
+  const abort = new AbortController();
+  const pieces: string[] = [];
+  try {
+    for await (const piece of client.chatStreamText(fromJson(ChatStreamRequestSchema, c.request), { timeoutMs, signal: abort.signal })) {
+      assert.ok(typeof piece === "string" && piece !== "", `the text helper yielded ${JSON.stringify(piece)}`);
+      pieces.push(piece);
+      if (pieces.length === c.cancel_after_chunks) abort.abort();
+    }
+  } catch (error) {
+    checkError(c, error);
+    assert.ok(pieces.length <= (c.expect.max_chunks ?? pieces.length));
+    return;
+  }
+  assert.equal(c.expect.error, undefined, `expected an error after ${pieces.length} pieces`);
+  assert.ok(pieces.length >= (c.expect.min_pieces ?? 1), `${pieces.length} pieces`);
+  if (c.expect.text !== undefined) assert.equal(pieces.join(""), c.expect.text);
+}
+
 describe("live cases", () => {
   for (const c of cases) {
     test(c.name, { skip: skipReason(c) }, async () => {
@@ -102,6 +123,10 @@ describe("live cases", () => {
         const text = response.message?.parts.map((p) => (p.kind.case === "text" ? p.kind.value : "")).join("") ?? "";
         checkReply(c, text, response.provider, response.finishReason, response.usage);
         for (const [key, value] of Object.entries(c.expect.metadata ?? {})) assert.equal(report.get(key), value, key);
+        return;
+      }
+      if (c.kind === "stream_text") {
+        await runStreamText(c, client, timeoutMs);
         return;
       }
       const abort = new AbortController();

@@ -68,9 +68,9 @@ def _headers(*metadata: Any) -> dict[str, str]:
 
 
 class Stream:
-    """A ChatStream call: iterate for the chunks; `cancel()` ends it early; `headers()` gives the
-    gateway's report (x-llmgateway-provider, ...) once the stream has ended (it waits for the end).
-    Failures raise GatewayError."""
+    """A ChatStream call: iterate for the chunks, or `text()` for the text pieces alone;
+    `cancel()` ends it early; `headers()` gives the gateway's report (x-llmgateway-provider, ...)
+    once the stream has ended (it waits for the end). Failures raise GatewayError."""
 
     def __init__(self, call: Any) -> None:
         self._call = call
@@ -80,6 +80,12 @@ class Stream:
             yield from self._call
         except grpc.RpcError as error:
             raise GatewayError.from_rpc_error(error) from None
+
+    def text(self) -> Iterator[str]:
+        """Only the reply's text, piece by piece: the chunks that carry none (the first, which
+        names the model and provider; the last, with usage; reasoning and tool-call deltas) are
+        skipped. Iterate the stream itself for those."""
+        return (chunk.delta.text for chunk in self if chunk.delta.text)
 
     def headers(self) -> dict[str, str]:
         return _headers(self._call.initial_metadata(), self._call.trailing_metadata())
@@ -194,7 +200,8 @@ class Client:
 
 
 class AsyncStream:
-    """An asyncio ChatStream call: `async for` the chunks; `cancel()` ends it early (the loop then
+    """An asyncio ChatStream call: `async for` the chunks, or over `text()` for the text pieces
+    alone; `cancel()` ends it early (the loop then
     raises GatewayError CANCELLED); `await headers()` for the gateway's report (x-llmgateway-*), which
     waits for the stream's end."""
 
@@ -212,6 +219,13 @@ class AsyncStream:
             if not self._cancelled:
                 raise
             raise GatewayError(grpc.StatusCode.CANCELLED, "cancelled by the caller") from None
+
+    async def text(self) -> AsyncIterator[str]:
+        """Only the reply's text, piece by piece (the chunks that carry none are skipped), as
+        Stream.text()."""
+        async for chunk in self:
+            if chunk.delta.text:
+                yield chunk.delta.text
 
     async def headers(self) -> dict[str, str]:
         return _headers(await self._call.initial_metadata(), await self._call.trailing_metadata())

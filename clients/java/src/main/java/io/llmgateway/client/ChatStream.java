@@ -7,7 +7,8 @@ import java.util.Iterator;
 import java.util.NoSuchElementException;
 
 /**
- * A streaming reply: iterate for the chunks ({@code for (var chunk : stream)}); {@link #close()}
+ * A streaming reply: iterate for the chunks ({@code for (var chunk : stream)}), or over {@link
+ * #text()} for the text pieces alone; {@link #close()}
  * (or try-with-resources) cancels the call if it has not finished. Failures throw
  * {@link GatewayException} from {@code hasNext()} / {@code next()}.
  */
@@ -44,6 +45,39 @@ public final class ChatStream implements Iterable<ChatStreamResponse>, Iterator<
     } catch (StatusRuntimeException error) {
       throw GatewayException.from(error);
     }
+  }
+
+  /**
+   * Only the reply's text, piece by piece ({@code for (String text : stream.text())}): the chunks
+   * that carry none (the first, which names the model and provider; the last, with the usage;
+   * reasoning and tool-call deltas) are skipped. It reads this stream: iterate one or the other.
+   */
+  public Iterable<String> text() {
+    return () ->
+        new Iterator<>() {
+          private String pending;
+
+          @Override
+          public boolean hasNext() {
+            while (pending == null && ChatStream.this.hasNext()) {
+              String text = ChatStream.this.next().getDelta().getText();
+              if (!text.isEmpty()) {
+                pending = text;
+              }
+            }
+            return pending != null;
+          }
+
+          @Override
+          public String next() {
+            if (!hasNext()) {
+              throw new NoSuchElementException();
+            }
+            String text = pending;
+            pending = null;
+            return text;
+          }
+        };
   }
 
   /** Cancels the call; the next hasNext() throws GatewayException CANCELLED. */

@@ -19,6 +19,7 @@ import io.llmgateway.v1.ChatStreamRequest;
 import io.llmgateway.v1.EmbedRequest;
 import io.llmgateway.v1.EmbedResponse;
 import io.llmgateway.v1.EmbeddingServiceGrpc;
+import io.llmgateway.v1.ChatStreamResponse;
 import io.llmgateway.v1.ListModelsRequest;
 import io.llmgateway.v1.ListModelsResponse;
 import io.llmgateway.v1.ModelServiceGrpc;
@@ -32,13 +33,17 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 /**
  * A thin client for the llmgateway.v1 gRPC API: one channel, an API key sent as {@code
  * authorization: Bearer KEY}, TLS by default, default deadlines, the recommended retry service
- * config, streams as iterators and {@link GatewayException} for failures.
+ * config, streams as iterators (of chunks, or of the text alone), every call also without blocking
+ * ({@code chatAsync}, {@code chatStreamAsync}: {@link CompletableFuture}s) and {@link
+ * GatewayException} for failures.
  *
  * <pre>{@code
  * try (var client = LlmGatewayClient.builder("localhost:50051").plaintext().apiKey("sk-...").build()) {
@@ -55,6 +60,7 @@ public final class LlmGatewayClient implements AutoCloseable {
 
   private final ManagedChannel channel;
   private final ChatServiceGrpc.ChatServiceBlockingStub chat;
+  private final ChatServiceGrpc.ChatServiceStub chatAsync;
   private final ModelServiceGrpc.ModelServiceBlockingStub models;
   private final EmbeddingServiceGrpc.EmbeddingServiceBlockingStub embeddings;
   private final Duration timeout;
@@ -73,6 +79,7 @@ public final class LlmGatewayClient implements AutoCloseable {
     }
     channel = channelBuilder.intercept(interceptors).build();
     chat = ChatServiceGrpc.newBlockingStub(channel);
+    chatAsync = ChatServiceGrpc.newStub(channel);
     models = ModelServiceGrpc.newBlockingStub(channel);
     embeddings = EmbeddingServiceGrpc.newBlockingStub(channel);
     timeout = builder.timeout;
@@ -114,14 +121,7 @@ public final class LlmGatewayClient implements AutoCloseable {
           withDeadline(chat, deadline)
               .withInterceptors(MetadataUtils.newCaptureMetadataInterceptor(headers, trailers))
               .chat(request);
-      Metadata report = new Metadata();
-      if (headers.get() != null) {
-        report.merge(headers.get());
-      }
-      if (trailers.get() != null) {
-        report.merge(trailers.get());
-      }
-      return new Reply(response, report);
+      return new Reply(response, report(headers.get(), trailers.get()));
     } catch (StatusRuntimeException error) {
       throw GatewayException.from(error);
     }
@@ -136,7 +136,7 @@ public final class LlmGatewayClient implements AutoCloseable {
   public ChatStream chatStream(ChatStreamRequest request, Duration deadline) {
     Context.CancellableContext context = Context.current().withCancellation();
     try {
-      Iterator<io.llmgateway.v1.ChatStreamResponse> chunks =
+      Iterator<ChatStreamResponse> chunks =
           context.call(() -> withDeadline(chat, deadline).chatStream(request));
       return new ChatStream(context, chunks);
     } catch (StatusRuntimeException error) {
@@ -146,6 +146,75 @@ public final class LlmGatewayClient implements AutoCloseable {
       context.cancel(null);
       throw new IllegalStateException(error);
     }
+  }
+
+  /**
+   * One unary call without blocking, with the default deadline: the future completes with the
+   * reply, or exceptionally with a {@link GatewayException}; cancelling it cancels the call.
+   */
+  public CompletableFuture<ChatResponse> chatAsync(ChatRequest request) {
+    return chatAsync(request, timeout);
+  }
+
+  /** {@link #chatAsync(ChatRequest)} with the given deadline (null: none). */
+  public CompletableFuture<ChatResponse> chatAsync(ChatRequest request, Duration deadline) {
+    AtomicReference<ChatResponse> reply = new AtomicReference<>();
+    CallFuture<ChatRequest, ChatResponse, ChatResponse> call = new CallFuture<>(reply::set, reply::get);
+    withDeadline(chatAsync, deadline).chat(request, call);
+    return call.future();
+  }
+
+  /** {@link #chatAsync(ChatRequest, Duration)} with the gateway's report, as chatWithHeaders. */
+  public CompletableFuture<Reply> chatWithHeadersAsync(ChatRequest request, Duration deadline) {
+    AtomicReference<Metadata> headers = new AtomicReference<>();
+    AtomicReference<Metadata> trailers = new AtomicReference<>();
+    AtomicReference<ChatResponse> reply = new AtomicReference<>();
+    CallFuture<ChatRequest, ChatResponse, Reply> call =
+        new CallFuture<>(reply::set, () -> new Reply(reply.get(), report(headers.get(), trailers.get())));
+    withDeadline(chatAsync, deadline)
+        .withInterceptors(MetadataUtils.newCaptureMetadataInterceptor(headers, trailers))
+        .chat(request, call);
+    return call.future();
+  }
+
+  /**
+   * Streams one reply without blocking, with the default stream deadline: {@code onChunk} gets
+   * each chunk as it arrives (on a gRPC thread); the future completes when the stream ends, or
+   * exceptionally with a {@link GatewayException} (or what {@code onChunk} threw, which cancels
+   * the call); cancelling the future cancels the call.
+   */
+  public CompletableFuture<Void> chatStreamAsync(ChatStreamRequest request, Consumer<ChatStreamResponse> onChunk) {
+    return chatStreamAsync(request, streamTimeout, onChunk);
+  }
+
+  /** {@link #chatStreamAsync(ChatStreamRequest, Consumer)} with the given deadline (null: none). */
+  public CompletableFuture<Void> chatStreamAsync(
+      ChatStreamRequest request, Duration deadline, Consumer<ChatStreamResponse> onChunk) {
+    CallFuture<ChatStreamRequest, ChatStreamResponse, Void> call = new CallFuture<>(onChunk, () -> null);
+    withDeadline(chatAsync, deadline).chatStream(request, call);
+    return call.future();
+  }
+
+  /**
+   * {@link #chatStreamAsync(ChatStreamRequest, Consumer)} for the text alone: {@code onText} gets
+   * each piece of the reply's text; the chunks that carry none are skipped.
+   */
+  public CompletableFuture<Void> chatStreamTextAsync(ChatStreamRequest request, Consumer<String> onText) {
+    return chatStreamTextAsync(request, streamTimeout, onText);
+  }
+
+  /** {@link #chatStreamTextAsync(ChatStreamRequest, Consumer)} with the given deadline (null: none). */
+  public CompletableFuture<Void> chatStreamTextAsync(
+      ChatStreamRequest request, Duration deadline, Consumer<String> onText) {
+    return chatStreamAsync(
+        request,
+        deadline,
+        chunk -> {
+          String text = chunk.getDelta().getText();
+          if (!text.isEmpty()) {
+            onText.accept(text);
+          }
+        });
   }
 
   /** The same request for ChatStream (the two messages share their fields and numbers). */
@@ -207,6 +276,18 @@ public final class LlmGatewayClient implements AutoCloseable {
       channel.shutdownNow();
       Thread.currentThread().interrupt();
     }
+  }
+
+  /** The response metadata, headers and trailers together (either may be null). */
+  private static Metadata report(Metadata headers, Metadata trailers) {
+    Metadata report = new Metadata();
+    if (headers != null) {
+      report.merge(headers);
+    }
+    if (trailers != null) {
+      report.merge(trailers);
+    }
+    return report;
   }
 
   private static <S extends io.grpc.stub.AbstractStub<S>> S withDeadline(S stub, Duration deadline) {

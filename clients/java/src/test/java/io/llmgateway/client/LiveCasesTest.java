@@ -27,6 +27,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.DynamicTest;
@@ -38,6 +45,8 @@ import org.junit.jupiter.api.TestFactory;
  */
 class LiveCasesTest {
   private static final String ADDRESS = System.getenv().getOrDefault("LLMGATEWAY_TEST_ADDR", "");
+  /** The kinds that run a second time through the async API (chatAsync, chatStream*Async). */
+  private static final List<String> ASYNC_KINDS = List.of("unary", "stream", "stream_text");
   private static final List<String> FEATURES =
       Arrays.asList(System.getenv().getOrDefault("LLMGATEWAY_TEST_FEATURES", "").split(","));
 
@@ -50,6 +59,9 @@ class LiveCasesTest {
     for (JsonElement element : file.getAsJsonArray("cases")) {
       JsonObject c = element.getAsJsonObject();
       tests.add(DynamicTest.dynamicTest(c.get("name").getAsString(), () -> run(c)));
+      if (ASYNC_KINDS.contains(c.get("kind").getAsString())) {
+        tests.add(DynamicTest.dynamicTest(c.get("name").getAsString() + " (async)", () -> runAsync(c)));
+      }
     }
     return tests.stream();
   }
@@ -77,6 +89,30 @@ class LiveCasesTest {
         EmbedRequest.Builder request = EmbedRequest.newBuilder();
         JsonFormat.parser().merge(c.get("request").toString(), request);
         checkEmbeddings(expect, client.embed(request.build(), deadline));
+        return;
+      }
+      if (c.get("kind").getAsString().equals("stream_text")) {
+        ChatStreamRequest.Builder request = ChatStreamRequest.newBuilder();
+        JsonFormat.parser().merge(c.get("request").toString(), request);
+        int cancelAfter = c.has("cancel_after_chunks") ? c.get("cancel_after_chunks").getAsInt() : -1;
+        List<String> pieces = new ArrayList<>();
+        try (ChatStream stream = client.chatStream(request.build(), deadline)) {
+          Runnable read =
+              () -> {
+                for (String piece : stream.text()) {
+                  pieces.add(piece);
+                  if (pieces.size() == cancelAfter) {
+                    stream.cancel();
+                  }
+                }
+              };
+          if (expect.has("error")) {
+            checkError(expect, assertThrows(GatewayException.class, read::run));
+          } else {
+            read.run();
+          }
+        }
+        checkPieces(expect, pieces);
         return;
       }
       if (c.get("kind").getAsString().equals("unary")) {
@@ -148,6 +184,148 @@ class LiveCasesTest {
       }
     }
     assertTrue(response.getUsage().getInputTokens() >= expect.get("min_input_tokens").getAsInt());
+  }
+
+  /**
+   * The case again through the async API: chatWithHeadersAsync, chatStreamAsync or
+   * chatStreamTextAsync; cancelling is cancelling the returned future.
+   */
+  private void runAsync(JsonObject c) throws Exception {
+    assumeTrue(!ADDRESS.isEmpty(), "LLMGATEWAY_TEST_ADDR is not set: run through clients/testdata/harness.py");
+    String requires = string(c, "requires");
+    assumeTrue(
+        requires == null || FEATURES.contains(requires),
+        () -> "requires \"" + requires + "\": " + string(c, "skip_reason"));
+    JsonObject expect = c.getAsJsonObject("expect");
+    Duration deadline = Duration.ofMillis(c.has("deadline_ms") ? c.get("deadline_ms").getAsLong() : 30_000);
+    var builder = LlmGatewayClient.builder(ADDRESS).plaintext();
+    String key =
+        c.has("api_key") ? c.get("api_key").getAsString() : System.getenv().getOrDefault("LLMGATEWAY_TEST_API_KEY", "");
+    if (!key.isEmpty()) {
+      builder.apiKey(key);
+    }
+    String kind = c.get("kind").getAsString();
+    try (LlmGatewayClient client = builder.build()) {
+      if (kind.equals("unary")) {
+        ChatRequest.Builder request = ChatRequest.newBuilder();
+        JsonFormat.parser().merge(c.get("request").toString(), request);
+        CompletableFuture<LlmGatewayClient.Reply> call = client.chatWithHeadersAsync(request.build(), deadline);
+        if (expect.has("error")) {
+          checkError(expect, failureOf(call));
+          return;
+        }
+        LlmGatewayClient.Reply reply = call.get(60, TimeUnit.SECONDS);
+        var response = reply.response();
+        String text = response.getMessage().getPartsList().stream().map(Part::getText).collect(Collectors.joining());
+        checkReply(expect, text, response.getProvider(), response.getFinishReason(), response.getUsage());
+        if (expect.has("metadata")) {
+          for (Map.Entry<String, JsonElement> header : expect.getAsJsonObject("metadata").entrySet()) {
+            assertEquals(header.getValue().getAsString(), reply.header(header.getKey()), header.getKey());
+          }
+        }
+        return;
+      }
+      ChatStreamRequest.Builder request = ChatStreamRequest.newBuilder();
+      JsonFormat.parser().merge(c.get("request").toString(), request);
+      int cancelAfter = c.has("cancel_after_chunks") ? c.get("cancel_after_chunks").getAsInt() : -1;
+      List<ChatStreamResponse> chunks = new CopyOnWriteArrayList<>();
+      List<String> pieces = new CopyOnWriteArrayList<>();
+      AtomicReference<CompletableFuture<Void>> call = new AtomicReference<>();
+      CountDownLatch started = new CountDownLatch(1);
+      if (kind.equals("stream_text")) {
+        call.set(
+            client.chatStreamTextAsync(
+                request.build(),
+                deadline,
+                piece -> {
+                  pieces.add(piece);
+                  cancelAfter(started, call, pieces.size(), cancelAfter);
+                }));
+      } else {
+        call.set(
+            client.chatStreamAsync(
+                request.build(),
+                deadline,
+                chunk -> {
+                  chunks.add(chunk);
+                  cancelAfter(started, call, chunks.size(), cancelAfter);
+                }));
+      }
+      started.countDown();
+      if (expect.has("error")) {
+        checkError(expect, failureOf(call.get()));
+        int received = kind.equals("stream_text") ? pieces.size() : chunks.size();
+        if (expect.has("max_chunks")) {
+          assertTrue(received <= expect.get("max_chunks").getAsInt(), received + " received");
+        }
+        return;
+      }
+      call.get().get(60, TimeUnit.SECONDS);
+      if (kind.equals("stream_text")) {
+        checkPieces(expect, pieces);
+        return;
+      }
+      int minChunks = expect.has("min_chunks") ? expect.get("min_chunks").getAsInt() : 1;
+      assertTrue(chunks.size() >= minChunks, chunks.size() + " chunks");
+      String text = chunks.stream().map(chunk -> chunk.getDelta().getText()).collect(Collectors.joining());
+      FinishReason finish = FinishReason.FINISH_REASON_UNSPECIFIED;
+      for (ChatStreamResponse chunk : chunks) {
+        if (chunk.getFinishReason() != FinishReason.FINISH_REASON_UNSPECIFIED) {
+          finish = chunk.getFinishReason();
+        }
+      }
+      checkReply(expect, text, chunks.get(0).getProvider(), finish, chunks.get(chunks.size() - 1).getUsage());
+    }
+  }
+
+  /** Cancels the call once {@code received} reaches {@code after} (the future is set by then). */
+  private static void cancelAfter(
+      CountDownLatch started, AtomicReference<CompletableFuture<Void>> call, int received, int after) {
+    if (received != after) {
+      return;
+    }
+    try {
+      started.await();
+    } catch (InterruptedException interrupted) {
+      Thread.currentThread().interrupt();
+    }
+    call.get().cancel(true);
+  }
+
+  /**
+   * How an async call failed, as a GatewayException: a cancelled future is the async form of
+   * CANCELLED (the harness checks that the upstream call was cut too).
+   */
+  private static GatewayException failureOf(CompletableFuture<?> call) throws Exception {
+    try {
+      call.get(60, TimeUnit.SECONDS);
+    } catch (ExecutionException failed) {
+      if (failed.getCause() instanceof GatewayException error) {
+        return error;
+      }
+      throw failed;
+    } catch (CancellationException cancelled) {
+      return GatewayException.from(Status.CANCELLED.withDescription("the future was cancelled").asRuntimeException());
+    }
+    throw new AssertionError("expected the call to fail");
+  }
+
+  /** A stream read through a text-only helper: every piece is non-empty text. */
+  private static void checkPieces(JsonObject expect, List<String> pieces) {
+    for (String piece : pieces) {
+      assertTrue(piece != null && !piece.isEmpty(), "the text helper gave an empty piece");
+    }
+    if (expect.has("error")) {
+      if (expect.has("max_chunks")) {
+        assertTrue(pieces.size() <= expect.get("max_chunks").getAsInt(), pieces.size() + " pieces");
+      }
+      return;
+    }
+    int minPieces = expect.has("min_pieces") ? expect.get("min_pieces").getAsInt() : 1;
+    assertTrue(pieces.size() >= minPieces, pieces.size() + " pieces");
+    if (expect.has("text")) {
+      assertEquals(expect.get("text").getAsString(), String.join("", pieces));
+    }
   }
 
   private static void checkError(JsonObject expect, GatewayException error) {

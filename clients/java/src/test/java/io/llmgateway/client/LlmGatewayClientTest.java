@@ -1,6 +1,7 @@
 package io.llmgateway.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,6 +23,7 @@ import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
 import io.grpc.Status;
 import io.grpc.protobuf.StatusProto;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.llmgateway.v1.ChatRequest;
 import io.llmgateway.v1.ChatResponse;
@@ -29,10 +31,17 @@ import io.llmgateway.v1.ChatServiceGrpc;
 import io.llmgateway.v1.ChatStreamRequest;
 import io.llmgateway.v1.ChatStreamResponse;
 import io.llmgateway.v1.Delta;
+import io.llmgateway.v1.Usage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -63,12 +72,30 @@ class LlmGatewayClientTest {
       responses.onCompleted();
     }
 
+    final CountDownLatch streamCancelled = new CountDownLatch(1);
+
+    /**
+     * As the gateway streams: a first chunk that names the provider, the text deltas, a reasoning
+     * delta (no text), a last chunk with the usage alone. Model "hang" stops after the first text
+     * and waits for the caller to cancel.
+     */
     @Override
     public void chatStream(ChatStreamRequest request, StreamObserver<ChatStreamResponse> responses) {
-      for (String word : new String[] {"a", "b", "c"}) {
-        responses.onNext(ChatStreamResponse.newBuilder().setDelta(Delta.newBuilder().setText(word)).build());
+      ((ServerCallStreamObserver<ChatStreamResponse>) responses).setOnCancelHandler(streamCancelled::countDown);
+      responses.onNext(ChatStreamResponse.newBuilder().setProvider("fake").build());
+      responses.onNext(text("a"));
+      if (request.getModel().equals("hang")) {
+        return;
       }
+      responses.onNext(text("b"));
+      responses.onNext(ChatStreamResponse.newBuilder().setDelta(Delta.newBuilder().setReasoning("hmm")).build());
+      responses.onNext(text("c"));
+      responses.onNext(ChatStreamResponse.newBuilder().setUsage(Usage.newBuilder().setOutputTokens(3)).build());
       responses.onCompleted();
+    }
+
+    private static ChatStreamResponse text(String text) {
+      return ChatStreamResponse.newBuilder().setDelta(Delta.newBuilder().setText(text)).build();
     }
   }
 
@@ -136,11 +163,70 @@ class LlmGatewayClientTest {
   void streamsAsAnIterator() {
     try (var client = LlmGatewayClient.builder(target).plaintext().build();
         var stream = client.chatStream(ChatStreamRequest.newBuilder().setModel("m").build())) {
-      StringBuilder text = new StringBuilder();
+      List<String> texts = new ArrayList<>();
       for (ChatStreamResponse chunk : stream) {
-        text.append(chunk.getDelta().getText());
+        texts.add(chunk.getDelta().getText());
       }
-      assertEquals("abc", text.toString());
+      assertEquals(List.of("", "a", "b", "", "c", ""), texts);
+    }
+  }
+
+  @Test
+  void streamTextSkipsTheChunksWithoutText() {
+    try (var client = LlmGatewayClient.builder(target).plaintext().build();
+        var stream = client.chatStream(ChatStreamRequest.newBuilder().setModel("m").build())) {
+      List<String> pieces = new ArrayList<>();
+      stream.text().forEach(pieces::add);
+      assertEquals(List.of("a", "b", "c"), pieces);
+    }
+  }
+
+  @Test
+  void chatAsyncCompletesWithTheReplyOrTheGatewayError() throws Exception {
+    try (var client = LlmGatewayClient.builder(target).plaintext().apiKey("k-async").build()) {
+      ChatResponse reply = client.chatAsync(LlmGatewayClient.textRequest("m", "hi")).get(5, TimeUnit.SECONDS);
+      assertEquals("m", reply.getModel());
+      assertEquals("Bearer k-async", fake.authorization);
+      assertNotNull(fake.deadline);
+
+      fake.fail =
+          com.google.rpc.Status.newBuilder()
+              .setCode(Status.Code.NOT_FOUND.value())
+              .addDetails(Any.pack(ErrorInfo.newBuilder().setReason("MODEL_NOT_FOUND").build()))
+              .build();
+      ExecutionException failed =
+          assertThrows(
+              ExecutionException.class,
+              () -> client.chatWithHeadersAsync(LlmGatewayClient.textRequest("m", "hi"), null).get(5, TimeUnit.SECONDS));
+      GatewayException error = (GatewayException) failed.getCause();
+      assertEquals(Status.Code.NOT_FOUND, error.code());
+      assertEquals("MODEL_NOT_FOUND", error.reason());
+    }
+  }
+
+  @Test
+  void chatStreamAsyncGivesEveryChunkAndTheTextAlone() throws Exception {
+    try (var client = LlmGatewayClient.builder(target).plaintext().build()) {
+      ChatStreamRequest request = ChatStreamRequest.newBuilder().setModel("m").build();
+      List<ChatStreamResponse> chunks = new CopyOnWriteArrayList<>();
+      client.chatStreamAsync(request, chunks::add).get(5, TimeUnit.SECONDS);
+      assertEquals(6, chunks.size());
+      assertEquals("fake", chunks.get(0).getProvider());
+      List<String> pieces = new CopyOnWriteArrayList<>();
+      client.chatStreamTextAsync(request, pieces::add).get(5, TimeUnit.SECONDS);
+      assertEquals(List.of("a", "b", "c"), pieces);
+    }
+  }
+
+  @Test
+  void cancellingTheAsyncStreamCancelsTheCall() throws Exception {
+    try (var client = LlmGatewayClient.builder(target).plaintext().build()) {
+      CountDownLatch firstText = new CountDownLatch(1);
+      CompletableFuture<Void> stream =
+          client.chatStreamTextAsync(ChatStreamRequest.newBuilder().setModel("hang").build(), text -> firstText.countDown());
+      assertTrue(firstText.await(5, TimeUnit.SECONDS));
+      assertTrue(stream.cancel(true));
+      assertTrue(fake.streamCancelled.await(5, TimeUnit.SECONDS), "the server saw no cancellation");
     }
   }
 

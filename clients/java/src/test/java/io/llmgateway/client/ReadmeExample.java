@@ -1,8 +1,9 @@
 package io.llmgateway.client;
 
 import io.llmgateway.v1.ChatResponse;
-import io.llmgateway.v1.ChatStreamResponse;
+import io.llmgateway.v1.ChatStreamRequest;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 
 /** The README's example; compiled with the tests so it cannot drift from the API. */
 final class ReadmeExample {
@@ -24,12 +25,16 @@ final class ReadmeExample {
         System.out.println(e.code() + " " + e.reason() + " retry in " + e.retryDelay().orElse(Duration.ZERO));
       }
 
-      try (ChatStream stream =
-          client.chatStream(LlmGatewayClient.toStreamRequest(LlmGatewayClient.textRequest("gpt-4o-mini", "Count")))) {
-        for (ChatStreamResponse chunk : stream) {
-          System.out.print(chunk.getDelta().getText());
+      ChatStreamRequest count = LlmGatewayClient.toStreamRequest(LlmGatewayClient.textRequest("gpt-4o-mini", "Count"));
+      try (ChatStream stream = client.chatStream(count)) {
+        for (String text : stream.text()) {
+          System.out.print(text);
         }
       }
+
+      CompletableFuture<ChatResponse> later = client.chatAsync(LlmGatewayClient.textRequest("gpt-4o-mini", "Later"));
+      client.chatStreamAsync(count, chunk -> System.out.print(chunk.getDelta().getText())).join();
+      System.out.println(later.join().getMessage().getParts(0).getText());
     }
   }
 }
