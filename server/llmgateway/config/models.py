@@ -45,6 +45,11 @@ class DeploymentSettings(Strict):
     # 0 is a real price (a self-hosted model that costs nothing per call).
     input_price_per_mtok: float | None = Field(default=None, ge=0)
     output_price_per_mtok: float | None = Field(default=None, ge=0)
+    # Prompt tokens read from / written to the provider's prompt cache (1h: writes that asked for
+    # the 1-hour lifetime). Unset: the model family's multiple of the input price (pricing.py).
+    cache_read_price_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_price_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_1h_price_per_mtok: float | None = Field(default=None, ge=0)
     capabilities: CapabilitySettings = CapabilitySettings()
     limits: DeploymentLimits = DeploymentLimits()
 

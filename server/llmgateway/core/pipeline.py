@@ -26,6 +26,7 @@ from llmgateway.core.validation import validate_request
 from llmgateway.errors import GatewayError, as_gateway_error, shown
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
+from llmgateway.providers.cache_breakpoints import asks_long_cache
 from llmgateway.reasons import Code
 from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.pricing import cost_usd, prices_for
@@ -204,6 +205,7 @@ class Core:
         response.usage.cost_usd = cost_usd(
             prices_for(deployment.settings, response.model or deployment.upstream_model(request.model)),
             response.usage,
+            long_cache_writes=asks_long_cache(request),
         )
         call.usage = response.usage
         if runtime.config.observability.log_content:
@@ -265,7 +267,9 @@ class Core:
                     cap=output_cap(
                         generation.max_output_tokens if generation.HasField("max_output_tokens") else None
                     ),
-                    price=functools.partial(handle.deployment.cost, request.model),
+                    price=functools.partial(
+                        handle.deployment.cost, request.model, long_cache_writes=asks_long_cache(request)
+                    ),
                 )
                 async with aclosing(_redacted(pii, noted(relayed, assembler))) as messages:
                     async for message in messages:

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from llmgateway.errors import unsupported_capability
+from llmgateway.providers.bedrock import cache_points
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.providers.wire_request import (
@@ -116,6 +117,7 @@ async def _blocks(
             blocks.append(await _tool_result_block(provider, part.tool_result, fetcher))
         elif kind == "reasoning" and assistant:
             blocks.append(_reasoning_block(part.reasoning))
+        cache_points.mark_after(blocks, part)
     return blocks
 
 
@@ -130,10 +132,15 @@ async def _conversation(
         if message.role in (content_pb2.ROLE_SYSTEM, content_pb2.ROLE_DEVELOPER):
             if any(part.WhichOneof("kind") != "text" for part in message.parts):
                 raise unsupported_capability(provider, "non-text parts in system messages")
-            system.extend({"text": part.text} for part in message.parts)
+            for part in message.parts:
+                system.append({"text": part.text})
+                cache_points.mark_after(system, part)
+            cache_points.mark_after(system, message)
             continue
         role = "assistant" if message.role == content_pb2.ROLE_ASSISTANT else "user"
-        append_turn(messages, role, "content", await _blocks(provider, index, message, fetcher))
+        blocks = await _blocks(provider, index, message, fetcher)
+        cache_points.mark_after(blocks, message)
+        append_turn(messages, role, "content", blocks)
     return system, messages
 
 
@@ -182,6 +189,7 @@ def _tool_config(provider: str, request: chat_pb2.ChatRequest, messages: list[Bl
             raise unsupported_capability(provider, "tool_choice none in a conversation with tool calls")
         return {}
     tools = [{"toolSpec": tool_definition(tool, "inputSchema", wrapped_in="json")} for tool in request.tools]
+    tools = cache_points.tools_with_points(request.tools, tools)
     config: dict[str, Any] = {"tools": tools}
     if mode == content_pb2.ToolChoice.MODE_AUTO:
         config["toolChoice"] = {"auto": {}}
@@ -202,4 +210,5 @@ async def build_body(
         body["system"] = system
     body.update(_inference(provider, request.generation_config, model_id))
     body.update(_tool_config(provider, request, messages))
+    cache_points.check(provider, body)
     return body

@@ -38,10 +38,14 @@ class OpenAIDialect:
     stream_usage: bool = True
     # Azure picks the model by the deployment in the URL and ignores `model` in the body.
     sends_model: bool = True
+    # OpenAI takes `prompt_cache_key` (routing among its prompt caches); Azure's dated api-versions,
+    # vLLM and Together do not know it (Together and Azure refuse unknown fields), and cache
+    # automatically without it.
+    prompt_cache_key: bool = False
 
 
 _DIALECTS = {
-    "openai": OpenAIDialect(),
+    "openai": OpenAIDialect(prompt_cache_key=True),
     "vllm": OpenAIDialect(max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False),
     "together": OpenAIDialect(
         max_tokens_field="max_tokens", supports_top_k=True, supports_developer_role=False
