@@ -28,6 +28,7 @@ from llmgateway.frontends.openai.params import (
     only_known,
     refused,
 )
+from llmgateway.providers.cache_breakpoints import PROMPT_CACHE_KEY_LABEL
 from llmgateway.v1 import chat_pb2, content_pb2
 
 # Parameters v1 cannot carry, and what they would ask for. A null is always accepted; so is a value
@@ -45,7 +46,6 @@ _NOT_CARRIED = {
     "web_search_options": "web search",
     "store": "stored completions",
     "service_tier": "service tiers",
-    "prompt_cache_key": "prompt cache keys",
     "safety_identifier": "safety identifiers",
     "functions": "the deprecated 'functions' (use tools)",
     "function_call": "the deprecated 'function_call' (use tool_choice)",
@@ -77,6 +77,7 @@ _TRANSLATED = frozenset(
         "response_format",
         "user",
         "metadata",
+        "prompt_cache_key",
     }
 )
 _KNOWN = _TRANSLATED | frozenset(_NOT_CARRIED)
@@ -217,7 +218,7 @@ def _sampling(call: ChatCall, body: JsonObject) -> None:
 
 
 def _labels(call: ChatCall, body: JsonObject) -> None:
-    """`metadata` and `user` become v1 labels: the gateway's own key-value pairs for routing rules,
+    """`metadata`, `user` and `prompt_cache_key` become v1 labels: the gateway's own key-value pairs for routing rules,
     logs and cost attribution, which is what they are for on OpenAI's side of the API too."""
     labels = call.request.labels
     metadata = body.get("metadata")
@@ -231,6 +232,13 @@ def _labels(call: ChatCall, body: JsonObject) -> None:
             raise refused("user", "'user' and metadata.user disagree; send the end user's id once.")
         labels[USER_LABEL] = user
         call.names[f"labels[{USER_LABEL}]"] = "user"
+    if body.get("prompt_cache_key") is not None:
+        # v1 carries the key as a request label until GenerationConfig has a field for it.
+        key = a_string("prompt_cache_key", body["prompt_cache_key"])
+        if labels.get(PROMPT_CACHE_KEY_LABEL, key) != key:
+            raise refused("prompt_cache_key", "'prompt_cache_key' and metadata.prompt_cache_key disagree.")
+        labels[PROMPT_CACHE_KEY_LABEL] = key
+        call.names[f"labels[{PROMPT_CACHE_KEY_LABEL}]"] = "prompt_cache_key"
 
 
 def _stream(call: ChatCall, body: JsonObject) -> None:

@@ -102,7 +102,10 @@ def _assistant_blocks(provider: str, index: int, message: content_pb2.Message) -
 
 async def _tool_result_block(provider: str, result: content_pb2.ToolResult, fetcher: MediaFetcher) -> Block:
     content: str | list[Block]
-    if all(part.WhichOneof("kind") == "text" for part in result.content):
+    # Joined into one string only when no inner part is a breakpoint (a string has no block to mark).
+    if all(
+        part.WhichOneof("kind") == "text" and not part.HasField("cache_breakpoint") for part in result.content
+    ):
         content = "".join(part.text for part in result.content)
     else:
         content = await _user_blocks(provider, list(result.content), fetcher)
