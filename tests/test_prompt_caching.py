@@ -18,6 +18,7 @@ from tests.conftest import Client, StartGateway, chat_request, stream_request, u
 from tests.rich_status import rich_status
 from tests.upstreams.anthropic import AnthropicSimulator
 from tests.upstreams.bedrock import BedrockSimulator
+from tests.upstreams.gemini import GeminiSimulator
 from tests.upstreams.openai import OpenAISimulator
 
 LONG = " ".join(f"word{i}" for i in range(1500))  # 1,500 tokens in the simulators' counting
@@ -239,3 +240,26 @@ async def test_a_too_short_prefix_is_not_cached(client: Client) -> None:
             await client.chat.Chat(chat_request("claude", system("short rules", FIVE_MINUTES), user("hi")))
         ).usage
         assert (usage.cache_write_input_tokens, usage.cached_input_tokens) == (0, 0)
+
+
+async def test_gemini_implicit_caching_reports_cached_tokens_and_costs_less(
+    start_gateway: StartGateway, connect: Callable[[Gateway], Client]
+) -> None:
+    with GeminiSimulator(api_key="sim-gemini-key") as sim:
+        config = {
+            "providers": [
+                {"name": "g", "type": "gemini", "base_url": sim.base_url, "api_key": "sim-gemini-key"}
+            ],
+            "models": [{"name": "gemini", "deployments": [{"provider": "g", "model": "gemini-2.5-flash"}]}],
+        }
+        client = connect(await start_gateway(config))
+        # A breakpoint changes nothing at Gemini (implicit caching only): it is not sent.
+        first = (await client.chat.Chat(cached_prompt("gemini"))).usage
+        second = (await client.chat.Chat(cached_prompt("gemini"))).usage
+        assert "cache" not in str(sim.requests[-1].body).lower()
+    assert (first.cached_input_tokens, second.cached_input_tokens) == (0, 1408)
+    assert second.input_tokens == 1501 and second.cache_write_input_tokens == 0
+    # Gemini 2.5 Flash: $0.30 input, cached input 0.1x, $2.50 output.
+    output = per_million(second.output_tokens, 2.50)
+    assert second.cost_usd == pytest.approx(per_million(93, 0.30) + per_million(1408, 0.03) + output)
+    assert second.cost_usd < first.cost_usd

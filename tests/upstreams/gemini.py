@@ -51,6 +51,7 @@ from tests.upstreams.base import (
     sse_event,
     word_chunks,
 )
+from tests.upstreams.prompt_cache import PromptCache
 
 __all__ = ["DEFAULT_API_KEY", "MODELS", "Behaviour", "GeminiSimulator", "RecordedRequest"]
 
@@ -62,6 +63,9 @@ MODELS: Final[dict[str, str]] = {
     "gemini-2.0-flash": "Gemini 2.0 Flash",
     "gemini-2.0-flash-lite": "Gemini 2.0 Flash-Lite",
 }
+# Implicit caching (Gemini 2.5 models only): the shortest prompt it caches. Google does not say in
+# what steps a shared prefix is matched; the simulator uses OpenAI's 128 tokens.
+_IMPLICIT_CACHE_MINIMUM: Final[dict[str, int]] = {"gemini-2.5-flash": 1024, "gemini-2.5-pro": 4096}
 _API: Final = "/v1beta"
 _STATUS_NAMES: Final[dict[int, str]] = {
     400: "INVALID_ARGUMENT",
@@ -511,7 +515,9 @@ class _Reply:
     chunks: list[str]
     calls: list[tuple[str, dict[str, Any]]]
     finish_reason: str
-    prompt_tokens: int
+    prompt_tokens: int  # cached ones included, as Gemini counts them
+    # Prompt tokens served from the implicit cache.
+    cached_tokens: int = 0
 
     @property
     def output_tokens(self) -> int:
@@ -519,12 +525,16 @@ class _Reply:
 
     def usage(self, output: int | None = None) -> dict[str, Any]:
         produced = self.output_tokens if output is None else output
-        return {
+        usage: dict[str, Any] = {
             "promptTokenCount": self.prompt_tokens,
             "candidatesTokenCount": produced,
             "totalTokenCount": self.prompt_tokens + produced,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": self.prompt_tokens}],
         }
+        if self.cached_tokens:
+            usage["cachedContentTokenCount"] = self.cached_tokens
+            usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": self.cached_tokens}]
+        return usage
 
 
 def _plan_reply(request: _Request, behaviour: Behaviour) -> _Reply:
@@ -613,6 +623,29 @@ class GeminiSimulator(SimulatorServer):
         self, api_key: str | None = DEFAULT_API_KEY, host: str = "127.0.0.1", *, port: int = 0
     ) -> None:
         super().__init__(api_key, host, port=port)
+        # The project's implicit prompt cache.
+        self.prompt_cache = PromptCache()
+
+    def reset(self) -> None:
+        super().reset()
+        self.prompt_cache.clear()
+
+    def _cached_tokens(self, model: str, body: dict[str, Any]) -> int:
+        """What implicit caching serves of this prompt: the longest prefix seen before (system
+        instruction, tools and contents, in order)."""
+        minimum = _IMPLICIT_CACHE_MINIMUM.get(model)
+        if minimum is None:
+            return 0
+        turns = [("system", (body.get("systemInstruction") or {}).get("parts") or [])]
+        turns += [(turn.get("role", "user"), turn.get("parts") or []) for turn in body.get("contents") or []]
+        tokens = [
+            f"{role}:{word}"
+            for role, parts in turns
+            for part in parts
+            if isinstance(part, dict)
+            for word in str(part.get("text", "")).split()
+        ]
+        return self.prompt_cache.automatic(compact_json([model, body.get("tools")]), tokens, minimum)
 
     async def dispatch(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
         path, method = request.path, request.method
@@ -695,6 +728,7 @@ class GeminiSimulator(SimulatorServer):
         except _ApiError as err:
             return await self._send(request, exchange, err.code, err.body())
         reply = _plan_reply(checked, behaviour)
+        reply.cached_tokens = self._cached_tokens(model, body)
         response_id = random_id("", 22)
         if not streaming:
             return await self._send(request, exchange, 200, _unary_body(reply, model, response_id), behaviour)

@@ -89,14 +89,16 @@ class PromptCache:
             covered = tokens
         return CacheUse(read=read, written_5m=written["5m"], written_1h=written["1h"])
 
-    def automatic(self, scope: str, tokens: Sequence[str]) -> int:
+    def automatic(
+        self, scope: str, tokens: Sequence[str], minimum: int = AUTOMATIC_MINIMUM, step: int = AUTOMATIC_STEP
+    ) -> int:
         """Tokens read from the cache; the prompt's own prefixes are cached for the next request."""
         now = self._clock()
         key = _chained("", scope)
         cached = 0
-        for end in range(AUTOMATIC_STEP, len(tokens) + 1, AUTOMATIC_STEP):
-            key = _chained(key, " ".join(tokens[end - AUTOMATIC_STEP : end]))
-            if end < AUTOMATIC_MINIMUM:
+        for end in range(step, len(tokens) + 1, step):
+            key = _chained(key, " ".join(tokens[end - step : end]))
+            if end < minimum:
                 continue
             if self._live(key, now):
                 cached = end
