@@ -14,7 +14,7 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 
@@ -46,6 +46,8 @@ CASES: tuple[str, ...] = (
     "tool_result_round_trip",
     "tool_choice_forced",
     "stream_usage",
+    "prompt_cache",
+    "prompt_cache_stream",
     "error_rate_limit",
     "error_server",
     "error_overload",
@@ -87,6 +89,18 @@ class ErrorCase:
     retry_after: int | None = None
     # Set when the provider deviates from the common expectation, saying why (shown in the matrix).
     note: str = ""
+
+
+# How a provider caches prompts: on request, at the v1 cache breakpoints ("breakpoints": Anthropic
+# cache_control, Bedrock cachePoint: the first call writes, the next reads); on its own ("automatic":
+# breakpoints are not sent, a repeated long prompt reads); or not in a way its API reports ("none").
+PromptCaching = Literal["breakpoints", "automatic", "none"]
+CACHE_CASES = ("prompt_cache", "prompt_cache_stream")
+_CACHE_CELLS: dict[PromptCaching, str] = {
+    "breakpoints": "✓ breakpoints: written, then read",
+    "automatic": "✓ automatic (breakpoints not sent): read on repeat",
+    "none": "none: no prompt-cache usage reported (breakpoints not sent)",
+}
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,7 @@ class ProviderHarness:
     wire: WireShape
     errors: dict[str, ErrorCase]
     unsupported: dict[str, Unsupported] = field(default_factory=dict)
+    prompt_caching: PromptCaching = "none"
 
     @property
     def provider_name(self) -> str:
@@ -577,6 +592,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             upstream_model="gpt-4o-mini",
             wire=OPENAI_WIRE,
             errors=OPENAI_ERRORS,
+            prompt_caching="automatic",
         ),
         ProviderHarness(
             key="azure_openai",
@@ -588,6 +604,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             upstream_model="gpt-4o-mini-prod",
             wire=OPENAI_WIRE,
             errors=AZURE_ERRORS,
+            prompt_caching="automatic",
         ),
         ProviderHarness(
             key="vllm",
@@ -621,6 +638,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             upstream_model="claude-haiku-4-5",
             wire=ANTHROPIC_WIRE,
             errors=ANTHROPIC_ERRORS,
+            prompt_caching="breakpoints",
         ),
         ProviderHarness(
             key="gemini",
@@ -632,6 +650,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             upstream_model="gemini-2.5-flash",
             wire=GEMINI_WIRE,
             errors=GEMINI_ERRORS,
+            prompt_caching="automatic",
         ),
         ProviderHarness(
             key="bedrock",
@@ -647,6 +666,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             upstream_model="anthropic.claude-3-5-haiku-20241022-v1:0",
             wire=BEDROCK_WIRE,
             errors=BEDROCK_ERRORS,
+            prompt_caching="breakpoints",
         ),
         ProviderHarness(
             key="ollama",
@@ -682,6 +702,8 @@ def cell(harness: ProviderHarness, case: str) -> str:
     bug = KNOWN_BUGS.get((harness.key, case))
     if bug is not None:
         return f"bug (xfail): {bug}"
+    if case in CACHE_CASES:
+        return _CACHE_CELLS[harness.prompt_caching]
     unsupported = harness.unsupported.get(case)
     if unsupported is not None:
         return f"unsupported: {unsupported.why}"
