@@ -71,6 +71,10 @@ def caching_config(anthropic: str, bedrock: str, openai: str) -> dict[str, Any]:
                 ],
             },
             {"name": "gpt", "deployments": [{"provider": "oa", "model": "gpt-4o-mini"}]},
+            {
+                "name": "bedrock-llama",
+                "deployments": [{"provider": "bedrock-main", "model": "meta.llama3-1-8b-instruct-v1:0"}],
+            },
         ],
         "routing": {"retry": {"max_retries": 0}},
     }
@@ -232,6 +236,15 @@ async def test_a_lifetime_no_provider_keeps_is_refused_at_the_edge(
     violations = status.detail(error_details_pb2.BadRequest).field_violations
     assert [v.field for v in violations] == ["messages[0].cache_breakpoint.ttl"]
     assert not sims[2].requests
+
+
+async def test_breakpoints_are_not_sent_to_a_bedrock_model_without_prompt_caching(
+    client: Client, sims: tuple[AnthropicSimulator, BedrockSimulator, OpenAISimulator]
+) -> None:
+    # Llama on Bedrock refuses cachePoint blocks; a breakpoint does not change the answer, so it is left out.
+    usage = (await client.chat.Chat(cached_prompt("bedrock-llama"))).usage
+    assert "cachePoint" not in str(sims[1].requests[-1].body)
+    assert (usage.cache_write_input_tokens, usage.cached_input_tokens) == (0, 0)
 
 
 async def test_a_too_short_prefix_is_not_cached(client: Client) -> None:

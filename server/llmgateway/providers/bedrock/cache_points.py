@@ -42,10 +42,22 @@ def tools_with_points(marked: Sequence[Marked], tools: list[Block]) -> list[Bloc
     return out
 
 
+def _lists(body: Block) -> list[list[Block]]:
+    """The block lists a cache point can be in: system, tools, each message's content."""
+    lists = [body.get("system", []), body.get("toolConfig", {}).get("tools", [])]
+    return lists + [message["content"] for message in body["messages"]]
+
+
 def check(provider: str, body: Block) -> None:
     """Refuse with INVALID_ARGUMENT more cache points than Converse takes."""
-    blocks = [*body.get("system", []), *body.get("toolConfig", {}).get("tools", [])]
-    blocks.extend(block for message in body["messages"] for block in message["content"])
-    found = sum("cachePoint" in block for block in blocks)
+    found = sum("cachePoint" in block for blocks in _lists(body) for block in blocks)
     if found > cache_breakpoints.MAX_BREAKPOINTS:
         raise cache_breakpoints.too_many(provider, found)
+
+
+def strip(body: Block) -> None:
+    """Take the cache points out, for a model without prompt caching, which refuses them: a
+    breakpoint does not change the answer, so it is ignored there as on providers that cache on
+    their own."""
+    for blocks in _lists(body):
+        blocks[:] = [block for block in blocks if "cachePoint" not in block]

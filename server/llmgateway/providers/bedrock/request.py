@@ -48,6 +48,12 @@ def model_family(model_id: str) -> str:
     return bare.split(".", 1)[0]
 
 
+def _caches_prompts(model_id: str) -> bool:
+    """Whether the model takes cache points: Claude and Nova do (Bedrock's prompt caching)."""
+    family = model_family(model_id)
+    return family == "anthropic" or (family == "amazon" and "nova" in model_id)
+
+
 def _top_k_fields(provider: str, model_id: str, top_k: int) -> dict[str, Any]:
     """top_k is not part of Converse's common inferenceConfig; each model family takes it in its
     own native field through additionalModelRequestFields."""
@@ -210,5 +216,8 @@ async def build_body(
         body["system"] = system
     body.update(_inference(provider, request.generation_config, model_id))
     body.update(_tool_config(provider, request, messages))
-    cache_points.check(provider, body)
+    if _caches_prompts(model_id):
+        cache_points.check(provider, body)
+    else:
+        cache_points.strip(body)
     return body
