@@ -14,7 +14,9 @@ from llmgateway.v1 import chat_pb2
 
 
 def listed(model: str, **prices: float) -> Prices:
-    found = known_prices(DeploymentSettings(provider="p", model=model, **prices), model)
+    found = known_prices(
+        DeploymentSettings.model_validate({"provider": "p", "model": model, **prices}), model
+    )
     assert found is not None
     return found
 

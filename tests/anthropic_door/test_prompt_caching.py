@@ -18,8 +18,8 @@ from tests.conftest import StartGateway
 LONG = " ".join(f"word{i}" for i in range(4200))
 
 
-def cached_system(**control: Any) -> list[anthropic.types.TextBlockParam]:
-    return [{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral", **control}}]
+def cached_system() -> list[anthropic.types.TextBlockParam]:
+    return [{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}}]
 
 
 def cost(gateway: Gateway, model: str) -> float:
