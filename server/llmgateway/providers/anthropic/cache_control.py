@@ -6,8 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from llmgateway.providers import cache_breakpoints
-from llmgateway.providers.cache_breakpoints import ONE_HOUR, Marked, breakpoint_ttl, longer_ttl
+from llmgateway.providers.cache_breakpoints import (
+    MAX_BREAKPOINTS,
+    ONE_HOUR,
+    Marked,
+    breakpoint_ttl,
+    longer_ttl,
+    misordered,
+    too_many,
+)
 
 Block = dict[str, Any]
 # The API refuses cache_control on thinking blocks (they are cached with the turn around them).
@@ -21,7 +28,7 @@ def _mark(block: Block, ttl: str) -> None:
     block["cache_control"] = {"type": "ephemeral", **({"ttl": ttl} if ttl else {})}
 
 
-def mark_last(blocks: list[Block], marked: Marked) -> None:
+def mark_last_block(blocks: list[Block], marked: Marked) -> None:
     """Put `marked`'s breakpoint, if it has one, on the last block of `blocks` that can carry it:
     the prompt up to there is what the caller asked to cache (a part that made no block of its own
     marks the end of what came before it)."""
@@ -34,7 +41,7 @@ def mark_last(blocks: list[Block], marked: Marked) -> None:
             return
 
 
-def mark_each(marked: Sequence[Marked], blocks: list[Block]) -> None:
+def mark_each_block(marked: Sequence[Marked], blocks: list[Block]) -> None:
     """Marks for blocks made one from each of `marked`, in order."""
     for item, block in zip(marked, blocks, strict=True):
         ttl = breakpoint_ttl(item)
@@ -59,14 +66,14 @@ def _controls(body: Block) -> Iterator[Block]:
                 yield from (item["cache_control"] for item in inner if "cache_control" in item)
 
 
-def check(provider: str, body: Block) -> None:
+def check_marks(provider: str, body: Block) -> None:
     """Refuse with INVALID_ARGUMENT what the API would answer 400 to: more than four marked blocks,
     or a 1-hour mark after a 5-minute one."""
     controls = list(_controls(body))
-    if len(controls) > cache_breakpoints.MAX_BREAKPOINTS:
-        raise cache_breakpoints.too_many(provider, len(controls))
+    if len(controls) > MAX_BREAKPOINTS:
+        raise too_many(provider, len(controls))
     shorter_seen = False
     for control in controls:
         if control.get("ttl") == ONE_HOUR and shorter_seen:
-            raise cache_breakpoints.misordered(provider)
+            raise misordered(provider)
         shorter_seen = shorter_seen or control.get("ttl") != ONE_HOUR

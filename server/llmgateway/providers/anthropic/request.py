@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from llmgateway.errors import unsupported_capability
-from llmgateway.providers.anthropic import cache_control
+from llmgateway.providers.anthropic.cache_control import check_marks, mark_each_block, mark_last_block
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.providers.wire_request import (
@@ -59,7 +59,7 @@ async def _user_blocks(provider: str, parts: list[content_pb2.Part], fetcher: Me
             blocks.append(await _media_block(provider, part.media, fetcher))
         else:
             raise unsupported_capability(provider, f"{kind} parts in user messages")
-        cache_control.mark_last(blocks, part)
+        mark_last_block(blocks, part)
     return blocks
 
 
@@ -96,7 +96,7 @@ def _assistant_blocks(provider: str, index: int, message: content_pb2.Message) -
                 )
         else:
             raise unsupported_capability(provider, f"{kind} parts in assistant messages")
-        cache_control.mark_last(blocks, part)
+        mark_last_block(blocks, part)
     return blocks
 
 
@@ -122,7 +122,7 @@ async def _turn(
         return "assistant", _assistant_blocks(provider, index, message)
     if message.role == content_pb2.ROLE_TOOL:
         results = [await _tool_result_block(provider, part.tool_result, fetcher) for part in message.parts]
-        cache_control.mark_each(message.parts, results)
+        mark_each_block(message.parts, results)
         return "user", results
     return "user", await _user_blocks(provider, list(message.parts), fetcher)
 
@@ -144,11 +144,11 @@ async def _messages(
                 if part.WhichOneof("kind") != "text":
                     raise unsupported_capability(provider, "non-text system prompts")
                 system.append({"type": "text", "text": part.text})
-                cache_control.mark_last(system, part)
-            cache_control.mark_last(system, message)
+                mark_last_block(system, part)
+            mark_last_block(system, message)
             continue
         role, blocks = await _turn(provider, index, message, fetcher)
-        cache_control.mark_last(blocks, message)
+        mark_last_block(blocks, message)
         if blocks:
             append_turn(turns, role, "content", blocks)
     for turn in turns:
@@ -200,7 +200,7 @@ def _tools(request: chat_pb2.ChatRequest) -> Block:
             for tool in request.tools
         ]
     }
-    cache_control.mark_each(request.tools, body["tools"])
+    mark_each_block(request.tools, body["tools"])
     choice = _tool_choice(request.tool_choice)
     if request.tool_choice.disable_parallel_tool_calls and (choice or {}).get("type") != "none":
         # The flag lives in tool_choice (not with "none", where no tool is called at all).
@@ -228,5 +228,5 @@ async def build_body(
         body["system"] = system
     if stream:
         body["stream"] = True
-    cache_control.check(provider, body)
+    check_marks(provider, body)
     return body

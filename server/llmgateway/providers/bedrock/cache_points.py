@@ -6,8 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from llmgateway.providers import cache_breakpoints
-from llmgateway.providers.cache_breakpoints import Marked, breakpoint_ttl, longer_ttl
+from llmgateway.providers.cache_breakpoints import (
+    MAX_BREAKPOINTS,
+    Marked,
+    breakpoint_ttl,
+    longer_ttl,
+    too_many,
+)
 
 Block = dict[str, Any]
 
@@ -48,14 +53,14 @@ def _lists(body: Block) -> list[list[Block]]:
     return lists + [message["content"] for message in body["messages"]]
 
 
-def check(provider: str, body: Block) -> None:
+def check_count(provider: str, body: Block) -> None:
     """Refuse with INVALID_ARGUMENT more cache points than Converse takes."""
     found = sum("cachePoint" in block for blocks in _lists(body) for block in blocks)
-    if found > cache_breakpoints.MAX_BREAKPOINTS:
-        raise cache_breakpoints.too_many(provider, found)
+    if found > MAX_BREAKPOINTS:
+        raise too_many(provider, found)
 
 
-def strip(body: Block) -> None:
+def strip_points(body: Block) -> None:
     """Take the cache points out, for a model without prompt caching, which refuses them: a
     breakpoint does not change the answer, so it is ignored there as on providers that cache on
     their own."""

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from llmgateway.errors import unsupported_capability
-from llmgateway.providers.bedrock import cache_points
+from llmgateway.providers.bedrock.cache_points import check_count, mark_after, strip_points, tools_with_points
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.providers.wire_request import (
@@ -123,7 +123,7 @@ async def _blocks(
             blocks.append(await _tool_result_block(provider, part.tool_result, fetcher))
         elif kind == "reasoning" and assistant:
             blocks.append(_reasoning_block(part.reasoning))
-        cache_points.mark_after(blocks, part)
+        mark_after(blocks, part)
     return blocks
 
 
@@ -140,12 +140,12 @@ async def _conversation(
                 raise unsupported_capability(provider, "non-text parts in system messages")
             for part in message.parts:
                 system.append({"text": part.text})
-                cache_points.mark_after(system, part)
-            cache_points.mark_after(system, message)
+                mark_after(system, part)
+            mark_after(system, message)
             continue
         role = "assistant" if message.role == content_pb2.ROLE_ASSISTANT else "user"
         blocks = await _blocks(provider, index, message, fetcher)
-        cache_points.mark_after(blocks, message)
+        mark_after(blocks, message)
         append_turn(messages, role, "content", blocks)
     return system, messages
 
@@ -195,7 +195,7 @@ def _tool_config(provider: str, request: chat_pb2.ChatRequest, messages: list[Bl
             raise unsupported_capability(provider, "tool_choice none in a conversation with tool calls")
         return {}
     tools = [{"toolSpec": tool_definition(tool, "inputSchema", wrapped_in="json")} for tool in request.tools]
-    tools = cache_points.tools_with_points(request.tools, tools)
+    tools = tools_with_points(request.tools, tools)
     config: dict[str, Any] = {"tools": tools}
     if mode == content_pb2.ToolChoice.MODE_AUTO:
         config["toolChoice"] = {"auto": {}}
@@ -217,7 +217,7 @@ async def build_body(
     body.update(_inference(provider, request.generation_config, model_id))
     body.update(_tool_config(provider, request, messages))
     if _caches_prompts(model_id):
-        cache_points.check(provider, body)
+        check_count(provider, body)
     else:
-        cache_points.strip(body)
+        strip_points(body)
     return body
