@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from llmgateway.app import Gateway
 from tests.conformance.harness import HARNESSES, MODEL
@@ -17,6 +18,11 @@ from tests.openai_door import door_url, provider_config, simulator
 from tests.upstreams.base import SimulatorServer
 
 LONG = " ".join(f"word{i}" for i in range(1500))
+# The long part in the system prompt: the simulator echoes the user's message, which stays short.
+PROMPT: list[ChatCompletionMessageParam] = [
+    {"role": "system", "content": LONG},
+    {"role": "user", "content": "hi"},
+]
 
 
 @pytest.fixture
@@ -58,7 +64,7 @@ async def test_a_repeated_long_prompt_reports_cached_tokens_and_costs_less(
     for _ in range(2):
         before = cost(gateway, provider)
         answer = await client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": LONG}], prompt_cache_key="tenant-7"
+            model=MODEL, messages=PROMPT, prompt_cache_key="tenant-7"
         )
         costs.append(cost(gateway, provider) - before)
         assert answer.usage is not None and answer.usage.prompt_tokens_details is not None
@@ -82,7 +88,7 @@ async def test_the_stream_usage_chunk_reports_cached_tokens(
     for _ in range(2):
         stream = await client.chat.completions.create(
             model=MODEL,
-            messages=[{"role": "user", "content": LONG}],
+            messages=PROMPT,
             stream=True,
             stream_options={"include_usage": True},
         )
