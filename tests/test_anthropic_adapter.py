@@ -533,6 +533,7 @@ async def test_streamed_thinking_and_cached_usage(client: Client, sim: Anthropic
         7,
         52,
     )
+    assert usage.cache_write_input_tokens == 5, "cache_creation_input_tokens: written, part of the input"
 
 
 # --- API versions and capabilities ---------------------------------------------------------------

@@ -95,6 +95,7 @@ def test_unary_shape(client: httpx.Client, upstream: AnthropicSimulator) -> None
             "input_tokens": 5,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
             "output_tokens": 5,
             "service_tier": "standard",
         },
@@ -131,7 +132,12 @@ def test_stream_event_sequence(client: httpx.Client) -> None:
     assert stream[-2][1] == {
         "type": "message_delta",
         "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-        "usage": {"output_tokens": 4},
+        "usage": {
+            "input_tokens": 2,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 4,
+        },
     }
 
 

@@ -536,7 +536,13 @@ async def test_reasoning_and_cache_usage_in_a_unary_answer(client: Client, sim: 
             }
         },
         "stopReason": "end_turn",
-        "usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 15, "cacheReadInputTokens": 10},
+        "usage": {
+            "inputTokens": 3,
+            "outputTokens": 2,
+            "totalTokens": 19,
+            "cacheReadInputTokens": 10,
+            "cacheWriteInputTokens": 4,
+        },
         "metrics": {"latencyMs": 5},
     }
     sim.behaviour = Behaviour(raw_body=json.dumps(body).encode())
@@ -549,11 +555,12 @@ async def test_reasoning_and_cache_usage_in_a_unary_answer(client: Client, sim: 
     )
     usage = response.usage
     assert (usage.input_tokens, usage.cached_input_tokens, usage.output_tokens, usage.total_tokens) == (
-        13,
+        17,
         10,
         2,
-        15,
+        19,
     )
+    assert usage.cache_write_input_tokens == 4
 
 
 async def test_reasoning_is_sent_back_with_its_signature(client: Client, sim: BedrockSimulator) -> None:

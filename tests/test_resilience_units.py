@@ -15,7 +15,7 @@ from llmgateway.resilience.breaker import BreakerState, CircuitBreaker
 from llmgateway.resilience.bulkhead import Bulkhead, BulkheadFullError
 from llmgateway.resilience.retry import RetryBudget, backoff_delay
 from llmgateway.routing.deployments import Deployment
-from llmgateway.routing.pricing import known_prices
+from llmgateway.routing.pricing import Prices, known_prices
 from llmgateway.routing.strategies import Balancer, RequestFacts
 from llmgateway.routing.upstream import Upstream
 
@@ -245,11 +245,14 @@ def test_a_configured_price_of_zero_is_a_price() -> None:
     """0 marks a model that costs nothing (self-hosted): charged nothing, ranked cheapest, and not
     replaced by the built-in list price of a model with the same name."""
     free, listed = deployment("gpt-4o", price=0), deployment("gpt-4o-mini")
-    assert known_prices(free.settings, "gpt-4o") == (0.0, 0.0)
+    free_prices = known_prices(free.settings, "gpt-4o")
+    assert free_prices is not None and (free_prices.input, free_prices.output) == (0.0, 0.0)
     balancer = Balancer("cost", random.Random(0))
     assert all(balancer.order([listed, free], FACTS)[0] is free for _ in range(20))
     one_side = DeploymentSettings(provider="p", model="gpt-4o", output_price_per_mtok=1.0)
-    assert known_prices(one_side, "gpt-4o") == (0.0, 1.0), "setting one price sets both"
+    one_side_prices = known_prices(one_side, "gpt-4o")
+    assert one_side_prices is not None
+    assert (one_side_prices.input, one_side_prices.output) == (0.0, 1.0), "setting one price sets both"
 
 
 def test_cost_ranks_an_unknown_price_after_every_known_one() -> None:
@@ -268,7 +271,7 @@ def test_cost_prices_a_glob_deployment_for_the_requested_model() -> None:
 def test_cost_looks_a_fixed_deployments_price_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
     lookups: list[str] = []
 
-    def counted(settings: DeploymentSettings, upstream_model: str) -> tuple[float, float] | None:
+    def counted(settings: DeploymentSettings, upstream_model: str) -> Prices | None:
         lookups.append(upstream_model)
         return known_prices(settings, upstream_model)
 

@@ -55,8 +55,8 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"messages": [{"role": "user", "content": []}]}, "messages.0.content: all messages must have non-empty"),
     ({"system": [{"type": "image"}]}, "system.0.type: 'image' blocks are not supported"),
     (
-        user({"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}),
-        "content.0.cache_control: not",
+        user({"type": "text", "text": "x", "cache_control": {"type": "ephemeral", "ttl": "30m"}}),
+        "content.0.cache_control.ttl: Input should be '5m' or '1h'",
     ),
     (
         user({"type": "text", "text": "x", "citations": [{"type": "char_location"}]}),
@@ -80,7 +80,10 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
         user({"type": "text", "text": "x"}, {"type": "tool_result", "tool_use_id": "t"}),
         "tool_result blocks must",
     ),
-    ({"tools": [{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}]}, "tools.0.cache_control: not"),
+    (
+        {"tools": [{**WEATHER_TOOL, "cache_control": {"type": "forever"}}]},
+        "tools.0.cache_control.type: Input should be 'ephemeral'",
+    ),
     ({"tools": [{**WEATHER_TOOL, "strict": True}]}, "tools.0.strict: not supported"),
     ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools.0.type: server tool"),
     ({"tools": [{"name": "t", "input_schema": {"type": "string"}}]}, "tools.0.input_schema.type"),

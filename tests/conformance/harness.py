@@ -14,7 +14,7 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 
@@ -48,6 +48,8 @@ CASES: tuple[str, ...] = (
     "tool_result_round_trip",
     "tool_choice_forced",
     "stream_usage",
+    "prompt_cache",
+    "prompt_cache_stream",
     "error_rate_limit",
     "error_server",
     "error_overload",
@@ -94,6 +96,18 @@ class ErrorCase:
     retry_after: int | None = None
     # Set when the provider deviates from the common expectation, saying why (shown in the matrix).
     note: str = ""
+
+
+# How a provider caches prompts: on request, at the v1 cache breakpoints ("breakpoints": Anthropic
+# cache_control, Bedrock cachePoint: the first call writes, the next reads); on its own ("automatic":
+# breakpoints are not sent, a repeated long prompt reads); or not in a way its API reports ("none").
+PromptCaching = Literal["breakpoints", "automatic", "none"]
+CACHE_CASES = ("prompt_cache", "prompt_cache_stream")
+_CACHE_CELLS: dict[PromptCaching, str] = {
+    "breakpoints": "✓ breakpoints: written, then read",
+    "automatic": "✓ automatic (breakpoints not sent): read on repeat",
+    "none": "none: no prompt-cache usage reported (breakpoints not sent)",
+}
 
 
 @dataclass(frozen=True)
@@ -166,6 +180,7 @@ class ProviderHarness:
     # The upstream embedding model of the `conf-embed` model; None where the provider has none (the
     # embedding model then names the chat model, and Embed must be refused).
     embedding_model: str | None = None
+    prompt_caching: PromptCaching = "none"
 
     @property
     def provider_name(self) -> str:
@@ -629,6 +644,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             errors=OPENAI_ERRORS,
             counting=ESTIMATED,
             declining=OPENAI_REFUSAL,
+            prompt_caching="automatic",
         ),
         ProviderHarness(
             key="azure_openai",
@@ -643,6 +659,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             errors=AZURE_ERRORS,
             counting=ESTIMATED,
             declining=OPENAI_REFUSAL,
+            prompt_caching="automatic",
         ),
         ProviderHarness(
             key="vllm",
@@ -696,6 +713,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             },
             counting=Counting(lambda model: "/v1/messages/count_tokens"),
             declining=Declining(chat_pb2.FINISH_REASON_REFUSAL, False, "stop_reason refusal"),
+            prompt_caching="breakpoints",
         ),
         ProviderHarness(
             key="gemini",
@@ -710,6 +728,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             errors=GEMINI_ERRORS,
             counting=Counting(lambda model: f"/v1beta/models/{model}:countTokens"),
             declining=Declining(chat_pb2.FINISH_REASON_CONTENT_FILTER, False, "finishReason SAFETY"),
+            prompt_caching="automatic",
         ),
         ProviderHarness(
             key="bedrock",
@@ -728,6 +747,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             errors=BEDROCK_ERRORS,
             counting=Counting(lambda model: f"/model/{model}/count-tokens"),
             declining=Declining(chat_pb2.FINISH_REASON_CONTENT_FILTER, False, "stopReason content_filtered"),
+            prompt_caching="breakpoints",
         ),
         ProviderHarness(
             key="ollama",
@@ -767,6 +787,8 @@ def cell(harness: ProviderHarness, case: str) -> str:
     bug = KNOWN_BUGS.get((harness.key, case))
     if bug is not None:
         return f"bug (xfail): {bug}"
+    if case in CACHE_CASES:
+        return _CACHE_CELLS[harness.prompt_caching]
     unsupported = harness.unsupported.get(case)
     if unsupported is not None:
         return f"unsupported: {unsupported.why}"

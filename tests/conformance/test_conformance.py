@@ -324,6 +324,57 @@ async def case_stream_usage(c: Conformance) -> None:
     assert usage.total_tokens == usage.input_tokens + usage.output_tokens
 
 
+# Past every simulated model's shortest cacheable prompt (Claude Haiku 4.5: 4,096 tokens).
+LONG_PROMPT = " ".join(f"rule{i}" for i in range(4300))
+
+
+def cache_marks(body: dict[str, Any]) -> int:
+    """Cache breakpoints on the wire: Anthropic cache_control, Bedrock cachePoint."""
+    wire = json.dumps(body)
+    return wire.count('"cache_control"') + wire.count('"cachePoint"')
+
+
+def cached_messages() -> list[content_pb2.Message]:
+    rules = message(content_pb2.ROLE_SYSTEM, text(LONG_PROMPT))
+    rules.cache_breakpoint.SetInParent()
+    return [rules, user("hi")]
+
+
+def check_prompt_cache(c: Conformance, first: chat_pb2.Usage, second: chat_pb2.Usage) -> None:
+    """A long system prompt marked as a breakpoint, asked twice: what the cache did, as usage and
+    cost show it, in the provider's way (harness.PromptCaching)."""
+    mode = c.harness.prompt_caching
+    for usage in (first, second):
+        assert usage.cached_input_tokens + usage.cache_write_input_tokens <= usage.input_tokens
+    assert cache_marks(c.body()) == (1 if mode == "breakpoints" else 0)
+    if mode == "breakpoints":
+        assert first.cache_write_input_tokens >= 4300 and first.cached_input_tokens == 0
+        assert (second.cached_input_tokens, second.cache_write_input_tokens) == (
+            first.cache_write_input_tokens,
+            0,
+        )
+    elif mode == "automatic":
+        assert (first.cached_input_tokens, first.cache_write_input_tokens) == (0, 0)
+        assert second.cached_input_tokens >= 4096 and second.cache_write_input_tokens == 0
+    else:
+        assert (first.cached_input_tokens, second.cached_input_tokens) == (0, 0)
+        assert (first.cache_write_input_tokens, second.cache_write_input_tokens) == (0, 0)
+        return
+    assert 0 < second.cost_usd < first.cost_usd
+
+
+async def case_prompt_cache(c: Conformance) -> None:
+    first = (await c.chat(chat_request(MODEL, *cached_messages()))).usage
+    second = (await c.chat(chat_request(MODEL, *cached_messages()))).usage
+    check_prompt_cache(c, first, second)
+
+
+async def case_prompt_cache_stream(c: Conformance) -> None:
+    first = (await c.stream(stream_request(MODEL, *cached_messages())))[-1].usage
+    second = (await c.stream(stream_request(MODEL, *cached_messages())))[-1].usage
+    check_prompt_cache(c, first, second)
+
+
 def check_error(c: Conformance, status: RichStatus, expected: ErrorCase) -> None:
     assert (status.code, status.reason) == (expected.code, expected.reason), status.message
     metadata = status.error_info.metadata
@@ -512,6 +563,8 @@ CASE_FUNCTIONS: dict[str, Callable[[Conformance], Awaitable[None]]] = {
     "tool_result_round_trip": case_tool_result_round_trip,
     "tool_choice_forced": case_tool_choice_forced,
     "stream_usage": case_stream_usage,
+    "prompt_cache": case_prompt_cache,
+    "prompt_cache_stream": case_prompt_cache_stream,
     "error_rate_limit": case_error_rate_limit,
     "error_server": case_error_server,
     "error_overload": case_error_overload,

@@ -41,6 +41,7 @@ from tests.upstreams.base import (
     sse_event,
     word_chunks,
 )
+from tests.upstreams.prompt_cache import CacheUse, Piece, PromptCache
 
 __all__ = ["MODELS", "VERSIONS", "AnthropicSimulator", "Behaviour", "RecordedRequest"]
 
@@ -81,6 +82,15 @@ _COUNT_FIELDS: Final = frozenset(
 # Snapshots without extended thinking.
 _NO_THINKING: Final = frozenset({"claude-3-5-haiku-20241022"})
 _THINKING_DOCS: Final = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+# The shortest prefix each model caches (the API's minimum cacheable prompt length); a shorter
+# marked prefix is not an error, just not cached.
+_CACHE_MINIMUM: Final[dict[str, int]] = {
+    "claude-sonnet-4-5-20250929": 1024,
+    "claude-opus-4-1-20250805": 1024,
+    "claude-haiku-4-5-20251001": 4096,
+    "claude-3-5-haiku-20241022": 2048,
+}
+_MAX_CACHE_CONTROLS: Final = 4
 _IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _USER_BLOCKS: Final = ("text", "image", "document", "tool_result")
 _ASSISTANT_BLOCKS: Final = ("text", "tool_use", "thinking", "redacted_thinking")
@@ -133,6 +143,7 @@ class _Request:
     stop_sequences: list[str]
     prompt_words: int
     last_user_text: str
+    cache_pieces: list[Piece]
     thinking_budget: int | None = None  # extended thinking on, with this budget
 
 
@@ -237,6 +248,84 @@ def _check_block(at: str, role: str, block: object, words: list[str]) -> tuple[s
         if not signing.redacted_verifies("anthropic", block["data"]):
             raise _invalid(f"{at}: Invalid `data` in `redacted_thinking` block")
     return str(kind), ""
+
+
+def _check_cache_control(at: str, block: dict[str, Any]) -> str | None:
+    """The lifetime a block's cache_control asks for ("5m" when it names none), or None."""
+    control = block.get("cache_control")
+    if control is None:
+        return None
+    if block.get("type") in ("thinking", "redacted_thinking"):
+        raise _invalid(f"{at}.cache_control: Extra inputs are not permitted")
+    if not isinstance(control, dict):
+        raise _invalid(f"{at}.cache_control: Input should be a valid dictionary")
+    if control.get("type") != "ephemeral":
+        raise _invalid(f"{at}.cache_control.type: Input should be 'ephemeral'")
+    extra = set(control) - {"type", "ttl"}
+    if extra:
+        raise _invalid(f"{at}.cache_control.{sorted(extra)[0]}: Extra inputs are not permitted")
+    ttl = control.get("ttl", "5m")
+    if ttl not in ("5m", "1h"):
+        raise _invalid(f"{at}.cache_control.ttl: Input should be '5m' or '1h'")
+    return str(ttl)
+
+
+def _block_tokens(block: dict[str, Any]) -> int:
+    if block.get("type") == "text":
+        return len(str(block.get("text", "")).split())
+    content = block.get("content") if block.get("type") == "tool_result" else None
+    if isinstance(content, str):
+        return len(content.split())
+    if isinstance(content, list):
+        return sum(
+            len(str(inner.get("text", "")).split()) for inner in content if inner.get("type") == "text"
+        )
+    return 0
+
+
+def _canonical(role: str, block: dict[str, Any]) -> str:
+    unmarked = {key: value for key, value in block.items() if key != "cache_control"}
+    if isinstance(unmarked.get("content"), list):
+        unmarked["content"] = [
+            {key: value for key, value in inner.items() if key != "cache_control"}
+            for inner in unmarked["content"]
+        ]
+    return role + ":" + json.dumps(unmarked, sort_keys=True)
+
+
+def _cache_pieces(body: dict[str, Any]) -> list[Piece]:
+    """The prompt in the order the API caches it (tools, system, messages), each block with the
+    lifetime of its cache_control; refuses more than four, or a 1-hour one after a 5-minute one."""
+    pieces: list[Piece] = []
+    for j, tool in enumerate(body.get("tools") or []):
+        pieces.append(Piece(_canonical("tool", tool), 0, _check_cache_control(f"tools.{j}", tool)))
+    system = body.get("system")
+    for j, block in enumerate(system if isinstance(system, list) else []):
+        ttl = _check_cache_control(f"system.{j}", block)
+        pieces.append(Piece(_canonical("system", block), _block_tokens(block), ttl))
+    if isinstance(system, str):
+        pieces.append(Piece("system:" + system, len(system.split())))
+    for t, (role, blocks) in enumerate(_merged_turns(body["messages"])):
+        for j, block in enumerate(blocks):
+            at = f"messages.{t}.content.{j}"
+            ttl = _check_cache_control(at, block)
+            inner = block.get("content") if block.get("type") == "tool_result" else None
+            for k, item in enumerate(inner if isinstance(inner, list) else []):
+                # A mark inside a tool result ends the prefix at the end of that result.
+                ttl = _check_cache_control(f"{at}.content.{k}", item) or ttl
+            pieces.append(Piece(_canonical(role, block), _block_tokens(block), ttl))
+    marks = [piece.ttl for piece in pieces if piece.ttl is not None]
+    if len(marks) > _MAX_CACHE_CONTROLS:
+        raise _invalid(
+            f"A maximum of {_MAX_CACHE_CONTROLS} blocks with cache_control may be provided. Found {len(marks)}."
+        )
+    for earlier, mark in enumerate(marks):
+        if mark == "1h" and "5m" in marks[:earlier]:
+            raise _invalid(
+                "a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block. Note "
+                "that blocks are processed in the following order: `tools`, `system`, `messages`."
+            )
+    return pieces
 
 
 def _merged_turns(messages: list[Any]) -> list[tuple[str, list[Any]]]:
@@ -503,6 +592,7 @@ def _validate(body: object, version: str) -> _Request:
         prompt_words=words + system_words,
         last_user_text=last_user,
         thinking_budget=_validate_thinking(body, model, max_tokens),
+        cache_pieces=_cache_pieces(body),
     )
 
 
@@ -548,7 +638,8 @@ class _Reply:
     tool_uses: list[_ToolUse]
     stop_reason: str
     stop_sequence: str | None
-    input_tokens: int
+    input_tokens: int  # all of the prompt, cached or not
+    cache: CacheUse
     # Extended thinking: its text (in stream chunks), or redacted data when the model's safety
     # systems withheld it.
     thinking: list[str] = field(default_factory=list)
@@ -572,20 +663,31 @@ class _Reply:
         thinking = len(self.thinking) + (1 if self.redacted is not None else 0)
         return thinking + len(self.chunks) + sum(1 + len(t.fragments()) for t in self.tool_uses)
 
+    def delta_usage(self) -> dict[str, Any]:
+        """message_delta's usage: the cumulative counts, without the breakdowns."""
+        full = self.usage()
+        keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+        return {key: full[key] for key in keys}
+
     def usage(self, output_tokens: int | None = None) -> dict[str, Any]:
+        # The API's input_tokens leaves out what was read from or written to the cache.
         return {
-            "input_tokens": self.input_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "input_tokens": self.input_tokens - self.cache.read - self.cache.written,
+            "cache_creation_input_tokens": self.cache.written,
+            "cache_read_input_tokens": self.cache.read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.cache.written_5m,
+                "ephemeral_1h_input_tokens": self.cache.written_1h,
+            },
             "output_tokens": self.output_tokens if output_tokens is None else output_tokens,
             "service_tier": "standard",
         }
 
 
-def _plan_reply(req: _Request, behaviour: Behaviour) -> _Reply:
+def _plan_reply(req: _Request, behaviour: Behaviour, cache: CacheUse) -> _Reply:
     if behaviour.refusal is not None:
         # The classifiers stop the answer: what was said so far, no tool use, stop_reason refusal.
-        return _Reply(word_chunks(behaviour.refusal), [], "refusal", None, req.prompt_words)
+        return _Reply(word_chunks(behaviour.refusal), [], "refusal", None, req.prompt_words, cache)
     uses = [_ToolUse(random_id("toolu_01", 22), name, args) for name, args in behaviour.tool_calls]
     text = behaviour.reply_text
     if text is None and not uses:
@@ -605,6 +707,7 @@ def _plan_reply(req: _Request, behaviour: Behaviour) -> _Reply:
         stop_reason=behaviour.finish_reason or stop_reason,
         stop_sequence=stop_sequence,
         input_tokens=req.prompt_words,
+        cache=cache,
     )
     if req.thinking_budget is not None:
         thought = signing.thinking_about(req.last_user_text)
@@ -723,7 +826,7 @@ def _stream_frames(message_id: str, model: str, reply: _Reply, behaviour: Behavi
     out.event(
         "message_delta",
         {"delta": {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence},
-         "usage": {"output_tokens": reply.output_tokens}},
+         "usage": reply.delta_usage()},
     )  # fmt: skip
     out.flush()
     out.event("message_stop", {})
@@ -742,6 +845,12 @@ class AnthropicSimulator(SimulatorServer):
 
     def __init__(self, api_key: str | None = DEFAULT_KEY, host: str = "127.0.0.1", *, port: int = 0) -> None:
         super().__init__(api_key, host, port=port)
+        # The account's prompt cache: what cache_control marked, per model.
+        self.prompt_cache = PromptCache()
+
+    def reset(self) -> None:
+        super().reset()
+        self.prompt_cache.clear()
 
     async def dispatch(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
         path, method = request.path, request.method
@@ -851,9 +960,10 @@ class AnthropicSimulator(SimulatorServer):
             req = _validate(body, version)
         except _ApiError as err:
             return await self._send_error(request, exchange, err, behaviour)
-        reply = _plan_reply(req, behaviour)
-        message_id = random_id("msg_01", 22)
         model = MODELS[req.model]
+        cache = self.prompt_cache.on_request(model, req.cache_pieces, _CACHE_MINIMUM[model])
+        reply = _plan_reply(req, behaviour, cache)
+        message_id = random_id("msg_01", 22)
         if not req.stream:
             return await self._send_json(
                 request, exchange, 200, _unary_body(message_id, model, reply), behaviour

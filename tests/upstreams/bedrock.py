@@ -60,6 +60,7 @@ from tests.upstreams.embeddings import (
     titan_embed,
 )
 from tests.upstreams.embeddings import tokens as embedding_tokens
+from tests.upstreams.prompt_cache import CacheUse, Piece, PromptCache
 
 __all__ = ["MODELS", "BedrockSimulator", "Behaviour", "RecordedRequest", "encode_frame"]
 
@@ -68,6 +69,7 @@ MODELS: Final[dict[str, str]] = {
     "anthropic.claude-3-5-haiku-20241022-v1:0": "anthropic",
     "us.anthropic.claude-3-5-haiku-20241022-v1:0": "anthropic",
     "anthropic.claude-sonnet-4-20250514-v1:0": "anthropic",
+    "anthropic.claude-sonnet-4-5-20250929-v1:0": "anthropic",
     "amazon.nova-lite-v1:0": "amazon",
     "amazon.nova-pro-v1:0": "amazon",
     "meta.llama3-1-8b-instruct-v1:0": "meta",
@@ -78,6 +80,19 @@ _NATIVE_FIELDS: Final[dict[str, frozenset[str]]] = {
     "amazon": frozenset({"inferenceConfig"}),
     "meta": frozenset(),
 }
+# The models that take cachePoint blocks, with the fewest tokens a cache checkpoint needs before it
+# (a shorter prefix is accepted and not cached); the others refuse them.
+_CACHE_MINIMUM: Final[dict[str, int]] = {
+    "anthropic.claude-3-5-haiku-20241022-v1:0": 2048,
+    "us.anthropic.claude-3-5-haiku-20241022-v1:0": 2048,
+    "anthropic.claude-sonnet-4-20250514-v1:0": 1024,
+    "anthropic.claude-sonnet-4-5-20250929-v1:0": 1024,
+    "amazon.nova-lite-v1:0": 1000,
+    "amazon.nova-pro-v1:0": 1000,
+}
+# The models that take the 1-hour cache lifetime (Claude 4.5 and later).
+_ONE_HOUR_CACHE: Final = frozenset({"anthropic.claude-sonnet-4-5-20250929-v1:0"})
+_MAX_CACHE_POINTS: Final = 4
 _SERVICE: Final = "bedrock"
 _ALGORITHM: Final = "AWS4-HMAC-SHA256"
 _MAX_CLOCK_SKEW: Final = datetime.timedelta(minutes=5)
@@ -371,6 +386,7 @@ class _ChatRequest:
     last_user_text: str
     tools: list[str] = field(default_factory=list)
     thinking_budget: int | None = None  # Claude's extended thinking on, with this budget
+    cache_pieces: list[Piece] = field(default_factory=list)
 
 
 def _text_of(blocks: list[dict[str, Any]]) -> str:
@@ -451,8 +467,8 @@ def _check_tools(body: dict[str, Any], vendor: str) -> list[str]:
     names = [tool["toolSpec"]["name"] for tool in config["tools"] if "toolSpec" in tool]
     if len(set(names)) != len(names):
         raise _validation("The tool names in toolConfig.tools must be unique.")
-    for tool in config["tools"]:
-        schema = tool.get("toolSpec", {}).get("inputSchema", {}).get("json")
+    for tool in (tool for tool in config["tools"] if "toolSpec" in tool):
+        schema = tool["toolSpec"].get("inputSchema", {}).get("json")
         if not isinstance(schema, dict) or schema.get("type") != "object":
             raise _validation(
                 "The value at toolConfig.tools.0.toolSpec.inputSchema.json.type must be object."
@@ -567,6 +583,46 @@ def _check_thinking(body: dict[str, Any], model: str) -> int | None:
     return budget
 
 
+def _block_tokens(block: dict[str, Any]) -> int:
+    return len(_text_of([block]).split())
+
+
+def _cache_pieces(body: dict[str, Any], model: str) -> list[Piece]:
+    """The prompt in the order the model caches it (tools, system, messages); a cachePoint block marks
+    the end of the block before it. Refuses cache points on models without prompt caching, lifetimes
+    the model cannot keep, and more than four points."""
+    pieces: list[Piece] = []
+    sections = [
+        ("tool", (body.get("toolConfig") or {}).get("tools") or []),
+        ("system", body.get("system") or []),
+        *((message["role"], message["content"]) for message in body["messages"]),
+    ]
+    points = 0
+    for role, blocks in sections:
+        for block in blocks:
+            point = block.get("cachePoint")
+            if point is None:
+                pieces.append(Piece(role + ":" + compact_json(block), _block_tokens(block)))
+                continue
+            points += 1
+            if model not in _CACHE_MINIMUM:
+                raise _validation(
+                    "You invoked an unsupported model or your request did not allow prompt caching. See the "
+                    "documentation for more information."
+                )
+            ttl = point.get("ttl", "5m")
+            if ttl == "1h" and model not in _ONE_HOUR_CACHE:
+                raise _validation(f"The model {model} doesn't support the 1h cache TTL. Use 5m or omit ttl.")
+            if pieces:
+                pieces[-1] = Piece(pieces[-1].canonical, pieces[-1].tokens, ttl)
+    if points > _MAX_CACHE_POINTS:
+        raise _validation(
+            "The model returned the following errors: A maximum of 4 blocks with cache_control may be "
+            f"provided. Found {points}."
+        )
+    return pieces
+
+
 def _check_output_config(body: dict[str, Any]) -> None:
     text_format = (body.get("outputConfig") or {}).get("textFormat")
     if text_format is None:
@@ -645,6 +701,7 @@ def _validated_conversation(model: str, body: dict[str, Any]) -> _ChatRequest:
         last_user_text=next((t for t in reversed(user_texts) if t), ""),
         tools=tools,
         thinking_budget=thinking_budget,
+        cache_pieces=_cache_pieces(body, model),
     )
 
 
@@ -668,6 +725,8 @@ class _Reply:
     # Claude's reasoning: its text in chunks, or redacted content.
     thinking: list[str] = field(default_factory=list)
     redacted: str | None = None
+    # What the prompt cache read and wrote; None when the request set no cache point.
+    cache: CacheUse | None = None
 
     @property
     def output_tokens(self) -> int:
@@ -684,12 +743,26 @@ class _Reply:
             "reasoningContent": {"reasoningText": {"text": text, "signature": signing.sign("bedrock", text)}}
         }
 
-    def usage(self) -> dict[str, int]:
-        return {
-            "inputTokens": self.input_tokens,
+    def usage(self) -> dict[str, Any]:
+        if self.cache is None:
+            return {
+                "inputTokens": self.input_tokens,
+                "outputTokens": self.output_tokens,
+                "totalTokens": self.input_tokens + self.output_tokens,
+            }
+        cache = self.cache
+        usage: dict[str, Any] = {
+            # Converse's inputTokens leaves out what was read from or written to the cache.
+            "inputTokens": self.input_tokens - cache.read - cache.written,
             "outputTokens": self.output_tokens,
             "totalTokens": self.input_tokens + self.output_tokens,
+            "cacheReadInputTokens": cache.read,
+            "cacheWriteInputTokens": cache.written,
         }
+        details = [("1h", cache.written_1h), ("5m", cache.written_5m)]
+        if cache.written:
+            usage["cacheDetails"] = [{"ttl": ttl, "inputTokens": n} for ttl, n in details if n]
+        return usage
 
 
 def _plan_reply(chat: _ChatRequest, behaviour: Behaviour) -> _Reply:
@@ -798,6 +871,12 @@ class BedrockSimulator(SimulatorServer):
         self.secret_access_key = secret_access_key
         self.region = region
         self.session_token = session_token
+        # The account's prompt cache: the prefixes cachePoint blocks marked, per model.
+        self.prompt_cache = PromptCache()
+
+    def reset(self) -> None:
+        super().reset()
+        self.prompt_cache.clear()
 
     def _check_auth(self, request: web.BaseRequest, raw: bytes) -> None:
         auth = _parse_authorization(request.headers.get("authorization", ""))
@@ -937,6 +1016,8 @@ class BedrockSimulator(SimulatorServer):
         except _ApiError as err:
             return await self._send_error(request, exchange, err, behaviour)
         reply = _plan_reply(chat, behaviour)
+        if any(piece.ttl for piece in chat.cache_pieces):
+            reply.cache = self.prompt_cache.on_request(model, chat.cache_pieces, _CACHE_MINIMUM[model])
         if not streaming:
             headers = self._headers(exchange, behaviour)
             return await self.send_json(

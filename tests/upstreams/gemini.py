@@ -53,6 +53,7 @@ from tests.upstreams.base import (
     word_chunks,
 )
 from tests.upstreams.embeddings import EmbeddingRefusedError, gemini_batch_embed, gemini_embed_content
+from tests.upstreams.prompt_cache import PromptCache
 
 __all__ = ["DEFAULT_API_KEY", "MODELS", "Behaviour", "GeminiSimulator", "RecordedRequest"]
 
@@ -69,6 +70,9 @@ MODELS: Final[dict[str, str]] = {
 SKIP_SIGNATURE: Final = "skip_thought_signature_validator"
 _SIGNATURES_DOC: Final = "https://ai.google.dev/gemini-api/docs/thought-signatures"
 _THINKING_LEVELS: Final = ("low", "high")
+# Implicit caching (Gemini 2.5 models only): the shortest prompt it caches. Google does not say in
+# what steps a shared prefix is matched; the simulator uses OpenAI's 128 tokens.
+_IMPLICIT_CACHE_MINIMUM: Final[dict[str, int]] = {"gemini-2.5-flash": 1024, "gemini-2.5-pro": 4096}
 _API: Final = "/v1beta"
 _STATUS_NAMES: Final[dict[int, str]] = {
     400: "INVALID_ARGUMENT",
@@ -630,10 +634,12 @@ class _Reply:
     chunks: list[str]
     calls: list[tuple[str, dict[str, Any]]]
     finish_reason: str
-    prompt_tokens: int
+    prompt_tokens: int  # cached ones included, as Gemini counts them
     thinking: bool = False
     thoughts: list[str] = field(default_factory=list)  # returned thought text, in chunks
     thought_tokens: int = 0
+    # Prompt tokens served from the implicit cache.
+    cached_tokens: int = 0
 
     @property
     def output_tokens(self) -> int:
@@ -641,12 +647,15 @@ class _Reply:
 
     def usage(self, output: int | None = None) -> dict[str, Any]:
         produced = self.output_tokens if output is None else output
-        usage = {
+        usage: dict[str, Any] = {
             "promptTokenCount": self.prompt_tokens,
             "candidatesTokenCount": produced,
             "totalTokenCount": self.prompt_tokens + produced + self.thought_tokens,
             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": self.prompt_tokens}],
         }
+        if self.cached_tokens:
+            usage["cachedContentTokenCount"] = self.cached_tokens
+            usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": self.cached_tokens}]
         if self.thought_tokens:
             usage["thoughtsTokenCount"] = self.thought_tokens
         return usage
@@ -776,6 +785,29 @@ class GeminiSimulator(SimulatorServer):
         self, api_key: str | None = DEFAULT_API_KEY, host: str = "127.0.0.1", *, port: int = 0
     ) -> None:
         super().__init__(api_key, host, port=port)
+        # The project's implicit prompt cache.
+        self.prompt_cache = PromptCache()
+
+    def reset(self) -> None:
+        super().reset()
+        self.prompt_cache.clear()
+
+    def _cached_tokens(self, model: str, body: dict[str, Any]) -> int:
+        """What implicit caching serves of this prompt: the longest prefix seen before (system
+        instruction, tools and contents, in order)."""
+        minimum = _IMPLICIT_CACHE_MINIMUM.get(model)
+        if minimum is None:
+            return 0
+        turns = [("system", (body.get("systemInstruction") or {}).get("parts") or [])]
+        turns += [(turn.get("role", "user"), turn.get("parts") or []) for turn in body.get("contents") or []]
+        tokens = [
+            f"{role}:{word}"
+            for role, parts in turns
+            for part in parts
+            if isinstance(part, dict)
+            for word in str(part.get("text", "")).split()
+        ]
+        return self.prompt_cache.automatic(compact_json([model, body.get("tools")]), tokens, minimum)
 
     async def dispatch(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
         path, method = request.path, request.method
@@ -884,6 +916,7 @@ class GeminiSimulator(SimulatorServer):
         except _ApiError as err:
             return await self._send(request, exchange, err.code, err.body())
         reply = _plan_reply(checked, behaviour)
+        reply.cached_tokens = self._cached_tokens(model, body)
         response_id = random_id("", 22)
         if not streaming:
             return await self._send(request, exchange, 200, _unary_body(reply, model, response_id), behaviour)

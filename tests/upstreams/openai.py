@@ -39,6 +39,7 @@ from tests.upstreams.base import (
     word_chunks,
 )
 from tests.upstreams.embeddings import OPENAI_EMBEDDING_MODELS, EmbeddingRefusedError, openai_embeddings
+from tests.upstreams.prompt_cache import PromptCache
 
 __all__ = [
     "DIALECT_MODELS",
@@ -731,6 +732,8 @@ def _validate_chat(body: Any, rules: ChatRules | None = None) -> _ChatRequest:
                 param="stop",
                 code="array_above_max_length",
             )
+    if "prompt_cache_key" in body and not isinstance(body["prompt_cache_key"], str):
+        raise _invalid_type("prompt_cache_key", "a string", body["prompt_cache_key"])
     tool_names = _validate_tools(body)
     _validate_tool_choice(body, tool_names)
     _validate_response_format(body, prompt_text)
@@ -778,6 +781,9 @@ class _Reply:
     def reasoning_tokens(self) -> int:
         return len(self.reasoning_chunks) + self.hidden_reasoning
 
+    # Prompt tokens read from the account's prompt cache (OpenAI caches on its own).
+    cached_tokens: int = 0
+
     @property
     def completion_tokens(self) -> int:
         # One "token" per stream chunk that carries part of the answer.
@@ -793,7 +799,7 @@ class _Reply:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": self.reasoning_tokens,
                 "audio_tokens": 0,
@@ -970,11 +976,26 @@ class OpenAISimulator(SimulatorServer):
         self.ignored_fields: list[str] = []
         self._chat_rules = _rules(dialect, self.models)
         self.embedding_models = dict(OPENAI_EMBEDDING_MODELS[dialect])
+        # OpenAI's automatic prompt cache (the other dialects report none).
+        self.prompt_cache = PromptCache()
 
     def reset(self) -> None:
         super().reset()
         self.reasoning = None
         self.ignored_fields.clear()
+        self.prompt_cache.clear()
+
+    def _cached_tokens(self, chat: _ChatRequest, body: dict[str, Any]) -> int:
+        """What OpenAI's automatic cache serves of this prompt: the longest prefix seen before, per
+        model and prompt_cache_key (which picks the cache machine), tools first."""
+        if self.dialect != "openai":
+            return 0
+        scope = compact_json([chat.model, body.get("prompt_cache_key"), body.get("tools")])
+        tokens: list[str] = []
+        for message in body["messages"]:
+            words = _content_text(message.get("content")).split()
+            tokens.extend(f"{message['role']}:{word}" for word in words)
+        return self.prompt_cache.automatic(scope, tokens)
 
     async def dispatch(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
         path, method = request.path, request.method
@@ -1155,6 +1176,7 @@ class OpenAISimulator(SimulatorServer):
         except _ApiError as err:
             return await self._send_error(request, exchange, err, behaviour)
         reply = _plan_reply(chat, behaviour, self.reasoning if self._reasoning_field() else None)
+        reply.cached_tokens = self._cached_tokens(chat, body)
         completion_id = random_id("chatcmpl-", 29)
         created = int(time.time())
         if not chat.stream:

@@ -59,6 +59,13 @@ class DeploymentSettings(Strict):
     input_price_per_mtok: float | None = Field(default=None, ge=0)
     # See input_price_per_mtok.
     output_price_per_mtok: float | None = Field(default=None, ge=0)
+    # Prompt tokens read from / written to the provider's prompt cache (1h: writes that asked for
+    # the 1-hour lifetime). Unset: the model family's multiple of the input price (pricing.py).
+    cache_read_price_per_mtok: float | None = Field(default=None, ge=0)
+    # Prompt tokens written to the prompt cache with the default (5-minute) lifetime.
+    cache_write_price_per_mtok: float | None = Field(default=None, ge=0)
+    # Prompt tokens written with the 1-hour lifetime.
+    cache_write_1h_price_per_mtok: float | None = Field(default=None, ge=0)
     # What this deployment can serve (the capability filter).
     capabilities: CapabilitySettings = CapabilitySettings()
     # Bulkhead and the provider's own rate limits.

@@ -37,6 +37,7 @@ from llmgateway.errors import GatewayError, as_gateway_error, shown
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.tracing import finish_reason_name
+from llmgateway.providers.cache_breakpoints import asks_long_cache
 from llmgateway.reasons import Code
 from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.kinds import RoutedRequest
@@ -216,6 +217,7 @@ class Core:
         response.usage.cost_usd = cost_usd(
             prices_for(deployment.settings, response.model or deployment.upstream_model(request.model)),
             response.usage,
+            long_cache_writes=asks_long_cache(request),
         )
         call.usage = response.usage
         call.finish_reason = finish_reason_name(response.finish_reason)
@@ -278,7 +280,9 @@ class Core:
                     cap=output_cap(
                         generation.max_output_tokens if generation.HasField("max_output_tokens") else None
                     ),
-                    price=functools.partial(handle.deployment.cost, request.model),
+                    price=functools.partial(
+                        handle.deployment.cost, request.model, long_cache_writes=asks_long_cache(request)
+                    ),
                 )
                 async with aclosing(_redacted(pii, noted(relayed, assembler))) as messages:
                     async for message in messages:

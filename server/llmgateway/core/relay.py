@@ -41,7 +41,14 @@ def output_cap(max_output_tokens: int | None) -> int | None:
 def _merge_usage(total: chat_pb2.Usage, update: chat_pb2.Usage) -> None:
     # Providers report usage in pieces (Anthropic: input at the start, output at the end) or once;
     # a non-zero figure always replaces the earlier one because each is cumulative.
-    for field in ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "total_tokens"):
+    for field in (
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_write_input_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+    ):
         value = getattr(update, field)
         if value:
             setattr(total, field, value)

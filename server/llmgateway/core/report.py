@@ -43,6 +43,7 @@ def ended(call: CallRecord, code: Code, *, access_log: bool) -> None:
             ("input", usage.input_tokens),
             ("output", usage.output_tokens),
             ("cached", usage.cached_input_tokens),
+            ("cache_write", usage.cache_write_input_tokens),
             ("reasoning", usage.reasoning_tokens),
         ):
             if count:
@@ -92,6 +93,7 @@ def _log(call: CallRecord, code: Code, elapsed: float) -> None:
                 "input_tokens": call.usage.input_tokens,
                 "output_tokens": call.usage.output_tokens,
                 "cached_tokens": call.usage.cached_input_tokens,
+                "cache_write_tokens": call.usage.cache_write_input_tokens,
                 "reasoning_tokens": call.usage.reasoning_tokens,
                 "cost_usd": cost_for_people(call.usage.cost_usd),
                 "cache": call.cache,

@@ -14,6 +14,7 @@ from google.protobuf import struct_pb2
 
 from llmgateway.config import LimitsSettings
 from llmgateway.errors import FieldViolation, invalid_argument
+from llmgateway.providers.cache_breakpoints import violations as cache_breakpoint_violations
 from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.reasoning.ask import violations as reasoning_violations
 from llmgateway.routing.kinds import RoutedRequest
@@ -224,6 +225,7 @@ def validate_request(request: chat_pb2.ChatRequest, limits: LimitsSettings) -> N
         *_messages(request, limits),
         *_generation(request.generation_config),
         *_tools(request),
+        *cache_breakpoint_violations(request),
     ]
     if violations:
         raise invalid_argument(violations)

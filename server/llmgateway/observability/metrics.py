@@ -88,7 +88,7 @@ class GatewayMetrics:
             ["method"], buckets=_OVERHEAD_BUCKETS, registry=r,
         )  # fmt: skip
         self.tokens = Counter(
-            "llmgateway_tokens", "Tokens by direction (input, output, cached, reasoning).",
+            "llmgateway_tokens", "Tokens by direction (input, output, cached, cache_write, reasoning).",
             ["model", "provider", "direction"], registry=r,
         )  # fmt: skip
         self.finishes = Counter(

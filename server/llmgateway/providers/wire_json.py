@@ -86,14 +86,22 @@ class FinishReasons:
 
 
 def usage(
-    input_tokens: int, output_tokens: int, *, cached: int = 0, reasoning: int = 0, total: int = 0
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    cached: int = 0,
+    cache_write: int = 0,
+    reasoning: int = 0,
+    total: int = 0,
 ) -> chat_pb2.Usage:
-    """A Usage from counts already in v1's meaning (input counts cached tokens, output reasoning
-    ones); `total` is the provider's own where it sends one, else input plus output."""
+    """A Usage from counts already in v1's meaning (input counts tokens read from and written to the
+    prompt cache, output reasoning ones); `total` is the provider's own where it sends one, else
+    input plus output."""
     return chat_pb2.Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_input_tokens=cached,
+        cache_write_input_tokens=cache_write,
         reasoning_tokens=reasoning,
         total_tokens=total or input_tokens + output_tokens,
     )

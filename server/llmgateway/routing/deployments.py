@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from llmgateway.config import DeploymentSettings, ProviderSettings
 from llmgateway.providers.base import Provider
-from llmgateway.routing.pricing import cost_usd, known_prices
+from llmgateway.routing.pricing import FREE, Prices, cost_usd, known_prices
 from llmgateway.v1 import chat_pb2
 
 
@@ -23,7 +23,7 @@ class Deployment:
     # which callers choose freely; it is looked up per call (cheap) rather than cached, since a
     # cache keyed by caller input would grow without bound.
     _price_varies: bool = field(init=False, repr=False)
-    _fixed_price: tuple[float, float] | None = field(init=False, repr=False)
+    _fixed_price: Prices | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._price_varies = "{model}" in self.settings.model
@@ -37,18 +37,18 @@ class Deployment:
         """The model name to send upstream; glob models substitute the requested name."""
         return self.settings.model.replace("{model}", requested)
 
-    def prices(self, requested: str | None) -> tuple[float, float] | None:
-        """(input, output) USD per million tokens that the gateway would charge for a call of the
+    def prices(self, requested: str | None) -> Prices | None:
+        """The USD per million tokens that the gateway would charge for a call of the
         requested model here (pricing.prices_for), or None when the price is unknown. Without a
         requested name a glob deployment is priced as its unsubstituted model: usually unknown."""
         if not self._price_varies or requested is None:
             return self._fixed_price
         return known_prices(self.settings, self.upstream_model(requested))
 
-    def cost(self, requested: str, usage: chat_pb2.Usage) -> float:
+    def cost(self, requested: str, usage: chat_pb2.Usage, *, long_cache_writes: bool = False) -> float:
         """What `usage` is charged on this deployment for the requested model (an unknown price
-        charges nothing, as pricing.prices_for)."""
-        return cost_usd(self.prices(requested) or (0.0, 0.0), usage)
+        charges nothing, as pricing.prices_for); `long_cache_writes` as pricing.cost_usd."""
+        return cost_usd(self.prices(requested) or FREE, usage, long_cache_writes=long_cache_writes)
 
     def estimated_cost(self, requested: str | None, prompt_tokens: int, output_tokens: int) -> float | None:
         """What the call would cost here, or None when the price is unknown."""

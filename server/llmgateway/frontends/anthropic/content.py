@@ -3,8 +3,9 @@
 A user turn's `tool_result` blocks become one ROLE_TOOL message (v1 keeps tool results apart) and
 its other blocks the ROLE_USER message after it; assistant turns carry text, tool calls, signed
 thinking and redacted thinking (their signer read back from the door's prefix, signatures.py).
-Blocks v1 cannot carry (documents, server tools, search results ...)
-and block options it cannot carry (cache_control, citations) are refused with the parameter named.
+Blocks v1 cannot carry (documents, server tools, search results ...) and block options it cannot
+carry (citations) are refused with the parameter named; cache_control becomes the part's cache
+breakpoint.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import binascii
 
 import orjson
 
+from llmgateway.frontends.anthropic.cache_control import marked
 from llmgateway.frontends.anthropic.errors import invalid
 from llmgateway.frontends.anthropic.wire import (
     JsonObject,
@@ -31,7 +33,7 @@ from llmgateway.v1 import content_pb2
 
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 # Options of every block that v1 has no place for; null (or an empty list) asks for nothing.
-_UNCARRIED = ("cache_control", "citations")
+_UNCARRIED = ("citations",)
 _USER_BLOCKS = ("text", "image", "tool_result")
 _ASSISTANT_BLOCKS = ("text", "tool_use", "thinking", "redacted_thinking")
 
@@ -140,15 +142,19 @@ def _assistant_part(path: str, block: JsonObject) -> Part:
 
 
 def _text(path: str, block: JsonObject) -> Part:
-    only_keys(path, block, ("type", "text"), _UNCARRIED)
+    only_keys(path, block, ("type", "text", "cache_control"), _UNCARRIED)
     text = string(at(path, "text"), required(path, block, "text"))
     if not text:
         raise invalid(path, "text content blocks must be non-empty")
-    return Part(text=text)
+    return marked(Part(text=text), path, block)
 
 
 def _image(path: str, block: JsonObject) -> Part:
-    only_keys(path, block, ("type", "source"), _UNCARRIED)
+    return marked(_image_source(path, block), path, block)
+
+
+def _image_source(path: str, block: JsonObject) -> Part:
+    only_keys(path, block, ("type", "source", "cache_control"), _UNCARRIED)
     where = at(path, "source")
     source = json_object(where, required(path, block, "source"))
     kind = string(at(where, "type"), required(where, source, "type"))
@@ -173,19 +179,20 @@ def _image(path: str, block: JsonObject) -> Part:
 
 
 def _tool_use(path: str, block: JsonObject) -> Part:
-    only_keys(path, block, ("type", "id", "name", "input"), ("cache_control", "caller"))
+    only_keys(path, block, ("type", "id", "name", "input", "cache_control"), ("caller",))
     call_input = json_object(at(path, "input"), required(path, block, "input"))
-    return Part(
+    part = Part(
         tool_call=content_pb2.ToolCall(
             id=string(at(path, "id"), required(path, block, "id"), non_empty=True),
             name=string(at(path, "name"), required(path, block, "name"), non_empty=True),
             arguments_json=orjson.dumps(call_input).decode(),
         )
     )
+    return marked(part, path, block)
 
 
 def _tool_result(path: str, block: JsonObject) -> Part:
-    only_keys(path, block, ("type", "tool_use_id", "content", "is_error"), ("cache_control",))
+    only_keys(path, block, ("type", "tool_use_id", "content", "is_error", "cache_control"))
     result = content_pb2.ToolResult(
         tool_call_id=string(at(path, "tool_use_id"), required(path, block, "tool_use_id"), non_empty=True),
         is_error=boolean(at(path, "is_error"), block["is_error"]) if present(block, "is_error") else False,
@@ -201,4 +208,4 @@ def _tool_result(path: str, block: JsonObject) -> Part:
             inner = json_object(inner_path, item)
             kind = _kind(inner_path, inner, ("text", "image"))
             result.content.append(_text(inner_path, inner) if kind == "text" else _image(inner_path, inner))
-    return Part(tool_result=result)
+    return marked(Part(tool_result=result), path, block)

@@ -34,12 +34,13 @@ def stop_reason(finish: chat_pb2.FinishReason.ValueType) -> str:
 
 
 def usage(value: chat_pb2.Usage) -> Block:
-    """Anthropic counts input tokens without those read from the prompt cache; v1 counts them in."""
-    cached = value.cached_input_tokens
+    """Anthropic counts input tokens without those read from or written to the prompt cache; v1
+    counts them in."""
+    cached, written = value.cached_input_tokens, value.cache_write_input_tokens
     return {
-        "input_tokens": max(value.input_tokens - cached, 0),
+        "input_tokens": max(value.input_tokens - cached - written, 0),
         "output_tokens": value.output_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from google.protobuf import struct_pb2
 
+from llmgateway.frontends.anthropic.cache_control import breakpoint_of
 from llmgateway.frontends.anthropic.errors import invalid, not_carried
 from llmgateway.frontends.anthropic.wire import (
     at,
@@ -18,10 +19,9 @@ from llmgateway.frontends.anthropic.wire import (
 )
 from llmgateway.v1 import content_pb2
 
-_TOOL_KEYS = ("name", "description", "input_schema", "type")
+_TOOL_KEYS = ("name", "description", "input_schema", "type", "cache_control")
 # Options of Anthropic's tool definitions that v1's Tool cannot carry; null asks for nothing.
 _TOOL_OPTIONS = (
-    "cache_control",
     "strict",
     "defer_loading",
     "allowed_callers",
@@ -61,6 +61,7 @@ def _tool(path: str, value: object) -> content_pb2.Tool:
         name=string(at(path, "name"), required(path, tool, "name"), non_empty=True),
         description=string(at(path, "description"), description) if description is not None else "",
         parameters=parameters,
+        cache_breakpoint=breakpoint_of(path, tool),
     )
 
 

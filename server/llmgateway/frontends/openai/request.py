@@ -28,6 +28,7 @@ from llmgateway.frontends.openai.params import (
     only_known,
     refused,
 )
+from llmgateway.providers.cache_breakpoints import PROMPT_CACHE_KEY_LABEL
 from llmgateway.reasoning.ask import EFFORT_LABEL, EFFORTS, ReasoningAsk, ask_in
 from llmgateway.v1 import chat_pb2, content_pb2
 
@@ -45,7 +46,6 @@ _NOT_CARRIED = {
     "web_search_options": "web search",
     "store": "stored completions",
     "service_tier": "service tiers",
-    "prompt_cache_key": "prompt cache keys",
     "safety_identifier": "safety identifiers",
     "functions": "the deprecated 'functions' (use tools)",
     "function_call": "the deprecated 'function_call' (use tool_choice)",
@@ -78,6 +78,7 @@ _TRANSLATED = frozenset(
         "user",
         "metadata",
         "reasoning_effort",
+        "prompt_cache_key",
     }
 )
 _KNOWN = _TRANSLATED | frozenset(_NOT_CARRIED)
@@ -218,7 +219,7 @@ def _sampling(call: ChatCall, body: JsonObject) -> None:
 
 
 def _labels(call: ChatCall, body: JsonObject) -> None:
-    """`metadata` and `user` become v1 labels: the gateway's own key-value pairs for routing rules,
+    """`metadata`, `user` and `prompt_cache_key` become v1 labels: the gateway's own key-value pairs for routing rules,
     logs and cost attribution, which is what they are for on OpenAI's side of the API too."""
     labels = call.request.labels
     metadata = body.get("metadata")
@@ -232,6 +233,13 @@ def _labels(call: ChatCall, body: JsonObject) -> None:
             raise refused("user", "'user' and metadata.user disagree; send the end user's id once.")
         labels[USER_LABEL] = user
         call.names[f"labels[{USER_LABEL}]"] = "user"
+    if body.get("prompt_cache_key") is not None:
+        # v1 carries the key as a request label until GenerationConfig has a field for it.
+        key = a_string("prompt_cache_key", body["prompt_cache_key"])
+        if labels.get(PROMPT_CACHE_KEY_LABEL, key) != key:
+            raise refused("prompt_cache_key", "'prompt_cache_key' and metadata.prompt_cache_key disagree.")
+        labels[PROMPT_CACHE_KEY_LABEL] = key
+        call.names[f"labels[{PROMPT_CACHE_KEY_LABEL}]"] = "prompt_cache_key"
 
 
 def _reasoning_effort(call: ChatCall, body: JsonObject) -> None:

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from llmgateway.errors import unsupported_capability
+from llmgateway.providers.anthropic.cache_control import check_marks, mark_each_block, mark_last_block
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.providers.wire_request import (
@@ -60,6 +61,7 @@ async def _user_blocks(provider: str, parts: list[content_pb2.Part], fetcher: Me
             blocks.append(await _media_block(provider, part.media, fetcher))
         else:
             raise unsupported_capability(provider, f"{kind} parts in user messages")
+        mark_last_block(blocks, part)
     return blocks
 
 
@@ -102,12 +104,16 @@ def _assistant_blocks(provider: str, index: int, message: content_pb2.Message) -
                 blocks.append(block)
         else:
             raise unsupported_capability(provider, f"{kind} parts in assistant messages")
+        mark_last_block(blocks, part)
     return blocks
 
 
 async def _tool_result_block(provider: str, result: content_pb2.ToolResult, fetcher: MediaFetcher) -> Block:
     content: str | list[Block]
-    if all(part.WhichOneof("kind") == "text" for part in result.content):
+    # Joined into one string only when no inner part is a breakpoint (a string has no block to mark).
+    if all(
+        part.WhichOneof("kind") == "text" and not part.HasField("cache_breakpoint") for part in result.content
+    ):
         content = "".join(part.text for part in result.content)
     else:
         content = await _user_blocks(provider, list(result.content), fetcher)
@@ -123,9 +129,9 @@ async def _turn(
     if message.role == content_pb2.ROLE_ASSISTANT:
         return "assistant", _assistant_blocks(provider, index, message)
     if message.role == content_pb2.ROLE_TOOL:
-        return "user", [
-            await _tool_result_block(provider, part.tool_result, fetcher) for part in message.parts
-        ]
+        results = [await _tool_result_block(provider, part.tool_result, fetcher) for part in message.parts]
+        mark_each_block(message.parts, results)
+        return "user", results
     return "user", await _user_blocks(provider, list(message.parts), fetcher)
 
 
@@ -146,8 +152,11 @@ async def _messages(
                 if part.WhichOneof("kind") != "text":
                     raise unsupported_capability(provider, "non-text system prompts")
                 system.append({"type": "text", "text": part.text})
+                mark_last_block(system, part)
+            mark_last_block(system, message)
             continue
         role, blocks = await _turn(provider, index, message, fetcher)
+        mark_last_block(blocks, message)
         if blocks:
             append_turn(turns, role, "content", blocks)
     for turn in turns:
@@ -225,6 +234,7 @@ def _tools(request: chat_pb2.ChatRequest) -> Block:
             for tool in request.tools
         ]
     }
+    mark_each_block(request.tools, body["tools"])
     choice = _tool_choice(request.tool_choice)
     if request.tool_choice.disable_parallel_tool_calls and (choice or {}).get("type") != "none":
         # The flag lives in tool_choice (not with "none", where no tool is called at all).
@@ -258,4 +268,5 @@ async def build_body(
         body["system"] = system
     if stream:
         body["stream"] = True
+    check_marks(provider, body)
     return body

@@ -40,7 +40,7 @@ class UsageTotals:
 
     def proto(self) -> chat_pb2.Usage:
         total_input = self.uncached_input + self.cache_creation + self.cache_read
-        return usage(total_input, self.output, cached=self.cache_read)
+        return usage(total_input, self.output, cached=self.cache_read, cache_write=self.cache_creation)
 
 
 def _parts(errors: UpstreamErrors, blocks: list[Any]) -> list[content_pb2.Part]:

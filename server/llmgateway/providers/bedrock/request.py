@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from llmgateway.errors import unsupported_capability
+from llmgateway.providers.bedrock.cache_points import check_count, mark_after, strip_points, tools_with_points
 from llmgateway.providers.media import MediaFetcher, media_bytes
 from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.providers.wire_request import (
@@ -49,6 +50,12 @@ def model_family(model_id: str) -> str:
             bare = bare[len(prefix) :]
             break
     return bare.split(".", 1)[0]
+
+
+def _caches_prompts(model_id: str) -> bool:
+    """Whether the model takes cache points: Claude and Nova do (Bedrock's prompt caching)."""
+    family = model_family(model_id)
+    return family == "anthropic" or (family == "amazon" and "nova" in model_id)
 
 
 def _top_k_fields(provider: str, model_id: str, top_k: int) -> dict[str, Any]:
@@ -130,6 +137,7 @@ async def _blocks(
             block = _reasoning_block(part.reasoning)
             if block is not None:
                 blocks.append(block)
+        mark_after(blocks, part)
     return blocks
 
 
@@ -144,10 +152,15 @@ async def _conversation(
         if message.role in (content_pb2.ROLE_SYSTEM, content_pb2.ROLE_DEVELOPER):
             if any(part.WhichOneof("kind") != "text" for part in message.parts):
                 raise unsupported_capability(provider, "non-text parts in system messages")
-            system.extend({"text": part.text} for part in message.parts)
+            for part in message.parts:
+                system.append({"text": part.text})
+                mark_after(system, part)
+            mark_after(system, message)
             continue
         role = "assistant" if message.role == content_pb2.ROLE_ASSISTANT else "user"
-        append_turn(messages, role, "content", await _blocks(provider, index, message, fetcher))
+        blocks = await _blocks(provider, index, message, fetcher)
+        mark_after(blocks, message)
+        append_turn(messages, role, "content", blocks)
     return system, messages
 
 
@@ -221,6 +234,7 @@ def _tool_config(provider: str, request: chat_pb2.ChatRequest, messages: list[Bl
             raise unsupported_capability(provider, "tool_choice none in a conversation with tool calls")
         return {}
     tools = [{"toolSpec": tool_definition(tool, "inputSchema", wrapped_in="json")} for tool in request.tools]
+    tools = tools_with_points(request.tools, tools)
     config: dict[str, Any] = {"tools": tools}
     if mode == content_pb2.ToolChoice.MODE_AUTO:
         config["toolChoice"] = {"auto": {}}
@@ -242,4 +256,8 @@ async def build_body(
     body.update(_inference(provider, request.generation_config, model_id))
     _thinking(provider, request, messages, body)
     body.update(_tool_config(provider, request, messages))
+    if _caches_prompts(model_id):
+        check_count(provider, body)
+    else:
+        strip_points(body)
     return body

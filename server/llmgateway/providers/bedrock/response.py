@@ -23,12 +23,14 @@ def wire_usage(wire: object) -> chat_pb2.Usage:
     if not isinstance(wire, dict):
         return chat_pb2.Usage()
     cached = json_int(wire.get("cacheReadInputTokens"))
+    written = json_int(wire.get("cacheWriteInputTokens"))
     # Bedrock's inputTokens leaves out tokens read from or written to the prompt cache; v1's input
     # counts every prompt token.
     return usage(
-        json_int(wire.get("inputTokens")) + cached + json_int(wire.get("cacheWriteInputTokens")),
+        json_int(wire.get("inputTokens")) + cached + written,
         json_int(wire.get("outputTokens")),
         cached=cached,
+        cache_write=written,
     )
 
 

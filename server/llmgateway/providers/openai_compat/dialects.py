@@ -43,10 +43,14 @@ class OpenAIDialect:
     embeddings_dimensions: bool = True
     # vLLM switches a hybrid model's thinking through its chat template (`enable_thinking`).
     thinking_template_switch: bool = False
+    # OpenAI takes `prompt_cache_key` (routing among its prompt caches); Azure's dated api-versions,
+    # vLLM and Together do not know it (Together and Azure refuse unknown fields), and cache
+    # automatically without it.
+    prompt_cache_key: bool = False
 
 
 _DIALECTS = {
-    "openai": OpenAIDialect(),
+    "openai": OpenAIDialect(prompt_cache_key=True),
     "vllm": OpenAIDialect(
         max_tokens_field="max_tokens",
         supports_top_k=True,

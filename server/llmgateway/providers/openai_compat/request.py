@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from llmgateway.errors import unsupported_capability
+from llmgateway.providers.cache_breakpoints import prompt_cache_key
 from llmgateway.providers.openai_compat.dialects import OpenAIDialect
 from llmgateway.providers.wire_json import struct_to_dict
 from llmgateway.providers.wire_request import (
@@ -175,6 +176,8 @@ def build_body(
         **_tools(request),
         **_reasoning(request, upstream_model, dialect),
     )
+    if dialect.prompt_cache_key and (key := prompt_cache_key(request)):
+        body["prompt_cache_key"] = key
     if stream:
         body["stream"] = True
         if dialect.stream_usage:
