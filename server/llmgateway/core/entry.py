@@ -105,7 +105,7 @@ class Entry:
             _fail_fast_if_breakers_open(runtime, request.model)
             self.who = who = authenticated(runtime, self._caller)
             if who is not None:
-                self._call.tenant = who.tenant
+                self._call.tenant, self._call.key_id = who.tenant, who.key_id
                 check_model(who, request)
                 tokens = estimate.prompt_tokens(request) + estimate.output_tokens(request)
                 self.ticket = await runtime.admission.admit(who, tokens)
