@@ -20,6 +20,7 @@ from llmgateway.config import (
     split_host_port,
 )
 from llmgateway.config.defaults import load_or_default
+from llmgateway.ledger.recorder import prepare_schema
 from llmgateway.ledger.schema_command import schema_command
 from llmgateway.ledger.schema_version import SchemaError
 from llmgateway.observability.logging_setup import configure_logging
@@ -127,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(observability.log_format, args.log_level or observability.log_level)
     level = args.log_level or observability.log_level
     workers = worker_count(args.workers, config)
-    if workers > 1:
-        return supervise(config, args.config, args.listen, workers, level)
     try:
+        if workers > 1:
+            if config.ledger.active:
+                prepare_schema(config.ledger)
+            return supervise(config, args.config, args.listen, workers, level)
         event_loop.run(
             serve(config, args.listen, load=lambda: load_or_default(args.config)), config.server.event_loop
         )

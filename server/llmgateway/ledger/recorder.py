@@ -19,6 +19,19 @@ from llmgateway.observability.metrics import GatewayMetrics
 _log = logging.getLogger(__name__)
 
 
+def prepare_schema(settings: LedgerSettings) -> None:
+    """The schema check (and migration, when configured) once, before worker processes start, so
+    a refusal is one clear message rather than one per worker. SchemaError when refused; a database
+    that cannot be reached is left to the workers (they start and spool)."""
+    engine = create_engine(settings)
+    try:
+        ensure_current(engine, migrate=settings.migrates_on_start)
+    except SQLAlchemyError:
+        pass
+    finally:
+        engine.dispose()
+
+
 class Ledger:
     """Where settled calls go. Use `await Ledger.open(...)`, then `record`, then `aclose`."""
 
