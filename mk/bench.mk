@@ -55,3 +55,7 @@ bench-step: bench-tools  ## measure this tree for the optimisation table: make b
 bench-bodies: install  ## probe latency while 20 calls at once get 60 MiB upstream bodies, plain then gzip (~30 s): bench/out/big-bodies-*.json
 	$(PY) -m bench.big_bodies
 	$(PY) -m bench.big_bodies --gzip
+
+.PHONY: bench-ledger
+bench-ledger: bench-tools  ## the spend ledger on vs off: calls/s and CPU per call (~3 min), merged into bench/RESULTS.md
+	GOBIN=$(GOBIN) $(PY) -m bench.ledger_cost --write

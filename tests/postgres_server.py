@@ -135,7 +135,7 @@ class PostgresServer:
     def create_database(self, name: str) -> str:
         """A new database; its SQLAlchemy URL."""
         with psycopg.connect(self.url(driver="postgresql"), autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            connection.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
     def stop(self) -> None:

@@ -31,8 +31,10 @@ pytest_plugins = ["tests.postgres_fixtures"]
 @pytest.fixture(params=["sqlite", "postgresql"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> LedgerSettings:
     if request.param == "sqlite":
-        return LedgerSettings(url=sqlite_url(tmp_path / "ledger.db"))
-    return LedgerSettings(url=request.getfixturevalue("postgres_url"), spool_dir=tmp_path / "spool")
+        return LedgerSettings.model_validate({"url": sqlite_url(tmp_path / "ledger.db")})
+    return LedgerSettings.model_validate(
+        {"url": request.getfixturevalue("postgres_url"), "spool_dir": tmp_path / "spool"}
+    )
 
 
 def test_migrations_create_the_schema_the_code_writes(settings: LedgerSettings) -> None:

@@ -58,6 +58,10 @@ def row(**fields: Any) -> dict[str, Any]:
     }
 
 
+def ledger_settings(**fields: Any) -> LedgerSettings:
+    return LedgerSettings.model_validate(fields)
+
+
 def counted(metrics: GatewayMetrics, outcome: str) -> float:
     return metrics.registry.get_sample_value("llmgateway_ledger_records_total", {"outcome": outcome}) or 0.0
 
@@ -72,7 +76,7 @@ def writer_for(settings: LedgerSettings, metrics: GatewayMetrics) -> LedgerWrite
 
 def test_submit_never_waits_on_a_database_that_holds_its_writes(tmp_path: Path) -> None:
     database = tmp_path / "ledger.db"
-    settings = LedgerSettings(
+    settings = ledger_settings(
         url=sqlite_url(database), queue_bound=100, batch_size=20, flush_interval_s=0.01, retry_interval_s=0.1
     )
     metrics = GatewayMetrics()
@@ -99,7 +103,7 @@ def test_submit_never_waits_on_a_database_that_holds_its_writes(tmp_path: Path) 
 
 
 def test_a_record_the_database_refuses_is_set_aside(postgres_url: str, tmp_path: Path) -> None:
-    settings = LedgerSettings(url=postgres_url, spool_dir=tmp_path / "spool", flush_interval_s=0.01)
+    settings = ledger_settings(url=postgres_url, spool_dir=tmp_path / "spool", flush_interval_s=0.01)
     metrics = GatewayMetrics()
     writer = writer_for(settings, metrics)
     good = [row() for _ in range(5)]
@@ -135,4 +139,4 @@ def test_the_spool_skips_a_torn_line_and_adopts_a_dead_process_files(tmp_path: P
 @pytest.mark.parametrize("url", ["sqlite:///:memory:", "postgresql+psycopg://u:p@h/db"])
 def test_a_server_or_memory_database_needs_a_spool_dir(url: str) -> None:
     with pytest.raises(ValueError, match="spool_dir"):
-        LedgerSettings(url=url)
+        ledger_settings(url=url)
