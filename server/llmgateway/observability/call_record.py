@@ -8,8 +8,8 @@ parameter through every layer.
 from __future__ import annotations
 
 import contextvars
+import os
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -27,8 +27,9 @@ class CallRecord:
     frontend: str = "grpc"  # the front door the call came through (a metric label)
     started: float = field(default_factory=time.perf_counter)
     started_at: float = field(default_factory=time.time)  # wall clock (the ledger's timestamp)
-    # Unique per call, made here (a caller's request_id may repeat): the ledger record's key.
-    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Unique per call, made here (a caller's request_id may repeat): the ledger record's key. 128
+    # random bits, as hex: a uuid4's randomness at a quarter of uuid.uuid4()'s CPU.
+    call_id: str = field(default_factory=lambda: os.urandom(16).hex())
     request_id: str = ""
     requested_model: str = ""
     model: str = "unknown"  # the configured model that served (bounded: a metric label)
