@@ -17,9 +17,11 @@ import pytest
 from llmgateway.config import LedgerSettings
 from llmgateway.config.ledger import sqlite_url
 from llmgateway.ledger.database import create_engine
+from llmgateway.ledger.recorder import Ledger
 from llmgateway.ledger.schema_version import ensure_current
 from llmgateway.ledger.spool import SpoolAppender, SpoolFolder
 from llmgateway.ledger.writer import LedgerWriter
+from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.metrics import GatewayMetrics
 from tests.ledger_rows import ledger_rows
 
@@ -140,3 +142,28 @@ def test_the_spool_skips_a_torn_line_and_adopts_a_dead_process_files(tmp_path: P
 def test_a_server_or_memory_database_needs_a_spool_dir(url: str) -> None:
     with pytest.raises(ValueError, match="spool_dir"):
         ledger_settings(url=url)
+
+
+def test_a_spool_that_cannot_be_written_loses_records_loudly_but_never_fails_the_call(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    not_a_folder = tmp_path / "spool"
+    not_a_folder.write_text("a file where the spool folder should be")
+    settings = ledger_settings(url=sqlite_url(tmp_path / "ledger.db"), spool_dir=not_a_folder, queue_bound=1)
+    metrics = GatewayMetrics()
+    writer = LedgerWriter(create_engine(settings), settings, metrics, schema_checked=True)  # not started
+    for _ in range(3):
+        writer.submit(row())
+    assert counted(metrics, "lost") == 2
+    assert [r.levelname for r in caplog.records if "lost" in r.getMessage()] == ["ERROR", "ERROR"]
+
+
+def test_a_record_that_cannot_be_made_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ledger_settings(url=sqlite_url(tmp_path / "ledger.db"))
+    metrics = GatewayMetrics()
+    ledger = Ledger(LedgerWriter(create_engine(settings), settings, metrics, schema_checked=True), settings)
+    broken = CallRecord(method="Chat", metrics=metrics, labels={1: 2})  # type: ignore[dict-item]
+    ledger.record(broken, "OK", 0.01)
+    assert any(r.levelname == "ERROR" and broken.call_id in r.getMessage() for r in caplog.records)

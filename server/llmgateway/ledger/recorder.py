@@ -69,8 +69,12 @@ class Ledger:
         return cls(writer, settings)
 
     def record(self, call: CallRecord, status: str, elapsed_s: float) -> None:
-        """The call path's one step: the call's row onto the writer's queue."""
-        self._writer.submit(call_row(call, status, elapsed_s))
+        """The call path's one step: the call's row onto the writer's queue. Runs as the call is
+        settled: a bug here is logged, never turned into the call's outcome."""
+        try:
+            self._writer.submit(call_row(call, status, elapsed_s))
+        except Exception:
+            _log.exception("ledger: the record of call %s was not made", call.call_id)
 
     async def aclose(self) -> None:
         """Flush what is queued within ledger.flush_timeout_s; then the rest is spooled."""

@@ -95,7 +95,7 @@ class LedgerWriter:
         """Queue a record; beyond the bound, straight to the spool. Never blocks on the database."""
         queue = self._queue
         if len(queue) >= self._settings.queue_bound or self._abandoned:
-            self._metrics.ledger_records.labels("spooled").inc(self._overflow.append((row,)))
+            self._spool_to(self._overflow, [row])
             self._replay_at = 0.0
             return
         queue.append(row)
@@ -110,11 +110,16 @@ class LedgerWriter:
             self._wake.wait(interval)
             self._wake.clear()
             stopping = self._stopping
-            while self._write_next_batch():
-                pass
-            now = self._clock()
-            if now >= self._replay_at and (self._up or now >= self._retry_at):
-                self._replay()
+            try:
+                while self._write_next_batch():
+                    pass
+                now = self._clock()
+                if now >= self._replay_at and (self._up or now >= self._retry_at):
+                    self._replay()
+            except Exception:
+                # A bug or the spool's disk failing: logged, and the writer goes on (a dead writer
+                # would leave every later record to the overflow spool).
+                _log.exception("ledger: the writer failed; going on")
             self._metrics.ledger_queue.set(len(self._queue))
             if stopping and not self._queue:
                 return
@@ -190,7 +195,16 @@ class LedgerWriter:
 
     def _spooled(self, batch: list[Row]) -> None:
         if batch:
-            self._metrics.ledger_records.labels("spooled").inc(self._failed.append(batch))
+            self._spool_to(self._failed, batch)
+
+    def _spool_to(self, spool: SpoolAppender, rows: list[Row]) -> None:
+        """Append to a spool file; a spool that cannot be written (a full disk) loses the records,
+        which is an ERROR and counted (`lost`), never an exception on the call path."""
+        try:
+            self._metrics.ledger_records.labels("spooled").inc(spool.append(rows))
+        except OSError as error:
+            self._metrics.ledger_records.labels("lost").inc(len(rows))
+            _log.error("ledger: %d records lost: the spool cannot be written (%s)", len(rows), error)
 
     def _one_by_one(self, batch: list[Row]) -> bool:
         """A batch the database refused for its content: each record alone, so one bad record
@@ -258,9 +272,9 @@ class LedgerWriter:
             self._abandoned = True
             left = [*self._in_hand, *self._queue]
             self._queue.clear()
-        spooled = self._overflow.append(left)
+        self._spool_to(self._overflow, left)
+        spooled = len(left)
         self._overflow.seal()
-        self._metrics.ledger_records.labels("spooled").inc(spooled)
         _log.warning(
             "ledger: the database did not take the last records within %gs; %d spooled to %s",
             timeout_s,

@@ -139,7 +139,8 @@ class GatewayMetrics:
             "llmgateway_ledger_records",
             "Ledger records by what became of them: written (to the database), spooled (to the local "
             "file: the database was down or slow), replayed (from the spool into the database), "
-            "rejected (the database refused the record itself; kept in a rejected-* file).",
+            "rejected (the database refused the record itself; kept in a rejected-* file), lost (the "
+            "spool could not be written).",
             ["outcome"], registry=r,
         )  # fmt: skip
         self.ledger_write_errors = Counter(
