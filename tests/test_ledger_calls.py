@@ -203,3 +203,18 @@ async def test_a_call_id_is_recorded_once_however_often_it_is_written(
     assert [row["request_id"] for row in rows] == ["caller-chosen-1", "caller-chosen-1"]
     assert len({row["call_id"] for row in rows}) == 2
     await asyncio.sleep(0)
+
+
+async def test_a_stream_past_its_deadline_has_its_record(
+    gateway: Gateway, connect: Callable[[Gateway], Client], sim: OpenAISimulator, database: dict[str, Any]
+) -> None:
+    client = connect(gateway)
+    sim.enqueue(Behaviour(inter_token=0.3))
+    call = client.chat.ChatStream(stream_request("m", user("slow words " * 5)), timeout=1.0, metadata=AUTH)
+    with pytest.raises(grpc.aio.AioRpcError) as ended:
+        _ = [message async for message in call]
+    assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    (only,) = await rows_when_settled(database["url"], 1)
+    assert only["status"] == "DEADLINE_EXCEEDED"
+    assert only["ttft_us"] is not None, "some content reached the caller"
+    assert only["input_tokens"] > 0 and only["cost_nano_usd"] > 0, "charged what the provider bills"
