@@ -80,11 +80,12 @@ class LedgerWriter:
         self._failed = SpoolAppender(spool_dir, "writer", sync=True)  # the writer's
         self._spool = SpoolFolder(spool_dir)
         self._schema_checked = schema_checked
-        self._up = True
+        # Unreachable at start (not checked): down until the first write (the start logged it).
+        self._up = schema_checked
         self._retry_at = 0.0
         self._replay_at = 0.0  # replay at once: a spool left by an earlier process
         self._thread = threading.Thread(target=self._run, name="llmgateway-ledger", daemon=True)
-        metrics.ledger_up.set(1)
+        metrics.ledger_up.set(1 if schema_checked else 0)
 
     def start(self) -> None:
         self._thread.start()
