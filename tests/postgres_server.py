@@ -92,37 +92,41 @@ class PostgresServer:
             **self._as,
         )
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Start (again) and wait until it answers; a loaded CI machine can take many seconds."""
         if self._process is not None:
             raise RuntimeError("postgres is already running")
-        log = (self.root / "postgres.log").open("ab")
-        self._process = subprocess.Popen(
-            [
-                str(self.bin_dir / "postgres"),
-                "-D",
-                str(self.data),
-                "-p",
-                str(self.port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(self.root),  # the Unix socket here, not /var/run/postgresql
-                "-c",
-                "fsync=off",
-                "-c",
-                "max_connections=200",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            **self._as,
-        )
+        log_path = self.root / "postgres.log"
+        logged_before = log_path.stat().st_size if log_path.exists() else 0
+        with log_path.open("ab") as log:  # the child keeps its own descriptor
+            self._process = subprocess.Popen(
+                [
+                    str(self.bin_dir / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    str(self.root),  # the Unix socket here, not /var/run/postgresql
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "max_connections=200",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                **self._as,
+            )
         deadline = time.monotonic() + timeout_s
         while not self.answers():
             if self._process.poll() is not None or time.monotonic() > deadline:
+                exited = self._process.poll()
                 self.stop()
-                tail = (self.root / "postgres.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"postgres on port {self.port} did not start:\n{tail}")
+                tail = log_path.read_bytes()[logged_before:].decode(errors="replace")[-2000:]
+                raise RuntimeError(f"postgres on port {self.port} did not start (exit {exited}):\n{tail}")
             time.sleep(0.05)
 
     def answers(self) -> bool:

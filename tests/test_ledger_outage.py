@@ -27,6 +27,9 @@ from tests.ledger_rows import ledger_rows, rows_when_settled
 from tests.postgres_server import PASSWORD, PostgresServer
 
 pytest_plugins = ["tests.postgres_fixtures"]
+# Each test holds a load of its own (8 callers, database and gateway processes stopped and started):
+# run alone, after the parallel part of the suite, with time for a loaded machine.
+pytestmark = [pytest.mark.serial, pytest.mark.timeout(300)]
 
 CONCURRENCY = 8
 
