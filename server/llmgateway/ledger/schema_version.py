@@ -10,6 +10,7 @@ a lock on a file beside the database.
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# Alembic's INFO lines ("Context impl SQLiteImpl.", "Will assume transactional DDL.") come at every
+# start; the ledger logs the migration itself.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 # pg_advisory_xact_lock's key: any constant the gateway alone uses ("llmgw" + "ldgr" in ASCII).
 _ADVISORY_LOCK = 0x6C6C6D67_6C646772 - (1 << 63)
 
