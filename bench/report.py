@@ -133,6 +133,20 @@ def machine_section(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def ledger_section(ledger: dict[str, Any] | None) -> list[str]:
+    """The spend ledger on vs off (bench/ledger_cost.py), when measured."""
+    if ledger is None:
+        return []
+    return [
+        "",
+        "## The spend ledger's cost (`make bench-ledger`, bench/ledger_cost.py)",
+        "",
+        f"Measured {ledger.get('date', '?')}, load average before: {ledger.get('load', '?')}.",
+        "",
+        ledger["table"],
+    ]
+
+
 def render(results: dict[str, Any], steps: list[dict[str, Any]] | None = None) -> str:
     cols = columns(results)
     up = results.get("upstream", {})
@@ -275,6 +289,7 @@ def render(results: dict[str, Any], steps: list[dict[str, Any]] | None = None) -
     out += http_door_targets_section(results)
     out += doors_interleaved_section(results.get("doors_interleaved"))
     out += steps_section(steps or [])
+    out += ledger_section(results.get("ledger_cost"))
     litellm = results.get("litellm")
     if litellm is not None:
         out += ["", "## LiteLLM proxy (`make bench-compare`)", ""]

@@ -454,6 +454,7 @@ def gateway_config(
         config["server"]["metrics_listen"] = None
         config["auth"] = {"enabled": False}
         config["observability"] = {"access_log": False, "tracing": {"sample_ratio": 0.0}}
+        config["ledger"] = {"enabled": False}  # features on: the ledger's SQLite file beside the config
     return config
 
 

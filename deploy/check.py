@@ -51,7 +51,12 @@ def check_config(config: dict[str, Any]) -> None:
         config["auth"]["keys_file"] = str(keys)
         path = Path(tmp) / "config.yaml"
         path.write_text(yaml.safe_dump(config))
-        env = {**os.environ, "OPENAI_API_KEY": "sk-check", "ANTHROPIC_API_KEY": "sk-check"}
+        env = {
+            **os.environ,
+            "OPENAI_API_KEY": "sk-check",
+            "ANTHROPIC_API_KEY": "sk-check",
+            "LEDGER_DATABASE_URL": "postgresql+psycopg://check:check@postgres:5432/llmgateway",
+        }
         result = subprocess.run(  # noqa: S603 (our own interpreter, a file we wrote)
             [sys.executable, "-m", "llmgateway", "check-config", str(path)],
             capture_output=True,

@@ -67,3 +67,7 @@ bench-streams: bench-tools $(LITELLM_VENV)/.installed  ## streams held per core 
 
 bench-streams-quick: bench-tools  ## a short stream-capacity run (~3 min, no LiteLLM) into bench/STREAMS.md
 	GOBIN=$(GOBIN) $(PY) -m bench.stream_capacity --quick --only gateway forwarder --write
+
+.PHONY: bench-ledger
+bench-ledger: bench-tools  ## the spend ledger on vs off: calls/s and CPU per call (~3 min), merged into bench/RESULTS.md
+	GOBIN=$(GOBIN) $(PY) -m bench.ledger_cost --write

@@ -28,6 +28,7 @@ from llmgateway.frontends.grpc.stream_closing import StreamClosingInterceptor
 from llmgateway.frontends.http.doors import door_routes
 from llmgateway.frontends.http.health import HEALTH_PATHS, health_routes
 from llmgateway.frontends.http.server import HttpServer, http_body_limit
+from llmgateway.ledger.recorder import Ledger
 from llmgateway.observability.expected_events import quiet_expected_grpc_errors
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
 from llmgateway.observability.tracing import build_tracer_provider
@@ -157,6 +158,7 @@ class Gateway:
         # A worker of several: the supervisor serves /metrics for all of them.
         self._worker = worker
         self._store: Store | None = None
+        self._ledger: Ledger | None = None
         self._server: grpc.aio.Server | None = None
         self._in_flight = InFlightCalls()
         self._stopping: asyncio.Task[None] | None = None
@@ -175,6 +177,10 @@ class Gateway:
         # cover everything after and see the final status; errors are mapped to statuses. The call
         # pipeline itself is the core's, which the servicers call.
         quiet_expected_grpc_errors()
+        # First: a ledger database on a schema this build does not know stops the start here
+        # (SchemaError), before any port is taken.
+        if self.config.ledger.active:
+            self._ledger = await Ledger.open(self.config.ledger, self.metrics)
         server = grpc.aio.server(
             interceptors=[
                 StreamClosingInterceptor(),
@@ -212,6 +218,7 @@ class Gateway:
             self.metrics,
             max_concurrent_calls=self.config.routing.max_concurrent_calls,
             access_log=self.config.observability.access_log,
+            ledger=self._ledger,
         )
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(core), server)
         models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
@@ -311,9 +318,11 @@ class Gateway:
         if (
             config.server != self.config.server
             or config.routing.max_concurrent_calls != self.config.routing.max_concurrent_calls
+            or config.ledger != self.config.ledger
         ):
             _log.warning(
-                "config reload: server settings and routing.max_concurrent_calls change only on restart"
+                "config reload: server settings, routing.max_concurrent_calls and the ledger change only "
+                "on restart"
             )
         self.config = config
         self._runtimes.swap(runtime)
@@ -348,8 +357,8 @@ class Gateway:
         await stopping
 
     async def shutdown(self) -> None:
-        """Readiness NOT_SERVING → wait for load balancers to notice → stop with grace → close
-        upstream clients. Liveness stays SERVING until the very end: the process is healthy, only
+        """Readiness NOT_SERVING → wait for load balancers to notice → stop with grace → flush the
+        ledger → close upstream clients. Liveness stays SERVING until the very end: the process is healthy, only
         leaving."""
         settings = self.config.server
         self._draining = True
@@ -361,6 +370,9 @@ class Gateway:
         await asyncio.sleep(settings.drain_s)
         if self._server is not None:
             await self._stop_with_grace(self._server, settings.grace_s)
+        if self._ledger is not None:
+            # Every call has ended and handed over its record: into the database, or the spool.
+            await self._ledger.aclose()
         if self._runtimes is not None:
             await self._runtimes.aclose()
         if self._store is not None:

@@ -1,4 +1,4 @@
-"""`llmgateway serve | check-config | version`."""
+"""`llmgateway serve | check-config | version | keys create | db upgrade | db current`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from llmgateway.config import (
     split_host_port,
 )
 from llmgateway.config.defaults import load_or_default
+from llmgateway.ledger.recorder import prepare_schema
+from llmgateway.ledger.schema_command import schema_command
+from llmgateway.ledger.schema_version import SchemaError
 from llmgateway.observability.logging_setup import configure_logging
 from llmgateway.process import event_loop
 from llmgateway.process.worker_count import worker_count
@@ -71,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--tenant", required=True)
     create.add_argument("--name", default="", help="a description, e.g. the service that uses the key")
     create.add_argument("--models", nargs="*", default=["*"], help="model globs the key may use")
+    database = commands.add_parser("db", help="the spend ledger's database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    for name, text in (
+        ("upgrade", "bring the ledger database's schema to this build's revision (Alembic)"),
+        ("current", "print the ledger database's schema revision and this build's"),
+    ):
+        command = database.add_parser(name, help=text)
+        command.add_argument("--config", type=Path, help="YAML config file (default: the built-in config)")
     return parser
 
 
@@ -91,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "keys":
         return _create_key(args.tenant, args.name, args.models)
+    if args.command == "db":
+        configure_logging("text", "WARNING")
+        try:
+            return schema_command(args.db_command, load_or_default(args.config).ledger)
+        except ConfigError as error:
+            print(f"invalid config {args.config}:\n{error}", file=sys.stderr)
+            return 1
     if args.command == "check-config":
         try:
             config = load_config(args.file)
@@ -109,11 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(observability.log_format, args.log_level or observability.log_level)
     level = args.log_level or observability.log_level
     workers = worker_count(args.workers, config)
-    if workers > 1:
-        return supervise(config, args.config, args.listen, workers, level)
-    event_loop.run(
-        serve(config, args.listen, load=lambda: load_or_default(args.config)), config.server.event_loop
-    )
+    try:
+        if workers > 1:
+            if config.ledger.active:
+                prepare_schema(config.ledger)
+            return supervise(config, args.config, args.listen, workers, level)
+        event_loop.run(
+            serve(config, args.listen, load=lambda: load_or_default(args.config)), config.server.event_loop
+        )
+    except (SchemaError, ConfigError) as error:
+        logging.getLogger("llmgateway").error("not starting: %s", error)
+        return 1
     return 0
 
 

@@ -26,6 +26,7 @@ from llmgateway.config.gateway import (
     StoreSettings,
     TracingSettings,
 )
+from llmgateway.config.ledger import LedgerSettings
 from llmgateway.config.loading import load_config, parse_config
 from llmgateway.config.models import (
     DEFAULT_FALLBACK_ON,
@@ -78,6 +79,7 @@ __all__ = [
     "HealthCheckSettings",
     "KeepaliveSettings",
     "KeyPolicy",
+    "LedgerSettings",
     "LimitsSettings",
     "MediaSettings",
     "ModelKind",

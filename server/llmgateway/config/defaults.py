@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from llmgateway.config import GatewayConfig, ProviderType, load_config, parse_config
+from llmgateway.config.loading import with_ledger_beside
 
 Env = Mapping[str, str]
 
@@ -127,7 +128,15 @@ def default_config(env: Env | None = None) -> GatewayConfig:
             deployments.setdefault(model, []).append({"provider": candidate.name, "model": model})
     models = [{"name": name, "deployments": entries} for name, entries in deployments.items()]
     # Local use: no keys to hand out yet, so authentication is off (the gateway warns at start).
-    return parse_config({"providers": providers, "models": models, "auth": {"enabled": False}}, env)
+    data = {"providers": providers, "models": models, "auth": {"enabled": False}}
+    return parse_config(with_ledger_beside(data, state_dir(env)), env)
+
+
+def state_dir(env: Env) -> Path:
+    """Where the built-in config keeps the ledger's SQLite file and spool: the XDG state folder
+    (`~/.local/state/llmgateway`), so `make run` needs no config and writes nothing into the tree."""
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(base) / "llmgateway"
 
 
 def load_or_default(path: Path | None) -> GatewayConfig:

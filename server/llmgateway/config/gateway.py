@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from llmgateway.config.access import AuthSettings, TenantSettings
 from llmgateway.config.common import Seconds, Strict
+from llmgateway.config.ledger import LedgerSettings
 from llmgateway.config.models import ModelSettings
 from llmgateway.config.providers import ProviderSettings
 from llmgateway.config.routing import RoutingSettings
@@ -122,6 +123,7 @@ class GatewayConfig(Strict):
     tenants: list[TenantSettings] = Field(default_factory=list)
     store: StoreSettings = StoreSettings()
     cache: CacheSettings = CacheSettings()
+    ledger: LedgerSettings = LedgerSettings()
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

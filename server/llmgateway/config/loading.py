@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from llmgateway.config.common import ConfigError
 from llmgateway.config.gateway import GatewayConfig
+from llmgateway.config.ledger import DEFAULT_DATABASE_FILE, DEFAULT_SPOOL_DIR, sqlite_url
 
 _ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -120,4 +121,23 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConf
             raise ConfigError(f"auth.keys_file: {keys_path} must hold a list of keys (or {{keys: [...]}})")
         auth["keys"] = [*(auth.get("keys") or []), *extra]
         auth["keys_file"] = str(keys_path)
-    return parse_config(data, env)
+    return parse_config(with_ledger_beside(data, path.parent), env)
+
+
+def with_ledger_beside(data: Any, folder: Path) -> Any:
+    """`data` with the ledger's database and spool folder defaulting to files in `folder` (the
+    config's own folder, so `serve --config` needs nothing else); a relative spool_dir is taken
+    relative to it too."""
+    if not isinstance(data, dict):
+        return data  # parse_config names the error
+    ledger = data.get("ledger")
+    if ledger is None:
+        ledger = data["ledger"] = {}
+    if not isinstance(ledger, dict):
+        return data  # validation names the error
+    # `$$`: the path is a literal, not a ${VAR} reference (interpolation runs after this).
+    ledger.setdefault("url", sqlite_url(folder / DEFAULT_DATABASE_FILE).replace("$", "$$"))
+    spool = ledger.setdefault("spool_dir", DEFAULT_SPOOL_DIR)
+    if isinstance(spool, str) and not Path(spool).is_absolute() and "$" not in spool:
+        ledger["spool_dir"] = str(folder / spool)
+    return data

@@ -108,7 +108,7 @@ class Entry:
             _fail_fast_if_breakers_open(runtime, request.model, self._call)
             self.who = who = authenticated(runtime, self._caller)
             if who is not None:
-                self._call.tenant = who.tenant
+                self._call.tenant, self._call.key_id = who.tenant, who.key_id
                 check_model(who, request)
                 tokens = estimate.call_tokens(request)
                 self.ticket = await runtime.admission.admit(who, tokens)

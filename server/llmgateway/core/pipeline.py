@@ -34,6 +34,7 @@ from llmgateway.core.served import Served
 from llmgateway.core.shutdown import InFlightCalls
 from llmgateway.core.validation import validate_request
 from llmgateway.errors import GatewayError, as_gateway_error, shown
+from llmgateway.ledger.recorder import Ledger
 from llmgateway.observability.call_record import CallRecord, current_call
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.observability.tracing import finish_reason_name
@@ -103,7 +104,7 @@ class _Prepared:
 
 class Core:
     """The pipeline every front door calls. `max_concurrent_calls` bounds the chat calls in flight
-    (load shedding); `access_log` writes a line per chat call."""
+    (load shedding); `access_log` writes a line per chat call; `ledger` records every call."""
 
     def __init__(
         self,
@@ -113,8 +114,10 @@ class Core:
         *,
         max_concurrent_calls: int,
         access_log: bool,
+        ledger: Ledger | None = None,
     ) -> None:
         self._runtimes = runtimes
+        self._ledger = ledger
         self._in_flight = in_flight
         self._metrics = metrics
         self._shedder = LoadShedder(max_concurrent_calls)
@@ -126,6 +129,7 @@ class Core:
             metrics=self._metrics,
             frontend=caller.frontend,
             requested_model=shown(request.model),
+            labels=request.labels,  # live: the key's policy labels join them on the way in
         )
 
     def _entry(self, request: RoutedRequest, caller: CallerIdentity, call: CallRecord) -> Entry:
@@ -137,7 +141,7 @@ class Core:
     def _settled(self, call: CallRecord, caller: CallerIdentity) -> Iterator[None]:
         """The life of a call's record: begun, then reported once however the call ends; an
         exception that is no GatewayError (a bug) leaves as INTERNAL (_as_gateway_error)."""
-        call.started = time.perf_counter()
+        call.started, call.started_at = time.perf_counter(), time.time()
         # The router and the stream relay add what they learn through this variable (they run in
         # the call's task); cleared when the call ends.
         current_call.set(call)
@@ -162,7 +166,7 @@ class Core:
         else:
             code = cancellation_code(caller.time_remaining())
         current_call.set(None)
-        report.ended(call, code, access_log=self._access_log)
+        report.ended(call, code, access_log=self._access_log, ledger=self._ledger)
 
     async def chat(
         self, request: chat_pb2.ChatRequest, caller: CallerIdentity

@@ -1,5 +1,5 @@
-"""The end of a chat call as operators see it: its metrics and its access-log line, written once
-from the call's outcome record, however the call ended."""
+"""The end of a call as operators see it: its metrics, its access-log line and its spend-ledger
+record, written once from the call's outcome record, however the call ended."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 from opentelemetry import trace
 
+from llmgateway.ledger.recorder import Ledger
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.logging_setup import ACCESS_LOGGER
 from llmgateway.reasons import Code
@@ -29,8 +30,10 @@ def begun(call: CallRecord) -> None:
     call.metrics.in_flight.labels(call.method).inc()
 
 
-def ended(call: CallRecord, code: Code, *, access_log: bool) -> None:
-    """Count, time and (when `access_log`) log a call that ended with `code`."""
+def ended(call: CallRecord, code: Code, *, access_log: bool, ledger: Ledger | None = None) -> None:
+    """Count, time and (when `access_log`) log a call that ended with `code`, and hand its record
+    to the spend ledger: every call the core settles, whatever its door, kind or outcome, passes
+    here exactly once."""
     elapsed = time.perf_counter() - call.started
     m = call.metrics
     m.in_flight.labels(call.method).dec()
@@ -54,6 +57,8 @@ def ended(call: CallRecord, code: Code, *, access_log: bool) -> None:
             m.finishes.labels(call.model, call.provider, call.finish_reason).inc()
     if access_log:
         _log(call, code, elapsed)
+    if ledger is not None:
+        ledger.record(call, code.name, elapsed)
 
 
 def _log(call: CallRecord, code: Code, elapsed: float) -> None:

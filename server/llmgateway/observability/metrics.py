@@ -135,6 +135,25 @@ class GatewayMetrics:
             ["scope"],
             registry=r,
         )
+        self.ledger_queue = Gauge(
+            "llmgateway_ledger_queue_depth", "Ledger records waiting for the database writer.",
+            registry=r, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.ledger_records = Counter(
+            "llmgateway_ledger_records",
+            "Ledger records by what became of them: written (to the database), spooled (to the local "
+            "file: the database was down or slow), replayed (from the spool into the database), "
+            "rejected (the database refused the record itself; kept in a rejected-* file), lost (the "
+            "spool could not be written).",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        self.ledger_write_errors = Counter(
+            "llmgateway_ledger_write_errors", "Failed writes to the ledger database.", registry=r
+        )
+        self.ledger_up = Gauge(
+            "llmgateway_ledger_up", "Whether the ledger database took the last write: 1 up, 0 down.",
+            registry=r, multiprocess_mode="min",
+        )  # fmt: skip
         # The names and labels of go-grpc-prometheus, which dashboards for gRPC services expect.
         self.grpc_started = Counter(
             "grpc_server_started", "RPCs started on the server.",

@@ -1,0 +1,1 @@
+"""Alembic's scripts for the ledger's schema: env.py and one file per revision in versions/."""

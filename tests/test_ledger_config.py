@@ -1,0 +1,56 @@
+"""The `ledger` section: where its database and spool go by default (next to the config file; the
+XDG state folder for the built-in config; none for a config built in code), `${ENV}` in the URL,
+and the password never in the config's repr or a dump."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmgateway.config import load_config, parse_config
+from llmgateway.config.defaults import default_config
+
+MINIMAL = "providers: [{name: echo, type: echo}]\nmodels: [{name: echo, deployments: [{provider: echo, model: echo}]}]\n"
+
+
+def test_a_config_file_gets_its_ledger_beside_it(tmp_path: Path) -> None:
+    folder = tmp_path / "with $dollar"  # a literal path, not a ${VAR} reference
+    folder.mkdir()
+    (folder / "gateway.yaml").write_text(MINIMAL)
+    ledger = load_config(folder / "gateway.yaml", env={}).ledger
+    assert ledger.active
+    assert ledger.url is not None
+    assert ledger.url.get_secret_value() == f"sqlite:///{folder.resolve()}/llmgateway.db"
+    assert ledger.spool_dir == folder / "llmgateway-spool"
+    assert ledger.migrates_on_start
+
+
+def test_a_relative_spool_dir_is_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(MINIMAL + "ledger: {spool_dir: spool, enabled: false}\n")
+    ledger = load_config(tmp_path / "gateway.yaml", env={}).ledger
+    assert ledger.spool_dir == tmp_path / "spool"
+    assert not ledger.active
+
+
+def test_the_built_in_config_keeps_its_ledger_in_the_state_folder(tmp_path: Path) -> None:
+    ledger = default_config(env={"XDG_STATE_HOME": str(tmp_path)}).ledger
+    assert ledger.url is not None
+    assert ledger.url.get_secret_value() == f"sqlite:///{tmp_path.resolve()}/llmgateway/llmgateway.db"
+    assert ledger.spool_dir == tmp_path / "llmgateway" / "llmgateway-spool"
+    home = default_config(env={"HOME": str(tmp_path)}).ledger
+    assert home.spool_dir == tmp_path / ".local" / "state" / "llmgateway" / "llmgateway-spool"
+
+
+def test_a_config_built_in_code_has_no_ledger_unless_given_a_url() -> None:
+    assert not parse_config({}, env={}).ledger.active
+
+
+def test_a_server_url_takes_its_password_from_the_environment_and_never_shows_it(tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(
+        MINIMAL + "ledger: {url: 'postgresql+psycopg://gw:${DB_PASSWORD}@db.internal/ledger'}\n"
+    )
+    config = load_config(tmp_path / "gateway.yaml", env={"DB_PASSWORD": "hunter2-x9"})
+    ledger = config.ledger
+    assert ledger.url is not None
+    assert ledger.url.get_secret_value() == "postgresql+psycopg://gw:hunter2-x9@db.internal/ledger"
+    assert not ledger.migrates_on_start  # a server database: `llmgateway db upgrade` as a deploy step
+    assert "hunter2-x9" not in repr(config) + str(config.model_dump())
