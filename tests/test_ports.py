@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from llmgateway.config import GatewayConfig
+from llmgateway.process.port_claims import PortClaims, PortUnavailableError, claim_port
 from llmgateway.v1 import models_pb2, models_pb2_grpc
 from tests.test_serve_subprocess import START_TIMEOUT_S, ServerProcess
 from tests.test_workers import free_port
@@ -171,3 +172,17 @@ def test_an_empty_address_in_the_file_switches_a_listener_off() -> None:
     assert moved.server.metrics_listen == "127.0.0.1:9999" and moved.server.http_listen is None
     with pytest.raises(ValueError, match="listen"):
         GatewayConfig.model_validate({"server": {"listen": ""}})
+
+
+def test_a_claim_holds_until_released_and_port_0_needs_none() -> None:
+    port = free_port()
+    first = PortClaims()
+    claim_port(f"127.0.0.1:{port}", "gRPC", first)
+    with pytest.raises(PortUnavailableError, match=f"port {port} .* another llmgateway"):
+        claim_port(f"0.0.0.0:{port}", "HTTP", PortClaims())
+    first.release()
+    again = PortClaims()
+    claim_port(f"0.0.0.0:{port}", "HTTP", again)
+    claim_port("127.0.0.1:0", "metrics", again)
+    assert len(again.locks) == 1
+    again.release()

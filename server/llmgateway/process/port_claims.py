@@ -58,13 +58,19 @@ def _lock(port: int) -> socket.socket | None:
 
 
 def _probe(host: str, port: int) -> None:
-    """Bind every address `host` stands for, without SO_REUSEPORT, and let go at once."""
+    """Bind every address `host` stands for, without SO_REUSEPORT, and let go at once. Raises only
+    when the port is taken (EADDRINUSE) or forbidden (EACCES); anything else (an address family the
+    host lacks, say) is the real listener's to report, as it was before this check."""
     for family, kind, proto, _, address in socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     ):
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                    raise
 
 
 def claim_port(listen: str, what: str, claims: PortClaims) -> None:
@@ -79,7 +85,7 @@ def claim_port(listen: str, what: str, claims: PortClaims) -> None:
         raise PortUnavailableError(f"port {port} ({where}) is already in use by another llmgateway")
     try:
         _probe(host, port)
-    except OSError as error:
+    except OSError as error:  # taken, forbidden, or a host name that does not resolve
         lock.close()
         if error.errno == errno.EADDRINUSE:
             raise PortUnavailableError(
