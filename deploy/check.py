@@ -1,60 +1,151 @@
-"""Offline checks of deploy/: every manifest parses, the probes and the termination grace agree with
-the sample config, the sample config passes `llmgateway check-config`, and the Envoy descriptor set
-(if built) holds the services and their google.api.http routes.
+"""Offline checks of deploy/: the Helm chart and the plain manifests.
 
-    python deploy/check.py [deploy/envoy/llmgateway.pb]
+- the chart passes `helm lint --strict` and renders (`helm template`) with its default values and
+  with every optional part switched on (values-ci.yaml beside this file);
+- every manifest, rendered or plain, is valid against the Kubernetes API schemas of the oldest and
+  newest version the chart supports (kubernetes-validate ships them, so nothing is fetched), in
+  strict mode: an unknown or misspelt field fails;
+- in each: the probes are the gRPC health services on the gRPC port, the termination grace covers
+  preStop + drain + grace, and the config passes `llmgateway check-config`;
+- the plain manifests (kubernetes/) say what the chart renders with its defaults: same config,
+  container, probes, ports and security settings;
+- the Envoy descriptor set (if given) holds the services and their google.api.http routes.
+
+    python deploy/check.py [--helm PATH] [deploy/envoy/llmgateway.pb]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import yaml
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 HERE = Path(__file__).resolve().parent
+CHART = HERE / "helm" / "llmgateway"
+CI_VALUES = HERE / "helm" / "values-ci.yaml"
+# The range of the chart's kubeVersion (Chart.yaml) that kubernetes-validate has schemas for.
+KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
+READINESS = "llmgateway.v1.ChatService"
+Docs = dict[tuple[str, str], dict[str, Any]]
 
 
-def documents() -> dict[tuple[str, str], dict[str, Any]]:
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted([*HERE.glob("kubernetes/*.yaml"), HERE / "envoy" / "envoy.yaml"]):
-        for doc in yaml.safe_load_all(path.read_text()):
-            assert isinstance(doc, dict), f"{path}: a document is not a mapping"
-            kind = doc.get("kind", "EnvoyBootstrap")
-            found[(kind, doc.get("metadata", {}).get("name", path.name))] = doc
+def parse(text: str, source: str) -> Docs:
+    found: Docs = {}
+    for doc in yaml.safe_load_all(text):
+        if doc is None:  # an empty document (a template that rendered nothing)
+            continue
+        assert isinstance(doc, dict), f"{source}: a document is not a mapping"
+        kind = doc.get("kind", "EnvoyBootstrap")
+        found[(kind, doc.get("metadata", {}).get("name", source))] = doc
     return found
 
 
-def check_gateway(docs: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
-    config = yaml.safe_load(docs[("ConfigMap", "llmgateway-config")]["data"]["config.yaml"])
-    pod = docs[("Deployment", "llmgateway")]["spec"]["template"]["spec"]
+def plain_manifests() -> Docs:
+    found: Docs = {}
+    for path in sorted([*HERE.glob("kubernetes/*.yaml"), HERE / "envoy" / "envoy.yaml"]):
+        found |= parse(path.read_text(), path.name)
+    return found
+
+
+def helm(binary: str, *args: str) -> str:
+    result = subprocess.run(  # noqa: S603 (helm, on our own chart)
+        [binary, *args], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def render(binary: str, *values: Path) -> Docs:
+    args = [arg for path in values for arg in ("--values", str(path))]
+    helm(binary, "lint", "--strict", str(CHART), *args)
+    return parse(
+        helm(binary, "template", "llmgateway", str(CHART), "--namespace", "llmgateway", *args), "chart"
+    )
+
+
+def check_schemas(docs: Docs, source: str) -> None:
+    for (kind, name), doc in docs.items():
+        if kind == "EnvoyBootstrap":
+            continue
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                path = ".".join(str(part) for part in error.path)
+                raise AssertionError(
+                    f"{source}: {kind} {name} (Kubernetes {version}): {path}: {error.message}"
+                ) from None
+
+
+def only(docs: Docs, kind: str) -> dict[str, Any]:
+    """The one document of `kind` that is the gateway's (kubernetes/ also holds Envoy's)."""
+    (doc,) = [
+        doc for (doc_kind, name), doc in docs.items() if doc_kind == kind and not name.startswith("envoy")
+    ]
+    return doc
+
+
+def gateway_container(docs: Docs) -> tuple[dict[str, Any], dict[str, Any]]:
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["livenessProbe"]["grpc"] == {"port": 50051, "service": ""}
-    assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": "llmgateway.v1.ChatService"}
-    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    needed = pre_stop + config["server"]["drain_s"] + config["server"]["grace_s"]
-    grace = pod["terminationGracePeriodSeconds"]
-    assert grace > needed, f"terminationGracePeriodSeconds {grace} leaves no margin over {needed}"
+    return pod, container
+
+
+def gateway_config(docs: Docs) -> dict[str, Any]:
+    config = yaml.safe_load(only(docs, "ConfigMap")["data"]["config.yaml"])
+    assert isinstance(config, dict)
     return config
 
 
-def check_config(config: dict[str, Any]) -> None:
+def check_gateway(docs: Docs, source: str) -> None:
+    """The probes, the grace period and the config of one set of manifests."""
+    config = gateway_config(docs)
+    pod, container = gateway_container(docs)
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    grpc_port = ports["grpc"]
+    assert container["livenessProbe"]["grpc"] == {"port": grpc_port, "service": ""}, source
+    assert container["startupProbe"]["grpc"] == {"port": grpc_port, "service": ""}, source
+    assert container["readinessProbe"]["grpc"] == {"port": grpc_port, "service": READINESS}, source
+    args = container["args"]
+    assert args[args.index("--listen") + 1].endswith(f":{grpc_port}"), (
+        f"{source}: --listen is not the grpc port"
+    )
+    for flag, name in (("--http-listen", "http"), ("--metrics-listen", "metrics")):
+        listen = args[args.index(flag) + 1]
+        assert listen.endswith(f":{ports[name]}") if name in ports else listen == "", f"{source}: {flag}"
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    server = config.get("server", {})
+    needed = pre_stop + server.get("drain_s", 5) + server.get("grace_s", 30)
+    grace = pod["terminationGracePeriodSeconds"]
+    assert grace > needed, f"{source}: terminationGracePeriodSeconds {grace} leaves no margin over {needed}"
+    assert pod["securityContext"]["runAsNonRoot"], f"{source}: the pod may run as root"
+    assert container["securityContext"]["readOnlyRootFilesystem"], f"{source}: a writable root filesystem"
+    check_config(config, args, source)
+
+
+def check_config(config: dict[str, Any], args: list[str], source: str) -> None:
+    """`llmgateway check-config` on the config as the pod gets it, with every ${VAR} it names set."""
     with tempfile.TemporaryDirectory() as tmp:
-        keys = Path(tmp) / "keys.yaml"
-        keys.write_text("[]\n")
-        config["auth"]["keys_file"] = str(keys)
+        if config.get("auth", {}).get("keys_file"):
+            keys = Path(tmp) / "keys.yaml"
+            keys.write_text("[]\n")
+            config["auth"]["keys_file"] = str(keys)
         path = Path(tmp) / "config.yaml"
         path.write_text(yaml.safe_dump(config))
+        names = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "LLMGW_REDIS_URL", "LLMGW_POSTGRES_URL")
         env = {
             **os.environ,
-            "OPENAI_API_KEY": "sk-check",
-            "ANTHROPIC_API_KEY": "sk-check",
+            **dict.fromkeys(names, "redis://check:6379/0"),
             "LEDGER_DATABASE_URL": "postgresql+psycopg://check:check@postgres:5432/llmgateway",
         }
         result = subprocess.run(  # noqa: S603 (our own interpreter, a file we wrote)
@@ -64,7 +155,43 @@ def check_config(config: dict[str, Any]) -> None:
             env=env,
             check=False,
         )
-        assert result.returncode == 0, f"the sample config is invalid: {result.stdout}{result.stderr}"
+        assert result.returncode == 0, f"{source}: the config is invalid: {result.stdout}{result.stderr}"
+    assert args[:3] == ["serve", "--config", "/etc/llmgateway/config.yaml"], f"{source}: args {args}"
+
+
+def check_same_as_chart(plain: Docs, chart: Docs) -> None:
+    """kubernetes/ is the chart's default rendering written out by hand: the parts that matter agree."""
+    plain_config, chart_config = gateway_config(plain), gateway_config(chart)
+    assert plain_config == chart_config, "kubernetes/configmap.yaml and the chart's config differ"
+    (plain_pod, plain_container), (chart_pod, chart_container) = (
+        gateway_container(plain),
+        gateway_container(chart),
+    )
+    for key in ("args", "ports", "startupProbe", "livenessProbe", "readinessProbe", "lifecycle", "resources"):
+        assert plain_container[key] == chart_container[key], (
+            f"kubernetes/deployment.yaml: {key} differs from the chart"
+        )
+    assert plain_container["securityContext"] == chart_container["securityContext"]
+    for key in ("terminationGracePeriodSeconds", "securityContext"):
+        assert plain_pod[key] == chart_pod[key], f"kubernetes/deployment.yaml: {key} differs from the chart"
+    assert plain_container["image"] == chart_container["image"], (
+        "kubernetes/: the image tag is not the chart's"
+    )
+
+    def service_ports(docs: Docs) -> list[list[tuple[str, int]]]:
+        services = sorted(
+            (
+                doc
+                for (kind, _), doc in docs.items()
+                if kind == "Service" and "envoy" not in doc["metadata"]["name"]
+            ),
+            key=lambda doc: "clusterIP" in doc["spec"],
+        )
+        return [[(port["name"], port["port"]) for port in doc["spec"]["ports"]] for doc in services]
+
+    assert service_ports(plain) == service_ports(chart), (
+        "kubernetes/service.yaml: ports differ from the chart"
+    )
 
 
 def check_descriptor(path: Path) -> None:
@@ -85,14 +212,37 @@ def check_descriptor(path: Path) -> None:
     )
 
 
+def kinds(docs: Docs) -> Iterable[str]:
+    return sorted({kind for kind, _ in docs})
+
+
 def main(argv: list[str]) -> int:
-    docs = documents()
-    check_config(check_gateway(docs))
-    envoy = docs[("EnvoyBootstrap", "envoy.yaml")]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--helm", default="helm", help="the helm binary")
+    parser.add_argument("descriptors", nargs="*", type=Path, help="Envoy descriptor sets to check")
+    args = parser.parse_args(argv)
+
+    plain = plain_manifests()
+    check_schemas(plain, "kubernetes/")
+    check_gateway(plain, "kubernetes/")
+    envoy = plain[("EnvoyBootstrap", "envoy.yaml")]
     assert envoy["static_resources"]["clusters"][0]["type"] == "STRICT_DNS"
-    for arg in argv:
-        check_descriptor(Path(arg))
-    print(f"deploy: {len(docs)} documents parse; probes, grace period and sample config check out")
+
+    default = render(args.helm)
+    everything = render(args.helm, CI_VALUES)
+    for name, docs in (("chart (defaults)", default), ("chart (values-ci.yaml)", everything)):
+        check_schemas(docs, name)
+        check_gateway(docs, name)
+    check_same_as_chart(plain, default)
+    for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "Secret"):
+        assert kind in kinds(everything), f"values-ci.yaml renders no {kind}"
+    for path in args.descriptors:
+        check_descriptor(path)
+    print(
+        f"deploy: chart lints and renders ({len(default)} documents by default, {len(everything)} with "
+        f"values-ci.yaml: {', '.join(kinds(everything))}); {len(plain)} plain documents; all valid for "
+        f"Kubernetes {' and '.join(KUBERNETES_VERSIONS)}; probes, grace periods and configs check out"
+    )
     return 0
 
 

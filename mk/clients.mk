@@ -100,8 +100,8 @@ check-python-client: | $(UV)  ## install clients/python alone in a fresh venv an
 envoy-descriptor: $(BUF)  ## deploy/envoy/llmgateway.pb for Envoy's JSON transcoding (buf build -o)
 	$(BUF) build -o deploy/envoy/llmgateway.pb --path proto/llmgateway
 
-check-deploy: install envoy-descriptor  ## manifests parse, probes and grace agree, sample config valid
-	$(PY) deploy/check.py deploy/envoy/llmgateway.pb
+check-deploy: install envoy-descriptor  ## helm lint + template; every manifest against the API schemas; probes, grace, configs
+	$(PY) deploy/check.py --helm $(HELM) deploy/envoy/llmgateway.pb
 
 check-envoy:  ## validate deploy/envoy/envoy.yaml against Envoy's API (go-control-plane; ~1 min cold)
 	cd deploy/envoy/validate && go run . ../envoy.yaml

@@ -24,6 +24,8 @@ auth: {enabled: false}
 providers: [{name: echo, type: echo}]
 models: [{name: echo, deployments: [{provider: echo, model: echo}]}]
 """
+# How long a `llmgateway serve` may take to start: seconds on a quiet machine, far more on a loaded one.
+START_TIMEOUT_S = 120
 REQUEST = {
     "model": "echo",
     "messages": [{"role": "ROLE_USER", "parts": [{"text": "hello from the outside"}]}],
@@ -77,7 +79,7 @@ class ServerProcess:
 
         self._reader = threading.Thread(target=read_log, daemon=True)
         self._reader.start()
-        assert ready.wait(30), "the server did not start"
+        assert ready.wait(START_TIMEOUT_S), "the server did not start"
         assert self.address, "".join(self.log)
 
     def stop(self) -> int:

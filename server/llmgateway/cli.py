@@ -15,6 +15,7 @@ from llmgateway.auth.keys import new_key
 from llmgateway.config import (
     ApiKeySettings,
     ConfigError,
+    GatewayConfig,
     KeyPolicy,
     load_config,
     split_host_port,
@@ -25,6 +26,7 @@ from llmgateway.ledger.schema_command import schema_command
 from llmgateway.ledger.schema_version import SchemaError
 from llmgateway.observability.logging_setup import configure_logging
 from llmgateway.process import event_loop
+from llmgateway.process.port_claims import PortUnavailableError, claim_listeners
 from llmgateway.process.worker_count import worker_count
 from llmgateway.workers import supervise
 
@@ -35,6 +37,10 @@ def _listen_address(value: str) -> str:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return value
+
+
+def _listen_or_off(value: str) -> str:
+    return value if value == "" else _listen_address(value)
 
 
 def _positive(value: str) -> int:
@@ -52,7 +58,19 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the gateway")
     serve_cmd.add_argument("--config", type=Path, help="YAML config file (default: the built-in config)")
-    serve_cmd.add_argument("--listen", type=_listen_address, help="HOST:PORT to listen on (port 0: any free)")
+    serve_cmd.add_argument(
+        "--listen", type=_listen_address, help="HOST:PORT for gRPC (server.listen; port 0: any free)"
+    )
+    serve_cmd.add_argument(
+        "--http-listen",
+        type=_listen_or_off,
+        help='HOST:PORT for the HTTP doors and HTTP health (server.http_listen); "" for none',
+    )
+    serve_cmd.add_argument(
+        "--metrics-listen",
+        type=_listen_or_off,
+        help='HOST:PORT for Prometheus /metrics (server.metrics_listen); "" for none',
+    )
     serve_cmd.add_argument(
         "--workers",
         type=_positive,
@@ -118,27 +136,51 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{args.file}: OK ({len(config.providers)} providers, {len(config.models)} models)")
         return 0
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    log = logging.getLogger("llmgateway")
     configure_logging("text", args.log_level or "INFO")
+    flags = {
+        name: value
+        for name, value in (
+            ("listen", args.listen),
+            ("http_listen", args.http_listen),
+            ("metrics_listen", args.metrics_listen),
+        )
+        if value is not None
+    }
+
+    def load() -> GatewayConfig:
+        # The flags win over the file on every reload too, so a reload never moves a listener.
+        return load_or_default(args.config).with_listeners(**flags)
+
     try:
-        config = load_or_default(args.config)
+        config = load()
     except ConfigError as error:
-        logging.getLogger("llmgateway").error("invalid config %s:\n%s", args.config, error)
+        log.error("invalid config %s:\n%s", args.config, error)
         return 1
     observability = config.observability
     configure_logging(observability.log_format, args.log_level or observability.log_level)
     level = args.log_level or observability.log_level
-    workers = worker_count(args.workers, config)
     try:
+        claims = claim_listeners(config.server)
+    except PortUnavailableError as error:
+        log.error("%s", error)
+        return 1
+    try:
+        workers = worker_count(args.workers, config)
         if workers > 1:
             if config.ledger.active:
                 prepare_schema(config.ledger)
-            return supervise(config, args.config, args.listen, workers, level)
-        event_loop.run(
-            serve(config, args.listen, load=lambda: load_or_default(args.config)), config.server.event_loop
-        )
+            return supervise(config, args.config, workers, level, flags)
+        event_loop.run(serve(config, load=load), config.server.event_loop)
     except (SchemaError, ConfigError) as error:
-        logging.getLogger("llmgateway").error("not starting: %s", error)
+        log.error("not starting: %s", error)
         return 1
+    finally:
+        claims.release()
     return 0
 
 

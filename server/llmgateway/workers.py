@@ -40,7 +40,11 @@ def reserve_port(listen: str) -> tuple[socket.socket, str]:
 
 
 def _worker(
-    config_path: str | None, listens: tuple[str, str | None], log_format: str, log_level: str, supervisor: int
+    config_path: str | None,
+    listeners: dict[str, str | None],
+    log_format: str,
+    log_level: str,
+    supervisor: int,
 ) -> None:
     # Imported here: the worker is a fresh interpreter (spawn) that must see PROMETHEUS_MULTIPROC_DIR
     # before prometheus-client is first imported.
@@ -51,25 +55,28 @@ def _worker(
 
     configure_logging(log_format, log_level)
     path = Path(config_path) if config_path else None
-    config = load_or_default(path)
+
+    def load() -> GatewayConfig:
+        # The supervisor's flags and resolved ports win over the file, on every reload too.
+        return load_or_default(path).with_listeners(**listeners)
+
+    config = load()
     event_loop.run(
-        serve(
-            config,
-            listens[0],
-            http_listen=listens[1],
-            load=lambda: load_or_default(path),
-            worker=True,
-            supervisor=supervisor,
-        ),
+        serve(config, load=load, worker=True, supervisor=supervisor),
         config.server.event_loop,
     )
 
 
 def supervise(
-    config: GatewayConfig, config_path: Path | None, listen: str | None, workers: int, log_level: str
+    config: GatewayConfig,
+    config_path: Path | None,
+    workers: int,
+    log_level: str,
+    flags: dict[str, str] | None = None,
 ) -> int:
-    """Run `workers` worker processes until they stop; 0 when they all stopped cleanly."""
-    holder, address = reserve_port(listen or config.server.listen)
+    """Run `workers` worker processes until they stop; 0 when they all stopped cleanly. `config`
+    has the command line's listener `flags` applied already; the workers apply them to the file."""
+    holder, address = reserve_port(config.server.listen)
     http_holder, http_address = (None, None)
     if config.server.http_listen is not None:
         http_holder, http_address = reserve_port(config.server.http_listen)
@@ -88,7 +95,7 @@ def supervise(
             target=_worker,
             args=(
                 str(config_path) if config_path else None,
-                (address, http_address),
+                {**(flags or {}), "listen": address, "http_listen": http_address},
                 config.observability.log_format,
                 log_level,
                 os.getpid(),

@@ -125,6 +125,12 @@ class GatewayConfig(Strict):
     cache: CacheSettings = CacheSettings()
     ledger: LedgerSettings = LedgerSettings()
 
+    def with_listeners(self, **addresses: str | None) -> GatewayConfig:
+        """This config with some of `server`'s listen addresses replaced (command-line flags, a
+        supervisor's resolved ports); "" or None switches the HTTP or metrics listener off."""
+        server = ServerSettings.model_validate({**self.server.model_dump(), **addresses})
+        return self.model_copy(update={"server": server})
+
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:
         provider_names = [p.name for p in self.providers]

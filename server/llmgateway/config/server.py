@@ -47,9 +47,9 @@ class ServerSettings(Strict):
 
     # The gRPC listener, HOST:PORT (port 0 picks a free one).
     listen: str = "0.0.0.0:50051"
-    # The HTTP front doors (OpenAI- and Anthropic-compatible APIs); None: no HTTP listener.
+    # The HTTP front doors (OpenAI- and Anthropic-compatible APIs); None or "": no HTTP listener.
     http_listen: str | None = "0.0.0.0:8080"
-    # Prometheus /metrics, HOST:PORT; None: no metrics listener.
+    # Prometheus /metrics; None or "": no metrics listener.
     metrics_listen: str | None = "0.0.0.0:9464"
     # Server TLS (and mTLS); None: plaintext, for a mesh sidecar or local use.
     tls: TLSSettings | None = None
@@ -81,6 +81,12 @@ class ServerSettings(Strict):
     gc_thresholds: tuple[int, int, int] = (10_000, 50, 100)
     # uvloop costs less CPU per call than the stdlib loop (bench/RESULTS.md); asyncio for debugging.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+
+    @field_validator("http_listen", "metrics_listen", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        # "" switches a listener off like null does: easier to pass from a flag or a Helm value.
+        return None if value == "" else value
 
     @field_validator("listen", "http_listen", "metrics_listen")
     @classmethod
