@@ -95,6 +95,20 @@ def user(text: str) -> content_pb2.Message:
     return content_pb2.Message(role=content_pb2.ROLE_USER, parts=[content_pb2.Part(text=text)])
 
 
+def reasoning(
+    effort: str | None = None, budget_tokens: int | None = None, include_thoughts: bool = False
+) -> chat_pb2.GenerationConfig:
+    """A GenerationConfig asking for reasoning (effort by name: none, minimal, low, medium, high)."""
+    config = chat_pb2.GenerationConfig()
+    config.reasoning.SetInParent()
+    if effort is not None:
+        config.reasoning.effort = chat_pb2.ReasoningConfig.Effort.Value(f"EFFORT_{effort.upper()}")
+    if budget_tokens is not None:
+        config.reasoning.budget_tokens = budget_tokens
+    config.reasoning.include_thoughts = include_thoughts
+    return config
+
+
 def chat_request(model: str, *messages: content_pb2.Message, **fields: Any) -> chat_pb2.ChatRequest:
     """A ChatRequest; keyword fields go straight to the message constructor."""
     return chat_pb2.ChatRequest(model=model, messages=list(messages), **fields)

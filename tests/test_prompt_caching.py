@@ -152,7 +152,12 @@ async def test_openai_caches_a_repeated_prompt_on_its_own_and_it_costs_less(
     client: Client, sims: tuple[AnthropicSimulator, BedrockSimulator, OpenAISimulator]
 ) -> None:
     # A breakpoint changes nothing at OpenAI (not sent); the cache key goes through as a label.
-    request = chat_request("gpt", system(LONG, FIVE_MINUTES), user("hi"), labels={"prompt_cache_key": "t-1"})
+    request = chat_request(
+        "gpt",
+        system(LONG, FIVE_MINUTES),
+        user("hi"),
+        generation_config=chat_pb2.GenerationConfig(prompt_cache_key="t-1"),
+    )
     first = (await client.chat.Chat(request)).usage
     second = (await client.chat.Chat(request)).usage
     body = sims[2].requests[-1].body

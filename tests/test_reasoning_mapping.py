@@ -20,39 +20,42 @@ from llmgateway.providers.media import MediaFetcher
 from llmgateway.providers.ollama.request import RequestBuilder
 from llmgateway.providers.openai_compat.dialects import _DIALECTS
 from llmgateway.providers.openai_compat.request import build_body as openai_body
-from llmgateway.reasoning.ask import BUDGET_LABEL, EFFORT_LABEL, THOUGHTS_LABEL, ReasoningAsk
+from llmgateway.reasoning.ask import ReasoningAsk
 from llmgateway.reasoning.support import lacking
 from llmgateway.redaction.policy import PiiFilter
 from llmgateway.v1 import chat_pb2, content_pb2
-from tests.conftest import chat_request, user
+from tests.conftest import chat_request, reasoning, user
 
 NO_MEDIA = cast(MediaFetcher, None)
 
 
-def asking(**labels: str) -> chat_pb2.ChatRequest:
-    return chat_request("m", user("hi"), labels=labels)
+def asking(**settings: Any) -> chat_pb2.ChatRequest:
+    """A request with these reasoning settings; none at all without any."""
+    if not settings:
+        return chat_request("m", user("hi"))
+    return chat_request("m", user("hi"), generation_config=reasoning(**settings))
 
 
 async def test_anthropic_thinking_from_effort_or_budget() -> None:
     body = await anthropic_body(
-        "a", asking(**{EFFORT_LABEL: "medium"}), "claude-sonnet-4-5", "2023-06-01", NO_MEDIA, stream=False
+        "a", asking(effort="medium"), "claude-sonnet-4-5", "2023-06-01", NO_MEDIA, stream=False
     )
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 8192}
     assert body["max_tokens"] == 8192 + 4096  # the budget plus the usual answer
 
-    capped = asking(**{EFFORT_LABEL: "high"})
+    capped = asking(effort="high")
     capped.generation_config.max_output_tokens = 4000
     body = await anthropic_body("a", capped, "claude-sonnet-4-5", "2023-06-01", NO_MEDIA, stream=False)
     assert (body["thinking"]["budget_tokens"], body["max_tokens"]) == (3999, 4000)  # an effort fits the cap
 
-    budget = asking(**{BUDGET_LABEL: "5000"})
+    budget = asking(budget_tokens=5000)
     budget.generation_config.max_output_tokens = 5000
     with pytest.raises(GatewayError) as error:  # a budget the caller set is not lowered
         await anthropic_body("a", budget, "claude-sonnet-4-5", "2023-06-01", NO_MEDIA, stream=False)
     assert error.value.reason == "INVALID_REQUEST"
 
     none = await anthropic_body(
-        "a", asking(**{EFFORT_LABEL: "none"}), "claude-sonnet-4-5", "2023-06-01", NO_MEDIA, stream=False
+        "a", asking(effort="none"), "claude-sonnet-4-5", "2023-06-01", NO_MEDIA, stream=False
     )
     assert "thinking" not in none
 
@@ -70,12 +73,12 @@ async def test_anthropic_thinking_from_effort_or_budget() -> None:
             ),
             "forcing",
         ),
-        (lambda r: r.labels.__setitem__(BUDGET_LABEL, "512"), "below 1024"),
+        (lambda r: setattr(r.generation_config.reasoning, "budget_tokens", 512), "below 1024"),
     ],
 )
 async def test_claude_thinking_refuses_what_the_api_refuses(change: Any, feature: str) -> None:
     for protocol in ("anthropic", "bedrock"):
-        request = asking(**{EFFORT_LABEL: "low"})
+        request = asking(effort="low")
         change(request)
         with pytest.raises(GatewayError) as error:
             if protocol == "anthropic":
@@ -87,55 +90,49 @@ async def test_claude_thinking_refuses_what_the_api_refuses(change: Any, feature
 
 
 async def test_bedrock_thinking_goes_in_the_model_fields() -> None:
-    body = await bedrock_body(
-        "b", asking(**{EFFORT_LABEL: "low"}), "anthropic.claude-sonnet-4-20250514-v1:0", NO_MEDIA
-    )
+    body = await bedrock_body("b", asking(effort="low"), "anthropic.claude-sonnet-4-20250514-v1:0", NO_MEDIA)
     assert body["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 2048}}
     assert body["inferenceConfig"]["maxTokens"] == 2048 + 4096
 
 
 async def test_gemini_thinking_config() -> None:
-    async def config(model: str, **labels: str) -> Any:
+    async def config(model: str, **settings: Any) -> Any:
         return (
-            (await gemini_body("g", asking(**labels), NO_MEDIA, model))
+            (await gemini_body("g", asking(**settings), NO_MEDIA, model))
             .get("generationConfig", {})
             .get("thinkingConfig")
         )
 
-    assert await config("gemini-3-pro-preview", **{EFFORT_LABEL: "minimal"}) == {"thinkingLevel": "low"}
-    assert await config("gemini-3-pro-preview", **{EFFORT_LABEL: "medium", THOUGHTS_LABEL: "true"}) == {
+    assert await config("gemini-3-pro-preview", effort="minimal") == {"thinkingLevel": "low"}
+    assert await config("gemini-3-pro-preview", effort="medium", include_thoughts=True) == {
         "thinkingLevel": "high",
         "includeThoughts": True,
     }
-    assert await config("gemini-2.5-flash", **{EFFORT_LABEL: "low"}) == {"thinkingBudget": 2048}
-    assert await config("gemini-2.5-flash", **{BUDGET_LABEL: "300"}) == {"thinkingBudget": 300}
-    assert await config("gemini-2.5-flash", **{EFFORT_LABEL: "none"}) == {"thinkingBudget": 0}
-    assert await config("gemini-2.0-flash", **{EFFORT_LABEL: "none"}) is None  # nothing to switch off
+    assert await config("gemini-2.5-flash", effort="low") == {"thinkingBudget": 2048}
+    assert await config("gemini-2.5-flash", budget_tokens=300) == {"thinkingBudget": 300}
+    assert await config("gemini-2.5-flash", effort="none") == {"thinkingBudget": 0}
+    assert await config("gemini-2.0-flash", effort="none") is None  # nothing to switch off
     assert await config("gemini-2.5-flash") is None
 
 
 def test_openai_compatible_switches() -> None:
-    openai = openai_body(
-        "o", asking(**{EFFORT_LABEL: "minimal"}), "o4-mini", _DIALECTS["openai"], stream=False
-    )
+    openai = openai_body("o", asking(effort="minimal"), "o4-mini", _DIALECTS["openai"], stream=False)
     assert openai["reasoning_effort"] == "minimal"
-    vllm = openai_body(
-        "v", asking(**{EFFORT_LABEL: "none"}), "Qwen/Qwen3-8B", _DIALECTS["vllm"], stream=False
-    )
+    vllm = openai_body("v", asking(effort="none"), "Qwen/Qwen3-8B", _DIALECTS["vllm"], stream=False)
     assert vllm["chat_template_kwargs"] == {"enable_thinking": False} and "reasoning_effort" not in vllm
-    off_plain = openai_body(
-        "o", asking(**{EFFORT_LABEL: "none"}), "gpt-4o-mini", _DIALECTS["openai"], stream=False
-    )
+    off_plain = openai_body("o", asking(effort="none"), "gpt-4o-mini", _DIALECTS["openai"], stream=False)
     assert "reasoning_effort" not in off_plain
 
 
 async def test_ollama_think() -> None:
-    async def think(model: str, **labels: str) -> Any:
-        return (await RequestBuilder("l", NO_MEDIA).body(asking(**labels), model, stream=False)).get("think")
+    async def think(model: str, **settings: Any) -> Any:
+        return (await RequestBuilder("l", NO_MEDIA).body(asking(**settings), model, stream=False)).get(
+            "think"
+        )
 
-    assert await think("qwen3:8b", **{EFFORT_LABEL: "low"}) is True
-    assert await think("gpt-oss:20b", **{EFFORT_LABEL: "high"}) == "high"
-    assert await think("qwen3:8b", **{EFFORT_LABEL: "none"}) is False
+    assert await think("qwen3:8b", effort="low") is True
+    assert await think("gpt-oss:20b", effort="high") == "high"
+    assert await think("qwen3:8b", effort="none") is False
     assert await think("qwen3:8b") is None
 
 

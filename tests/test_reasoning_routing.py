@@ -13,10 +13,9 @@ import grpc
 import httpx
 import pytest
 
-from llmgateway.reasoning.ask import BUDGET_LABEL, EFFORT_LABEL, THOUGHTS_LABEL
 from llmgateway.v1 import content_pb2
 from tests.conformance.harness import HARNESSES, simulator_for
-from tests.conftest import StartGateway, chat_request, user
+from tests.conftest import StartGateway, chat_request, reasoning, user
 from tests.rich_status import rich_status
 from tests.test_reasoning_tool_loop import CALL, TOOL, tool_turn
 from tests.upstreams.base import Behaviour, SimulatorServer
@@ -62,7 +61,7 @@ async def test_the_filter_routes_to_a_deployment_that_can_honour_the_settings(
     client = connect(await start_gateway(config))
     for _ in range(3):
         answer = await client.chat.Chat(
-            chat_request("mixed", user("hi"), labels={EFFORT_LABEL: "low"}), timeout=10
+            chat_request("mixed", user("hi"), generation_config=reasoning(effort="low")), timeout=10
         )
         assert answer.provider == HARNESSES["anthropic"].provider_name
     assert sims["openai"].requests == []
@@ -76,7 +75,9 @@ async def test_the_filter_routes_to_a_deployment_that_can_honour_the_settings(
     assert answer.provider == HARNESSES["openai"].provider_name
 
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await client.chat.Chat(chat_request("plain", user("hi"), labels={EFFORT_LABEL: "high"}), timeout=10)
+        await client.chat.Chat(
+            chat_request("plain", user("hi"), generation_config=reasoning(effort="high")), timeout=10
+        )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     info = rich_status(refused.value).error_info
     assert info.reason == "REASONING_UNSUPPORTED"
@@ -86,20 +87,25 @@ async def test_the_filter_routes_to_a_deployment_that_can_honour_the_settings(
     # A reasoning model on Chat Completions takes an effort, but returns no thought text and takes
     # no budget.
     answer = await client.chat.Chat(
-        chat_request("o-series", user("hi"), labels={EFFORT_LABEL: "high"}), timeout=10
+        chat_request("o-series", user("hi"), generation_config=reasoning(effort="high")), timeout=10
     )
     assert json.loads(sims["openai"].requests[-1].raw)["reasoning_effort"] == "high"
-    for labels, lack in (
-        ({THOUGHTS_LABEL: "true"}, "returning reasoning text"),
-        ({BUDGET_LABEL: "4096"}, "a reasoning token budget"),
+    for settings, lack in (
+        (reasoning(include_thoughts=True), "returning reasoning text"),
+        (reasoning(budget_tokens=4096), "a reasoning token budget"),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await client.chat.Chat(chat_request("o-series", user("hi"), labels=labels), timeout=10)
+            await client.chat.Chat(
+                chat_request("o-series", user("hi"), generation_config=settings), timeout=10
+            )
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert lack in (refused.value.details() or "")
 
     with pytest.raises(grpc.aio.AioRpcError) as malformed:
-        await client.chat.Chat(chat_request("mixed", user("hi"), labels={EFFORT_LABEL: "huge"}), timeout=10)
+        await client.chat.Chat(
+            chat_request("mixed", user("hi"), generation_config=reasoning(effort="none", budget_tokens=2048)),
+            timeout=10,
+        )
     assert malformed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert rich_status(malformed.value).error_info.reason == "INVALID_REQUEST"
 
@@ -120,17 +126,21 @@ async def test_a_fallback_drops_the_first_providers_signatures(
         "routing": {"retry": {"max_retries": 0}},
     }
     client = connect(await start_gateway(config))
-    labels = {EFFORT_LABEL: "low"}
+    settings = reasoning(effort="low")
     sims["anthropic"].enqueue(Behaviour(tool_calls=[CALL]), Behaviour(status=529))
     sims["gemini"].enqueue(Behaviour(reply_text="It is sunny."))
     question = user("Weather in Paris?")
-    first = await client.chat.Chat(chat_request("claude", question, tools=[TOOL], labels=labels), timeout=10)
+    first = await client.chat.Chat(
+        chat_request("claude", question, tools=[TOOL], generation_config=settings), timeout=10
+    )
     thinking = [p.reasoning for p in first.message.parts if p.WhichOneof("kind") == "reasoning"]
     assert thinking and thinking[0].origin == "anthropic" and thinking[0].signature
     call_id = next(p.tool_call.id for p in first.message.parts if p.WhichOneof("kind") == "tool_call")
 
     second = await client.chat.Chat(
-        chat_request("claude", question, first.message, tool_turn(call_id), tools=[TOOL], labels=labels),
+        chat_request(
+            "claude", question, first.message, tool_turn(call_id), tools=[TOOL], generation_config=settings
+        ),
         timeout=10,
     )
     assert second.provider == HARNESSES["gemini"].provider_name

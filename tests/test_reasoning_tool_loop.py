@@ -17,10 +17,9 @@ import openai
 import pytest
 
 from llmgateway.cache.assembly import StreamAssembler
-from llmgateway.reasoning.ask import EFFORT_LABEL, THOUGHTS_LABEL
 from llmgateway.v1 import chat_pb2, content_pb2
 from tests.conformance.harness import HARNESSES, MODEL, simulator_for
-from tests.conftest import Client, StartGateway, chat_request, stream_request, user
+from tests.conftest import Client, StartGateway, chat_request, reasoning, stream_request, user
 from tests.openai_door import door_url, with_http
 from tests.upstreams.base import Behaviour, SimulatorServer
 from tests.upstreams.signing import REDACTED_TRIGGER
@@ -31,7 +30,7 @@ THINKERS = {
     "bedrock": "anthropic.claude-sonnet-4-20250514-v1:0",
     "gemini": "gemini-3-pro-preview",
 }
-REASONING = {EFFORT_LABEL: "low", THOUGHTS_LABEL: "true"}
+REASONING = reasoning(effort="low", include_thoughts=True)
 CALL = ("get_weather", '{"city": "Paris"}')
 TOOL = content_pb2.Tool(name="get_weather", description="Weather for a city")
 TOOL.parameters.update({"type": "object", "properties": {"city": {"type": "string"}}})
@@ -71,7 +70,7 @@ def loop_request(assistant: content_pb2.Message, *, stream: bool) -> Any:
     call_id = next(p.tool_call.id for p in assistant.parts if p.WhichOneof("kind") == "tool_call")
     messages = (user("Weather in Paris?"), assistant, tool_turn(call_id))
     build = stream_request if stream else chat_request
-    return build(MODEL, *messages, tools=[TOOL], labels=REASONING)
+    return build(MODEL, *messages, tools=[TOOL], generation_config=REASONING)
 
 
 async def grpc_turn(client: Client, request: Any) -> chat_pb2.ChatResponse:
@@ -96,7 +95,9 @@ async def test_grpc_tool_loop_with_thinking(
     gateway, sim = await start(start_gateway, provider_simulators, provider)
     client = connect(gateway)
     build = stream_request if stream else chat_request
-    first = await grpc_turn(client, build(MODEL, user("Weather in Paris?"), tools=[TOOL], labels=REASONING))
+    first = await grpc_turn(
+        client, build(MODEL, user("Weather in Paris?"), tools=[TOOL], generation_config=REASONING)
+    )
     kinds = [p.WhichOneof("kind") for p in first.message.parts]
     assert kinds[-1] == "tool_call" and "reasoning" in kinds
     signed = [
@@ -131,7 +132,7 @@ async def test_a_turn_sent_back_without_its_reasoning_is_refused(
     gateway, sim = await start(start_gateway, provider_simulators, provider)
     client = connect(gateway)
     first = await grpc_turn(
-        client, chat_request(MODEL, user("Weather in Paris?"), tools=[TOOL], labels=REASONING)
+        client, chat_request(MODEL, user("Weather in Paris?"), tools=[TOOL], generation_config=REASONING)
     )
     stripped = content_pb2.Message(
         role=content_pb2.ROLE_ASSISTANT,
@@ -241,12 +242,16 @@ async def test_redacted_thinking_round_trips(
     gateway, _ = await start(start_gateway, provider_simulators, provider)
     client = connect(gateway)
     question = user(f"Weather in Paris? {REDACTED_TRIGGER}")
-    first = await grpc_turn(client, stream_request(MODEL, question, tools=[TOOL], labels=REASONING))
+    first = await grpc_turn(
+        client, stream_request(MODEL, question, tools=[TOOL], generation_config=REASONING)
+    )
     redacted = [p.reasoning for p in first.message.parts if p.WhichOneof("kind") == "reasoning"]
     assert len(redacted) == 1 and redacted[0].redacted_data and redacted[0].origin == provider
     call_id = next(p.tool_call.id for p in first.message.parts if p.WhichOneof("kind") == "tool_call")
     second = await grpc_turn(
         client,
-        chat_request(MODEL, question, first.message, tool_turn(call_id), tools=[TOOL], labels=REASONING),
+        chat_request(
+            MODEL, question, first.message, tool_turn(call_id), tools=[TOOL], generation_config=REASONING
+        ),
     )
     assert "".join(p.text for p in second.message.parts) == "It is sunny."

@@ -20,7 +20,6 @@ from typing import TypeVar
 from llmgateway.cache.assembly import message_deltas
 from llmgateway.cache.backend import CacheBackend
 from llmgateway.config import CacheSettings
-from llmgateway.reasoning.ask import LABELS as REASONING_LABELS
 from llmgateway.v1 import chat_pb2, embeddings_pb2
 
 # What the cache keys (a chat or an embeddings request) and what it stores (their answers).
@@ -57,8 +56,9 @@ def cache_key(tenant: str, route: str, request: CachedRequest) -> str:
     canonical = type(request).FromString(request.SerializeToString())
     canonical.ClearField("request_id")
     canonical.ClearField("labels")
-    # The reasoning settings travel as labels (reasoning/ask.py) and change the answer.
-    canonical.labels.update({k: v for k, v in request.labels.items() if k in REASONING_LABELS})
+    if isinstance(canonical, chat_pb2.ChatRequest):
+        # A hint to the provider's prompt cache, never a change to the answer.
+        canonical.generation_config.ClearField("prompt_cache_key")
     scope = tenant.encode() + b"\0" + route.encode() + b"\0"
     if isinstance(request, embeddings_pb2.EmbedRequest):
         scope = request.DESCRIPTOR.full_name.encode() + b"\0" + scope

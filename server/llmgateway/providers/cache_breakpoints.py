@@ -23,7 +23,6 @@ _TTLS = {300: FIVE_MINUTES, 3600: ONE_HOUR}
 MAX_BREAKPOINTS = 4
 # GenerationConfig has no prompt_cache_key yet (the "Issue 21 contract" commit names it, the proto
 # lacks it), so callers pass OpenAI's prompt_cache_key as this request label until it does.
-PROMPT_CACHE_KEY_LABEL = "prompt_cache_key"
 
 
 # What can carry a breakpoint.
@@ -55,7 +54,7 @@ def asks_long_cache(request: chat_pb2.ChatRequest) -> bool:
 
 def prompt_cache_key(request: chat_pb2.ChatRequest) -> str:
     """The caller's prompt cache key (OpenAI's `prompt_cache_key`), or ""."""
-    return request.labels.get(PROMPT_CACHE_KEY_LABEL, "")
+    return request.generation_config.prompt_cache_key
 
 
 def _ttl_violation(path: str, ttl: duration_pb2.Duration) -> Iterator[FieldViolation]:

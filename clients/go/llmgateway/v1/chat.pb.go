@@ -92,6 +92,71 @@ func (FinishReason) EnumDescriptor() ([]byte, []int) {
 	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{0}
 }
 
+// Coarse reasoning effort levels (OpenAI's `reasoning_effort`, Gemini 3's `thinkingLevel`).
+type ReasoningConfig_Effort int32
+
+const (
+	// Not set: the model's default, or what budget_tokens implies.
+	ReasoningConfig_EFFORT_UNSPECIFIED ReasoningConfig_Effort = 0
+	// No reasoning, on models that can switch it off.
+	ReasoningConfig_EFFORT_NONE ReasoningConfig_Effort = 1
+	// As little reasoning as the model allows.
+	ReasoningConfig_EFFORT_MINIMAL ReasoningConfig_Effort = 2
+	// Little reasoning.
+	ReasoningConfig_EFFORT_LOW ReasoningConfig_Effort = 3
+	// The usual amount.
+	ReasoningConfig_EFFORT_MEDIUM ReasoningConfig_Effort = 4
+	// As much reasoning as the model allows.
+	ReasoningConfig_EFFORT_HIGH ReasoningConfig_Effort = 5
+)
+
+// Enum value maps for ReasoningConfig_Effort.
+var (
+	ReasoningConfig_Effort_name = map[int32]string{
+		0: "EFFORT_UNSPECIFIED",
+		1: "EFFORT_NONE",
+		2: "EFFORT_MINIMAL",
+		3: "EFFORT_LOW",
+		4: "EFFORT_MEDIUM",
+		5: "EFFORT_HIGH",
+	}
+	ReasoningConfig_Effort_value = map[string]int32{
+		"EFFORT_UNSPECIFIED": 0,
+		"EFFORT_NONE":        1,
+		"EFFORT_MINIMAL":     2,
+		"EFFORT_LOW":         3,
+		"EFFORT_MEDIUM":      4,
+		"EFFORT_HIGH":        5,
+	}
+)
+
+func (x ReasoningConfig_Effort) Enum() *ReasoningConfig_Effort {
+	p := new(ReasoningConfig_Effort)
+	*p = x
+	return p
+}
+
+func (x ReasoningConfig_Effort) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReasoningConfig_Effort) Descriptor() protoreflect.EnumDescriptor {
+	return file_llmgateway_v1_chat_proto_enumTypes[1].Descriptor()
+}
+
+func (ReasoningConfig_Effort) Type() protoreflect.EnumType {
+	return &file_llmgateway_v1_chat_proto_enumTypes[1]
+}
+
+func (x ReasoningConfig_Effort) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReasoningConfig_Effort.Descriptor instead.
+func (ReasoningConfig_Effort) EnumDescriptor() ([]byte, []int) {
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{3, 0}
+}
+
 // A request for one complete assistant message.
 type ChatRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -332,8 +397,16 @@ type GenerationConfig struct {
 	// required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
 	// under the schema. Only with response_json_schema.
 	ResponseJsonSchemaStrict bool `protobuf:"varint,12,opt,name=response_json_schema_strict,json=responseJsonSchemaStrict,proto3" json:"response_json_schema_strict,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+	// honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+	// (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+	Reasoning *ReasoningConfig `protobuf:"bytes,13,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	// A key that groups requests sharing a long prefix, so the provider routes them to the same
+	// prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+	// never a change to the answer.
+	PromptCacheKey string `protobuf:"bytes,14,opt,name=prompt_cache_key,json=promptCacheKey,proto3" json:"prompt_cache_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GenerationConfig) Reset() {
@@ -450,6 +523,88 @@ func (x *GenerationConfig) GetResponseJsonSchemaStrict() bool {
 	return false
 }
 
+func (x *GenerationConfig) GetReasoning() *ReasoningConfig {
+	if x != nil {
+		return x.Reasoning
+	}
+	return nil
+}
+
+func (x *GenerationConfig) GetPromptCacheKey() string {
+	if x != nil {
+		return x.PromptCacheKey
+	}
+	return ""
+}
+
+// How much a reasoning model thinks before it answers, and whether its thoughts come back.
+type ReasoningConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The effort level. Providers that take a token budget instead (Anthropic, Bedrock-Claude,
+	// Gemini 2.5) receive the budget the gateway's table gives for the level (see the README).
+	Effort ReasoningConfig_Effort `protobuf:"varint,1,opt,name=effort,proto3,enum=llmgateway.v1.ReasoningConfig_Effort" json:"effort,omitempty"`
+	// The most tokens the model may spend reasoning (Anthropic's and Bedrock's `budget_tokens`,
+	// Gemini's `thinkingBudget`), 1 to 1,000,000. Providers that take only a level refuse it: set
+	// effort for them.
+	BudgetTokens *int32 `protobuf:"varint,2,opt,name=budget_tokens,json=budgetTokens,proto3,oneof" json:"budget_tokens,omitempty"`
+	// When true, the model's reasoning text (or its summary) is returned as reasoning parts and
+	// deltas. Providers that never return it (OpenAI's Chat Completions) refuse it.
+	IncludeThoughts bool `protobuf:"varint,3,opt,name=include_thoughts,json=includeThoughts,proto3" json:"include_thoughts,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReasoningConfig) Reset() {
+	*x = ReasoningConfig{}
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReasoningConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReasoningConfig) ProtoMessage() {}
+
+func (x *ReasoningConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReasoningConfig.ProtoReflect.Descriptor instead.
+func (*ReasoningConfig) Descriptor() ([]byte, []int) {
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReasoningConfig) GetEffort() ReasoningConfig_Effort {
+	if x != nil {
+		return x.Effort
+	}
+	return ReasoningConfig_EFFORT_UNSPECIFIED
+}
+
+func (x *ReasoningConfig) GetBudgetTokens() int32 {
+	if x != nil && x.BudgetTokens != nil {
+		return *x.BudgetTokens
+	}
+	return 0
+}
+
+func (x *ReasoningConfig) GetIncludeThoughts() bool {
+	if x != nil {
+		return x.IncludeThoughts
+	}
+	return false
+}
+
 // Token counts of one call, and its cost where the gateway knows the price.
 type Usage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -474,7 +629,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[3]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +641,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[3]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +654,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{3}
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Usage) GetInputTokens() int32 {
@@ -572,7 +727,7 @@ type ChatResponse struct {
 
 func (x *ChatResponse) Reset() {
 	*x = ChatResponse{}
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[4]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +739,7 @@ func (x *ChatResponse) String() string {
 func (*ChatResponse) ProtoMessage() {}
 
 func (x *ChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[4]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +752,7 @@ func (x *ChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatResponse.ProtoReflect.Descriptor instead.
 func (*ChatResponse) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{4}
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ChatResponse) GetId() string {
@@ -663,7 +818,7 @@ type ChatStreamResponse struct {
 
 func (x *ChatStreamResponse) Reset() {
 	*x = ChatStreamResponse{}
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[5]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +830,7 @@ func (x *ChatStreamResponse) String() string {
 func (*ChatStreamResponse) ProtoMessage() {}
 
 func (x *ChatStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[5]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +843,7 @@ func (x *ChatStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatStreamResponse.ProtoReflect.Descriptor instead.
 func (*ChatStreamResponse) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{5}
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ChatStreamResponse) GetId() string {
@@ -764,7 +919,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[6]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +931,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[6]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +944,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{6}
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Delta) GetText() string {
@@ -865,7 +1020,7 @@ type ToolCallDelta struct {
 
 func (x *ToolCallDelta) Reset() {
 	*x = ToolCallDelta{}
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[7]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +1032,7 @@ func (x *ToolCallDelta) String() string {
 func (*ToolCallDelta) ProtoMessage() {}
 
 func (x *ToolCallDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[7]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1045,7 @@ func (x *ToolCallDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCallDelta.ProtoReflect.Descriptor instead.
 func (*ToolCallDelta) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{7}
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ToolCallDelta) GetIndex() int32 {
@@ -945,7 +1100,7 @@ type CountTokensRequest struct {
 
 func (x *CountTokensRequest) Reset() {
 	*x = CountTokensRequest{}
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[8]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1112,7 @@ func (x *CountTokensRequest) String() string {
 func (*CountTokensRequest) ProtoMessage() {}
 
 func (x *CountTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[8]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1125,7 @@ func (x *CountTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountTokensRequest.ProtoReflect.Descriptor instead.
 func (*CountTokensRequest) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{8}
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CountTokensRequest) GetModel() string {
@@ -1042,7 +1197,7 @@ type CountTokensResponse struct {
 
 func (x *CountTokensResponse) Reset() {
 	*x = CountTokensResponse{}
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[9]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1209,7 @@ func (x *CountTokensResponse) String() string {
 func (*CountTokensResponse) ProtoMessage() {}
 
 func (x *CountTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[9]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1222,7 @@ func (x *CountTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountTokensResponse.ProtoReflect.Descriptor instead.
 func (*CountTokensResponse) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{9}
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CountTokensResponse) GetInputTokens() int32 {
@@ -1123,7 +1278,7 @@ type StreamInterruption struct {
 
 func (x *StreamInterruption) Reset() {
 	*x = StreamInterruption{}
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[10]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1290,7 @@ func (x *StreamInterruption) String() string {
 func (*StreamInterruption) ProtoMessage() {}
 
 func (x *StreamInterruption) ProtoReflect() protoreflect.Message {
-	mi := &file_llmgateway_v1_chat_proto_msgTypes[10]
+	mi := &file_llmgateway_v1_chat_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1303,7 @@ func (x *StreamInterruption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamInterruption.ProtoReflect.Descriptor instead.
 func (*StreamInterruption) Descriptor() ([]byte, []int) {
-	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{10}
+	return file_llmgateway_v1_chat_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StreamInterruption) GetReason() string {
@@ -1209,7 +1364,7 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"\x06labels\x18\a \x03(\v2,.llmgateway.v1.ChatStreamRequest.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa5\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8d\x06\n" +
 	"\x10GenerationConfig\x12/\n" +
 	"\x11max_output_tokens\x18\x01 \x01(\x05H\x00R\x0fmaxOutputTokens\x88\x01\x01\x12%\n" +
 	"\vtemperature\x18\x02 \x01(\x02H\x01R\vtemperature\x88\x01\x01\x12\x18\n" +
@@ -1223,14 +1378,29 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"\x11frequency_penalty\x18\n" +
 	" \x01(\x02H\x06R\x10frequencyPenalty\x88\x01\x01\x120\n" +
 	"\x14response_json_object\x18\v \x01(\bR\x12responseJsonObject\x12=\n" +
-	"\x1bresponse_json_schema_strict\x18\f \x01(\bR\x18responseJsonSchemaStrictB\x14\n" +
+	"\x1bresponse_json_schema_strict\x18\f \x01(\bR\x18responseJsonSchemaStrict\x12<\n" +
+	"\treasoning\x18\r \x01(\v2\x1e.llmgateway.v1.ReasoningConfigR\treasoning\x12(\n" +
+	"\x10prompt_cache_key\x18\x0e \x01(\tR\x0epromptCacheKeyB\x14\n" +
 	"\x12_max_output_tokensB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\b\n" +
 	"\x06_top_kB\a\n" +
 	"\x05_seedB\x13\n" +
 	"\x11_presence_penaltyB\x14\n" +
-	"\x12_frequency_penalty\"\xa1\x02\n" +
+	"\x12_frequency_penalty\"\xb2\x02\n" +
+	"\x0fReasoningConfig\x12=\n" +
+	"\x06effort\x18\x01 \x01(\x0e2%.llmgateway.v1.ReasoningConfig.EffortR\x06effort\x12(\n" +
+	"\rbudget_tokens\x18\x02 \x01(\x05H\x00R\fbudgetTokens\x88\x01\x01\x12)\n" +
+	"\x10include_thoughts\x18\x03 \x01(\bR\x0fincludeThoughts\"y\n" +
+	"\x06Effort\x12\x16\n" +
+	"\x12EFFORT_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vEFFORT_NONE\x10\x01\x12\x12\n" +
+	"\x0eEFFORT_MINIMAL\x10\x02\x12\x0e\n" +
+	"\n" +
+	"EFFORT_LOW\x10\x03\x12\x11\n" +
+	"\rEFFORT_MEDIUM\x10\x04\x12\x0f\n" +
+	"\vEFFORT_HIGH\x10\x05B\x10\n" +
+	"\x0e_budget_tokens\"\xa1\x02\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x05R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x05R\foutputTokens\x12.\n" +
@@ -1320,66 +1490,70 @@ func file_llmgateway_v1_chat_proto_rawDescGZIP() []byte {
 	return file_llmgateway_v1_chat_proto_rawDescData
 }
 
-var file_llmgateway_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_llmgateway_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_llmgateway_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_llmgateway_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_llmgateway_v1_chat_proto_goTypes = []any{
 	(FinishReason)(0),           // 0: llmgateway.v1.FinishReason
-	(*ChatRequest)(nil),         // 1: llmgateway.v1.ChatRequest
-	(*ChatStreamRequest)(nil),   // 2: llmgateway.v1.ChatStreamRequest
-	(*GenerationConfig)(nil),    // 3: llmgateway.v1.GenerationConfig
-	(*Usage)(nil),               // 4: llmgateway.v1.Usage
-	(*ChatResponse)(nil),        // 5: llmgateway.v1.ChatResponse
-	(*ChatStreamResponse)(nil),  // 6: llmgateway.v1.ChatStreamResponse
-	(*Delta)(nil),               // 7: llmgateway.v1.Delta
-	(*ToolCallDelta)(nil),       // 8: llmgateway.v1.ToolCallDelta
-	(*CountTokensRequest)(nil),  // 9: llmgateway.v1.CountTokensRequest
-	(*CountTokensResponse)(nil), // 10: llmgateway.v1.CountTokensResponse
-	(*StreamInterruption)(nil),  // 11: llmgateway.v1.StreamInterruption
-	nil,                         // 12: llmgateway.v1.ChatRequest.LabelsEntry
-	nil,                         // 13: llmgateway.v1.ChatStreamRequest.LabelsEntry
-	nil,                         // 14: llmgateway.v1.CountTokensRequest.LabelsEntry
-	(*Message)(nil),             // 15: llmgateway.v1.Message
-	(*Tool)(nil),                // 16: llmgateway.v1.Tool
-	(*ToolChoice)(nil),          // 17: llmgateway.v1.ToolChoice
-	(*structpb.Struct)(nil),     // 18: google.protobuf.Struct
+	(ReasoningConfig_Effort)(0), // 1: llmgateway.v1.ReasoningConfig.Effort
+	(*ChatRequest)(nil),         // 2: llmgateway.v1.ChatRequest
+	(*ChatStreamRequest)(nil),   // 3: llmgateway.v1.ChatStreamRequest
+	(*GenerationConfig)(nil),    // 4: llmgateway.v1.GenerationConfig
+	(*ReasoningConfig)(nil),     // 5: llmgateway.v1.ReasoningConfig
+	(*Usage)(nil),               // 6: llmgateway.v1.Usage
+	(*ChatResponse)(nil),        // 7: llmgateway.v1.ChatResponse
+	(*ChatStreamResponse)(nil),  // 8: llmgateway.v1.ChatStreamResponse
+	(*Delta)(nil),               // 9: llmgateway.v1.Delta
+	(*ToolCallDelta)(nil),       // 10: llmgateway.v1.ToolCallDelta
+	(*CountTokensRequest)(nil),  // 11: llmgateway.v1.CountTokensRequest
+	(*CountTokensResponse)(nil), // 12: llmgateway.v1.CountTokensResponse
+	(*StreamInterruption)(nil),  // 13: llmgateway.v1.StreamInterruption
+	nil,                         // 14: llmgateway.v1.ChatRequest.LabelsEntry
+	nil,                         // 15: llmgateway.v1.ChatStreamRequest.LabelsEntry
+	nil,                         // 16: llmgateway.v1.CountTokensRequest.LabelsEntry
+	(*Message)(nil),             // 17: llmgateway.v1.Message
+	(*Tool)(nil),                // 18: llmgateway.v1.Tool
+	(*ToolChoice)(nil),          // 19: llmgateway.v1.ToolChoice
+	(*structpb.Struct)(nil),     // 20: google.protobuf.Struct
 }
 var file_llmgateway_v1_chat_proto_depIdxs = []int32{
-	15, // 0: llmgateway.v1.ChatRequest.messages:type_name -> llmgateway.v1.Message
-	3,  // 1: llmgateway.v1.ChatRequest.generation_config:type_name -> llmgateway.v1.GenerationConfig
-	16, // 2: llmgateway.v1.ChatRequest.tools:type_name -> llmgateway.v1.Tool
-	17, // 3: llmgateway.v1.ChatRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
-	12, // 4: llmgateway.v1.ChatRequest.labels:type_name -> llmgateway.v1.ChatRequest.LabelsEntry
-	15, // 5: llmgateway.v1.ChatStreamRequest.messages:type_name -> llmgateway.v1.Message
-	3,  // 6: llmgateway.v1.ChatStreamRequest.generation_config:type_name -> llmgateway.v1.GenerationConfig
-	16, // 7: llmgateway.v1.ChatStreamRequest.tools:type_name -> llmgateway.v1.Tool
-	17, // 8: llmgateway.v1.ChatStreamRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
-	13, // 9: llmgateway.v1.ChatStreamRequest.labels:type_name -> llmgateway.v1.ChatStreamRequest.LabelsEntry
-	18, // 10: llmgateway.v1.GenerationConfig.response_json_schema:type_name -> google.protobuf.Struct
-	15, // 11: llmgateway.v1.ChatResponse.message:type_name -> llmgateway.v1.Message
-	0,  // 12: llmgateway.v1.ChatResponse.finish_reason:type_name -> llmgateway.v1.FinishReason
-	4,  // 13: llmgateway.v1.ChatResponse.usage:type_name -> llmgateway.v1.Usage
-	7,  // 14: llmgateway.v1.ChatStreamResponse.delta:type_name -> llmgateway.v1.Delta
-	0,  // 15: llmgateway.v1.ChatStreamResponse.finish_reason:type_name -> llmgateway.v1.FinishReason
-	4,  // 16: llmgateway.v1.ChatStreamResponse.usage:type_name -> llmgateway.v1.Usage
-	8,  // 17: llmgateway.v1.Delta.tool_calls:type_name -> llmgateway.v1.ToolCallDelta
-	15, // 18: llmgateway.v1.CountTokensRequest.messages:type_name -> llmgateway.v1.Message
-	3,  // 19: llmgateway.v1.CountTokensRequest.generation_config:type_name -> llmgateway.v1.GenerationConfig
-	16, // 20: llmgateway.v1.CountTokensRequest.tools:type_name -> llmgateway.v1.Tool
-	17, // 21: llmgateway.v1.CountTokensRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
-	14, // 22: llmgateway.v1.CountTokensRequest.labels:type_name -> llmgateway.v1.CountTokensRequest.LabelsEntry
-	4,  // 23: llmgateway.v1.StreamInterruption.partial_usage:type_name -> llmgateway.v1.Usage
-	18, // 24: llmgateway.v1.StreamInterruption.metadata:type_name -> google.protobuf.Struct
-	1,  // 25: llmgateway.v1.ChatService.Chat:input_type -> llmgateway.v1.ChatRequest
-	2,  // 26: llmgateway.v1.ChatService.ChatStream:input_type -> llmgateway.v1.ChatStreamRequest
-	9,  // 27: llmgateway.v1.ChatService.CountTokens:input_type -> llmgateway.v1.CountTokensRequest
-	5,  // 28: llmgateway.v1.ChatService.Chat:output_type -> llmgateway.v1.ChatResponse
-	6,  // 29: llmgateway.v1.ChatService.ChatStream:output_type -> llmgateway.v1.ChatStreamResponse
-	10, // 30: llmgateway.v1.ChatService.CountTokens:output_type -> llmgateway.v1.CountTokensResponse
-	28, // [28:31] is the sub-list for method output_type
-	25, // [25:28] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	17, // 0: llmgateway.v1.ChatRequest.messages:type_name -> llmgateway.v1.Message
+	4,  // 1: llmgateway.v1.ChatRequest.generation_config:type_name -> llmgateway.v1.GenerationConfig
+	18, // 2: llmgateway.v1.ChatRequest.tools:type_name -> llmgateway.v1.Tool
+	19, // 3: llmgateway.v1.ChatRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
+	14, // 4: llmgateway.v1.ChatRequest.labels:type_name -> llmgateway.v1.ChatRequest.LabelsEntry
+	17, // 5: llmgateway.v1.ChatStreamRequest.messages:type_name -> llmgateway.v1.Message
+	4,  // 6: llmgateway.v1.ChatStreamRequest.generation_config:type_name -> llmgateway.v1.GenerationConfig
+	18, // 7: llmgateway.v1.ChatStreamRequest.tools:type_name -> llmgateway.v1.Tool
+	19, // 8: llmgateway.v1.ChatStreamRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
+	15, // 9: llmgateway.v1.ChatStreamRequest.labels:type_name -> llmgateway.v1.ChatStreamRequest.LabelsEntry
+	20, // 10: llmgateway.v1.GenerationConfig.response_json_schema:type_name -> google.protobuf.Struct
+	5,  // 11: llmgateway.v1.GenerationConfig.reasoning:type_name -> llmgateway.v1.ReasoningConfig
+	1,  // 12: llmgateway.v1.ReasoningConfig.effort:type_name -> llmgateway.v1.ReasoningConfig.Effort
+	17, // 13: llmgateway.v1.ChatResponse.message:type_name -> llmgateway.v1.Message
+	0,  // 14: llmgateway.v1.ChatResponse.finish_reason:type_name -> llmgateway.v1.FinishReason
+	6,  // 15: llmgateway.v1.ChatResponse.usage:type_name -> llmgateway.v1.Usage
+	9,  // 16: llmgateway.v1.ChatStreamResponse.delta:type_name -> llmgateway.v1.Delta
+	0,  // 17: llmgateway.v1.ChatStreamResponse.finish_reason:type_name -> llmgateway.v1.FinishReason
+	6,  // 18: llmgateway.v1.ChatStreamResponse.usage:type_name -> llmgateway.v1.Usage
+	10, // 19: llmgateway.v1.Delta.tool_calls:type_name -> llmgateway.v1.ToolCallDelta
+	17, // 20: llmgateway.v1.CountTokensRequest.messages:type_name -> llmgateway.v1.Message
+	4,  // 21: llmgateway.v1.CountTokensRequest.generation_config:type_name -> llmgateway.v1.GenerationConfig
+	18, // 22: llmgateway.v1.CountTokensRequest.tools:type_name -> llmgateway.v1.Tool
+	19, // 23: llmgateway.v1.CountTokensRequest.tool_choice:type_name -> llmgateway.v1.ToolChoice
+	16, // 24: llmgateway.v1.CountTokensRequest.labels:type_name -> llmgateway.v1.CountTokensRequest.LabelsEntry
+	6,  // 25: llmgateway.v1.StreamInterruption.partial_usage:type_name -> llmgateway.v1.Usage
+	20, // 26: llmgateway.v1.StreamInterruption.metadata:type_name -> google.protobuf.Struct
+	2,  // 27: llmgateway.v1.ChatService.Chat:input_type -> llmgateway.v1.ChatRequest
+	3,  // 28: llmgateway.v1.ChatService.ChatStream:input_type -> llmgateway.v1.ChatStreamRequest
+	11, // 29: llmgateway.v1.ChatService.CountTokens:input_type -> llmgateway.v1.CountTokensRequest
+	7,  // 30: llmgateway.v1.ChatService.Chat:output_type -> llmgateway.v1.ChatResponse
+	8,  // 31: llmgateway.v1.ChatService.ChatStream:output_type -> llmgateway.v1.ChatStreamResponse
+	12, // 32: llmgateway.v1.ChatService.CountTokens:output_type -> llmgateway.v1.CountTokensResponse
+	30, // [30:33] is the sub-list for method output_type
+	27, // [27:30] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_llmgateway_v1_chat_proto_init() }
@@ -1389,13 +1563,14 @@ func file_llmgateway_v1_chat_proto_init() {
 	}
 	file_llmgateway_v1_content_proto_init()
 	file_llmgateway_v1_chat_proto_msgTypes[2].OneofWrappers = []any{}
+	file_llmgateway_v1_chat_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_llmgateway_v1_chat_proto_rawDesc), len(file_llmgateway_v1_chat_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   14,
+			NumEnums:      2,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

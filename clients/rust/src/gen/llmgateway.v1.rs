@@ -385,6 +385,91 @@ pub struct GenerationConfig {
     /// under the schema. Only with response_json_schema.
     #[prost(bool, tag = "12")]
     pub response_json_schema_strict: bool,
+    /// Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+    /// honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+    /// (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+    #[prost(message, optional, tag = "13")]
+    pub reasoning: ::core::option::Option<ReasoningConfig>,
+    /// A key that groups requests sharing a long prefix, so the provider routes them to the same
+    /// prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+    /// never a change to the answer.
+    #[prost(string, tag = "14")]
+    pub prompt_cache_key: ::prost::alloc::string::String,
+}
+/// How much a reasoning model thinks before it answers, and whether its thoughts come back.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReasoningConfig {
+    /// The effort level. Providers that take a token budget instead (Anthropic, Bedrock-Claude,
+    /// Gemini 2.5) receive the budget the gateway's table gives for the level (see the README).
+    #[prost(enumeration = "reasoning_config::Effort", tag = "1")]
+    pub effort: i32,
+    /// The most tokens the model may spend reasoning (Anthropic's and Bedrock's `budget_tokens`,
+    /// Gemini's `thinkingBudget`), 1 to 1,000,000. Providers that take only a level refuse it: set
+    /// effort for them.
+    #[prost(int32, optional, tag = "2")]
+    pub budget_tokens: ::core::option::Option<i32>,
+    /// When true, the model's reasoning text (or its summary) is returned as reasoning parts and
+    /// deltas. Providers that never return it (OpenAI's Chat Completions) refuse it.
+    #[prost(bool, tag = "3")]
+    pub include_thoughts: bool,
+}
+/// Nested message and enum types in `ReasoningConfig`.
+pub mod reasoning_config {
+    /// Coarse reasoning effort levels (OpenAI's `reasoning_effort`, Gemini 3's `thinkingLevel`).
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Effort {
+        /// Not set: the model's default, or what budget_tokens implies.
+        Unspecified = 0,
+        /// No reasoning, on models that can switch it off.
+        None = 1,
+        /// As little reasoning as the model allows.
+        Minimal = 2,
+        /// Little reasoning.
+        Low = 3,
+        /// The usual amount.
+        Medium = 4,
+        /// As much reasoning as the model allows.
+        High = 5,
+    }
+    impl Effort {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "EFFORT_UNSPECIFIED",
+                Self::None => "EFFORT_NONE",
+                Self::Minimal => "EFFORT_MINIMAL",
+                Self::Low => "EFFORT_LOW",
+                Self::Medium => "EFFORT_MEDIUM",
+                Self::High => "EFFORT_HIGH",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "EFFORT_UNSPECIFIED" => Some(Self::Unspecified),
+                "EFFORT_NONE" => Some(Self::None),
+                "EFFORT_MINIMAL" => Some(Self::Minimal),
+                "EFFORT_LOW" => Some(Self::Low),
+                "EFFORT_MEDIUM" => Some(Self::Medium),
+                "EFFORT_HIGH" => Some(Self::High),
+                _ => None,
+            }
+        }
+    }
 }
 /// Token counts of one call, and its cost where the gateway knows the price.
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]

@@ -28,8 +28,7 @@ from llmgateway.frontends.openai.params import (
     only_known,
     refused,
 )
-from llmgateway.providers.cache_breakpoints import PROMPT_CACHE_KEY_LABEL
-from llmgateway.reasoning.ask import EFFORT_LABEL, EFFORTS, ReasoningAsk, ask_in
+from llmgateway.reasoning.ask import EFFORTS, ReasoningAsk, ask_in
 from llmgateway.v1 import chat_pb2, content_pb2
 
 # Parameters v1 cannot carry, and what they would ask for. A null is always accepted; so is a value
@@ -234,12 +233,10 @@ def _labels(call: ChatCall, body: JsonObject) -> None:
         labels[USER_LABEL] = user
         call.names[f"labels[{USER_LABEL}]"] = "user"
     if body.get("prompt_cache_key") is not None:
-        # v1 carries the key as a request label until GenerationConfig has a field for it.
-        key = a_string("prompt_cache_key", body["prompt_cache_key"])
-        if labels.get(PROMPT_CACHE_KEY_LABEL, key) != key:
-            raise refused("prompt_cache_key", "'prompt_cache_key' and metadata.prompt_cache_key disagree.")
-        labels[PROMPT_CACHE_KEY_LABEL] = key
-        call.names[f"labels[{PROMPT_CACHE_KEY_LABEL}]"] = "prompt_cache_key"
+        call.request.generation_config.prompt_cache_key = a_string(
+            "prompt_cache_key", body["prompt_cache_key"]
+        )
+        call.names["generation_config.prompt_cache_key"] = "prompt_cache_key"
 
 
 def _reasoning_effort(call: ChatCall, body: JsonObject) -> None:
@@ -250,7 +247,7 @@ def _reasoning_effort(call: ChatCall, body: JsonObject) -> None:
         supported = ", ".join(f"'{e}'" for e in EFFORTS)
         raise invalid_value("reasoning_effort", effort, f"Supported values are: {supported}.")
     ask_in(call.request, ReasoningAsk(effort=effort))
-    call.names[f"labels[{EFFORT_LABEL}]"] = "reasoning_effort"
+    call.names["generation_config.reasoning.effort"] = "reasoning_effort"
 
 
 def _stream(call: ChatCall, body: JsonObject) -> None:

@@ -244,6 +244,8 @@ class GenerationConfig(_message.Message):
     FREQUENCY_PENALTY_FIELD_NUMBER: _builtins.int
     RESPONSE_JSON_OBJECT_FIELD_NUMBER: _builtins.int
     RESPONSE_JSON_SCHEMA_STRICT_FIELD_NUMBER: _builtins.int
+    REASONING_FIELD_NUMBER: _builtins.int
+    PROMPT_CACHE_KEY_FIELD_NUMBER: _builtins.int
     max_output_tokens: _builtins.int
     """The most tokens the model may generate. Must be positive when set."""
     temperature: _builtins.float
@@ -272,6 +274,11 @@ class GenerationConfig(_message.Message):
     required, `additionalProperties: false`). Anthropic, Gemini, Bedrock and Ollama always decode
     under the schema. Only with response_json_schema.
     """
+    prompt_cache_key: _builtins.str
+    """A key that groups requests sharing a long prefix, so the provider routes them to the same
+    prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+    never a change to the answer.
+    """
     @_builtins.property
     def stop_sequences(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Sequences that end generation when produced. At most 16, none empty."""
@@ -279,6 +286,13 @@ class GenerationConfig(_message.Message):
     @_builtins.property
     def response_json_schema(self) -> _struct_pb2.Struct:
         """When set, the output must be JSON matching this JSON Schema."""
+
+    @_builtins.property
+    def reasoning(self) -> Global___ReasoningConfig:
+        """Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+        honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+        (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+        """
 
     def __init__(
         self,
@@ -295,10 +309,12 @@ class GenerationConfig(_message.Message):
         frequency_penalty: _builtins.float | None = ...,
         response_json_object: _builtins.bool = ...,
         response_json_schema_strict: _builtins.bool = ...,
+        reasoning: Global___ReasoningConfig | None = ...,
+        prompt_cache_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_frequency_penalty", b"_frequency_penalty", "_max_output_tokens", b"_max_output_tokens", "_presence_penalty", b"_presence_penalty", "_seed", b"_seed", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "frequency_penalty", b"frequency_penalty", "max_output_tokens", b"max_output_tokens", "presence_penalty", b"presence_penalty", "response_json_schema", b"response_json_schema", "seed", b"seed", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_frequency_penalty", b"_frequency_penalty", "_max_output_tokens", b"_max_output_tokens", "_presence_penalty", b"_presence_penalty", "_seed", b"_seed", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "frequency_penalty", b"frequency_penalty", "max_output_tokens", b"max_output_tokens", "presence_penalty", b"presence_penalty", "reasoning", b"reasoning", "response_json_schema", b"response_json_schema", "seed", b"seed", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_frequency_penalty", b"_frequency_penalty", "_max_output_tokens", b"_max_output_tokens", "_presence_penalty", b"_presence_penalty", "_seed", b"_seed", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "frequency_penalty", b"frequency_penalty", "max_output_tokens", b"max_output_tokens", "presence_penalty", b"presence_penalty", "response_json_object", b"response_json_object", "response_json_schema", b"response_json_schema", "response_json_schema_name", b"response_json_schema_name", "response_json_schema_strict", b"response_json_schema_strict", "seed", b"seed", "stop_sequences", b"stop_sequences", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_frequency_penalty", b"_frequency_penalty", "_max_output_tokens", b"_max_output_tokens", "_presence_penalty", b"_presence_penalty", "_seed", b"_seed", "_temperature", b"_temperature", "_top_k", b"_top_k", "_top_p", b"_top_p", "frequency_penalty", b"frequency_penalty", "max_output_tokens", b"max_output_tokens", "presence_penalty", b"presence_penalty", "prompt_cache_key", b"prompt_cache_key", "reasoning", b"reasoning", "response_json_object", b"response_json_object", "response_json_schema", b"response_json_schema", "response_json_schema_name", b"response_json_schema_name", "response_json_schema_strict", b"response_json_schema_strict", "seed", b"seed", "stop_sequences", b"stop_sequences", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__frequency_penalty: _TypeAlias = _typing.Literal["frequency_penalty"]  # noqa: Y015
     _WhichOneofArgType__frequency_penalty: _TypeAlias = _typing.Literal["_frequency_penalty", b"_frequency_penalty"]  # noqa: Y015
@@ -330,6 +346,80 @@ class GenerationConfig(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__top_p) -> _WhichOneofReturnType__top_p | None: ...
 
 Global___GenerationConfig: _TypeAlias = GenerationConfig  # noqa: Y015
+
+@_typing.final
+class ReasoningConfig(_message.Message):
+    """How much a reasoning model thinks before it answers, and whether its thoughts come back."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Effort:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _EffortEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[ReasoningConfig._Effort.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        EFFORT_UNSPECIFIED: ReasoningConfig._Effort.ValueType  # 0
+        """Not set: the model's default, or what budget_tokens implies."""
+        EFFORT_NONE: ReasoningConfig._Effort.ValueType  # 1
+        """No reasoning, on models that can switch it off."""
+        EFFORT_MINIMAL: ReasoningConfig._Effort.ValueType  # 2
+        """As little reasoning as the model allows."""
+        EFFORT_LOW: ReasoningConfig._Effort.ValueType  # 3
+        """Little reasoning."""
+        EFFORT_MEDIUM: ReasoningConfig._Effort.ValueType  # 4
+        """The usual amount."""
+        EFFORT_HIGH: ReasoningConfig._Effort.ValueType  # 5
+        """As much reasoning as the model allows."""
+
+    class Effort(_Effort, metaclass=_EffortEnumTypeWrapper):
+        """Coarse reasoning effort levels (OpenAI's `reasoning_effort`, Gemini 3's `thinkingLevel`)."""
+
+    EFFORT_UNSPECIFIED: ReasoningConfig.Effort.ValueType  # 0
+    """Not set: the model's default, or what budget_tokens implies."""
+    EFFORT_NONE: ReasoningConfig.Effort.ValueType  # 1
+    """No reasoning, on models that can switch it off."""
+    EFFORT_MINIMAL: ReasoningConfig.Effort.ValueType  # 2
+    """As little reasoning as the model allows."""
+    EFFORT_LOW: ReasoningConfig.Effort.ValueType  # 3
+    """Little reasoning."""
+    EFFORT_MEDIUM: ReasoningConfig.Effort.ValueType  # 4
+    """The usual amount."""
+    EFFORT_HIGH: ReasoningConfig.Effort.ValueType  # 5
+    """As much reasoning as the model allows."""
+
+    EFFORT_FIELD_NUMBER: _builtins.int
+    BUDGET_TOKENS_FIELD_NUMBER: _builtins.int
+    INCLUDE_THOUGHTS_FIELD_NUMBER: _builtins.int
+    effort: Global___ReasoningConfig.Effort.ValueType
+    """The effort level. Providers that take a token budget instead (Anthropic, Bedrock-Claude,
+    Gemini 2.5) receive the budget the gateway's table gives for the level (see the README).
+    """
+    budget_tokens: _builtins.int
+    """The most tokens the model may spend reasoning (Anthropic's and Bedrock's `budget_tokens`,
+    Gemini's `thinkingBudget`), 1 to 1,000,000. Providers that take only a level refuse it: set
+    effort for them.
+    """
+    include_thoughts: _builtins.bool
+    """When true, the model's reasoning text (or its summary) is returned as reasoning parts and
+    deltas. Providers that never return it (OpenAI's Chat Completions) refuse it.
+    """
+    def __init__(
+        self,
+        *,
+        effort: Global___ReasoningConfig.Effort.ValueType = ...,
+        budget_tokens: _builtins.int | None = ...,
+        include_thoughts: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_budget_tokens", b"_budget_tokens", "budget_tokens", b"budget_tokens"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_budget_tokens", b"_budget_tokens", "budget_tokens", b"budget_tokens", "effort", b"effort", "include_thoughts", b"include_thoughts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__budget_tokens: _TypeAlias = _typing.Literal["budget_tokens"]  # noqa: Y015
+    _WhichOneofArgType__budget_tokens: _TypeAlias = _typing.Literal["_budget_tokens", b"_budget_tokens"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__budget_tokens) -> _WhichOneofReturnType__budget_tokens | None: ...
+
+Global___ReasoningConfig: _TypeAlias = ReasoningConfig  # noqa: Y015
 
 @_typing.final
 class Usage(_message.Message):

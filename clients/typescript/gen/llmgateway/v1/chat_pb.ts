@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file llmgateway/v1/chat.proto.
  */
 export const file_llmgateway_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChhsbG1nYXRld2F5L3YxL2NoYXQucHJvdG8SDWxsbWdhdGV3YXkudjEi3QIKC0NoYXRSZXF1ZXN0EhMKBW1vZGVsGAEgASgJQgTiQQECEi4KCG1lc3NhZ2VzGAIgAygLMhYubGxtZ2F0ZXdheS52MS5NZXNzYWdlQgTiQQECEjoKEWdlbmVyYXRpb25fY29uZmlnGAMgASgLMh8ubGxtZ2F0ZXdheS52MS5HZW5lcmF0aW9uQ29uZmlnEiIKBXRvb2xzGAQgAygLMhMubGxtZ2F0ZXdheS52MS5Ub29sEi4KC3Rvb2xfY2hvaWNlGAUgASgLMhkubGxtZ2F0ZXdheS52MS5Ub29sQ2hvaWNlEhIKCnJlcXVlc3RfaWQYBiABKAkSNgoGbGFiZWxzGAcgAygLMiYubGxtZ2F0ZXdheS52MS5DaGF0UmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIukCChFDaGF0U3RyZWFtUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhIuCghtZXNzYWdlcxgCIAMoCzIWLmxsbWdhdGV3YXkudjEuTWVzc2FnZUIE4kEBAhI6ChFnZW5lcmF0aW9uX2NvbmZpZxgDIAEoCzIfLmxsbWdhdGV3YXkudjEuR2VuZXJhdGlvbkNvbmZpZxIiCgV0b29scxgEIAMoCzITLmxsbWdhdGV3YXkudjEuVG9vbBIuCgt0b29sX2Nob2ljZRgFIAEoCzIZLmxsbWdhdGV3YXkudjEuVG9vbENob2ljZRISCgpyZXF1ZXN0X2lkGAYgASgJEjwKBmxhYmVscxgHIAMoCzIsLmxsbWdhdGV3YXkudjEuQ2hhdFN0cmVhbVJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLpAwoQR2VuZXJhdGlvbkNvbmZpZxIeChFtYXhfb3V0cHV0X3Rva2VucxgBIAEoBUgAiAEBEhgKC3RlbXBlcmF0dXJlGAIgASgCSAGIAQESEgoFdG9wX3AYAyABKAJIAogBARISCgV0b3BfaxgEIAEoBUgDiAEBEhYKDnN0b3Bfc2VxdWVuY2VzGAUgAygJEhEKBHNlZWQYBiABKANIBIgBARI1ChRyZXNwb25zZV9qc29uX3NjaGVtYRgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoZcmVzcG9uc2VfanNvbl9zY2hlbWFfbmFtZRgIIAEoCRIdChBwcmVzZW5jZV9wZW5hbHR5GAkgASgCSAWIAQESHgoRZnJlcXVlbmN5X3BlbmFsdHkYCiABKAJIBogBARIcChRyZXNwb25zZV9qc29uX29iamVjdBgLIAEoCBIjChtyZXNwb25zZV9qc29uX3NjaGVtYV9zdHJpY3QYDCABKAhCFAoSX21heF9vdXRwdXRfdG9rZW5zQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCCAoGX3RvcF9rQgcKBV9zZWVkQhMKEV9wcmVzZW5jZV9wZW5hbHR5QhQKEl9mcmVxdWVuY3lfcGVuYWx0eSK1AQoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgFEhUKDW91dHB1dF90b2tlbnMYAiABKAUSGwoTY2FjaGVkX2lucHV0X3Rva2VucxgDIAEoBRIYChByZWFzb25pbmdfdG9rZW5zGAQgASgFEhQKDHRvdGFsX3Rva2VucxgFIAEoBRIQCghjb3N0X3VzZBgGIAEoARIgChhjYWNoZV93cml0ZV9pbnB1dF90b2tlbnMYByABKAUivQEKDENoYXRSZXNwb25zZRIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIQCghwcm92aWRlchgDIAEoCRInCgdtZXNzYWdlGAQgASgLMhYubGxtZ2F0ZXdheS52MS5NZXNzYWdlEjIKDWZpbmlzaF9yZWFzb24YBSABKA4yGy5sbG1nYXRld2F5LnYxLkZpbmlzaFJlYXNvbhIjCgV1c2FnZRgGIAEoCzIULmxsbWdhdGV3YXkudjEuVXNhZ2UivwEKEkNoYXRTdHJlYW1SZXNwb25zZRIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIQCghwcm92aWRlchgDIAEoCRIjCgVkZWx0YRgEIAEoCzIULmxsbWdhdGV3YXkudjEuRGVsdGESMgoNZmluaXNoX3JlYXNvbhgFIAEoDjIbLmxsbWdhdGV3YXkudjEuRmluaXNoUmVhc29uEiMKBXVzYWdlGAYgASgLMhQubGxtZ2F0ZXdheS52MS5Vc2FnZSLcAQoFRGVsdGESDAoEdGV4dBgBIAEoCRIRCglyZWFzb25pbmcYAiABKAkSMAoKdG9vbF9jYWxscxgDIAMoCzIcLmxsbWdhdGV3YXkudjEuVG9vbENhbGxEZWx0YRIXCg9yZWFzb25pbmdfaW5kZXgYBCABKAUSGwoTcmVhc29uaW5nX3NpZ25hdHVyZRgFIAEoCRIfChdyZWFzb25pbmdfcmVkYWN0ZWRfZGF0YRgGIAEoCRIYChByZWFzb25pbmdfb3JpZ2luGAcgASgJEg8KB3JlZnVzYWwYCCABKAkiWQoNVG9vbENhbGxEZWx0YRINCgVpbmRleBgBIAEoBRIKCgJpZBgCIAEoCRIMCgRuYW1lGAMgASgJEh8KF2FyZ3VtZW50c19qc29uX2ZyYWdtZW50GAQgASgJIusCChJDb3VudFRva2Vuc1JlcXVlc3QSEwoFbW9kZWwYASABKAlCBOJBAQISLgoIbWVzc2FnZXMYAiADKAsyFi5sbG1nYXRld2F5LnYxLk1lc3NhZ2VCBOJBAQISOgoRZ2VuZXJhdGlvbl9jb25maWcYAyABKAsyHy5sbG1nYXRld2F5LnYxLkdlbmVyYXRpb25Db25maWcSIgoFdG9vbHMYBCADKAsyEy5sbG1nYXRld2F5LnYxLlRvb2wSLgoLdG9vbF9jaG9pY2UYBSABKAsyGS5sbG1nYXRld2F5LnYxLlRvb2xDaG9pY2USEgoKcmVxdWVzdF9pZBgGIAEoCRI9CgZsYWJlbHMYByADKAsyLS5sbG1nYXRld2F5LnYxLkNvdW50VG9rZW5zUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBInMKE0NvdW50VG9rZW5zUmVzcG9uc2USFAoMaW5wdXRfdG9rZW5zGAEgASgFEhEKCWVzdGltYXRlZBgCIAEoCBIQCghwcm92aWRlchgDIAEoCRINCgVtb2RlbBgEIAEoCRISCgpjb3VudGVkX2J5GAUgASgJIpMBChJTdHJlYW1JbnRlcnJ1cHRpb24SDgoGcmVhc29uGAEgASgJEisKDXBhcnRpYWxfdXNhZ2UYAiABKAsyFC5sbG1nYXRld2F5LnYxLlVzYWdlEhUKDW1lc3NhZ2VzX3NlbnQYAyABKAUSKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0KtMBCgxGaW5pc2hSZWFzb24SHQoZRklOSVNIX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKEkZJTklTSF9SRUFTT05fU1RPUBABEhgKFEZJTklTSF9SRUFTT05fTEVOR1RIEAISHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAMSIAocRklOSVNIX1JFQVNPTl9DT05URU5UX0ZJTFRFUhAEEhcKE0ZJTklTSF9SRUFTT05fT1RIRVIQBRIZChVGSU5JU0hfUkVBU09OX1JFRlVTQUwQBjLLAgoLQ2hhdFNlcnZpY2USVAoEQ2hhdBIaLmxsbWdhdGV3YXkudjEuQ2hhdFJlcXVlc3QaGy5sbG1nYXRld2F5LnYxLkNoYXRSZXNwb25zZSITgtPkkwINOgEqIggvdjEvY2hhdBJvCgpDaGF0U3RyZWFtEiAubGxtZ2F0ZXdheS52MS5DaGF0U3RyZWFtUmVxdWVzdBohLmxsbWdhdGV3YXkudjEuQ2hhdFN0cmVhbVJlc3BvbnNlIhqC0+STAhQ6ASoiDy92MS9jaGF0OnN0cmVhbTABEnUKC0NvdW50VG9rZW5zEiEubGxtZ2F0ZXdheS52MS5Db3VudFRva2Vuc1JlcXVlc3QaIi5sbG1nYXRld2F5LnYxLkNvdW50VG9rZW5zUmVzcG9uc2UiH4LT5JMCGToBKiIUL3YxL2NoYXQ6Y291bnRUb2tlbnNCZwoQaW8ubGxtZ2F0ZXdheS52MUIJQ2hhdFByb3RvUAFaRmdpdGh1Yi5jb20vbGxtZ2F0ZXdheS9sbG1nYXRld2F5L2NsaWVudHMvZ28vbGxtZ2F0ZXdheS92MTtsbG1nYXRld2F5djFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_llmgateway_v1_content]);
+  fileDesc("ChhsbG1nYXRld2F5L3YxL2NoYXQucHJvdG8SDWxsbWdhdGV3YXkudjEi3QIKC0NoYXRSZXF1ZXN0EhMKBW1vZGVsGAEgASgJQgTiQQECEi4KCG1lc3NhZ2VzGAIgAygLMhYubGxtZ2F0ZXdheS52MS5NZXNzYWdlQgTiQQECEjoKEWdlbmVyYXRpb25fY29uZmlnGAMgASgLMh8ubGxtZ2F0ZXdheS52MS5HZW5lcmF0aW9uQ29uZmlnEiIKBXRvb2xzGAQgAygLMhMubGxtZ2F0ZXdheS52MS5Ub29sEi4KC3Rvb2xfY2hvaWNlGAUgASgLMhkubGxtZ2F0ZXdheS52MS5Ub29sQ2hvaWNlEhIKCnJlcXVlc3RfaWQYBiABKAkSNgoGbGFiZWxzGAcgAygLMiYubGxtZ2F0ZXdheS52MS5DaGF0UmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIukCChFDaGF0U3RyZWFtUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhIuCghtZXNzYWdlcxgCIAMoCzIWLmxsbWdhdGV3YXkudjEuTWVzc2FnZUIE4kEBAhI6ChFnZW5lcmF0aW9uX2NvbmZpZxgDIAEoCzIfLmxsbWdhdGV3YXkudjEuR2VuZXJhdGlvbkNvbmZpZxIiCgV0b29scxgEIAMoCzITLmxsbWdhdGV3YXkudjEuVG9vbBIuCgt0b29sX2Nob2ljZRgFIAEoCzIZLmxsbWdhdGV3YXkudjEuVG9vbENob2ljZRISCgpyZXF1ZXN0X2lkGAYgASgJEjwKBmxhYmVscxgHIAMoCzIsLmxsbWdhdGV3YXkudjEuQ2hhdFN0cmVhbVJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK2BAoQR2VuZXJhdGlvbkNvbmZpZxIeChFtYXhfb3V0cHV0X3Rva2VucxgBIAEoBUgAiAEBEhgKC3RlbXBlcmF0dXJlGAIgASgCSAGIAQESEgoFdG9wX3AYAyABKAJIAogBARISCgV0b3BfaxgEIAEoBUgDiAEBEhYKDnN0b3Bfc2VxdWVuY2VzGAUgAygJEhEKBHNlZWQYBiABKANIBIgBARI1ChRyZXNwb25zZV9qc29uX3NjaGVtYRgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoZcmVzcG9uc2VfanNvbl9zY2hlbWFfbmFtZRgIIAEoCRIdChBwcmVzZW5jZV9wZW5hbHR5GAkgASgCSAWIAQESHgoRZnJlcXVlbmN5X3BlbmFsdHkYCiABKAJIBogBARIcChRyZXNwb25zZV9qc29uX29iamVjdBgLIAEoCBIjChtyZXNwb25zZV9qc29uX3NjaGVtYV9zdHJpY3QYDCABKAgSMQoJcmVhc29uaW5nGA0gASgLMh4ubGxtZ2F0ZXdheS52MS5SZWFzb25pbmdDb25maWcSGAoQcHJvbXB0X2NhY2hlX2tleRgOIAEoCUIUChJfbWF4X291dHB1dF90b2tlbnNCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEIICgZfdG9wX2tCBwoFX3NlZWRCEwoRX3ByZXNlbmNlX3BlbmFsdHlCFAoSX2ZyZXF1ZW5jeV9wZW5hbHR5IosCCg9SZWFzb25pbmdDb25maWcSNQoGZWZmb3J0GAEgASgOMiUubGxtZ2F0ZXdheS52MS5SZWFzb25pbmdDb25maWcuRWZmb3J0EhoKDWJ1ZGdldF90b2tlbnMYAiABKAVIAIgBARIYChBpbmNsdWRlX3Rob3VnaHRzGAMgASgIInkKBkVmZm9ydBIWChJFRkZPUlRfVU5TUEVDSUZJRUQQABIPCgtFRkZPUlRfTk9ORRABEhIKDkVGRk9SVF9NSU5JTUFMEAISDgoKRUZGT1JUX0xPVxADEhEKDUVGRk9SVF9NRURJVU0QBBIPCgtFRkZPUlRfSElHSBAFQhAKDl9idWRnZXRfdG9rZW5zIrUBCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAUSFQoNb3V0cHV0X3Rva2VucxgCIAEoBRIbChNjYWNoZWRfaW5wdXRfdG9rZW5zGAMgASgFEhgKEHJlYXNvbmluZ190b2tlbnMYBCABKAUSFAoMdG90YWxfdG9rZW5zGAUgASgFEhAKCGNvc3RfdXNkGAYgASgBEiAKGGNhY2hlX3dyaXRlX2lucHV0X3Rva2VucxgHIAEoBSK9AQoMQ2hhdFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEicKB21lc3NhZ2UYBCABKAsyFi5sbG1nYXRld2F5LnYxLk1lc3NhZ2USMgoNZmluaXNoX3JlYXNvbhgFIAEoDjIbLmxsbWdhdGV3YXkudjEuRmluaXNoUmVhc29uEiMKBXVzYWdlGAYgASgLMhQubGxtZ2F0ZXdheS52MS5Vc2FnZSK/AQoSQ2hhdFN0cmVhbVJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEiMKBWRlbHRhGAQgASgLMhQubGxtZ2F0ZXdheS52MS5EZWx0YRIyCg1maW5pc2hfcmVhc29uGAUgASgOMhsubGxtZ2F0ZXdheS52MS5GaW5pc2hSZWFzb24SIwoFdXNhZ2UYBiABKAsyFC5sbG1nYXRld2F5LnYxLlVzYWdlItwBCgVEZWx0YRIMCgR0ZXh0GAEgASgJEhEKCXJlYXNvbmluZxgCIAEoCRIwCgp0b29sX2NhbGxzGAMgAygLMhwubGxtZ2F0ZXdheS52MS5Ub29sQ2FsbERlbHRhEhcKD3JlYXNvbmluZ19pbmRleBgEIAEoBRIbChNyZWFzb25pbmdfc2lnbmF0dXJlGAUgASgJEh8KF3JlYXNvbmluZ19yZWRhY3RlZF9kYXRhGAYgASgJEhgKEHJlYXNvbmluZ19vcmlnaW4YByABKAkSDwoHcmVmdXNhbBgIIAEoCSJZCg1Ub29sQ2FsbERlbHRhEg0KBWluZGV4GAEgASgFEgoKAmlkGAIgASgJEgwKBG5hbWUYAyABKAkSHwoXYXJndW1lbnRzX2pzb25fZnJhZ21lbnQYBCABKAki6wIKEkNvdW50VG9rZW5zUmVxdWVzdBITCgVtb2RlbBgBIAEoCUIE4kEBAhIuCghtZXNzYWdlcxgCIAMoCzIWLmxsbWdhdGV3YXkudjEuTWVzc2FnZUIE4kEBAhI6ChFnZW5lcmF0aW9uX2NvbmZpZxgDIAEoCzIfLmxsbWdhdGV3YXkudjEuR2VuZXJhdGlvbkNvbmZpZxIiCgV0b29scxgEIAMoCzITLmxsbWdhdGV3YXkudjEuVG9vbBIuCgt0b29sX2Nob2ljZRgFIAEoCzIZLmxsbWdhdGV3YXkudjEuVG9vbENob2ljZRISCgpyZXF1ZXN0X2lkGAYgASgJEj0KBmxhYmVscxgHIAMoCzItLmxsbWdhdGV3YXkudjEuQ291bnRUb2tlbnNSZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEicwoTQ291bnRUb2tlbnNSZXNwb25zZRIUCgxpbnB1dF90b2tlbnMYASABKAUSEQoJZXN0aW1hdGVkGAIgASgIEhAKCHByb3ZpZGVyGAMgASgJEg0KBW1vZGVsGAQgASgJEhIKCmNvdW50ZWRfYnkYBSABKAkikwEKElN0cmVhbUludGVycnVwdGlvbhIOCgZyZWFzb24YASABKAkSKwoNcGFydGlhbF91c2FnZRgCIAEoCzIULmxsbWdhdGV3YXkudjEuVXNhZ2USFQoNbWVzc2FnZXNfc2VudBgDIAEoBRIpCghtZXRhZGF0YRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3Qq0wEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIcChhGSU5JU0hfUkVBU09OX1RPT0xfQ0FMTFMQAxIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAQSFwoTRklOSVNIX1JFQVNPTl9PVEhFUhAFEhkKFUZJTklTSF9SRUFTT05fUkVGVVNBTBAGMssCCgtDaGF0U2VydmljZRJUCgRDaGF0EhoubGxtZ2F0ZXdheS52MS5DaGF0UmVxdWVzdBobLmxsbWdhdGV3YXkudjEuQ2hhdFJlc3BvbnNlIhOC0+STAg06ASoiCC92MS9jaGF0Em8KCkNoYXRTdHJlYW0SIC5sbG1nYXRld2F5LnYxLkNoYXRTdHJlYW1SZXF1ZXN0GiEubGxtZ2F0ZXdheS52MS5DaGF0U3RyZWFtUmVzcG9uc2UiGoLT5JMCFDoBKiIPL3YxL2NoYXQ6c3RyZWFtMAESdQoLQ291bnRUb2tlbnMSIS5sbG1nYXRld2F5LnYxLkNvdW50VG9rZW5zUmVxdWVzdBoiLmxsbWdhdGV3YXkudjEuQ291bnRUb2tlbnNSZXNwb25zZSIfgtPkkwIZOgEqIhQvdjEvY2hhdDpjb3VudFRva2Vuc0JnChBpby5sbG1nYXRld2F5LnYxQglDaGF0UHJvdG9QAVpGZ2l0aHViLmNvbS9sbG1nYXRld2F5L2xsbWdhdGV3YXkvY2xpZW50cy9nby9sbG1nYXRld2F5L3YxO2xsbWdhdGV3YXl2MWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_struct, file_llmgateway_v1_content]);
 
 /**
  * A request for one complete assistant message.
@@ -245,6 +245,24 @@ export type GenerationConfig = Message<"llmgateway.v1.GenerationConfig"> & {
    * @generated from field: bool response_json_schema_strict = 12;
    */
   responseJsonSchemaStrict: boolean;
+
+  /**
+   * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+   * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+   * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+   *
+   * @generated from field: llmgateway.v1.ReasoningConfig reasoning = 13;
+   */
+  reasoning?: ReasoningConfig | undefined;
+
+  /**
+   * A key that groups requests sharing a long prefix, so the provider routes them to the same
+   * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+   * never a change to the answer.
+   *
+   * @generated from field: string prompt_cache_key = 14;
+   */
+  promptCacheKey: string;
 };
 
 /**
@@ -253,6 +271,100 @@ export type GenerationConfig = Message<"llmgateway.v1.GenerationConfig"> & {
  */
 export const GenerationConfigSchema: GenMessage<GenerationConfig> = /*@__PURE__*/
   messageDesc(file_llmgateway_v1_chat, 2);
+
+/**
+ * How much a reasoning model thinks before it answers, and whether its thoughts come back.
+ *
+ * @generated from message llmgateway.v1.ReasoningConfig
+ */
+export type ReasoningConfig = Message<"llmgateway.v1.ReasoningConfig"> & {
+  /**
+   * The effort level. Providers that take a token budget instead (Anthropic, Bedrock-Claude,
+   * Gemini 2.5) receive the budget the gateway's table gives for the level (see the README).
+   *
+   * @generated from field: llmgateway.v1.ReasoningConfig.Effort effort = 1;
+   */
+  effort: ReasoningConfig_Effort;
+
+  /**
+   * The most tokens the model may spend reasoning (Anthropic's and Bedrock's `budget_tokens`,
+   * Gemini's `thinkingBudget`), 1 to 1,000,000. Providers that take only a level refuse it: set
+   * effort for them.
+   *
+   * @generated from field: optional int32 budget_tokens = 2;
+   */
+  budgetTokens?: number | undefined;
+
+  /**
+   * When true, the model's reasoning text (or its summary) is returned as reasoning parts and
+   * deltas. Providers that never return it (OpenAI's Chat Completions) refuse it.
+   *
+   * @generated from field: bool include_thoughts = 3;
+   */
+  includeThoughts: boolean;
+};
+
+/**
+ * Describes the message llmgateway.v1.ReasoningConfig.
+ * Use `create(ReasoningConfigSchema)` to create a new message.
+ */
+export const ReasoningConfigSchema: GenMessage<ReasoningConfig> = /*@__PURE__*/
+  messageDesc(file_llmgateway_v1_chat, 3);
+
+/**
+ * Coarse reasoning effort levels (OpenAI's `reasoning_effort`, Gemini 3's `thinkingLevel`).
+ *
+ * @generated from enum llmgateway.v1.ReasoningConfig.Effort
+ */
+export enum ReasoningConfig_Effort {
+  /**
+   * Not set: the model's default, or what budget_tokens implies.
+   *
+   * @generated from enum value: EFFORT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No reasoning, on models that can switch it off.
+   *
+   * @generated from enum value: EFFORT_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * As little reasoning as the model allows.
+   *
+   * @generated from enum value: EFFORT_MINIMAL = 2;
+   */
+  MINIMAL = 2,
+
+  /**
+   * Little reasoning.
+   *
+   * @generated from enum value: EFFORT_LOW = 3;
+   */
+  LOW = 3,
+
+  /**
+   * The usual amount.
+   *
+   * @generated from enum value: EFFORT_MEDIUM = 4;
+   */
+  MEDIUM = 4,
+
+  /**
+   * As much reasoning as the model allows.
+   *
+   * @generated from enum value: EFFORT_HIGH = 5;
+   */
+  HIGH = 5,
+}
+
+/**
+ * Describes the enum llmgateway.v1.ReasoningConfig.Effort.
+ */
+export const ReasoningConfig_EffortSchema: GenEnum<ReasoningConfig_Effort> = /*@__PURE__*/
+  enumDesc(file_llmgateway_v1_chat, 3, 0);
 
 /**
  * Token counts of one call, and its cost where the gateway knows the price.
@@ -316,7 +428,7 @@ export type Usage = Message<"llmgateway.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_chat, 3);
+  messageDesc(file_llmgateway_v1_chat, 4);
 
 /**
  * One complete assistant message.
@@ -372,7 +484,7 @@ export type ChatResponse = Message<"llmgateway.v1.ChatResponse"> & {
  * Use `create(ChatResponseSchema)` to create a new message.
  */
 export const ChatResponseSchema: GenMessage<ChatResponse> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_chat, 4);
+  messageDesc(file_llmgateway_v1_chat, 5);
 
 /**
  * One message of a ChatStream.
@@ -428,7 +540,7 @@ export type ChatStreamResponse = Message<"llmgateway.v1.ChatStreamResponse"> & {
  * Use `create(ChatStreamResponseSchema)` to create a new message.
  */
 export const ChatStreamResponseSchema: GenMessage<ChatStreamResponse> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_chat, 5);
+  messageDesc(file_llmgateway_v1_chat, 6);
 
 /**
  * Content produced since the previous stream message.
@@ -504,7 +616,7 @@ export type Delta = Message<"llmgateway.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_chat, 6);
+  messageDesc(file_llmgateway_v1_chat, 7);
 
 /**
  * A fragment of a tool call in a stream.
@@ -546,7 +658,7 @@ export type ToolCallDelta = Message<"llmgateway.v1.ToolCallDelta"> & {
  * Use `create(ToolCallDeltaSchema)` to create a new message.
  */
 export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_chat, 7);
+  messageDesc(file_llmgateway_v1_chat, 8);
 
 /**
  * A request to count the input tokens of a Chat call. The same fields with the same numbers as
@@ -610,7 +722,7 @@ export type CountTokensRequest = Message<"llmgateway.v1.CountTokensRequest"> & {
  * Use `create(CountTokensRequestSchema)` to create a new message.
  */
 export const CountTokensRequestSchema: GenMessage<CountTokensRequest> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_chat, 8);
+  messageDesc(file_llmgateway_v1_chat, 9);
 
 /**
  * How many input tokens a Chat call would use.
@@ -660,7 +772,7 @@ export type CountTokensResponse = Message<"llmgateway.v1.CountTokensResponse"> &
  * Use `create(CountTokensResponseSchema)` to create a new message.
  */
 export const CountTokensResponseSchema: GenMessage<CountTokensResponse> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_chat, 9);
+  messageDesc(file_llmgateway_v1_chat, 10);
 
 /**
  * Error detail attached to the status of a stream that ended after content was sent, so the
@@ -703,7 +815,7 @@ export type StreamInterruption = Message<"llmgateway.v1.StreamInterruption"> & {
  * Use `create(StreamInterruptionSchema)` to create a new message.
  */
 export const StreamInterruptionSchema: GenMessage<StreamInterruption> = /*@__PURE__*/
-  messageDesc(file_llmgateway_v1_chat, 10);
+  messageDesc(file_llmgateway_v1_chat, 11);
 
 /**
  * Why the model stopped generating.

@@ -52,6 +52,11 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
       internal_static_llmgateway_v1_GenerationConfig_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_llmgateway_v1_ReasoningConfig_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessage.FieldAccessorTable
+      internal_static_llmgateway_v1_ReasoningConfig_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_llmgateway_v1_Usage_descriptor;
   static final 
     com.google.protobuf.GeneratedMessage.FieldAccessorTable
@@ -131,7 +136,7 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
       "\022D\n\006labels\030\007 \003(\0132,.llmgateway.v1.ChatStr" +
       "eamRequest.LabelsEntryR\006labels\0329\n\013Labels" +
       "Entry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005" +
-      "value:\0028\001\"\245\005\n\020GenerationConfig\022/\n\021max_ou" +
+      "value:\0028\001\"\215\006\n\020GenerationConfig\022/\n\021max_ou" +
       "tput_tokens\030\001 \001(\005H\000R\017maxOutputTokens\210\001\001\022" +
       "%\n\013temperature\030\002 \001(\002H\001R\013temperature\210\001\001\022\030" +
       "\n\005top_p\030\003 \001(\002H\002R\004topP\210\001\001\022\030\n\005top_k\030\004 \001(\005H" +
@@ -145,78 +150,88 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
       "\001(\002H\006R\020frequencyPenalty\210\001\001\0220\n\024response_j" +
       "son_object\030\013 \001(\010R\022responseJsonObject\022=\n\033" +
       "response_json_schema_strict\030\014 \001(\010R\030respo" +
-      "nseJsonSchemaStrictB\024\n\022_max_output_token" +
-      "sB\016\n\014_temperatureB\010\n\006_top_pB\010\n\006_top_kB\007\n" +
-      "\005_seedB\023\n\021_presence_penaltyB\024\n\022_frequenc" +
-      "y_penalty\"\241\002\n\005Usage\022!\n\014input_tokens\030\001 \001(" +
-      "\005R\013inputTokens\022#\n\routput_tokens\030\002 \001(\005R\014o" +
-      "utputTokens\022.\n\023cached_input_tokens\030\003 \001(\005" +
-      "R\021cachedInputTokens\022)\n\020reasoning_tokens\030" +
-      "\004 \001(\005R\017reasoningTokens\022!\n\014total_tokens\030\005" +
-      " \001(\005R\013totalTokens\022\031\n\010cost_usd\030\006 \001(\001R\007cos" +
-      "tUsd\0227\n\030cache_write_input_tokens\030\007 \001(\005R\025" +
-      "cacheWriteInputTokens\"\360\001\n\014ChatResponse\022\016" +
-      "\n\002id\030\001 \001(\tR\002id\022\024\n\005model\030\002 \001(\tR\005model\022\032\n\010" +
-      "provider\030\003 \001(\tR\010provider\0220\n\007message\030\004 \001(" +
-      "\0132\026.llmgateway.v1.MessageR\007message\022@\n\rfi" +
-      "nish_reason\030\005 \001(\0162\033.llmgateway.v1.Finish" +
-      "ReasonR\014finishReason\022*\n\005usage\030\006 \001(\0132\024.ll" +
-      "mgateway.v1.UsageR\005usage\"\360\001\n\022ChatStreamR" +
-      "esponse\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005model\030\002 \001(\tR\005" +
-      "model\022\032\n\010provider\030\003 \001(\tR\010provider\022*\n\005del" +
-      "ta\030\004 \001(\0132\024.llmgateway.v1.DeltaR\005delta\022@\n" +
-      "\rfinish_reason\030\005 \001(\0162\033.llmgateway.v1.Fin" +
-      "ishReasonR\014finishReason\022*\n\005usage\030\006 \001(\0132\024" +
-      ".llmgateway.v1.UsageR\005usage\"\315\002\n\005Delta\022\022\n" +
-      "\004text\030\001 \001(\tR\004text\022\034\n\treasoning\030\002 \001(\tR\tre" +
-      "asoning\022;\n\ntool_calls\030\003 \003(\0132\034.llmgateway" +
-      ".v1.ToolCallDeltaR\ttoolCalls\022\'\n\017reasonin" +
-      "g_index\030\004 \001(\005R\016reasoningIndex\022/\n\023reasoni" +
-      "ng_signature\030\005 \001(\tR\022reasoningSignature\0226" +
-      "\n\027reasoning_redacted_data\030\006 \001(\tR\025reasoni" +
-      "ngRedactedData\022)\n\020reasoning_origin\030\007 \001(\t" +
-      "R\017reasoningOrigin\022\030\n\007refusal\030\010 \001(\tR\007refu" +
-      "sal\"\201\001\n\rToolCallDelta\022\024\n\005index\030\001 \001(\005R\005in" +
-      "dex\022\016\n\002id\030\002 \001(\tR\002id\022\022\n\004name\030\003 \001(\tR\004name\022" +
-      "6\n\027arguments_json_fragment\030\004 \001(\tR\025argume" +
-      "ntsJsonFragment\"\300\003\n\022CountTokensRequest\022\032" +
-      "\n\005model\030\001 \001(\tB\004\342A\001\002R\005model\0228\n\010messages\030\002" +
-      " \003(\0132\026.llmgateway.v1.MessageB\004\342A\001\002R\010mess" +
-      "ages\022L\n\021generation_config\030\003 \001(\0132\037.llmgat" +
-      "eway.v1.GenerationConfigR\020generationConf" +
-      "ig\022)\n\005tools\030\004 \003(\0132\023.llmgateway.v1.ToolR\005" +
-      "tools\022:\n\013tool_choice\030\005 \001(\0132\031.llmgateway." +
-      "v1.ToolChoiceR\ntoolChoice\022\035\n\nrequest_id\030" +
-      "\006 \001(\tR\trequestId\022E\n\006labels\030\007 \003(\0132-.llmga" +
-      "teway.v1.CountTokensRequest.LabelsEntryR" +
-      "\006labels\0329\n\013LabelsEntry\022\020\n\003key\030\001 \001(\tR\003key" +
-      "\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"\247\001\n\023CountToke" +
-      "nsResponse\022!\n\014input_tokens\030\001 \001(\005R\013inputT" +
-      "okens\022\034\n\testimated\030\002 \001(\010R\testimated\022\032\n\010p" +
-      "rovider\030\003 \001(\tR\010provider\022\024\n\005model\030\004 \001(\tR\005" +
-      "model\022\035\n\ncounted_by\030\005 \001(\tR\tcountedBy\"\301\001\n" +
-      "\022StreamInterruption\022\026\n\006reason\030\001 \001(\tR\006rea" +
-      "son\0229\n\rpartial_usage\030\002 \001(\0132\024.llmgateway." +
-      "v1.UsageR\014partialUsage\022#\n\rmessages_sent\030" +
-      "\003 \001(\005R\014messagesSent\0223\n\010metadata\030\004 \001(\0132\027." +
-      "google.protobuf.StructR\010metadata*\323\001\n\014Fin" +
-      "ishReason\022\035\n\031FINISH_REASON_UNSPECIFIED\020\000" +
-      "\022\026\n\022FINISH_REASON_STOP\020\001\022\030\n\024FINISH_REASO" +
-      "N_LENGTH\020\002\022\034\n\030FINISH_REASON_TOOL_CALLS\020\003" +
-      "\022 \n\034FINISH_REASON_CONTENT_FILTER\020\004\022\027\n\023FI" +
-      "NISH_REASON_OTHER\020\005\022\031\n\025FINISH_REASON_REF" +
-      "USAL\020\0062\313\002\n\013ChatService\022T\n\004Chat\022\032.llmgate" +
-      "way.v1.ChatRequest\032\033.llmgateway.v1.ChatR" +
-      "esponse\"\023\202\323\344\223\002\r\"\010/v1/chat:\001*\022o\n\nChatStre" +
-      "am\022 .llmgateway.v1.ChatStreamRequest\032!.l" +
-      "lmgateway.v1.ChatStreamResponse\"\032\202\323\344\223\002\024\"" +
-      "\017/v1/chat:stream:\001*0\001\022u\n\013CountTokens\022!.l" +
-      "lmgateway.v1.CountTokensRequest\032\".llmgat" +
-      "eway.v1.CountTokensResponse\"\037\202\323\344\223\002\031\"\024/v1" +
-      "/chat:countTokens:\001*Bg\n\020io.llmgateway.v1" +
-      "B\tChatProtoP\001ZFgithub.com/llmgateway/llm" +
-      "gateway/clients/go/llmgateway/v1;llmgate" +
-      "wayv1b\006proto3"
+      "nseJsonSchemaStrict\022<\n\treasoning\030\r \001(\0132\036" +
+      ".llmgateway.v1.ReasoningConfigR\treasonin" +
+      "g\022(\n\020prompt_cache_key\030\016 \001(\tR\016promptCache" +
+      "KeyB\024\n\022_max_output_tokensB\016\n\014_temperatur" +
+      "eB\010\n\006_top_pB\010\n\006_top_kB\007\n\005_seedB\023\n\021_prese" +
+      "nce_penaltyB\024\n\022_frequency_penalty\"\262\002\n\017Re" +
+      "asoningConfig\022=\n\006effort\030\001 \001(\0162%.llmgatew" +
+      "ay.v1.ReasoningConfig.EffortR\006effort\022(\n\r" +
+      "budget_tokens\030\002 \001(\005H\000R\014budgetTokens\210\001\001\022)" +
+      "\n\020include_thoughts\030\003 \001(\010R\017includeThought" +
+      "s\"y\n\006Effort\022\026\n\022EFFORT_UNSPECIFIED\020\000\022\017\n\013E" +
+      "FFORT_NONE\020\001\022\022\n\016EFFORT_MINIMAL\020\002\022\016\n\nEFFO" +
+      "RT_LOW\020\003\022\021\n\rEFFORT_MEDIUM\020\004\022\017\n\013EFFORT_HI" +
+      "GH\020\005B\020\n\016_budget_tokens\"\241\002\n\005Usage\022!\n\014inpu" +
+      "t_tokens\030\001 \001(\005R\013inputTokens\022#\n\routput_to" +
+      "kens\030\002 \001(\005R\014outputTokens\022.\n\023cached_input" +
+      "_tokens\030\003 \001(\005R\021cachedInputTokens\022)\n\020reas" +
+      "oning_tokens\030\004 \001(\005R\017reasoningTokens\022!\n\014t" +
+      "otal_tokens\030\005 \001(\005R\013totalTokens\022\031\n\010cost_u" +
+      "sd\030\006 \001(\001R\007costUsd\0227\n\030cache_write_input_t" +
+      "okens\030\007 \001(\005R\025cacheWriteInputTokens\"\360\001\n\014C" +
+      "hatResponse\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005model\030\002 \001" +
+      "(\tR\005model\022\032\n\010provider\030\003 \001(\tR\010provider\0220\n" +
+      "\007message\030\004 \001(\0132\026.llmgateway.v1.MessageR\007" +
+      "message\022@\n\rfinish_reason\030\005 \001(\0162\033.llmgate" +
+      "way.v1.FinishReasonR\014finishReason\022*\n\005usa" +
+      "ge\030\006 \001(\0132\024.llmgateway.v1.UsageR\005usage\"\360\001" +
+      "\n\022ChatStreamResponse\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005" +
+      "model\030\002 \001(\tR\005model\022\032\n\010provider\030\003 \001(\tR\010pr" +
+      "ovider\022*\n\005delta\030\004 \001(\0132\024.llmgateway.v1.De" +
+      "ltaR\005delta\022@\n\rfinish_reason\030\005 \001(\0162\033.llmg" +
+      "ateway.v1.FinishReasonR\014finishReason\022*\n\005" +
+      "usage\030\006 \001(\0132\024.llmgateway.v1.UsageR\005usage" +
+      "\"\315\002\n\005Delta\022\022\n\004text\030\001 \001(\tR\004text\022\034\n\treason" +
+      "ing\030\002 \001(\tR\treasoning\022;\n\ntool_calls\030\003 \003(\013" +
+      "2\034.llmgateway.v1.ToolCallDeltaR\ttoolCall" +
+      "s\022\'\n\017reasoning_index\030\004 \001(\005R\016reasoningInd" +
+      "ex\022/\n\023reasoning_signature\030\005 \001(\tR\022reasoni" +
+      "ngSignature\0226\n\027reasoning_redacted_data\030\006" +
+      " \001(\tR\025reasoningRedactedData\022)\n\020reasoning" +
+      "_origin\030\007 \001(\tR\017reasoningOrigin\022\030\n\007refusa" +
+      "l\030\010 \001(\tR\007refusal\"\201\001\n\rToolCallDelta\022\024\n\005in" +
+      "dex\030\001 \001(\005R\005index\022\016\n\002id\030\002 \001(\tR\002id\022\022\n\004name" +
+      "\030\003 \001(\tR\004name\0226\n\027arguments_json_fragment\030" +
+      "\004 \001(\tR\025argumentsJsonFragment\"\300\003\n\022CountTo" +
+      "kensRequest\022\032\n\005model\030\001 \001(\tB\004\342A\001\002R\005model\022" +
+      "8\n\010messages\030\002 \003(\0132\026.llmgateway.v1.Messag" +
+      "eB\004\342A\001\002R\010messages\022L\n\021generation_config\030\003" +
+      " \001(\0132\037.llmgateway.v1.GenerationConfigR\020g" +
+      "enerationConfig\022)\n\005tools\030\004 \003(\0132\023.llmgate" +
+      "way.v1.ToolR\005tools\022:\n\013tool_choice\030\005 \001(\0132" +
+      "\031.llmgateway.v1.ToolChoiceR\ntoolChoice\022\035" +
+      "\n\nrequest_id\030\006 \001(\tR\trequestId\022E\n\006labels\030" +
+      "\007 \003(\0132-.llmgateway.v1.CountTokensRequest" +
+      ".LabelsEntryR\006labels\0329\n\013LabelsEntry\022\020\n\003k" +
+      "ey\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"" +
+      "\247\001\n\023CountTokensResponse\022!\n\014input_tokens\030" +
+      "\001 \001(\005R\013inputTokens\022\034\n\testimated\030\002 \001(\010R\te" +
+      "stimated\022\032\n\010provider\030\003 \001(\tR\010provider\022\024\n\005" +
+      "model\030\004 \001(\tR\005model\022\035\n\ncounted_by\030\005 \001(\tR\t" +
+      "countedBy\"\301\001\n\022StreamInterruption\022\026\n\006reas" +
+      "on\030\001 \001(\tR\006reason\0229\n\rpartial_usage\030\002 \001(\0132" +
+      "\024.llmgateway.v1.UsageR\014partialUsage\022#\n\rm" +
+      "essages_sent\030\003 \001(\005R\014messagesSent\0223\n\010meta" +
+      "data\030\004 \001(\0132\027.google.protobuf.StructR\010met" +
+      "adata*\323\001\n\014FinishReason\022\035\n\031FINISH_REASON_" +
+      "UNSPECIFIED\020\000\022\026\n\022FINISH_REASON_STOP\020\001\022\030\n" +
+      "\024FINISH_REASON_LENGTH\020\002\022\034\n\030FINISH_REASON" +
+      "_TOOL_CALLS\020\003\022 \n\034FINISH_REASON_CONTENT_F" +
+      "ILTER\020\004\022\027\n\023FINISH_REASON_OTHER\020\005\022\031\n\025FINI" +
+      "SH_REASON_REFUSAL\020\0062\313\002\n\013ChatService\022T\n\004C" +
+      "hat\022\032.llmgateway.v1.ChatRequest\032\033.llmgat" +
+      "eway.v1.ChatResponse\"\023\202\323\344\223\002\r\"\010/v1/chat:\001" +
+      "*\022o\n\nChatStream\022 .llmgateway.v1.ChatStre" +
+      "amRequest\032!.llmgateway.v1.ChatStreamResp" +
+      "onse\"\032\202\323\344\223\002\024\"\017/v1/chat:stream:\001*0\001\022u\n\013Co" +
+      "untTokens\022!.llmgateway.v1.CountTokensReq" +
+      "uest\032\".llmgateway.v1.CountTokensResponse" +
+      "\"\037\202\323\344\223\002\031\"\024/v1/chat:countTokens:\001*Bg\n\020io." +
+      "llmgateway.v1B\tChatProtoP\001ZFgithub.com/l" +
+      "lmgateway/llmgateway/clients/go/llmgatew" +
+      "ay/v1;llmgatewayv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -255,39 +270,45 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
     internal_static_llmgateway_v1_GenerationConfig_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_GenerationConfig_descriptor,
-        new java.lang.String[] { "MaxOutputTokens", "Temperature", "TopP", "TopK", "StopSequences", "Seed", "ResponseJsonSchema", "ResponseJsonSchemaName", "PresencePenalty", "FrequencyPenalty", "ResponseJsonObject", "ResponseJsonSchemaStrict", });
-    internal_static_llmgateway_v1_Usage_descriptor =
+        new java.lang.String[] { "MaxOutputTokens", "Temperature", "TopP", "TopK", "StopSequences", "Seed", "ResponseJsonSchema", "ResponseJsonSchemaName", "PresencePenalty", "FrequencyPenalty", "ResponseJsonObject", "ResponseJsonSchemaStrict", "Reasoning", "PromptCacheKey", });
+    internal_static_llmgateway_v1_ReasoningConfig_descriptor =
       getDescriptor().getMessageType(3);
+    internal_static_llmgateway_v1_ReasoningConfig_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessage.FieldAccessorTable(
+        internal_static_llmgateway_v1_ReasoningConfig_descriptor,
+        new java.lang.String[] { "Effort", "BudgetTokens", "IncludeThoughts", });
+    internal_static_llmgateway_v1_Usage_descriptor =
+      getDescriptor().getMessageType(4);
     internal_static_llmgateway_v1_Usage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Usage_descriptor,
         new java.lang.String[] { "InputTokens", "OutputTokens", "CachedInputTokens", "ReasoningTokens", "TotalTokens", "CostUsd", "CacheWriteInputTokens", });
     internal_static_llmgateway_v1_ChatResponse_descriptor =
-      getDescriptor().getMessageType(4);
+      getDescriptor().getMessageType(5);
     internal_static_llmgateway_v1_ChatResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_ChatResponse_descriptor,
         new java.lang.String[] { "Id", "Model", "Provider", "Message", "FinishReason", "Usage", });
     internal_static_llmgateway_v1_ChatStreamResponse_descriptor =
-      getDescriptor().getMessageType(5);
+      getDescriptor().getMessageType(6);
     internal_static_llmgateway_v1_ChatStreamResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_ChatStreamResponse_descriptor,
         new java.lang.String[] { "Id", "Model", "Provider", "Delta", "FinishReason", "Usage", });
     internal_static_llmgateway_v1_Delta_descriptor =
-      getDescriptor().getMessageType(6);
+      getDescriptor().getMessageType(7);
     internal_static_llmgateway_v1_Delta_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Delta_descriptor,
         new java.lang.String[] { "Text", "Reasoning", "ToolCalls", "ReasoningIndex", "ReasoningSignature", "ReasoningRedactedData", "ReasoningOrigin", "Refusal", });
     internal_static_llmgateway_v1_ToolCallDelta_descriptor =
-      getDescriptor().getMessageType(7);
+      getDescriptor().getMessageType(8);
     internal_static_llmgateway_v1_ToolCallDelta_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_ToolCallDelta_descriptor,
         new java.lang.String[] { "Index", "Id", "Name", "ArgumentsJsonFragment", });
     internal_static_llmgateway_v1_CountTokensRequest_descriptor =
-      getDescriptor().getMessageType(8);
+      getDescriptor().getMessageType(9);
     internal_static_llmgateway_v1_CountTokensRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_CountTokensRequest_descriptor,
@@ -299,13 +320,13 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
         internal_static_llmgateway_v1_CountTokensRequest_LabelsEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_llmgateway_v1_CountTokensResponse_descriptor =
-      getDescriptor().getMessageType(9);
+      getDescriptor().getMessageType(10);
     internal_static_llmgateway_v1_CountTokensResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_CountTokensResponse_descriptor,
         new java.lang.String[] { "InputTokens", "Estimated", "Provider", "Model", "CountedBy", });
     internal_static_llmgateway_v1_StreamInterruption_descriptor =
-      getDescriptor().getMessageType(10);
+      getDescriptor().getMessageType(11);
     internal_static_llmgateway_v1_StreamInterruption_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_StreamInterruption_descriptor,

@@ -37,6 +37,7 @@ private static final long serialVersionUID = 0L;
     stopSequences_ =
         com.google.protobuf.LazyStringArrayList.emptyList();
     responseJsonSchemaName_ = "";
+    promptCacheKey_ = "";
   }
 
   public static final com.google.protobuf.Descriptors.Descriptor
@@ -416,6 +417,101 @@ private static final long serialVersionUID = 0L;
     return responseJsonSchemaStrict_;
   }
 
+  public static final int REASONING_FIELD_NUMBER = 13;
+  private io.llmgateway.v1.ReasoningConfig reasoning_;
+  /**
+   * <pre>
+   * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+   * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+   * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+   * @return Whether the reasoning field is set.
+   */
+  @java.lang.Override
+  public boolean hasReasoning() {
+    return ((bitField0_ & 0x00000100) != 0);
+  }
+  /**
+   * <pre>
+   * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+   * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+   * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+   * @return The reasoning.
+   */
+  @java.lang.Override
+  public io.llmgateway.v1.ReasoningConfig getReasoning() {
+    return reasoning_ == null ? io.llmgateway.v1.ReasoningConfig.getDefaultInstance() : reasoning_;
+  }
+  /**
+   * <pre>
+   * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+   * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+   * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+   */
+  @java.lang.Override
+  public io.llmgateway.v1.ReasoningConfigOrBuilder getReasoningOrBuilder() {
+    return reasoning_ == null ? io.llmgateway.v1.ReasoningConfig.getDefaultInstance() : reasoning_;
+  }
+
+  public static final int PROMPT_CACHE_KEY_FIELD_NUMBER = 14;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object promptCacheKey_ = "";
+  /**
+   * <pre>
+   * A key that groups requests sharing a long prefix, so the provider routes them to the same
+   * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+   * never a change to the answer.
+   * </pre>
+   *
+   * <code>string prompt_cache_key = 14 [json_name = "promptCacheKey"];</code>
+   * @return The promptCacheKey.
+   */
+  @java.lang.Override
+  public java.lang.String getPromptCacheKey() {
+    java.lang.Object ref = promptCacheKey_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      promptCacheKey_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * A key that groups requests sharing a long prefix, so the provider routes them to the same
+   * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+   * never a change to the answer.
+   * </pre>
+   *
+   * <code>string prompt_cache_key = 14 [json_name = "promptCacheKey"];</code>
+   * @return The bytes for promptCacheKey.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getPromptCacheKeyBytes() {
+    java.lang.Object ref = promptCacheKey_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      promptCacheKey_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -465,6 +561,12 @@ private static final long serialVersionUID = 0L;
     }
     if (responseJsonSchemaStrict_ != false) {
       output.writeBool(12, responseJsonSchemaStrict_);
+    }
+    if (((bitField0_ & 0x00000100) != 0)) {
+      output.writeMessage(13, getReasoning());
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(promptCacheKey_)) {
+      com.google.protobuf.GeneratedMessage.writeString(output, 14, promptCacheKey_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -525,6 +627,13 @@ private static final long serialVersionUID = 0L;
     if (responseJsonSchemaStrict_ != false) {
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(12, responseJsonSchemaStrict_);
+    }
+    if (((bitField0_ & 0x00000100) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(13, getReasoning());
+    }
+    if (!com.google.protobuf.GeneratedMessage.isStringEmpty(promptCacheKey_)) {
+      size += com.google.protobuf.GeneratedMessage.computeStringSize(14, promptCacheKey_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -593,6 +702,13 @@ private static final long serialVersionUID = 0L;
         != other.getResponseJsonObject()) return false;
     if (getResponseJsonSchemaStrict()
         != other.getResponseJsonSchemaStrict()) return false;
+    if (hasReasoning() != other.hasReasoning()) return false;
+    if (hasReasoning()) {
+      if (!getReasoning()
+          .equals(other.getReasoning())) return false;
+    }
+    if (!getPromptCacheKey()
+        .equals(other.getPromptCacheKey())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -653,6 +769,12 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + RESPONSE_JSON_SCHEMA_STRICT_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getResponseJsonSchemaStrict());
+    if (hasReasoning()) {
+      hash = (37 * hash) + REASONING_FIELD_NUMBER;
+      hash = (53 * hash) + getReasoning().hashCode();
+    }
+    hash = (37 * hash) + PROMPT_CACHE_KEY_FIELD_NUMBER;
+    hash = (53 * hash) + getPromptCacheKey().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -790,6 +912,7 @@ private static final long serialVersionUID = 0L;
       if (com.google.protobuf.GeneratedMessage
               .alwaysUseFieldBuilders) {
         internalGetResponseJsonSchemaFieldBuilder();
+        internalGetReasoningFieldBuilder();
       }
     }
     @java.lang.Override
@@ -813,6 +936,12 @@ private static final long serialVersionUID = 0L;
       frequencyPenalty_ = 0F;
       responseJsonObject_ = false;
       responseJsonSchemaStrict_ = false;
+      reasoning_ = null;
+      if (reasoningBuilder_ != null) {
+        reasoningBuilder_.dispose();
+        reasoningBuilder_ = null;
+      }
+      promptCacheKey_ = "";
       return this;
     }
 
@@ -894,6 +1023,15 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000800) != 0)) {
         result.responseJsonSchemaStrict_ = responseJsonSchemaStrict_;
       }
+      if (((from_bitField0_ & 0x00001000) != 0)) {
+        result.reasoning_ = reasoningBuilder_ == null
+            ? reasoning_
+            : reasoningBuilder_.build();
+        to_bitField0_ |= 0x00000100;
+      }
+      if (((from_bitField0_ & 0x00002000) != 0)) {
+        result.promptCacheKey_ = promptCacheKey_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -953,6 +1091,14 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getResponseJsonSchemaStrict() != false) {
         setResponseJsonSchemaStrict(other.getResponseJsonSchemaStrict());
+      }
+      if (other.hasReasoning()) {
+        mergeReasoning(other.getReasoning());
+      }
+      if (!other.getPromptCacheKey().isEmpty()) {
+        promptCacheKey_ = other.promptCacheKey_;
+        bitField0_ |= 0x00002000;
+        onChanged();
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1043,6 +1189,18 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000800;
               break;
             } // case 96
+            case 106: {
+              input.readMessage(
+                  internalGetReasoningFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00001000;
+              break;
+            } // case 106
+            case 114: {
+              promptCacheKey_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00002000;
+              break;
+            } // case 114
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1950,6 +2108,283 @@ private static final long serialVersionUID = 0L;
     public Builder clearResponseJsonSchemaStrict() {
       bitField0_ = (bitField0_ & ~0x00000800);
       responseJsonSchemaStrict_ = false;
+      onChanged();
+      return this;
+    }
+
+    private io.llmgateway.v1.ReasoningConfig reasoning_;
+    private com.google.protobuf.SingleFieldBuilder<
+        io.llmgateway.v1.ReasoningConfig, io.llmgateway.v1.ReasoningConfig.Builder, io.llmgateway.v1.ReasoningConfigOrBuilder> reasoningBuilder_;
+    /**
+     * <pre>
+     * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+     * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+     * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+     * @return Whether the reasoning field is set.
+     */
+    public boolean hasReasoning() {
+      return ((bitField0_ & 0x00001000) != 0);
+    }
+    /**
+     * <pre>
+     * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+     * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+     * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+     * @return The reasoning.
+     */
+    public io.llmgateway.v1.ReasoningConfig getReasoning() {
+      if (reasoningBuilder_ == null) {
+        return reasoning_ == null ? io.llmgateway.v1.ReasoningConfig.getDefaultInstance() : reasoning_;
+      } else {
+        return reasoningBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+     * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+     * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+     */
+    public Builder setReasoning(io.llmgateway.v1.ReasoningConfig value) {
+      if (reasoningBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        reasoning_ = value;
+      } else {
+        reasoningBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+     * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+     * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+     */
+    public Builder setReasoning(
+        io.llmgateway.v1.ReasoningConfig.Builder builderForValue) {
+      if (reasoningBuilder_ == null) {
+        reasoning_ = builderForValue.build();
+      } else {
+        reasoningBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+     * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+     * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+     */
+    public Builder mergeReasoning(io.llmgateway.v1.ReasoningConfig value) {
+      if (reasoningBuilder_ == null) {
+        if (((bitField0_ & 0x00001000) != 0) &&
+          reasoning_ != null &&
+          reasoning_ != io.llmgateway.v1.ReasoningConfig.getDefaultInstance()) {
+          getReasoningBuilder().mergeFrom(value);
+        } else {
+          reasoning_ = value;
+        }
+      } else {
+        reasoningBuilder_.mergeFrom(value);
+      }
+      if (reasoning_ != null) {
+        bitField0_ |= 0x00001000;
+        onChanged();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+     * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+     * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+     */
+    public Builder clearReasoning() {
+      bitField0_ = (bitField0_ & ~0x00001000);
+      reasoning_ = null;
+      if (reasoningBuilder_ != null) {
+        reasoningBuilder_.dispose();
+        reasoningBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+     * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+     * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+     */
+    public io.llmgateway.v1.ReasoningConfig.Builder getReasoningBuilder() {
+      bitField0_ |= 0x00001000;
+      onChanged();
+      return internalGetReasoningFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+     * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+     * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+     */
+    public io.llmgateway.v1.ReasoningConfigOrBuilder getReasoningOrBuilder() {
+      if (reasoningBuilder_ != null) {
+        return reasoningBuilder_.getMessageOrBuilder();
+      } else {
+        return reasoning_ == null ?
+            io.llmgateway.v1.ReasoningConfig.getDefaultInstance() : reasoning_;
+      }
+    }
+    /**
+     * <pre>
+     * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+     * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+     * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+     * </pre>
+     *
+     * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilder<
+        io.llmgateway.v1.ReasoningConfig, io.llmgateway.v1.ReasoningConfig.Builder, io.llmgateway.v1.ReasoningConfigOrBuilder> 
+        internalGetReasoningFieldBuilder() {
+      if (reasoningBuilder_ == null) {
+        reasoningBuilder_ = new com.google.protobuf.SingleFieldBuilder<
+            io.llmgateway.v1.ReasoningConfig, io.llmgateway.v1.ReasoningConfig.Builder, io.llmgateway.v1.ReasoningConfigOrBuilder>(
+                getReasoning(),
+                getParentForChildren(),
+                isClean());
+        reasoning_ = null;
+      }
+      return reasoningBuilder_;
+    }
+
+    private java.lang.Object promptCacheKey_ = "";
+    /**
+     * <pre>
+     * A key that groups requests sharing a long prefix, so the provider routes them to the same
+     * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+     * never a change to the answer.
+     * </pre>
+     *
+     * <code>string prompt_cache_key = 14 [json_name = "promptCacheKey"];</code>
+     * @return The promptCacheKey.
+     */
+    public java.lang.String getPromptCacheKey() {
+      java.lang.Object ref = promptCacheKey_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        promptCacheKey_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * A key that groups requests sharing a long prefix, so the provider routes them to the same
+     * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+     * never a change to the answer.
+     * </pre>
+     *
+     * <code>string prompt_cache_key = 14 [json_name = "promptCacheKey"];</code>
+     * @return The bytes for promptCacheKey.
+     */
+    public com.google.protobuf.ByteString
+        getPromptCacheKeyBytes() {
+      java.lang.Object ref = promptCacheKey_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        promptCacheKey_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * A key that groups requests sharing a long prefix, so the provider routes them to the same
+     * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+     * never a change to the answer.
+     * </pre>
+     *
+     * <code>string prompt_cache_key = 14 [json_name = "promptCacheKey"];</code>
+     * @param value The promptCacheKey to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPromptCacheKey(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      promptCacheKey_ = value;
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A key that groups requests sharing a long prefix, so the provider routes them to the same
+     * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+     * never a change to the answer.
+     * </pre>
+     *
+     * <code>string prompt_cache_key = 14 [json_name = "promptCacheKey"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearPromptCacheKey() {
+      promptCacheKey_ = getDefaultInstance().getPromptCacheKey();
+      bitField0_ = (bitField0_ & ~0x00002000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * A key that groups requests sharing a long prefix, so the provider routes them to the same
+     * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+     * never a change to the answer.
+     * </pre>
+     *
+     * <code>string prompt_cache_key = 14 [json_name = "promptCacheKey"];</code>
+     * @param value The bytes for promptCacheKey to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPromptCacheKeyBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      promptCacheKey_ = value;
+      bitField0_ |= 0x00002000;
       onChanged();
       return this;
     }

@@ -256,4 +256,61 @@ public interface GenerationConfigOrBuilder extends
    * @return The responseJsonSchemaStrict.
    */
   boolean getResponseJsonSchemaStrict();
+
+  /**
+   * <pre>
+   * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+   * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+   * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+   * @return Whether the reasoning field is set.
+   */
+  boolean hasReasoning();
+  /**
+   * <pre>
+   * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+   * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+   * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+   * @return The reasoning.
+   */
+  io.llmgateway.v1.ReasoningConfig getReasoning();
+  /**
+   * <pre>
+   * Reasoning ("thinking") settings; unset leaves the model's default. A deployment that cannot
+   * honour a setting is skipped by routing; when none can, the call fails with INVALID_ARGUMENT
+   * (reason REASONING_UNSUPPORTED) naming the deployments and what each lacks.
+   * </pre>
+   *
+   * <code>.llmgateway.v1.ReasoningConfig reasoning = 13 [json_name = "reasoning"];</code>
+   */
+  io.llmgateway.v1.ReasoningConfigOrBuilder getReasoningOrBuilder();
+
+  /**
+   * <pre>
+   * A key that groups requests sharing a long prefix, so the provider routes them to the same
+   * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+   * never a change to the answer.
+   * </pre>
+   *
+   * <code>string prompt_cache_key = 14 [json_name = "promptCacheKey"];</code>
+   * @return The promptCacheKey.
+   */
+  java.lang.String getPromptCacheKey();
+  /**
+   * <pre>
+   * A key that groups requests sharing a long prefix, so the provider routes them to the same
+   * prompt cache (OpenAI's `prompt_cache_key`). Providers without one ignore it: it is a hint,
+   * never a change to the answer.
+   * </pre>
+   *
+   * <code>string prompt_cache_key = 14 [json_name = "promptCacheKey"];</code>
+   * @return The bytes for promptCacheKey.
+   */
+  com.google.protobuf.ByteString
+      getPromptCacheKeyBytes();
 }
