@@ -6,7 +6,9 @@
   newest version the chart supports (kubernetes-validate ships them, so nothing is fetched), in
   strict mode: an unknown or misspelt field fails;
 - in each: the probes are the gRPC health services on the gRPC port, the termination grace covers
-  preStop + drain + grace, and the config passes `llmgateway check-config`;
+  preStop + drain + grace, the ledger's database and spool are on a writable volume and a server
+  database's schema is migrated by a `ledger-schema` init container, and the config passes
+  `llmgateway check-config`;
 - the plain manifests (kubernetes/) say what the chart renders with its defaults: same config,
   container, probes, ports and security settings;
 - the Envoy descriptor set (if given) holds the services and their google.api.http routes.
@@ -125,12 +127,46 @@ def check_gateway(docs: Docs, source: str) -> None:
         assert listen.endswith(f":{ports[name]}") if name in ports else listen == "", f"{source}: {flag}"
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     server = config.get("server", {})
-    needed = pre_stop + server.get("drain_s", 5) + server.get("grace_s", 30)
+    ledger = config.get("ledger", {})
+    # The ledger's last writes on shutdown happen after the grace period (docs/ledger.md).
+    flush = ledger.get("flush_timeout_s", 5) if ledger.get("enabled", True) is not False else 0
+    needed = pre_stop + server.get("drain_s", 5) + server.get("grace_s", 30) + flush
     grace = pod["terminationGracePeriodSeconds"]
     assert grace > needed, f"{source}: terminationGracePeriodSeconds {grace} leaves no margin over {needed}"
     assert pod["securityContext"]["runAsNonRoot"], f"{source}: the pod may run as root"
     assert container["securityContext"]["readOnlyRootFilesystem"], f"{source}: a writable root filesystem"
+    check_ledger(config, pod, container, source)
     check_config(config, args, source)
+
+
+def check_ledger(config: dict[str, Any], pod: dict[str, Any], container: dict[str, Any], source: str) -> None:
+    """The ledger writes to a mounted volume (the config's folder is a read-only ConfigMap), and a
+    server database's schema is migrated by an init container running `db upgrade` before the gateway."""
+    ledger = config.get("ledger", {})
+    if ledger.get("enabled", True) is False:
+        return
+    url, spool = str(ledger.get("url", "")), str(ledger.get("spool_dir", ""))
+    for key, value in (("url", url), ("spool_dir", spool)):
+        assert value, f"{source}: ledger.{key} must be set (the default is next to the read-only config)"
+    writable = [
+        mount["mountPath"].rstrip("/") + "/"
+        for mount in container["volumeMounts"]
+        if not mount.get("readOnly") and mount["name"] != "tmp"  # tmp: the supervisor's, not the ledger's
+    ]
+    paths = [spool] + ([url.removeprefix("sqlite:///")] if url.startswith("sqlite:///") else [])
+    for path in paths:
+        assert any(path.startswith(mount) for mount in writable), f"{source}: {path} is on no writable volume"
+    init = {c["name"]: c for c in pod.get("initContainers", [])}
+    if url.startswith("sqlite"):
+        assert "ledger-schema" not in init, f"{source}: a schema init container for SQLite"
+        return
+    assert "ledger-schema" in init, f"{source}: a server ledger database and no ledger-schema init container"
+    schema = init["ledger-schema"]
+    assert schema["args"] == ["db", "upgrade", "--config", "/etc/llmgateway/config.yaml"], source
+    for key in ("image", "envFrom", "env", "securityContext"):
+        assert schema.get(key) == container.get(key), f"{source}: ledger-schema's {key} is not the gateway's"
+    read_only = [mount for mount in container["volumeMounts"] if mount.get("readOnly")]
+    assert schema["volumeMounts"] == read_only, f"{source}: ledger-schema's mounts are not the gateway's"
 
 
 def check_config(config: dict[str, Any], args: list[str], source: str) -> None:
@@ -142,11 +178,11 @@ def check_config(config: dict[str, Any], args: list[str], source: str) -> None:
             config["auth"]["keys_file"] = str(keys)
         path = Path(tmp) / "config.yaml"
         path.write_text(yaml.safe_dump(config))
-        names = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "LLMGW_REDIS_URL", "LLMGW_POSTGRES_URL")
         env = {
             **os.environ,
-            **dict.fromkeys(names, "redis://check:6379/0"),
-            "LEDGER_DATABASE_URL": "postgresql+psycopg://check:check@postgres:5432/llmgateway",
+            **dict.fromkeys(("OPENAI_API_KEY", "ANTHROPIC_API_KEY"), "check"),
+            "LLMGW_REDIS_URL": "redis://check:6379/0",
+            "LLMGW_POSTGRES_URL": "postgresql+psycopg://check:check@postgres:5432/llmgateway",
         }
         result = subprocess.run(  # noqa: S603 (our own interpreter, a file we wrote)
             [sys.executable, "-m", "llmgateway", "check-config", str(path)],
@@ -176,6 +212,19 @@ def check_same_as_chart(plain: Docs, chart: Docs) -> None:
         assert plain_pod[key] == chart_pod[key], f"kubernetes/deployment.yaml: {key} differs from the chart"
     assert plain_container["image"] == chart_container["image"], (
         "kubernetes/: the image tag is not the chart's"
+    )
+
+    def init_containers(pod: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
+        return [
+            (init["name"], init["args"], init["securityContext"], init["volumeMounts"])
+            for init in pod.get("initContainers", [])
+        ]
+
+    assert init_containers(plain_pod) == init_containers(chart_pod), (
+        "kubernetes/deployment.yaml: initContainers differ from the chart"
+    )
+    assert plain_container["volumeMounts"] == chart_container["volumeMounts"], (
+        "kubernetes/deployment.yaml: volumeMounts differ from the chart"
     )
 
     def service_ports(docs: Docs) -> list[list[tuple[str, int]]]:

@@ -137,3 +137,62 @@ def test_values_turn_on_redis_autoscaling_and_listeners_off(tmp_path: Path) -> N
     assert check.only(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
     # drain 2.5 s rounds up: preStop 5 + 3 + grace 60 + margin 20.
     assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 88
+
+
+@needs_helm
+def test_the_ledger_gets_a_writable_place_and_its_schema(tmp_path: Path) -> None:
+    # By default (as kubernetes/): PostgreSQL from the providers Secret, migrated by an init container.
+    docs = check.render(HELM)
+    pod = deployment(docs)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert check.gateway_config(docs)["ledger"] == {
+        "url": "${LLMGW_POSTGRES_URL}",
+        "spool_dir": "/var/lib/llmgateway/spool",
+    }
+    (schema,) = pod["initContainers"]
+    assert schema["name"] == "ledger-schema" and schema["args"][:2] == ["db", "upgrade"]
+    assert schema["envFrom"] == container["envFrom"] and "env" not in container, (
+        "the providers Secret already exports LLMGW_POSTGRES_URL"
+    )
+    assert {"name": "ledger-spool", "mountPath": "/var/lib/llmgateway"} in container["volumeMounts"]
+    assert {"name": "ledger-spool", "emptyDir": {}} in pod["volumes"]
+    # Without PostgreSQL: SQLite on the ledger volume, migrated at the gateway's start.
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"postgres": {"existingSecret": ""}}))
+    docs = check.render(HELM, values)
+    check.check_schemas(docs, "sqlite")
+    check.check_gateway(docs, "sqlite")
+    pod = deployment(docs)["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    assert check.gateway_config(docs)["ledger"] == {
+        "url": "sqlite:////var/lib/llmgateway/llmgateway.db",
+        "spool_dir": "/var/lib/llmgateway/spool",
+    }
+    # config.ledger wins over the chart's choices; the ledger volume can be any volume source.
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "config": {**check.gateway_config(check.render(HELM)), "ledger": {"enabled": False}},
+                "ledger": {"volume": {"persistentVolumeClaim": {"claimName": "spool"}}},
+            }
+        )
+    )
+    docs = check.render(HELM, values)
+    pod = deployment(docs)["spec"]["template"]["spec"]
+    assert "initContainers" not in pod and check.gateway_config(docs)["ledger"]["enabled"] is False
+    assert {"name": "ledger-spool", "persistentVolumeClaim": {"claimName": "spool"}} in pod["volumes"]
+
+
+@needs_helm
+def test_a_server_ledger_without_its_schema_step_or_volume_fails(
+    chart: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    docs = copy.deepcopy(chart)
+    del deployment(docs)["spec"]["template"]["spec"]["initContainers"]
+    with pytest.raises(AssertionError, match="no ledger-schema init container"):
+        check.check_gateway(docs, "test")
+    docs = copy.deepcopy(chart)
+    (container,) = deployment(docs)["spec"]["template"]["spec"]["containers"]
+    container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] != "ledger-spool"]
+    with pytest.raises(AssertionError, match="on no writable volume"):
+        check.check_gateway(docs, "test")

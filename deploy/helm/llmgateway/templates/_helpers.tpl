@@ -31,14 +31,33 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if or .Values.postgres.url .Values.postgres.existingSecret }}true{{ end -}}
 {{- end -}}
 
-{{/* The gateway's config.yaml: .Values.config, plus the Redis store when a URL is given. */}}
+{{/* Where the ledger volume is mounted: the ledger's spool and SQLite file. */}}
+{{- define "llmgateway.ledgerDir" -}}/var/lib/llmgateway{{- end -}}
+
+{{/* The gateway's config.yaml: .Values.config, plus the Redis store when a URL is given, plus the
+ledger's URL (PostgreSQL when given, else a SQLite file on the ledger volume) and spool folder
+unless `config.ledger` sets them. */}}
 {{- define "llmgateway.config" -}}
 {{- $config := deepCopy .Values.config -}}
 {{- if include "llmgateway.redis" . -}}
 {{- $store := dict "backend" "redis" "redis_url" "${LLMGW_REDIS_URL}" "fail_open" .Values.redis.failOpen -}}
 {{- $_ := set $config "store" (merge $store (default dict $config.store)) -}}
 {{- end -}}
+{{- $dir := include "llmgateway.ledgerDir" . -}}
+{{- $url := printf "sqlite:///%s/llmgateway.db" $dir -}}
+{{- if include "llmgateway.postgres" . -}}
+{{- $url = "${LLMGW_POSTGRES_URL}" -}}
+{{- end -}}
+{{- $ledger := dict "url" $url "spool_dir" (printf "%s/spool" $dir) -}}
+{{- $_ := set $config "ledger" (merge (default dict $config.ledger) $ledger) -}}
 {{- toYaml $config -}}
+{{- end -}}
+
+{{/* Whether the pod migrates the ledger's schema in an init container: a server database (SQLite
+migrates at the gateway's start). */}}
+{{- define "llmgateway.ledgerSchema" -}}
+{{- $ledger := (include "llmgateway.config" . | fromYaml).ledger -}}
+{{- if and (ne (toString $ledger.enabled) "false") $ledger.url (not (hasPrefix "sqlite" (toString $ledger.url))) }}true{{ end -}}
 {{- end -}}
 
 {{/* preStop sleep + server.drain_s + server.grace_s (the gateway's defaults: 5 and 30) + margin. */}}
@@ -67,14 +86,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 {{- end -}}
 
-{{/* The container's env: the Redis and PostgreSQL URLs from existing Secrets, then .Values.env. */}}
+{{/* The container's env: the Redis and PostgreSQL URLs from existing Secrets (unless envFrom already
+exports the PostgreSQL one under its name), then .Values.env. */}}
 {{- define "llmgateway.env" -}}
 {{- if and .Values.redis.existingSecret (not .Values.redis.url) }}
 - name: LLMGW_REDIS_URL
   valueFrom:
     secretKeyRef: {name: {{ .Values.redis.existingSecret }}, key: {{ .Values.redis.existingSecretKey }}}
 {{- end }}
-{{- if and .Values.postgres.existingSecret (not .Values.postgres.url) }}
+{{- $exported := and (has .Values.postgres.existingSecret .Values.secretEnv.existingSecrets) (eq .Values.postgres.existingSecretKey "LLMGW_POSTGRES_URL") }}
+{{- if and .Values.postgres.existingSecret (not .Values.postgres.url) (not $exported) }}
 - name: LLMGW_POSTGRES_URL
   valueFrom:
     secretKeyRef: {name: {{ .Values.postgres.existingSecret }}, key: {{ .Values.postgres.existingSecretKey }}}
