@@ -37,10 +37,14 @@ FROM ${PYTHON_IMAGE}
 # A fixed uid/gid, the one deploy/helm and deploy/kubernetes run as (runAsUser: 10001).
 RUN groupadd --system --gid 10001 llmgateway \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin llmgateway
+      --shell /usr/sbin/nologin llmgateway \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/llmgateway
 COPY --from=build /opt/llmgateway /opt/llmgateway
 COPY deploy/docker/healthcheck.py /opt/llmgateway/healthcheck.py
+# XDG_STATE_HOME: where the built-in config keeps the spend ledger's SQLite file and spool
+# (/var/lib/llmgateway); the user has no home. Mount a volume there to keep them.
 ENV PATH=/opt/llmgateway/bin:$PATH \
+    XDG_STATE_HOME=/var/lib \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmgateway.config import load_config, parse_config
+import pytest
+
+from llmgateway.config import ConfigError, load_config, parse_config
 from llmgateway.config.defaults import default_config
+from llmgateway.ledger.database import create_engine
 
 MINIMAL = "providers: [{name: echo, type: echo}]\nmodels: [{name: echo, deployments: [{provider: echo, model: echo}]}]\n"
 
@@ -54,3 +57,15 @@ def test_a_server_url_takes_its_password_from_the_environment_and_never_shows_it
     assert ledger.url.get_secret_value() == "postgresql+psycopg://gw:hunter2-x9@db.internal/ledger"
     assert not ledger.migrates_on_start  # a server database: `llmgateway db upgrade` as a deploy step
     assert "hunter2-x9" not in repr(config) + str(config.model_dump())
+
+
+def test_a_ledger_folder_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> None:
+    # The image's user has no home: an unwritable state folder must stop `serve` with one line
+    # naming the folder, not a traceback (a file where the folder should be fails even for root).
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    config = parse_config({"ledger": {"url": f"sqlite:///{blocker}/ledger/llmgateway.db"}})
+    with pytest.raises(
+        ConfigError, match=r"ledger\.url: cannot create .*not-a-folder/ledger: Not a directory"
+    ):
+        create_engine(config.ledger)

@@ -46,7 +46,11 @@ def create_engine(settings: LedgerSettings) -> Engine:
         if url.get_backend_name() == "sqlite":
             database = url.database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(database).parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise ConfigError(f"ledger.url: cannot create {folder}: {error.strerror}") from None
             # `timeout`: how long a write waits for another process's lock on the file.
             engine = sa.create_engine(url, connect_args={"timeout": timeout_s})
             sa.event.listen(engine, "connect", _sqlite_pragmas)
