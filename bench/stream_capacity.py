@@ -43,8 +43,10 @@ from llmgateway.auth.keys import new_key
 TOKENS = 200
 INTER_TOKEN_S = 0.02
 CLIENT = GOBIN / "stream-capacity"
-FULL_STEPS = [50, 100, 200, 400, 600, 800, 1200, 1600, 2400, 3200]
-QUICK_STEPS = [25, 100, 400]
+# Fine steps where today's targets break (LiteLLM's proxy held none of 10 streams; a one-core
+# Python relay holds tens to low hundreds), then coarse ones for what an optimised relay might reach.
+FULL_STEPS = [1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 100, 120, 150, 200, 250, 300, 400, 600, 800, 1200, 1600, 2400, 3200]
+QUICK_STEPS = [20, 50, 100]
 
 
 @dataclass(frozen=True)
