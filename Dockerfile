@@ -41,10 +41,11 @@ RUN groupadd --system --gid 10001 llmgateway \
  && install -d -o 10001 -g 10001 -m 0750 /var/lib/llmgateway
 COPY --from=build /opt/llmgateway /opt/llmgateway
 COPY deploy/docker/healthcheck.py /opt/llmgateway/healthcheck.py
-# XDG_STATE_HOME: where the built-in config keeps the spend ledger's SQLite file and spool
-# (/var/lib/llmgateway); the user has no home. Mount a volume there to keep them.
+# LLMGW_STATE_DIR: where the spend ledger's SQLite file and spool go unless the config says
+# otherwise (the user has no home, and a mounted config's folder is read-only). Mount a volume
+# there to keep them.
 ENV PATH=/opt/llmgateway/bin:$PATH \
-    XDG_STATE_HOME=/var/lib \
+    LLMGW_STATE_DIR=/var/lib/llmgateway \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -48,14 +49,25 @@ def test_the_runtime_stage_has_no_build_tools_and_runs_as_10001() -> None:
     assert output == ["10001", "0.1.0"], output
 
 
-@pytest.fixture
-def container() -> Iterator[tuple[str, int, int]]:
+CONFIG = "providers: [{name: echo, type: echo}]\nmodels: [{name: echo, deployments: [{provider: echo, model: echo}]}]\n"
+
+
+@pytest.fixture(params=["built-in config", "mounted read-only config"])
+def container(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int, int]]:
+    """The image serving its built-in config, or a config file mounted read-only as users and the
+    chart mount it (the spend ledger must then write into the image's state folder, not beside it)."""
     grpc_port, http_port = free_port(), free_port()
     name = f"llmgateway-test-{grpc_port}"
+    mount: list[str] = []
+    serve = ["serve"]
+    if request.param == "mounted read-only config":
+        (tmp_path / "config.yaml").write_text(CONFIG)
+        mount = ["-v", f"{tmp_path / 'config.yaml'}:/etc/llmgateway/config.yaml:ro"]
+        serve += ["--config", "/etc/llmgateway/config.yaml"]
     podman(
-        *RUN[len(PODMAN) :], "-d", "--name", name, "--network", "host",
+        *RUN[len(PODMAN) :], "-d", "--name", name, "--network", "host", *mount,
         "-e", f"LLMGW_HEALTH_ADDRESS=127.0.0.1:{grpc_port}", IMAGE,
-        "serve", "--listen", f"127.0.0.1:{grpc_port}", "--http-listen", f"127.0.0.1:{http_port}",
+        *serve, "--listen", f"127.0.0.1:{grpc_port}", "--http-listen", f"127.0.0.1:{http_port}",
         "--metrics-listen", "",
     )  # fmt: skip
     try:

@@ -4,9 +4,12 @@ and the password never in the config's repr or a dump."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from llmgateway.config import ConfigError, load_config, parse_config
 from llmgateway.config.defaults import default_config
@@ -69,3 +72,36 @@ def test_a_ledger_folder_that_cannot_be_made_is_one_clear_error(tmp_path: Path) 
         ConfigError, match=r"ledger\.url: cannot create .*not-a-folder/ledger: Not a directory"
     ):
         create_engine(config.ledger)
+
+
+def test_the_state_dir_variable_moves_the_ledger_of_a_config_file_and_the_built_in_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config" / "gateway.yaml"
+    path.parent.mkdir()
+    path.write_text(MINIMAL)
+    state = tmp_path / "state"
+    for config in (
+        load_config(path, {"LLMGW_STATE_DIR": str(state)}),
+        default_config({"LLMGW_STATE_DIR": str(state)}),
+    ):
+        assert config.ledger.url is not None
+        assert config.ledger.url.get_secret_value() == f"sqlite:///{state / 'llmgateway.db'}"
+        assert config.ledger.spool_dir == state / "llmgateway-spool"
+
+
+def test_serve_stops_with_one_line_when_the_ledger_cannot_write(tmp_path: Path) -> None:
+    # A read-only config mount in a container: here a file where the ledger's folder should be
+    # (root ignores permissions, not a file in the way).
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    path = tmp_path / "gateway.yaml"
+    path.write_text(MINIMAL + yaml.safe_dump({"ledger": {"spool_dir": str(blocker / "spool")}}))
+    done = subprocess.run(
+        [sys.executable, "-m", "llmgateway", "serve", "--config", str(path), "--listen", "127.0.0.1:0",
+         "--http-listen", "", "--metrics-listen", "", "--workers", "1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"ledger: {blocker / 'spool'}: Not a directory" in done.stderr

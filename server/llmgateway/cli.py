@@ -21,6 +21,7 @@ from llmgateway.config import (
     split_host_port,
 )
 from llmgateway.config.defaults import load_or_default
+from llmgateway.ledger.places import check_writable
 from llmgateway.ledger.recorder import prepare_schema
 from llmgateway.ledger.schema_command import schema_command
 from llmgateway.ledger.schema_version import SchemaError
@@ -170,6 +171,7 @@ def _serve(args: argparse.Namespace) -> int:
         log.error("%s", error)
         return 1
     try:
+        check_writable(config.ledger)
         workers = worker_count(args.workers, config)
         if workers > 1:
             if config.ledger.active:

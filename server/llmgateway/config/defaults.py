@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from llmgateway.config import GatewayConfig, ProviderType, load_config, parse_config
+from llmgateway.config.ledger import STATE_DIR_VARIABLE
 from llmgateway.config.loading import with_ledger_beside
 
 Env = Mapping[str, str]
@@ -133,8 +134,11 @@ def default_config(env: Env | None = None) -> GatewayConfig:
 
 
 def state_dir(env: Env) -> Path:
-    """Where the built-in config keeps the ledger's SQLite file and spool: the XDG state folder
-    (`~/.local/state/llmgateway`), so `make run` needs no config and writes nothing into the tree."""
+    """Where the built-in config keeps the ledger's SQLite file and spool: $LLMGW_STATE_DIR, else the
+    XDG state folder (`~/.local/state/llmgateway`), so `make run` needs no config and writes
+    nothing into the tree."""
+    if state := env.get(STATE_DIR_VARIABLE):
+        return Path(state)
     base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
     return Path(base) / "llmgateway"
 

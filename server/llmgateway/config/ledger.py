@@ -11,6 +11,9 @@ from llmgateway.config.common import Seconds, Strict
 # The database file and the spool folder a config read from a file gets by default, next to it.
 DEFAULT_DATABASE_FILE = "llmgateway.db"
 DEFAULT_SPOOL_DIR = "llmgateway-spool"
+# Overrides where the ledger's files go by default, for a config file and the built-in config
+# alike (the image sets it: its config folder is a read-only mount).
+STATE_DIR_VARIABLE = "LLMGW_STATE_DIR"
 
 
 def sqlite_url(path: Path) -> str:

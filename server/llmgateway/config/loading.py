@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from llmgateway.config.common import ConfigError
 from llmgateway.config.gateway import GatewayConfig
-from llmgateway.config.ledger import DEFAULT_DATABASE_FILE, DEFAULT_SPOOL_DIR, sqlite_url
+from llmgateway.config.ledger import DEFAULT_DATABASE_FILE, DEFAULT_SPOOL_DIR, STATE_DIR_VARIABLE, sqlite_url
 
 _ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -121,7 +121,14 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConf
             raise ConfigError(f"auth.keys_file: {keys_path} must hold a list of keys (or {{keys: [...]}})")
         auth["keys"] = [*(auth.get("keys") or []), *extra]
         auth["keys_file"] = str(keys_path)
-    return parse_config(with_ledger_beside(data, path.parent), env)
+    return parse_config(with_ledger_beside(data, ledger_folder(path.parent, env)), env)
+
+
+def ledger_folder(config_folder: Path, env: Mapping[str, str] | None) -> Path:
+    """Where the ledger's database and spool go by default: $LLMGW_STATE_DIR when set (a container
+    whose config is a read-only mount), else beside the config."""
+    state = (os.environ if env is None else env).get(STATE_DIR_VARIABLE)
+    return Path(state) if state else config_folder
 
 
 def with_ledger_beside(data: Any, folder: Path) -> Any:
