@@ -166,6 +166,32 @@ async def test_a_refusal_reaches_the_sdk_as_refusal(door: Door, provider: str) -
     assert final.choices[0].message.refusal == REFUSAL and final.choices[0].message.parsed is None
 
 
+@pytest.mark.parametrize("provider", SDK_PROVIDERS)
+async def test_an_earlier_refusal_goes_back_as_the_protocol_can(door: Door, provider: str) -> None:
+    """The SDK's refusal message appended as it is (content None, `refusal` set, or a refusal
+    content part) is taken, and reaches the provider: OpenAI's own `refusal` field, text elsewhere."""
+    client, sim, _ = await door(provider)
+    for refused in (
+        {"role": "assistant", "content": None, "refusal": REFUSAL},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": REFUSAL}]},
+    ):
+        messages = [
+            {"role": "user", "content": "the weather in Paris"},
+            refused,
+            {"role": "user", "content": "then tell me a joke"},
+        ]
+        sim.requests.clear()
+        completion = await client.chat.completions.create(
+            model=MODEL, messages=cast(list[ChatCompletionMessageParam], messages)
+        )
+        assert completion.choices[0].message.content
+        body = sim.requests[-1].body
+        if provider in ("openai", "azure_openai"):
+            assert body["messages"][1] == {"role": "assistant", "content": None, "refusal": REFUSAL}
+        else:
+            assert REFUSAL in json.dumps(body), f"{provider}: the refusal did not reach the provider"
+
+
 @pytest.mark.parametrize(
     ("provider", "finish"), [("gemini", "content_filter"), ("bedrock", "content_filter")]
 )

@@ -34,7 +34,8 @@ _ALLOWED_PARTS: dict[content_pb2.Role.ValueType, frozenset[str]] = {
     content_pb2.ROLE_SYSTEM: frozenset({"text"}),
     content_pb2.ROLE_DEVELOPER: frozenset({"text"}),
     content_pb2.ROLE_USER: frozenset({"text", "media"}),
-    content_pb2.ROLE_ASSISTANT: frozenset({"text", "media", "tool_call", "reasoning"}),
+    # refusal: an earlier answer sent back as received (the adapters pass it on as the protocol can).
+    content_pb2.ROLE_ASSISTANT: frozenset({"text", "media", "tool_call", "reasoning", "refusal"}),
     content_pb2.ROLE_TOOL: frozenset({"tool_result"}),
 }
 

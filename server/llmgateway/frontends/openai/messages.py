@@ -52,6 +52,7 @@ _KNOWN = {
     "tool": frozenset({"role", "content", "tool_call_id"}),
 }
 _TEXT_PART = frozenset({"type", "text"})
+_REFUSAL_PART = frozenset({"type", "refusal"})
 _IMAGE_PART = frozenset({"type", "image_url"})
 _IMAGE_URL = frozenset({"url", "detail"})
 # `index`: the SDKs' stream accumulators keep each call's stream index (its place in the list).
@@ -74,8 +75,11 @@ def _image(path: str, part: JsonObject) -> content_pb2.Part:
     return content_pb2.Part(media=content_pb2.Media(uri=url))
 
 
-def _parts(where: str, content: object, *, images: bool = False) -> list[content_pb2.Part]:
-    """A message's content: a string, or an array of parts: text, and images where `images`."""
+def _parts(
+    where: str, content: object, *, images: bool = False, refusals: bool = False
+) -> list[content_pb2.Part]:
+    """A message's content: a string, or an array of parts: text, images where `images`, and an
+    assistant's earlier refusals where `refusals`."""
     if isinstance(content, str):
         return [content_pb2.Part(text=content)]
     parts: list[content_pb2.Part] = []
@@ -90,12 +94,13 @@ def _parts(where: str, content: object, *, images: bool = False) -> list[content
             parts.append(_image(path, part))
         elif kind in ("input_audio", "file") and images:
             raise not_supported(f"{path}.type", f"'{kind}' content parts (v1 media here is images)")
-        elif kind == "refusal":
-            raise not_supported(f"{path}.type", "earlier refusals (v1 messages carry none)")
+        elif kind == "refusal" and refusals:
+            only_known(path, part, _REFUSAL_PART)
+            parts.append(content_pb2.Part(refusal=a_string(f"{path}.refusal", part.get("refusal"))))
         else:
-            expected = (
-                "Expected 'text' or 'image_url'." if images else "Only 'text' content parts are allowed here."
-            )
+            expected = "Only 'text' content parts are allowed here."
+            if images or refusals:
+                expected = f"Expected 'text' or '{'image_url' if images else 'refusal'}'."
             raise invalid_value(f"{path}.type", kind, expected)
     return parts
 
@@ -126,15 +131,16 @@ def _assistant(where: str, message: JsonObject) -> list[content_pb2.Part]:
     for field in ("audio", "function_call"):
         if message.get(field) is not None:
             raise not_supported(f"{where}.{field}", f"v1 messages carry no assistant {field}")
-    if message.get("refusal") is not None:
-        raise not_supported(f"{where}.refusal", "v1 messages carry no earlier refusals")
     if message.get("annotations"):
         raise not_supported(f"{where}.annotations", "v1 messages carry no annotations")
     content = message.get("content")
-    parts = [] if content is None else _parts(f"{where}.content", content)
+    parts = [] if content is None else _parts(f"{where}.content", content, refusals=True)
     # An empty text beside tool calls says nothing (the SDKs' stream helpers assemble "" from the
     # first delta), and some providers refuse an empty text block.
-    parts = [part for part in parts if part.text]
+    parts = [part for part in parts if part.text or part.refusal]
+    refusal = message.get("refusal")
+    if refusal is not None:
+        parts.append(content_pb2.Part(refusal=a_string(f"{where}.refusal", refusal)))
     calls = message.get("tool_calls")
     if calls is not None:
         parts.extend(_tool_calls(f"{where}.tool_calls", calls))

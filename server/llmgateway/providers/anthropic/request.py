@@ -84,6 +84,9 @@ def _assistant_blocks(provider: str, index: int, message: content_pb2.Message) -
         kind = part.WhichOneof("kind")
         if kind == "text":
             blocks.append({"type": "text", "text": part.text})
+        elif kind == "refusal":
+            # Anthropic has no refusal block: what the model said is text to it.
+            blocks.append({"type": "text", "text": part.refusal})
         elif kind == "tool_call":
             call = part.tool_call
             blocks.append(

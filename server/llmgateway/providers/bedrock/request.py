@@ -125,6 +125,8 @@ async def _blocks(
         kind = part.WhichOneof("kind")
         if kind == "text":
             blocks.append({"text": part.text})
+        elif kind == "refusal" and assistant:
+            blocks.append({"text": part.refusal})  # Converse has no refusal block: it is text
         elif kind == "media":
             if assistant:
                 raise unsupported_capability(provider, "media in assistant messages")

@@ -149,6 +149,8 @@ async def _parts(
             continue
         if kind == "text":
             wire = {"text": part.text}
+        elif kind == "refusal":
+            wire = {"text": part.refusal}  # Gemini has no refusal part: what the model said is text
         elif kind == "media":
             wire = await _media_part(provider, part.media, fetcher)
         elif kind == "tool_call":

@@ -115,6 +115,8 @@ class RequestBuilder:
             kind = part.WhichOneof("kind")
             if kind == "text":
                 wire["content"] += part.text
+            elif kind == "refusal":
+                wire["content"] += part.refusal  # /api/chat has no refusal field: it is text
             elif kind == "reasoning":
                 thinking.append(part.reasoning.text)
             elif kind == "media":

@@ -66,6 +66,9 @@ def _assistant_message(provider: str, message: content_pb2.Message) -> dict[str,
     if media:
         raise unsupported_capability(provider, "media in assistant messages")
     wire: dict[str, Any] = {"role": "assistant", "content": text or None}
+    refusal = "".join(part.refusal for part in message.parts if part.WhichOneof("kind") == "refusal")
+    if refusal:
+        wire["refusal"] = refusal  # Chat Completions' own field for an earlier refusal
     calls = [part.tool_call for part in message.parts if part.WhichOneof("kind") == "tool_call"]
     if calls:
         wire["tool_calls"] = [
