@@ -254,17 +254,31 @@ class ProviderHarness:
     def provider_name(self) -> str:
         return f"conf-{self.key.replace('_', '-')}"
 
-    def config(self, base_url: str, **overrides: Any) -> dict[str, Any]:
-        """The gateway config: one provider at the simulator, a chat model `conf`, an embedding
-        model `conf-embed` and a reasoning model `conf-think`, no retries."""
+    def config(self, base_url: str, *, thinking: bool = False, **overrides: Any) -> dict[str, Any]:
+        """The gateway config: one provider at the simulator, a chat model `conf` and an embedding
+        model `conf-embed`, no retries; with `thinking`, also the reasoning model `conf-think` (and
+        the provider settings it needs)."""
         provider = {
             "name": self.provider_name,
             "type": self.provider_type,
             "base_url": base_url,
             "timeouts": dict(TIMEOUTS),
             **self.settings,
+            **(self.reasoning.settings if thinking else {}),
             **overrides,
         }
+        thinking_models = [
+            {
+                "name": REASONING_MODEL,
+                "deployments": [
+                    {
+                        "provider": self.provider_name,
+                        "model": self.reasoning.model,
+                        "name": REASONING_DEPLOYMENT,
+                    }
+                ],
+            }
+        ]
         return {
             "providers": [provider],
             "models": [
@@ -283,16 +297,7 @@ class ProviderHarness:
                         }
                     ],
                 },
-                {
-                    "name": REASONING_MODEL,
-                    "deployments": [
-                        {
-                            "provider": self.provider_name,
-                            "model": self.reasoning.model,
-                            "name": REASONING_DEPLOYMENT,
-                        }
-                    ],
-                },
+                *(thinking_models if thinking else []),
             ],
             "routing": {"retry": {"max_retries": 0}},
         }

@@ -50,6 +50,7 @@ from tests.upstreams.base import Behaviour, SimulatorServer
 from tests.upstreams.embeddings import vector
 
 CALL_TIMEOUT = 5.0
+THINKING_TIMEOUTS = {"connect_s": 5.0, "first_token_s": 10.0, "between_tokens_s": 10.0, "total_s": 20.0}
 WEATHER_ARGS = {"city": "Paris", "unit": "celsius"}
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -625,10 +626,11 @@ def reasoning_config(c: Conformance) -> chat_pb2.GenerationConfig:
 
 
 async def thinking_client(c: Conformance) -> Client:
-    """A client to a gateway whose `conf-think` model can reason, with the simulator ready to."""
-    reasoning = c.harness.reasoning
-    reasoning.prepare(c.sim)
-    return await c.start(**reasoning.settings) if reasoning.settings else c.client
+    """A client to a gateway with the `conf-think` model, with the simulator ready to reason."""
+    c.harness.reasoning.prepare(c.sim)
+    # A tool loop is several calls: the suite's short timeouts (there for the stall cases) would
+    # make it fail on a busy host for no fault of the provider's.
+    return await c.start(thinking=True, timeouts=THINKING_TIMEOUTS)
 
 
 def reasoning_parts(message: content_pb2.Message) -> list[content_pb2.Reasoning]:
