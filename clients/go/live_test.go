@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	llmgateway "github.com/llmgateway/llmgateway/clients/go"
 	llmgatewayv1 "github.com/llmgateway/llmgateway/clients/go/llmgateway/v1"
@@ -31,6 +32,7 @@ type liveCase struct {
 	DeadlineMS        int             `json:"deadline_ms"`
 	CancelAfterChunks int             `json:"cancel_after_chunks"`
 	Request           json.RawMessage `json:"request"`
+	ToolResult        string          `json:"tool_result"`
 	Expect            struct {
 		Text            string            `json:"text"`
 		FinishReason    string            `json:"finish_reason"`
@@ -43,6 +45,8 @@ type liveCase struct {
 		MinInputTokens  int32             `json:"min_input_tokens"`
 		Embeddings      [][]float64       `json:"embeddings"`
 		Metadata        map[string]string `json:"metadata"`
+		ReasoningOrigin string            `json:"reasoning_origin"`
+		ToolName        string            `json:"tool_name"`
 		Error           *struct {
 			Code        string   `json:"code"`
 			Reason      string   `json:"reason"`
@@ -107,6 +111,8 @@ func TestLiveCases(t *testing.T) {
 				runEmbed(ctx, t, client, c)
 			case "stream_text":
 				runStreamText(ctx, cancel, t, client, c)
+			case "tool_loop", "tool_loop_stream":
+				runToolLoop(ctx, t, client, c)
 			default:
 				t.Fatalf("unknown kind %q", c.Kind)
 			}
@@ -241,6 +247,149 @@ func runStreamText(ctx context.Context, cancel context.CancelFunc, t *testing.T,
 	if text := strings.Join(pieces, ""); c.Expect.Text != "" && text != c.Expect.Text {
 		t.Errorf("text %q, want %q", text, c.Expect.Text)
 	}
+}
+
+// runToolLoop runs a tool_loop case: turn 1 answers signed reasoning and a tool call; the
+// assistant turn goes back exactly as received with the tool's result, and turn 2 answers. Both
+// turns unary, or both streamed (turn 1's message then assembled from the deltas).
+func runToolLoop(ctx context.Context, t *testing.T, client *llmgateway.Client, c liveCase) {
+	unary := &llmgatewayv1.ChatRequest{}
+	streamed := &llmgatewayv1.ChatStreamRequest{}
+	for _, request := range []proto.Message{unary, streamed} {
+		if err := protojson.Unmarshal(c.Request, request); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask := func() (*llmgatewayv1.Message, llmgatewayv1.FinishReason, string, *llmgatewayv1.Usage) {
+		if c.Kind != "tool_loop_stream" {
+			resp, err := client.Chat(ctx, unary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.GetMessage(), resp.GetFinishReason(), resp.GetProvider(), resp.GetUsage()
+		}
+		var chunks []*llmgatewayv1.ChatStreamResponse
+		for chunk, err := range client.ChatStream(ctx, streamed) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			chunks = append(chunks, chunk)
+		}
+		if len(chunks) == 0 {
+			t.Fatal("an empty stream")
+		}
+		finish := llmgatewayv1.FinishReason_FINISH_REASON_UNSPECIFIED
+		for _, chunk := range chunks {
+			if chunk.GetFinishReason() != llmgatewayv1.FinishReason_FINISH_REASON_UNSPECIFIED {
+				finish = chunk.GetFinishReason()
+			}
+		}
+		return assemble(chunks), finish, chunks[0].GetProvider(), chunks[len(chunks)-1].GetUsage()
+	}
+	first, finish, _, _ := ask()
+	result := checkToolCallTurn(t, c, first, finish)
+	unary.Messages = append(unary.Messages, first, result)
+	streamed.Messages = append(streamed.Messages, first, result)
+	answer, finish, provider, usage := ask()
+	text := ""
+	for _, part := range answer.GetParts() {
+		text += part.GetText()
+	}
+	checkReply(t, c, text, provider, finish, usage)
+}
+
+// checkToolCallTurn checks turn 1 of a tool loop (signed reasoning from the expected signer, one
+// tool call) and returns the tool's result for that call.
+func checkToolCallTurn(t *testing.T, c liveCase, message *llmgatewayv1.Message, finish llmgatewayv1.FinishReason) *llmgatewayv1.Message {
+	t.Helper()
+	if finish != llmgatewayv1.FinishReason_FINISH_REASON_TOOL_CALLS {
+		t.Fatalf("finish reason %s, want FINISH_REASON_TOOL_CALLS", finish)
+	}
+	signed := 0
+	var calls []*llmgatewayv1.ToolCall
+	for _, part := range message.GetParts() {
+		if reasoning := part.GetReasoning(); reasoning != nil && reasoning.GetSignature() != "" {
+			signed++
+			if reasoning.GetOrigin() != c.Expect.ReasoningOrigin {
+				t.Errorf("reasoning signed by %q, want %q", reasoning.GetOrigin(), c.Expect.ReasoningOrigin)
+			}
+		}
+		if call := part.GetToolCall(); call != nil {
+			calls = append(calls, call)
+		}
+	}
+	if signed == 0 {
+		t.Fatalf("no signed reasoning in %v", message)
+	}
+	if len(calls) != 1 || calls[0].GetName() != c.Expect.ToolName || calls[0].GetId() == "" {
+		t.Fatalf("tool calls %v, want one call of %s with an id", calls, c.Expect.ToolName)
+	}
+	result := &llmgatewayv1.ToolResult{
+		ToolCallId: calls[0].GetId(),
+		Content:    []*llmgatewayv1.Part{{Kind: &llmgatewayv1.Part_Text{Text: c.ToolResult}}},
+	}
+	return &llmgatewayv1.Message{
+		Role:  llmgatewayv1.Role_ROLE_TOOL,
+		Parts: []*llmgatewayv1.Part{{Kind: &llmgatewayv1.Part_ToolResult{ToolResult: result}}},
+	}
+}
+
+// assemble rebuilds the assistant message a stream carries, as chat.proto's Delta says: parts in
+// the order the stream first mentions them (within one delta: reasoning, refusal, text, tool
+// calls), each part's fragments joined in order.
+func assemble(chunks []*llmgatewayv1.ChatStreamResponse) *llmgatewayv1.Message {
+	message := &llmgatewayv1.Message{Role: llmgatewayv1.Role_ROLE_ASSISTANT}
+	type slot struct {
+		kind  string
+		index int32
+	}
+	known := map[slot]*llmgatewayv1.Part{}
+	part := func(kind string, index int32, empty func() *llmgatewayv1.Part) *llmgatewayv1.Part {
+		if known[slot{kind, index}] == nil {
+			known[slot{kind, index}] = empty()
+			message.Parts = append(message.Parts, known[slot{kind, index}])
+		}
+		return known[slot{kind, index}]
+	}
+	for _, chunk := range chunks {
+		delta := chunk.GetDelta()
+		if delta == nil {
+			continue
+		}
+		if delta.GetReasoning() != "" || delta.GetReasoningSignature() != "" ||
+			delta.GetReasoningRedactedData() != "" || delta.GetReasoningOrigin() != "" {
+			empty := func() *llmgatewayv1.Part {
+				return &llmgatewayv1.Part{Kind: &llmgatewayv1.Part_Reasoning{Reasoning: &llmgatewayv1.Reasoning{}}}
+			}
+			reasoning := part("reasoning", delta.GetReasoningIndex(), empty).GetReasoning()
+			reasoning.Text += delta.GetReasoning()
+			reasoning.Signature += delta.GetReasoningSignature()
+			reasoning.RedactedData += delta.GetReasoningRedactedData()
+			if reasoning.Origin == "" {
+				reasoning.Origin = delta.GetReasoningOrigin()
+			}
+		}
+		if delta.GetRefusal() != "" {
+			empty := func() *llmgatewayv1.Part { return &llmgatewayv1.Part{Kind: &llmgatewayv1.Part_Refusal{}} }
+			refusal := part("refusal", 0, empty).Kind.(*llmgatewayv1.Part_Refusal)
+			refusal.Refusal += delta.GetRefusal()
+		}
+		if delta.GetText() != "" {
+			empty := func() *llmgatewayv1.Part { return &llmgatewayv1.Part{Kind: &llmgatewayv1.Part_Text{}} }
+			text := part("text", 0, empty).Kind.(*llmgatewayv1.Part_Text)
+			text.Text += delta.GetText()
+		}
+		for _, fragment := range delta.GetToolCalls() {
+			empty := func() *llmgatewayv1.Part {
+				return &llmgatewayv1.Part{Kind: &llmgatewayv1.Part_ToolCall{ToolCall: &llmgatewayv1.ToolCall{}}}
+			}
+			call := part("tool_call", fragment.GetIndex(), empty).GetToolCall()
+			call.Id += fragment.GetId()
+			call.Name += fragment.GetName()
+			call.ArgumentsJson += fragment.GetArgumentsJsonFragment()
+		}
+	}
+	return message
 }
 
 // checkError reports whether the case expected an error, after checking it against err.

@@ -5,7 +5,10 @@
 Each simulator is an OpenAI simulator (tests/upstreams/openai.py) fixed to one behaviour, so a case
 picks its upstream behaviour by picking a model: `sim-ok`, `sim-limited` (429 + Retry-After),
 `sim-slow` (answers after a delay, for deadlines), `sim-drip` (a long reply, one word at a time, for
-cancelling mid-stream). `echo` is the built-in echo provider. The gateway runs as `llmgateway serve`
+cancelling mid-stream). `sim-think` is Claude with extended thinking on the Anthropic simulator
+(tests/upstreams/anthropic.py), which signs its thinking and refuses it back altered or missing: it
+calls a tool until a turn brings the tool's result, then answers. `echo` is the built-in echo
+provider. The gateway runs as `llmgateway serve`
 in its own process; the command gets its address in LLMGATEWAY_TEST_ADDR and the cases file in
 LLMGATEWAY_TEST_CASES. LLMGATEWAY_TEST_FEATURES lists the gateway features the harness switched on
 (cases with a `requires` the list lacks are skipped by every runner, with the reason they give).
@@ -31,11 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp import web
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.upstreams.anthropic import AnthropicSimulator  # noqa: E402
+from tests.upstreams.base import Exchange  # noqa: E402
 from tests.upstreams.openai import Behaviour, OpenAISimulator  # noqa: E402
 
 SIM_KEY = "sk-harness"
@@ -59,6 +65,37 @@ def simulator_behaviours(cases: dict[str, Any]) -> dict[str, Behaviour]:
     }
 
 
+class ToolLoopSimulator(AnthropicSimulator):
+    """Claude in a tool loop, for the `tool_loop` cases: a turn that ends with the tool's result gets
+    the answer, any other turn the tool call. Each runner asks both turns (unary and streamed, in
+    every language), so the turn is read from the request itself rather than from a queue."""
+
+    def __init__(self, api_key: str, call: tuple[str, str], answer: str) -> None:
+        super().__init__(api_key=api_key)
+        self.call = call
+        self.answer = answer
+
+    async def dispatch(self, request: web.BaseRequest, exchange: Exchange, body: Any) -> web.StreamResponse:
+        if request.method == "POST" and request.path == "/v1/messages" and isinstance(body, dict):
+            # Taken by this request's handler before it first awaits, so no other request can.
+            self.enqueue(self._behaviour(body))
+        return await super().dispatch(request, exchange, body)
+
+    def _behaviour(self, body: dict[str, Any]) -> Behaviour:
+        messages = body.get("messages")
+        last = messages[-1] if isinstance(messages, list) and messages else {}
+        content = last.get("content") if isinstance(last, dict) else None
+        answered = isinstance(content, list) and any(
+            isinstance(block, dict) and block.get("type") == "tool_result" for block in content
+        )
+        return Behaviour(reply_text=self.answer) if answered else Behaviour(tool_calls=[self.call])
+
+
+def tool_loop_simulator(cases: dict[str, Any]) -> ToolLoopSimulator:
+    think = cases["simulators"]["sim-think"]
+    return ToolLoopSimulator(SIM_KEY, (think["tool"], json.dumps(think["arguments"])), think["answer"])
+
+
 def create_api_key() -> tuple[str, dict[str, Any]] | None:
     """(key, its auth.keys entry) from `llmgateway keys create`, or None if the gateway has no auth."""
     result = subprocess.run(
@@ -75,7 +112,12 @@ def create_api_key() -> tuple[str, dict[str, Any]] | None:
     return found.group(1), entries[0]
 
 
-def gateway_config(sims: dict[str, OpenAISimulator], key_entry: dict[str, Any] | None) -> dict[str, Any]:
+def gateway_config(
+    sims: dict[str, OpenAISimulator],
+    thinker: AnthropicSimulator,
+    thinking_model: str,
+    key_entry: dict[str, Any] | None,
+) -> dict[str, Any]:
     providers: list[dict[str, Any]] = [{"name": "echo", "type": "echo"}]
     models: list[dict[str, Any]] = [
         {"name": "echo", "deployments": [{"provider": "echo", "model": "echo-1"}]},
@@ -85,6 +127,11 @@ def gateway_config(sims: dict[str, OpenAISimulator], key_entry: dict[str, Any] |
     for name, sim in sims.items():
         providers.append({"name": name, "type": "openai", "base_url": sim.base_url, "api_key": SIM_KEY})
         models.append({"name": name, "deployments": [{"provider": name, "model": "gpt-4o-mini"}]})
+    # The tool_loop cases: a Claude model that thinks and signs its thinking.
+    providers.append(
+        {"name": "sim-think", "type": "anthropic", "base_url": thinker.base_url, "api_key": SIM_KEY}
+    )
+    models.append({"name": "sim-think", "deployments": [{"provider": "sim-think", "model": thinking_model}]})
     # The embed case: an embedding model on the sim-ok simulator.
     models.append(
         {
@@ -173,7 +220,9 @@ def main(argv: list[str]) -> int:
         parser.error("no command given")
     cases = load_cases()
     sims: dict[str, OpenAISimulator] = {}
+    thinker = tool_loop_simulator(cases)
     try:
+        thinker.start()
         for name, behaviour in simulator_behaviours(cases).items():
             sim = OpenAISimulator(api_key=SIM_KEY)
             sim.behaviour = behaviour
@@ -184,7 +233,8 @@ def main(argv: list[str]) -> int:
         features = ["auth"] if created is not None else []
         with tempfile.TemporaryDirectory(prefix="llmgateway-harness-") as tmp:
             config = Path(tmp) / "gateway.yaml"
-            config.write_text(json.dumps(gateway_config(sims, key_entry), indent=2))  # JSON is YAML
+            config_json = gateway_config(sims, thinker, cases["simulators"]["sim-think"]["model"], key_entry)
+            config.write_text(json.dumps(config_json, indent=2))  # JSON is YAML
             gateway = Gateway(config)
             try:
                 env = {
@@ -205,6 +255,7 @@ def main(argv: list[str]) -> int:
     finally:
         for sim in sims.values():
             sim.stop()
+        thinker.stop()
 
 
 if __name__ == "__main__":

@@ -13,24 +13,28 @@ import json
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import grpc
 
 from llmgateway.v1 import chat_pb2
 from tests.upstreams.anthropic import AnthropicSimulator
+from tests.upstreams.azure_openai import DEFAULT_DEPLOYMENTS as AZURE_DEPLOYMENTS
 from tests.upstreams.azure_openai import AzureOpenAISimulator
 from tests.upstreams.base import SimulatorServer
 from tests.upstreams.bedrock import BedrockSimulator
 from tests.upstreams.gemini import GeminiSimulator
 from tests.upstreams.ollama import OllamaSimulator
-from tests.upstreams.openai import OpenAISimulator
+from tests.upstreams.openai import DIALECT_MODELS, OpenAISimulator
 
 Body = dict[str, Any]
 
 MODEL = "conf"
 EMBEDDING_MODEL = "conf-embed"
+# A model whose one deployment (named `thinking`) is a reasoning model of the provider's simulator.
+REASONING_MODEL = "conf-think"
+REASONING_DEPLOYMENT = "thinking"
 # Short enough that a stall ends the stream in well under a second, long enough for a loaded host.
 TIMEOUTS: dict[str, float] = {"connect_s": 2.0, "first_token_s": 1.0, "between_tokens_s": 0.5, "total_s": 2.0}
 
@@ -64,6 +68,10 @@ CASES: tuple[str, ...] = (
     "count_tokens",
     "refusal",
     "refusal_stream",
+    "reasoning",
+    "reasoning_stream",
+    "reasoning_round_trip",
+    "reasoning_round_trip_stream",
 )
 ERROR_CASES: tuple[str, ...] = (
     "error_rate_limit",
@@ -139,6 +147,65 @@ class Declining:
     signal: str
 
 
+# What a tool loop with reasoning sends back of the assistant turn's reasoning: the thinking with
+# its signature ("thinking and signature": Anthropic, Bedrock-Claude), the signature alone on the
+# part it came with ("signature": Gemini), the thought text, unsigned ("text": Ollama), or nothing,
+# as Chat Completions has no field for it ("nothing": the OpenAI family).
+SendsBack = Literal["thinking and signature", "signature", "text", "nothing"]
+REASONING_CASES = ("reasoning", "reasoning_stream")
+ROUND_TRIP_CASES = ("reasoning_round_trip", "reasoning_round_trip_stream")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A status the caller must get: code, ErrorInfo reason, and whether the request reached the
+    upstream (which then refused it) or the gateway refused it before sending."""
+
+    code: grpc.StatusCode
+    reason: str
+    upstream: bool
+    # A word the status message must contain (case-insensitive).
+    says: str
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """How the provider reasons, as the reasoning cases check it.
+
+    The cases ask `model` (a reasoning model of the simulator) with effort "low", and
+    include_thoughts where thoughts come back: `switch` reads the provider's own switch from the
+    recorded body, which must equal `switch_value`."""
+
+    model: str
+    # The switch as the matrix and the README name it.
+    switch_name: str
+    switch: Callable[[Body], Any]
+    switch_value: Any
+    # The wire field the thought text comes back in; None: the API never returns it.
+    thoughts: str | None
+    # Whether usage reports reasoning tokens apart (then Usage.reasoning_tokens > 0, else 0).
+    reasoning_tokens: bool
+    sends_back: SendsBack
+    # The reasoning the recorded turn-2 body carries in the assistant turn: (text, signature) pairs
+    # in order (text "" where the wire sends a signature alone).
+    sent_back: Callable[[Body], list[tuple[str, str]]]
+    # Settings the provider's protocol cannot honour for this model (field name → the settings):
+    # refused with INVALID_ARGUMENT / REASONING_UNSUPPORTED before anything is sent.
+    refused: dict[str, chat_pb2.ReasoningConfig] = field(default_factory=dict)
+    # Signed reasoning only: what a turn sent back with its signature altered, and with its
+    # reasoning dropped, gets.
+    altered: Refusal | None = None
+    dropped: Refusal | None = None
+    # Provider settings the model needs (Azure: an api-version that takes reasoning_effort).
+    settings: dict[str, Any] = field(default_factory=dict)
+    # Readies the simulator to think (vLLM and Together answer with the reasoning text they are given).
+    prepare: Callable[[SimulatorServer], None] = lambda sim: None
+
+    @property
+    def signed(self) -> bool:
+        return self.sends_back in ("thinking and signature", "signature")
+
+
 @dataclass(frozen=True)
 class WireShape:
     """Where one wire format puts each feature of a request body the simulator recorded."""
@@ -175,6 +242,7 @@ class ProviderHarness:
     counting: Counting
     # None: the provider has no refusal or content-filter signal of its own (the cases are skipped).
     declining: Declining | None
+    reasoning: Reasoning
     declining_absent: str = ""
     unsupported: dict[str, Unsupported] = field(default_factory=dict)
     # The upstream embedding model of the `conf-embed` model; None where the provider has none (the
@@ -186,17 +254,31 @@ class ProviderHarness:
     def provider_name(self) -> str:
         return f"conf-{self.key.replace('_', '-')}"
 
-    def config(self, base_url: str, **overrides: Any) -> dict[str, Any]:
+    def config(self, base_url: str, *, thinking: bool = False, **overrides: Any) -> dict[str, Any]:
         """The gateway config: one provider at the simulator, a chat model `conf` and an embedding
-        model `conf-embed`, no retries."""
+        model `conf-embed`, no retries; with `thinking`, also the reasoning model `conf-think` (and
+        the provider settings it needs)."""
         provider = {
             "name": self.provider_name,
             "type": self.provider_type,
             "base_url": base_url,
             "timeouts": dict(TIMEOUTS),
             **self.settings,
+            **(self.reasoning.settings if thinking else {}),
             **overrides,
         }
+        thinking_models = [
+            {
+                "name": REASONING_MODEL,
+                "deployments": [
+                    {
+                        "provider": self.provider_name,
+                        "model": self.reasoning.model,
+                        "name": REASONING_DEPLOYMENT,
+                    }
+                ],
+            }
+        ]
         return {
             "providers": [provider],
             "models": [
@@ -215,6 +297,7 @@ class ProviderHarness:
                         }
                     ],
                 },
+                *(thinking_models if thinking else []),
             ],
             "routing": {"retry": {"max_retries": 0}},
         }
@@ -617,6 +700,167 @@ OLLAMA_ERRORS = _errors(
 )
 
 
+# --- reasoning -------------------------------------------------------------------------------
+
+
+def _openai_sent_back(body: Body) -> list[tuple[str, str]]:
+    # Chat Completions has no field for reasoning; these are the de-facto ones servers return.
+    message = _first(body["messages"], lambda m: m["role"] == "assistant")
+    return [
+        (str(message[key]), "")
+        for key in ("reasoning_content", "reasoning", "thinking_blocks")
+        if key in message
+    ]
+
+
+def _anthropic_sent_back(body: Body) -> list[tuple[str, str]]:
+    message = _first(body["messages"], lambda m: m["role"] == "assistant")
+    thinking = {"thinking": ("thinking", "signature"), "redacted_thinking": (None, "data")}
+    found = []
+    for block in message["content"]:
+        if block["type"] in thinking:
+            text_key, signature_key = thinking[block["type"]]
+            found.append((block[text_key] if text_key else "", block[signature_key]))
+    return found
+
+
+def _bedrock_sent_back(body: Body) -> list[tuple[str, str]]:
+    message = _first(body["messages"], lambda m: m["role"] == "assistant")
+    found = []
+    for block in message["content"]:
+        content = block.get("reasoningContent")
+        if content is None:
+            continue
+        if "reasoningText" in content:
+            found.append((content["reasoningText"]["text"], content["reasoningText"].get("signature", "")))
+        else:
+            found.append(("", content["redactedContent"]))
+    return found
+
+
+def _gemini_sent_back(body: Body) -> list[tuple[str, str]]:
+    turn = _first(body["contents"], lambda c: c.get("role") == "model")
+    return [
+        (part["text"] if part.get("thought") else "", part.get("thoughtSignature", ""))
+        for part in turn["parts"]
+        if part.get("thought") or "thoughtSignature" in part
+    ]
+
+
+def _ollama_sent_back(body: Body) -> list[tuple[str, str]]:
+    message = _first(body["messages"], lambda m: m["role"] == "assistant")
+    return [(message["thinking"], "")] if "thinking" in message else []
+
+
+def _settings(**fields: Any) -> chat_pb2.ReasoningConfig:
+    return chat_pb2.ReasoningConfig(**fields)
+
+
+NO_BUDGET = {"budget_tokens": _settings(budget_tokens=2048)}
+CLAUDE_THINKING = {"type": "enabled", "budget_tokens": 2048}  # effort low, from reasoning/budget.py
+# Claude refuses an altered signature; a turn sent back without its thinking the gateway refuses
+# itself (Claude would: a tool loop's turn must start with it), so another deployment may serve it.
+CLAUDE_ALTERED = Refusal(INVALID_ARGUMENT, "UPSTREAM_REJECTED_REQUEST", upstream=True, says="signature")
+CLAUDE_DROPPED = Refusal(
+    grpc.StatusCode.FAILED_PRECONDITION, "UNSUPPORTED_CAPABILITY", upstream=False, says="thinking"
+)
+VLLM_THOUGHTS = "I weigh the question before I answer."
+
+
+def _thinks(sim: SimulatorServer) -> None:
+    assert isinstance(sim, OpenAISimulator)
+    sim.reasoning = VLLM_THOUGHTS
+
+
+OPENAI_REASONING = Reasoning(
+    model="o4-mini",
+    switch_name="reasoning_effort",
+    switch=lambda body: body.get("reasoning_effort"),
+    switch_value="low",
+    thoughts=None,
+    reasoning_tokens=True,
+    sends_back="nothing",
+    sent_back=_openai_sent_back,
+    refused={
+        "include_thoughts": _settings(effort=chat_pb2.ReasoningConfig.EFFORT_LOW, include_thoughts=True),
+        **NO_BUDGET,
+    },
+)
+
+
+AZURE_REASONING = replace(
+    OPENAI_REASONING,
+    model="o4-mini-prod",
+    # reasoning_effort arrived in 2024-12-01-preview; the default api-version refuses it.
+    settings={"api_version": "2025-04-01-preview"},
+)
+VLLM_REASONING = Reasoning(
+    model="Qwen/Qwen3-8B",
+    switch_name="reasoning_effort + chat_template_kwargs.enable_thinking",
+    switch=lambda body: (body.get("reasoning_effort"), body.get("chat_template_kwargs")),
+    switch_value=("low", {"enable_thinking": True}),
+    thoughts="reasoning_content",
+    reasoning_tokens=False,
+    sends_back="nothing",
+    sent_back=_openai_sent_back,
+    refused=NO_BUDGET,
+    prepare=_thinks,
+)
+TOGETHER_REASONING = replace(
+    VLLM_REASONING,
+    model="deepseek-ai/DeepSeek-R1",
+    switch_name="reasoning_effort",
+    switch=lambda body: body.get("reasoning_effort"),
+    switch_value="low",
+    thoughts="reasoning",
+    reasoning_tokens=True,
+)
+ANTHROPIC_REASONING = Reasoning(
+    model="claude-sonnet-4-5",
+    switch_name="thinking.budget_tokens",
+    switch=lambda body: body.get("thinking"),
+    switch_value=CLAUDE_THINKING,
+    thoughts="thinking blocks",
+    reasoning_tokens=False,
+    sends_back="thinking and signature",
+    sent_back=_anthropic_sent_back,
+    altered=CLAUDE_ALTERED,
+    dropped=CLAUDE_DROPPED,
+)
+GEMINI_REASONING = Reasoning(
+    model="gemini-3-pro-preview",
+    switch_name="generationConfig.thinkingConfig",
+    switch=lambda body: body["generationConfig"].get("thinkingConfig"),
+    switch_value={"thinkingLevel": "low", "includeThoughts": True},
+    thoughts="thought parts",
+    reasoning_tokens=True,
+    sends_back="signature",
+    sent_back=_gemini_sent_back,
+    altered=Refusal(INVALID_ARGUMENT, "UPSTREAM_REJECTED_REQUEST", upstream=True, says="signature"),
+    # Gemini 3 refuses a function call of the current turn that comes back without its signature.
+    dropped=Refusal(INVALID_ARGUMENT, "UPSTREAM_REJECTED_REQUEST", upstream=True, says="thought_signature"),
+)
+BEDROCK_REASONING = replace(
+    ANTHROPIC_REASONING,
+    model="anthropic.claude-sonnet-4-20250514-v1:0",
+    switch_name="additionalModelRequestFields.thinking.budget_tokens",
+    switch=lambda body: body.get("additionalModelRequestFields", {}).get("thinking"),
+    thoughts="reasoningContent blocks",
+    sent_back=_bedrock_sent_back,
+)
+OLLAMA_REASONING = Reasoning(
+    model="qwen3:8b",
+    switch_name="think",
+    switch=lambda body: body.get("think"),
+    switch_value=True,
+    thoughts="message.thinking",
+    reasoning_tokens=False,
+    sends_back="text",
+    sent_back=_ollama_sent_back,
+    refused=NO_BUDGET,
+)
+
+
 # --- the providers -----------------------------------------------------------------------------
 
 OPENAI_REFUSAL = Declining(chat_pb2.FINISH_REASON_REFUSAL, True, "message.refusal, finish stop")
@@ -642,6 +886,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="text-embedding-3-small",
             wire=OPENAI_WIRE,
             errors=OPENAI_ERRORS,
+            reasoning=OPENAI_REASONING,
             counting=ESTIMATED,
             declining=OPENAI_REFUSAL,
             prompt_caching="automatic",
@@ -649,7 +894,9 @@ HARNESSES: dict[str, ProviderHarness] = {
         ProviderHarness(
             key="azure_openai",
             provider_type="azure_openai",
-            simulator=lambda: AzureOpenAISimulator(api_key=KEY),
+            simulator=lambda: AzureOpenAISimulator(
+                api_key=KEY, deployments={**AZURE_DEPLOYMENTS, "o4-mini-prod": "o4-mini"}
+            ),
             settings={"api_key": KEY},
             wrong_credentials={"api_key": WRONG_KEY},
             wrong_secret=WRONG_KEY,
@@ -657,6 +904,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="embed-small-prod",
             wire=OPENAI_WIRE,
             errors=AZURE_ERRORS,
+            reasoning=AZURE_REASONING,
             counting=ESTIMATED,
             declining=OPENAI_REFUSAL,
             prompt_caching="automatic",
@@ -664,7 +912,11 @@ HARNESSES: dict[str, ProviderHarness] = {
         ProviderHarness(
             key="vllm",
             provider_type="vllm",
-            simulator=lambda: OpenAISimulator(api_key=KEY, dialect="vllm"),
+            simulator=lambda: OpenAISimulator(
+                api_key=KEY,
+                dialect="vllm",
+                models={**DIALECT_MODELS["vllm"], "Qwen/Qwen3-8B": "Qwen/Qwen3-8B"},
+            ),
             settings={"api_key": KEY},
             wrong_credentials={"api_key": WRONG_KEY},
             wrong_secret=WRONG_KEY,
@@ -672,6 +924,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="Qwen/Qwen3-Embedding-0.6B",
             wire=OPENAI_WIRE,
             errors=VLLM_ERRORS,
+            reasoning=VLLM_REASONING,
             counting=Counting(why="no counting endpoint in its OpenAI API (/tokenize is vLLM's own)"),
             declining=None,
             declining_absent="the serving engine has no refusal signal",
@@ -679,7 +932,11 @@ HARNESSES: dict[str, ProviderHarness] = {
         ProviderHarness(
             key="together",
             provider_type="together",
-            simulator=lambda: OpenAISimulator(api_key=KEY, dialect="together"),
+            simulator=lambda: OpenAISimulator(
+                api_key=KEY,
+                dialect="together",
+                models={**DIALECT_MODELS["together"], "deepseek-ai/DeepSeek-R1": "deepseek-ai/DeepSeek-R1"},
+            ),
             settings={"api_key": KEY},
             wrong_credentials={"api_key": WRONG_KEY},
             wrong_secret=WRONG_KEY,
@@ -693,6 +950,7 @@ HARNESSES: dict[str, ProviderHarness] = {
                     why="/v1/embeddings takes model and input only",
                 )
             },
+            reasoning=TOGETHER_REASONING,
             counting=ESTIMATED,
             declining=None,
             declining_absent="no refusal signal in its API",
@@ -711,6 +969,7 @@ HARNESSES: dict[str, ProviderHarness] = {
                 case: Unsupported(feature="embeddings", why="Anthropic has no embeddings API")
                 for case in ("embeddings", "embeddings_dimensions")
             },
+            reasoning=ANTHROPIC_REASONING,
             counting=Counting(lambda model: "/v1/messages/count_tokens"),
             declining=Declining(chat_pb2.FINISH_REASON_REFUSAL, False, "stop_reason refusal"),
             prompt_caching="breakpoints",
@@ -726,6 +985,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="gemini-embedding-001",
             wire=GEMINI_WIRE,
             errors=GEMINI_ERRORS,
+            reasoning=GEMINI_REASONING,
             counting=Counting(lambda model: f"/v1beta/models/{model}:countTokens"),
             declining=Declining(chat_pb2.FINISH_REASON_CONTENT_FILTER, False, "finishReason SAFETY"),
             prompt_caching="automatic",
@@ -745,6 +1005,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="amazon.titan-embed-text-v2:0",
             wire=BEDROCK_WIRE,
             errors=BEDROCK_ERRORS,
+            reasoning=BEDROCK_REASONING,
             counting=Counting(lambda model: f"/model/{model}/count-tokens"),
             declining=Declining(chat_pb2.FINISH_REASON_CONTENT_FILTER, False, "stopReason content_filtered"),
             prompt_caching="breakpoints",
@@ -761,6 +1022,7 @@ HARNESSES: dict[str, ProviderHarness] = {
             embedding_model="nomic-embed-text",
             wire=OLLAMA_WIRE,
             errors=OLLAMA_ERRORS,
+            reasoning=OLLAMA_REASONING,
             counting=ESTIMATED,
             declining=None,
             declining_absent="no refusal signal in /api/chat",
@@ -795,6 +1057,10 @@ def cell(harness: ProviderHarness, case: str) -> str:
     error = harness.errors.get(case)
     if error is not None and error.note:
         return f"✓ as {error.reason} (no distinct signal: {error.note})"
+    if case in REASONING_CASES:
+        return _reasoning_cell(harness.reasoning)
+    if case in ROUND_TRIP_CASES:
+        return _round_trip_cell(harness.reasoning)
     if case == "count_tokens":
         counting = harness.counting
         return "✓ by the provider" if counting.path is not None else f"✓ estimate ({counting.why})"
@@ -804,6 +1070,46 @@ def cell(harness: ProviderHarness, case: str) -> str:
             return f"none: {harness.declining_absent}"
         return f"✓ {chat_pb2.FinishReason.Name(declining.finish).removeprefix('FINISH_REASON_')} ({declining.signal})"
     return "✓"
+
+
+def _reasoning_cell(reasoning: Reasoning) -> str:
+    thoughts = f"thoughts in {reasoning.thoughts}" if reasoning.thoughts else "no thought text"
+    tokens = "reported" if reasoning.reasoning_tokens else "not reported apart"
+    cell = f"✓ {reasoning.switch_name}; {thoughts}; reasoning_tokens {tokens}"
+    if reasoning.refused:
+        cell += f"; {' and '.join(reasoning.refused)} → REASONING_UNSUPPORTED"
+    return cell
+
+
+def _refusal_words(refusal: Refusal) -> str:
+    return f"{refusal.reason} ({'upstream' if refusal.upstream else 'the gateway, before sending'})"
+
+
+def _round_trip_cell(reasoning: Reasoning) -> str:
+    if reasoning.sends_back == "nothing":
+        return "✓ no signature (reasoning is not sent back)"
+    if reasoning.sends_back == "text":
+        return f"✓ no signature (the thought text goes back as {reasoning.thoughts})"
+    assert reasoning.altered is not None and reasoning.dropped is not None
+    what = "thinking and signature" if reasoning.sends_back == "thinking and signature" else "signature"
+    return (
+        f"✓ signed: {what} back unchanged; altered → {_refusal_words(reasoning.altered)}, "
+        f"dropped → {_refusal_words(reasoning.dropped)}"
+    )
+
+
+def readme_reasoning(reasoning: Reasoning) -> str:
+    """The README provider table's reasoning cell (test_conformance checks the README holds it)."""
+    switch = " + ".join(f"`{name}`" for name in reasoning.switch_name.split(" + "))
+    thoughts = f"thought text in {reasoning.thoughts}" if reasoning.thoughts else "no thought text"
+    tokens = "`reasoning_tokens`" if reasoning.reasoning_tokens else "no `reasoning_tokens`"
+    back = {
+        "thinking and signature": "signed: thinking and signature sent back unchanged",
+        "signature": "signed: `thoughtSignature` sent back unchanged",
+        "text": "unsigned: thought text sent back",
+        "nothing": "unsigned: not sent back",
+    }[reasoning.sends_back]
+    return f"{switch}; {thoughts}; {tokens}; {back}"
 
 
 def render_matrix() -> str:
@@ -818,8 +1124,17 @@ def render_matrix() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_readme_reasoning() -> str:
+    """The reasoning cell of each provider type in the README's provider table."""
+    return "".join(
+        f"{harness.provider_type}: {readme_reasoning(harness.reasoning)}\n" for harness in HARNESSES.values()
+    )
+
+
 if __name__ == "__main__":
-    print(render_matrix(), end="")
+    import sys
+
+    print(render_readme_reasoning() if sys.argv[1:] == ["--readme-reasoning"] else render_matrix(), end="")
 
 
 def simulator_for(simulators: dict[str, SimulatorServer], harness: ProviderHarness) -> SimulatorServer:

@@ -32,19 +32,25 @@ from tests.conformance.harness import (
     HARNESSES,
     KNOWN_BUGS,
     MODEL,
+    REASONING_DEPLOYMENT,
+    REASONING_MODEL,
     TIMEOUTS,
     ErrorCase,
     ProviderHarness,
+    Refusal,
+    readme_reasoning,
     render_matrix,
     simulator_for,
     tiny_png,
 )
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
 from tests.rich_status import RichStatus, rich_status
+from tests.upstreams import signing
 from tests.upstreams.base import Behaviour, SimulatorServer
 from tests.upstreams.embeddings import vector
 
 CALL_TIMEOUT = 5.0
+THINKING_TIMEOUTS = {"connect_s": 5.0, "first_token_s": 10.0, "between_tokens_s": 10.0, "total_s": 20.0}
 WEATHER_ARGS = {"city": "Paris", "unit": "celsius"}
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -66,6 +72,18 @@ def simulators() -> Iterator[dict[str, SimulatorServer]]:
         simulator.stop()
 
 
+Turn = chat_pb2.ChatRequest | chat_pb2.ChatStreamRequest
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A turn's answer, whether it came whole or streamed."""
+
+    message: content_pb2.Message
+    finish_reason: chat_pb2.FinishReason.ValueType
+    usage: chat_pb2.Usage
+
+
 @dataclass
 class Conformance:
     """One provider under test: its harness, its (reset) simulator and a client to a fresh gateway."""
@@ -82,8 +100,12 @@ class Conformance:
         assert isinstance(body, dict)
         return body
 
-    async def chat(self, request: chat_pb2.ChatRequest) -> chat_pb2.ChatResponse:
-        response: chat_pb2.ChatResponse = await self.client.chat.Chat(request, timeout=CALL_TIMEOUT)
+    async def chat(
+        self, request: chat_pb2.ChatRequest, client: Client | None = None
+    ) -> chat_pb2.ChatResponse:
+        response: chat_pb2.ChatResponse = await (client or self.client).chat.Chat(
+            request, timeout=CALL_TIMEOUT
+        )
         assert response.provider == self.harness.provider_name
         return response
 
@@ -99,10 +121,21 @@ class Conformance:
             await self.client.embeddings.Embed(request, timeout=CALL_TIMEOUT)
         return rich_status(failure.value)
 
-    async def stream(self, request: chat_pb2.ChatStreamRequest) -> list[chat_pb2.ChatStreamResponse]:
-        messages = [m async for m in self.client.chat.ChatStream(request, timeout=CALL_TIMEOUT)]
+    async def stream(
+        self, request: chat_pb2.ChatStreamRequest, client: Client | None = None
+    ) -> list[chat_pb2.ChatStreamResponse]:
+        messages = [m async for m in (client or self.client).chat.ChatStream(request, timeout=CALL_TIMEOUT)]
         check_stream_shape(self.harness, messages)
         return messages
+
+    async def turn(self, request: Turn, client: Client | None = None) -> Answer:
+        """One turn, unary or streamed; a stream's message assembled from its deltas."""
+        if isinstance(request, chat_pb2.ChatRequest):
+            response = await self.chat(request, client)
+            return Answer(response.message, response.finish_reason, response.usage)
+        messages = await self.stream(request, client)
+        [finish] = [m.finish_reason for m in messages if m.finish_reason]
+        return Answer(assembled(messages), finish, messages[-1].usage)
 
     async def chat_fails(self, request: chat_pb2.ChatRequest, client: Client | None = None) -> RichStatus:
         with pytest.raises(grpc.aio.AioRpcError) as failure:
@@ -182,6 +215,50 @@ def joined_tool_calls(messages: list[chat_pb2.ChatStreamResponse]) -> dict[int, 
         call["name"] += fragment.name
         call["arguments"] += fragment.arguments_json_fragment
     return calls
+
+
+def assembled(messages: list[chat_pb2.ChatStreamResponse]) -> content_pb2.Message:
+    """The assistant message a stream carries, rebuilt as a client rebuilds it (chat.proto, Delta):
+    parts in the order the stream first mentions them — within one Delta reasoning, then refusal,
+    then text, then tool calls — each part's fragments joined in order. Written here rather than
+    taken from the gateway's own assembler (cache/assembly.py), so the stream is judged from outside."""
+    parts: list[content_pb2.Part] = []
+    # Each part by (kind, index): reasoning parts and tool calls are numbered, text and refusal not.
+    known: dict[tuple[str, int], content_pb2.Part] = {}
+
+    def part(kind: str, index: int = 0) -> content_pb2.Part:
+        if (kind, index) not in known:
+            new = content_pb2.Part()
+            if kind in ("text", "refusal"):
+                setattr(new, kind, "")
+            else:
+                getattr(new, kind).SetInParent()
+            parts.append(new)
+            known[kind, index] = new
+        return known[kind, index]
+
+    for delta in (m.delta for m in messages if m.HasField("delta")):
+        if (
+            delta.reasoning
+            or delta.reasoning_signature
+            or delta.reasoning_redacted_data
+            or delta.reasoning_origin
+        ):
+            reasoning = part("reasoning", delta.reasoning_index).reasoning
+            reasoning.text += delta.reasoning
+            reasoning.signature += delta.reasoning_signature
+            reasoning.redacted_data += delta.reasoning_redacted_data
+            reasoning.origin = reasoning.origin or delta.reasoning_origin
+        if delta.refusal:
+            part("refusal").refusal += delta.refusal
+        if delta.text:
+            part("text").text += delta.text
+        for fragment in delta.tool_calls:
+            call = part("tool_call", fragment.index).tool_call
+            call.id += fragment.id
+            call.name += fragment.name
+            call.arguments_json += fragment.arguments_json_fragment
+    return content_pb2.Message(role=content_pb2.ROLE_ASSISTANT, parts=parts)
 
 
 def stream_text(messages: list[chat_pb2.ChatStreamResponse]) -> str:
@@ -537,6 +614,180 @@ async def case_refusal_stream(c: Conformance) -> None:
     assert messages[-1].usage.output_tokens >= 0
 
 
+# --- reasoning ---------------------------------------------------------------------------------
+
+
+def reasoning_config(c: Conformance) -> chat_pb2.GenerationConfig:
+    """Effort low, with the thought text wherever the provider returns it."""
+    config = chat_pb2.GenerationConfig()
+    config.reasoning.effort = chat_pb2.ReasoningConfig.EFFORT_LOW
+    config.reasoning.include_thoughts = c.harness.reasoning.thoughts is not None
+    return config
+
+
+async def thinking_client(c: Conformance) -> Client:
+    """A client to a gateway with the `conf-think` model, with the simulator ready to reason."""
+    c.harness.reasoning.prepare(c.sim)
+    # A tool loop is several calls: the suite's short timeouts (there for the stall cases) would
+    # make it fail on a busy host for no fault of the provider's.
+    return await c.start(thinking=True, timeouts=THINKING_TIMEOUTS)
+
+
+def reasoning_parts(message: content_pb2.Message) -> list[content_pb2.Reasoning]:
+    return [p.reasoning for p in message.parts if p.WhichOneof("kind") == "reasoning"]
+
+
+def check_reasoning(c: Conformance, message: content_pb2.Message, usage: chat_pb2.Usage) -> None:
+    """The reasoning that came back: thought text where the provider returns it; signatures where
+    it signs, set with their origin (Claude's verify over their text: no byte lost on the way);
+    reasoning tokens where usage reports them apart."""
+    reasoning = c.harness.reasoning
+    found = reasoning_parts(message)
+    if reasoning.thoughts is None:
+        assert found == [], "the provider returns no reasoning"
+    else:
+        assert "".join(r.text for r in found).strip(), found
+    signed = [r for r in found if r.signature or r.redacted_data]
+    if reasoning.signed:
+        assert signed and all(r.origin == c.harness.provider_type for r in signed), found
+        if reasoning.sends_back == "thinking and signature":
+            assert all(signing.verifies(r.origin, r.text, r.signature) for r in signed), signed
+    else:
+        assert signed == [] and not any(r.origin for r in found), found
+    if reasoning.reasoning_tokens:
+        assert 0 < usage.reasoning_tokens <= usage.output_tokens, usage
+    else:
+        assert usage.reasoning_tokens == 0, usage
+
+
+async def check_refused_settings(c: Conformance, client: Client) -> None:
+    """Settings the protocol cannot honour fail with REASONING_UNSUPPORTED naming the deployment,
+    unary and streamed, and nothing reaches the upstream."""
+    before = len(c.sim.requests)
+    for name, settings in c.harness.reasoning.refused.items():
+        config = chat_pb2.GenerationConfig(reasoning=settings)
+        request = chat_request(REASONING_MODEL, user("hi"), generation_config=config)
+        streamed = stream_request(REASONING_MODEL, user("hi"), generation_config=config)
+        for status in [await c.chat_fails(request, client), (await c.stream_fails(streamed, client))[1]]:
+            assert (status.code, status.reason) == (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "REASONING_UNSUPPORTED",
+            ), name
+            assert status.error_info.metadata["deployments"] == REASONING_DEPLOYMENT
+    assert len(c.sim.requests) == before
+
+
+async def run_reasoning_case(c: Conformance, build: Callable[..., Turn]) -> None:
+    client = await thinking_client(c)
+    answer = await c.turn(
+        build(REASONING_MODEL, user("why is the sky blue?"), generation_config=reasoning_config(c)), client
+    )
+    assert c.harness.reasoning.switch(c.body()) == c.harness.reasoning.switch_value
+    assert answer.finish_reason == chat_pb2.FINISH_REASON_STOP
+    assert "".join(p.text for p in answer.message.parts) == "You said: why is the sky blue?"
+    check_reasoning(c, answer.message, answer.usage)
+    await check_refused_settings(c, client)
+
+
+async def case_reasoning(c: Conformance) -> None:
+    await run_reasoning_case(c, chat_request)
+
+
+async def case_reasoning_stream(c: Conformance) -> None:
+    await run_reasoning_case(c, stream_request)
+
+
+def sent_back_expected(c: Conformance, first: content_pb2.Message) -> list[tuple[str, str]]:
+    """What of turn 1's reasoning the provider must get back with turn 2 (harness.SendsBack)."""
+    found = reasoning_parts(first)
+    sends_back = c.harness.reasoning.sends_back
+    if sends_back == "thinking and signature":
+        return [(r.text, r.signature or r.redacted_data) for r in found]
+    if sends_back == "signature":
+        return [("", r.signature) for r in found if r.signature]
+    if sends_back == "text":
+        return [("".join(r.text for r in found), "")]
+    return []
+
+
+def altered_signatures(message: content_pb2.Message) -> content_pb2.Message:
+    """The message with one character of each signature changed (still valid base64)."""
+    altered = content_pb2.Message()
+    altered.CopyFrom(message)
+    for reasoning in reasoning_parts(altered):
+        if reasoning.signature:
+            at = len(reasoning.signature) // 2
+            swap = "B" if reasoning.signature[at] == "A" else "A"
+            reasoning.signature = reasoning.signature[:at] + swap + reasoning.signature[at + 1 :]
+    return altered
+
+
+def without_reasoning(message: content_pb2.Message) -> content_pb2.Message:
+    parts = [p for p in message.parts if p.WhichOneof("kind") != "reasoning"]
+    return content_pb2.Message(role=message.role, parts=parts)
+
+
+async def check_turn_refused(c: Conformance, client: Client, request: Turn, refusal: Refusal) -> None:
+    before = len(c.sim.requests)
+    if isinstance(request, chat_pb2.ChatRequest):
+        status = await c.chat_fails(request, client)
+    else:
+        received, status = await c.stream_fails(request, client)
+        assert received == [], "refused before the first token: no stream message"
+    assert (status.code, status.reason) == (refusal.code, refusal.reason), status.message
+    assert refusal.says in status.message.lower(), status.message
+    assert len(c.sim.requests) == before + (1 if refusal.upstream else 0)
+
+
+async def run_round_trip(c: Conformance, build: Callable[..., Turn]) -> None:
+    """A tool loop with reasoning on: turn 1 answers reasoning and a tool call; the caller sends
+    that assistant turn back as it came, with the tool's result; turn 2 answers, and the upstream
+    got back what it must (harness.SendsBack). Where reasoning is signed, the same turn with an
+    altered signature, and without its reasoning, is refused as the provider refuses it."""
+    reasoning = c.harness.reasoning
+    client = await thinking_client(c)
+    c.sim.enqueue(
+        Behaviour(tool_calls=[("get_weather", json.dumps(WEATHER_ARGS))]),
+        Behaviour(reply_text="It is sunny."),
+    )
+    question = user("weather in Paris?")
+    config = reasoning_config(c)
+
+    def turn(*messages: content_pb2.Message) -> Turn:
+        return build(REASONING_MODEL, question, *messages, tools=[weather_tool()], generation_config=config)
+
+    first = await c.turn(turn(), client)
+    assert first.finish_reason == chat_pb2.FINISH_REASON_TOOL_CALLS
+    [call] = [p.tool_call for p in first.message.parts if p.WhichOneof("kind") == "tool_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments_json) == WEATHER_ARGS
+    check_reasoning(c, first.message, first.usage)
+
+    result = message(
+        content_pb2.ROLE_TOOL,
+        content_pb2.Part(tool_result=content_pb2.ToolResult(tool_call_id=call.id, content=[text("sunny")])),
+    )
+    second = await c.turn(turn(first.message, result), client)
+    assert "".join(p.text for p in second.message.parts) == "It is sunny."
+    assert len(c.sim.requests) == 2
+    assert reasoning.sent_back(c.body()) == sent_back_expected(c, first.message)
+    if not reasoning.signed:
+        raw = c.sim.requests[-1].raw.decode()
+        if reasoning.sends_back == "nothing":
+            assert all(r.text not in raw for r in reasoning_parts(first.message) if r.text)
+        return
+    assert reasoning.altered is not None and reasoning.dropped is not None
+    await check_turn_refused(c, client, turn(altered_signatures(first.message), result), reasoning.altered)
+    await check_turn_refused(c, client, turn(without_reasoning(first.message), result), reasoning.dropped)
+
+
+async def case_reasoning_round_trip(c: Conformance) -> None:
+    await run_round_trip(c, chat_request)
+
+
+async def case_reasoning_round_trip_stream(c: Conformance) -> None:
+    await run_round_trip(c, stream_request)
+
+
 def check_interrupted(
     c: Conformance, received: list[chat_pb2.ChatStreamResponse], status: RichStatus, cause: str
 ) -> None:
@@ -579,6 +830,10 @@ CASE_FUNCTIONS: dict[str, Callable[[Conformance], Awaitable[None]]] = {
     "count_tokens": case_count_tokens,
     "refusal": case_refusal,
     "refusal_stream": case_refusal_stream,
+    "reasoning": case_reasoning,
+    "reasoning_stream": case_reasoning_stream,
+    "reasoning_round_trip": case_reasoning_round_trip,
+    "reasoning_round_trip_stream": case_reasoning_round_trip_stream,
 }
 
 # For cases a provider may not support: the request that asks for the capability.
@@ -647,3 +902,26 @@ def test_readme_matrix_matches_the_harness() -> None:
     found = re.search(r"<!-- matrix:start -->\n(.*?)<!-- matrix:end -->", readme, re.S)
     assert found is not None, "README.md has no matrix markers"
     assert found.group(1) == render_matrix(), "regenerate: python -m tests.conformance.harness"
+
+
+REASONING_COLUMN = "reasoning (switch; thought text; reasoning tokens; signatures)"
+
+
+def test_readme_provider_table_shows_what_the_reasoning_cases_check() -> None:
+    """The README's provider table has a reasoning cell per provider type, the one the harness
+    gives (print them: python -m tests.conformance.harness --readme-reasoning)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(readme) if line.startswith("| type | wire protocol"))
+
+    def cells(line: str) -> list[str]:
+        return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+    column = cells(readme[start]).index(REASONING_COLUMN)
+    rows = {}
+    for line in readme[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        row = cells(line)
+        rows[row[0].strip("`")] = row[column]
+    for harness in HARNESSES.values():
+        assert rows[harness.provider_type] == readme_reasoning(harness.reasoning), harness.provider_type

@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -237,8 +238,12 @@ class AzureOpenAISimulator(OpenAISimulator):
         model = self.deployments.get(unquote(match.group(1)))
         if model is None:
             raise _gateway_error(404, "DeploymentNotFound", _DEPLOYMENT_NOT_FOUND)
-        chat = _validate_chat(body, _rules_for(request.query["api-version"]))
-        chat.model = MODELS.get(model, model)
+        snapshot = MODELS.get(model, model)
+        # The deployment's model decides what the body may ask (an o-series deployment takes
+        # `reasoning_effort`, others refuse it), as at OpenAI.
+        rules = replace(_rules_for(request.query["api-version"]), served_snapshot=snapshot)
+        chat = _validate_chat(body, rules)
+        chat.model = snapshot
         return chat
 
     def _error_payload(self, err: _ApiError) -> dict[str, Any]:

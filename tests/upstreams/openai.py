@@ -308,6 +308,9 @@ class ChatRules:
     # Requested model → the name reported back; None when the body's `model` is ignored (Azure,
     # where the deployment in the URL picks the model).
     models: Mapping[str, str] | None = field(default_factory=lambda: MODELS)
+    # Where `models` is None: the snapshot the URL picked (Azure's deployment), whose rules (the
+    # reasoning efforts it takes) apply.
+    served_snapshot: str = ""
     # Unknown top-level fields: rejected (OpenAI) or ignored with a log line (vLLM).
     reject_unknown: bool = True
     # Only OpenAI limits `stop` to four sequences and temperature to 2.
@@ -740,7 +743,9 @@ def _validate_chat(body: Any, rules: ChatRules | None = None) -> _ChatRequest:
     stream, include_usage = _validate_stream(body)
     if rules.models is not None and model not in rules.models:
         raise _ApiError(404, rules.not_found.format(model=model), code="model_not_found")
-    snapshot = rules.models[model] if rules.models is not None and model is not None else ""
+    snapshot = (
+        rules.models[model] if rules.models is not None and model is not None else rules.served_snapshot
+    )
     return _ChatRequest(
         model=snapshot,
         stream=stream,
@@ -776,6 +781,9 @@ class _Reply:
     reasoning_chunks: list[str] = field(default_factory=list)
     refusal_chunks: list[str] = field(default_factory=list)
     hidden_reasoning: int = 0  # a reasoning model's thinking, in usage only
+    # vLLM's usage has the three counts only (its UsageInfo: no completion_tokens_details, and
+    # prompt_tokens_details null unless the server was started to report them).
+    usage_details: bool = True
 
     @property
     def reasoning_tokens(self) -> int:
@@ -795,6 +803,13 @@ class _Reply:
         )
 
     def usage(self) -> dict[str, Any]:
+        if not self.usage_details:
+            return {
+                "prompt_tokens": self.prompt_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens,
+                "completion_tokens": self.completion_tokens,
+                "prompt_tokens_details": None,
+            }
         return {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
@@ -1177,6 +1192,7 @@ class OpenAISimulator(SimulatorServer):
             return await self._send_error(request, exchange, err, behaviour)
         reply = _plan_reply(chat, behaviour, self.reasoning if self._reasoning_field() else None)
         reply.cached_tokens = self._cached_tokens(chat, body)
+        reply.usage_details = self.dialect != "vllm"
         completion_id = random_id("chatcmpl-", 29)
         created = int(time.time())
         if not chat.stream:

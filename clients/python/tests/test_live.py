@@ -13,7 +13,7 @@ import pytest
 from google.protobuf import json_format
 
 from llmgateway.client import AsyncClient, AsyncStream, Client, GatewayError, Stream
-from llmgateway.v1 import chat_pb2, embeddings_pb2
+from llmgateway.v1 import chat_pb2, content_pb2, embeddings_pb2
 
 CASES_FILE = Path(
     os.environ.get("LLMGATEWAY_TEST_CASES", Path(__file__).resolve().parents[2] / "testdata" / "cases.json")
@@ -122,6 +122,115 @@ async def read_async_text(case: dict[str, Any], stream: AsyncStream, pieces: lis
             stream.cancel()
 
 
+def assembled(chunks: Chunks) -> content_pb2.Message:
+    """The assistant message a stream carries, rebuilt as chat.proto's Delta says: parts in the
+    order the stream first mentions them (within one delta: reasoning, refusal, text, tool calls),
+    each part's fragments joined in order."""
+    parts: list[content_pb2.Part] = []
+    known: dict[tuple[str, int], content_pb2.Part] = {}
+
+    def part(kind: str, index: int = 0) -> content_pb2.Part:
+        if (kind, index) not in known:
+            new = content_pb2.Part()
+            if kind in ("text", "refusal"):
+                setattr(new, kind, "")
+            else:
+                getattr(new, kind).SetInParent()
+            parts.append(new)
+            known[kind, index] = new
+        return known[kind, index]
+
+    for delta in (chunk.delta for chunk in chunks if chunk.HasField("delta")):
+        if (
+            delta.reasoning
+            or delta.reasoning_signature
+            or delta.reasoning_redacted_data
+            or delta.reasoning_origin
+        ):
+            reasoning = part("reasoning", delta.reasoning_index).reasoning
+            reasoning.text += delta.reasoning
+            reasoning.signature += delta.reasoning_signature
+            reasoning.redacted_data += delta.reasoning_redacted_data
+            reasoning.origin = reasoning.origin or delta.reasoning_origin
+        if delta.refusal:
+            part("refusal").refusal += delta.refusal
+        if delta.text:
+            part("text").text += delta.text
+        for fragment in delta.tool_calls:
+            call = part("tool_call", fragment.index).tool_call
+            call.id += fragment.id
+            call.name += fragment.name
+            call.arguments_json += fragment.arguments_json_fragment
+    return content_pb2.Message(role=content_pb2.ROLE_ASSISTANT, parts=parts)
+
+
+Turn = tuple[content_pb2.Message, int, str, chat_pb2.Usage]
+
+
+def streamed_turn(chunks: Chunks) -> Turn:
+    finish = next((c.finish_reason for c in reversed(chunks) if c.finish_reason), 0)
+    return assembled(chunks), finish, chunks[0].provider, chunks[-1].usage
+
+
+def check_tool_call_turn(case: dict[str, Any], turn: Turn) -> content_pb2.Message:
+    """Turn 1 of a tool loop: signed reasoning from the expected signer and one tool call; returns
+    the tool's result for it (turn 2 sends this assistant turn back as it came, then the result)."""
+    message, finish, _, _ = turn
+    expect = case["expect"]
+    assert chat_pb2.FinishReason.Name(finish) == "FINISH_REASON_TOOL_CALLS"  # type: ignore[arg-type]
+    signed = [
+        p.reasoning for p in message.parts if p.WhichOneof("kind") == "reasoning" and p.reasoning.signature
+    ]
+    assert signed, message
+    assert all(r.origin == expect["reasoning_origin"] for r in signed), message
+    [call] = [p.tool_call for p in message.parts if p.WhichOneof("kind") == "tool_call"]
+    assert call.name == expect["tool_name"]
+    assert call.id
+    result = content_pb2.ToolResult(
+        tool_call_id=call.id, content=[content_pb2.Part(text=case["tool_result"])]
+    )
+    return content_pb2.Message(role=content_pb2.ROLE_TOOL, parts=[content_pb2.Part(tool_result=result)])
+
+
+def check_answer_turn(case: dict[str, Any], turn: Turn) -> None:
+    message, finish, provider, usage = turn
+    check_reply(case, "".join(part.text for part in message.parts), provider, finish, usage)
+
+
+def run_tool_loop(case: dict[str, Any], client: Client, timeout: float) -> None:
+    """A `tool_loop` case: the assistant turn (reasoning, signature and tool call) goes back exactly
+    as received with the tool's result, and the second turn answers; unary or streamed."""
+    request = json_format.ParseDict(case["request"], chat_pb2.ChatRequest())
+
+    def ask() -> Turn:
+        if case["kind"] == "tool_loop_stream":
+            return streamed_turn(list(client.chat_stream(request, timeout=timeout)))
+        reply = client.chat(request, timeout=timeout)
+        return reply.message, reply.finish_reason, reply.provider, reply.usage
+
+    first = ask()
+    request.messages.extend([first[0], check_tool_call_turn(case, first)])
+    check_answer_turn(case, ask())
+
+
+async def run_async_tool_loop(
+    case: dict[str, Any],
+    client: AsyncClient,
+    timeout: float,  # noqa: ASYNC109 (the gRPC deadline the gateway receives)
+) -> None:
+    request = json_format.ParseDict(case["request"], chat_pb2.ChatRequest())
+
+    async def ask() -> Turn:
+        if case["kind"] == "tool_loop_stream":
+            return streamed_turn([chunk async for chunk in client.chat_stream(request, timeout=timeout)])
+        reply = await client.chat(request, timeout=timeout)
+        return reply.message, reply.finish_reason, reply.provider, reply.usage
+
+    first = await ask()
+    request.messages.extend([first[0], check_tool_call_turn(case, first)])
+    check_answer_turn(case, await ask())
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_case_sync(case: dict[str, Any]) -> None:
     prepare(case)
@@ -131,6 +240,9 @@ def test_case_sync(case: dict[str, Any]) -> None:
         if case["kind"] == "embed":
             embed_request = json_format.ParseDict(case["request"], embeddings_pb2.EmbedRequest())
             check_embeddings(case, client.embed(embed_request, timeout=timeout))
+            return
+        if case["kind"] in ("tool_loop", "tool_loop_stream"):
+            run_tool_loop(case, client, timeout)
             return
         if case["kind"] == "unary":
             request = json_format.ParseDict(case["request"], chat_pb2.ChatRequest())
@@ -171,6 +283,9 @@ async def test_case_async(case: dict[str, Any]) -> None:
         if case["kind"] == "embed":
             embed_request = json_format.ParseDict(case["request"], embeddings_pb2.EmbedRequest())
             check_embeddings(case, await client.embed(embed_request, timeout=timeout))
+            return
+        if case["kind"] in ("tool_loop", "tool_loop_stream"):
+            await run_async_tool_loop(case, client, timeout)
             return
         if case["kind"] == "unary":
             request = json_format.ParseDict(case["request"], chat_pb2.ChatRequest())

@@ -2,8 +2,10 @@
 //! clients/testdata/harness.py starts; each case is skipped (with a line saying so) when
 //! LLMGATEWAY_TEST_ADDR is not set.
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use llmgateway_client::v1::part::Kind;
 use llmgateway_client::{v1, ChatStream, Client, Error};
 use serde_json::Value;
 use tokio_stream::StreamExt;
@@ -39,10 +41,81 @@ fn request(json: &Value) -> v1::ChatRequest {
                     });
                 }
             }
+            "tools" => {
+                for tool in value.as_array().unwrap() {
+                    request.tools.push(v1::Tool {
+                        name: tool["name"].as_str().unwrap().to_string(),
+                        description: tool["description"].as_str().unwrap_or_default().to_string(),
+                        parameters: tool.get("parameters").map(proto_struct),
+                        ..Default::default()
+                    });
+                }
+            }
+            "generationConfig" | "generation_config" => {
+                request.generation_config = Some(generation_config(value))
+            }
             other => panic!("the Rust runner does not read request field {other:?} yet"),
         }
     }
     request
+}
+
+fn generation_config(json: &Value) -> v1::GenerationConfig {
+    let mut config = v1::GenerationConfig::default();
+    for (key, value) in json.as_object().expect("a generation config object") {
+        match key.as_str() {
+            "reasoning" => {
+                let mut reasoning = v1::ReasoningConfig::default();
+                for (key, value) in value.as_object().unwrap() {
+                    match key.as_str() {
+                        "effort" => {
+                            reasoning.effort =
+                                v1::reasoning_config::Effort::from_str_name(value.as_str().unwrap())
+                                    .expect("an effort name") as i32
+                        }
+                        "budgetTokens" | "budget_tokens" => {
+                            reasoning.budget_tokens = Some(value.as_i64().unwrap() as i32)
+                        }
+                        "includeThoughts" | "include_thoughts" => {
+                            reasoning.include_thoughts = value.as_bool().unwrap()
+                        }
+                        other => {
+                            panic!("the Rust runner does not read reasoning field {other:?} yet")
+                        }
+                    }
+                }
+                config.reasoning = Some(reasoning);
+            }
+            other => panic!("the Rust runner does not read generation config field {other:?} yet"),
+        }
+    }
+    config
+}
+
+/// A JSON object as a protobuf Struct (a tool's parameter schema).
+fn proto_struct(json: &Value) -> prost_types::Struct {
+    let fields: BTreeMap<String, prost_types::Value> = json
+        .as_object()
+        .expect("an object")
+        .iter()
+        .map(|(key, value)| (key.clone(), proto_value(value)))
+        .collect();
+    prost_types::Struct { fields }
+}
+
+fn proto_value(json: &Value) -> prost_types::Value {
+    use prost_types::value::Kind as ValueKind;
+    let kind = match json {
+        Value::Null => ValueKind::NullValue(0),
+        Value::Bool(value) => ValueKind::BoolValue(*value),
+        Value::Number(value) => ValueKind::NumberValue(value.as_f64().unwrap()),
+        Value::String(value) => ValueKind::StringValue(value.clone()),
+        Value::Array(items) => ValueKind::ListValue(prost_types::ListValue {
+            values: items.iter().map(proto_value).collect(),
+        }),
+        Value::Object(_) => ValueKind::StructValue(proto_struct(json)),
+    };
+    prost_types::Value { kind: Some(kind) }
 }
 
 /// The proto3 JSON of an embed case's request, for the fields the case file uses.
@@ -198,6 +271,218 @@ async fn read_text(case: &Value, stream: &mut ChatStream, cancel_after: Option<u
     }
 }
 
+/// The assistant message a stream carries, rebuilt as chat.proto's Delta says: parts in the order
+/// the stream first mentions them (within one delta: reasoning, refusal, text, tool calls), each
+/// part's fragments joined in order.
+fn assemble(chunks: &[v1::ChatStreamResponse]) -> v1::Message {
+    let mut parts: Vec<v1::Part> = Vec::new();
+    let mut known: HashMap<(&str, i32), usize> = HashMap::new();
+    let mut slot = |parts: &mut Vec<v1::Part>, key: (&'static str, i32), empty: Kind| -> usize {
+        *known.entry(key).or_insert_with(|| {
+            parts.push(v1::Part {
+                kind: Some(empty),
+                ..Default::default()
+            });
+            parts.len() - 1
+        })
+    };
+    for delta in chunks.iter().filter_map(|chunk| chunk.delta.as_ref()) {
+        if !(delta.reasoning.is_empty()
+            && delta.reasoning_signature.is_empty()
+            && delta.reasoning_redacted_data.is_empty()
+            && delta.reasoning_origin.is_empty())
+        {
+            let at = slot(
+                &mut parts,
+                ("reasoning", delta.reasoning_index),
+                Kind::Reasoning(v1::Reasoning::default()),
+            );
+            if let Some(Kind::Reasoning(reasoning)) = parts[at].kind.as_mut() {
+                reasoning.text.push_str(&delta.reasoning);
+                reasoning.signature.push_str(&delta.reasoning_signature);
+                reasoning
+                    .redacted_data
+                    .push_str(&delta.reasoning_redacted_data);
+                if reasoning.origin.is_empty() {
+                    reasoning.origin = delta.reasoning_origin.clone();
+                }
+            }
+        }
+        if !delta.refusal.is_empty() {
+            let at = slot(&mut parts, ("refusal", 0), Kind::Refusal(String::new()));
+            if let Some(Kind::Refusal(refusal)) = parts[at].kind.as_mut() {
+                refusal.push_str(&delta.refusal);
+            }
+        }
+        if !delta.text.is_empty() {
+            let at = slot(&mut parts, ("text", 0), Kind::Text(String::new()));
+            if let Some(Kind::Text(text)) = parts[at].kind.as_mut() {
+                text.push_str(&delta.text);
+            }
+        }
+        for fragment in &delta.tool_calls {
+            let at = slot(
+                &mut parts,
+                ("tool_call", fragment.index),
+                Kind::ToolCall(v1::ToolCall::default()),
+            );
+            if let Some(Kind::ToolCall(call)) = parts[at].kind.as_mut() {
+                call.id.push_str(&fragment.id);
+                call.name.push_str(&fragment.name);
+                call.arguments_json
+                    .push_str(&fragment.arguments_json_fragment);
+            }
+        }
+    }
+    v1::Message {
+        role: v1::Role::Assistant as i32,
+        parts,
+        ..Default::default()
+    }
+}
+
+/// A turn's answer, whether it came whole or streamed.
+struct Turn {
+    message: v1::Message,
+    finish: i32,
+    provider: String,
+    usage: Option<v1::Usage>,
+}
+
+async fn ask(
+    case: &Value,
+    client: &Client,
+    request: &v1::ChatRequest,
+    deadline: Option<Duration>,
+) -> Turn {
+    let name = &case["name"];
+    if case["kind"] == "tool_loop" {
+        let reply = client
+            .chat_with_timeout(request.clone(), deadline)
+            .await
+            .unwrap_or_else(|error| panic!("{name}: {error}"))
+            .into_inner();
+        return Turn {
+            message: reply.message.unwrap_or_default(),
+            finish: reply.finish_reason,
+            provider: reply.provider,
+            usage: reply.usage,
+        };
+    }
+    let mut stream = client
+        .chat_stream_with_timeout(request.clone().into(), deadline)
+        .await
+        .unwrap_or_else(|error| panic!("{name}: {error}"));
+    let mut chunks = Vec::new();
+    while let Some(item) = stream.next().await {
+        chunks.push(item.unwrap_or_else(|error| panic!("{name}: {error}")));
+    }
+    assert!(!chunks.is_empty(), "{name}: an empty stream");
+    let finish = chunks
+        .iter()
+        .rev()
+        .map(|c| c.finish_reason)
+        .find(|f| *f != 0)
+        .unwrap_or(0);
+    Turn {
+        message: assemble(&chunks),
+        finish,
+        provider: chunks[0].provider.clone(),
+        usage: chunks.last().and_then(|c| c.usage.clone()),
+    }
+}
+
+/// Turn 1 of a tool loop: signed reasoning from the expected signer and one tool call; returns the
+/// tool's result for it.
+fn tool_result_for(case: &Value, turn: &Turn) -> v1::Message {
+    let name = &case["name"];
+    let expect = &case["expect"];
+    assert_eq!(turn.finish, v1::FinishReason::ToolCalls as i32, "{name}");
+    let signed: Vec<&v1::Reasoning> = turn
+        .message
+        .parts
+        .iter()
+        .filter_map(|part| match &part.kind {
+            Some(Kind::Reasoning(reasoning)) if !reasoning.signature.is_empty() => Some(reasoning),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !signed.is_empty(),
+        "{name}: no signed reasoning in {:?}",
+        turn.message
+    );
+    for reasoning in &signed {
+        assert_eq!(
+            reasoning.origin,
+            expect["reasoning_origin"].as_str().unwrap(),
+            "{name}"
+        );
+    }
+    let calls: Vec<&v1::ToolCall> = turn
+        .message
+        .parts
+        .iter()
+        .filter_map(|part| match &part.kind {
+            Some(Kind::ToolCall(call)) => Some(call),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 1, "{name}: {calls:?}");
+    assert_eq!(
+        calls[0].name,
+        expect["tool_name"].as_str().unwrap(),
+        "{name}"
+    );
+    assert!(!calls[0].id.is_empty(), "{name}: a tool call without an id");
+    let result = v1::ToolResult {
+        tool_call_id: calls[0].id.clone(),
+        content: vec![v1::Part {
+            kind: Some(Kind::Text(
+                case["tool_result"].as_str().unwrap().to_string(),
+            )),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    v1::Message {
+        role: v1::Role::Tool as i32,
+        parts: vec![v1::Part {
+            kind: Some(Kind::ToolResult(result)),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// A tool loop: turn 1 answers signed reasoning and a tool call; the assistant turn goes back
+/// exactly as received with the tool's result, and turn 2 answers. Both turns unary, or both
+/// streamed.
+async fn run_tool_loop(case: &Value, client: &Client, deadline: Option<Duration>) {
+    let mut request = request(&case["request"]);
+    let first = ask(case, client, &request, deadline).await;
+    let result = tool_result_for(case, &first);
+    request.messages.push(first.message);
+    request.messages.push(result);
+    let answer = ask(case, client, &request, deadline).await;
+    let text: String = answer
+        .message
+        .parts
+        .iter()
+        .filter_map(|part| match &part.kind {
+            Some(Kind::Text(text)) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    check_reply(
+        case,
+        &text,
+        &answer.provider,
+        answer.finish,
+        answer.usage.as_ref(),
+    );
+}
+
 async fn run(case: &Value, address: &str, default_key: &str) {
     let key = case
         .get("api_key")
@@ -216,6 +501,9 @@ async fn run(case: &Value, address: &str, default_key: &str) {
         let response = client.embed(embed_request(&case["request"])).await.unwrap();
         check_embeddings(case, &response);
         return;
+    }
+    if case["kind"] == "tool_loop" || case["kind"] == "tool_loop_stream" {
+        return run_tool_loop(case, &client, deadline).await;
     }
     if case["kind"] == "unary" {
         match client

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import {
   ChatRequestSchema,
   ChatStreamRequestSchema,
@@ -11,19 +11,28 @@ import {
   FinishReason,
   GatewayClient,
   GatewayError,
+  MessageSchema,
+  PartSchema,
+  ReasoningSchema,
+  Role,
+  ToolCallSchema,
+  ToolResultSchema,
   type ChatStreamResponse,
+  type Message,
+  type Part,
   type Usage,
 } from "../src/index.js";
 
 interface Case {
   name: string;
-  kind: "unary" | "stream" | "embed" | "stream_text";
+  kind: "unary" | "stream" | "embed" | "stream_text" | "tool_loop" | "tool_loop_stream";
   requires?: string;
   skip_reason?: string;
   api_key?: string;
   deadline_ms?: number;
   cancel_after_chunks?: number;
   request: JsonValue;
+  tool_result?: string;
   expect: {
     text?: string;
     finish_reason?: string;
@@ -36,6 +45,8 @@ interface Case {
     embeddings?: number[][];
     min_input_tokens?: number;
     metadata?: Record<string, string>;
+    reasoning_origin?: string;
+    tool_name?: string;
     error?: { code: string; reason?: string; retry_delay_s?: number };
   };
 }
@@ -89,6 +100,114 @@ async function runStreamText(c: Case, client: GatewayClient, timeoutMs: number):
   if (c.expect.text !== undefined) assert.equal(pieces.join(""), c.expect.text);
 }
 
+/**
+ * The assistant message a stream carries, rebuilt as chat.proto's Delta says: parts in the order
+ * the stream first mentions them (within one delta: reasoning, refusal, text, tool calls), each
+ * part's fragments joined in order.
+ */
+function assemble(chunks: ChatStreamResponse[]): Message {
+  const message = create(MessageSchema, { role: Role.ASSISTANT });
+  const known = new Map<string, Part>();
+  const part = (key: string, empty: () => Part): Part => {
+    let found = known.get(key);
+    if (found === undefined) {
+      found = empty();
+      known.set(key, found);
+      message.parts.push(found);
+    }
+    return found;
+  };
+  for (const { delta } of chunks) {
+    if (delta === undefined) continue;
+    if (delta.reasoning || delta.reasoningSignature || delta.reasoningRedactedData || delta.reasoningOrigin) {
+      const kind = part(`reasoning/${delta.reasoningIndex}`, () =>
+        create(PartSchema, { kind: { case: "reasoning", value: create(ReasoningSchema) } }),
+      ).kind;
+      if (kind.case === "reasoning") {
+        kind.value.text += delta.reasoning;
+        kind.value.signature += delta.reasoningSignature;
+        kind.value.redactedData += delta.reasoningRedactedData;
+        kind.value.origin ||= delta.reasoningOrigin;
+      }
+    }
+    if (delta.refusal) {
+      const found = part("refusal", () => create(PartSchema, { kind: { case: "refusal", value: "" } }));
+      if (found.kind.case === "refusal") found.kind.value += delta.refusal;
+    }
+    if (delta.text) {
+      const found = part("text", () => create(PartSchema, { kind: { case: "text", value: "" } }));
+      if (found.kind.case === "text") found.kind.value += delta.text;
+    }
+    for (const fragment of delta.toolCalls) {
+      const kind = part(`tool_call/${fragment.index}`, () =>
+        create(PartSchema, { kind: { case: "toolCall", value: create(ToolCallSchema) } }),
+      ).kind;
+      if (kind.case === "toolCall") {
+        kind.value.id += fragment.id;
+        kind.value.name += fragment.name;
+        kind.value.argumentsJson += fragment.argumentsJsonFragment;
+      }
+    }
+  }
+  return message;
+}
+
+interface Turn {
+  message: Message;
+  finish: FinishReason;
+  provider: string;
+  usage: Usage | undefined;
+}
+
+/** Turn 1 of a tool loop: signed reasoning from the expected signer and one tool call; returns the tool's result. */
+function checkToolCallTurn(c: Case, turn: Turn): Message {
+  assert.equal(turn.finish, FinishReason.TOOL_CALLS);
+  const signed = turn.message.parts.flatMap((p) => (p.kind.case === "reasoning" && p.kind.value.signature ? [p.kind.value] : []));
+  assert.ok(signed.length > 0, "no signed reasoning");
+  for (const reasoning of signed) assert.equal(reasoning.origin, c.expect.reasoning_origin);
+  const calls = turn.message.parts.flatMap((p) => (p.kind.case === "toolCall" ? [p.kind.value] : []));
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].name, c.expect.tool_name);
+  assert.ok(calls[0].id, "a tool call without an id");
+  const result = create(ToolResultSchema, {
+    toolCallId: calls[0].id,
+    content: [{ kind: { case: "text", value: c.tool_result ?? "" } }],
+  });
+  return create(MessageSchema, { role: Role.TOOL, parts: [{ kind: { case: "toolResult", value: result } }] });
+}
+
+/**
+ * A tool loop: turn 1 answers signed reasoning and a tool call; the assistant turn goes back exactly
+ * as received with the tool's result, and turn 2 answers. Both turns unary, or both streamed.
+ */
+async function runToolLoop(c: Case, client: GatewayClient, timeoutMs: number): Promise<void> {
+  const unary = fromJson(ChatRequestSchema, c.request);
+  const streamed = fromJson(ChatStreamRequestSchema, c.request);
+  const ask = async (): Promise<Turn> => {
+    if (c.kind === "tool_loop") {
+      const response = await client.chat(unary, { timeoutMs });
+      return {
+        message: response.message ?? create(MessageSchema),
+        finish: response.finishReason,
+        provider: response.provider,
+        usage: response.usage,
+      };
+    }
+    const chunks: ChatStreamResponse[] = [];
+    for await (const chunk of client.chatStream(streamed, { timeoutMs })) chunks.push(chunk);
+    assert.ok(chunks.length > 0, "an empty stream");
+    const finish = [...chunks].reverse().find((ch) => ch.finishReason !== FinishReason.UNSPECIFIED)?.finishReason ?? FinishReason.UNSPECIFIED;
+    return { message: assemble(chunks), finish, provider: chunks[0].provider, usage: chunks.at(-1)?.usage };
+  };
+  const first = await ask();
+  const result = checkToolCallTurn(c, first);
+  unary.messages.push(first.message, result);
+  streamed.messages.push(first.message, result);
+  const answer = await ask();
+  const text = answer.message.parts.map((p) => (p.kind.case === "text" ? p.kind.value : "")).join("");
+  checkReply(c, text, answer.provider, answer.finish, answer.usage);
+}
+
 describe("live cases", () => {
   for (const c of cases) {
     test(c.name, { skip: skipReason(c) }, async () => {
@@ -127,6 +246,10 @@ describe("live cases", () => {
       }
       if (c.kind === "stream_text") {
         await runStreamText(c, client, timeoutMs);
+        return;
+      }
+      if (c.kind === "tool_loop" || c.kind === "tool_loop_stream") {
+        await runToolLoop(c, client, timeoutMs);
         return;
       }
       const abort = new AbortController();

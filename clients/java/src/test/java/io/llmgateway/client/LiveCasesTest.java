@@ -1,6 +1,7 @@
 package io.llmgateway.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,19 +13,28 @@ import com.google.gson.JsonObject;
 import com.google.protobuf.util.JsonFormat;
 import io.grpc.Status;
 import io.llmgateway.v1.ChatRequest;
+import io.llmgateway.v1.ChatResponse;
 import io.llmgateway.v1.ChatStreamRequest;
 import io.llmgateway.v1.ChatStreamResponse;
+import io.llmgateway.v1.Delta;
 import io.llmgateway.v1.EmbedRequest;
 import io.llmgateway.v1.EmbedResponse;
 import io.llmgateway.v1.Embedding;
 import io.llmgateway.v1.FinishReason;
+import io.llmgateway.v1.Message;
 import io.llmgateway.v1.Part;
+import io.llmgateway.v1.Reasoning;
+import io.llmgateway.v1.Role;
+import io.llmgateway.v1.ToolCall;
+import io.llmgateway.v1.ToolCallDelta;
+import io.llmgateway.v1.ToolResult;
 import io.llmgateway.v1.Usage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
@@ -46,7 +56,8 @@ import org.junit.jupiter.api.TestFactory;
 class LiveCasesTest {
   private static final String ADDRESS = System.getenv().getOrDefault("LLMGATEWAY_TEST_ADDR", "");
   /** The kinds that run a second time through the async API (chatAsync, chatStream*Async). */
-  private static final List<String> ASYNC_KINDS = List.of("unary", "stream", "stream_text");
+  private static final List<String> ASYNC_KINDS =
+      List.of("unary", "stream", "stream_text", "tool_loop", "tool_loop_stream");
   private static final List<String> FEATURES =
       Arrays.asList(System.getenv().getOrDefault("LLMGATEWAY_TEST_FEATURES", "").split(","));
 
@@ -89,6 +100,25 @@ class LiveCasesTest {
         EmbedRequest.Builder request = EmbedRequest.newBuilder();
         JsonFormat.parser().merge(c.get("request").toString(), request);
         checkEmbeddings(expect, client.embed(request.build(), deadline));
+        return;
+      }
+      String kind = c.get("kind").getAsString();
+      if (kind.startsWith("tool_loop")) {
+        boolean streamed = kind.equals("tool_loop_stream");
+        runToolLoop(
+            c,
+            request -> {
+              if (!streamed) {
+                ChatResponse response = client.chat(request, deadline);
+                return new Turn(
+                    response.getMessage(), response.getFinishReason(), response.getProvider(), response.getUsage());
+              }
+              List<ChatStreamResponse> chunks = new ArrayList<>();
+              try (ChatStream stream = client.chatStream(LlmGatewayClient.toStreamRequest(request), deadline)) {
+                stream.forEach(chunks::add);
+              }
+              return streamedTurn(chunks);
+            });
         return;
       }
       if (c.get("kind").getAsString().equals("stream_text")) {
@@ -206,6 +236,24 @@ class LiveCasesTest {
     }
     String kind = c.get("kind").getAsString();
     try (LlmGatewayClient client = builder.build()) {
+      if (kind.startsWith("tool_loop")) {
+        boolean streamed = kind.equals("tool_loop_stream");
+        runToolLoop(
+            c,
+            request -> {
+              if (!streamed) {
+                ChatResponse response = client.chatAsync(request, deadline).get(60, TimeUnit.SECONDS);
+                return new Turn(
+                    response.getMessage(), response.getFinishReason(), response.getProvider(), response.getUsage());
+              }
+              List<ChatStreamResponse> chunks = new CopyOnWriteArrayList<>();
+              client
+                  .chatStreamAsync(LlmGatewayClient.toStreamRequest(request), deadline, chunks::add)
+                  .get(60, TimeUnit.SECONDS);
+              return streamedTurn(chunks);
+            });
+        return;
+      }
       if (kind.equals("unary")) {
         ChatRequest.Builder request = ChatRequest.newBuilder();
         JsonFormat.parser().merge(c.get("request").toString(), request);
@@ -276,6 +324,121 @@ class LiveCasesTest {
       }
       checkReply(expect, text, chunks.get(0).getProvider(), finish, chunks.get(chunks.size() - 1).getUsage());
     }
+  }
+
+  /** A turn's answer, whether it came whole or streamed. */
+  private record Turn(Message message, FinishReason finish, String provider, Usage usage) {}
+
+  /** One turn of a tool loop, through one of the client's APIs. */
+  private interface Asker {
+    Turn ask(ChatRequest request) throws Exception;
+  }
+
+  /**
+   * A tool loop: turn 1 answers signed reasoning and a tool call; the assistant turn goes back
+   * exactly as received with the tool's result, and turn 2 answers.
+   */
+  private static void runToolLoop(JsonObject c, Asker asker) throws Exception {
+    ChatRequest.Builder request = ChatRequest.newBuilder();
+    JsonFormat.parser().merge(c.get("request").toString(), request);
+    Turn first = asker.ask(request.build());
+    Message result = checkToolCallTurn(c, first);
+    request.addMessages(first.message()).addMessages(result);
+    Turn answer = asker.ask(request.build());
+    String text = answer.message().getPartsList().stream().map(Part::getText).collect(Collectors.joining());
+    checkReply(c.getAsJsonObject("expect"), text, answer.provider(), answer.finish(), answer.usage());
+  }
+
+  /** Turn 1 of a tool loop: signed reasoning from the expected signer and one tool call; returns the tool's result. */
+  private static Message checkToolCallTurn(JsonObject c, Turn turn) {
+    JsonObject expect = c.getAsJsonObject("expect");
+    assertEquals(FinishReason.FINISH_REASON_TOOL_CALLS, turn.finish());
+    List<Reasoning> signed =
+        turn.message().getPartsList().stream()
+            .filter(part -> part.hasReasoning() && !part.getReasoning().getSignature().isEmpty())
+            .map(Part::getReasoning)
+            .toList();
+    assertFalse(signed.isEmpty(), "no signed reasoning in " + turn.message());
+    for (Reasoning reasoning : signed) {
+      assertEquals(expect.get("reasoning_origin").getAsString(), reasoning.getOrigin());
+    }
+    List<ToolCall> calls =
+        turn.message().getPartsList().stream().filter(Part::hasToolCall).map(Part::getToolCall).toList();
+    assertEquals(1, calls.size(), calls.toString());
+    assertEquals(expect.get("tool_name").getAsString(), calls.get(0).getName());
+    assertFalse(calls.get(0).getId().isEmpty(), "a tool call without an id");
+    ToolResult result =
+        ToolResult.newBuilder()
+            .setToolCallId(calls.get(0).getId())
+            .addContent(Part.newBuilder().setText(c.get("tool_result").getAsString()))
+            .build();
+    return Message.newBuilder().setRole(Role.ROLE_TOOL).addParts(Part.newBuilder().setToolResult(result)).build();
+  }
+
+  private static Turn streamedTurn(List<ChatStreamResponse> chunks) {
+    assertFalse(chunks.isEmpty(), "an empty stream");
+    FinishReason finish = FinishReason.FINISH_REASON_UNSPECIFIED;
+    for (ChatStreamResponse chunk : chunks) {
+      if (chunk.getFinishReason() != FinishReason.FINISH_REASON_UNSPECIFIED) {
+        finish = chunk.getFinishReason();
+      }
+    }
+    return new Turn(assemble(chunks), finish, chunks.get(0).getProvider(), chunks.get(chunks.size() - 1).getUsage());
+  }
+
+  /**
+   * The assistant message a stream carries, rebuilt as chat.proto's Delta says: parts in the order
+   * the stream first mentions them (within one delta: reasoning, refusal, text, tool calls), each
+   * part's fragments joined in order.
+   */
+  private static Message assemble(List<ChatStreamResponse> chunks) {
+    Map<String, Part.Builder> parts = new LinkedHashMap<>(); // in the order of first mention
+    for (ChatStreamResponse chunk : chunks) {
+      if (!chunk.hasDelta()) {
+        continue;
+      }
+      Delta delta = chunk.getDelta();
+      if (!delta.getReasoning().isEmpty()
+          || !delta.getReasoningSignature().isEmpty()
+          || !delta.getReasoningRedactedData().isEmpty()
+          || !delta.getReasoningOrigin().isEmpty()) {
+        Reasoning.Builder reasoning =
+            parts
+                .computeIfAbsent(
+                    "reasoning/" + delta.getReasoningIndex(),
+                    key -> Part.newBuilder().setReasoning(Reasoning.getDefaultInstance()))
+                .getReasoningBuilder();
+        reasoning
+            .setText(reasoning.getText() + delta.getReasoning())
+            .setSignature(reasoning.getSignature() + delta.getReasoningSignature())
+            .setRedactedData(reasoning.getRedactedData() + delta.getReasoningRedactedData());
+        if (reasoning.getOrigin().isEmpty()) {
+          reasoning.setOrigin(delta.getReasoningOrigin());
+        }
+      }
+      if (!delta.getRefusal().isEmpty()) {
+        Part.Builder part = parts.computeIfAbsent("refusal", key -> Part.newBuilder().setRefusal(""));
+        part.setRefusal(part.getRefusal() + delta.getRefusal());
+      }
+      if (!delta.getText().isEmpty()) {
+        Part.Builder part = parts.computeIfAbsent("text", key -> Part.newBuilder().setText(""));
+        part.setText(part.getText() + delta.getText());
+      }
+      for (ToolCallDelta fragment : delta.getToolCallsList()) {
+        ToolCall.Builder call =
+            parts
+                .computeIfAbsent(
+                    "tool_call/" + fragment.getIndex(),
+                    key -> Part.newBuilder().setToolCall(ToolCall.getDefaultInstance()))
+                .getToolCallBuilder();
+        call.setId(call.getId() + fragment.getId())
+            .setName(call.getName() + fragment.getName())
+            .setArgumentsJson(call.getArgumentsJson() + fragment.getArgumentsJsonFragment());
+      }
+    }
+    Message.Builder message = Message.newBuilder().setRole(Role.ROLE_ASSISTANT);
+    parts.values().forEach(message::addParts);
+    return message.build();
   }
 
   /** Cancels the call once {@code received} reaches {@code after} (the future is set by then). */
