@@ -94,8 +94,10 @@ class Gateways:
         self.calendar = calendar
         self._running: list[Gateway] = []
 
-    async def start(self, data: dict[str, Any]) -> Gateway:
-        gateway = Gateway(gateway_config(data), wall=self.calendar.wall, rng=random.Random(7))
+    async def start(self, data: dict[str, Any], reload_to: dict[str, Any] | None = None) -> Gateway:
+        """A gateway on `data`; `reload_to`: the config its reload reads."""
+        load = (lambda: gateway_config(reload_to)) if reload_to is not None else None
+        gateway = Gateway(gateway_config(data), load=load, wall=self.calendar.wall, rng=random.Random(7))
         await gateway.start()
         self._running.append(gateway)
         return gateway

@@ -173,6 +173,27 @@ async def test_counters_are_reconciled_with_what_other_gateways_spent(
     assert sum(row["cost_nano_usd"] for row in rows) == 3_000_000_000, "the refused call cost nothing"
 
 
+async def test_a_reload_changes_the_reconciliation_interval_at_once(
+    tmp_path: Path, gateways_on: GatewaysOn
+) -> None:
+    gateways = gateways_on(Calendar("2031-05-14T12:00:00+00:00"))
+    hourly = budget_config(
+        sqlite_ledger(tmp_path),
+        key_budget={"usd": 2.5, "period": "day"},
+        budgets={"reconcile_interval_s": 3600},
+    )
+    often = {**hourly, "budgets": {"reconcile_interval_s": 0.1}}
+    one, other = await gateways.start(hourly, reload_to=often), await gateways.start(hourly)
+    assert await outcome(one, FREE) == "OK"
+    assert [await outcome(other) for _ in range(3)] == ["OK"] * 3
+    await rows_when_settled(hourly["ledger"]["url"], 4)
+    assert await outcome(one, FREE) == "OK", "no reconciliation within the hour"
+    assert await one.reload()
+    async with asyncio.timeout(10):
+        while await outcome(one, FREE) == "OK":
+            await asyncio.sleep(0.05)
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -5,14 +5,17 @@ at once count each call once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio
 
 from tests.budget_setup import FREE, KEY_ID, OTHER_KEY, Calendar, Gateways, budget_config, outcome
 from tests.ledger_rows import rows_when_settled
+from tests.postgres_server import PASSWORD, PostgresServer
 from tests.redis_server import RedisServer
 
 pytest_plugins = ["tests.budget_fixtures", "tests.redis_fixtures", "tests.postgres_fixtures"]
@@ -91,3 +94,38 @@ async def test_two_gateways_on_one_redis_and_one_ledger_count_each_call_once(
         "BUDGET_EXCEEDED",
         "BUDGET_EXCEEDED",
     ]
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+async def test_counters_the_ledger_could_not_seed_are_raised_once_it_answers(
+    tmp_path: Path,
+    private_postgres: PostgresServer,
+    gateways_on: GatewaysOn,
+    caplog: pytest.LogCaptureFixture,
+    fail_open: bool,
+) -> None:
+    caplog.set_level(logging.INFO, logger="llmgateway.limits.budget_book")
+    url = private_postgres.create_database("ledger")
+    gateways = gateways_on(Calendar("2031-05-14T12:00:00+00:00"))
+    config = budget_config(
+        postgres_ledger(url, tmp_path),
+        key_budget={"usd": 2.5, "period": "month"},
+        budgets={"reconcile_interval_s": 0.1},
+        store={"fail_open": fail_open},
+    )
+    first = await gateways.start(config)
+    assert [await outcome(first) for _ in range(3)] == ["OK"] * 3
+    await gateways.stop(first)
+
+    await asyncio.to_thread(private_postgres.stop)
+    again = await gateways.start(config)  # a memory store: the month's spend is in the ledger alone
+    while_down = "OK" if fail_open else "LIMITS_UNAVAILABLE"
+    assert [await outcome(again, FREE) for _ in range(3)] == [while_down] * 3
+    await asyncio.to_thread(private_postgres.start)
+    async with asyncio.timeout(30):
+        while await outcome(again, FREE) == while_down:
+            await asyncio.sleep(0.1)
+    assert await outcome(again) == "BUDGET_EXCEEDED"
+    budget_lines = [r.levelname for r in caplog.records if r.name == "llmgateway.limits.budget_book"]
+    assert budget_lines == ["WARNING", "INFO"], "said once when it went, once when it came back"
+    assert PASSWORD not in caplog.text

@@ -104,8 +104,14 @@ class BudgetBook:
         self._reconciler: asyncio.Task[None] | None = None
 
     def configure(self, settings: BudgetsSettings) -> None:
-        """New settings (a config reload); the next round of reconciliation uses them."""
+        """New settings (a config reload), the reconciliation's interval at once: its wait starts
+        again (an hour's wait must not hold back a reload to seconds)."""
+        interval_changed = settings.reconcile_interval_s != self._settings.reconcile_interval_s
         self._settings = settings
+        if interval_changed and self._reconciler is not None:
+            # Cancelling a round half-way loses nothing: each of its steps only raises a counter.
+            self._reconciler.cancel()
+            self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_forever())
 
     async def spent(self, counter: BudgetCounter) -> float:
         """The counter's spend, seeded from the ledger when the store has none. SpendUnavailableError
