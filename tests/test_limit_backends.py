@@ -162,15 +162,32 @@ async def test_no_demands_are_granted(limits: Harness) -> None:
 
 async def test_spend_accumulates_and_expires_at_period_end(limits: Harness) -> None:
     period_end = limits.wall() + 0.3
-    assert await limits.backend.get_spend("budget:key:k1") == 0.0
+    assert await limits.backend.get_spend("budget:key:k1") is None, "no counter: to be seeded"
     assert await limits.backend.add_spend("budget:key:k1", 0.5, period_end) == pytest.approx(0.5)
     assert await limits.backend.add_spend("budget:key:k1", 0.00001, period_end) == pytest.approx(0.50001)
     assert await limits.backend.get_spend("budget:key:k1") == pytest.approx(0.50001)
-    assert await limits.backend.get_spend("budget:tenant:acme") == 0.0
+    assert await limits.backend.get_spend("budget:tenant:acme") is None
     await limits.advance(0.4)
-    assert await limits.backend.get_spend("budget:key:k1") == 0.0
+    assert await limits.backend.get_spend("budget:key:k1") is None
     next_end = limits.wall() + 60
     assert await limits.backend.add_spend("budget:key:k1", 0.25, next_end) == pytest.approx(0.25)
+
+
+async def test_raising_spend_to_the_ledgers_sum_never_lowers_it(limits: Harness) -> None:
+    backend, period_end = limits.backend, limits.wall() + 0.3
+    # Missing: created at the floor, even at 0 (a counter that exists is not seeded again).
+    assert await backend.raise_spend("budget:key:k1", 0.0, period_end) == 0.0
+    assert await backend.get_spend("budget:key:k1") == 0.0
+    assert await backend.raise_spend("budget:key:k2", 1.25, period_end) == 1.25
+    # Charges add to it; a floor below what it holds changes nothing (spend the ledger lacks stays).
+    assert await backend.add_spend("budget:key:k2", 0.5, period_end) == pytest.approx(1.75)
+    assert await backend.raise_spend("budget:key:k2", 1.5, period_end) == pytest.approx(1.75)
+    assert await backend.raise_spend("budget:key:k2", 2.000000001, period_end) == 2.000000001
+    # The same floor raised again (replicas reconciling at once) counts once.
+    assert await backend.raise_spend("budget:key:k2", 2.000000001, period_end) == 2.000000001
+    assert await backend.get_spend("budget:key:k2") == 2.000000001
+    await limits.advance(0.4)
+    assert await backend.get_spend("budget:key:k2") is None, "it expires with its period"
 
 
 async def test_concurrency_leases_hold_a_limit_until_released(limits: Harness) -> None:
@@ -270,7 +287,8 @@ async def test_outage_fails_open_with_one_warning_and_recovers(
         assert (await backend.reserve([(rpm, 1)])).granted
         await backend.adjust([(rpm, 1)])
         assert await backend.add_spend("budget:k1", 1.0, time.time() + 60) == 0.0
-        assert await backend.get_spend("budget:k1") == 0.0
+        assert await backend.get_spend("budget:k1") == 0.0, "failing open: not None (nothing to seed)"
+        assert await backend.raise_spend("budget:k1", 2.0, time.time() + 60) == 2.0
         lease = await backend.acquire_concurrency("conc:k1", 1, 30)
         assert lease is not None
         await backend.release_concurrency("conc:k1", lease)
@@ -326,7 +344,7 @@ async def test_outage_fails_closed_and_recovers(
     private_redis.start()
     await asyncio.sleep(0.06)
     assert (await backend.reserve([(rpm, 1)])).granted
-    assert await backend.get_spend("budget:k1") == 0.0
+    assert await backend.get_spend("budget:k1") is None
     assert levels(resilience_log) == ["WARNING", "INFO"]
     assert changes == [False, True]
     await client.aclose()
@@ -416,6 +434,7 @@ def test_the_memory_backend_never_suspends() -> None:
     assert finished_in_one_step(memory.adjust([(bucket, -5)]))
     assert finished_in_one_step(memory.add_spend("budget:key:k1:2026-11", 0.5, time.time() + 60))
     assert finished_in_one_step(memory.get_spend("budget:key:k1:2026-11"))
+    assert finished_in_one_step(memory.raise_spend("budget:key:k1:2026-11", 0.7, time.time() + 60))
     assert finished_in_one_step(memory.release_concurrency("concurrent:key:k1", "lease"))
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import signal
+import time
 from collections.abc import Callable
 from typing import cast
 
@@ -126,6 +127,7 @@ class Gateway:
         http_listen: str | None = None,
         load: Callable[[], GatewayConfig] | None = None,
         clock: Clock | None = None,
+        wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         tracer_provider: TracerProvider | None = None,
         metrics: GatewayMetrics | None = None,
@@ -143,6 +145,8 @@ class Gateway:
         # How to read the config again on reload (SIGHUP); None: reload is not possible.
         self._load = load
         self._clock: Clock = clock or SystemClock()
+        # Epoch seconds: budget periods and the ledger's call times (a seam: tests move the calendar).
+        self._wall = wall
         # Load spreading and jitter, not security: a seedable generator keeps tests deterministic.
         self._rng = rng or random.Random()  # noqa: S311
         self.port = 0
@@ -203,7 +207,13 @@ class Gateway:
             self.port = server.add_secure_port(self.listen, server_credentials(tls))
         self._server = server
 
-        self._store = build_store(self.config, self.metrics)
+        self._store = build_store(
+            self.config,
+            self.metrics,
+            ledger=self._ledger.spend if self._ledger is not None else None,
+            wall=self._wall,
+        )
+        self._store.budgets.start()
         runtimes = RuntimeHolder(self._new_runtime(self.config), on_retired=self._on_runtime_retired)
         # Loading a tokenizer holds the GIL for seconds: done now, before serving, not in a call.
         local_count.preload(
@@ -219,6 +229,7 @@ class Gateway:
             max_concurrent_calls=self.config.routing.max_concurrent_calls,
             access_log=self.config.observability.access_log,
             ledger=self._ledger,
+            wall=self._wall,
         )
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(core), server)
         models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
@@ -325,6 +336,8 @@ class Gateway:
                 "on restart"
             )
         self.config = config
+        if self._store is not None:
+            self._store.budgets.configure(config.budgets)
         self._runtimes.swap(runtime)
         if self._monitor is not None:
             await self._monitor.restart_probes()
@@ -370,6 +383,8 @@ class Gateway:
         await asyncio.sleep(settings.drain_s)
         if self._server is not None:
             await self._stop_with_grace(self._server, settings.grace_s)
+        if self._store is not None:
+            await self._store.budgets.aclose()  # no more reading from the ledger
         if self._ledger is not None:
             # Every call has ended and handed over its record: into the database, or the spool.
             await self._ledger.aclose()

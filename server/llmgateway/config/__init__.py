@@ -16,6 +16,7 @@ from llmgateway.config.access import (
     RateLimits,
     TenantSettings,
 )
+from llmgateway.config.budgets import BudgetsSettings
 from llmgateway.config.common import ConfigError, Seconds, split_host_port
 from llmgateway.config.gateway import (
     CacheSettings,
@@ -69,6 +70,7 @@ __all__ = [
     "AuthSettings",
     "BreakerSettings",
     "BudgetSettings",
+    "BudgetsSettings",
     "CacheSettings",
     "CapabilitySettings",
     "ConfigError",

@@ -7,18 +7,22 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from llmgateway.config.budgets import TimeZone
 from llmgateway.config.common import NAME_PATTERN, Strict
 from llmgateway.redaction.kinds import Kind
 from llmgateway.redaction.phones import DEFAULT_REGIONS, SUPPORTED_REGIONS
 
 
 class BudgetSettings(Strict):
-    """Spend allowed per calendar period (UTC), in US dollars."""
+    """Spend allowed per calendar period, in US dollars, in a time zone (budgets.time_zone unless
+    set here)."""
 
     # The spend allowed per period, in US dollars.
     usd: float = Field(gt=0)
-    # day or month (calendar, UTC).
-    period: Literal["day", "month"] = "day"
+    # day, week (ISO: from Monday 00:00) or month, calendar periods in `time_zone`.
+    period: Literal["day", "week", "month"] = "day"
+    # The IANA time zone whose midnights start the periods; unset: budgets.time_zone (UTC).
+    time_zone: TimeZone | None = None
 
 
 class RateLimits(Strict):

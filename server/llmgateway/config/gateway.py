@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from llmgateway.config.access import AuthSettings, TenantSettings
+from llmgateway.config.budgets import BudgetsSettings
 from llmgateway.config.common import Seconds, Strict
 from llmgateway.config.ledger import LedgerSettings
 from llmgateway.config.models import ModelSettings
@@ -121,6 +122,7 @@ class GatewayConfig(Strict):
     observability: ObservabilitySettings = ObservabilitySettings()
     auth: AuthSettings = AuthSettings()
     tenants: list[TenantSettings] = Field(default_factory=list)
+    budgets: BudgetsSettings = BudgetsSettings()
     store: StoreSettings = StoreSettings()
     cache: CacheSettings = CacheSettings()
     ledger: LedgerSettings = LedgerSettings()

@@ -111,7 +111,7 @@ class Entry:
                 self._call.tenant, self._call.key_id = who.tenant, who.key_id
                 check_model(who, request)
                 tokens = estimate.call_tokens(request)
-                self.ticket = await runtime.admission.admit(who, tokens)
+                self.ticket = await runtime.admission.admit(who, tokens, at=self._call.started_at)
         except BaseException:
             await self._leave()
             raise

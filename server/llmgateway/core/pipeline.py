@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing, contextmanager
 
 from llmgateway.core import report
@@ -115,8 +115,10 @@ class Core:
         max_concurrent_calls: int,
         access_log: bool,
         ledger: Ledger | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._runtimes = runtimes
+        self._wall = wall  # epoch seconds: when a call started (the ledger's time, budget periods)
         self._ledger = ledger
         self._in_flight = in_flight
         self._metrics = metrics
@@ -141,7 +143,7 @@ class Core:
     def _settled(self, call: CallRecord, caller: CallerIdentity) -> Iterator[None]:
         """The life of a call's record: begun, then reported once however the call ends; an
         exception that is no GatewayError (a bug) leaves as INTERNAL (_as_gateway_error)."""
-        call.started, call.started_at = time.perf_counter(), time.time()
+        call.started, call.started_at = time.perf_counter(), self._wall()
         # The router and the stream relay add what they learn through this variable (they run in
         # the call's task); cleared when the call ends.
         current_call.set(call)

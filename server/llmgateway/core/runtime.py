@@ -49,7 +49,7 @@ class Runtime:
         self.router = Router(
             config, self.providers, clock=clock, rng=rng, tracer=tracer, limits=store.limits, metrics=metrics
         )
-        self.admission = Admission(store.limits, config, metrics)
+        self.admission = Admission(store.limits, config, metrics, store.budgets)
         self.responses = ResponseCache(store.cache, config.cache)
         self._pii: dict[str, PiiFilter | None] = {}
         self.upstream_models = UpstreamModelDirectory(self.providers)

@@ -1,5 +1,6 @@
 """The ledger as the rest of the gateway sees it: opened at start (schema checked, or migrated),
-one `record` per settled call, closed on shutdown (queue flushed to the database or the spool)."""
+one `record` per settled call, `spend` for budgets to read, closed on shutdown (queue flushed to
+the database or the spool)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from llmgateway.config import LedgerSettings
 from llmgateway.ledger.database import create_engine, database_url, shown
 from llmgateway.ledger.rows import call_row
 from llmgateway.ledger.schema_version import ensure_current
+from llmgateway.ledger.spend import LedgerSpend
 from llmgateway.ledger.writer import LedgerWriter
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.metrics import GatewayMetrics
@@ -38,6 +40,9 @@ class Ledger:
     def __init__(self, writer: LedgerWriter, settings: LedgerSettings) -> None:
         self._writer = writer
         self._settings = settings
+        # What keys and tenants spent, for budgets, on the writer's engine (stop reading before
+        # `aclose`, which disposes of it).
+        self.spend = LedgerSpend(writer.engine)
 
     @classmethod
     async def open(cls, settings: LedgerSettings, metrics: GatewayMetrics) -> Ledger:

@@ -47,8 +47,10 @@ calls = sa.Table(
     sa.Column("latency_us", sa.BigInteger(), nullable=False),
     sa.Column("ttft_us", sa.BigInteger(), nullable=True),  # none: no content reached the caller
     sa.Column("cache", sa.String(), nullable=False),  # off, miss, hit, ...
-    # Time-range grouping, and a key's or tenant's spend since a date (month-to-date budgets).
+    # Time-range grouping.
     sa.Index("ix_ledger_calls_started_ms", "started_ms"),
-    sa.Index("ix_ledger_calls_tenant_started_ms", "tenant", "started_ms"),
-    sa.Index("ix_ledger_calls_key_id_started_ms", "key_id", "started_ms"),
+    # A key's or tenant's calls in a time range; with their cost, so a budget's sum for its period
+    # (ledger/spend.py) reads the index alone, never the rows (migration 0002).
+    sa.Index("ix_ledger_calls_tenant_started_ms_cost", "tenant", "started_ms", "cost_nano_usd"),
+    sa.Index("ix_ledger_calls_key_id_started_ms_cost", "key_id", "started_ms", "cost_nano_usd"),
 )

@@ -87,6 +87,11 @@ class LedgerWriter:
         self._thread = threading.Thread(target=self._run, name="llmgateway-ledger", daemon=True)
         metrics.ledger_up.set(1 if schema_checked else 0)
 
+    @property
+    def engine(self) -> Engine:
+        """The database's engine (the ledger's reads share its pool and timeouts)."""
+        return self._engine
+
     def start(self) -> None:
         self._thread.start()
 

@@ -3,31 +3,33 @@ and settled after it with the real usage and cost.
 
 RPM takes one token per call; TPM reserves an estimate (prompt estimate + max output tokens) and
 is reconciled with the real usage afterwards — for streams too, including cancelled or cut ones,
-whose usage is the part the caller received. Budgets are per calendar period (UTC).
+whose usage is the part the caller received. Budgets are per calendar period in a time zone
+(budget_periods.py), their counters kept true to the spend ledger (budget_book.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import calendar
-import datetime
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from google.rpc import error_details_pb2
 
 from llmgateway.auth.keys import Principal
-from llmgateway.config import GatewayConfig, RateLimits
+from llmgateway.config import BudgetSettings, GatewayConfig, RateLimits
 from llmgateway.errors import GatewayError
 from llmgateway.limits.backend import Bucket, Denial, LimitBackend
+from llmgateway.limits.budget_book import BudgetBook, BudgetCounter, HolderKind, SpendUnavailableError
+from llmgateway.limits.budget_periods import period_containing
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2
 
 _log = logging.getLogger(__name__)
 _CONCURRENCY_RETRY_S = 1.0
+# A refusal because the ledger cannot be read (failing closed): when to try again.
+_LEDGER_RETRY_AFTER_S = 5.0
 # Leases of concurrency slots are short (store.concurrency_lease_s) and renewed while their calls
 # live, this many times per lease: a replica that dies frees its slots within one lease.
 _RENEWALS_PER_LEASE = 3
@@ -41,24 +43,21 @@ def tpm_bucket(key: str, tpm: int) -> Bucket:
     return Bucket(f"tpm:{key}", capacity=tpm, refill_per_s=tpm / 60)
 
 
-def period_bounds(period: str, now: float) -> tuple[str, float]:
-    """(label, end as epoch seconds) of the UTC day or month containing `now`."""
-    moment = datetime.datetime.fromtimestamp(now, datetime.UTC)
-    if period == "day":
-        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        return start.strftime("%Y-%m-%d"), (start + datetime.timedelta(days=1)).timestamp()
-    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    days = calendar.monthrange(start.year, start.month)[1]
-    return start.strftime("%Y-%m"), (start + datetime.timedelta(days=days)).timestamp()
-
-
 @dataclass
 class Scope:
     """One holder of limits: a key or a tenant."""
 
-    name: str  # "key" or "tenant": the metric's scope label
+    name: HolderKind  # "key" or "tenant": the metric's scope label
     key: str  # e.g. "key:ab12cd34"
     limits: RateLimits
+    holder: str  # the key's id or the tenant's name, as the ledger records it
+
+
+@dataclass(frozen=True)
+class _Budget:
+    scope: Scope
+    settings: BudgetSettings
+    zone: ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,7 @@ class _Plan:
     # names the error). True marks a TPM bucket, which takes the call's token estimate.
     buckets: list[tuple[Bucket, bool]]
     tpm_buckets: list[Bucket]
+    budgets: list[_Budget]
 
 
 @dataclass
@@ -79,6 +79,9 @@ class Ticket:
     plan: _Plan
     tpm_estimate: int
     leases: list[tuple[str, str]] = field(default_factory=list)  # (concurrency key, lease id)
+    # The budget periods the call was admitted in: its cost is charged there, as the ledger (which
+    # dates a call by its start) counts it, even when the call ends in the next period.
+    budget_counters: list[BudgetCounter] = field(default_factory=list)
 
 
 def _quota_error(scope: Scope, what: str, description: str, retry_after: float | None) -> GatewayError:
@@ -108,12 +111,16 @@ class Admission:
         backend: LimitBackend,
         config: GatewayConfig,
         metrics: GatewayMetrics,
-        wall: Callable[[], float] = time.time,
+        budgets: BudgetBook | None = None,
     ) -> None:
+        """`budgets`: the process's budget counters (store/shared.py); by default counters on
+        `backend` with no ledger behind them."""
         self._backend = backend
         self._tenants = {tenant.name: tenant for tenant in config.tenants}
         self._metrics = metrics
-        self._wall = wall
+        self._budgets = budgets or BudgetBook(backend)
+        self._wall = self._budgets.wall
+        self._default_zone = ZoneInfo(config.budgets.time_zone)
         # Per key id: a key's policy and tenant are fixed for the life of this object (a reload
         # makes a new one), and keys are configured, so this holds at most one plan per key.
         self._plans: dict[str, _Plan] = {}
@@ -124,10 +131,10 @@ class Admission:
         self._renewer: asyncio.Task[None] | None = None
 
     def scopes(self, principal: Principal) -> list[Scope]:
-        scopes = [Scope("key", f"key:{principal.key_id}", principal.policy)]
+        scopes = [Scope("key", f"key:{principal.key_id}", principal.policy, principal.key_id)]
         tenant = self._tenants.get(principal.tenant)
         if tenant is not None:
-            scopes.append(Scope("tenant", f"tenant:{tenant.name}", tenant))
+            scopes.append(Scope("tenant", f"tenant:{tenant.name}", tenant, tenant.name))
         return scopes
 
     def _plan(self, principal: Principal) -> _Plan:
@@ -140,19 +147,28 @@ class Admission:
                     buckets.append((rpm_bucket(scope.key, scope.limits.rpm), False))
                 if scope.limits.tpm:
                     buckets.append((tpm_bucket(scope.key, scope.limits.tpm), True))
-            plan = _Plan(scopes, buckets, [bucket for bucket, tpm in buckets if tpm])
+            budgets = [
+                _Budget(scope, budget, ZoneInfo(budget.time_zone) if budget.time_zone else self._default_zone)
+                for scope in scopes
+                if (budget := scope.limits.budget) is not None
+            ]
+            plan = _Plan(scopes, buckets, [bucket for bucket, tpm in buckets if tpm], budgets)
             self._plans[principal.key_id] = plan
         return plan
 
-    async def admit(self, principal: Principal, tpm_estimate: int) -> Ticket:
+    async def admit(self, principal: Principal, tpm_estimate: int, at: float | None = None) -> Ticket:
         """Take what the call needs, or refuse with RESOURCE_EXHAUSTED (QuotaFailure, and RetryInfo
-        when waiting helps). Nothing is taken when the call is refused."""
+        when waiting helps). Nothing is taken when the call is refused. `at`: when the call started
+        (epoch seconds; default now), which dates it for budgets as the ledger dates its record."""
         plan = self._plan(principal)
         scopes = plan.scopes
-        for scope in scopes:
-            await self._check_budget(scope)
+        counters = []
+        if plan.budgets:
+            now = self._wall() if at is None else at
+            for budget in plan.budgets:
+                counters.append(await self._check_budget(budget, now))
         demands = [(bucket, tpm_estimate if tpm else 1) for bucket, tpm in plan.buckets]
-        ticket = Ticket(plan, tpm_estimate)
+        ticket = Ticket(plan, tpm_estimate, budget_counters=counters)
         if demands:
             result = await self._backend.reserve(demands)
             if not result.granted:
@@ -191,18 +207,31 @@ class Admission:
             description = f"{per_minute} {'tokens' if kind == 'tpm' else 'calls'} per minute"
         return _quota_error(scope, kind, description, denial.retry_after_s)
 
-    async def _check_budget(self, scope: Scope) -> None:
-        budget = scope.limits.budget
-        if budget is None:
-            return
-        label, _ = period_bounds(budget.period, self._wall())
-        spent = await self._backend.get_spend(f"budget:{scope.key}:{label}")
-        if spent >= budget.usd:
+    async def _check_budget(self, budget: _Budget, now: float) -> BudgetCounter:
+        """The counter of the budget's current period, or BUDGET_EXCEEDED when it is spent."""
+        scope, settings = budget.scope, budget.settings
+        period = period_containing(settings.period, budget.zone, now)
+        counter = BudgetCounter(scope.name, scope.holder, period)
+        try:
+            spent = await self._budgets.spent(counter)
+        except SpendUnavailableError:
+            raise GatewayError(
+                Reason.LIMITS_UNAVAILABLE,
+                f"the {scope.name}'s spend this {settings.period} is not known: the spend ledger "
+                "cannot be read, and this gateway refuses calls until it can (store.fail_open: false)",
+                retry_after=_LEDGER_RETRY_AFTER_S,
+            ) from None
+        if spent >= settings.usd:
             self._metrics.ratelimit_rejections.labels(scope.name).inc()
-            # No RetryInfo: retrying is pointless until the period resets.
+            # No RetryInfo: retrying is pointless until the period resets (the message says when).
             raise _quota_error(
-                scope, "budget", f"${spent:.4f} of ${budget.usd:g} per {budget.period} spent", None
+                scope,
+                "budget",
+                f"${spent:.4f} of ${settings.usd:g} per {settings.period} spent "
+                f"({period.label}, {period.zone}; the next {settings.period} starts {period.ends_at})",
+                None,
             )
+        return counter
 
     async def settle(self, ticket: Ticket, usage: chat_pb2.Usage) -> None:
         """Reconcile TPM with the real usage, charge the cost to budgets, free concurrency slots."""
@@ -211,10 +240,8 @@ class Admission:
         if tpm_buckets and actual != ticket.tpm_estimate:
             await self._backend.adjust([(bucket, actual - ticket.tpm_estimate) for bucket in tpm_buckets])
         if usage.cost_usd:
-            for scope in ticket.plan.scopes:
-                if scope.limits.budget is not None:
-                    label, end = period_bounds(scope.limits.budget.period, self._wall())
-                    await self._backend.add_spend(f"budget:{scope.key}:{label}", usage.cost_usd, end)
+            for counter in ticket.budget_counters:
+                await self._budgets.charge(counter, usage.cost_usd)
         await self._release(ticket)
 
     async def _release(self, ticket: Ticket) -> None:

@@ -49,8 +49,14 @@ class LimitBackend(Protocol):
     async def add_spend(self, key: str, amount_usd: float, period_end_epoch_s: float) -> float:
         """Add to a budget's spend for the period ending at period_end (keys expire after it); return the new total."""
 
-    async def get_spend(self, key: str) -> float:
-        """The spend so far in the current period (0 when none)."""
+    async def get_spend(self, key: str) -> float | None:
+        """The spend so far in the current period; None when the store holds no counter for it (never
+        seeded, its period over, or lost: a restart of the memory store, a Redis flush or eviction)."""
+
+    async def raise_spend(self, key: str, floor_usd: float, period_end_epoch_s: float) -> float:
+        """Bring a budget's spend up to at least `floor_usd` (the ledger's sum), never lowering it, in
+        one atomic step, creating the counter (expiring at period_end) when there is none; the new total.
+        Replicas raising the same counter to the same sum together leave it there, counted once."""
 
     async def acquire_concurrency(self, key: str, limit: int, lease_s: float) -> str | None:
         """Take one of `limit` concurrent slots; a lease id, or None when all are taken. Leases expire after lease_s (a crashed replica must not leak slots)."""

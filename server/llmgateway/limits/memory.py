@@ -87,9 +87,17 @@ class MemoryLimitBackend:
         self._spend[key] = _Spend(total, period_end_epoch_s)
         return total
 
-    async def get_spend(self, key: str) -> float:
+    async def get_spend(self, key: str) -> float | None:
         spend = self._live_spend(key)
-        return spend.total if spend else 0.0
+        return spend.total if spend else None
+
+    async def raise_spend(self, key: str, floor_usd: float, period_end_epoch_s: float) -> float:
+        spend = self._live_spend(key)
+        if spend is None:
+            spend = self._spend[key] = _Spend(floor_usd, period_end_epoch_s)
+        spend.total = max(spend.total, floor_usd)
+        spend.period_end = period_end_epoch_s
+        return spend.total
 
     def _live_spend(self, key: str) -> _Spend | None:
         spend = self._spend.get(key)

@@ -98,6 +98,19 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return total
 """
 
+# KEYS[1]: the spend counter; ARGV: floor (the ledger's sum), period end (epoch ms). Raises the
+# counter to the floor if it holds less or is missing, never lowers it (spend the ledger has not
+# seen yet stays counted), and (re)sets the expiry; returns the total as stored (a string).
+_RAISE_SPEND = """
+local stored = redis.call('GET', KEYS[1])
+if not stored or tonumber(stored) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  stored = ARGV[1]
+end
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return stored
+"""
+
 # KEYS[1]: a sorted set of leases scored by expiry (Redis time, seconds); ARGV: limit, lease_s, lease.
 # Drops expired leases (their holders crashed), then adds this one if fewer than `limit` remain: 1 or 0.
 _ACQUIRE = """
@@ -150,6 +163,7 @@ class RedisLimitBackend:
         self._reserve = self._redis.register_script(_RESERVE)
         self._adjust = self._redis.register_script(_ADJUST)
         self._spend = self._redis.register_script(_SPEND)
+        self._raise_spend = self._redis.register_script(_RAISE_SPEND)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)
 
@@ -175,9 +189,14 @@ class RedisLimitBackend:
         total = await self._spend(keys=[f"{self._prefix}spend:{key}"], args=[repr(amount_usd), end_ms])
         return float(total)
 
-    async def get_spend(self, key: str) -> float:
+    async def get_spend(self, key: str) -> float | None:
         total = await self._redis.get(f"{self._prefix}spend:{key}")
-        return float(total) if total is not None else 0.0
+        return float(total) if total is not None else None
+
+    async def raise_spend(self, key: str, floor_usd: float, period_end_epoch_s: float) -> float:
+        end_ms = math.ceil(period_end_epoch_s * 1000)
+        total = await self._raise_spend(keys=[f"{self._prefix}spend:{key}"], args=[repr(floor_usd), end_ms])
+        return float(total)
 
     async def acquire_concurrency(self, key: str, limit: int, lease_s: float) -> str | None:
         lease = secrets.token_hex(8)

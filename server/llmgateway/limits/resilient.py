@@ -25,7 +25,8 @@ class ResilientLimitBackend:
     """A `LimitBackend` that never raises connection errors: while `inner` is unreachable it fails open
     or closed, and it returns to `inner` by itself once a probe call succeeds.
 
-    Fail open: reservations granted, adjustments dropped, spend reads as 0, leases synthetic.
+    Fail open: reservations granted, adjustments dropped, spend reads as 0 (and raising it is
+    dropped), leases synthetic.
     Fail closed: every reservation, spend check and lease is refused with UNAVAILABLE
     `LIMITS_UNAVAILABLE` (RetryInfo `closed_retry_after_s`), which says what happened: not the
     caller's quota (RATE_LIMITED, BUDGET_EXCEEDED), the gateway's store. Adjustments are dropped.
@@ -93,8 +94,14 @@ class ResilientLimitBackend:
             lambda: self._inner.add_spend(key, amount_usd, period_end_epoch_s), lambda: 0.0
         )
 
-    async def get_spend(self, key: str) -> float:
+    async def get_spend(self, key: str) -> float | None:
+        # Failing open, 0 rather than None: a counter the store cannot hold is not seeded meanwhile.
         return await self.health.call(lambda: self._inner.get_spend(key), self._unreachable(lambda: 0.0))
+
+    async def raise_spend(self, key: str, floor_usd: float, period_end_epoch_s: float) -> float:
+        return await self.health.call(
+            lambda: self._inner.raise_spend(key, floor_usd, period_end_epoch_s), lambda: floor_usd
+        )
 
     async def acquire_concurrency(self, key: str, limit: int, lease_s: float) -> str | None:
         return await self.health.call(
