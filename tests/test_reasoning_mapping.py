@@ -177,7 +177,7 @@ async def test_ollama_think() -> None:
 def test_what_each_protocol_can_honour(
     protocol: str, model: str, declared: bool | None, ask: ReasoningAsk, lack: str
 ) -> None:
-    assert lacking(protocol, model, declared, ask) == lack
+    assert lacking(protocol, model, declared, ask, api_version="2025-04-01-preview") == lack
 
 
 SIGNED = content_pb2.Message(
@@ -237,3 +237,14 @@ async def test_stream_redaction_keeps_signatures_and_never_drops_a_signature_del
     assert [p.reasoning.signature for p in parts[:3]] == ["c2ln+/==", "", "Z2Vt"]
     assert parts[1].reasoning.redacted_data == "ZW5j"
     assert "bob@example.com" not in parts[0].reasoning.text  # the text is redacted as text is
+
+
+def test_azure_takes_reasoning_effort_only_from_the_api_version_that_added_it() -> None:
+    effort = ReasoningAsk(effort="low")
+    assert lacking("azure_openai", "o4-mini", None, effort, api_version="2025-04-01-preview") == ""
+    assert lacking("azure_openai", "o4-mini", None, effort, api_version="2024-12-01-preview") == ""
+    assert lacking("azure_openai", "o4-mini", None, effort, api_version="2024-10-21") == (
+        "reasoning_effort (api-version 2024-10-21 predates it; 2024-12-01-preview or later takes it)"
+    )
+    # A model that does not reason gets nothing sent, so switching it off needs no field.
+    assert lacking("azure_openai", "gpt-4o", None, ReasoningAsk(effort="none"), api_version="2024-10-21") == ""

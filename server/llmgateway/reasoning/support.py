@@ -73,9 +73,21 @@ def gemini_levels(model: str) -> bool:
     return _bare(model).startswith("gemini-3")
 
 
-def lacking(protocol: str, model: str, declared: bool | None, ask: ReasoningAsk) -> str:
-    """What the deployment lacks to honour `ask` ("" when it can)."""
+# Azure's api-versions before this one refuse `reasoning_effort` outright (400 unknown parameter).
+AZURE_REASONING_EFFORT_SINCE = "2024-12-01"
+
+
+def lacking(
+    protocol: str, model: str, declared: bool | None, ask: ReasoningAsk, api_version: str = ""
+) -> str:
+    """What the deployment lacks to honour `ask` ("" when it can). `api_version`: Azure's, which
+    decides whether `reasoning_effort` may be sent at all."""
     thinks = reasons(model, declared)
+    if thinks and protocol == "azure_openai" and api_version[:10] < AZURE_REASONING_EFFORT_SINCE:
+        return (
+            f"reasoning_effort (api-version {api_version} predates it; "
+            f"{AZURE_REASONING_EFFORT_SINCE}-preview or later takes it)"
+        )
     if ask.off:
         if not thinks:
             return ""  # nothing to switch off

@@ -5,6 +5,7 @@ output, the reasoning settings it asks for, a large enough context window). The 
 
 from __future__ import annotations
 
+from llmgateway.providers.openai_compat.dialects import DEFAULT_AZURE_API_VERSION
 from llmgateway.reasoning import support
 from llmgateway.reasoning.ask import requested as requested_reasoning
 from llmgateway.routing import estimate
@@ -28,11 +29,13 @@ def reasoning_lacking(upstream: Upstream, request: chat_pb2.ChatRequest, request
     if ask is None:
         return ""
     deployment = upstream.deployment
+    settings = deployment.provider_settings
     return support.lacking(
-        deployment.provider_settings.type,
+        settings.type,
         deployment.upstream_model(requested),
         upstream.settings.capabilities.reasoning,
         ask,
+        api_version=(settings.api_version or DEFAULT_AZURE_API_VERSION) if settings.type == "azure_openai" else "",
     )
 
 
