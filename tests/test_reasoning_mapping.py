@@ -247,4 +247,6 @@ def test_azure_takes_reasoning_effort_only_from_the_api_version_that_added_it() 
         "reasoning_effort (api-version 2024-10-21 predates it; 2024-12-01-preview or later takes it)"
     )
     # A model that does not reason gets nothing sent, so switching it off needs no field.
-    assert lacking("azure_openai", "gpt-4o", None, ReasoningAsk(effort="none"), api_version="2024-10-21") == ""
+    assert (
+        lacking("azure_openai", "gpt-4o", None, ReasoningAsk(effort="none"), api_version="2024-10-21") == ""
+    )

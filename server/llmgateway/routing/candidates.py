@@ -35,7 +35,9 @@ def reasoning_lacking(upstream: Upstream, request: chat_pb2.ChatRequest, request
         deployment.upstream_model(requested),
         upstream.settings.capabilities.reasoning,
         ask,
-        api_version=(settings.api_version or DEFAULT_AZURE_API_VERSION) if settings.type == "azure_openai" else "",
+        api_version=(settings.api_version or DEFAULT_AZURE_API_VERSION)
+        if settings.type == "azure_openai"
+        else "",
     )
 
 
