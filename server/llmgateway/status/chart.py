@@ -21,6 +21,11 @@ def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def tenant_name(tenant: str) -> str:
+    """Calls refused before their key was read (no key, a bad key, an open breaker) have none."""
+    return tenant or "(no tenant)"
+
+
 def _hour_label(hour_ms: int) -> str:
     return datetime.fromtimestamp(hour_ms / 1000, tz=UTC).strftime("%H:00")
 
@@ -58,7 +63,7 @@ def spend_chart(hours: list[int], tenants: list[TenantSpend]) -> str:
             parts.append(
                 f'<rect x="{x + 1:.1f}" y="{base:.2f}" width="{max(slot - 2, 1):.1f}" height="{height:.2f}" '
                 f'fill="{colour(index)}" data-tenant="{escape(tenant.tenant)}" data-hour="{hour}" '
-                f'data-nano-usd="{nano}"><title>{escape(tenant.tenant)}, {_hour_label(hour)} UTC: '
+                f'data-nano-usd="{nano}"><title>{escape(tenant_name(tenant.tenant))}, {_hour_label(hour)} UTC: '
                 f"{usd(nano)}</title></rect>"
             )
     parts.append("</svg>")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
-from llmgateway.status.chart import colour, spend_chart
+from llmgateway.status.chart import colour, spend_chart, tenant_name
 from llmgateway.status.figures import DeploymentFigures, KeyFigures, Percentiles, StatusFigures
 from llmgateway.status.money import usd
 
@@ -96,7 +96,7 @@ def _deployments(figures: StatusFigures) -> str:
 def _tenants(figures: StatusFigures) -> str:
     rows = "".join(
         f'<tr data-tenant="{escape(t.tenant)}"><th scope="row">'
-        f'<span class="swatch" style="background:{colour(index)}"></span>{escape(t.tenant)}</th>'
+        f'<span class="swatch" style="background:{colour(index)}"></span>{escape(tenant_name(t.tenant))}</th>'
         + _cell("spend_last_day_nano_usd", t.total_nano_usd, usd(t.total_nano_usd))
         + "</tr>"
         for index, t in enumerate(figures.tenants)
