@@ -37,6 +37,8 @@ from llmgateway.process import gc_tuning
 from llmgateway.providers import local_count
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
+from llmgateway.status.access import Authorize
+from llmgateway.status.mount import StatusMount
 from llmgateway.store.shared import Store, build_store
 from llmgateway.v1 import (
     chat_pb2,
@@ -133,6 +135,7 @@ class Gateway:
         metrics: GatewayMetrics | None = None,
         worker: bool = False,
         on_runtime_retired: Callable[[], None] | None = None,
+        status_authorize: Authorize | None = None,
     ) -> None:
         self.config = config
         self.listen = listen or config.server.listen
@@ -168,6 +171,9 @@ class Gateway:
         self._stopping: asyncio.Task[None] | None = None
         # Called after a reload, once the replaced configuration's last call has finished.
         self._on_runtime_retired = on_runtime_retired
+        # Who may open the status page; None: the admin credential (status/access.py).
+        self._status_authorize = status_authorize
+        self._status: StatusMount | None = None
 
     @property
     def address(self) -> str:
@@ -249,11 +255,18 @@ class Gateway:
         await server.start()
         await self._start_http()
         if self.config.server.metrics_listen is not None and not self._worker:
-            self.metrics_server = MetricsServer(self.metrics, self.config.server.metrics_listen)
+            if self.config.server.status_page.enabled:
+                self._status = StatusMount(lambda: self.config, self.metrics, self._status_authorize)
+            self.metrics_server = MetricsServer(
+                self.metrics,
+                self.config.server.metrics_listen,
+                self._status.pages if self._status else None,
+            )
             _log.info(
-                "metrics on http://%s:%d/metrics",
+                "metrics on http://%s:%d/metrics%s",
                 self.config.server.metrics_listen.rsplit(":", 1)[0],
                 self.metrics_server.port,
+                ", the status page on /status" if self._status else "",
             )
         self._ready = True
         await self._health.set(READINESS_SERVICE, _SERVING)
@@ -394,6 +407,8 @@ class Gateway:
             await self._store.aclose()
         if self.metrics_server is not None:
             self.metrics_server.close()
+        if self._status is not None:
+            self._status.close()
         self.tracer_provider.shutdown()  # flushes spans still waiting for export
         _log.info("stopped")
 

@@ -83,12 +83,22 @@ def supervise(
     metrics_dir = tempfile.mkdtemp(prefix="llmgateway-metrics-")
     os.environ[MULTIPROC_ENV] = metrics_dir
     metrics_server = None
+    status = None
     if config.server.metrics_listen is not None:
         # After the environment variable: the server then aggregates every worker's samples.
         from llmgateway.observability.metrics import GatewayMetrics, MetricsServer  # noqa: PLC0415
+        from llmgateway.status.mount import StatusMount  # noqa: PLC0415
 
-        metrics_server = MetricsServer(GatewayMetrics(), config.server.metrics_listen)
-        _log.info("metrics for all workers on port %d", metrics_server.port)
+        metrics = GatewayMetrics()
+        # The supervisor serves the status page too: the workers' metrics from their files, the
+        # ledger from its database (the supervisor records nothing itself).
+        status = StatusMount(lambda: config, metrics) if config.server.status_page.enabled else None
+        metrics_server = MetricsServer(
+            metrics, config.server.metrics_listen, status.pages if status else None
+        )
+        _log.info(
+            "metrics for all workers on port %d%s", metrics_server.port, " (and /status)" if status else ""
+        )
     context = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = [
         context.Process(
@@ -134,6 +144,8 @@ def supervise(
             http_holder.close()
         if metrics_server is not None:
             metrics_server.close()
+        if status is not None:
+            status.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
     failed = [p.name for p in processes if p.exitcode not in (0, -signal.SIGTERM)]
     if failed:

@@ -59,7 +59,7 @@ from llmgateway.config.routing import (
     TimeWindow,
     Weekday,
 )
-from llmgateway.config.server import KeepaliveSettings, ServerSettings, TLSSettings
+from llmgateway.config.server import KeepaliveSettings, ServerSettings, StatusPageSettings, TLSSettings
 
 __all__ = [
     "ADAPTER_MODULES",
@@ -99,6 +99,7 @@ __all__ = [
     "RuleSettings",
     "Seconds",
     "ServerSettings",
+    "StatusPageSettings",
     "StoreSettings",
     "Strategy",
     "TLSSettings",

@@ -42,6 +42,16 @@ class KeepaliveSettings(Strict):
     permit_without_calls: bool = True
 
 
+class StatusPageSettings(Strict):
+    """The status page on the metrics listener (/status, /status.json): deployments, spend per
+    tenant, keys against their limits. Behind the admin credential; nothing on it is a secret."""
+
+    # Serve /status and /status.json beside /metrics (needs metrics_listen).
+    enabled: bool = False
+    # The page reloads itself this often in a browser; 0: never.
+    refresh_s: int = Field(default=30, ge=0)
+
+
 class ServerSettings(Strict):
     """The gRPC and HTTP listeners and their connection management."""
 
@@ -51,6 +61,8 @@ class ServerSettings(Strict):
     http_listen: str | None = "0.0.0.0:8080"
     # Prometheus /metrics; None or "": no metrics listener.
     metrics_listen: str | None = "0.0.0.0:9464"
+    # The status page beside /metrics.
+    status_page: StatusPageSettings = StatusPageSettings()
     # Server TLS (and mTLS); None: plaintext, for a mesh sidecar or local use.
     tls: TLSSettings | None = None
     keepalive: KeepaliveSettings = KeepaliveSettings()

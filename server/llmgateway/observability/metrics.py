@@ -12,10 +12,16 @@ Labels never carry keys, prompts or unbounded values: `model` is a configured mo
 from __future__ import annotations
 
 import os
+import socket
+import threading
+from collections.abc import Iterable, Mapping
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from llmgateway.config import split_host_port
@@ -169,17 +175,59 @@ class GatewayMetrics:
         )  # fmt: skip
 
 
-class MetricsServer:
-    """The /metrics HTTP endpoint (prometheus-client's own server, in a thread)."""
+def scrape_registry(metrics: GatewayMetrics) -> CollectorRegistry:
+    """What a scrape reads: the gateway's own registry or, with several workers, a collector over
+    every worker's sample files."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return metrics.registry
 
-    def __init__(self, metrics: GatewayMetrics, listen: str) -> None:
+
+class _QuietHandler(WSGIRequestHandler):
+    """No line per request on stderr (as prometheus-client's own server): scrapes come every few
+    seconds, and a request line is not where an Authorization header belongs either."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _routes(metrics_app: WSGIApplication, pages: Mapping[str, WSGIApplication]) -> WSGIApplication:
+    """`pages` by exact path, everything else to the metrics exposition. Hand-written because
+    prometheus-client's WSGI app has no routing: it answers every path with the metrics, which
+    /metrics keeps doing (byte for byte, on every path but the pages')."""
+
+    def route(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        page = pages.get(environ.get("PATH_INFO", ""))
+        return (page or metrics_app)(environ, start_response)
+
+    return route
+
+
+class MetricsServer:
+    """The /metrics HTTP endpoint, and the `pages` beside it (the status page): prometheus-client's
+    WSGI app in the standard library's WSGI server, a thread per request, in a thread of its own."""
+
+    def __init__(
+        self,
+        metrics: GatewayMetrics,
+        listen: str,
+        pages: Mapping[str, WSGIApplication] | None = None,
+    ) -> None:
         host, port = split_host_port(listen)
-        registry = metrics.registry
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        self._server: Any
-        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        app = _routes(make_wsgi_app(scrape_registry(metrics)), pages or {})
+        # The address family the host needs (an IPv6 host cannot bind an AF_INET socket).
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+
+        class Server(ThreadingWSGIServer):
+            address_family = family
+
+        self._server = make_server(str(address[0]), port, app, Server, handler_class=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-server", daemon=True)
+        self._thread.start()
         self.port: int = self._server.server_address[1]
 
     def close(self) -> None:
