@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -154,7 +155,7 @@ def test_the_figures_from_the_ledger(ledger: Engine) -> None:
     keys = {key.key_id: key for key in status.keys}
     acme, globex, idle = keys["acmekey1"], keys["globexk1"], keys["idlekey1"]
     assert (acme.last_day.calls, acme.last_day.tokens, acme.last_day.nano_usd) == (3, 70, 7_000)
-    assert acme.period_start_ms == period_start_ms("day", NOW)
+    assert acme.period_start_ms == int(datetime(2026, 3, 15, tzinfo=UTC).timestamp() * 1000)
     assert acme.this_period.nano_usd == 3_000  # today (UTC) only
     assert acme.budget_used == pytest.approx(3.0)  # three times over
     assert (globex.last_day.calls, globex.last_day.nano_usd) == (1, 8_000)
@@ -169,10 +170,37 @@ def test_the_figures_from_the_ledger(ledger: Engine) -> None:
     assert "http-equiv" not in page
 
 
-def test_periods() -> None:
-    assert period_start_ms("day", NOW) == int(datetime(2026, 3, 15, tzinfo=UTC).timestamp() * 1000)
-    assert period_start_ms(None, NOW) == period_start_ms("day", NOW)
-    assert period_start_ms("month", NOW) == int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000)
+def test_periods_are_the_limits_own() -> None:
+    """A key's period as limits/budget_periods.py admits by: its budget's zone, else the default."""
+    keys = [
+        {"id": "daykey01", "hash": HASH, "tenant": "t", "policy": {"budget": {"usd": 1}}},
+        {"id": "monthk01", "hash": HASH, "tenant": "t", "policy": {"budget": {"usd": 1, "period": "month"}}},
+        {
+            "id": "berlin01",
+            "hash": HASH,
+            "tenant": "t",
+            "policy": {"budget": {"usd": 1, "time_zone": "Europe/Berlin"}},
+        },
+        {"id": "nobudget", "hash": HASH, "tenant": "t"},
+    ]
+    config = gateway_config(
+        {
+            "providers": [{"name": "p", "type": "echo"}],
+            "models": [{"name": "m", "deployments": [{"provider": "p", "model": "echo"}]}],
+            "auth": {"enabled": True, "keys": keys},
+            "budgets": {"time_zone": "America/New_York"},
+        }
+    )
+    start = {key.id: period_start_ms(config, key, NOW) for key in config.auth.keys}
+    new_york, berlin = ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")
+    now = datetime.fromtimestamp(NOW / 1000, tz=UTC)
+    midnight = {
+        zone: now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        for zone in (new_york, berlin)
+    }
+    assert start["daykey01"] == start["nobudget"] == int(midnight[new_york].timestamp() * 1000)
+    assert start["monthk01"] == int(midnight[new_york].replace(day=1).timestamp() * 1000)
+    assert start["berlin01"] == int(midnight[berlin].timestamp() * 1000)
 
 
 def test_money() -> None:

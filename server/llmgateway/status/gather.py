@@ -60,7 +60,7 @@ class FigureSource:
                 spend = from_ledger.spend_per_tenant_hour(self._ledger, hours[0])
                 ids = [key.id for key in keys]
                 last_day = from_ledger.usage_per_key(self._ledger, ids, now_ms - DAY_MS)
-                this_period = _usage_this_period(self._ledger, keys, now_ms)
+                this_period = _usage_this_period(self._ledger, config, keys, now_ms)
                 ledger_state = "ok"
             except SQLAlchemyError as error:
                 # A database outage the ledger's own metrics already report: the page shows the
@@ -76,7 +76,7 @@ class FigureSource:
                 TenantSpend(tenant, [per_hour.get(hour, 0) for hour in hours])
                 for tenant, per_hour in sorted(spend.items())
             ],
-            keys=[_key(key, now_ms, last_day, this_period) for key in keys],
+            keys=[_key(config, key, now_ms, last_day, this_period) for key in keys],
             ledger=ledger_state,
         )
 
@@ -109,12 +109,13 @@ def _deployments(
     return figures
 
 
-def _usage_this_period(engine: Engine, keys: list[ApiKeySettings], now_ms: int) -> dict[str, Usage]:
+def _usage_this_period(
+    engine: Engine, config: GatewayConfig, keys: list[ApiKeySettings], now_ms: int
+) -> dict[str, Usage]:
     """Each key's usage since its own period's start: one query per distinct start."""
     starts: dict[int, list[str]] = {}
     for key in keys:
-        budget = key.policy.budget
-        starts.setdefault(period_start_ms(budget.period if budget else None, now_ms), []).append(key.id)
+        starts.setdefault(period_start_ms(config, key, now_ms), []).append(key.id)
     usage: dict[str, Usage] = {}
     for start, ids in starts.items():
         usage.update(from_ledger.usage_per_key(engine, ids, start))
@@ -122,7 +123,11 @@ def _usage_this_period(engine: Engine, keys: list[ApiKeySettings], now_ms: int) 
 
 
 def _key(
-    key: ApiKeySettings, now_ms: int, last_day: dict[str, Usage], this_period: dict[str, Usage]
+    config: GatewayConfig,
+    key: ApiKeySettings,
+    now_ms: int,
+    last_day: dict[str, Usage],
+    this_period: dict[str, Usage],
 ) -> KeyFigures:
     """A key as the page may show it: id, name, tenant, policy; never `key.hash`."""
     policy = key.policy
@@ -140,6 +145,6 @@ def _key(
         budget_usd=budget.usd if budget else None,
         budget_period=budget.period if budget else None,
         last_day=last_day.get(key.id, Usage()),
-        period_start_ms=period_start_ms(budget.period if budget else None, now_ms),
+        period_start_ms=period_start_ms(config, key, now_ms),
         this_period=this_period.get(key.id, Usage()),
     )

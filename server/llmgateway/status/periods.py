@@ -1,20 +1,21 @@
-"""Where a key's current budget period began, for its spend against its budget.
-
-Calendar periods in UTC, as limits/ admits them today (config: `budget.period` day or month). The
-budget-period work (time zones, reconciliation with the ledger) replaces this one function."""
+"""Where a key's current budget period began, for its spend against its budget: the same period
+the limits admit by (limits/budget_periods.py: calendar periods in the budget's time zone, else
+`budgets.time_zone`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from llmgateway.config import ApiKeySettings, GatewayConfig
+from llmgateway.limits.budget_periods import period_containing
 
 DAY_MS = 86_400_000
 
 
-def period_start_ms(period: str | None, now_ms: int) -> int:
-    """The start of the period holding `now_ms`: the UTC day's midnight, or the first of the UTC
-    month; without a period (no budget), the day's."""
-    now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
-    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "month":
-        start = start.replace(day=1)
-    return int(start.timestamp() * 1000)
+def period_start_ms(config: GatewayConfig, key: ApiKeySettings, now_ms: int) -> int:
+    """The start of the key's budget period holding `now_ms`; without a budget, the start of the
+    day in the default time zone."""
+    budget = key.policy.budget
+    zone = ZoneInfo((budget.time_zone if budget else None) or config.budgets.time_zone)
+    period = period_containing(budget.period if budget else "day", zone, now_ms / 1000)
+    return int(period.start * 1000)
