@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
@@ -401,6 +401,7 @@ def _printed(answer: Message, args: argparse.Namespace) -> str:
         return _tenants_table(answer.tenants)
     if hasattr(answer, "tenant"):
         return _tenants_table([answer.tenant])
+    assert isinstance(answer, admin_pb2.ListAuditEventsResponse)
     events = answer.events
     return _table(
         ["ID", "TIME", "ACTOR", "ACTION", "TARGET"],
@@ -410,8 +411,9 @@ def _printed(answer: Message, args: argparse.Namespace) -> str:
 
 def _failure(error: grpc.RpcError) -> str:
     """The status as a line, with the fields a BadRequest names."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    lines = [f"{error.code().name}: {error.details()}"]  # type: ignore[attr-defined]
+    call = cast(grpc.Call, error)  # a failed call's RpcError is also its Call
+    status = rpc_status.from_call(call)
+    lines = [f"{call.code().name}: {call.details()}"]
     for detail in status.details if status is not None else ():
         bad = error_details_pb2.BadRequest()
         if detail.Unpack(bad):
