@@ -462,3 +462,26 @@ async def test_concurrent_admins_lose_no_change(
     assert sorted(key.id for key in listed.keys) == sorted(m.key.id for m in made)
     for m in made:
         await _chat(client, m.secret)
+
+
+async def test_a_pii_policy_change_applies_to_the_next_call(
+    start_gateway: StartGateway, ledger: dict[str, Any], stubs: OpenStubs
+) -> None:
+    client = await _started(start_gateway, ledger, stubs)
+    await _tenant(client, "acme")
+    made = await _key(
+        client, "acme", policy=admin_pb2.KeyPolicy(pii=admin_pb2.PiiPolicy(prompts="reject", kinds=["email"]))
+    )
+    prompt = chat_request("echo", user("write to jane.doe@example.com"))
+    status = await _refused(client.chat.Chat(prompt, metadata=bearer(made.secret), timeout=5))
+    assert (status.code, status.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "PII_DETECTED")
+    redact = admin_pb2.UpdateKeyRequest(
+        key=admin_pb2.Key(
+            id=made.key.id, policy=admin_pb2.KeyPolicy(pii=admin_pb2.PiiPolicy(prompts="redact"))
+        ),
+        update_mask=field_mask_pb2.FieldMask(paths=["policy.pii"]),
+    )
+    await client.admin.UpdateKey(redact, metadata=ADMIN)
+    answer = await client.chat.Chat(prompt, metadata=bearer(made.secret), timeout=5)
+    text = answer.message.parts[0].text
+    assert "jane.doe@example.com" not in text and "[EMAIL]" in text
