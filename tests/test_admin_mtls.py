@@ -4,6 +4,7 @@ another verified certificate, without a key, is not."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import grpc
 import pytest
 
 from llmgateway.admin.v1 import admin_pb2, admin_pb2_grpc
+from llmgateway.cli import main
 from llmgateway.config import ConfigError, parse_config
 from llmgateway.config.ledger import sqlite_url
 from tests.admin_support import admin_config
@@ -72,3 +74,27 @@ def test_client_identities_need_client_certificates_required() -> None:
     config["admin"]["client_identities"] = ["ops"]
     with pytest.raises(ConfigError, match="require_client_cert"):
         parse_config(config, env={})
+
+
+async def test_the_cli_can_be_an_admin_by_its_certificate(
+    start_gateway: StartGateway, pki: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gateway = await start_gateway(_tls_config(pki, tmp_path, ["client"]))
+    tls = ["--tls-ca", str(pki["ca"]), "--tls-cert", str(pki["client"]), "--tls-key", str(pki["client_key"])]
+    # The server certificate names localhost and 127.0.0.1.
+    argv = [
+        "admin",
+        "--address",
+        f"localhost:{gateway.port}",
+        *tls,
+        "tenants",
+        "create",
+        "acme",
+        "--rpm",
+        "5",
+    ]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert "rpm=5" in capsys.readouterr().out
+    argv = ["admin", "--address", f"localhost:{gateway.port}", "--tls-ca", str(pki["ca"]), "tenants", "list"]
+    assert await asyncio.to_thread(main, argv) == 2, "neither an admin key nor a certificate"
+    assert "--tls-cert" in capsys.readouterr().err

@@ -97,6 +97,10 @@ def add_parser(commands: Any) -> None:
     )
     admin.add_argument("--admin-key", default=os.environ.get(KEY_ENV), help=f"an admin key (${KEY_ENV})")
     admin.add_argument("--tls-ca", type=Path, help="CA certificate of a TLS gateway (TLS when given)")
+    admin.add_argument(
+        "--tls-cert", type=Path, help="client certificate (admin.client_identities), with --tls-key"
+    )
+    admin.add_argument("--tls-key", type=Path, help="the client certificate's private key")
     admin.add_argument("--json", action="store_true", help="print the API's answer as JSON")
     groups = admin.add_subparsers(dest="admin_command", required=True)
 
@@ -432,10 +436,18 @@ def run(
         for name in ("rpm", "tpm", "max_concurrent")
         if any(a.startswith(f"--{name.replace('_', '-')}") for a in argv)
     }
-    if not args.admin_key:
-        print(f"llmgateway admin: needs an admin key: --admin-key or ${KEY_ENV}", file=sys.stderr)
+    if not args.admin_key and args.tls_cert is None:
+        print(
+            f"llmgateway admin: needs an admin key (--admin-key or ${KEY_ENV}) or --tls-cert", file=sys.stderr
+        )
         return 2
-    args.call = {"metadata": (("authorization", f"Bearer {args.admin_key}"),), "timeout": _TIMEOUT_S}
+    if (args.tls_cert is None) != (args.tls_key is None) or (
+        args.tls_cert is not None and args.tls_ca is None
+    ):
+        print("llmgateway admin: --tls-cert and --tls-key go together, with --tls-ca", file=sys.stderr)
+        return 2
+    metadata = (("authorization", f"Bearer {args.admin_key}"),) if args.admin_key else ()
+    args.call = {"metadata": metadata, "timeout": _TIMEOUT_S}
     channel = (connect or _channel)(args)
     try:
         answer = _call(admin_pb2_grpc.AdminServiceStub(channel), args)
@@ -451,4 +463,9 @@ def run(
 def _channel(args: argparse.Namespace) -> grpc.Channel:
     if args.tls_ca is None:
         return grpc.insecure_channel(args.address)
-    return grpc.secure_channel(args.address, grpc.ssl_channel_credentials(args.tls_ca.read_bytes()))
+    credentials = grpc.ssl_channel_credentials(
+        args.tls_ca.read_bytes(),
+        private_key=args.tls_key.read_bytes() if args.tls_key else None,
+        certificate_chain=args.tls_cert.read_bytes() if args.tls_cert else None,
+    )
+    return grpc.secure_channel(args.address, credentials)
