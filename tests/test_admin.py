@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import openai
 import pytest
 import sqlalchemy as sa
 from google.protobuf import duration_pb2, field_mask_pb2
@@ -34,6 +35,7 @@ from tests.admin_support import (
 )
 from tests.conftest import StartGateway, chat_request, user
 from tests.ledger_rows import rows_when_settled
+from tests.openai_door import door_url
 from tests.rich_status import rich_status
 
 pytest_plugins = ["tests.postgres_fixtures", "tests.admin_fixtures"]
@@ -485,3 +487,19 @@ async def test_a_pii_policy_change_applies_to_the_next_call(
     answer = await client.chat.Chat(prompt, metadata=bearer(made.secret), timeout=5)
     text = answer.message.parts[0].text
     assert "jane.doe@example.com" not in text and "[EMAIL]" in text
+
+
+async def test_the_http_doors_take_keys_made_through_the_api(
+    start_gateway: StartGateway, ledger: dict[str, Any], stubs: OpenStubs
+) -> None:
+    gateway = await start_gateway(admin_config(ledger, server={"http_listen": "127.0.0.1:0"}))
+    client = stubs(gateway)
+    await _tenant(client, "acme")
+    made = await _key(client, "acme")
+    sdk = openai.AsyncOpenAI(base_url=door_url(gateway), api_key=made.secret, max_retries=0)
+    completion = await sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+    assert completion.choices[0].message.content
+    await client.admin.RevokeKey(admin_pb2.RevokeKeyRequest(id=made.key.id), metadata=ADMIN)
+    with pytest.raises(openai.AuthenticationError):
+        await sdk.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+    await sdk.close()
