@@ -8,7 +8,7 @@ VENV      ?= .venv
 PY        := $(VENV)/bin/python
 TOOLS     := .tools
 PY_OUT    := clients/python/src
-PROTOS    := $(wildcard proto/llmgateway/v1/*.proto)
+PROTOS    := $(wildcard proto/llmgateway/v1/*.proto proto/llmgateway/admin/v1/*.proto)
 CONFIG    ?=
 GOBIN     ?= $(shell go env GOPATH 2>/dev/null)/bin
 
@@ -71,6 +71,7 @@ run: install-run  ## start the gateway (built-in default config unless CONFIG=fi
 
 gen: install  ## regenerate the Python stubs from proto/
 	rm -f $(PY_OUT)/llmgateway/v1/*_pb2*.py $(PY_OUT)/llmgateway/v1/*_pb2*.pyi
+	rm -f $(PY_OUT)/llmgateway/admin/v1/*_pb2*.py $(PY_OUT)/llmgateway/admin/v1/*_pb2*.pyi
 	$(PY) -m grpc_tools.protoc -I proto -I third_party \
 	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy \
 	  --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \

@@ -16,7 +16,8 @@ RUST_DIR  := clients/rust
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/llmgateway/cargo-target
 # Everything generated or copied by gen-clients, which check-gen-clients compares with git.
 CLIENT_GEN_PATHS := clients/go/llmgateway clients/go/service_config.json \
-  clients/java/src/main/java/io/llmgateway/v1 clients/java/src/main/resources \
+  clients/java/src/main/java/io/llmgateway/v1 clients/java/src/main/java/io/llmgateway/admin \
+  clients/java/src/main/resources \
   $(TS_DIR)/gen clients/python/src/llmgateway/client/service_config.json \
   $(RUST_DIR)/src/gen $(RUST_DIR)/src/service_config.json
 
@@ -49,7 +50,8 @@ CLIENT_TOOLS := $(BUF) $(GO_PLUGINS) $(TOOLS_BIN)/protoc-$(PROTOC_VERSION) \
 tools-clients: $(CLIENT_TOOLS)  ## the clients' code generators (go install, Maven Central, npm)
 
 gen-clients: tools-clients  ## regenerate the Go, TypeScript, Java (and Rust) stubs from proto/ with buf
-	rm -rf clients/go/llmgateway/v1 clients/java/src/main/java/io/llmgateway/v1 $(TS_DIR)/gen
+	rm -rf clients/go/llmgateway/v1 clients/go/llmgateway/admin clients/java/src/main/java/io/llmgateway/v1 \
+	  clients/java/src/main/java/io/llmgateway/admin $(TS_DIR)/gen
 	PATH="$(GOBIN):$$PATH" $(BUF) generate
 	$(BUF) generate --template $(TS_DIR)/buf.gen.yaml
 	@# One retry service config for every client, kept in clients/testdata/service_config.json.

@@ -52,11 +52,10 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
         ready_lines: int = 1,
-        launcher: tuple[str, ...] = ("-m", "llmgateway"),
     ) -> None:
         self.config = config
         self.process = subprocess.Popen(
-            [sys.executable, *launcher, "serve", "--config", str(config), *args],
+            [sys.executable, "-m", "llmgateway", "serve", "--config", str(config), *args],
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},

@@ -25,9 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from llmgateway.app import Gateway
 from llmgateway.auth.keys import new_key
-from llmgateway.config import ApiKeySettings
 from llmgateway.config.ledger import sqlite_url
-from llmgateway.status.access import keys_check, presented_secret
+from llmgateway.status.access import presented_secret
 from llmgateway.v1 import chat_pb2_grpc
 from tests.conftest import chat_request, gateway_config, stream_request, user
 from tests.ledger_rows import rows_when_settled
@@ -116,12 +115,10 @@ async def gateway(sims: tuple[OpenAISimulator, OpenAISimulator], tmp_path: Path)
     good.reset()
     bad.reset()
     bad.behaviour = Behaviour(status=500, error_message="the bad upstream is down")
-    admin = ApiKeySettings(id=ADMIN_ID, hash=ADMIN_HASH, tenant="ops")
-    gateway = Gateway(
-        gateway_config(config(good, bad, tmp_path / "ledger.db")),
-        rng=random.Random(7),
-        status_authorize=keys_check([admin]),
-    )
+    settings = config(good, bad, tmp_path / "ledger.db") | {
+        "admin": {"keys": [{"id": ADMIN_ID, "hash": ADMIN_HASH}]}
+    }
+    gateway = Gateway(gateway_config(settings), rng=random.Random(7))
     await gateway.start()
     yield gateway
     await gateway.shutdown()
@@ -400,7 +397,7 @@ async def test_refusals_and_metrics_unchanged(gateway: Gateway) -> None:
             assert scrape.content == expected
 
 
-async def test_the_page_refuses_everyone_until_the_admin_credential_is_connected(
+async def test_the_page_refuses_everyone_without_admin_keys(
     sims: tuple[OpenAISimulator, OpenAISimulator], tmp_path: Path
 ) -> None:
     good, bad = sims

@@ -153,6 +153,7 @@ async def test_the_supervisor_serves_the_status_page_for_every_worker(tmp_path: 
                         "status_page": {"enabled": True},
                     },
                     "auth": {"enabled": False},
+                    "admin": {"keys": [{"id": admin_id, "hash": admin_hash}]},
                     "ledger": {"url": sqlite_url(ledger), "flush_interval_s": 0.05},
                     "providers": [{"name": "sim", "type": "openai", "base_url": sim.base_url}],
                     "models": [
@@ -176,8 +177,6 @@ async def test_the_supervisor_serves_the_status_page_for_every_worker(tmp_path: 
             config,
             args=("--workers", "2"),
             ready_lines=2,
-            launcher=("-m", "tests.status_launcher"),
-            env={"STATUS_ADMIN_ID": admin_id, "STATUS_ADMIN_HASH": admin_hash},
         )
         try:
             # One connection per call until both workers have served some (the kernel spreads

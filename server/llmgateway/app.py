@@ -17,6 +17,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
 
+from llmgateway.admin.v1 import admin_pb2, admin_pb2_grpc
+from llmgateway.auth.directory import Directory
 from llmgateway.config import ConfigError, GatewayConfig, ServerSettings, TLSSettings
 from llmgateway.core.pipeline import Core
 from llmgateway.core.runtime import Runtime, RuntimeHolder
@@ -29,6 +31,9 @@ from llmgateway.frontends.grpc.stream_closing import StreamClosingInterceptor
 from llmgateway.frontends.http.doors import door_routes
 from llmgateway.frontends.http.health import HEALTH_PATHS, health_routes
 from llmgateway.frontends.http.server import HttpServer, http_body_limit
+from llmgateway.governance.servicer import AdminServicer
+from llmgateway.governance.sync import DirectorySync
+from llmgateway.ledger.database import create_engine
 from llmgateway.ledger.recorder import Ledger
 from llmgateway.observability.expected_events import quiet_expected_grpc_errors
 from llmgateway.observability.metrics import GatewayMetrics, MetricsServer
@@ -37,7 +42,6 @@ from llmgateway.process import gc_tuning
 from llmgateway.providers import local_count
 from llmgateway.resilience.clock import Clock, SystemClock
 from llmgateway.resilience.health import HealthMonitor
-from llmgateway.status.access import Authorize
 from llmgateway.status.mount import StatusMount
 from llmgateway.store.shared import Store, build_store
 from llmgateway.v1 import (
@@ -53,6 +57,7 @@ _log = logging.getLogger(__name__)
 
 LIVENESS_SERVICE = ""
 READINESS_SERVICE: str = chat_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name
+ADMIN_SERVICE: str = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 # Room above limits.max_request_bytes so an oversized request reaches validation and gets
@@ -135,7 +140,6 @@ class Gateway:
         metrics: GatewayMetrics | None = None,
         worker: bool = False,
         on_runtime_retired: Callable[[], None] | None = None,
-        status_authorize: Authorize | None = None,
     ) -> None:
         self.config = config
         self.listen = listen or config.server.listen
@@ -166,13 +170,13 @@ class Gateway:
         self._worker = worker
         self._store: Store | None = None
         self._ledger: Ledger | None = None
+        # Keys and tenants made through the AdminService, kept current from the ledger's database.
+        self._directory_sync: DirectorySync | None = None
         self._server: grpc.aio.Server | None = None
         self._in_flight = InFlightCalls()
         self._stopping: asyncio.Task[None] | None = None
         # Called after a reload, once the replaced configuration's last call has finished.
         self._on_runtime_retired = on_runtime_retired
-        # Who may open the status page; None: the admin credential (status/access.py).
-        self._status_authorize = status_authorize
         self._status: StatusMount | None = None
 
     @property
@@ -191,6 +195,10 @@ class Gateway:
         # (SchemaError), before any port is taken.
         if self.config.ledger.active:
             self._ledger = await Ledger.open(self.config.ledger, self.metrics)
+            self._directory_sync = DirectorySync(
+                create_engine(self.config.ledger), Directory(), self.config.admin.poll_interval_s
+            )
+            await self._directory_sync.start()
         server = grpc.aio.server(
             interceptors=[
                 StreamClosingInterceptor(),
@@ -240,11 +248,15 @@ class Gateway:
         chat_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(core), server)
         models_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), server)
         embeddings_pb2_grpc.add_EmbeddingServiceServicer_to_server(EmbeddingServicer(core), server)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(runtimes, self._directory_sync), server
+        )
         reflection.enable_server_reflection(
             [
                 READINESS_SERVICE,
                 models_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
                 embeddings_pb2.DESCRIPTOR.services_by_name["EmbeddingService"].full_name,
+                ADMIN_SERVICE,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ],
@@ -256,7 +268,7 @@ class Gateway:
         await self._start_http()
         if self.config.server.metrics_listen is not None and not self._worker:
             if self.config.server.status_page.enabled:
-                self._status = StatusMount(lambda: self.config, self.metrics, self._status_authorize)
+                self._status = StatusMount(lambda: self.config, self.metrics)
             self.metrics_server = MetricsServer(
                 self.metrics,
                 self.config.server.metrics_listen,
@@ -315,6 +327,7 @@ class Gateway:
             store=self._store,
             metrics=self.metrics,
             tracer=self._tracer,
+            directory=self._directory_sync.directory if self._directory_sync is not None else None,
         )
 
     def request_reload(self) -> None:
@@ -401,6 +414,8 @@ class Gateway:
         if self._ledger is not None:
             # Every call has ended and handed over its record: into the database, or the spool.
             await self._ledger.aclose()
+        if self._directory_sync is not None:
+            await self._directory_sync.aclose()
         if self._runtimes is not None:
             await self._runtimes.aclose()
         if self._store is not None:

@@ -1,4 +1,4 @@
-"""`llmgateway serve | check-config | version | keys create | db upgrade | db current`."""
+"""`llmgateway serve | check-config | version | keys create | db upgrade | db current | admin ...`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from llmgateway.config import (
     load_config,
     split_host_port,
 )
+from llmgateway.config.admin import AdminKeySettings
 from llmgateway.config.defaults import load_or_default
+from llmgateway.governance import cli as admin_cli
 from llmgateway.ledger.places import check_writable
 from llmgateway.ledger.recorder import prepare_schema
 from llmgateway.ledger.schema_command import schema_command
@@ -90,9 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     create = keys.add_parser(
         "create", help="make a new key: prints it once, and the config entry holding its hash"
     )
-    create.add_argument("--tenant", required=True)
+    create.add_argument("--tenant", help="the key's tenant (gateway API keys)")
     create.add_argument("--name", default="", help="a description, e.g. the service that uses the key")
     create.add_argument("--models", nargs="*", default=["*"], help="model globs the key may use")
+    create.add_argument(
+        "--admin", action="store_true", help="an admin key (for admin.keys) rather than a gateway API key"
+    )
     database = commands.add_parser("db", help="the spend ledger's database schema").add_subparsers(
         dest="db_command", required=True
     )
@@ -102,11 +107,25 @@ def _parser() -> argparse.ArgumentParser:
     ):
         command = database.add_parser(name, help=text)
         command.add_argument("--config", type=Path, help="YAML config file (default: the built-in config)")
+    admin_cli.add_parser(commands)
     return parser
 
 
-def _create_key(tenant: str, name: str, models: list[str]) -> int:
+def _create_key(tenant: str | None, name: str, models: list[str], admin: bool) -> int:
     key, key_id, stored = new_key()
+    if admin:
+        admin_entry = AdminKeySettings(id=key_id, hash=stored, name=name)
+        print(f"Admin key (shown once, store it now): {key}")
+        print("Add this entry to admin.keys:")
+        print(
+            yaml.safe_dump(
+                [admin_entry.model_dump(mode="json", exclude_defaults=True)], sort_keys=False
+            ).rstrip()
+        )
+        return 0
+    if tenant is None:
+        print("llmgateway keys create: a gateway API key needs --tenant", file=sys.stderr)
+        return 2
     entry = ApiKeySettings(id=key_id, hash=stored, tenant=tenant, name=name, policy=KeyPolicy(models=models))
     print(f"API key (shown once, store it now): {key}")
     print("Add this entry to auth.keys (or to the keys file):")
@@ -116,12 +135,15 @@ def _create_key(tenant: str, name: str, models: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `llmgateway` console script."""
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    if args.command == "admin":
+        return admin_cli.run(args, argv)
     if args.command == "version":
         print(version("llmgateway"))
         return 0
     if args.command == "keys":
-        return _create_key(args.tenant, args.name, args.models)
+        return _create_key(args.tenant, args.name, args.models, args.admin)
     if args.command == "db":
         configure_logging("text", "WARNING")
         try:

@@ -81,6 +81,14 @@ class Reason(StrEnum):
     CONTEXT_LENGTH_EXCEEDED = "CONTEXT_LENGTH_EXCEEDED"
     CONTENT_FILTERED = "CONTENT_FILTERED"
     STREAM_INTERRUPTED = "STREAM_INTERRUPTED"
+    ADMIN_CREDENTIAL_REQUIRED = "ADMIN_CREDENTIAL_REQUIRED"
+    KEY_NOT_FOUND = "KEY_NOT_FOUND"
+    TENANT_NOT_FOUND = "TENANT_NOT_FOUND"
+    TENANT_EXISTS = "TENANT_EXISTS"
+    TENANT_HAS_KEYS = "TENANT_HAS_KEYS"
+    DEFINED_IN_CONFIG = "DEFINED_IN_CONFIG"
+    ADMIN_DATABASE_MISSING = "ADMIN_DATABASE_MISSING"
+    ADMIN_DATABASE_UNAVAILABLE = "ADMIN_DATABASE_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
 
@@ -152,5 +160,15 @@ REASONS: dict[Reason, ReasonSpec] = {
     Reason.CONTEXT_LENGTH_EXCEEDED: ReasonSpec(Code.INVALID_ARGUMENT, "context_length_exceeded", 400),
     Reason.CONTENT_FILTERED: ReasonSpec(Code.INVALID_ARGUMENT, "content_filtered", 400),
     Reason.STREAM_INTERRUPTED: ReasonSpec(Code.UNAVAILABLE, "interrupted", 502),
+    # The AdminService's: a gateway API key where an admin credential is needed; keys and tenants
+    # it does not know, or may not change (defined in the config file: change the file).
+    Reason.ADMIN_CREDENTIAL_REQUIRED: ReasonSpec(Code.PERMISSION_DENIED, "caller", 403),
+    Reason.KEY_NOT_FOUND: ReasonSpec(Code.NOT_FOUND, "caller", 404),
+    Reason.TENANT_NOT_FOUND: ReasonSpec(Code.NOT_FOUND, "caller", 404),
+    Reason.TENANT_EXISTS: ReasonSpec(Code.ALREADY_EXISTS, "caller", 409),
+    Reason.TENANT_HAS_KEYS: ReasonSpec(Code.FAILED_PRECONDITION, "caller", 400),
+    Reason.DEFINED_IN_CONFIG: ReasonSpec(Code.FAILED_PRECONDITION, "caller", 400),
+    Reason.ADMIN_DATABASE_MISSING: ReasonSpec(Code.FAILED_PRECONDITION, "gateway", 400),
+    Reason.ADMIN_DATABASE_UNAVAILABLE: ReasonSpec(Code.UNAVAILABLE, "gateway", 503),
     Reason.INTERNAL: ReasonSpec(Code.INTERNAL, "internal", 500),
 }

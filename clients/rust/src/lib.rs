@@ -43,6 +43,15 @@ pub mod v1 {
     include!("gen/llmgateway.v1.rs");
 }
 
+/// The generated messages and tonic stubs of `llmgateway.admin.v1` (the AdminService).
+#[allow(clippy::all, missing_docs)]
+pub mod admin {
+    /// Version 1 of the AdminService.
+    pub mod v1 {
+        include!("gen/llmgateway.admin.v1.rs");
+    }
+}
+
 use v1::chat_service_client::ChatServiceClient;
 use v1::embedding_service_client::EmbeddingServiceClient;
 use v1::model_service_client::ModelServiceClient;

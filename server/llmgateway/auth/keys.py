@@ -12,8 +12,11 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+from llmgateway.auth.directory import Directory
 from llmgateway.config import ApiKeySettings, KeyPolicy
 
 _KEY = re.compile(r"^llmgw-([a-z0-9]{8,32})-([A-Za-z0-9_-]{20,128})$")
@@ -27,6 +30,17 @@ class Principal:
     key_id: str
     tenant: str
     policy: KeyPolicy
+    # A stored key's tags (cost centres): they ride with the call's labels into the ledger.
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What checking a presented key needs, whichever source the key comes from."""
+
+    hash: str
+    principal: Principal
+    revoke_at: float | None  # epoch seconds; None: not revoked
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -47,34 +61,78 @@ def new_key() -> tuple[str, str, str]:
 
 
 class KeyStore:
-    """Looks keys up by id and verifies their secret."""
+    """Looks keys up by id (the config's, then the database's) and verifies their secret."""
 
-    def __init__(self, keys: list[ApiKeySettings]) -> None:
+    def __init__(
+        self,
+        keys: list[ApiKeySettings],
+        directory: Directory | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self._by_id = {key.id: key for key in keys}
+        self._directory = directory
+        self._wall = wall
         # A decoy entry makes unknown ids cost the same hashing work as known ones.
         self._decoy = hash_secret("decoy")
-        # Keys already verified, so each call does not hash again. Only valid keys enter, at most
-        # one per configured key, and the store (with this) is replaced when a reload revokes one.
-        # The dict compares a presented key with `==` only after its (randomised) hash matched,
-        # which tells an attacker nothing about a key they do not already have.
-        self._verified: dict[str, Principal] = {}
+        # Keys already verified, so each call does not hash again. Only valid, usable keys enter
+        # (refusals are hashed again each time), and the cache is dropped when the store is replaced (a reload) or the database's keys change
+        # (their revision), so a revocation reaches the next call. The dict compares a presented
+        # key with `==` only after its (randomised) hash matched, which tells an attacker nothing
+        # about a key they do not already have.
+        self._verified: dict[str, _Entry] = {}
+        self._revision = -1
+
+    def _entry(self, key_id: str) -> _Entry | None:
+        configured = self._by_id.get(key_id)
+        if configured is not None:
+            principal = Principal(key_id=configured.id, tenant=configured.tenant, policy=configured.policy)
+            return _Entry(configured.hash, principal, 0.0 if configured.revoked else None)
+        if self._directory is None:
+            return None
+        snapshot = self._directory.current
+        stored = snapshot.keys.get(key_id)
+        if stored is None:
+            return None
+        principal = Principal(key_id=stored.id, tenant=stored.tenant, policy=stored.policy, tags=stored.tags)
+        # A disabled tenant's keys are refused like revoked ones.
+        revoke_at = 0.0 if stored.tenant in snapshot.disabled_tenants else stored.revoke_at
+        return _Entry(stored.hash, principal, revoke_at)
+
+    def _usable(self, entry: _Entry) -> bool:
+        return entry.revoke_at is None or self._wall() < entry.revoke_at
 
     def authenticate(self, presented: str) -> Principal | None:
         """The principal of a valid, unrevoked key; None for anything else."""
+        if self._directory is not None and self._directory.current.revision != self._revision:
+            self._verified.clear()
+            self._revision = self._directory.current.revision
         known = self._verified.get(presented)
         if known is not None:
-            return known
+            return known.principal if self._usable(known) else None
         if len(presented) > MAX_KEY_LENGTH:
             return None
         match = _KEY.match(presented)
         if match is None:
             return None
         key_id, secret = match.groups()
-        entry = self._by_id.get(key_id)
+        entry = self._entry(key_id)
         _, salt, expected = (entry.hash if entry else self._decoy).split("$")
         valid = hmac.compare_digest(_digest(salt, secret), expected)
-        if entry is None or not valid or entry.revoked:
+        if entry is None or not valid or not self._usable(entry):
             return None
-        principal = Principal(key_id=entry.id, tenant=entry.tenant, policy=entry.policy)
-        self._verified[presented] = principal
-        return principal
+        self._verified[presented] = entry
+        return entry.principal
+
+
+def matching_id(presented: str, hashes: Mapping[str, str]) -> str | None:
+    """The id of `presented` when it is a well-formed key whose secret matches the hash stored
+    under its id (admin keys: a handful, checked on admin calls only, so no cache)."""
+    match = _KEY.match(presented) if len(presented) <= MAX_KEY_LENGTH else None
+    if match is None:
+        return None
+    key_id, secret = match.groups()
+    stored = hashes.get(key_id)
+    # An unknown id costs the same hashing as a known one.
+    _, salt, expected = (stored or hash_secret("decoy")).split("$")
+    valid = hmac.compare_digest(_digest(salt, secret), expected)
+    return key_id if valid and stored is not None else None

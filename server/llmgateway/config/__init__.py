@@ -16,6 +16,7 @@ from llmgateway.config.access import (
     RateLimits,
     TenantSettings,
 )
+from llmgateway.config.admin import AdminKeySettings, AdminSettings
 from llmgateway.config.budgets import BudgetsSettings
 from llmgateway.config.common import ConfigError, Seconds, split_host_port
 from llmgateway.config.gateway import (
@@ -66,6 +67,8 @@ __all__ = [
     "DEFAULT_FALLBACK_ON",
     "SDK_BASE_URL_SUFFIXES",
     "WEEKDAYS",
+    "AdminKeySettings",
+    "AdminSettings",
     "ApiKeySettings",
     "AuthSettings",
     "BreakerSettings",

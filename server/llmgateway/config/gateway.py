@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from llmgateway.config.access import AuthSettings, TenantSettings
+from llmgateway.config.admin import AdminSettings
 from llmgateway.config.budgets import BudgetsSettings
 from llmgateway.config.common import Seconds, Strict
 from llmgateway.config.ledger import LedgerSettings
@@ -126,6 +127,7 @@ class GatewayConfig(Strict):
     store: StoreSettings = StoreSettings()
     cache: CacheSettings = CacheSettings()
     ledger: LedgerSettings = LedgerSettings()
+    admin: AdminSettings = AdminSettings()
 
     def with_listeners(self, **addresses: str | None) -> GatewayConfig:
         """This config with some of `server`'s listen addresses replaced (command-line flags, a
@@ -170,6 +172,10 @@ class GatewayConfig(Strict):
                         f"{model.name!r} of kind {model.kind!r}: a model falls back only to its own kind"
                     )
         self._check_rules(seen, globs, set(deployment_ids))
+        tls = self.server.tls
+        if self.admin.client_identities and (tls is None or not tls.require_client_cert):
+            # gRPC asks for (and verifies) a client certificate only when it requires one.
+            raise ValueError("admin.client_identities: needs server.tls with require_client_cert: true")
         return self
 
     def _check_rules(self, models: dict[str, str], globs: set[str], deployments: set[str]) -> None:

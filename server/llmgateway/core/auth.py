@@ -50,8 +50,8 @@ def authenticate(store: KeyStore, metadata: Iterable[tuple[str, str | bytes]] | 
 
 
 def check_model(principal: Principal, request: RoutedRequest) -> None:
-    """PERMISSION_DENIED unless the key's policy allows the requested model; the key's labels are
-    added to the request's (they win over the caller's)."""
+    """PERMISSION_DENIED unless the key's policy allows the requested model; the key's tags, then
+    its policy's labels are added to the request's (they win over the caller's)."""
     model = request.model
     if not any(fnmatch.fnmatchcase(model, pattern) for pattern in principal.policy.models):
         raise GatewayError(
@@ -59,5 +59,7 @@ def check_model(principal: Principal, request: RoutedRequest) -> None:
             f"this API key may not use model {shown(model)!r}",
             metadata={"model": shown(model), "key_id": principal.key_id},
         )
+    if principal.tags:
+        request.labels.update(principal.tags)
     if principal.policy.labels:
         request.labels.update(principal.policy.labels)

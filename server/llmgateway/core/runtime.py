@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from opentelemetry import trace
 
+from llmgateway.auth.directory import Directory
 from llmgateway.auth.keys import KeyStore, Principal
 from llmgateway.cache.responses import ResponseCache
 from llmgateway.config import GatewayConfig
@@ -40,8 +41,11 @@ class Runtime:
         store: Store,
         metrics: GatewayMetrics,
         tracer: trace.Tracer | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self.config = config
+        # Keys and tenants made at run time (None: no database, config keys only).
+        self.directory = directory
         self.clock = clock
         self.store = store
         self.context = ProviderContext(media=MediaFetcher(config.media))
@@ -49,11 +53,12 @@ class Runtime:
         self.router = Router(
             config, self.providers, clock=clock, rng=rng, tracer=tracer, limits=store.limits, metrics=metrics
         )
-        self.admission = Admission(store.limits, config, metrics, store.budgets)
+        self.admission = Admission(store.limits, config, metrics, store.budgets, directory=directory)
         self.responses = ResponseCache(store.cache, config.cache)
         self._pii: dict[str, PiiFilter | None] = {}
+        self._pii_revision = -1
         self.upstream_models = UpstreamModelDirectory(self.providers)
-        self.keys: KeyStore | None = KeyStore(config.auth.keys) if config.auth.enabled else None
+        self.keys: KeyStore | None = KeyStore(config.auth.keys, directory) if config.auth.enabled else None
         self.active_calls = 0
         self.closed = False
         self._idle = asyncio.Event()
@@ -63,6 +68,10 @@ class Runtime:
         """The PII filter of a key's policy (None when its policy asks for none)."""
         if who is None:
             return None
+        if self.directory is not None and self.directory.current.revision != self._pii_revision:
+            # A stored key's policy may have changed: filters are made again from the new one.
+            self._pii.clear()
+            self._pii_revision = self.directory.current.revision
         if who.key_id not in self._pii:
             policy = who.policy.pii
             salt = self.config.auth.pii_hash_salt

@@ -54,3 +54,64 @@ calls = sa.Table(
     sa.Index("ix_ledger_calls_tenant_started_ms_cost", "tenant", "started_ms", "cost_nano_usd"),
     sa.Index("ix_ledger_calls_key_id_started_ms_cost", "key_id", "started_ms", "cost_nano_usd"),
 )
+
+# The AdminService's tables (governance/): keys and tenants made at run time, the audit record of
+# every change, and a change counter the replicas poll. They share the ledger's database and
+# migrations, so one `llmgateway db upgrade` readies both.
+_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+admin_keys = sa.Table(
+    "admin_keys",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),  # the key's public id
+    # The salted hash of the secret (auth/keys.py), never the secret.
+    sa.Column("hash", sa.String(), nullable=False),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("tenant", sa.String(), nullable=False),
+    sa.Column("tags", _JSON, nullable=False),
+    # config.KeyPolicy as JSON: the one schema of a key's policy, whichever source it comes from.
+    sa.Column("policy", _JSON, nullable=False),
+    sa.Column("created_ms", sa.BigInteger(), nullable=False),
+    sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+    # Refused from this moment on (a rotation's grace puts it in the future); null: not revoked.
+    sa.Column("revoke_ms", sa.BigInteger(), nullable=True),
+    sa.Column("rotated_from", sa.String(), nullable=False),
+    sa.Index("ix_admin_keys_tenant", "tenant"),
+)
+
+admin_tenants = sa.Table(
+    "admin_tenants",
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),
+    # config.RateLimits as JSON (rpm, tpm, max_concurrent, budget).
+    sa.Column("limits", _JSON, nullable=False),
+    sa.Column("disabled", sa.Boolean(), nullable=False),
+    sa.Column("created_ms", sa.BigInteger(), nullable=False),
+    sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+)
+
+admin_audit_events = sa.Table(
+    "admin_audit_events",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("time_ms", sa.BigInteger(), nullable=False),
+    sa.Column("actor", sa.String(), nullable=False),  # admin-key:<id> or client-cert:<identity>
+    sa.Column("action", sa.String(), nullable=False),  # the method, e.g. RevokeKey
+    sa.Column("target_type", sa.String(), nullable=False),  # key or tenant
+    sa.Column("target", sa.String(), nullable=False),
+    sa.Column("before", _JSON, nullable=True),
+    sa.Column("after", _JSON, nullable=True),
+    sa.Index("ix_admin_audit_events_target", "target"),
+)
+
+# One row whose revision every change increments in its own transaction. Replicas poll it: the
+# row lock orders the changes, so a replica that read revision N has seen every change up to N
+# (the largest audit id would not do: PostgreSQL sequence values commit out of order).
+admin_revision = sa.Table(
+    "admin_revision",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("revision", sa.BigInteger(), nullable=False),
+)

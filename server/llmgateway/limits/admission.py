@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from google.rpc import error_details_pb2
 
+from llmgateway.auth.directory import Directory
 from llmgateway.auth.keys import Principal
 from llmgateway.config import BudgetSettings, GatewayConfig, RateLimits
 from llmgateway.errors import GatewayError
@@ -112,17 +113,22 @@ class Admission:
         config: GatewayConfig,
         metrics: GatewayMetrics,
         budgets: BudgetBook | None = None,
+        directory: Directory | None = None,
     ) -> None:
         """`budgets`: the process's budget counters (store/shared.py); by default counters on
         `backend` with no ledger behind them."""
         self._backend = backend
         self._tenants = {tenant.name: tenant for tenant in config.tenants}
+        # Tenants and keys made at run time (the AdminService): a change of their revision drops
+        # the plans made from the previous one.
+        self._directory = directory
+        self._revision = -1
         self._metrics = metrics
         self._budgets = budgets or BudgetBook(backend)
         self._wall = self._budgets.wall
         self._default_zone = ZoneInfo(config.budgets.time_zone)
         # Per key id: a key's policy and tenant are fixed for the life of this object (a reload
-        # makes a new one), and keys are configured, so this holds at most one plan per key.
+        # makes a new one) or of the directory's revision, so this holds at most one plan per key.
         self._plans: dict[str, _Plan] = {}
         self.waits = backend.waits
         self._lease_s = config.store.concurrency_lease_s
@@ -133,11 +139,16 @@ class Admission:
     def scopes(self, principal: Principal) -> list[Scope]:
         scopes = [Scope("key", f"key:{principal.key_id}", principal.policy, principal.key_id)]
         tenant = self._tenants.get(principal.tenant)
+        if tenant is None and self._directory is not None:
+            tenant = self._directory.current.tenants.get(principal.tenant)
         if tenant is not None:
             scopes.append(Scope("tenant", f"tenant:{tenant.name}", tenant, tenant.name))
         return scopes
 
     def _plan(self, principal: Principal) -> _Plan:
+        if self._directory is not None and self._directory.current.revision != self._revision:
+            self._plans.clear()
+            self._revision = self._directory.current.revision
         plan = self._plans.get(principal.key_id)
         if plan is None:
             scopes = self.scopes(principal)

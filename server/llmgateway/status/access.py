@@ -9,8 +9,8 @@ import binascii
 import logging
 from collections.abc import Callable
 
-from llmgateway.auth.keys import KeyStore
-from llmgateway.config import ApiKeySettings, GatewayConfig
+from llmgateway.auth.keys import matching_id
+from llmgateway.config import GatewayConfig
 
 _log = logging.getLogger(__name__)
 
@@ -39,17 +39,12 @@ def presented_secret(authorization: str | None) -> str | None:
     return None
 
 
-def keys_check(keys: list[ApiKeySettings]) -> Authorize:
-    """Accepts the keys given (id and salted hash, checked as API keys are: auth/keys.py, constant
-    time, revoked keys refused)."""
-    store = KeyStore(keys)
-    return lambda presented: store.authenticate(presented) is not None
-
-
-def admin_check(config: GatewayConfig) -> Authorize:
-    """The admin credential the page asks for. Admin keys do not exist yet in this build, and no
-    other credential is meant for administration: until they are connected here
-    (`keys_check(<the admin keys>)`), the page refuses everyone (401), whatever is presented."""
-    if config.server.status_page.enabled:
-        _log.warning("status page: no admin credential exists in this build yet, so it refuses every request")
-    return lambda presented: False
+def admin_check(config: Callable[[], GatewayConfig]) -> Authorize:
+    """The admin credential the page asks for: an admin key (`admin.keys`, as the AdminService
+    takes them), read from the config at each request so a reload adds or removes one at once.
+    Without admin keys the page refuses everyone (401), whatever is presented."""
+    if config().server.status_page.enabled and not config().admin.keys:
+        _log.warning("status page: no admin.keys configured, so it refuses every request")
+    return lambda presented: (
+        matching_id(presented, {key.id: key.hash for key in config().admin.keys}) is not None
+    )

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         }
     };
     // prost needs every file to resolve types, and writes one module per package; only the
-    // contract's is kept: google.api (annotations) and the well-known types come from crates.
+    // contract's are kept: google.api (annotations) and the well-known types come from crates.
     let scratch = env::temp_dir().join(format!("llmgateway-codegen-{}", std::process::id()));
     if let Err(error) = fs::create_dir_all(&scratch) {
         eprintln!("{}: {error}", scratch.display());
@@ -43,10 +43,11 @@ fn main() -> ExitCode {
         .out_dir(&scratch)
         .compile_fds(fds)
         .and_then(|()| {
-            fs::copy(
-                scratch.join("llmgateway.v1.rs"),
-                std::path::Path::new(out_dir).join("llmgateway.v1.rs"),
-            )
+            // The contract's packages: the API and the AdminService.
+            for module in ["llmgateway.v1.rs", "llmgateway.admin.v1.rs"] {
+                fs::copy(scratch.join(module), std::path::Path::new(out_dir).join(module))?;
+            }
+            Ok(())
         });
     let _ = fs::remove_dir_all(&scratch);
     match result {
