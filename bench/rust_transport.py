@@ -22,7 +22,8 @@ _OWN_HEADERS = frozenset({"host", "content-length"})
 
 
 class _Answer:
-    def __init__(self, provider: str, response: Any, errors: Any) -> None:
+    def __init__(self, provider: str, response: Any, errors: Any, *, streamed: bool) -> None:
+        self.streamed = streamed
         self._provider = provider
         self._response = response
         self._errors = errors
@@ -37,15 +38,15 @@ class _Answer:
         return self._headers
 
     async def body(self) -> AsyncGenerator[bytes, None]:
-        reader = self._response.body_reader()
-        while True:
-            try:
-                chunk = await reader.read_chunk()
-            except self._errors.TransportError as error:
-                raise _failure(self._provider, error, self._errors) from error
-            if chunk is None:
+        try:
+            if not self.streamed:  # read whole by pyreqwest already
+                yield bytes(await self._response.bytes())
                 return
-            yield bytes(chunk)
+            reader = self._response.body_reader
+            while (chunk := await reader.read_chunk()) is not None:
+                yield bytes(chunk)
+        except self._errors.TransportError as error:
+            raise _failure(self._provider, error, self._errors) from error
 
     async def close(self) -> None:
         await self._context.__aexit__(None, None, None)
@@ -99,13 +100,13 @@ class PyreqwestTransport:
             if request.streamed:
                 context = builder.build_streamed()
                 response = await context.__aenter__()
-                answer = _Answer(self._provider, response, self._errors)
+                answer = _Answer(self._provider, response, self._errors, streamed=True)
                 answer._context = context
                 return answer
             response = await builder.build().send()
         except self._errors.RequestError as error:
             raise _failure(self._provider, error, self._errors) from error
-        answer = _Answer(self._provider, response, self._errors)
+        answer = _Answer(self._provider, response, self._errors, streamed=False)
         answer._context = _Closed()
         return answer
 

@@ -269,17 +269,19 @@ def gateway(upstream_url: str) -> dict[str, Any]:
         run.stop(counter.process)
 
 
-def forwarder(upstream_url: str) -> dict[str, Any]:
+def forwarder(upstream_url: str, transport: str = "aiohttp") -> dict[str, Any]:
+    """The forwarder on the gateway's client, over aiohttp (its transport) or another one
+    measured against it (bench/rust_transport.py), named `forwarder` or `forwarder-<transport>`."""
     port = run.free_port()
     argv = [*run.pinned(1), run.PY, "-m", "bench.minimal_forwarder", "--listen", f"127.0.0.1:{port}"]
-    argv += ["--upstream", upstream_url, "--transport", "aiohttp"]
-    counter = Counter("forwarder", argv)
+    argv += ["--upstream", upstream_url, "--transport", transport]
+    counter = Counter(f"forwarder-{transport}", argv)
     target = run.Target("forwarder", argv, port, FAST_MODEL, PACED_MODEL, process=counter.process)
     try:
         wait_ready(target)
         print("counting forwarder ...", flush=True)
         return {
-            "forwarder": _measure_door(
+            "forwarder" if transport == "aiohttp" else f"forwarder-{transport}": _measure_door(
                 counter, GrpcClient(target.address, None), lambda n: f"{PACED_MODEL}-words-{n}", FAST_MODEL
             )
         }
@@ -303,6 +305,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.token_instructions")
     parser.add_argument("--label", help="append the figures to bench/token_steps.json as this step")
     parser.add_argument("--only", nargs="*", default=["gateway", "forwarder"])
+    parser.add_argument(
+        "--forwarder-transport",
+        default="aiohttp",
+        choices=["aiohttp", "pyreqwest"],
+        help="the forwarder's transport (pyreqwest: installed by hand, see bench/rust_transport.py)",
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is not installed (make bench-instructions installs it)")
@@ -323,7 +331,7 @@ def main() -> int:
         if "gateway" in args.only:
             results["figures"].update(gateway(url))
         if "forwarder" in args.only:
-            results["figures"].update(forwarder(url))
+            results["figures"].update(forwarder(url, args.forwarder_transport))
     finally:
         run.stop(upstream)
     OUT_FILE.write_text(json.dumps(results, indent=2) + "\n")
