@@ -1,5 +1,5 @@
-"""core/relay.py's content messages, made in place from the adapter's where they carry nothing
-else: each carries its delta and finish reason only, whatever the adapter message also named."""
+"""core/relay.py's content messages carry their delta and finish reason only, whatever the adapter
+message also named (the model on every OpenAI chunk, usage on a content chunk)."""
 
 from __future__ import annotations
 

@@ -71,20 +71,6 @@ def _partial_usage(usage: chat_pb2.Usage, output_chars: int, prompt_tokens: int)
     return partial
 
 
-def _as_content(message: chat_pb2.ChatStreamResponse) -> chat_pb2.ChatStreamResponse:
-    """A content message (its delta and finish reason only) for an adapter message. The common
-    message, a delta naming the model and nothing else, is made one in place rather than copied:
-    this runs for every token, and each stream's adapter messages are its own. A message that also
-    carries usage (which the stream handle may still hold) or names is copied, as it was."""
-    if message.id or message.provider or message.HasField("usage"):
-        content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
-        if message.HasField("delta"):
-            content.delta.CopyFrom(message.delta)
-        return content
-    message.ClearField("model")
-    return message
-
-
 class _Tally:
     """What a relayed stream has sent and what it amounts to: the provider's usage as reported so
     far, the output characters sent, and the prompt's estimate for when the provider reports none."""
@@ -102,9 +88,10 @@ class _Tally:
     ) -> tuple[chat_pb2.ChatStreamResponse, bool]:
         """The v1 content message for an adapter message; True when it takes the output past `cap`
         (it then carries FINISH_REASON_LENGTH)."""
-        content = _as_content(message)
+        content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
         if message.HasField("delta"):
             delta = message.delta
+            content.delta.CopyFrom(delta)
             self.output_chars += len(delta.text) + len(delta.reasoning)
             if delta.tool_calls:  # rare: no generator made for every token
                 self.output_chars += sum(len(t.arguments_json_fragment) for t in delta.tool_calls)
