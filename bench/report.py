@@ -293,7 +293,7 @@ def render(
     out += http_door_targets_section(results)
     out += doors_interleaved_section(results.get("doors_interleaved"))
     out += [*steps_section(steps or []), *token_steps_section(token_steps or [])]
-    out += ledger_section(results.get("ledger_cost"))
+    out += [*ledger_section(results.get("ledger_cost")), *transports_section(results.get("transports"))]
     litellm = results.get("litellm")
     if litellm is not None:
         out += ["", "## LiteLLM proxy (`make bench-compare`)", ""]
@@ -687,4 +687,21 @@ def token_steps_section(steps: list[dict[str, Any]]) -> list[str]:
         "move by tens of percent on this shared machine.",
         "",
         token_steps_table(steps),
+    ]
+
+
+def transports_section(measured: dict[str, Any] | None) -> list[str]:
+    """Issue 25 item 4: other transports, JSON and protobuf libraries measured against the
+    gateway's on the stream path (bench/token_instructions.py and timed A/B rounds), and why each was
+    adopted or not. Written into results.json by hand from those runs (bench/README.md)."""
+    if not measured:
+        return []
+    return [
+        "",
+        "## Faster transports, JSON, protobuf on the stream path (issue 25, item 4)",
+        "",
+        f"Measured {measured['date']}, load average {measured['load']}.",
+        "",
+        measured["table"],
+        *(line for note in measured["notes"] for line in ("", note)),
     ]

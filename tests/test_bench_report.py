@@ -226,3 +226,12 @@ def test_token_steps_show_each_target_per_token_and_the_ratio_to_the_forwarder()
     ]
     assert _row(lines, "gateway only")[2:] == ["120.0 k / 2,100.0 k", "— / —", "— / —", "—"]
     assert report.token_steps_section([]) == []
+
+
+def test_the_transport_comparison_appears_only_when_recorded() -> None:
+    assert report.transports_section(None) == []
+    lines = report.transports_section(
+        {"date": "today", "load": "1 / 1 / 1", "table": "| a |", "notes": ["first", "second"]}
+    )
+    assert lines[-4:] == ["", "first", "", "second"]
+    assert "| a |" in lines
