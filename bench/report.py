@@ -683,7 +683,7 @@ def token_steps_section(steps: list[dict[str, Any]]) -> list[str]:
         "relays paced streams of 20 and then 220 tokens, one at a time, features on; per token = the "
         "difference of the two windows over the tokens between them, so what a stream costs once "
         "cancels out. Per call: unary calls of the same process. The same "
-        "code counts within about 1% between runs; the timed CPU µs per token of bench/STREAMS.md "
+        "code counts within about 3% between runs (1% on a quieter machine); the timed CPU µs per token of bench/STREAMS.md "
         "move by tens of percent on this shared machine.",
         "",
         token_steps_table(steps),
