@@ -98,7 +98,7 @@ class Forwarder(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer):
 class GatewayPoolForwarder(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer):
     """Through the gateway's own upstream client (its aiohttp transport)."""
 
-    def __init__(self, upstream: str, api_key: str) -> None:
+    def __init__(self, upstream: str, api_key: str, transport: str = "aiohttp") -> None:
         settings = ProviderSettings.model_validate(
             {
                 "name": "forwarder",
@@ -110,6 +110,10 @@ class GatewayPoolForwarder(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer
             }
         )
         self.http = UpstreamClient(settings, upstream, {"authorization": f"Bearer {api_key}"})
+        if transport == "pyreqwest":  # the Rust-backed client measured against aiohttp (issue 25)
+            from bench.rust_transport import PyreqwestTransport  # noqa: PLC0415 (not installed by default)
+
+            self.http._transport = PyreqwestTransport("forwarder", max_connections=100, keepalive_expiry_s=60)
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Any) -> chat_pb2.ChatResponse:  # noqa: N802
         answer = await self.http.post(
@@ -130,8 +134,11 @@ class GatewayPoolForwarder(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer
 
 async def serve(listen: str, upstream: str, api_key: str, transport: str) -> None:
     server = grpc.aio.server()
-    servicer = GatewayPoolForwarder if transport == "aiohttp" else Forwarder
-    chat_pb2_grpc.add_ChatServiceServicer_to_server(servicer(upstream, api_key), server)
+    if transport == "httpx":
+        servicer: chat_pb2_grpc.ChatServiceServicer = Forwarder(upstream, api_key)
+    else:
+        servicer = GatewayPoolForwarder(upstream, api_key, transport)
+    chat_pb2_grpc.add_ChatServiceServicer_to_server(servicer, server)
     server.add_insecure_port(listen)
     await server.start()
     await server.wait_for_termination()
@@ -145,9 +152,9 @@ if __name__ == "__main__":
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument(
         "--transport",
-        choices=["httpx", "aiohttp"],
+        choices=["httpx", "aiohttp", "pyreqwest"],
         default="httpx",
-        help="httpx's own pool, or the gateway's",
+        help="httpx's own pool, the gateway's (aiohttp), or the gateway's client on pyreqwest",
     )
     args = parser.parse_args()
     main = serve(args.listen, args.upstream, args.api_key, args.transport)

@@ -6,6 +6,10 @@
 `--door http` drives a gateway's OpenAI HTTP door with hey instead (`POST /v1/chat/completions`,
 `"stream": true` for ChatStream) and names the files <target>-http-<method>.
 
+`--paced K` profiles the per-token path instead (issue 25): K streams held at once by the
+stream-capacity client (bench/stream_capacity.py), 200 tokens each paced at 20 ms by the stamped
+upstream, through the gRPC or the HTTP door; the files are named <target>[-http]-paced<K>.
+
 Writes bench/profiles/<target>-<method>[-<label>].svg (kept in git: the evidence behind each
 optimisation in bench/RESULTS.md) and <stem>.txt, the hottest functions by self and inclusive share.
 Placement is the benchmark's: the server alone on core 1, ghz and the upstream on core 0.
@@ -63,6 +67,59 @@ def top_functions(collapsed: Path, limit: int = TOP_N) -> str:
     return "\n".join(lines) + "\n"
 
 
+def record(pid: int, stem: str, args: argparse.Namespace) -> None:
+    """py-spy's flame graph, then its raw stacks and the summary of them, of `pid`."""
+    collapsed = OUT / f"{stem}.collapsed"
+    argv = [str(PY_SPY), "record", "--pid", str(pid), "--rate", str(args.rate)]
+    argv += ["--duration", str(args.seconds)]
+    # Native stacks need the process paused while sampling; Python-only sampling does not.
+    argv += ["--native"] if args.native else ["--nonblocking"]
+    # py-spy writes one format per run, and only one sampler can attach at a time: the picture
+    # first, then the stacks for the text summary, both under the same load.
+    subprocess.run([*argv, "--format", "flamegraph", "-o", str(PROFILES / f"{stem}.svg")], check=True)
+    subprocess.run([*argv, "--format", "raw", "-o", str(collapsed)], check=True)
+    (PROFILES / f"{stem}.txt").write_text(top_functions(collapsed))
+
+
+def paced_profile(args: argparse.Namespace) -> int:
+    """K long paced streams through the gateway (features on) or the forwarder, profiled."""
+    from bench import stream_capacity  # noqa: PLC0415 (only this mode needs it)
+
+    door = "-http" if args.door == "http" else ""
+    stem = f"{args.target}{door}-paced{args.paced}" + (f"-{args.label}" if args.label else "")
+    port = free_port()
+    upstream = stream_capacity.paced_upstream(port)
+    url = f"http://127.0.0.1:{port}/v1"
+    plan = stream_capacity.Plan([args.paced], warmup_s=3.0, step_s=2 * args.seconds + 4)
+    try:
+        target = next(t for t in targets(url) if t.name == args.target)
+        target.process = start(target.argv, OUT / f"{target.name}.log")
+        try:
+            wait_ready(target)
+            pids = [target.process.pid]
+            if args.door == "http":
+                wait_http_ready(target)
+                where, protocol = target.http_base, "sse"
+            else:
+                where, protocol = target.address, "grpc"
+            load = threading.Thread(
+                target=stream_capacity.load,
+                args=(protocol, where, target.paced_model, target.api_key),
+                kwargs={"pids": pids, "plan": plan},
+                daemon=True,
+            )
+            load.start()
+            time.sleep(plan.warmup_s + 2)
+            record(target.process.pid, stem, args)
+            load.join()
+        finally:
+            stop(target.process)
+    finally:
+        stop(upstream)
+    print(f"wrote bench/profiles/{stem}.svg and .txt")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
     parser.add_argument(
@@ -76,7 +133,10 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--native", action="store_true", help="include C frames (grpc core, uvloop)")
     parser.add_argument("--label", default="", help="suffix for the file names, e.g. before-orjson")
+    parser.add_argument("--paced", type=int, default=0, help="K paced long streams instead of ghz/hey")
     args = parser.parse_args()
+    if args.paced:
+        return paced_profile(args)
     OUT.mkdir(parents=True, exist_ok=True)
     PROFILES.mkdir(parents=True, exist_ok=True)
     build_protoset()
@@ -115,17 +175,8 @@ def main() -> int:
                 )
             load.start()
             time.sleep(2)
-            collapsed = OUT / f"{stem}.collapsed"
-            argv = [str(PY_SPY), "record", "--pid", str(target.process.pid), "--rate", str(args.rate)]
-            argv += ["--duration", str(args.seconds)]
-            # Native stacks need the process paused while sampling; Python-only sampling does not.
-            argv += ["--native"] if args.native else ["--nonblocking"]
-            # py-spy writes one format per run, and only one sampler can attach at a time: the picture
-            # first, then the stacks for the text summary, both under the same load.
-            subprocess.run([*argv, "--format", "flamegraph", "-o", str(PROFILES / f"{stem}.svg")], check=True)
-            subprocess.run([*argv, "--format", "raw", "-o", str(collapsed)], check=True)
+            record(target.process.pid, stem, args)
             load.join()
-            (PROFILES / f"{stem}.txt").write_text(top_functions(collapsed))
         finally:
             stop(target.process)
     print(f"wrote bench/profiles/{stem}.svg and .txt")

@@ -147,7 +147,11 @@ def ledger_section(ledger: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def render(results: dict[str, Any], steps: list[dict[str, Any]] | None = None) -> str:
+def render(
+    results: dict[str, Any],
+    steps: list[dict[str, Any]] | None = None,
+    token_steps: list[dict[str, Any]] | None = None,
+) -> str:
     cols = columns(results)
     up = results.get("upstream", {})
 
@@ -288,8 +292,8 @@ def render(results: dict[str, Any], steps: list[dict[str, Any]] | None = None) -
     out += ["", "## Issue 20 targets: the OpenAI HTTP door, as ratios from this run", ""]
     out += http_door_targets_section(results)
     out += doors_interleaved_section(results.get("doors_interleaved"))
-    out += steps_section(steps or [])
-    out += ledger_section(results.get("ledger_cost"))
+    out += [*steps_section(steps or []), *token_steps_section(token_steps or [])]
+    out += [*ledger_section(results.get("ledger_cost")), *transports_section(results.get("transports"))]
     litellm = results.get("litellm")
     if litellm is not None:
         out += ["", "## LiteLLM proxy (`make bench-compare`)", ""]
@@ -639,3 +643,65 @@ def steps_section(steps: list[dict[str, Any]]) -> list[str]:
             f"| {f'{share:.0%}' if share is not None else '—'} |"
         )
     return out
+
+
+TOKEN_TARGETS = ("gateway-grpc", "gateway-http", "forwarder")
+
+
+def _thousands(value: Any) -> str:
+    return f"{value / 1000:,.1f} k" if isinstance(value, int | float) else "—"
+
+
+def token_steps_table(steps: list[dict[str, Any]]) -> str:
+    """bench/token_steps.json (bench/token_instructions.py) as a table: instructions per relayed
+    token and per unary call of each target, change by change."""
+    head = " | ".join(f"{name} per token / per call" for name in TOKEN_TARGETS)
+    lines = [
+        f"| step | commit | {head} | gateway-grpc / forwarder per token |",
+        "| --- | --- |" + " ---: |" * (len(TOKEN_TARGETS) + 1),
+    ]
+    for step in steps:
+        figures = step["figures"]
+        cells = [
+            f"{_thousands(dig(figures, name, 'per_token'))} / {_thousands(dig(figures, name, 'unary_per_call'))}"
+            for name in TOKEN_TARGETS
+        ]
+        token, floor = dig(figures, "gateway-grpc", "per_token"), dig(figures, "forwarder", "per_token")
+        ratio = f"{token / floor:.2f}" if token and floor else "—"
+        lines.append(f"| {step['label']} | {step['commit']} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(lines)
+
+
+def token_steps_section(steps: list[dict[str, Any]]) -> list[str]:
+    if not steps:
+        return []
+    return [
+        "",
+        "## The stream path, step by step: instructions per relayed token (`make bench-token-instructions`)",
+        "",
+        "Counted under callgrind (bench/token_instructions.py): every thread of the server while it "
+        "relays paced streams of 20 and then 220 tokens, one at a time, features on; per token = the "
+        "difference of the two windows over the tokens between them, so what a stream costs once "
+        "cancels out. Per call: unary calls of the same process. The same "
+        "code counts within about 3% between runs (1% on a quieter machine); the timed CPU µs per token of bench/STREAMS.md "
+        "move by tens of percent on this shared machine.",
+        "",
+        token_steps_table(steps),
+    ]
+
+
+def transports_section(measured: dict[str, Any] | None) -> list[str]:
+    """Issue 25 item 4: other transports, JSON and protobuf libraries measured against the
+    gateway's on the stream path (bench/token_instructions.py and timed A/B rounds), and why each was
+    adopted or not. Written into results.json by hand from those runs (bench/README.md)."""
+    if not measured:
+        return []
+    return [
+        "",
+        "## Faster transports, JSON, protobuf on the stream path (issue 25, item 4)",
+        "",
+        f"Measured {measured['date']}, load average {measured['load']}.",
+        "",
+        measured["table"],
+        *(line for note in measured["notes"] for line in ("", note)),
+    ]

@@ -48,6 +48,7 @@ OUT = BENCH / "out"
 PY = sys.executable
 PROTOSET = OUT / "llmgateway.protoset"
 STEPS = BENCH / "optimisations.json"  # written by bench/step.py
+TOKEN_STEPS = BENCH / "token_steps.json"  # written by bench/token_instructions.py
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The latency bound of "throughput at a p99 bound": loose enough to be met on a small shared machine.
@@ -887,8 +888,9 @@ def merge_one_part(args: argparse.Namespace, url: str, profile: Profile, results
 def write_report(home: Path, results: dict[str, Any]) -> Path:
     """RESULTS.md in `home` from a run's `results` and the optimisation steps (bench/step.py)."""
     steps = json.loads(STEPS.read_text()) if STEPS.exists() else []
+    token_steps = json.loads(TOKEN_STEPS.read_text()) if TOKEN_STEPS.exists() else []
     markdown = home / "RESULTS.md"
-    markdown.write_text(report.render(results, steps))
+    markdown.write_text(report.render(results, steps, token_steps))
     return markdown
 
 

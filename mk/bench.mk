@@ -68,6 +68,13 @@ bench-streams: bench-tools $(LITELLM_VENV)/.installed  ## streams held per core 
 bench-streams-quick: bench-tools  ## a short stream-capacity run (~3 min, no LiteLLM) into bench/STREAMS.md
 	GOBIN=$(GOBIN) $(PY) -m bench.stream_capacity --quick --only gateway forwarder --write
 
+.PHONY: bench-token-instructions
+TOKEN_ARGS ?=
+bench-token-instructions: bench-tools  ## instructions per relayed token under valgrind (~6 min): LABEL="what changed" appends a row to bench/token_steps.json
+	command -v valgrind >/dev/null \
+	  || (apt-get update && apt-get install -y valgrind)
+	GOBIN=$(GOBIN) $(PY) -m bench.token_instructions $(if $(LABEL),--label "$(LABEL)") $(TOKEN_ARGS)
+
 .PHONY: bench-ledger
 bench-ledger: bench-tools  ## the spend ledger on vs off: calls/s and CPU per call (~3 min), merged into bench/RESULTS.md
 	GOBIN=$(GOBIN) $(PY) -m bench.ledger_cost --write

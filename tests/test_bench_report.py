@@ -192,3 +192,46 @@ def test_saturated_runs_show_how_busy_each_core_was() -> None:
     streaming = lines[lines.index("## Streaming (16 one-word tokens per reply)") :]
     assert _row(streaming, "core 0 busy (load generator, upstream)")[1:3] == ["—", "99%"]
     assert _row(streaming, "core 1 busy (the server)")[1:3] == ["—", "66%"]
+
+
+def test_token_steps_show_each_target_per_token_and_the_ratio_to_the_forwarder() -> None:
+    def figures(token: int, call: int) -> dict[str, int]:
+        return {"per_token": token, "unary_per_call": call}
+
+    steps = [
+        {
+            "label": "before",
+            "commit": "abc1234",
+            "figures": {
+                "gateway-grpc": figures(300_000, 2_200_000),
+                "gateway-http": figures(150_000, 1_900_000),
+                "forwarder": figures(200_000, 1_800_000),
+            },
+        },
+        # A step that counted the gateway only: the forwarder and the ratio are missing, not zero.
+        {
+            "label": "gateway only",
+            "commit": "def5678",
+            "figures": {"gateway-grpc": figures(120_000, 2_100_000)},
+        },
+    ]
+    lines = report.token_steps_table(steps).splitlines()
+    assert _row(lines, "before") == [
+        "before",
+        "abc1234",
+        "300.0 k / 2,200.0 k",
+        "150.0 k / 1,900.0 k",
+        "200.0 k / 1,800.0 k",
+        "1.50",
+    ]
+    assert _row(lines, "gateway only")[2:] == ["120.0 k / 2,100.0 k", "— / —", "— / —", "—"]
+    assert report.token_steps_section([]) == []
+
+
+def test_the_transport_comparison_appears_only_when_recorded() -> None:
+    assert report.transports_section(None) == []
+    lines = report.transports_section(
+        {"date": "today", "load": "1 / 1 / 1", "table": "| a |", "notes": ["first", "second"]}
+    )
+    assert lines[-4:] == ["", "first", "", "second"]
+    assert "| a |" in lines

@@ -7,7 +7,10 @@
 // with -words words, streamed one word per chunk, in the chunk shapes tests/upstreams/openai.py
 // produces (role chunk, content chunks, finish chunk, usage chunk when asked, [DONE]). With -stamp,
 // each paced word is " t<unix nanoseconds>" of the moment it was written, so a load client on the
-// same machine measures how long the gateway held each token (bench/stream_capacity).
+// same machine measures how long the gateway held each token (bench/stream_capacity). A model name
+// ending in "-words-N" (gpt-4o-words-200) replies with N words instead of -words, paced as the model
+// before the suffix is, so one upstream serves streams of two lengths (bench/token_instructions.py
+// counts the instructions per token as the difference between them).
 //
 //	static-upstream -port 18000 [-words 16] [-inter-token 0.002] [-key sk-bench] [-stamp]
 package main
@@ -18,6 +21,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -40,6 +44,33 @@ type usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
+}
+
+const wordsSuffix = "-words-"
+
+// replyWords splits a model name into the model that decides the pacing and the reply's length:
+// "gpt-4o-words-200" is gpt-4o with 200 words; a name without the suffix gets the -words default.
+func replyWords(model string, standard int) (string, int) {
+	cut := strings.LastIndex(model, wordsSuffix)
+	if cut < 0 {
+		return model, standard
+	}
+	n, err := strconv.Atoi(model[cut+len(wordsSuffix):])
+	if err != nil || n < 1 || n > 100000 {
+		return model, standard
+	}
+	return model[:cut], n
+}
+
+func wordList(n int) []string {
+	words := make([]string, n)
+	for i := range words {
+		words[i] = fmt.Sprintf(" word%d", i)
+	}
+	if n > 0 {
+		words[0] = strings.TrimPrefix(words[0], " ")
+	}
+	return words
 }
 
 type upstream struct {
@@ -90,14 +121,20 @@ func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 	id := fmt.Sprintf("chatcmpl-bench%012d", n)
 	created := time.Now().Unix()
 	prompt := promptWords(&req)
-	use := usage{prompt, len(u.words), prompt + len(u.words)}
+	base, count := replyWords(req.Model, len(u.words))
+	words, text := u.words, u.text
+	if count != len(u.words) {
+		words = wordList(count)
+		text = strings.Join(words, "")
+	}
+	use := usage{prompt, len(words), prompt + len(words)}
 	w.Header().Set("x-request-id", id)
 	if !req.Stream {
 		body, _ := json.Marshal(map[string]any{
 			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
 			"choices": []any{map[string]any{
 				"index":         0,
-				"message":       map[string]any{"role": "assistant", "content": u.text, "refusal": nil},
+				"message":       map[string]any{"role": "assistant", "content": text, "refusal": nil},
 				"logprobs":      nil,
 				"finish_reason": "stop",
 			}},
@@ -131,11 +168,11 @@ func (u *upstream) chat(w http.ResponseWriter, r *http.Request) {
 		return payload
 	}
 	send(chunk(map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil))
-	paced := req.Model == pacedModel && u.interToken > 0
+	paced := base == pacedModel && u.interToken > 0
 	// Each token is due interToken after the previous one was due (not after it was written), so
 	// the pacing does not drift with the time writing takes.
 	due := time.Now()
-	for _, word := range u.words {
+	for _, word := range words {
 		if paced {
 			due = due.Add(u.interToken)
 			time.Sleep(time.Until(due))
@@ -182,13 +219,7 @@ func main() {
 		stamp:      *stamp,
 		auth:       "Bearer " + *key,
 	}
-	for i := 0; i < *words; i++ {
-		word := fmt.Sprintf("word%d", i)
-		if i > 0 {
-			word = " " + word
-		}
-		u.words = append(u.words, word)
-	}
+	u.words = wordList(*words)
 	u.text = strings.Join(u.words, "")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/chat/completions", u.chat)

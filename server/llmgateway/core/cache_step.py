@@ -71,14 +71,21 @@ def assembler_for(store: bool) -> StreamAssembler | None:
     return StreamAssembler() if store else None
 
 
-async def noted(
+def noted(
     messages: AsyncGenerator[chat_pb2.ChatStreamResponse, None], assembler: StreamAssembler | None
 ) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
-    """Pass messages through, noting them for the cache (as the provider gave them)."""
+    """The messages, noted for the cache (as the provider gave them) when there is an assembler;
+    without one, the messages themselves: a generator layer that only passes each token on costs
+    every token a resumption."""
+    return messages if assembler is None else _noting(messages, assembler)
+
+
+async def _noting(
+    messages: AsyncGenerator[chat_pb2.ChatStreamResponse, None], assembler: StreamAssembler
+) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
     async with aclosing(messages):
         async for message in messages:
-            if assembler is not None:
-                assembler.add(message)
+            assembler.add(message)
             yield message
 
 

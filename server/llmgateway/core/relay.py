@@ -93,7 +93,8 @@ class _Tally:
             delta = message.delta
             content.delta.CopyFrom(delta)
             self.output_chars += len(delta.text) + len(delta.reasoning)
-            self.output_chars += sum(len(t.arguments_json_fragment) for t in delta.tool_calls)
+            if delta.tool_calls:  # rare: no generator made for every token
+                self.output_chars += sum(len(t.arguments_json_fragment) for t in delta.tool_calls)
         capped = cap is not None and math.ceil(self.output_chars / _CHARS_PER_TOKEN) > cap
         if capped:
             content.finish_reason = chat_pb2.FINISH_REASON_LENGTH

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from llmgateway.core.served import Served
 from llmgateway.observability.metrics import GatewayMetrics
@@ -57,15 +58,19 @@ class CallRecord:
     upstream_wait_s: float = 0.0
     first_content_at: float | None = None
     last_content_at: float | None = None
+    # The inter-token histogram's child for this call's model and provider, looked up at the first
+    # content: `on_content` runs for every token.
+    _gaps: Any = field(default=None, repr=False)
 
     def on_content(self) -> None:
         """A content message reached the caller: time to first token, then the gaps."""
         now = time.perf_counter()
-        if self.first_content_at is None:
+        if self._gaps is None or self.last_content_at is None:
             self.first_content_at = now
             self.metrics.time_to_first_token.labels(self.model, self.provider).observe(now - self.started)
-        elif self.last_content_at is not None:
-            self.metrics.inter_token.labels(self.model, self.provider).observe(now - self.last_content_at)
+            self._gaps = self.metrics.inter_token.labels(self.model, self.provider)
+        else:
+            self._gaps.observe(now - self.last_content_at)
         self.last_content_at = now
 
     def charge_prompt(self) -> None:

@@ -71,6 +71,9 @@ class AttemptSpan:
         # The gateway's id of the answer (the call's request id): adapters leave the v1 response's
         # id to the core, which sets it after the attempt.
         self._response_id = response_id
+        # Asked once: `streamed` runs for every token, and most calls are not sampled.
+        self._recording = span.is_recording()
+        self._named = False  # the response's id and model are set (from the first message naming them)
 
     @classmethod
     def start(
@@ -140,8 +143,13 @@ class AttemptSpan:
         self._span.add_event("first_token")
 
     def streamed(self, item: chat_pb2.ChatStreamResponse) -> None:
-        """Response attributes, as a stream reveals them."""
-        if item.model:  # the stream's first message
+        """Response attributes, as a stream reveals them. It runs for every token: nothing to do for
+        a span that records nothing, and the id and model are set once, from the first message that
+        names the model (OpenAI-style streams name it on every chunk)."""
+        if not self._recording:
+            return
+        if item.model and not self._named:
+            self._named = True
             self._span.set_attribute(gen_ai.GEN_AI_RESPONSE_ID, item.id or self._response_id)
             self._span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, item.model)
         if item.finish_reason:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from llmgateway.errors import GatewayError
 from llmgateway.providers.errors import response_too_large
@@ -76,10 +76,10 @@ class _Lines:
         return [b"".join(pieces)] if pieces else []
 
 
-@dataclass(frozen=True, slots=True)
-class SseEvent:
+class SseEvent(NamedTuple):
     """One server-sent event: its type ("message" unless named), data lines joined by newlines,
-    last event id and retry."""
+    last event id and retry. A named tuple, not a frozen dataclass: one is made for every token, and
+    a frozen dataclass's __init__ sets each field through object.__setattr__."""
 
     event: str
     data: str
