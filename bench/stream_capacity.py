@@ -45,7 +45,8 @@ INTER_TOKEN_S = 0.02
 CLIENT = GOBIN / "stream-capacity"
 # Fine steps where today's targets break (LiteLLM's proxy held none of 10 streams; a one-core
 # Python relay holds tens to low hundreds), then coarse ones for what an optimised relay might reach.
-FULL_STEPS = [1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 100, 120, 150, 200, 250, 300, 400, 600, 800, 1200, 1600, 2400, 3200]
+FULL_STEPS = [1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 100, 120, 150, 200, 250, 300, 400, 600, 800]
+FULL_STEPS += [1200, 1600, 2400, 3200]
 QUICK_STEPS = [20, 50, 100]
 
 
