@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmgateway.redaction.detectors import DETECTORS
-from llmgateway.redaction.firsts import END_MASK, START_MASK
+from llmgateway.redaction.firsts import END_MASK, START_MASK, VALUE_IS_MATCH
+from llmgateway.redaction.kinds import Kind
 from llmgateway.redaction.redactor import MAX_HOLD, MAX_MATCH, Redactor
 from llmgateway.redaction.stream import _OPEN, LOOKBEHIND, StreamRedactor
 from tests.test_redaction import TEXTS
@@ -185,3 +186,39 @@ def test_end_masks_end_every_attempt() -> None:
                     text = probe + chr(code) + "!"
                     m = pattern.search(text, 0, partial=True)
                     assert m is None or m.start() > len(probe), (priority, probe, chr(code))
+
+
+def test_only_labelled_values_are_not_their_whole_match() -> None:
+    """VALUE_IS_MATCH (redaction/firsts.py), derived from the patterns: a label ("Bearer ",
+    "api_key = ", "aws_secret_access_key: ") is the only thing a match consumes outside its value,
+    and every corpus match of the other detectors is its value."""
+    labelled = {
+        p
+        for p, d in enumerate(DETECTORS)
+        if d.kind in (Kind.AWS_SECRET_ACCESS_KEY, Kind.BEARER_TOKEN)
+        or (d.kind is Kind.API_KEY and "api" in d.pattern.pattern)
+    }
+    assert labelled == {p for p in range(len(DETECTORS)) if not VALUE_IS_MATCH >> p & 1}
+    for p, det in enumerate(DETECTORS):
+        if VALUE_IS_MATCH >> p & 1 and "v" in det.pattern.groupindex:
+            for text in TEXTS_ALL:
+                for m in det.pattern.finditer(text):
+                    assert m.span() == m.span("v"), (det.kind, text)
+
+
+def test_the_stream_scan_skips_what_it_has_emitted() -> None:
+    """The stream's scan (Redactor._candidates with ``wanted``, the first character not yet
+    emitted) neither runs a detector whose value would lie in emitted text only, nor judges a match
+    that ends there; every candidate from ``wanted`` on is the same."""
+    redactor = Redactor()
+    text = "call +44 20 7946 0958 or jane@acme.io, then thanks a lot"
+    wanted = text.index(", then")
+    every = redactor._candidates(text)
+    skipped = redactor._candidates(text, 0, wanted)
+    assert {c.kind for c in every} == {Kind.PHONE, Kind.EMAIL}
+    assert skipped == []  # no digit, "@" or label after `wanted`: nothing run, nothing judged
+    for text in TEXTS_ALL:
+        for wanted in range(0, len(text), 7):
+            assert [c for c in redactor._candidates(text, 0, wanted) if c.start >= wanted] == [
+                c for c in redactor._candidates(text) if c.start >= wanted
+            ], (wanted, text)

@@ -148,6 +148,24 @@ END_MASK: Final[tuple[int, ...]] = tuple(
 )
 
 
+def _value_is_match(pattern: re.Pattern[str]) -> bool:
+    """Whether the value a match reports (group "v") is always the whole match: nothing outside
+    the group consumes a character, only look-arounds do (a labelled value's label does)."""
+    group = pattern.groupindex.get("v")
+    parsed = sre_parse.parse(pattern.pattern, pattern.flags)
+    return group is None or all(
+        (op is sre.SUBPATTERN and av[0] == group)
+        or sre_parse.SubPattern(parsed.state, [(op, av)]).getwidth() == (0, 0)
+        for op, av in parsed
+    )
+
+
+# A bit per detector (by priority) whose value is its whole match: a value that starts in some
+# text has its whole match there, and so its prefilter (the stream's scan skips such a detector
+# when its prefilter is not in the text not yet emitted; redaction/redactor.py).
+VALUE_IS_MATCH: Final = sum(1 << i for i, d in enumerate(DETECTORS) if _value_is_match(d.pattern))
+
+
 _STARTS: Final[tuple[tuple[int, ...], ...]] = tuple(
     tuple(p for p in range(len(DETECTORS)) if mask >> p & 1) for mask in START_MASK
 )

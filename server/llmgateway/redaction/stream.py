@@ -225,7 +225,7 @@ class StreamRedactor:
             # it (a value's match starts after the text emitted so far: it was held from its start
             # while it could grow, and none crossed an earlier cut) and none crosses the cut.
             return self._advance(self._buffer[:cut], cut, [])
-        candidates = self.redactor._candidates(window, max(0, base - RESCAN))
+        candidates = self.redactor._candidates(window, max(0, base - RESCAN), base)
         if not final:
             # Never cut through a candidate: move the cut back to its start until none crosses.
             moved = True
