@@ -14,10 +14,10 @@ same code gives the same counts run after run.
 Fewer instructions is less work, not always less time (a cache miss costs more than an
 instruction): the timed table stays the figure users feel; this one says which change removed work.
 
-`make bench-redaction-instructions` (valgrind must be installed; a few minutes); `--write` puts the
-table into docs/redaction.md between markers. `--variants "stream new,stream old"` counts only
-those; `--source DIR` counts the server code of another tree (`DIR/server`, e.g. `git archive` of
-an earlier commit unpacked there) with this tree's benchmark.
+`make bench-redaction-instructions` (valgrind must be installed; about 12 minutes on 2 busy
+cores); `--write` puts the table into docs/redaction.md between markers. `--variants "stream
+new,stream old"` counts only those; `--source DIR` counts the server code of another tree
+(`DIR/server`, e.g. `git archive` of an earlier commit unpacked there) with this tree's benchmark.
 """
 
 from __future__ import annotations
