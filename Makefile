@@ -131,6 +131,10 @@ pii-score: install  ## score redaction on the generated Faker corpus; write the 
 bench-redaction: install  ## redaction CPU per KB and per streamed token, on/off/pre-issue-24; into docs/redaction.md
 	$(PY) -m bench.redaction_cost --write
 
+.PHONY: bench-redaction-instructions
+bench-redaction-instructions: install  ## the same, counted in instructions under valgrind (load-independent); into docs/redaction.md
+	$(PY) -m bench.redaction_instructions --write
+
 tools: tools-grpcurl  ## grpcurl and ghz (go install, pinned) into $(GOBIN)
 	go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmgateway.redaction.detectors import DETECTORS
-from llmgateway.redaction.firsts import END_MASK, START_MASK
+from llmgateway.redaction.firsts import END_MASK, OPEN, OPENING, START_MASK, VALUE_IS_MATCH
+from llmgateway.redaction.kinds import Kind
 from llmgateway.redaction.redactor import MAX_HOLD, MAX_MATCH, Redactor
-from llmgateway.redaction.stream import _OPEN, LOOKBEHIND, StreamRedactor
+from llmgateway.redaction.stream import LOOKBEHIND, StreamRedactor
 from tests.test_redaction import TEXTS
 
 # The issue's examples: what leaked (030/1234 5678) and values glued to labels, in parentheses,
@@ -111,7 +112,7 @@ def test_every_detector_is_bounded_by_max_match() -> None:
 def test_start_masks_cover_every_attempt_start() -> None:
     # redaction/firsts.py may only leave out characters no attempt of the detector starts with:
     # a lone such character after a space is never an open (partial) attempt there.
-    for priority, pattern in enumerate(_OPEN):
+    for priority, pattern in enumerate(OPEN):
         for code in range(32, 127):
             if not START_MASK[code] >> priority & 1:
                 m = pattern.search(" " + chr(code), 1, partial=True)
@@ -178,10 +179,100 @@ def test_end_masks_end_every_attempt() -> None:
         "Bearer ",
         "123-45-",
     ]
-    for priority, pattern in enumerate(_OPEN):
+    for priority, pattern in enumerate(OPEN):
         for code in range(32, 127):
             if END_MASK[code] >> priority & 1:
                 for probe in probes:
                     text = probe + chr(code) + "!"
                     m = pattern.search(text, 0, partial=True)
                     assert m is None or m.start() > len(probe), (priority, probe, chr(code))
+
+
+def test_only_labelled_values_are_not_their_whole_match() -> None:
+    """VALUE_IS_MATCH (redaction/firsts.py), derived from the patterns: a label ("Bearer ",
+    "api_key = ", "aws_secret_access_key: ") is the only thing a match consumes outside its value,
+    and every corpus match of the other detectors is its value."""
+    labelled = {
+        p
+        for p, d in enumerate(DETECTORS)
+        if d.kind in (Kind.AWS_SECRET_ACCESS_KEY, Kind.BEARER_TOKEN)
+        or (d.kind is Kind.API_KEY and "api" in d.pattern.pattern)
+    }
+    assert labelled == {p for p in range(len(DETECTORS)) if not VALUE_IS_MATCH >> p & 1}
+    for p, det in enumerate(DETECTORS):
+        if VALUE_IS_MATCH >> p & 1 and "v" in det.pattern.groupindex:
+            for text in TEXTS_ALL:
+                for m in det.pattern.finditer(text):
+                    assert m.span() == m.span("v"), (det.kind, text)
+
+
+def test_the_stream_scan_skips_what_it_has_emitted() -> None:
+    """The stream's scan (Redactor._candidates with ``wanted``, the first character not yet
+    emitted) neither runs a detector whose value would lie in emitted text only, nor judges a match
+    that ends there; every candidate from ``wanted`` on is the same."""
+    redactor = Redactor()
+    text = "call +44 20 7946 0958 or jane@acme.io, then thanks a lot"
+    wanted = text.index(", then")
+    every = redactor._candidates(text)
+    skipped = redactor._candidates(text, 0, wanted)
+    assert {c.kind for c in every} == {Kind.PHONE, Kind.EMAIL}
+    assert skipped == []  # no digit, "@" or label after `wanted`: nothing run, nothing judged
+    for text in TEXTS_ALL:
+        for wanted in range(0, len(text), 7):
+            assert [c for c in redactor._candidates(text, 0, wanted) if c.start >= wanted] == [
+                c for c in redactor._candidates(text) if c.start >= wanted
+            ], (wanted, text)
+
+
+def test_no_bound_is_kept_for_detectors_with_nothing_open() -> None:
+    """A partial search that finds only the attempt starting at the very end means nothing is
+    open: the detector keeps no bound, so later tokens without a character that can start it do
+    not search it again (numbers early in prose cost no card or phone search per later token)."""
+    s = StreamRedactor(REDACTOR)
+    for chunk in ["Python 3.12 and pip 24.0, then ", "clone the ", "repo and run ", "the tests "]:
+        s.feed(chunk)
+        assert s._open_at == {}, chunk
+
+
+def test_punctuation_and_line_breaks_end_phone_and_card_attempts() -> None:
+    # END_MASK reads negated classes (the phone's "[^\W\d_x]") and back-references (the card's
+    # "(?P=s)") for what they are, instead of as every character
+    phone, card = (
+        next(p for p, d in enumerate(DETECTORS) if d.kind is k) for k in (Kind.PHONE, Kind.CREDIT_CARD)
+    )
+    for ch in "\n,;:!?\"'<>=#@":
+        assert END_MASK[ord(ch)] >> phone & 1, ch
+        assert END_MASK[ord(ch)] >> card & 1, ch
+    for ch in " .-/()+0a":
+        assert not END_MASK[ord(ch)] >> phone & 1, ch
+
+
+def test_openings_cover_every_open_attempt() -> None:
+    """firsts.OPENING may only leave out positions where no attempt that more text could extend
+    starts: after any of these contexts, wherever a detector's partial pattern finds an attempt
+    open at a pair of characters (or a last character), OPENING finds a place there too."""
+    contexts = ["", " ", "(", "ip:", "a:", "=", "\n"]
+    printable = [chr(c) for c in range(32, 127)] + ["\t", "\n"]
+    for priority, pattern in enumerate(OPEN):
+        for first in printable:
+            if not START_MASK[ord(first)] >> priority & 1:
+                continue
+            for second in ["", *printable]:
+                for ctx in contexts:
+                    text = ctx + first + second
+                    if pattern.match(text, len(ctx), partial=True) is not None:
+                        assert OPENING[priority].match(text, len(ctx)) is not None, (priority, text)
+
+
+def _at(found: re.Match[str] | None) -> int:
+    return -1 if found is None else found.start()
+
+
+def test_openings_refuse_what_the_second_character_rules_out() -> None:
+    label = next(p for p, d in enumerate(DETECTORS) if d.kind is Kind.API_KEY and "api" in d.pattern.pattern)
+    iban = next(p for p, d in enumerate(DETECTORS) if d.kind is Kind.IBAN)
+    assert OPENING[label].search("the stone is heavy ") is None
+    assert _at(OPENING[label].search("my secret")) == len("my ")  # "secret_key" may follow
+    assert _at(OPENING[label].search("my s")) == len("my ")  # the last character: may be one
+    assert OPENING[iban].search("Hello World ") is None
+    assert _at(OPENING[iban].search("iban: DE89")) == len("iban: ")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from llmgateway.redaction.detectors import ALL_KINDS, DETECTORS, Detector, only_digits
+from llmgateway.redaction.firsts import VALUE_IS_MATCH
 from llmgateway.redaction.kinds import (
     HASH_HEX_CHARS,
     MODES,
@@ -128,19 +129,26 @@ class Redactor:
 
     # ---- detection ----
 
-    def _candidates(self, text: str, pos: int = 0) -> list[_Candidate]:
+    def _candidates(self, text: str, pos: int = 0, wanted: int = 0) -> list[_Candidate]:
         """Every validated detector match starting at ``pos`` or later, overlapping ones included.
 
-        Look-behinds still see the text before ``pos``.
+        Look-behinds still see the text before ``pos``. Only candidates that start at ``wanted``
+        or later are needed (the stream's text not yet emitted; its scan starts earlier so that
+        matches there are consumed as in the whole text): a detector whose value is its whole match
+        (VALUE_IS_MATCH) and whose prefilter is not in ``text[wanted:]`` has none, and is not run;
+        a match that ends by ``wanted`` is not validated (phonenumbers is not asked again about the
+        numbers the stream has emitted).
         """
         out: list[_Candidate] = []
         for priority, det in self._detectors:
-            if det.prefilter is not None and det.prefilter.search(text, pos) is None:
-                continue
+            if det.prefilter is not None:
+                at = wanted if VALUE_IS_MATCH >> priority & 1 and wanted > pos else pos
+                if det.prefilter.search(text, at) is None:
+                    continue
             has_group = "v" in det.pattern.groupindex
             for m in det.pattern.finditer(text, pos):
                 start, end = m.span("v") if has_group else m.span()
-                if start == end:
+                if start == end or end <= wanted:
                     continue
                 if det.spans is not None:
                     out.extend(

@@ -8,33 +8,22 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final
 
-import regex
-
-from llmgateway.redaction.detectors import DETECTORS, Detector
-from llmgateway.redaction.firsts import END_MASK, chunk_bounds
+from llmgateway.redaction.detectors import DETECTORS
+from llmgateway.redaction.firsts import END_CLASS, OPEN, OPENING, chunk_bounds
 from llmgateway.redaction.kinds import Finding, Kind
 from llmgateway.redaction.redactor import CONTEXT, MAX_MATCH, RESCAN, Redactor
 
 # The hold-back is derived from the detectors themselves, not from a character class of its own (a
 # class that forgot "/" once let "030/1234 5678" out unredacted, issue 24). For every detector, the
-# same pattern followed by "(?!)" can never match, so the `regex` package's partial search returns
-# the leftmost attempt whose pattern (look-aheads included) ran into the end of the text: exactly
-# the attempts that more text could still change. An attempt that fails or completes without
-# reading the end is final whatever follows (look-behinds read only the text before), so the text
-# before the earliest such attempt is final, apart from complete matches that cross it, which
-# StreamRedactor._emit backs off from. Every quantifier of a detector is bounded (MAX_MATCH), so
-# an attempt that starts more than MAX_MATCH characters before the end cannot reach it: the hold is
-# bounded (MAX_HOLD).
+# same pattern followed by "(?!)" can never match (redaction/firsts.py OPEN), so the `regex`
+# package's partial search returns the leftmost attempt whose pattern (look-aheads included) ran
+# into the end of the text: exactly the attempts that more text could still change. An attempt
+# that fails or completes without reading the end is final whatever follows (look-behinds read
+# only the text before), so the text before the earliest such attempt is final, apart from
+# complete matches that cross it, which StreamRedactor._emit backs off from. Every quantifier of a
+# detector is bounded (MAX_MATCH), so an attempt that starts more than MAX_MATCH characters before
+# the end cannot reach it: the hold is bounded (MAX_HOLD).
 
-
-def _open_pattern(detector: Detector) -> regex.Pattern[str]:
-    # A label ("Bearer ", "api_key = ") is held with its value: the whole pattern is used, since
-    # turning the label into a look-behind makes `regex` report partial attempts unreliably.
-    return regex.compile(f"(?:{detector.pattern.pattern})(?!)")
-
-
-# Indexed like DETECTORS (the redactor's priorities).
-_OPEN: Final[tuple[regex.Pattern[str], ...]] = tuple(_open_pattern(d) for d in DETECTORS)
 # The longest look-behind of any detector (a test checks it). A partial search is given only the
 # text from this many characters before where it starts: `regex`'s partial search costs time in
 # proportion to the whole string it is given, not only to what it reads.
@@ -58,11 +47,6 @@ _EMAIL_LOCAL_MAX: Final = 60  # shorter than an e-mail's local part (64)
 _NOT_BEFORE_EMAIL: Final = frozenset("_.%+/-")  # the e-mail pattern's look-behind, with \\w
 
 
-def _ends(chunk: str, priority: int) -> bool:
-    """Whether ``chunk`` has a character that ends every attempt of the detector (END_MASK)."""
-    return any(o < 128 and END_MASK[o] >> priority & 1 for o in map(ord, chunk))
-
-
 def _open_start(
     redactor: Redactor, text: str, open_at: dict[int, int], shift: int, seen: int
 ) -> tuple[int, int, dict[int, int]]:
@@ -80,35 +64,48 @@ def _open_start(
     character ended all its attempts, or the first new character that can start one (after the
     last such ending character; redaction/firsts.py). Only detectors whose bound lies before the
     earliest open attempt found so far are searched, lowest bound first: the others cannot change
-    the result, and their bound stays valid. So a token usually costs no partial search or one,
-    not one per detector. One search per detector: an alternation of them all is far slower
-    (`regex` then tries every alternative at every position of a partial search).
+    the result, and their bound stays valid. A search first looks for the next place where two
+    characters can begin an open attempt (firsts.OPENING, a plain `re` search), and only from
+    there runs the partial search. So a token usually costs no partial search or one, not one per
+    detector. One search per detector: an alternation of them all is far slower (`regex` then
+    tries every alternative at every position of a partial search).
     """
     n = len(text)
     floor = max(0, n - MAX_MATCH)
     fresh = seen - shift
-    open_before = 0
-    for p in open_at:
-        open_before |= 1 << p
-    first, closed = chunk_bounds(text[fresh:], fresh, open_before)
-    bounds = [(at - shift, p) for p, at in open_at.items() if not closed >> p & 1]
-    bounds += [
-        (at, p)
-        for p, at in first.items()
-        if redactor._mask >> p & 1 and (p not in open_at or closed >> p & 1)
-    ]
+    starts, ended = chunk_bounds(text[fresh:], fresh)
+    bounds: list[tuple[int, int]] = []
+    kept = 0  # the detectors whose bound in open_at holds: no new character ended their attempts
+    for p, at in open_at.items():
+        if not ended >> p & 1:
+            bounds.append((at - shift, p))
+            kept |= 1 << p
+    wanted = redactor._mask & ~kept
+    for at, started in starts:
+        bits = started & wanted
+        while bits:
+            low = bits & -bits
+            bounds.append((at, low.bit_length() - 1))
+            bits ^= low
     bounds.sort()
     start, opener = n, -1
     now: dict[int, int] = {}
     for bound, priority in bounds:
         lo = max(bound, floor)
+        if lo < start:
+            opening = OPENING[priority].search(text, lo)
+            if opening is None:
+                continue  # no attempt of it can be open: no bound (nor a search) until one can
+            lo = opening.start()
         if lo >= start:
             now[priority] = lo + shift  # not searched: still a bound
             continue
         cut = max(0, lo - LOOKBEHIND)
-        m = _OPEN[priority].search(text[cut:], lo - cut, partial=True)
-        if m is not None:
-            found = m.start() + cut
+        m = OPEN[priority].search(text[cut:], lo - cut, partial=True)
+        # An attempt that starts at the very end reads the end at once: `regex` reports it when no
+        # earlier attempt is open. It means none is, and the detector needs no bound (nor a search
+        # on every later token) until a character that can start it arrives.
+        if m is not None and (found := m.start() + cut) < n:
             now[priority] = found + shift
             if found < start:
                 start, opener = found, priority
@@ -177,13 +174,13 @@ class StreamRedactor:
         if (
             self._opener >= 0
             and (at := self._opener_at - shift) >= len(window) - MAX_MATCH
-            and not _ends(chunk, self._opener)
+            and ((ends := END_CLASS[self._opener]) is None or ends.search(chunk) is None)
         ):
             # Fast path: the earliest open attempt, if it still reads the end, still is the
             # earliest (every attempt before it is final) and nothing more is final: one partial
             # match at its start instead of the search. Most tokens inside a value take it.
             cut = max(0, at - LOOKBEHIND)
-            if _OPEN[self._opener].match(window[cut:], at - cut, partial=True) is not None:
+            if OPEN[self._opener].match(window[cut:], at - cut, partial=True) is not None:
                 return ""
         start, self._opener, self._open_at = _open_start(
             self.redactor, window, self._open_at, shift, self._seen
@@ -225,7 +222,7 @@ class StreamRedactor:
             # it (a value's match starts after the text emitted so far: it was held from its start
             # while it could grow, and none crossed an earlier cut) and none crosses the cut.
             return self._advance(self._buffer[:cut], cut, [])
-        candidates = self.redactor._candidates(window, max(0, base - RESCAN))
+        candidates = self.redactor._candidates(window, max(0, base - RESCAN), base)
         if not final:
             # Never cut through a candidate: move the cut back to its start until none crosses.
             moved = True
