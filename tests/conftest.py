@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# Before grpc is imported: tests fork helpers (PostgreSQL, redis-server, gateways) while gRPC's
+# threads run, and gRPC's fork handlers, which it skips or runs half-way when other threads are in
+# it, crashed a restarted PostgreSQL's child before exec (exit -11, nothing logged). Nothing here
+# uses gRPC across a fork.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
