@@ -23,6 +23,11 @@ def certificate_identities(auth_context: Mapping[str, Iterable[bytes]]) -> list[
     return [value.decode() for name in _CERT_NAMES for value in auth_context.get(name, ())]
 
 
+def admin_key_id(settings: AdminSettings, presented: str) -> str | None:
+    """The id of the admin key `presented` is, or None (the AdminService and the status page)."""
+    return matching_id(presented, {key.id: key.hash for key in settings.keys})
+
+
 def admin_actor(
     settings: AdminSettings,
     metadata: Iterable[tuple[str, str | bytes]],
@@ -32,7 +37,7 @@ def admin_actor(
     """The admin making the call, or UNAUTHENTICATED / PERMISSION_DENIED."""
     presented = presented_key(metadata)
     if presented is not None:
-        key_id = matching_id(presented, {key.id: key.hash for key in settings.keys})
+        key_id = admin_key_id(settings, presented)
         if key_id is not None:
             return Actor(f"admin-key:{key_id}")
     trusted = next((name for name in identities if name in settings.client_identities), None)

@@ -22,7 +22,7 @@ from llmgateway.config import BudgetSettings, GatewayConfig, RateLimits
 from llmgateway.errors import GatewayError
 from llmgateway.limits.backend import Bucket, Denial, LimitBackend
 from llmgateway.limits.budget_book import BudgetBook, BudgetCounter, HolderKind, SpendUnavailableError
-from llmgateway.limits.budget_periods import period_containing
+from llmgateway.limits.budget_periods import budget_zone, period_containing
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.reasons import Reason
 from llmgateway.v1 import chat_pb2
@@ -126,7 +126,7 @@ class Admission:
         self._metrics = metrics
         self._budgets = budgets or BudgetBook(backend)
         self._wall = self._budgets.wall
-        self._default_zone = ZoneInfo(config.budgets.time_zone)
+        self._default_zone = config.budgets.time_zone
         # Per key id: a key's policy and tenant are fixed for the life of this object (a reload
         # makes a new one) or of the directory's revision, so this holds at most one plan per key.
         self._plans: dict[str, _Plan] = {}
@@ -159,7 +159,7 @@ class Admission:
                 if scope.limits.tpm:
                     buckets.append((tpm_bucket(scope.key, scope.limits.tpm), True))
             budgets = [
-                _Budget(scope, budget, ZoneInfo(budget.time_zone) if budget.time_zone else self._default_zone)
+                _Budget(scope, budget, budget_zone(budget, self._default_zone))
                 for scope in scopes
                 if (budget := scope.limits.budget) is not None
             ]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from llmgateway.config import BudgetSettings
+
 PeriodKind = Literal["day", "week", "month"]
 
 
@@ -56,3 +58,8 @@ def _first_instant(day: datetime.date, zone: ZoneInfo) -> float:
     first occurrence. A day a zone skipped altogether (Pacific/Apia, 2011-12-30) starts where the
     next one does, so the previous day ends there too."""
     return datetime.datetime.combine(day, datetime.time(), tzinfo=zone).timestamp()
+
+
+def budget_zone(budget: BudgetSettings | None, default: str) -> ZoneInfo:
+    """The time zone a budget's periods are counted in: its own, else the config's default."""
+    return ZoneInfo((budget.time_zone if budget else None) or default)

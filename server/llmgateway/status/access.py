@@ -9,8 +9,8 @@ import binascii
 import logging
 from collections.abc import Callable
 
-from llmgateway.auth.keys import matching_id
 from llmgateway.config import GatewayConfig
+from llmgateway.governance.credentials import admin_key_id
 
 _log = logging.getLogger(__name__)
 
@@ -45,6 +45,4 @@ def admin_check(config: Callable[[], GatewayConfig]) -> Authorize:
     Without admin keys the page refuses everyone (401), whatever is presented."""
     if config().server.status_page.enabled and not config().admin.keys:
         _log.warning("status page: no admin.keys configured, so it refuses every request")
-    return lambda presented: (
-        matching_id(presented, {key.id: key.hash for key in config().admin.keys}) is not None
-    )
+    return lambda presented: admin_key_id(config().admin, presented) is not None
