@@ -11,7 +11,9 @@ steps up until the added inter-token gap p99 passes 5 ms or a stream fails. Targ
   over gRPC;
 - gateway-http: the same gateway's OpenAI HTTP door, the client speaking SSE;
 - forwarder: bench/minimal_forwarder.py (grpc.aio in, aiohttp out, nothing else), over gRPC;
-- litellm: LiteLLM's proxy (bench/.venv-litellm, `make bench-compare`), the client speaking SSE.
+- litellm: LiteLLM's proxy (bench/.venv-litellm, `make bench-compare`), the client speaking SSE;
+- floor-grpc-aio and floor-grpclib: bench/paced_floor.py, a ChatStream server with no upstream
+  pacing its own tokens on grpc.aio and on grpclib: the ceiling of any relay on that stack.
 
 The per-core figures are what the issue asks: the largest K held, tokens/s relayed, CPU µs per
 relayed token, added gap p50/p99, TTFT p99 and RSS at that K. Results go to bench/out/ and, with
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -48,6 +51,7 @@ CLIENT = GOBIN / "stream-capacity"
 FULL_STEPS = [1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 100, 120, 150, 200, 250, 300, 400, 600, 800]
 FULL_STEPS += [1200, 1600, 2400, 3200]
 QUICK_STEPS = [20, 50, 100]
+FLOORS = ("floor-grpc-aio", "floor-grpclib")
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,38 @@ def forwarder_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
         run.stop(target.process)
 
 
+def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Until the port accepts a connection (the floor servers answer ChatStream only)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"nothing listens on {port}: see bench/out/") from None
+            time.sleep(0.1)
+
+
+def floor_target(stack: str, plan: Plan) -> dict[str, Any]:
+    """The gRPC stack alone (bench/paced_floor.py): what no relay on it can beat."""
+    port = run.free_port()
+    argv = [*run.pinned(1), run.PY, "-m", "bench.paced_floor", "--listen", f"127.0.0.1:{port}"]
+    argv += ["--stack", stack, "--tokens", str(TOKENS), "--inter-token", str(INTER_TOKEN_S)]
+    target = run.Target(f"floor-{stack}", argv, port, "paced", "paced")
+    target.process = run.start(argv, run.OUT / f"streams-floor-{stack}.log")
+    try:
+        wait_listening(port, target.process)
+        pids = run.process_tree(target.process.pid)
+        idle = sum(run.rss_mb(pid) for pid in pids)
+        return {
+            "rss_idle_mb": idle,
+            **summary(load("grpc", target.address, "paced", None, pids=pids, plan=plan)),
+        }
+    finally:
+        run.stop(target.process)
+
+
 def litellm_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
     if not (LITELLM_VENV / "bin/litellm").exists():
         return {"error": "no LiteLLM venv: run `make bench-compare` once (it installs bench/.venv-litellm)"}
@@ -199,7 +235,7 @@ def table(results: dict[str, Any]) -> str:
         "| target | streams held (K) | tokens/s | CPU µs per token | added gap p50 / p99 ms | TTFT p99 ms | RSS MiB | next step |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in ("gateway-grpc", "gateway-http", "forwarder", "litellm"):
+    for name in ("gateway-grpc", "gateway-http", "forwarder", "litellm", *FLOORS):
         if name in results["targets"]:
             lines.append(_row(name, results["targets"][name]))
     return "\n".join(lines)
@@ -208,7 +244,7 @@ def table(results: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stream_capacity")
     parser.add_argument("--quick", action="store_true", help="three short steps, to try the harness")
-    parser.add_argument("--only", nargs="*", default=["gateway", "forwarder", "litellm"])
+    parser.add_argument("--only", nargs="*", default=["gateway", "forwarder", "litellm", "floor"])
     parser.add_argument("--write", action="store_true", help="put the table into bench/STREAMS.md")
     args = parser.parse_args()
     if not CLIENT.exists():
@@ -230,6 +266,9 @@ def main() -> int:
             results["targets"]["forwarder"] = forwarder_target(url, plan)
         if "litellm" in args.only:
             results["targets"]["litellm"] = litellm_target(url, plan)
+        if "floor" in args.only:
+            for stack in ("grpc-aio", "grpclib"):
+                results["targets"][f"floor-{stack}"] = floor_target(stack, plan)
     finally:
         run.stop(upstream)
     results["commands"] = run.COMMANDS

@@ -46,11 +46,13 @@ bench-instructions: bench-tools  ## instructions per call under valgrind (~8 min
 .PHONY: bench-profile bench-step
 PROFILE_ARGS ?= --target gateway-on
 
-# py-spy (uv.lock's `bench` group) beside the venv's python, where bench/profile.py looks for it.
-$(VENV)/bin/py-spy: $(VENV)/.installed
+# uv.lock's `bench` group beside the venv's python: py-spy (where bench/profile.py looks for it) and
+# grpclib (bench/paced_floor.py). py-spy's file stands for the group; `make install` removes both.
+BENCH_GROUP := $(VENV)/bin/py-spy
+$(BENCH_GROUP): $(VENV)/.installed
 	$(call uv_sync,$(VENV)) --group bench --inexact
 
-bench-profile: bench-tools $(VENV)/bin/py-spy  ## py-spy flame graph under load into bench/profiles/ (PROFILE_ARGS="--method ChatStream --label x")
+bench-profile: bench-tools $(BENCH_GROUP)  ## py-spy flame graph under load into bench/profiles/ (PROFILE_ARGS="--method ChatStream --label x")
 	GOBIN=$(GOBIN) $(PY) -m bench.profile $(PROFILE_ARGS)
 
 bench-step: bench-tools  ## measure this tree for the optimisation table: make bench-step LABEL="what changed"
@@ -62,7 +64,7 @@ bench-bodies: install  ## probe latency while 20 calls at once get 60 MiB upstre
 	$(PY) -m bench.big_bodies --gzip
 
 .PHONY: bench-streams bench-streams-quick
-bench-streams: bench-tools $(LITELLM_VENV)/.installed  ## streams held per core (~15 min): gateway gRPC and HTTP door, forwarder, LiteLLM into bench/STREAMS.md
+bench-streams: bench-tools $(BENCH_GROUP) $(LITELLM_VENV)/.installed  ## streams held per core (~18 min): gateway gRPC and HTTP door, forwarder, LiteLLM, the gRPC stacks alone into bench/STREAMS.md
 	GOBIN=$(GOBIN) $(PY) -m bench.stream_capacity --write
 
 bench-streams-quick: bench-tools  ## a short stream-capacity run (~3 min, no LiteLLM) into bench/STREAMS.md
