@@ -5,6 +5,7 @@ failures reported as the gateway's reasons, alike for both transports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import socket
 import struct
@@ -197,6 +198,35 @@ async def test_closing_a_body_early_closes_its_connection(
         break
     await response.close()
     await asyncio.wait_for(upstream_saw_eof.wait(), 2)
+
+
+async def test_a_close_cancelled_half_way_still_closes_the_connection(
+    raw_server: StartServer, transport: Transport
+) -> None:
+    """The caller's task can be cancelled again while it closes a stream (a gRPC deadline lands
+    beside the gateway's own timer for it): the connection must still be closed at once, not left
+    to the garbage collector while the provider keeps generating."""
+    upstream_saw_eof = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(OK_HEAD + _chunk(b"data: one\n\n"))
+        await writer.drain()
+        if await reader.read(1) == b"":
+            upstream_saw_eof.set()
+
+    server = await raw_server(handler)
+    response = await transport.send(post(server.url + "/", streamed=True))
+    body = response.body()
+    async for _ in body:
+        break
+    closing = asyncio.create_task(response.close())
+    await asyncio.sleep(0)  # the close has started and waits for something
+    closing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await closing
+    await asyncio.wait_for(upstream_saw_eof.wait(), 2)
+    await body.aclose()
 
 
 async def test_headers_and_body_are_sent_as_given(raw_server: StartServer, transport: Transport) -> None:

@@ -159,11 +159,16 @@ class _StreamedBody(_Body):
                 await self._arrived
 
     async def close(self) -> None:
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
-            # Waited for, not awaited: a cancellation of the caller's own task must still propagate.
-            await asyncio.wait([self._pump])
+        pump = self._pump if self._pump is not None and not self._pump.done() else None
+        if pump is not None:
+            pump.cancel()
+        # Released before anything is awaited: the caller's task may be cancelled again while it
+        # closes (a gRPC deadline lands beside the gateway's own timer for it), and the connection
+        # must be closed all the same, not when the garbage collector gets to it.
         await super().close()
+        if pump is not None:
+            # Waited for, not awaited: a cancellation of the caller's own task must still propagate.
+            await asyncio.wait([pump])
 
 
 class AiohttpTransport:

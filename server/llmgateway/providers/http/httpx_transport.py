@@ -8,6 +8,7 @@ business or not wanted at all.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncGenerator, Mapping
 
@@ -51,7 +52,9 @@ class _Body:
             raise _failure(self._provider, error) from error
 
     async def close(self) -> None:
-        await self._response.aclose()
+        # Shielded: the caller's task may be cancelled again while it closes (a gRPC deadline lands
+        # beside the gateway's own timer for it); the connection must be closed all the same.
+        await asyncio.shield(self._response.aclose())
 
 
 class HttpxTransport:
