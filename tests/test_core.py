@@ -115,22 +115,34 @@ async def test_load_shedding_comes_before_authentication(make_core: MakeCore) ->
     assert await refusal(core.chat(hello(), NO_KEY)) == Reason.MISSING_API_KEY
 
 
-async def test_open_breakers_fail_fast_before_authentication(make_core: MakeCore) -> None:
+async def test_open_breakers_fail_fast_after_authentication_and_before_admission(
+    make_core: MakeCore,
+) -> None:
     providers = [{"name": "dead", "type": "openai", "base_url": "http://127.0.0.1:9/v1"}]
     models = [{"name": "echo", "deployments": [{"provider": "dead", "model": "gpt"}]}]
     breaker = {"consecutive_failures": 1, "min_calls": 1, "open_s": 60}
     routing = {"breaker": breaker, "retry": {"max_retries": 0}}
-    core = await make_core(keyed(providers=providers, models=models, routing=routing))
+    core = await make_core(keyed({"rpm": 2}, providers=providers, models=models, routing=routing))
     assert await refusal(core.chat(hello(), WITH_KEY)) == Reason.UPSTREAM_CONNECT_FAILED
-    assert await refusal(core.chat(hello(), NO_KEY)) == Reason.BREAKER_OPEN
+    # A caller without a key learns nothing of the deployments' health.
+    assert await refusal(core.chat(hello(), NO_KEY)) == Reason.MISSING_API_KEY
+    for _ in range(3):  # refused before admission: none of them spends the key's last call
+        messages, outcome = core.chat_stream(hello(), WITH_KEY)
+        with pytest.raises(GatewayError) as refused:
+            async with aclosing(messages):
+                async for _ in messages:
+                    pass
+        assert refused.value.reason == Reason.BREAKER_OPEN
+        # Recorded against the key and tenant that asked (the ledger and the status page).
+        assert (outcome.tenant, outcome.key_id) == ("acme", KEY_ID)
     # The refusal is counted under the model it asked for (per-model dashboards see the outage).
-    refused = {
+    refused_models = {
         sample.labels["model"]
         for family in text_string_to_metric_families(generate_latest(core._metrics.registry).decode())
         for sample in family.samples
         if sample.name == "llmgateway_requests_total" and sample.labels["code"] == "UNAVAILABLE"
     }
-    assert refused == {"echo"}
+    assert refused_models == {"echo"}
 
 
 async def test_admission_comes_before_the_cache(make_core: MakeCore) -> None:

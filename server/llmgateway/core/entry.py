@@ -105,11 +105,15 @@ class Entry:
         try:
             self._shedder.enter()
             self._shed = True
-            _fail_fast_if_breakers_open(runtime, request.model, self._call)
+            # Who calls first: a caller without a valid key learns nothing of the deployments'
+            # health, and a refused call is recorded against its key and tenant. The breakers
+            # before admission: a call that cannot be served takes nothing from the limits.
             self.who = who = authenticated(runtime, self._caller)
             if who is not None:
                 self._call.tenant, self._call.key_id = who.tenant, who.key_id
                 check_model(who, request)
+            _fail_fast_if_breakers_open(runtime, request.model, self._call)
+            if who is not None:
                 tokens = estimate.call_tokens(request)
                 self.ticket = await runtime.admission.admit(who, tokens, at=self._call.started_at)
         except BaseException:
