@@ -72,6 +72,7 @@ def test_missing_env_var_names_the_field(tmp_path: Path) -> None:
         ({"providers": [{"name": "x", "type": "echo"}, {"name": "x", "type": "echo"}]}, "duplicate name"),
         ({"models": [{"name": "m", "deployments": []}]}, r"models\[0\]\.deployments"),
         ({"server": {"tls": {"cert_file": "a", "key_file": "b", "require_client_cert": True}}}, "client_ca_file"),
+        ({"server": {"metrics_listen": None, "status_page": {"enabled": True}}}, r"server: status_page\.enabled needs metrics_listen"),
     ],
 )  # fmt: skip
 def test_bad_fields_are_named(data: dict[str, object], message: str) -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from llmgateway.config import GatewayConfig
+from llmgateway.config import ConfigError, GatewayConfig
 from llmgateway.process.port_claims import PortClaims, PortUnavailableError, claim_port
 from llmgateway.v1 import models_pb2, models_pb2_grpc
 from tests.test_serve_subprocess import START_TIMEOUT_S, ServerProcess
@@ -172,6 +172,13 @@ def test_an_empty_address_in_the_file_switches_a_listener_off() -> None:
     assert moved.server.metrics_listen == "127.0.0.1:9999" and moved.server.http_listen is None
     with pytest.raises(ValueError, match="listen"):
         GatewayConfig.model_validate({"server": {"listen": ""}})
+
+
+def test_a_flag_that_leaves_the_status_page_nowhere_is_a_config_error() -> None:
+    """`--metrics-listen ""` with the status page on: one line naming the field, no traceback."""
+    config = GatewayConfig.model_validate({"server": {"status_page": {"enabled": True}}})
+    with pytest.raises(ConfigError, match=r"^server: status_page\.enabled needs metrics_listen"):
+        config.with_listeners(metrics_listen="")
 
 
 def test_a_claim_holds_until_released_and_port_0_needs_none() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Seconds = Annotated[float, Field(gt=0)]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
@@ -14,6 +14,18 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 
 class ConfigError(Exception):
     """A configuration file that cannot be used; the message names the bad field."""
+
+
+def validation_message(error: ValidationError, within: str = "") -> str:
+    """pydantic's errors as one line per bad field, each named by its path (`within` first)."""
+    lines = []
+    for item in error.errors():
+        location = within
+        for part in item["loc"]:
+            location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{location or 'config'}: {message}")
+    return "\n".join(lines)
 
 
 class Strict(BaseModel):

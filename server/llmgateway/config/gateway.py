@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from llmgateway.config.access import AuthSettings, TenantSettings
 from llmgateway.config.admin import AdminSettings
 from llmgateway.config.budgets import BudgetsSettings
-from llmgateway.config.common import Seconds, Strict
+from llmgateway.config.common import ConfigError, Seconds, Strict, validation_message
 from llmgateway.config.ledger import LedgerSettings
 from llmgateway.config.models import ModelSettings
 from llmgateway.config.providers import ProviderSettings
@@ -132,7 +132,10 @@ class GatewayConfig(Strict):
     def with_listeners(self, **addresses: str | None) -> GatewayConfig:
         """This config with some of `server`'s listen addresses replaced (command-line flags, a
         supervisor's resolved ports); "" or None switches the HTTP or metrics listener off."""
-        server = ServerSettings.model_validate({**self.server.model_dump(), **addresses})
+        try:
+            server = ServerSettings.model_validate({**self.server.model_dump(), **addresses})
+        except ValidationError as error:
+            raise ConfigError(validation_message(error, "server")) from None
         return self.model_copy(update={"server": server})
 
     @model_validator(mode="after")

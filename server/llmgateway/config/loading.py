@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from llmgateway.config.common import ConfigError
+from llmgateway.config.common import ConfigError, validation_message
 from llmgateway.config.gateway import GatewayConfig
 from llmgateway.config.ledger import DEFAULT_DATABASE_FILE, DEFAULT_SPOOL_DIR, STATE_DIR_VARIABLE, sqlite_url
 
@@ -44,17 +44,6 @@ def _interpolate(value: Any, env: Mapping[str, str], path: str) -> Any:
     return _ENV_REFERENCE.sub(replace, value)
 
 
-def _format_validation_error(error: ValidationError) -> str:
-    lines = []
-    for item in error.errors():
-        location = ""
-        for part in item["loc"]:
-            location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
-        message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{location or 'config'}: {message}")
-    return "\n".join(lines)
-
-
 def parse_config(data: Any, env: Mapping[str, str] | None = None) -> GatewayConfig:
     """Validate already-parsed YAML data; raises ConfigError naming the bad field."""
     if data is None:
@@ -65,7 +54,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> GatewayConf
     try:
         return GatewayConfig.model_validate(interpolated)
     except ValidationError as error:
-        raise ConfigError(_format_validation_error(error)) from None
+        raise ConfigError(validation_message(error)) from None
 
 
 # A line of YAML with a key that names a secret (api_key, secret_access_key, pii_hash_salt,

@@ -106,3 +106,10 @@ class ServerSettings(Strict):
         if value is not None:
             split_host_port(value)
         return value
+
+    @model_validator(mode="after")
+    def _status_page_needs_metrics(self) -> ServerSettings:
+        # Refused rather than served nowhere: the page lives on the metrics listener.
+        if self.status_page.enabled and self.metrics_listen is None:
+            raise ValueError("status_page.enabled needs metrics_listen: the page is served beside /metrics")
+        return self
