@@ -80,6 +80,15 @@ def load(
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
+def measured(
+    process: subprocess.Popen[bytes], protocol: str, target: str, model: str, key: str | None, *, plan: Plan
+) -> dict[str, Any]:
+    """The steps against a started target, with its idle RSS (all its processes) before them."""
+    pids = run.process_tree(process.pid)
+    idle = sum(run.rss_mb(pid) for pid in pids)
+    return {"rss_idle_mb": idle, **summary(load(protocol, target, model, key, pids=pids, plan=plan))}
+
+
 def summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """The largest K held and its figures (the step after it shows where it broke)."""
     held = [step for step in steps if step["held"]]
@@ -106,13 +115,14 @@ def gateway_targets(upstream_url: str, plan: Plan) -> dict[str, Any]:
         try:
             run.wait_ready(target)
             run.wait_http_ready(target)
-            pids = run.process_tree(target.process.pid)
-            idle = sum(run.rss_mb(pid) for pid in pids)
             if door == "grpc":
-                steps = load("grpc", target.address, "paced", key, pids=pids, plan=plan)
+                figures["gateway-grpc"] = measured(
+                    target.process, "grpc", target.address, "paced", key, plan=plan
+                )
             else:
-                steps = load("sse", target.http_base, "paced", key, pids=pids, plan=plan)
-            figures[f"gateway-{door}"] = {"rss_idle_mb": idle, **summary(steps)}
+                figures["gateway-http"] = measured(
+                    target.process, "sse", target.http_base, "paced", key, plan=plan
+                )
         finally:
             run.stop(target.process)
     return figures
@@ -126,12 +136,7 @@ def forwarder_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
     target.process = run.start(argv, run.OUT / "streams-forwarder.log")
     try:
         run.wait_ready(target)
-        pids = run.process_tree(target.process.pid)
-        idle = sum(run.rss_mb(pid) for pid in pids)
-        return {
-            "rss_idle_mb": idle,
-            **summary(load("grpc", target.address, PACED_MODEL, None, pids=pids, plan=plan)),
-        }
+        return measured(target.process, "grpc", target.address, PACED_MODEL, None, plan=plan)
     finally:
         run.stop(target.process)
 
@@ -158,12 +163,7 @@ def floor_target(stack: str, plan: Plan) -> dict[str, Any]:
     target.process = run.start(argv, run.OUT / f"streams-floor-{stack}.log")
     try:
         wait_listening(port, target.process)
-        pids = run.process_tree(target.process.pid)
-        idle = sum(run.rss_mb(pid) for pid in pids)
-        return {
-            "rss_idle_mb": idle,
-            **summary(load("grpc", target.address, "paced", None, pids=pids, plan=plan)),
-        }
+        return measured(target.process, "grpc", target.address, "paced", None, plan=plan)
     finally:
         run.stop(target.process)
 
@@ -182,12 +182,7 @@ def litellm_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     try:
         litellm_wait_ready(base, process)
-        pids = run.process_tree(process.pid)
-        idle = sum(run.rss_mb(pid) for pid in pids)
-        return {
-            "rss_idle_mb": idle,
-            **summary(load("sse", f"{base}/v1", "paced", master_key, pids=pids, plan=plan)),
-        }
+        return measured(process, "sse", f"{base}/v1", "paced", master_key, plan=plan)
     finally:
         run.stop(process)
 
