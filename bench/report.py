@@ -213,7 +213,7 @@ def render(
     out += ["", "## Unary calls, closed loop, concurrency 1 (latency in ms)", ""]
     out += [same_run.stamp_line(results, "targets"), ""]
     out.append(
-        "gRPC columns: `ChatService/Chat` by ghz. HTTP door, upstream and LiteLLM columns: the same "
+        "gRPC columns: `ChatService/Chat` by ghz. HTTP door and upstream columns: the same "
         "request as OpenAI JSON, `POST /v1/chat/completions` by hey over HTTP/1.1 keep-alive (one "
         "connection per concurrent caller). The HTTP door is the same gateway process as the gRPC "
         "door beside it, measured right after it."
@@ -278,8 +278,8 @@ def render(
     )
     out += ["", "## Streaming (16 one-word tokens per reply)", ""]
     out.append(
-        "gRPC columns: `ChatStream` (the probe's grpc mode; saturated by ghz). HTTP door, upstream and "
-        'LiteLLM columns: `"stream": true` over SSE (the probe\'s http mode; saturated by hey, which '
+        "gRPC columns: `ChatStream` (the probe's grpc mode; saturated by ghz). HTTP door and upstream "
+        'columns: `"stream": true` over SSE (the probe\'s http mode; saturated by hey, which '
         "reads each event stream to its end)."
     )
     out.append("")
@@ -329,11 +329,14 @@ def render(
         *reference_section(results),
     ]
     out += ["", "## Issue 8 targets, as ratios from this run", ""]
+    out += [same_run.runs_line(results, "targets", "upstream", "scaling", "c1_interleaved", "litellm"), ""]
     out += targets_section(results)
     out += ["", "## Issue 20 targets: the OpenAI HTTP door, as ratios from this run", ""]
+    out += [same_run.runs_line(results, "targets", "doors_interleaved", "litellm"), ""]
     out += http_door_targets_section(results)
     out += doors_interleaved_section(results)
     out += ["", "## Issue 25 targets, as ratios from this run", ""]
+    out += [same_run.runs_line(results, "targets", "echo", "scaling"), ""]
     out += issue25_targets_section(results)
     out += litellm_section(results)
     out += [*steps_section(steps or []), *token_steps_section(token_steps or [])]

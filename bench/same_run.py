@@ -77,3 +77,23 @@ def stamp_line(results: dict[str, Any], part: str) -> str:
         f"Run `{stamp['run_id']}`: measured {stamp.get('date', '?')} at commit {stamp.get('commit', '?')} "
         f"(server changes: {stamp.get('server_changes', '?')}), load average {before} before, {after} after."
     )
+
+
+def runs_line(results: dict[str, Any], *parts: str) -> str:
+    """Which runs the figures of a section come from (the parts present in `results`)."""
+    by_run: dict[str, list[str]] = {}
+    unknown: list[str] = []
+    for part in parts:
+        if part in results:
+            run = run_of(results, part)
+            if run:
+                by_run.setdefault(run, []).append(part)
+            else:
+                unknown.append(part)
+    listed = [f"run `{run}` ({', '.join(names)})" for run, names in by_run.items()]
+    if unknown:
+        listed.append(f"no run id recorded ({', '.join(unknown)})")
+    line = f"Figures from {'; '.join(listed) or 'no run'}."
+    if len(by_run) + len(unknown) > 1:
+        line += " A row that needs figures of two different runs prints no ratio."
+    return line

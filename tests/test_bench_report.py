@@ -223,6 +223,10 @@ def test_the_ratio_gate_refuses_figures_of_different_or_unknown_runs() -> None:
     _stamped(run, "two", "echo")
     with pytest.raises(same_run.NotSameRunError, match=r"targets: one, echo: two"):
         same_run.ratio(run, ("targets", 3.0), ("echo", 1.5))
+    assert same_run.runs_line(run, "targets", "echo", "litellm", "scaling") == (
+        "Figures from run `one` (targets); run `two` (echo); no run id recorded (litellm). "
+        "A row that needs figures of two different runs prints no ratio."
+    )
     # Results written before runs had ids: the main run's parts were written together.
     assert same_run.ratio({"targets": {}, "echo": {}}, ("targets", 3.0), ("echo", 1.5)) == 2.0
 
