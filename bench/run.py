@@ -718,15 +718,22 @@ def scaling_window(target: Target, pid: int, method: str, profile: Profile) -> d
     }
 
 
-def measure_c1_interleaved(made: list[Target], profile: Profile, rounds: int) -> dict[str, Any]:
+def measure_c1_interleaved(
+    made: list[Target], upstream_url: str, profile: Profile, rounds: int
+) -> dict[str, Any]:
     """Concurrency 1 again, the gateway (features on) and the minimal forwarder alternating for
     `rounds` rounds: the target closest to this machine's noise (added p50 ≤ forwarder + 0.3 ms) read
-    from the medians of rounds taken side by side, beside the single run of the main table."""
+    from the medians of rounds taken side by side, beside the single run of the main table. Each
+    round also measures the upstream directly (hey), so the added figures need no other run's."""
     chosen = [target for target in made if target.name in ("gateway-on", "forwarder")]
     figures: dict[str, Any] = {"rounds": rounds, "seconds": profile.rate_step_s}
-    for target in chosen:
-        figures[target.name] = {"p50_ms": [], "p99_ms": []}
+    for name in ("upstream", *(target.name for target in chosen)):
+        figures[name] = {"p50_ms": [], "p99_ms": []}
+    completions, body = f"{upstream_url}/chat/completions", openai_body(FAST_MODEL)
     for _ in range(rounds):
+        run = hey(completions, body, concurrency=1, seconds=profile.rate_step_s)
+        figures["upstream"]["p50_ms"].append(run["p50_ms"])
+        figures["upstream"]["p99_ms"].append(run["p99_ms"])
         for target in chosen:
             target.process = start(target.argv, OUT / f"{target.name}-c1.log")
             try:
@@ -911,7 +918,7 @@ def merge_one_part(
     elif args.c1:
         print("measuring concurrency 1, interleaved ...", flush=True)
         with measuring(results, "c1_interleaved", run_id):
-            results["c1_interleaved"] = measure_c1_interleaved(targets(url), profile, C1_ROUNDS)
+            results["c1_interleaved"] = measure_c1_interleaved(targets(url), url, profile, C1_ROUNDS)
     elif args.doors:
         print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
         with measuring(results, "doors_interleaved", run_id):
@@ -954,7 +961,7 @@ def main_run(url: str, profile: Profile, only: str | None, run_id: str) -> dict[
     if chosen is None or "c1" in chosen:
         print("measuring concurrency 1, interleaved ...", flush=True)
         with measuring(results, "c1_interleaved", run_id):
-            results["c1_interleaved"] = measure_c1_interleaved(made, profile, C1_ROUNDS)
+            results["c1_interleaved"] = measure_c1_interleaved(made, url, profile, C1_ROUNDS)
     if chosen is None or "doors" in chosen:
         print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
         with measuring(results, "doors_interleaved", run_id):

@@ -231,6 +231,26 @@ def test_the_ratio_gate_refuses_figures_of_different_or_unknown_runs() -> None:
     assert same_run.ratio({"targets": {}, "echo": {}}, ("targets", 3.0), ("echo", 1.5)) == 2.0
 
 
+def test_interleaved_rounds_merged_from_another_run_subtract_their_own_upstream() -> None:
+    run = _stamped(_run(), "main", *MAIN_PARTS)
+    label = "(not a target) the same, medians of interleaved rounds"
+    rounds = {"gateway-on": {"p50_ms": [3.0, 3.3, 3.1]}, "forwarder": {"p50_ms": [2.8, 3.0, 2.9]}}
+    run["c1_interleaved"] = {"rounds": 3, "seconds": 5} | rounds
+    _stamped(run, "later", "c1_interleaved")
+    # Against the main run's upstream (0.2 ms): refused.
+    assert _row(report.targets_section(run), label)[1].startswith(
+        "not measured in the same run (c1_interleaved: later, upstream: main)"
+    )
+    # With the upstream measured in the same rounds (median 0.4 ms): 3.1 - 0.4 vs 2.9 - 0.4.
+    run["c1_interleaved"]["upstream"] = {"p50_ms": [0.3, 0.4, 0.5]}
+    assert (
+        _row(report.targets_section(run), "(not a target) the same, medians of 3 interleaved rounds of 5 s")[
+            1
+        ]
+        == "2.70 vs 2.50 + 0.3 ms: holds"
+    )
+
+
 def _scaling() -> dict[str, Any]:
     def workers(rps: float, cores: float, tokens: float, stream_cores: float) -> dict[str, Any]:
         stream = {"rps": tokens / 16, "tokens_per_s": tokens, "gateway_cores": stream_cores}
