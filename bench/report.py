@@ -585,7 +585,11 @@ def http_door_targets_section(results: dict[str, Any]) -> list[str]:
     doors = results.get("doors_interleaved")
     if doors and doors.get("grpc", {}).get("rps") and doors.get("http", {}).get("rps"):
         how = f"medians of {doors['rounds']} interleaved rounds of {doors['seconds']} s in one process"
-        median_share = statistics.median(doors["http"]["rps"]) / statistics.median(doors["grpc"]["rps"])
+        median_share = same_run.ratio(
+            results,
+            ("doors_interleaved", statistics.median(doors["http"]["rps"])),
+            ("doors_interleaved", statistics.median(doors["grpc"]["rps"])),
+        )
         holds = "holds" if median_share >= HTTP_SHARE_OF_GRPC else "does not hold"
         row(f"(not a target) calls/s against the gRPC door, {how}", f"{median_share:.0%}: {holds}", None)
         median_gap = statistics.median(doors["http"]["p50_ms"]) - statistics.median(doors["grpc"]["p50_ms"])
@@ -597,14 +601,19 @@ def http_door_targets_section(results: dict[str, Any]) -> list[str]:
         )
     off_grpc, off_http = targets.get("gateway-off"), targets.get("gateway-off-http")
     if off_grpc and off_http:
-        off_share = off_http["unary_saturated"]["rps"] / off_grpc["unary_saturated"]["rps"]
+        off_share = same_run.ratio(
+            results,
+            ("targets", off_http["unary_saturated"]["rps"]),
+            ("targets", off_grpc["unary_saturated"]["rps"]),
+        )
         row("(not a target) the same share with features off", f"{off_share:.0%}", None)
     cpu_http = dig(http, "unary_saturated", "cpu_ms_per_call")
     cpu_grpc = dig(grpc, "unary_saturated", "cpu_ms_per_call")
     if cpu_http and cpu_grpc:
         row(
             "(not a target) CPU ms per saturated call, HTTP door vs gRPC door",
-            f"{cpu_http:.2f} vs {cpu_grpc:.2f} ms ({cpu_http / cpu_grpc:.0%})",
+            f"{cpu_http:.2f} vs {cpu_grpc:.2f} ms "
+            f"({same_run.ratio(results, ('targets', cpu_http), ('targets', cpu_grpc)):.0%})",
             None,
         )
     ttft_http, ttft_grpc = dig(http, "stream_fast", "ttft_p50_ms"), dig(grpc, "stream_fast", "ttft_p50_ms")
@@ -699,6 +708,7 @@ def reference_section(results: dict[str, Any]) -> list[str]:
         if not isinstance(measured, int | float) or measured <= 0:
             out.append(f"| {label} | {fmt(reference)} | — | — |")
             continue
+        # Against a fixed figure from another machine, on purpose: not a ratio between runs.
         slower = reference / measured if bigger_is_better else measured / reference
         out.append(f"| {label} | {fmt(reference)} | {fmt(measured)} | {slower:.1f}x |")
     cpu = dig(results, "echo", "unary_saturated", "cpu_ms_per_call")
@@ -824,7 +834,7 @@ def scaling_section(results: dict[str, Any]) -> list[str]:
         # What a second worker could add at most here: the cores ghz and the upstream leave free,
         # against what one worker used.
         free = scaling["cores"] - two["ghz_cores"] - two["upstream_cores"]
-        ceiling = free / one["gateway_cores"]
+        ceiling = same_run.ratio(results, ("scaling", free), ("scaling", one["gateway_cores"]))
         out.append(
             f"On this machine the load generator and the upstream leave {free:.2f} cores to the gateway, "
             f"so 2 workers could reach at most {ceiling:.2f}x of one worker ({one['gateway_cores']:.2f} "
