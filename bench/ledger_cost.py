@@ -34,6 +34,7 @@ from bench.run import (
     Target,
     build_protoset,
     free_port,
+    measuring,
     pinned,
     saturated,
     start,
@@ -41,6 +42,7 @@ from bench.run import (
     wait_ready,
     write_report,
 )
+from bench.same_run import new_run_id
 
 RESULTS_JSON = ROOT / "bench" / "results.json"
 
@@ -161,7 +163,11 @@ def main() -> int:
     load = os.getloadavg()
     build_protoset()
     rounds: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="llmgw-ledger-bench-") as folder:
+    stamped: dict[str, Any] = {}  # this run's id, date, commit and load (bench/same_run.py)
+    with (
+        measuring(stamped, "ledger_cost", new_run_id()),
+        tempfile.TemporaryDirectory(prefix="llmgw-ledger-bench-") as folder,
+    ):
         for _ in range(args.rounds):
             for ledger in (False, True):
                 run = _round(Path(folder), ledger, args.seconds)
@@ -180,6 +186,7 @@ def main() -> int:
             "record_us": record_us,
             "rounds": rounds,
         }
+        results.setdefault("runs", {})["ledger_cost"] = stamped["runs"]["ledger_cost"]
         RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
         write_report(ROOT / "bench", results)
     return 0

@@ -6,6 +6,9 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+from bench import same_run
+from bench.same_run import NotSameRunError
+
 COLUMNS = (
     "gateway-on",
     "gateway-on-http",
@@ -16,6 +19,9 @@ COLUMNS = (
     "upstream",
     "litellm",
 )
+# The main run's tables: LiteLLM is measured by `make bench-compare`, another invocation, so its
+# figures have their own table beside the gateway and the forwarder measured with it.
+MAIN_COLUMNS = COLUMNS[:-1]
 # The gateway's columns name their door: gRPC (ghz, the stream probe's grpc mode) or the OpenAI HTTP
 # door (hey and the probe's http mode, as LiteLLM and the upstream are driven), one process for both.
 HEADINGS = {
@@ -55,9 +61,7 @@ def columns(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = dict(results.get("targets", {}))
     if "upstream" in results:
         found["upstream"] = results["upstream"]
-    if "litellm" in results and "error" not in results["litellm"]:
-        found["litellm"] = results["litellm"]
-    return {name: found[name] for name in COLUMNS if name in found}
+    return {name: found[name] for name in MAIN_COLUMNS if name in found}
 
 
 def table(cols: dict[str, dict[str, Any]], rows: list[tuple[str, Getter]]) -> str:
@@ -130,6 +134,41 @@ def machine_section(results: dict[str, Any]) -> list[str]:
         "- placement: each server under test alone on core 1 (`taskset -c 1`, `--workers 1`); "
         "ghz / hey / the stream probe and the upstream (bench/static_upstream, Go) on core 0"
     )
+    return [*out, *runs_section(results)]
+
+
+# Each part of results.json, the section of this report it feeds and the command that measures it.
+PARTS = (
+    ("upstream", "the upstream-direct column", "`make bench`"),
+    ("echo", "the bare echo server", "`make bench`"),
+    ("targets", "the main tables (gateway, forwarder)", "`make bench`"),
+    ("scaling", "Scaling", "`make bench`"),
+    ("c1_interleaved", "concurrency 1, interleaved", "`make bench`, `python -m bench.run --c1`"),
+    ("doors_interleaved", "the two doors, interleaved", "`make bench`, `python -m bench.run --doors`"),
+    ("litellm", "LiteLLM beside the gateway and the forwarder", "`make bench-compare`"),
+    ("instructions", "instructions per call", "`make bench-instructions`"),
+    ("ledger_cost", "the spend ledger's cost", "`make bench-ledger`"),
+)
+
+
+def runs_section(results: dict[str, Any]) -> list[str]:
+    """Which run measured each part (bench/same_run.py): a ratio is printed only between figures of
+    one run; figures of two runs are two machines' as far as this report can tell."""
+    present = [(part, what, how) for part, what, how in PARTS if part in results]
+    if not present:
+        return []
+    out = [
+        "",
+        "### Which run measured each part",
+        "",
+        "Every ratio in this report is between figures of one run (one invocation, minutes apart); "
+        'between parts of different runs the report prints "not measured in the same run" instead.',
+        "",
+        "| part | measured by | run |",
+        "| --- | --- | --- |",
+    ]
+    for part, what, how in present:
+        out.append(f"| {what} | {how} | {same_run.stamp_line(results, part)} |")
     return out
 
 
@@ -141,7 +180,8 @@ def ledger_section(ledger: dict[str, Any] | None) -> list[str]:
         "",
         "## The spend ledger's cost (`make bench-ledger`, bench/ledger_cost.py)",
         "",
-        f"Measured {ledger.get('date', '?')}, load average before: {ledger.get('load', '?')}.",
+        f"Measured {ledger.get('date', '?')}, load average before: {ledger.get('load', '?')} "
+        "(a run of its own: bench/ledger_cost.py compares ledger on and off within it).",
         "",
         ledger["table"],
     ]
@@ -171,8 +211,9 @@ def render(
         out += [f"# {label}\n{command}" for label, command in commands.items()]
         out.append("```")
     out += ["", "## Unary calls, closed loop, concurrency 1 (latency in ms)", ""]
+    out += [same_run.stamp_line(results, "targets"), ""]
     out.append(
-        "gRPC columns: `ChatService/Chat` by ghz. HTTP door, upstream and LiteLLM columns: the same "
+        "gRPC columns: `ChatService/Chat` by ghz. HTTP door and upstream columns: the same "
         "request as OpenAI JSON, `POST /v1/chat/completions` by hey over HTTP/1.1 keep-alive (one "
         "connection per concurrent caller). The HTTP door is the same gateway process as the gRPC "
         "door beside it, measured right after it."
@@ -237,8 +278,8 @@ def render(
     )
     out += ["", "## Streaming (16 one-word tokens per reply)", ""]
     out.append(
-        "gRPC columns: `ChatStream` (the probe's grpc mode; saturated by ghz). HTTP door, upstream and "
-        'LiteLLM columns: `"stream": true` over SSE (the probe\'s http mode; saturated by hey, which '
+        "gRPC columns: `ChatStream` (the probe's grpc mode; saturated by ghz). HTTP door and upstream "
+        'columns: `"stream": true` over SSE (the probe\'s http mode; saturated by hey, which '
         "reads each event stream to its end)."
     )
     out.append("")
@@ -283,31 +324,116 @@ def render(
         )
     )
     out += [
-        *instructions_section(results.get("instructions")),
-        *scaling_section(results.get("scaling")),
+        *instructions_section(results),
+        *scaling_section(results),
         *reference_section(results),
     ]
     out += ["", "## Issue 8 targets, as ratios from this run", ""]
+    out += [same_run.runs_line(results, "targets", "upstream", "scaling", "c1_interleaved", "litellm"), ""]
     out += targets_section(results)
     out += ["", "## Issue 20 targets: the OpenAI HTTP door, as ratios from this run", ""]
+    out += [same_run.runs_line(results, "targets", "doors_interleaved", "litellm"), ""]
     out += http_door_targets_section(results)
-    out += doors_interleaved_section(results.get("doors_interleaved"))
+    out += doors_interleaved_section(results)
+    out += ["", "## Issue 25 targets, as ratios from this run", ""]
+    out += [same_run.runs_line(results, "targets", "echo", "scaling"), ""]
+    out += issue25_targets_section(results)
+    out += litellm_section(results)
     out += [*steps_section(steps or []), *token_steps_section(token_steps or [])]
     out += [*ledger_section(results.get("ledger_cost")), *transports_section(results.get("transports"))]
-    litellm = results.get("litellm")
-    if litellm is not None:
-        out += ["", "## LiteLLM proxy (`make bench-compare`)", ""]
-        if "error" in litellm:
-            out.append(f"LiteLLM was not measured: {litellm['error']}")
-        else:
-            out.append(
-                f"LiteLLM {litellm.get('version', '?')} on the same upstream, one worker pinned to core 1, "
-                f"with a master key, driven over HTTP/1.1 by hey on core 0 (`{litellm.get('command', '')}`); "
-                "its column is in the tables above. Its latency is measured by hey over HTTP, as the "
-                "gateway's HTTP door columns are (the gRPC columns by ghz). Its idle RSS is after startup; "
-                "its memory was not soaked."
-            )
     return "\n".join(out) + "\n"
+
+
+def litellm_sides(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The figures of the `litellm` part by side (gateway-on, gateway-on-http, forwarder, upstream,
+    litellm); a part merged before `make bench-compare` measured the other sides holds LiteLLM's
+    figures alone."""
+    part = results.get("litellm")
+    if not isinstance(part, dict):
+        return {}
+    if "sides" in part:
+        return dict(part["sides"])
+    return {} if "error" in part else {"litellm": part}
+
+
+def against_litellm(results: dict[str, Any], side: str, *path: str) -> float:
+    """`side`'s figure at `path` over LiteLLM's, both from the `litellm` part when `make
+    bench-compare` measured `side` beside LiteLLM, else `side` from the main run: then the gate
+    refuses the ratio unless LiteLLM was measured in that same run. KeyError when a figure is absent."""
+    sides = litellm_sides(results)
+    theirs = dig(sides.get("litellm", {}), *path)
+    ours: same_run.Figure = (
+        ("litellm", dig(sides[side], *path))
+        if side in sides
+        else ("targets", dig(results.get("targets", {}), side, *path))
+    )
+    if ours[1] is None or theirs is None:
+        raise KeyError(side if ours[1] is None else "litellm")
+    return same_run.ratio(results, ours, ("litellm", theirs))
+
+
+def litellm_section(results: dict[str, Any]) -> list[str]:
+    """`make bench-compare`: LiteLLM's proxy beside the gateway and the minimal forwarder measured in
+    the same invocation, and the ratios between them."""
+    part = results.get("litellm")
+    if part is None:
+        return []
+    out = ["", "## LiteLLM proxy beside the gateway and the forwarder (`make bench-compare`)", ""]
+    out += [same_run.stamp_line(results, "litellm"), ""]
+    if "error" in part:
+        return [*out, f"LiteLLM was not measured: {part['error']}"]
+    sides = litellm_sides(results)
+    out.append(
+        f"LiteLLM {part.get('version', '?')} on the same upstream, one worker pinned to core 1, with a "
+        f"master key, driven over HTTP/1.1 by hey on core 0 (`{part.get('command', '')}`). The gateway "
+        "(features on) and the minimal forwarder beside it were measured by the same invocation, "
+        "one after the other on the same upstream, with the same placement: the ratios against "
+        "LiteLLM are taken from this table only. LiteLLM's idle RSS is after startup; no server here "
+        "was soaked."
+    )
+    if set(sides) == {"litellm"}:
+        out += [
+            "",
+            "This part holds LiteLLM's figures alone (merged before `make bench-compare` measured "
+            "the gateway beside it): the ratios against the main run's figures are refused.",
+        ]
+    up = sides.get("upstream", {})
+    cols = {name: sides[name] for name in COLUMNS if name in sides}
+
+    def added(*path: str) -> Getter:
+        return lambda f: None if f is up else minus(dig(f, *path), dig(up, *path))
+
+    out += [
+        "",
+        table(
+            cols,
+            [
+                ("p50 ms at concurrency 1", lambda f: dig(f, "unary_c1", "p50_ms")),
+                ("p99 ms at concurrency 1", lambda f: dig(f, "unary_c1", "p99_ms")),
+                ("added p50 ms (vs upstream direct)", added("unary_c1", "p50_ms")),
+                ("saturated calls/s", lambda f: dig(f, "unary_saturated", "rps")),
+                ("CPU ms per call (server)", lambda f: dig(f, "unary_saturated", "cpu_ms_per_call")),
+                ("saturated streams/s", lambda f: dig(f, "stream_saturated", "rps")),
+                ("CPU ms per stream (server)", lambda f: dig(f, "stream_saturated", "cpu_ms_per_call")),
+                ("time to first token p50 ms", lambda f: dig(f, "stream_fast", "ttft_p50_ms")),
+                ("time to first token p99 ms", lambda f: dig(f, "stream_fast", "ttft_p99_ms")),
+                ("idle RSS MiB", lambda f: dig(f, "rss_idle_mb")),
+                ("errors (saturated calls)", lambda f: dig(f, "unary_saturated", "errors")),
+            ],
+        ),
+    ]
+    out += ["", "| against LiteLLM's | saturated calls/s | saturated streams/s |", "| --- | ---: | ---: |"]
+    for side in ("gateway-on", "gateway-on-http", "forwarder"):
+        if side not in sides:
+            continue
+        cells = []
+        for path in (("unary_saturated", "rps"), ("stream_saturated", "rps")):
+            try:
+                cells.append(f"{against_litellm(results, side, *path):.1f}x")
+            except KeyError:
+                cells.append("—")
+        out.append(f"| {HEADINGS[side]} | {cells[0]} | {cells[1]} |")
+    return out
 
 
 def targets_section(results: dict[str, Any]) -> list[str]:
@@ -320,30 +446,20 @@ def targets_section(results: dict[str, Any]) -> list[str]:
     def row(name: str, measured: str, met: bool) -> None:
         rows.append(f"| {name} | {measured} | {'yes' if met else 'NO'} |")
 
-    share = on["unary_saturated"]["rps"] / fwd["unary_saturated"]["rps"]
+    on_rps = ("targets", on["unary_saturated"]["rps"])
+    share = same_run.ratio(results, on_rps, ("targets", fwd["unary_saturated"]["rps"]))
     row("saturated calls/s ≥ 70% of the forwarder's", f"{share:.0%}", share >= 0.7)
     same_pool = targets.get("forwarder-aiohttp")
     if same_pool:
-        strict = on["unary_saturated"]["rps"] / same_pool["unary_saturated"]["rps"]
+        strict = same_run.ratio(results, on_rps, ("targets", same_pool["unary_saturated"]["rps"]))
         rows.append(
             f"| (not a target) saturated calls/s against the forwarder on the gateway's own pool | {strict:.0%} | — |"
         )
-    litellm = results.get("litellm")
-    if litellm and "error" not in litellm:
-        times = on["unary_saturated"]["rps"] / litellm["unary_saturated"]["rps"]
-        row("saturated calls/s ≥ 8x LiteLLM's (per worker)", f"{times:.1f}x", times >= 8)
+    rows += litellm_row(results)
     base50 = up["unary_c1"]["p50_ms"]
     on50, fwd50 = on["unary_c1"]["p50_ms"] - base50, fwd["unary_c1"]["p50_ms"] - base50
     row("added p50 ≤ forwarder's + 0.3 ms", f"{on50:.2f} vs {fwd50:.2f} + 0.3 ms", on50 <= fwd50 + 0.3)
-    c1 = results.get("c1_interleaved")
-    if c1 and "gateway-on" in c1 and "forwarder" in c1:
-        on_median = statistics.median(c1["gateway-on"]["p50_ms"]) - base50
-        fwd_median = statistics.median(c1["forwarder"]["p50_ms"]) - base50
-        holds = "holds" if on_median <= fwd_median + 0.3 else "does not hold"
-        rows.append(
-            f"| (not a target) the same, medians of {c1['rounds']} interleaved rounds of "
-            f"{c1['seconds']} s | {on_median:.2f} vs {fwd_median:.2f} + 0.3 ms: {holds} | — |"
-        )
+    rows += c1_interleaved_rows(results, base50)
     on99 = on["unary_c1"]["p99_ms"] - up["unary_c1"]["p99_ms"]
     row("added p99 ≤ 2.5 ms", f"{on99:.2f} ms", on99 <= 2.5)
     # An absolute bound: beside it, what the floor itself adds on this machine (see the section on
@@ -380,6 +496,42 @@ def targets_section(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def c1_interleaved_rows(results: dict[str, Any], base50: float) -> list[str]:
+    """Issue 8's added-p50 target read from the medians of the interleaved concurrency-1 rounds.
+    Their added p50 subtracts the median of the upstream-direct p50 of the same rounds; rounds
+    measured before they took the upstream's subtract the main run's (`base50`), only when both
+    parts are of one run."""
+    c1 = results.get("c1_interleaved")
+    if not (c1 and "gateway-on" in c1 and "forwarder" in c1):
+        return []
+    if c1.get("upstream", {}).get("p50_ms"):
+        base50 = statistics.median(c1["upstream"]["p50_ms"])
+    else:
+        try:
+            same_run.check(results, "c1_interleaved", "upstream")
+        except NotSameRunError as refused:
+            return [f"| (not a target) the same, medians of interleaved rounds | {refused} | — |"]
+    on_median = statistics.median(c1["gateway-on"]["p50_ms"]) - base50
+    fwd_median = statistics.median(c1["forwarder"]["p50_ms"]) - base50
+    holds = "holds" if on_median <= fwd_median + 0.3 else "does not hold"
+    return [
+        f"| (not a target) the same, medians of {c1['rounds']} interleaved rounds of "
+        f"{c1['seconds']} s | {on_median:.2f} vs {fwd_median:.2f} + 0.3 ms: {holds} | — |"
+    ]
+
+
+def litellm_row(results: dict[str, Any]) -> list[str]:
+    """Issue 8's "≥ 8x LiteLLM's" from `make bench-compare`'s own figures (see against_litellm)."""
+    if not litellm_sides(results).get("litellm"):
+        return []
+    name = "saturated calls/s ≥ 8x LiteLLM's (per worker)"
+    try:
+        times = against_litellm(results, "gateway-on", "unary_saturated", "rps")
+    except NotSameRunError as refused:
+        return [f"| {name} | {refused} | — |"]
+    return [f"| {name} | {times:.1f}x (see LiteLLM below) | {met_cell(times >= 8)} |"]
+
+
 # Issue 20's targets for the HTTP door, each against a baseline of the same run.
 HTTP_TIMES_LITELLM = 8.0  # saturated calls/s per core, features on, ≥ 8x LiteLLM's
 HTTP_SHARE_OF_GRPC = 0.90  # saturated calls/s, ≥ 90% of the gateway's own gRPC door
@@ -400,18 +552,24 @@ def http_door_targets_section(results: dict[str, Any]) -> list[str]:
         rows.append(f"| {name} | {measured} | {'—' if met is None else 'yes' if met else 'NO'} |")
 
     http_rps = http["unary_saturated"]["rps"]
-    litellm = results.get("litellm")
+    sides = litellm_sides(results)
     name = f"HTTP door saturated calls/s per core ≥ {HTTP_TIMES_LITELLM:g}x LiteLLM's"
-    if litellm and "error" not in litellm:
-        times = http_rps / litellm["unary_saturated"]["rps"]
-        row(
-            name,
-            f"{fmt(http_rps)} vs {fmt(litellm['unary_saturated']['rps'])} calls/s: {times:.1f}x",
-            times >= 8,
-        )
+    if sides.get("litellm"):
+        # Both figures from `make bench-compare`'s own invocation when it measured the door too.
+        door = sides.get("gateway-on-http", http)
+        theirs = sides["litellm"]["unary_saturated"]["rps"]
+        try:
+            times = against_litellm(results, "gateway-on-http", "unary_saturated", "rps")
+            row(
+                name,
+                f"{fmt(door['unary_saturated']['rps'])} vs {fmt(theirs)} calls/s: {times:.1f}x",
+                times >= HTTP_TIMES_LITELLM,
+            )
+        except NotSameRunError as refused:
+            row(name, str(refused), None)
     else:
-        row(name, "LiteLLM not measured in this run (`make bench-compare`)", None)
-    share = http_rps / grpc["unary_saturated"]["rps"]
+        row(name, "LiteLLM not measured (`make bench-compare`)", None)
+    share = same_run.ratio(results, ("targets", http_rps), ("targets", grpc["unary_saturated"]["rps"]))
     row(
         f"HTTP door saturated calls/s ≥ {HTTP_SHARE_OF_GRPC:.0%} of the gRPC door's",
         f"{fmt(http_rps)} vs {fmt(grpc['unary_saturated']['rps'])} calls/s: {share:.0%}",
@@ -427,7 +585,11 @@ def http_door_targets_section(results: dict[str, Any]) -> list[str]:
     doors = results.get("doors_interleaved")
     if doors and doors.get("grpc", {}).get("rps") and doors.get("http", {}).get("rps"):
         how = f"medians of {doors['rounds']} interleaved rounds of {doors['seconds']} s in one process"
-        median_share = statistics.median(doors["http"]["rps"]) / statistics.median(doors["grpc"]["rps"])
+        median_share = same_run.ratio(
+            results,
+            ("doors_interleaved", statistics.median(doors["http"]["rps"])),
+            ("doors_interleaved", statistics.median(doors["grpc"]["rps"])),
+        )
         holds = "holds" if median_share >= HTTP_SHARE_OF_GRPC else "does not hold"
         row(f"(not a target) calls/s against the gRPC door, {how}", f"{median_share:.0%}: {holds}", None)
         median_gap = statistics.median(doors["http"]["p50_ms"]) - statistics.median(doors["grpc"]["p50_ms"])
@@ -439,14 +601,19 @@ def http_door_targets_section(results: dict[str, Any]) -> list[str]:
         )
     off_grpc, off_http = targets.get("gateway-off"), targets.get("gateway-off-http")
     if off_grpc and off_http:
-        off_share = off_http["unary_saturated"]["rps"] / off_grpc["unary_saturated"]["rps"]
+        off_share = same_run.ratio(
+            results,
+            ("targets", off_http["unary_saturated"]["rps"]),
+            ("targets", off_grpc["unary_saturated"]["rps"]),
+        )
         row("(not a target) the same share with features off", f"{off_share:.0%}", None)
     cpu_http = dig(http, "unary_saturated", "cpu_ms_per_call")
     cpu_grpc = dig(grpc, "unary_saturated", "cpu_ms_per_call")
     if cpu_http and cpu_grpc:
         row(
             "(not a target) CPU ms per saturated call, HTTP door vs gRPC door",
-            f"{cpu_http:.2f} vs {cpu_grpc:.2f} ms ({cpu_http / cpu_grpc:.0%})",
+            f"{cpu_http:.2f} vs {cpu_grpc:.2f} ms "
+            f"({same_run.ratio(results, ('targets', cpu_http), ('targets', cpu_grpc)):.0%})",
             None,
         )
     ttft_http, ttft_grpc = dig(http, "stream_fast", "ttft_p50_ms"), dig(grpc, "stream_fast", "ttft_p50_ms")
@@ -466,11 +633,13 @@ def http_door_targets_section(results: dict[str, Any]) -> list[str]:
     return rows
 
 
-def doors_interleaved_section(doors: dict[str, Any] | None) -> list[str]:
+def doors_interleaved_section(results: dict[str, Any]) -> list[str]:
     """The interleaved rounds of the gateway's two doors (bench/run.py measure_doors_interleaved)."""
+    doors = results.get("doors_interleaved")
     if not doors or not doors.get("grpc", {}).get("rps") or not doors.get("http", {}).get("rps"):
         return []
     out = ["", "## The gateway's two doors, interleaved in one process (features on)", ""]
+    out += [same_run.stamp_line(results, "doors_interleaved"), ""]
     out.append(
         f"{doors['rounds']} rounds in one gateway process, each measuring the gRPC door (ghz) and the "
         f"HTTP door (hey) for {doors['seconds']} s at concurrency 1 and then saturated, the order "
@@ -495,7 +664,7 @@ def doors_interleaved_section(doors: dict[str, Any] | None) -> list[str]:
 # The figures issue 8 quotes "for scale", measured on its authors' machine (2 cores, the server
 # pinned to one, a C load generator, a static nginx upstream). Each entry: label, the issue's
 # figure, the path of the same figure in results.json, and whether bigger is better.
-_ECHO, _FWD, _LITELLM = ("echo",), ("targets", "forwarder"), ("litellm",)
+_ECHO, _FWD, _LITELLM = ("echo",), ("targets", "forwarder"), ("litellm", "sides", "litellm")
 REFERENCE: tuple[tuple[str, float, tuple[str, ...], bool], ...] = (
     ("bare grpc.aio echo: calls/s, saturated", 3900, (*_ECHO, "unary_saturated", "rps"), True),
     ("bare echo: p50 ms at concurrency 1", 0.26, (*_ECHO, "unary_c1", "p50_ms"), False),
@@ -533,11 +702,13 @@ def reference_section(results: dict[str, Any]) -> list[str]:
         "set against the reference machine's floor."
     )
     out += ["", "| figure | issue's reference | this run | slower by |", "| --- | ---: | ---: | ---: |"]
+    view = {**results, "litellm": {"sides": litellm_sides(results)}}  # LiteLLM's as bench-compare measured it
     for label, reference, path, bigger_is_better in REFERENCE:
-        measured = dig(results, *path)
+        measured = dig(view, *path)
         if not isinstance(measured, int | float) or measured <= 0:
             out.append(f"| {label} | {fmt(reference)} | — | — |")
             continue
+        # Against a fixed figure from another machine, on purpose: not a ratio between runs.
         slower = reference / measured if bigger_is_better else measured / reference
         out.append(f"| {label} | {fmt(reference)} | {fmt(measured)} | {slower:.1f}x |")
     cpu = dig(results, "echo", "unary_saturated", "cpu_ms_per_call")
@@ -551,11 +722,13 @@ def reference_section(results: dict[str, Any]) -> list[str]:
     return out
 
 
-def instructions_section(counted: dict[str, Any] | None) -> list[str]:
+def instructions_section(results: dict[str, Any]) -> list[str]:
     """Instructions per call from `make bench-instructions`, when it ran (bench/instructions.py)."""
+    counted = results.get("instructions")
     if counted is None:
         return []
     out = ["", "## Instructions per call (valgrind, `make bench-instructions`)", ""]
+    out += [same_run.stamp_line(results, "instructions"), ""]
     if "error" in counted:
         return [*out, f"Not counted: {counted['error']}."]
     out.append(
@@ -580,14 +753,50 @@ def instructions_section(counted: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def scaling_section(scaling: dict[str, Any] | None) -> list[str]:
+# Issue 25 item 5: calls and tokens per gateway core-second with 2 workers against 1.
+WORKERS_EFFICIENCY = 0.90
+
+
+def per_core_second(scaling: dict[str, Any], workers: int, kind: str) -> float | None:
+    """Calls (kind "calls") or relayed tokens (kind "tokens") per second of gateway CPU, all its
+    processes, with `workers` workers; None when that load was not measured."""
+    figures = scaling.get(f"workers_{workers}", {})
+    if kind == "tokens":
+        figures = figures.get("stream", {})
+    rate = figures.get("tokens_per_s" if kind == "tokens" else "rps")
+    cores = figures.get("gateway_cores")
+    return rate / cores if rate is not None and cores else None
+
+
+def workers_rows(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """The issue 25 item 5 targets: (target, measured, met) for calls and for tokens."""
+    scaling = results.get("scaling") or {}
+    rows: list[tuple[str, str, bool | None]] = []
+    for kind, unit in (("calls", "unary calls"), ("tokens", "streamed tokens")):
+        name = (
+            f"{kind} per gateway core-second with 2 workers ≥ {WORKERS_EFFICIENCY:.0%} of 1 worker's ({unit})"
+        )
+        one, two = per_core_second(scaling, 1, kind), per_core_second(scaling, 2, kind)
+        if one is None or two is None:
+            rows.append((name, "not measured in this run", None))
+            continue
+        share = same_run.ratio(results, ("scaling", two), ("scaling", one))
+        rows.append((name, f"{fmt(two)} vs {fmt(one)}: {share:.0%}", share >= WORKERS_EFFICIENCY))
+    return rows
+
+
+def scaling_section(results: dict[str, Any]) -> list[str]:
+    scaling = results.get("scaling")
     if not scaling:
         return []
     out = ["", "## Scaling: 1 and 2 workers (features on, nothing pinned)", ""]
+    out += [same_run.stamp_line(results, "scaling"), ""]
     out.append(
         f"ghz closed loop, concurrency 64 over 8 connections (SO_REUSEPORT spreads connections), on a "
         f"machine with {scaling['cores']} cores that also runs ghz and the upstream: their CPU use, in "
-        "cores, is shown because it is what a second worker cannot have."
+        "cores, is shown because it is what a second worker cannot have. Unary `Chat` calls, then "
+        "`ChatStream` (16 tokens a stream) against the same gateway; the gateway's cores are the "
+        "utime + stime of all its processes (supervisor and workers) over each window."
     )
     out += ["", "| figure | 1 worker | 2 workers |", "| --- | ---: | ---: |"]
     one, two = scaling["workers_1"], scaling["workers_2"]
@@ -602,19 +811,92 @@ def scaling_section(scaling: dict[str, Any] | None) -> list[str]:
         ("RSS of the gateway, all processes (MiB)", "rss_mb"),
     ):
         out.append(f"| {label} | {fmt(one.get(key))} | {fmt(two.get(key))} |")
+    out.append(
+        f"| calls per gateway core-second | {fmt(per_core_second(scaling, 1, 'calls'))} "
+        f"| {fmt(per_core_second(scaling, 2, 'calls'))} |"
+    )
+    if "stream" in one and "stream" in two:
+        for label, key in (
+            ("streams: streams/s", "rps"),
+            ("streams: tokens/s", "tokens_per_s"),
+            ("streams: errors", "errors"),
+            ("streams: cores used by the gateway, all processes", "gateway_cores"),
+            ("streams: cores used by the upstream", "upstream_cores"),
+            ("streams: cores used by ghz", "ghz_cores"),
+        ):
+            out.append(f"| {label} | {fmt(one['stream'].get(key))} | {fmt(two['stream'].get(key))} |")
+        out.append(
+            f"| streams: tokens per gateway core-second | {fmt(per_core_second(scaling, 1, 'tokens'))} "
+            f"| {fmt(per_core_second(scaling, 2, 'tokens'))} |"
+        )
     out += ["", f"2 workers / 1 worker: **{scaling['ratio']:.2f}x**."]
     if one.get("gateway_cores") and two.get("gateway_cores"):
         # What a second worker could add at most here: the cores ghz and the upstream leave free,
         # against what one worker used.
         free = scaling["cores"] - two["ghz_cores"] - two["upstream_cores"]
-        ceiling = free / one["gateway_cores"]
-        per_core = (two["rps"] / two["gateway_cores"]) / (one["rps"] / one["gateway_cores"])
+        ceiling = same_run.ratio(results, ("scaling", free), ("scaling", one["gateway_cores"]))
         out.append(
             f"On this machine the load generator and the upstream leave {free:.2f} cores to the gateway, "
             f"so 2 workers could reach at most {ceiling:.2f}x of one worker ({one['gateway_cores']:.2f} "
-            f"cores); calls per gateway core-second with 2 workers are {per_core:.0%} of one worker's."
+            "cores). Per gateway core-second, the figure this machine can judge (issue 25 item 5):"
         )
+        out += ["", "| target | measured (2 workers vs 1) | met |", "| --- | --- | --- |"]
+        out += [f"| {name} | {measured} | {met_cell(met)} |" for name, measured, met in workers_rows(results)]
     return out
+
+
+def met_cell(met: bool | None) -> str:
+    return "—" if met is None else "yes" if met else "NO"
+
+
+# Issue 25 item 3: unary costs as ratios against baselines of the same run.
+CPU_TIMES_ECHO = 3.5  # CPU per unary call, features on, ≤ 3.5x the bare echo server's
+PER_CORE_TIMES_FORWARDER = 1.3  # saturated calls/s per core ≥ 1.3x the minimal forwarder's
+
+
+def issue25_targets_section(results: dict[str, Any]) -> list[str]:
+    """Issue 25's unary and workers targets, each a ratio of figures from one run (through
+    same_run.ratio: a row whose figures come from different runs says so instead)."""
+    targets = results.get("targets", {})
+    on, fwd = targets.get("gateway-on"), targets.get("forwarder")
+    echo = results.get("echo")
+    rows = ["| target | measured | ratio | met |", "| --- | --- | ---: | --- |"]
+
+    def row(name: str, measured: str, ratio: str, met: bool | None) -> None:
+        rows.append(f"| {name} | {measured} | {ratio} | {met_cell(met)} |")
+
+    name = f"CPU per unary call, features on, ≤ {CPU_TIMES_ECHO:g}x the bare echo server's"
+    on_cpu = dig(on or {}, "unary_saturated", "cpu_ms_per_call")
+    echo_cpu = dig(echo or {}, "unary_saturated", "cpu_ms_per_call")
+    if on_cpu and echo_cpu:
+        measured = f"{on_cpu:.2f} vs {echo_cpu:.2f} ms (saturated)"
+        try:
+            times = same_run.ratio(results, ("targets", on_cpu), ("echo", echo_cpu))
+            row(name, measured, f"{times:.2f}x", times <= CPU_TIMES_ECHO)
+        except NotSameRunError as refused:
+            row(name, measured, str(refused), None)
+    else:
+        row(name, "needs gateway-on and echo from one run", "—", None)
+
+    name = f"saturated calls/s per core ≥ {PER_CORE_TIMES_FORWARDER:g}x the minimal forwarder's"
+    fwd_cpu = dig(fwd or {}, "unary_saturated", "cpu_ms_per_call")
+    if on_cpu and fwd_cpu and on and fwd:
+        # Calls per second of the server's own CPU (1000 / CPU ms per call): each server is pinned
+        # alone to one core, which it may not keep busy when the load side bounds it.
+        ours, floor = 1000 / on_cpu, 1000 / fwd_cpu
+        measured = (
+            f"{fmt(ours)} vs {fmt(floor)} calls per CPU-second "
+            f"({fmt(on['unary_saturated']['rps'])} vs {fmt(fwd['unary_saturated']['rps'])} calls/s)"
+        )
+        times = same_run.ratio(results, ("targets", ours), ("targets", floor))
+        row(name, measured, f"{times:.2f}x", times >= PER_CORE_TIMES_FORWARDER)
+    else:
+        row(name, "needs gateway-on and forwarder from one run", "—", None)
+
+    for name, measured, met in workers_rows(results):
+        ratio = measured.rsplit(": ", 1)[1] if met is not None else "—"
+        row(name, measured.rsplit(": ", 1)[0], ratio, met)
+    return rows
 
 
 def steps_section(steps: list[dict[str, Any]]) -> list[str]:

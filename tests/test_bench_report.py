@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import report
+import pytest
+
+from bench import report, same_run
 
 
 def _run() -> dict[str, Any]:
@@ -120,19 +122,211 @@ def test_http_door_targets_say_no_as_measured() -> None:
     ]
 
 
+def _stamped(run: dict[str, Any], run_id: str, *parts: str) -> dict[str, Any]:
+    """`run` with `parts` stamped as measured by the run `run_id` (what bench/run.py writes)."""
+    runs = run.setdefault("runs", {})
+    for part in parts:
+        runs[part] = {"run_id": run_id, "date": "2026-12-07 10:00 UTC", "commit": "abc1234"}
+    return run
+
+
+MAIN_PARTS = ("targets", "upstream", "echo", "scaling")
+
+
+def _compare(gateway_rps: float, http_rps: float, litellm_rps: float) -> dict[str, Any]:
+    """The `litellm` part `make bench-compare` writes: LiteLLM beside the gateway and the forwarder."""
+
+    def side(rps: float) -> dict[str, Any]:
+        return {
+            "unary_saturated": {"rps": rps, "cpu_ms_per_call": 1000 / rps},
+            "stream_saturated": {"rps": rps / 4},
+        }
+
+    return {
+        "version": "1.0",
+        "command": "litellm --config x",
+        "sides": {
+            "upstream": {"unary_c1": {"p50_ms": 0.2}},
+            "gateway-on": side(gateway_rps),
+            "gateway-on-http": side(http_rps),
+            "forwarder": side(gateway_rps * 0.9),
+            "litellm": side(litellm_rps),
+        },
+    }
+
+
 def test_http_door_against_litellm_only_when_it_was_measured() -> None:
     label = "HTTP door saturated calls/s per core ≥ 8x LiteLLM's"
-    run = _doors()
+    run = _stamped(_doors(), "main", *MAIN_PARTS)
     assert _row(report.http_door_targets_section(run), label)[1:] == [
-        "LiteLLM not measured in this run (`make bench-compare`)",
+        "LiteLLM not measured (`make bench-compare`)",
         "—",
     ]
-    run["litellm"] = {"unary_saturated": {"rps": 50.0}}
-    assert _row(report.http_door_targets_section(run), label)[1:] == ["460 vs 50.00 calls/s: 9.2x", "yes"]
-    run["litellm"] = {"unary_saturated": {"rps": 60.0}}
+    # bench-compare's own figures: its HTTP door (400), not the main run's (460), against LiteLLM's.
+    run["litellm"] = _compare(gateway_rps=420.0, http_rps=400.0, litellm_rps=50.0)
+    _stamped(run, "compare", "litellm")
+    assert _row(report.http_door_targets_section(run), label)[1:] == ["400 vs 50.00 calls/s: 8.0x", "yes"]
+    run["litellm"] = _compare(gateway_rps=420.0, http_rps=400.0, litellm_rps=60.0)
     assert _row(report.http_door_targets_section(run), label)[2] == "NO"
     run["litellm"] = {"error": "the LiteLLM proxy exited"}
     assert _row(report.http_door_targets_section(run), label)[2] == "—"
+
+
+def test_litellm_merged_from_another_run_gets_no_ratio() -> None:
+    """LiteLLM's figures alone (as `make bench-compare` merged them before it measured the gateway
+    beside it), from another run than the gateway's: no ratio, wherever the report would print one."""
+    run = _stamped(_doors(), "main", *MAIN_PARTS)
+    run["litellm"] = {"unary_saturated": {"rps": 50.0}, "stream_saturated": {"rps": 20.0}}
+    _stamped(run, "an earlier day", "litellm")
+    refused = "not measured in the same run (targets: main, litellm: an earlier day)"
+    label = "HTTP door saturated calls/s per core ≥ 8x LiteLLM's"
+    assert _row(report.http_door_targets_section(run), label)[1:] == [refused, "—"]
+    assert _row(report.targets_section(run), "saturated calls/s ≥ 8x LiteLLM's (per worker)")[1:] == [
+        refused,
+        "—",
+    ]
+    # Unstamped (written before runs had ids): not known to be the main run's either.
+    del run["runs"]["litellm"]
+    assert "not measured in the same run" in _row(report.http_door_targets_section(run), label)[1]
+    # The same figures stamped as the main run's own: the ratios are printed.
+    _stamped(run, "main", "litellm")
+    assert _row(report.http_door_targets_section(run), label)[1:] == ["460 vs 50.00 calls/s: 9.2x", "yes"]
+    assert _row(report.targets_section(run), "saturated calls/s ≥ 8x LiteLLM's (per worker)")[1:] == [
+        "10.0x (see LiteLLM below)",
+        "yes",
+    ]
+
+
+def test_litellm_ratios_come_from_the_compare_part_only() -> None:
+    run = _stamped(_doors(), "main", *MAIN_PARTS)
+    run["litellm"] = _compare(gateway_rps=420.0, http_rps=400.0, litellm_rps=50.0)
+    _stamped(run, "compare", "litellm")
+    # 420 / 50, not the main run's 500 / 50.
+    assert _row(report.targets_section(run), "saturated calls/s ≥ 8x LiteLLM's (per worker)")[1:] == [
+        "8.4x (see LiteLLM below)",
+        "yes",
+    ]
+    section = "\n".join(report.litellm_section(run)).splitlines()
+    assert section[3].startswith("Run `compare`: measured 2026-12-07 10:00 UTC at commit abc1234")
+    assert _row(section, "gateway on, HTTP door")[1:] == ["8.0x", "8.0x"]
+    assert _row(section, "minimal forwarder")[1:] == ["7.6x", "7.6x"]
+    assert _row(section, "saturated calls/s")[1:] == ["420", "400", "378", "—", "50.00"]
+
+
+def test_the_ratio_gate_refuses_figures_of_different_or_unknown_runs() -> None:
+    run = _stamped({"targets": {}, "echo": {}, "litellm": {}}, "one", "targets", "echo")
+    assert same_run.ratio(run, ("targets", 3.0), ("echo", 1.5)) == 2.0
+    # Figures of one part always come from one invocation, stamped or not.
+    assert same_run.ratio(run, ("litellm", 3.0), ("litellm", 1.5)) == 2.0
+    with pytest.raises(same_run.NotSameRunError, match=r"targets: one, litellm: unknown run"):
+        same_run.ratio(run, ("targets", 3.0), ("litellm", 1.5))
+    _stamped(run, "two", "echo")
+    with pytest.raises(same_run.NotSameRunError, match=r"targets: one, echo: two"):
+        same_run.ratio(run, ("targets", 3.0), ("echo", 1.5))
+    assert same_run.runs_line(run, "targets", "echo", "litellm", "scaling") == (
+        "Figures from run `one` (targets); run `two` (echo); no run id recorded (litellm). "
+        "A row that needs figures of two different runs prints no ratio."
+    )
+    # Results written before runs had ids: the main run's parts were written together.
+    assert same_run.ratio({"targets": {}, "echo": {}}, ("targets", 3.0), ("echo", 1.5)) == 2.0
+
+
+def test_interleaved_rounds_merged_from_another_run_subtract_their_own_upstream() -> None:
+    run = _stamped(_run(), "main", *MAIN_PARTS)
+    label = "(not a target) the same, medians of interleaved rounds"
+    rounds = {"gateway-on": {"p50_ms": [3.0, 3.3, 3.1]}, "forwarder": {"p50_ms": [2.8, 3.0, 2.9]}}
+    run["c1_interleaved"] = {"rounds": 3, "seconds": 5} | rounds
+    _stamped(run, "later", "c1_interleaved")
+    # Against the main run's upstream (0.2 ms): refused.
+    assert _row(report.targets_section(run), label)[1].startswith(
+        "not measured in the same run (c1_interleaved: later, upstream: main)"
+    )
+    # With the upstream measured in the same rounds (median 0.4 ms): 3.1 - 0.4 vs 2.9 - 0.4.
+    run["c1_interleaved"]["upstream"] = {"p50_ms": [0.3, 0.4, 0.5]}
+    assert (
+        _row(report.targets_section(run), "(not a target) the same, medians of 3 interleaved rounds of 5 s")[
+            1
+        ]
+        == "2.70 vs 2.50 + 0.3 ms: holds"
+    )
+
+
+def _scaling() -> dict[str, Any]:
+    def workers(rps: float, cores: float, tokens: float, stream_cores: float) -> dict[str, Any]:
+        stream = {"rps": tokens / 16, "tokens_per_s": tokens, "gateway_cores": stream_cores}
+        return {"rps": rps, "gateway_cores": cores, "upstream_cores": 0.1, "ghz_cores": 0.4, "stream": stream}
+
+    return {
+        "cores": 2,
+        "workers_1": workers(500.0, 1.0, 8000.0, 1.0),
+        "workers_2": workers(700.0, 1.5, 10000.0, 1.25),
+        "ratio": 1.4,
+    }
+
+
+def test_workers_are_judged_per_gateway_core_second_for_calls_and_tokens() -> None:
+    run = _stamped(_run() | {"scaling": _scaling()}, "main", *MAIN_PARTS)
+    section = report.scaling_section(run)
+    # 700 / 1.5 = 467 against 500 calls per core-second; 10,000 / 1.25 = 8,000 against 8,000 tokens.
+    calls = "calls per gateway core-second with 2 workers ≥ 90% of 1 worker's (unary calls)"
+    tokens = "tokens per gateway core-second with 2 workers ≥ 90% of 1 worker's (streamed tokens)"
+    assert _row(section, calls)[1:] == ["467 vs 500: 93%", "yes"]
+    assert _row(section, tokens)[1:] == ["8,000 vs 8,000: 100%", "yes"]
+    assert _row(section, "streams: tokens per gateway core-second")[1:] == ["8,000", "8,000"]
+    run["scaling"]["workers_2"]["stream"]["gateway_cores"] = 1.5
+    assert _row(report.scaling_section(run), tokens)[1:] == ["6,667 vs 8,000: 83%", "NO"]
+    # A run from before streams were measured keeps its unary figures and says what it lacks.
+    del run["scaling"]["workers_1"]["stream"]
+    assert _row(report.issue25_targets_section(run), tokens)[1:] == ["not measured in this run", "—", "—"]
+
+
+def test_issue25_targets_are_ratios_of_one_run() -> None:
+    run = _run()
+    run["echo"]["unary_saturated"]["cpu_ms_per_call"] = 0.5
+    run["targets"]["gateway-on"]["unary_saturated"]["cpu_ms_per_call"] = 1.6
+    run["targets"]["forwarder"]["unary_saturated"]["cpu_ms_per_call"] = 2.4
+    run["scaling"] = _scaling()
+    _stamped(run, "main", *MAIN_PARTS)
+    rows = report.issue25_targets_section(run)
+    cpu = "CPU per unary call, features on, ≤ 3.5x the bare echo server's"
+    assert _row(rows, cpu)[1:] == ["1.60 vs 0.50 ms (saturated)", "3.20x", "yes"]
+    # 1000 / 1.6 = 625 against 1000 / 2.4 = 417 calls per CPU-second.
+    per_core = "saturated calls/s per core ≥ 1.3x the minimal forwarder's"
+    assert _row(rows, per_core)[1:] == [
+        "625 vs 417 calls per CPU-second (370 vs 392 calls/s)",
+        "1.50x",
+        "yes",
+    ]
+    assert _row(rows, "calls per gateway core-second with 2 workers ≥ 90% of 1 worker's (unary calls)")[
+        1:
+    ] == [
+        "467 vs 500",
+        "93%",
+        "yes",
+    ]
+    run["targets"]["gateway-on"]["unary_saturated"]["cpu_ms_per_call"] = 1.8
+    assert _row(report.issue25_targets_section(run), cpu)[2:] == ["3.60x", "NO"]
+    # The echo server merged from another run: its figure is shown, the ratio is not.
+    _stamped(run, "another day", "echo")
+    assert _row(report.issue25_targets_section(run), cpu)[1:] == [
+        "1.80 vs 0.50 ms (saturated)",
+        "not measured in the same run (targets: main, echo: another day)",
+        "—",
+    ]
+    assert "## Issue 25 targets, as ratios from this run" in report.render(run)
+
+
+def test_the_machine_section_says_which_run_measured_each_part() -> None:
+    run = _stamped(_run(), "main", *MAIN_PARTS)
+    run["litellm"] = _compare(gateway_rps=420.0, http_rps=400.0, litellm_rps=50.0)
+    _stamped(run, "compare", "litellm")
+    lines = report.render(run).splitlines()
+    assert _row(lines, "the bare echo server")[2].startswith("Run `main`: measured 2026-12-07 10:00 UTC")
+    assert _row(lines, "LiteLLM beside the gateway and the forwarder")[1:3] == [
+        "`make bench-compare`",
+        "Run `compare`: measured 2026-12-07 10:00 UTC at commit abc1234 (server changes: ?), "
+        "load average ? before, ? after.",
+    ]
 
 
 def test_interleaved_door_rounds_give_medians_beside_the_single_run() -> None:
@@ -160,7 +354,7 @@ def test_interleaved_door_rounds_give_medians_beside_the_single_run() -> None:
     assert _row(rows, f"(not a target) p50 at concurrency 1 against the gRPC door, {how}")[1] == (
         "-0.70 ms: holds"
     )
-    section = report.doors_interleaved_section(run["doors_interleaved"])
+    section = report.doors_interleaved_section(run)
     assert _row(section, "saturated calls/s")[1:] == [
         "490 (480, 500, 300, 520)",
         "455 (450, 470, 460, 440)",
