@@ -6,6 +6,8 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+from bench import design_table
+
 COLUMNS = (
     "gateway-on",
     "gateway-on-http",
@@ -291,7 +293,10 @@ def render(
     out += targets_section(results)
     out += ["", "## Issue 20 targets: the OpenAI HTTP door, as ratios from this run", ""]
     out += http_door_targets_section(results)
-    out += doors_interleaved_section(results.get("doors_interleaved"))
+    out += [
+        *doors_interleaved_section(results.get("doors_interleaved")),
+        *design_table.render(results.get("design")),
+    ]
     out += [*steps_section(steps or []), *token_steps_section(token_steps or [])]
     out += [*ledger_section(results.get("ledger_cost")), *transports_section(results.get("transports"))]
     litellm = results.get("litellm")

@@ -36,7 +36,7 @@ import grpc
 import httpx
 import yaml
 
-from bench import report
+from bench import design_table, report
 from bench.stream_probe import percentile
 from bench.upstream import API_KEY, FAST_MODEL, GOBIN, PACED_MODEL, upstream_argv
 from llmgateway.auth.keys import new_key
@@ -879,6 +879,8 @@ def merge_one_part(args: argparse.Namespace, url: str, profile: Profile, results
     elif args.doors:
         print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
         results["doors_interleaved"] = measure_doors_interleaved(targets(url), profile, DOOR_ROUNDS)
+    elif args.design:  # alone: measures the gateway's and the upstream's figures itself
+        results["design"] = design_table.measure(url, profile)
     else:
         from bench import instructions  # noqa: PLC0415 (it imports this module)
 
@@ -900,7 +902,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         help="comma-separated targets (gateway-on, gateway-off, forwarder, forwarder-aiohttp, echo, "
-        "scaling, c1, doors); default all",
+        "scaling, c1, doors, design); default all",
     )
     parser.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy and merge it in")
     parser.add_argument(
@@ -910,6 +912,9 @@ def main() -> int:
         "--doors",
         action="store_true",
         help="only the interleaved rounds of the gateway's gRPC and HTTP doors, merged in",
+    )
+    parser.add_argument(
+        "--design", action="store_true", help="only the design's table (bench/design_table.py), merged in"
     )
     parser.add_argument(
         "--instructions",
@@ -926,7 +931,7 @@ def main() -> int:
     started = time.monotonic()
     build_protoset()
     with upstream_server(free_port()) as url:
-        if args.litellm or args.c1 or args.doors or args.instructions:
+        if args.litellm or args.c1 or args.doors or args.instructions or args.design:
             merge_one_part(args, url, profile, results)
         else:
             results = {"machine": machine(), "profile": profile.__dict__, "p99_bound_ms": P99_BOUND_MS}
@@ -952,6 +957,8 @@ def main() -> int:
             if chosen is None or "doors" in chosen:
                 print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
                 results["doors_interleaved"] = measure_doors_interleaved(made, profile, DOOR_ROUNDS)
+            if chosen is None or "design" in chosen:
+                results["design"] = design_table.measure(url, profile, results)
             results["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
             results["seconds"] = round(time.monotonic() - started)
     if not (args.c1 or args.doors or args.instructions):  # their commands repeat the main run's kinds
