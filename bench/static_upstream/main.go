@@ -274,6 +274,11 @@ func main() {
 	u.text = strings.Join(u.words, "")
 	address := fmt.Sprintf("127.0.0.1:%d", *port)
 	server := newServer(address, u, &counters{})
+	// Listening before saying so: callers start sending as soon as they read the line.
+	listener, err := net.Listen("tcp", address)
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Printf("static upstream listening on http://%s/v1\n", address)
-	log.Fatal(server.ListenAndServe())
+	log.Fatal(server.Serve(listener))
 }
