@@ -120,16 +120,18 @@ def tree_memory(pid: int) -> dict[str, Any]:
     """RSS of the process and all its descendants summed, in MiB; beside it their PSS (proportional
     set size: pages shared by several processes, such as a supervisor's and its workers' code,
     shared out rather than counted in each), which sums to what the processes really hold."""
-    pids = _descendants(pid)
-    names = []
-    for one in pids:
+    each = []  # (command name, RSS in MiB) of every process, the first being `pid`
+    for one in _descendants(pid):
         with contextlib.suppress(OSError):
-            names.append(Path(f"/proc/{one}/comm").read_text().strip())
+            name = Path(f"/proc/{one}/comm").read_text().strip()
+            each.append(
+                (name, _status_kib(one, "VmRSS", "status") / 1024, _status_kib(one, "Pss", "smaps_rollup"))
+            )
     return {
-        "processes": len(pids),
-        "names": names,
-        "rss_mib": sum(_status_kib(one, "VmRSS", "status") for one in pids) / 1024,
-        "pss_mib": sum(_status_kib(one, "Pss", "smaps_rollup") for one in pids) / 1024,
+        "processes": len(each),
+        "each": [[name, rss] for name, rss, _ in each],
+        "rss_mib": sum(rss for _, rss, _ in each),
+        "pss_mib": sum(pss for _, _, pss in each) / 1024,
     }
 
 
@@ -568,12 +570,12 @@ def _memory_rows(design: dict[str, Any]) -> list[str]:
             if default.get("store") == "redis"
             else "no redis-server here: `--workers` set to the cores, limits in memory"
         )
-        processes = ", ".join(memory.get("names", [])) or memory["processes"]
+        processes = ", ".join(f"{name} {rss:.0f}" for name, rss in memory.get("each", []))
         rows.append(
             _row(
                 f"baseline memory {target}",
                 f"RSS of the default `serve` ({default['cores']} cores, {store}): the supervisor and "
-                f"its workers, every process summed ({processes}), {when}",
+                f"its workers, every process summed (MiB each: {processes}), {when}",
                 f"{memory['rss_mib']:.1f} MiB (PSS {memory['pss_mib']:.1f} MiB)",
                 memory["rss_mib"] < BASELINE_MIB,
             )

@@ -47,13 +47,33 @@ def _design(**changes: Any) -> dict[str, Any]:
             "errors": {"rpc error: code = Unavailable desc = every deployment ...": 2400},
             "after": "UNAVAILABLE BREAKER_OPEN",
         },
-        "memory_after_start": {"processes": 1, "names": ["llmgateway"], "rss_mib": 80.0, "pss_mib": 70.0},
-        "memory_after_warmup": {"processes": 1, "names": ["llmgateway"], "rss_mib": 82.0, "pss_mib": 71.0},
+        "memory_after_start": {
+            "processes": 1,
+            "each": [["llmgateway", 80.0]],
+            "rss_mib": 80.0,
+            "pss_mib": 70.0,
+        },
+        "memory_after_warmup": {
+            "processes": 1,
+            "each": [["llmgateway", 80.0]],
+            "rss_mib": 82.0,
+            "pss_mib": 71.0,
+        },
         "default_serve": {
             "cores": 2,
             "store": "redis",
-            "after_start": {"processes": 3, "names": ["a", "b", "c"], "rss_mib": 90.0, "pss_mib": 60.0},
-            "after_warmup": {"processes": 3, "names": ["a", "b", "c"], "rss_mib": 94.0, "pss_mib": 62.0},
+            "after_start": {
+                "processes": 3,
+                "each": [["a", 30.0], ["b", 30.0], ["c", 30.0]],
+                "rss_mib": 90.0,
+                "pss_mib": 60.0,
+            },
+            "after_warmup": {
+                "processes": 3,
+                "each": [["a", 31.0], ["b", 31.4], ["c", 31.6]],
+                "rss_mib": 94.0,
+                "pss_mib": 62.0,
+            },
         },
     }
     return design | changes
@@ -152,8 +172,13 @@ def test_a_slow_breaker_or_one_that_let_a_call_through_is_not_met() -> None:
 
 def test_memory_is_judged_against_100_mb_in_mib() -> None:
     design = _design(
-        memory_after_start={"processes": 1, "names": ["llmgateway"], "rss_mib": 95.3, "pss_mib": 90.0},
-        memory_after_warmup={"processes": 1, "names": ["llmgateway"], "rss_mib": 95.4, "pss_mib": 90.0},
+        memory_after_start={"processes": 1, "each": [["llmgateway", 80.0]], "rss_mib": 95.3, "pss_mib": 90.0},
+        memory_after_warmup={
+            "processes": 1,
+            "each": [["llmgateway", 80.0]],
+            "rss_mib": 95.4,
+            "pss_mib": 90.0,
+        },
     )
     rows = _rows(design)
     first, second, serve = (
@@ -163,7 +188,7 @@ def test_memory_is_judged_against_100_mb_in_mib() -> None:
     )
     assert (first[1:], second[1:]) == (["95.3 MiB", "yes"], ["95.4 MiB", "NO"])  # 100 MB = 95.37 MiB
     assert serve[1] == "94.0 MiB (PSS 62.0 MiB)"
-    assert "every process summed (a, b, c), after warm-up calls" in serve[0]
+    assert "every process summed (MiB each: a 31, b 31, c 32), after warm-up calls" in serve[0]
     assert "limits in Redis" in serve[0]
     memory_store = _design()["default_serve"] | {"store": "memory"}
     assert (
@@ -213,8 +238,11 @@ def test_tree_memory_sums_a_process_and_its_children() -> None:
         assert child.pid in design_table._descendants(os.getpid())
         memory = design_table.tree_memory(os.getpid())
         assert memory["processes"] >= 2
-        assert "sleep" in memory["names"]
-        assert memory["rss_mib"] > memory["pss_mib"] / 2 > 0
+        [name, rss] = memory["each"][0]
+        assert name == Path(f"/proc/{os.getpid()}/comm").read_text().strip()
+        assert "sleep" in [name for name, _ in memory["each"]]
+        assert memory["rss_mib"] > rss > 0
+        assert memory["pss_mib"] > 0
     finally:
         child.kill()
         child.wait()
