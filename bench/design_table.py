@@ -31,9 +31,12 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import grpc
 
 from bench.stream_probe import percentile
 from bench.upstream import FAST_MODEL
@@ -173,8 +176,6 @@ def error_reason(error: Any) -> str:
 
 def broken_call_reason(target: Target) -> tuple[str, str]:
     """One `Chat` call to the broken model: its status code name and ErrorInfo reason."""
-    import grpc  # noqa: PLC0415
-
     from bench import run as harness  # noqa: PLC0415 (bench.run imports this module)
     from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2  # noqa: PLC0415
 
@@ -383,6 +384,31 @@ def measure_gateway(upstream_url: str, profile: Profile, main: dict[str, Any] | 
     return figures
 
 
+# A part that fails leaves the others and the run going (inside `make bench` a crash here would
+# lose the main run's figures, written only at its end); the section says what failed and why.
+PART_FAILURES = (
+    RuntimeError,
+    OSError,
+    subprocess.CalledProcessError,
+    subprocess.TimeoutExpired,
+    json.JSONDecodeError,
+    grpc.RpcError,
+)
+
+
+def attempt(
+    what: str, failed: dict[str, str], measure_part: Callable[[], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """`measure_part()`, or None with `failed[what]` saying why it failed."""
+    print(f"design table: {what} ...", flush=True)
+    try:
+        return measure_part()
+    except PART_FAILURES as error:
+        failed[what] = f"{type(error).__name__}: {error}".strip()
+        print(f"design table: {what} not measured: {failed[what]}", flush=True)
+        return None
+
+
 def measure(upstream_url: str, profile: Profile, main: dict[str, Any] | None = None) -> dict[str, Any]:
     """The design's table: `main` is the main run's results when this part runs inside `make bench`
     (its concurrency-1 and saturated figures are reused); alone, they are measured here."""
@@ -392,12 +418,21 @@ def measure(upstream_url: str, profile: Profile, main: dict[str, Any] | None = N
         "loadavg_before": Path("/proc/loadavg").read_text().split()[:3],
         "profile": profile.name,
     }
-    print("design table: the gateway's overhead, throughput, pool and memory ...", flush=True)
-    figures |= measure_gateway(upstream_url, profile, main)
-    print("design table: the breaker's response ...", flush=True)
-    figures["breaker"] = measure_breaker(upstream_url, profile)
-    print("design table: the default serve's memory ...", flush=True)
-    figures["default_serve"] = measure_default_serve(upstream_url)
+    failed: dict[str, str] = {}
+    gateway = attempt(
+        "the gateway's overhead, throughput, pool and memory",
+        failed,
+        lambda: measure_gateway(upstream_url, profile, main),
+    )
+    figures |= gateway or {}
+    figures["breaker"] = attempt(
+        "the breaker's response", failed, lambda: measure_breaker(upstream_url, profile)
+    )
+    figures["default_serve"] = attempt(
+        "the default serve's memory", failed, lambda: measure_default_serve(upstream_url)
+    )
+    if failed:
+        figures["not_measured"] = failed
     figures["seconds"] = round(time.monotonic() - started)
     from bench import run as harness  # noqa: PLC0415
 
@@ -604,6 +639,8 @@ def render(design: dict[str, Any] | None) -> list[str]:
     out += _pool_rows(design)
     out += _breaker_rows(design.get("breaker"))
     out += _memory_rows(design)
+    for what, why in (design.get("not_measured") or {}).items():
+        out += ["", f"Not measured, {what}: the harness failed ({why}); see bench/out/design-*.log."]
     breaker = design.get("breaker") or {}
     if breaker.get("status"):
         out += [

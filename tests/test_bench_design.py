@@ -197,6 +197,21 @@ def test_memory_is_judged_against_100_mb_in_mib() -> None:
     )
 
 
+def test_a_part_that_fails_is_said_and_the_others_still_run() -> None:
+    failed: dict[str, str] = {}
+
+    def no_stats() -> dict[str, Any]:
+        raise RuntimeError("the upstream has no /stats")
+
+    assert design_table.attempt("the pool", failed, no_stats) is None
+    assert design_table.attempt("the breaker", failed, lambda: {"p50_ms": 0.4}) == {"p50_ms": 0.4}
+    assert failed == {"the pool": "RuntimeError: the upstream has no /stats"}
+    design = {key: value for key, value in _design().items() if not key.startswith(("pool", "memory"))}
+    lines = design_table.render(design | {"overhead": None, "not_measured": failed})
+    assert any(line.startswith("Not measured, the pool: the harness failed (RuntimeError:") for line in lines)
+    assert "breaker response < 1 ms, p50" in _met(design)
+
+
 def test_nothing_rendered_without_the_part_and_the_section_inside_results() -> None:
     assert design_table.render(None) == []
     assert "## The design's table, measured" not in report.render({})
