@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from bench import same_run
+from bench import design_table, same_run
 from bench.same_run import NotSameRunError
 
 COLUMNS = (
@@ -334,7 +334,7 @@ def render(
     out += ["", "## Issue 20 targets: the OpenAI HTTP door, as ratios from this run", ""]
     out += [same_run.runs_line(results, "targets", "doors_interleaved", "litellm"), ""]
     out += http_door_targets_section(results)
-    out += doors_interleaved_section(results)
+    out += [*doors_interleaved_section(results), *design_table.render(results.get("design"))]
     out += ["", "## Issue 25 targets, as ratios from this run", ""]
     out += [same_run.runs_line(results, "targets", "echo", "scaling"), ""]
     out += issue25_targets_section(results)

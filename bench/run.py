@@ -36,7 +36,7 @@ import grpc
 import httpx
 import yaml
 
-from bench import report, same_run
+from bench import design_table, report, same_run
 from bench.stream_probe import percentile
 from bench.upstream import API_KEY, FAST_MODEL, GOBIN, PACED_MODEL, upstream_argv
 from llmgateway.auth.keys import new_key
@@ -923,6 +923,9 @@ def merge_one_part(
         print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
         with measuring(results, "doors_interleaved", run_id):
             results["doors_interleaved"] = measure_doors_interleaved(targets(url), profile, DOOR_ROUNDS)
+    elif args.design:  # alone: measures the gateway's and the upstream's figures itself
+        with measuring(results, "design", run_id):
+            results["design"] = design_table.measure(url, profile)
     else:
         from bench import instructions  # noqa: PLC0415 (it imports this module)
 
@@ -966,6 +969,9 @@ def main_run(url: str, profile: Profile, only: str | None, run_id: str) -> dict[
         print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
         with measuring(results, "doors_interleaved", run_id):
             results["doors_interleaved"] = measure_doors_interleaved(made, profile, DOOR_ROUNDS)
+    if chosen is None or "design" in chosen:
+        with measuring(results, "design", run_id):
+            results["design"] = design_table.measure(url, profile, results)
     results["machine"]["loadavg_after"] = loadavg()
     return results
 
@@ -985,7 +991,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         help="comma-separated targets (gateway-on, gateway-off, forwarder, forwarder-aiohttp, echo, "
-        "scaling, c1, doors); default all",
+        "scaling, c1, doors, design); default all",
     )
     parser.add_argument(
         "--litellm",
@@ -1000,6 +1006,9 @@ def main() -> int:
         "--doors",
         action="store_true",
         help="only the interleaved rounds of the gateway's gRPC and HTTP doors, merged in",
+    )
+    parser.add_argument(
+        "--design", action="store_true", help="only the design's table (bench/design_table.py), merged in"
     )
     parser.add_argument(
         "--instructions",
@@ -1017,7 +1026,7 @@ def main() -> int:
     build_protoset()
     run_id = same_run.new_run_id()
     with upstream_server(free_port()) as url:
-        if args.litellm or args.c1 or args.doors or args.instructions:
+        if args.litellm or args.c1 or args.doors or args.instructions or args.design:
             merge_one_part(args, url, profile, results, run_id)
         else:
             results = main_run(url, profile, args.only, run_id)

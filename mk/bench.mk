@@ -80,3 +80,7 @@ bench-token-instructions: bench-tools  ## instructions per relayed token under v
 .PHONY: bench-ledger
 bench-ledger: bench-tools  ## the spend ledger on vs off: calls/s and CPU per call (~3 min), merged into bench/RESULTS.md
 	GOBIN=$(GOBIN) $(PY) -m bench.ledger_cost --write
+
+.PHONY: bench-design
+bench-design: bench-tools  ## the design's own table (overhead, req/s per core, pool reuse, breaker, memory; ~2 min), merged into bench/RESULTS.md
+	GOBIN=$(GOBIN) $(PY) -m bench.run --design

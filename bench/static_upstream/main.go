@@ -12,6 +12,11 @@
 // before the suffix is, so one upstream serves streams of two lengths (bench/token_instructions.py
 // counts the instructions per token as the difference between them).
 //
+// GET /stats answers {"connections": C, "requests": R}: the TCP connections accepted since the start
+// and the API requests served (/v1/...; /stats itself is not one). bench/design_table.py reads it
+// before and after a load window to measure how well the gateway's pool reuses connections. Each
+// /stats reply closes its connection, so each read adds exactly one connection of its own.
+//
 //	static-upstream -port 18000 [-words 16] [-inter-token 0.002] [-key sk-bench] [-stamp]
 package main
 
@@ -20,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -206,6 +212,51 @@ func (u *upstream) models(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
+// counters are what GET /stats reports.
+type counters struct {
+	connections atomic.Int64
+	requests    atomic.Int64
+}
+
+// connState is the server's ConnState hook: StateNew is each accepted connection, once.
+func (c *counters) connState(_ net.Conn, state http.ConnState) {
+	if state == http.StateNew {
+		c.connections.Add(1)
+	}
+}
+
+// counted counts each request of an API route before serving it.
+func (c *counters) counted(serve http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c.requests.Add(1)
+		serve(w, r)
+	}
+}
+
+func (c *counters) stats(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	body, _ := json.Marshal(map[string]int64{
+		"connections": c.connections.Load(),
+		"requests":    c.requests.Load(),
+	})
+	// Closed after the reply, so a reader's connection is never reused and each read counts one.
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
+
+// newServer serves the upstream's routes on address, counting connections and requests.
+func newServer(address string, u *upstream, c *counters) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/chat/completions", c.counted(u.chat))
+	mux.HandleFunc("/v1/models", c.counted(u.models))
+	mux.HandleFunc("/stats", c.stats)
+	return &http.Server{Addr: address, Handler: mux, ConnState: c.connState}
+}
+
 func main() {
 	port := flag.Int("port", 18000, "TCP port on 127.0.0.1")
 	words := flag.Int("words", 16, "words in every reply")
@@ -221,10 +272,13 @@ func main() {
 	}
 	u.words = wordList(*words)
 	u.text = strings.Join(u.words, "")
-	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/chat/completions", u.chat)
-	mux.HandleFunc("/v1/models", u.models)
 	address := fmt.Sprintf("127.0.0.1:%d", *port)
+	server := newServer(address, u, &counters{})
+	// Listening before saying so: callers start sending as soon as they read the line.
+	listener, err := net.Listen("tcp", address)
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Printf("static upstream listening on http://%s/v1\n", address)
-	log.Fatal(http.ListenAndServe(address, mux))
+	log.Fatal(server.Serve(listener))
 }
