@@ -2,8 +2,9 @@
 paces its own tokens, so its CPU per token is what the gRPC server stack alone costs.
 
 `make bench-streams` holds K streams against it exactly as against the gateway: 200 tokens, one
-every 20 ms, each " t<unix nanoseconds>" stamped when it is handed to the stack, so the load client
-(bench/stream_capacity) measures the same added gap and relay delay. A relay does everything this
+every 20 ms, each " t<unix nanoseconds>" stamped with the moment it was due (as the upstream stamps
+the moment it wrote a token), so the load client (bench/stream_capacity) measures the same added gap
+and relay delay, and a server that falls behind its schedule shows it. A relay does everything this
 does plus read its upstream, so no relay on the same stack can hold more streams per core or spend
 less CPU per token than this server does at the same K.
 
@@ -33,19 +34,22 @@ from llmgateway.v1 import chat_pb2, chat_pb2_grpc
 CHAT_STREAM = "/llmgateway.v1.ChatService/ChatStream"
 
 
-def stamped_token() -> chat_pb2.ChatStreamResponse:
-    return chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(text=f" t{time.time_ns()}"))
+def stamped_token(due_ns: int) -> chat_pb2.ChatStreamResponse:
+    return chat_pb2.ChatStreamResponse(delta=chat_pb2.Delta(text=f" t{due_ns}"))
 
 
 async def paced(tokens: int, inter_token_s: float) -> AsyncIterator[chat_pb2.ChatStreamResponse]:
-    """`tokens` stamped tokens on a fixed schedule from the call's start (no drift when late)."""
+    """`tokens` tokens on a fixed schedule from the call's start, each stamped with the moment it
+    was due, not the moment it was written: a server too busy to keep the schedule shows as added
+    gap and relay delay, as a relay's does when its upstream's tokens wait for it."""
     loop = asyncio.get_running_loop()
-    start = loop.time()
+    start, start_ns = loop.time(), time.time_ns()
+    step_ns = round(inter_token_s * 1e9)
     for index in range(1, tokens + 1):
         delay = start + index * inter_token_s - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        yield stamped_token()
+        yield stamped_token(start_ns + index * step_ns)
 
 
 class GrpcAioFloor(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer):

@@ -233,6 +233,10 @@ def table(results: dict[str, Any]) -> str:
     for name in ("gateway-grpc", "gateway-http", "forwarder", "litellm", *FLOORS):
         if name in results["targets"]:
             lines.append(_row(name, results["targets"][name]))
+    lines.append("")
+    lines.append(f"Measured {results['machine']['date']} at commit {results['machine'].get('commit', '?')}.")
+    for name, date in results.get("remeasured", {}).items():
+        lines.append(f"{name}: measured again {date} by a second invocation (`--merge`).")
     return "\n".join(lines)
 
 
@@ -241,10 +245,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="three short steps, to try the harness")
     parser.add_argument("--only", nargs="*", default=["gateway", "forwarder", "litellm", "floor"])
     parser.add_argument("--write", action="store_true", help="put the table into bench/STREAMS.md")
+    parser.add_argument("--steps", help="comma-separated K to step through instead of the plan's")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the targets measured now in the plan's last results (the table says when)",
+    )
     args = parser.parse_args()
     if not CLIENT.exists():
         raise SystemExit(f"{CLIENT} is missing: `make bench-tools` builds it")
     plan = QUICK if args.quick else FULL
+    if args.steps:
+        plan = Plan([int(k) for k in args.steps.split(",")], plan.warmup_s, plan.step_s)
     run.OUT.mkdir(parents=True, exist_ok=True)
     port = run.free_port()
     upstream = paced_upstream(port)
@@ -268,6 +280,12 @@ def main() -> int:
         run.stop(upstream)
     results["commands"] = run.COMMANDS
     out = run.OUT / f"stream-capacity-{results['plan']}.json"
+    if args.merge and out.exists():
+        earlier = json.loads(out.read_text())
+        remeasured = dict.fromkeys(results["targets"], results["machine"]["date"])
+        earlier["targets"].update(results["targets"])
+        earlier.setdefault("remeasured", {}).update(remeasured)
+        results = earlier
     out.write_text(json.dumps(results, indent=2))
     rendered = table(results)
     print(rendered)
