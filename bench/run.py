@@ -976,6 +976,22 @@ def main_run(url: str, profile: Profile, only: str | None, run_id: str) -> dict[
     return results
 
 
+# Parts other commands merge in (make bench-compare, bench-instructions, bench-ledger; the
+# transports table of issue 25 item 4): a new main run keeps them with their own run stamps, so
+# their sections stay and the report still refuses ratios between them and the new run's figures.
+MERGED_PARTS = ("litellm", "instructions", "ledger_cost", "transports")
+
+
+def keep_merged_parts(earlier: dict[str, Any], results: dict[str, Any]) -> None:
+    """Carry the merged parts of `earlier` (the last results.json) into a new main run's `results`."""
+    for part in MERGED_PARTS:
+        if part in earlier and part not in results:
+            results[part] = earlier[part]
+            stamp = earlier.get("runs", {}).get(part)
+            if stamp is not None:
+                results.setdefault("runs", {})[part] = stamp
+
+
 def write_report(home: Path, results: dict[str, Any]) -> Path:
     """RESULTS.md in `home` from a run's `results` and the optimisation steps (bench/step.py)."""
     steps = json.loads(STEPS.read_text()) if STEPS.exists() else []
@@ -1029,8 +1045,10 @@ def main() -> int:
         if args.litellm or args.c1 or args.doors or args.instructions or args.design:
             merge_one_part(args, url, profile, results, run_id)
         else:
+            earlier = results
             results = main_run(url, profile, args.only, run_id)
             results["seconds"] = round(time.monotonic() - started)
+            keep_merged_parts(earlier, results)
     if not (args.c1 or args.doors or args.instructions):  # their commands repeat the main run's kinds
         results.setdefault("commands", {}).update(COMMANDS)
     results_path.write_text(json.dumps(results, indent=2) + "\n")

@@ -429,3 +429,23 @@ def test_the_transport_comparison_appears_only_when_recorded() -> None:
     )
     assert lines[-4:] == ["", "first", "", "second"]
     assert "| a |" in lines
+
+
+def test_a_new_main_run_keeps_the_parts_other_commands_merged_in() -> None:
+    """`make bench` after `make bench-compare`, `bench-ledger` or the transports table: their
+    sections stay, with their own stamps, so no ratio joins them to the new run."""
+    from bench.run import keep_merged_parts  # noqa: PLC0415 (run imports the harness's tools)
+
+    earlier = {
+        "transports": {"table": "| what |"},
+        "ledger_cost": {"table": "| ledger |"},
+        "targets": {"old": {}},
+        "runs": {"ledger_cost": {"run_id": "old-ledger"}, "targets": {"run_id": "old-main"}},
+    }
+    results = {"targets": {"new": {}}, "runs": {"targets": {"run_id": "new-main"}}}
+    keep_merged_parts(earlier, results)
+    assert results["transports"] == {"table": "| what |"}
+    assert results["ledger_cost"] == {"table": "| ledger |"}
+    assert results["targets"] == {"new": {}}
+    assert results["runs"] == {"targets": {"run_id": "new-main"}, "ledger_cost": {"run_id": "old-ledger"}}
+    assert same_run.run_of(results, "ledger_cost") != same_run.run_of(results, "targets")
