@@ -94,19 +94,15 @@ def reuse(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def _children(pid: int) -> list[int]:
-    with contextlib.suppress(OSError):
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
-
-
 def _descendants(pid: int) -> list[int]:
     """The process and every process below it (a supervisor, its workers and their helpers)."""
+    from bench.run import children  # noqa: PLC0415 (bench.run imports this module)
+
     found, queue = [], [pid]
     while queue:
         one = queue.pop()
         found.append(one)
-        queue.extend(_children(one))
+        queue.extend(children(one))
     return found
 
 
@@ -228,8 +224,7 @@ def measure_breaker(upstream_url: str, profile: Profile) -> dict[str, Any]:
     path = harness.OUT / "design-breaker.yaml"
     path.write_text(json.dumps(config, indent=2))  # YAML is a superset of JSON
     port = harness.free_port()
-    argv = [*harness.pinned(1), str(harness.ROOT / ".venv/bin/llmgateway"), "serve", "--config", str(path)]
-    argv += ["--listen", f"127.0.0.1:{port}", "--workers", "1"]
+    argv = harness.gateway_argv(path, port)
     target = harness.Target("design-breaker", argv, port, "fast", "paced", key, http_port=http_port)
     harness.record(f"{COMMAND_PREFIX}gateway-on with a model whose only deployment is down", argv)
     target.process = harness.start(argv, harness.OUT / "design-breaker.log")

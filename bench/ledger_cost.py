@@ -34,8 +34,8 @@ from bench.run import (
     Target,
     build_protoset,
     free_port,
+    gateway_argv,
     measuring,
-    pinned,
     saturated,
     start,
     stop,
@@ -75,8 +75,7 @@ def _round(folder: Path, ledger: bool, seconds: float) -> dict[str, Any]:
     database = folder / "llmgateway.db"
     before = _rows(database) if ledger and database.exists() else 0
     port = free_port()
-    argv = [*pinned(1), str(ROOT / ".venv/bin/llmgateway"), "serve", "--config", str(config)]
-    argv += ["--listen", f"127.0.0.1:{port}", "--workers", "1"]
+    argv = gateway_argv(config, port)
     target = Target("ledger-on" if ledger else "ledger-off", argv, port, "echo", "echo")
     target.process = start(argv, OUT / f"{target.name}.log")
     try:

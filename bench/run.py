@@ -151,12 +151,22 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
         process.wait()
 
 
+def gateway_argv(config: Path, port: int) -> list[str]:
+    """`llmgateway serve` with `config`, one worker, alone on core 1, gRPC on `port`."""
+    argv = [*pinned(1), str(ROOT / ".venv/bin/llmgateway"), "serve", "--config", str(config)]
+    return [*argv, "--listen", f"127.0.0.1:{port}", "--workers", "1"]
+
+
+def children(pid: int) -> list[int]:
+    """The live children of a process (none once it is gone)."""
+    with contextlib.suppress(OSError):
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
 def process_tree(pid: int) -> list[int]:
     """The process and its live children (a supervisor and its workers)."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids.extend(int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-    return pids
+    return [pid, *children(pid)]
 
 
 def _stat_fields(pid: int) -> list[str]:
@@ -470,8 +480,7 @@ def targets(upstream_url: str) -> list[Target]:
         )
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         port = free_port()
-        argv = [*pinned(1), str(ROOT / ".venv/bin/llmgateway"), "serve", "--config", str(path)]
-        argv += ["--listen", f"127.0.0.1:{port}", "--workers", "1"]
+        argv = gateway_argv(path, port)
         api_key = key if features else None
         made.append(Target(name, argv, port, "fast", "paced", api_key, http_port=http_port))
     for name, transport in (("forwarder", "httpx"), ("forwarder-aiohttp", "aiohttp")):

@@ -105,8 +105,7 @@ def gateway_targets(upstream_url: str, plan: Plan) -> dict[str, Any]:
     )
     path = run.OUT / "streams-gateway.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    argv = [*run.pinned(1), str(run.ROOT / ".venv/bin/llmgateway"), "serve", "--config", str(path)]
-    argv += ["--listen", f"127.0.0.1:{port}", "--workers", "1"]
+    argv = run.gateway_argv(path, port)
     target = run.Target("gateway", argv, port, "fast", "paced", key, http_port=http_port)
     figures: dict[str, Any] = {}
     for door in ("grpc", "http"):

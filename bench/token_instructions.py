@@ -246,8 +246,7 @@ def gateway(upstream_url: str) -> dict[str, Any]:
         )
     path = run.OUT / "token-instructions-gateway.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    argv = [*run.pinned(1), str(run.ROOT / ".venv/bin/llmgateway"), "serve", "--config", str(path)]
-    argv += ["--listen", f"127.0.0.1:{port}", "--workers", "1"]
+    argv = run.gateway_argv(path, port)
     counter = Counter("gateway", argv)
     target = run.Target(
         "gateway", argv, port, "fast", "paced", key, http_port=http_port, process=counter.process
