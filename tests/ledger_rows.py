@@ -1,13 +1,50 @@
-"""Reading the spend ledger back in tests: its rows, waited for (the writer flushes in batches)."""
+"""The spend ledger in tests: a row to write (`made_row`), and its rows read back, waited for (the
+writer flushes in batches)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
 
 from llmgateway.ledger.schema import calls
+
+
+def made_row(**fields: Any) -> dict[str, Any]:
+    """A row of ledger_calls: one OK Chat call of 1+1 tokens costing 10 nano-USD, now, with `fields`
+    instead of those defaults."""
+    return {
+        "call_id": uuid.uuid4().hex,
+        "started_ms": int(time.time() * 1000),
+        "request_id": "",
+        "frontend": "grpc",
+        "method": "Chat",
+        "key_id": "k1",
+        "tenant": "acme",
+        "tags": {},
+        "requested_model": "m",
+        "model": "m",
+        "provider": "p",
+        "deployment": "d",
+        "attempts": 1,
+        "fallback_from": "",
+        "status": "OK",
+        "reason": "",
+        "input_tokens": 1,
+        "output_tokens": 1,
+        "cached_input_tokens": 0,
+        "cache_write_input_tokens": 0,
+        "reasoning_tokens": 0,
+        "total_tokens": 2,
+        "cost_nano_usd": 10,
+        "latency_us": 1000,
+        "ttft_us": None,
+        "cache": "off",
+        **fields,
+    }
 
 
 def ledger_rows(url: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from llmgateway.ledger.schema import calls
 from llmgateway.ledger.schema_version import ensure_current
 from llmgateway.ledger.spend import LedgerSpend, spend_query
 from llmgateway.limits.budget_book import SpendUnavailableError
+from tests.ledger_rows import made_row
 
 pytest_plugins = ["tests.postgres_fixtures"]
 
@@ -40,34 +41,14 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 def row(number: int, key_id: str, tenant: str, started_ms: int, cost_nano_usd: int) -> dict[str, Any]:
-    return {
-        "call_id": f"call-{number}",
-        "started_ms": started_ms,
-        "request_id": f"req-{number}",
-        "frontend": "grpc",
-        "method": "Chat",
-        "key_id": key_id,
-        "tenant": tenant,
-        "tags": {},
-        "requested_model": "m",
-        "model": "m",
-        "provider": "p",
-        "deployment": "d",
-        "attempts": 1,
-        "fallback_from": "",
-        "status": "OK",
-        "reason": "",
-        "input_tokens": 1,
-        "output_tokens": 1,
-        "cached_input_tokens": 0,
-        "cache_write_input_tokens": 0,
-        "reasoning_tokens": 0,
-        "total_tokens": 2,
-        "cost_nano_usd": cost_nano_usd,
-        "latency_us": 1000,
-        "ttft_us": None,
-        "cache": "off",
-    }
+    return made_row(
+        call_id=f"call-{number}",
+        request_id=f"req-{number}",
+        key_id=key_id,
+        tenant=tenant,
+        started_ms=started_ms,
+        cost_nano_usd=cost_nano_usd,
+    )
 
 
 def insert(engine: Engine, rows: list[dict[str, Any]]) -> None:

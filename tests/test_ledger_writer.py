@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,41 +22,9 @@ from llmgateway.ledger.spool import SpoolAppender, SpoolFolder
 from llmgateway.ledger.writer import LedgerWriter
 from llmgateway.observability.call_record import CallRecord
 from llmgateway.observability.metrics import GatewayMetrics
-from tests.ledger_rows import ledger_rows
+from tests.ledger_rows import ledger_rows, made_row
 
 pytest_plugins = ["tests.postgres_fixtures"]
-
-
-def row(**fields: Any) -> dict[str, Any]:
-    return {
-        "call_id": uuid.uuid4().hex,
-        "started_ms": int(time.time() * 1000),
-        "request_id": "",
-        "frontend": "grpc",
-        "method": "Chat",
-        "key_id": "k1",
-        "tenant": "acme",
-        "tags": {},
-        "requested_model": "m",
-        "model": "m",
-        "provider": "p",
-        "deployment": "d",
-        "attempts": 1,
-        "fallback_from": "",
-        "status": "OK",
-        "reason": "",
-        "input_tokens": 1,
-        "output_tokens": 1,
-        "cached_input_tokens": 0,
-        "cache_write_input_tokens": 0,
-        "reasoning_tokens": 0,
-        "total_tokens": 2,
-        "cost_nano_usd": 10,
-        "latency_us": 1000,
-        "ttft_us": None,
-        "cache": "off",
-        **fields,
-    }
 
 
 def ledger_settings(**fields: Any) -> LedgerSettings:
@@ -86,7 +53,7 @@ def test_submit_never_waits_on_a_database_that_holds_its_writes(tmp_path: Path) 
     blocker = sqlite3.connect(database, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # every write now waits (busy timeout: statement_timeout_s)
     slowest = 0.0
-    rows = [row() for _ in range(1000)]
+    rows = [made_row() for _ in range(1000)]
     for item in rows:
         started = time.perf_counter()
         writer.submit(item)
@@ -108,8 +75,8 @@ def test_a_record_the_database_refuses_is_set_aside(postgres_url: str, tmp_path:
     settings = ledger_settings(url=postgres_url, spool_dir=tmp_path / "spool", flush_interval_s=0.01)
     metrics = GatewayMetrics()
     writer = writer_for(settings, metrics)
-    good = [row() for _ in range(5)]
-    bad = row(attempts="not a number")
+    good = [made_row() for _ in range(5)]
+    bad = made_row(attempts="not a number")
     for item in [*good[:2], bad, *good[2:]]:
         writer.submit(item)
     assert writer.stop(10) == 0
@@ -121,7 +88,7 @@ def test_a_record_the_database_refuses_is_set_aside(postgres_url: str, tmp_path:
 
 def test_the_spool_skips_a_torn_line_and_adopts_a_dead_process_files(tmp_path: Path) -> None:
     appender = SpoolAppender(tmp_path, "writer", sync=False)
-    records = [row() for _ in range(3)]
+    records = [made_row() for _ in range(3)]
     appender.append(records)
     appender.seal()
     sealed = next(tmp_path.glob("ready-*.jsonl"))
@@ -153,7 +120,7 @@ def test_a_spool_that_cannot_be_written_loses_records_loudly_but_never_fails_the
     metrics = GatewayMetrics()
     writer = LedgerWriter(create_engine(settings), settings, metrics, schema_checked=True)  # not started
     for _ in range(3):
-        writer.submit(row())
+        writer.submit(made_row())
     assert counted(metrics, "lost") == 2
     assert [r.levelname for r in caplog.records if "lost" in r.getMessage()] == ["ERROR", "ERROR"]
 

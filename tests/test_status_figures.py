@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from llmgateway.status.money import usd
 from llmgateway.status.page import status_page
 from llmgateway.status.periods import period_start_ms
 from tests.conftest import gateway_config
+from tests.ledger_rows import made_row
 
 pytest_plugins = ["tests.postgres_fixtures"]
 
@@ -35,36 +35,12 @@ NOW = int(datetime(2026, 3, 15, 10, 30, tzinfo=UTC).timestamp() * 1000)
 
 
 def row(started_ms: int, **fields: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "call_id": uuid.uuid4().hex,
-        "started_ms": started_ms,
-        "request_id": "r",
-        "frontend": "grpc",
-        "method": "Chat",
-        "key_id": "",
-        "tenant": "",
-        "tags": {},
-        "requested_model": "m",
-        "model": "m",
-        "provider": "p",
-        "deployment": "dep-a",
-        "attempts": 1,
-        "fallback_from": "",
-        "status": "OK",
-        "reason": "",
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cached_input_tokens": 0,
-        "cache_write_input_tokens": 0,
-        "reasoning_tokens": 0,
-        "total_tokens": 0,
-        "cost_nano_usd": 0,
-        "latency_us": 1000,
-        "ttft_us": None,
-        "cache": "off",
-    }
-    values.update(fields)
-    return values
+    """A call nobody's key made, of no tokens and no cost, on dep-a (tests add what they count)."""
+    nothing = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0, "cost_nano_usd": 0}
+    return (
+        made_row(started_ms=started_ms, request_id="r", key_id="", tenant="", deployment="dep-a", **nothing)
+        | fields
+    )
 
 
 ROWS = [
