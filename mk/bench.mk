@@ -78,7 +78,7 @@ bench-token-instructions: bench-tools  ## instructions per relayed token under v
 	GOBIN=$(GOBIN) $(PY) -m bench.token_instructions $(if $(LABEL),--label "$(LABEL)") $(TOKEN_ARGS)
 
 .PHONY: bench-ledger
-bench-ledger: bench-tools  ## the spend ledger on vs off: calls/s and CPU per call (~3 min), merged into bench/RESULTS.md
+bench-ledger: bench-tools  ## the spend ledger on vs off, its SQLite file prefilled: calls/s, CPU per call, p99 at concurrency 1 (~4 min), merged into bench/RESULTS.md
 	GOBIN=$(GOBIN) $(PY) -m bench.ledger_cost --write
 
 .PHONY: bench-design

@@ -20,7 +20,7 @@ from llmgateway.ledger.recorder import Ledger
 from llmgateway.ledger.schema_version import ensure_current
 from llmgateway.ledger.spool import SpoolAppender, SpoolFolder
 from llmgateway.ledger.writer import LedgerWriter
-from llmgateway.observability.call_record import CallRecord
+from llmgateway.observability.call_record import CallRecord, new_call_id
 from llmgateway.observability.metrics import GatewayMetrics
 from tests.ledger_rows import ledger_rows, made_row
 
@@ -134,3 +134,17 @@ def test_a_record_that_cannot_be_made_is_logged_not_raised(
     broken = CallRecord(method="Chat", metrics=metrics, labels={1: 2})  # type: ignore[dict-item]
     ledger.record(broken, "OK", 0.01)
     assert any(r.levelname == "ERROR" and broken.call_id in r.getMessage() for r in caplog.records)
+
+
+def test_call_ids_are_unique_and_ordered_by_time() -> None:
+    """The ledger's key grows at its right edge (new_call_id's docstring says why): ids made a
+    millisecond or more apart sort in the order they were made, and many made in one millisecond
+    still differ."""
+    spaced = []
+    for _ in range(6):
+        spaced.append(CallRecord(method="Chat", metrics=GatewayMetrics()).call_id)
+        time.sleep(0.002)
+    assert spaced == sorted(spaced)
+    burst = [new_call_id() for _ in range(50_000)]
+    assert len(set(burst)) == len(burst)
+    assert all(len(call_id) == 32 and int(call_id, 16) >= 0 for call_id in burst[:100])

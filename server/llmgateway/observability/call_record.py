@@ -19,6 +19,16 @@ from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.v1 import chat_pb2
 
 
+def new_call_id() -> str:
+    """32 hex digits: the wall clock's milliseconds (12), then 80 random bits (20), as a UUIDv7
+    orders them (Python 3.11 has no uuid7; this is a quarter of uuid.uuid4()'s CPU). Ordered by time
+    so that the ledger's primary key grows at its right edge: random keys put every row of a batch
+    on a different page of a large table's index (measured on a 640,000-row SQLite ledger at 600
+    calls/s: the writer thread's CPU 55 µs per row with random ids, 30 µs with these, its system
+    time 11 times less). 80 random bits per millisecond keep ids of workers and replicas apart."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
 @dataclass
 class CallRecord:
     """One Chat or ChatStream call."""
@@ -28,9 +38,8 @@ class CallRecord:
     frontend: str = "grpc"  # the front door the call came through (a metric label)
     started: float = field(default_factory=time.perf_counter)
     started_at: float = field(default_factory=time.time)  # wall clock (the ledger's timestamp)
-    # Unique per call, made here (a caller's request_id may repeat): the ledger record's key. 128
-    # random bits, as hex: a uuid4's randomness at a quarter of uuid.uuid4()'s CPU.
-    call_id: str = field(default_factory=lambda: os.urandom(16).hex())
+    # Unique per call, made here (a caller's request_id may repeat): the ledger record's key.
+    call_id: str = field(default_factory=new_call_id)
     request_id: str = ""
     requested_model: str = ""
     model: str = "unknown"  # the configured model that served (bounded: a metric label)
