@@ -1,5 +1,6 @@
-"""The ceiling of a Python gRPC relay (issue 25, item 2): a ChatStream server with no upstream that
-paces its own tokens, so its CPU per token is what the gRPC server stack alone costs.
+"""The ceiling of a Python relay (issue 25, item 2): a ChatStream server with no upstream that paces
+its own tokens, so its CPU per token is what the server stack alone costs; and the same for the
+HTTP doors' stack, an OpenAI Chat Completions SSE server.
 
 `make bench-streams` holds K streams against it exactly as against the gateway: 200 tokens, one
 every 20 ms, each " t<unix nanoseconds>" stamped with the moment it was due (as the upstream stamps
@@ -8,11 +9,14 @@ and relay delay, and a server that falls behind its schedule shows it. A relay d
 does plus read its upstream, so no relay on the same stack can hold more streams per core or spend
 less CPU per token than this server does at the same K.
 
-Two stacks:
+Three stacks:
 - grpc-aio: grpcio's asyncio server (the gateway's, the minimal forwarder's), on uvloop;
 - grpclib: a pure-Python gRPC server on h2 that runs in the event loop's thread, on uvloop. It is
   measured because grpc.aio hands every write to grpc's own threads and back (bench/STREAMS.md),
-  and grpclib does not; it is in uv.lock's `bench` group only, not a dependency of the gateway.
+  and grpclib does not; it is in uv.lock's `bench` group only, not a dependency of the gateway;
+- aiohttp-sse: aiohttp's web server (the gateway's HTTP doors'), on uvloop, answering
+  `POST /v1/chat/completions` with one `chat.completion.chunk` event per token and `[DONE]`, each
+  written as the door writes its events (frontends/http/sse.py: one write per event).
 
     python -m bench.paced_floor --listen 127.0.0.1:18300 --stack grpc-aio
 """
@@ -26,6 +30,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import orjson
 import uvloop
 
 from bench.unimplemented import WithoutCountTokens
@@ -105,16 +110,45 @@ async def serve_grpclib(host: str, port: int, tokens: int, inter_token_s: float)
     await server.wait_closed()
 
 
+async def serve_aiohttp_sse(host: str, port: int, tokens: int, inter_token_s: float) -> None:
+    from aiohttp import web  # noqa: PLC0415
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"content-type": "text/event-stream; charset=utf-8"})
+        await response.prepare(request)
+        async for message in paced(tokens, inter_token_s):
+            chunk = {
+                "id": "chatcmpl-floor",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": "paced",
+                "choices": [{"index": 0, "delta": {"content": message.delta.text}, "finish_reason": None}],
+            }
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    await asyncio.Event().wait()
+
+
+SERVERS = {"grpc-aio": serve_grpc_aio, "grpclib": serve_grpclib, "aiohttp-sse": serve_aiohttp_sse}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.paced_floor")
     parser.add_argument("--listen", required=True, help="host:port")
-    parser.add_argument("--stack", choices=["grpc-aio", "grpclib"], default="grpc-aio")
+    parser.add_argument("--stack", choices=sorted(SERVERS), default="grpc-aio")
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--inter-token", type=float, default=0.02, help="seconds between tokens")
     args = parser.parse_args()
     host, port = args.listen.rsplit(":", 1)
-    serve = serve_grpc_aio if args.stack == "grpc-aio" else serve_grpclib
-    uvloop.run(serve(host, int(port), args.tokens, args.inter_token))
+    uvloop.run(SERVERS[args.stack](host, int(port), args.tokens, args.inter_token))
 
 
 if __name__ == "__main__":

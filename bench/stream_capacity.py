@@ -11,9 +11,12 @@ steps up until the added inter-token gap p99 passes 5 ms or a stream fails. Targ
   over gRPC;
 - gateway-http: the same gateway's OpenAI HTTP door, the client speaking SSE;
 - forwarder: bench/minimal_forwarder.py (grpc.aio in, aiohttp out, nothing else), over gRPC;
+- sse-passthrough: bench/sse_passthrough.py, aiohttp in and out passing the upstream's SSE bytes
+  through unread: the least any HTTP door on aiohttp can spend per relayed token;
 - litellm: LiteLLM's proxy (bench/.venv-litellm, `make bench-compare`), the client speaking SSE;
 - floor-grpc-aio and floor-grpclib: bench/paced_floor.py, a ChatStream server with no upstream
-  pacing its own tokens on grpc.aio and on grpclib: the ceiling of any relay on that stack.
+  pacing its own tokens on grpc.aio and on grpclib: the ceiling of any relay on that stack;
+  floor-aiohttp-sse the same as an OpenAI SSE server on aiohttp, the HTTP doors' stack.
 
 The per-core figures are what the issue asks: the largest K held, tokens/s relayed, CPU µs per
 relayed token, added gap p50/p99, TTFT p99 and RSS at that K. Results go to bench/out/ and, with
@@ -51,7 +54,8 @@ CLIENT = GOBIN / "stream-capacity"
 FULL_STEPS = [1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 100, 120, 150, 200, 250, 300, 400, 600, 800]
 FULL_STEPS += [1200, 1600, 2400, 3200]
 QUICK_STEPS = [20, 50, 100]
-FLOORS = ("floor-grpc-aio", "floor-grpclib")
+FLOOR_STACKS = ("grpc-aio", "grpclib", "aiohttp-sse")
+FLOORS = tuple(f"floor-{stack}" for stack in FLOOR_STACKS)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,18 @@ def forwarder_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
         run.stop(target.process)
 
 
+def passthrough_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
+    port = run.free_port()
+    argv = [*run.pinned(1), run.PY, "-m", "bench.sse_passthrough", "--listen", f"127.0.0.1:{port}"]
+    argv += ["--upstream", upstream_url, "--key", API_KEY]
+    process = run.start(argv, run.OUT / "streams-sse-passthrough.log")
+    try:
+        wait_listening(port, process)
+        return measured(process, "sse", f"http://127.0.0.1:{port}/v1", PACED_MODEL, None, plan=plan)
+    finally:
+        run.stop(process)
+
+
 def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """Until the port accepts a connection (the floor servers answer ChatStream only)."""
     deadline = time.monotonic() + timeout
@@ -154,7 +170,7 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float =
 
 
 def floor_target(stack: str, plan: Plan) -> dict[str, Any]:
-    """The gRPC stack alone (bench/paced_floor.py): what no relay on it can beat."""
+    """The server stack alone (bench/paced_floor.py): what no relay on it can beat."""
     port = run.free_port()
     argv = [*run.pinned(1), run.PY, "-m", "bench.paced_floor", "--listen", f"127.0.0.1:{port}"]
     argv += ["--stack", stack, "--tokens", str(TOKENS), "--inter-token", str(INTER_TOKEN_S)]
@@ -162,6 +178,9 @@ def floor_target(stack: str, plan: Plan) -> dict[str, Any]:
     target.process = run.start(argv, run.OUT / f"streams-floor-{stack}.log")
     try:
         wait_listening(port, target.process)
+        if stack == "aiohttp-sse":
+            base = f"http://127.0.0.1:{port}/v1"
+            return measured(target.process, "sse", base, "paced", None, plan=plan)
         return measured(target.process, "grpc", target.address, "paced", None, plan=plan)
     finally:
         run.stop(target.process)
@@ -229,7 +248,7 @@ def table(results: dict[str, Any]) -> str:
         "| target | streams held (K) | tokens/s | CPU µs per token | added gap p50 / p99 ms | TTFT p99 ms | RSS MiB | next step |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in ("gateway-grpc", "gateway-http", "forwarder", "litellm", *FLOORS):
+    for name in ("gateway-grpc", "gateway-http", "forwarder", "sse-passthrough", "litellm", *FLOORS):
         if name in results["targets"]:
             lines.append(_row(name, results["targets"][name]))
     lines.append("")
@@ -242,7 +261,9 @@ def table(results: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stream_capacity")
     parser.add_argument("--quick", action="store_true", help="three short steps, to try the harness")
-    parser.add_argument("--only", nargs="*", default=["gateway", "forwarder", "litellm", "floor"])
+    parser.add_argument(
+        "--only", nargs="*", default=["gateway", "forwarder", "passthrough", "litellm", "floor"]
+    )
     parser.add_argument("--write", action="store_true", help="put the table into bench/STREAMS.md")
     parser.add_argument("--steps", help="comma-separated K to step through instead of the plan's")
     parser.add_argument(
@@ -270,10 +291,12 @@ def main() -> int:
             results["targets"].update(gateway_targets(url, plan))
         if "forwarder" in args.only:
             results["targets"]["forwarder"] = forwarder_target(url, plan)
+        if "passthrough" in args.only:
+            results["targets"]["sse-passthrough"] = passthrough_target(url, plan)
         if "litellm" in args.only:
             results["targets"]["litellm"] = litellm_target(url, plan)
         if "floor" in args.only:
-            for stack in ("grpc-aio", "grpclib"):
+            for stack in FLOOR_STACKS:
                 results["targets"][f"floor-{stack}"] = floor_target(stack, plan)
     finally:
         run.stop(upstream)
