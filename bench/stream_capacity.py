@@ -295,8 +295,8 @@ def main() -> int:
             results["targets"]["sse-passthrough"] = passthrough_target(url, plan)
         if "litellm" in args.only:
             results["targets"]["litellm"] = litellm_target(url, plan)
-        if "floor" in args.only:
-            for stack in FLOOR_STACKS:
+        for stack in FLOOR_STACKS:  # all of them (`floor`), or one by its name (`floor-grpclib`)
+            if "floor" in args.only or f"floor-{stack}" in args.only:
                 results["targets"][f"floor-{stack}"] = floor_target(stack, plan)
     finally:
         run.stop(upstream)
