@@ -6,6 +6,8 @@ database password never shows in their output or the logs."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from llmgateway.app import Gateway
 from llmgateway.cli import main
@@ -21,7 +24,14 @@ from llmgateway.config import LedgerSettings
 from llmgateway.config.ledger import sqlite_url
 from llmgateway.ledger.database import create_engine
 from llmgateway.ledger.schema import metadata
-from llmgateway.ledger.schema_version import SchemaError, ensure_current, head, revisions
+from llmgateway.ledger.schema_version import (
+    REVISIONS,
+    SchemaError,
+    alembic_config,
+    ensure_current,
+    head,
+    revisions,
+)
 from tests.conftest import ECHO_CONFIG, gateway_config
 from tests.postgres_server import PASSWORD, PostgresServer
 
@@ -145,3 +155,35 @@ def test_db_commands_say_when_the_database_cannot_be_reached(
     err = capsys.readouterr().err
     assert "cannot reach the database: OperationalError" in err
     assert PASSWORD not in err
+
+
+def test_the_known_revisions_are_the_migrations_alembic_finds() -> None:
+    """REVISIONS (what a start checks without Alembic) is migrations/ as Alembic reads it: a new
+    migration without its revision in REVISIONS fails here, not in a gateway that refuses its own
+    schema."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    assert [script.revision for script in reversed(list(scripts.walk_revisions()))] == list(REVISIONS)
+    assert scripts.get_current_head() == head()
+
+
+def test_a_start_at_head_does_not_load_alembic(settings: LedgerSettings) -> None:
+    """The check every start makes reads the revision with SQLAlchemy: a process whose database is
+    current never imports Alembic (its memory stays the serving process's, bench/RESULTS.md); one
+    that must migrate does."""
+    engine = create_engine(settings)
+    ensure_current(engine, migrate=True)
+    engine.dispose()
+    url = settings.url.get_secret_value() if settings.url is not None else ""
+    check = (
+        "import sys\n"
+        "from llmgateway.config import LedgerSettings\n"
+        "from llmgateway.ledger.database import create_engine\n"
+        "from llmgateway.ledger.schema_version import ensure_current\n"
+        f"engine = create_engine(LedgerSettings.model_validate({{'url': {url!r}, 'spool_dir': {str(settings.spool_dir)!r}}}))\n"
+        "print(ensure_current(engine, migrate=False).current, 'alembic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [head(), "False"]

@@ -7,6 +7,8 @@ import asyncio
 import json
 import signal
 import socket
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -222,3 +224,16 @@ async def test_the_supervisor_serves_the_status_page_for_every_worker(tmp_path: 
         }
     ]
     assert len(served_by(server.log)) == 2  # so the figures are not one worker's
+
+
+def test_the_supervisor_does_not_load_the_server() -> None:
+    """The command line imports the server (grpc.aio servicers, providers, aiohttp, OpenTelemetry)
+    and the migration tool only where a process serves or migrates: a supervisor of workers, and
+    `keys`, `version` and `check-config`, hold none of it (cli.py says why)."""
+    heavy = ("aiohttp", "alembic", "sqlalchemy", "opentelemetry", "llmgateway.app")
+    check = f"import sys, llmgateway.cli\nprint([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run(
+        [sys.executable, "-c", check], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import yaml
 
-from llmgateway.app import serve
 from llmgateway.auth.keys import new_key
 from llmgateway.config import (
     ApiKeySettings,
@@ -24,9 +23,7 @@ from llmgateway.config.admin import AdminKeySettings
 from llmgateway.config.defaults import load_or_default
 from llmgateway.governance import cli as admin_cli
 from llmgateway.ledger.places import check_writable
-from llmgateway.ledger.recorder import prepare_schema
-from llmgateway.ledger.schema_command import schema_command
-from llmgateway.ledger.schema_version import SchemaError
+from llmgateway.ledger.schema_error import SchemaError
 from llmgateway.observability.logging_setup import configure_logging
 from llmgateway.process import event_loop
 from llmgateway.process.port_claims import PortUnavailableError, claim_listeners
@@ -145,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return _create_key(args.tenant, args.name, args.models, args.admin)
     if args.command == "db":
+        from llmgateway.ledger.schema_command import schema_command  # noqa: PLC0415 (see _serve)
+
         configure_logging("text", "WARNING")
         try:
             return schema_command(args.db_command, load_or_default(args.config).ledger)
@@ -195,10 +194,17 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         check_writable(config.ledger)
         workers = worker_count(args.workers, config)
+        # The server and the database libraries are imported where they are used, not at the top:
+        # a supervisor of workers serves no call (it would hold ~70 MiB of modules it never runs,
+        # bench/RESULTS.md), and `keys`, `version` and `check-config` start faster without them.
         if workers > 1:
             if config.ledger.active:
+                from llmgateway.ledger.recorder import prepare_schema  # noqa: PLC0415
+
                 prepare_schema(config.ledger)
             return supervise(config, args.config, workers, level, flags)
+        from llmgateway.app import serve  # noqa: PLC0415
+
         event_loop.run(serve(config, load=load), config.server.event_loop)
     except (SchemaError, ConfigError) as error:
         log.error("not starting: %s", error)

@@ -5,6 +5,12 @@ script for (a newer gateway migrated it) is refused, and so is one behind this b
 migrating on start is on. Concurrent starts (workers, replicas) migrate one at a time: PostgreSQL
 under an advisory lock held by the migrating transaction (its DDL is transactional), SQLite under
 a lock on a file beside the database.
+
+Alembic is imported only to migrate. The check every start makes — the revision in Alembic's
+`alembic_version` table against this build's — reads the table with SQLAlchemy and compares it with
+REVISIONS, so a worker (and the supervisor) of a database already at head never loads Alembic and
+its migration scripts: about 10 MiB of every process's memory (bench/RESULTS.md, the design's
+table). tests/test_ledger_schema.py holds REVISIONS equal to what Alembic reads from migrations/.
 """
 
 from __future__ import annotations
@@ -15,24 +21,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+from llmgateway.ledger.schema_error import SchemaError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = [
+    "REVISIONS",
+    "Revisions",
+    "SchemaError",
+    "alembic_config",
+    "ensure_current",
+    "head",
+    "revisions",
+    "upgrade",
+]
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# The revisions of migrations/versions/, oldest first: the last is this build's head.
+REVISIONS = ("0001", "0002", "0003")
+# Where Alembic keeps a database's revision (its default name and schema; env.py keeps both).
+_VERSION_TABLE = "alembic_version"
 # Alembic's INFO lines ("Context impl SQLiteImpl.", "Will assume transactional DDL.") come at every
-# start; the ledger logs the migration itself.
+# migration; the ledger logs the migration itself.
 logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 # pg_advisory_xact_lock's key: any constant the gateway alone uses ("llmgw" + "ldgr" in ASCII).
 _ADVISORY_LOCK = 0x6C6C6D67_6C646772 - (1 << 63)
-
-
-class SchemaError(Exception):
-    """The database's schema is not one this build may write to; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +60,10 @@ class Revisions:
     head: str
 
 
-def _config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for migrations/ (imported here: only migrating needs Alembic)."""
+    from alembic.config import Config  # noqa: PLC0415
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
@@ -50,17 +72,29 @@ def _config(connection: Connection | None = None) -> Config:
 
 def head() -> str:
     """The newest revision this build knows."""
-    revision = ScriptDirectory.from_config(_config()).get_current_head()
-    assert revision is not None
-    return revision
+    return REVISIONS[-1]
 
 
 def _known(revision: str) -> bool:
-    return revision in {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+    return revision in REVISIONS
 
 
 def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The database's revision as Alembic recorded it; None for a database Alembic never touched
+    (as Alembic's MigrationContext.get_current_revision reads it, without loading Alembic)."""
+    if not sa.inspect(connection).has_table(_VERSION_TABLE):
+        return None
+    version_num = sa.column("version_num", sa.String())
+    found = connection.execute(sa.select(version_num).select_from(sa.table(_VERSION_TABLE))).scalars().all()
+    if len(found) > 1:  # branches: this build's migrations never make them
+        raise SchemaError(f"the ledger database is at several schema revisions at once: {sorted(found)}")
+    return found[0] if found else None
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command  # noqa: PLC0415
+
+    command.upgrade(alembic_config(connection), "head")
 
 
 @contextmanager
@@ -90,7 +124,7 @@ def upgrade(engine: Engine) -> Revisions:
     with _migration_lock(engine) as connection:
         before = _current(connection)
         _refuse_unknown(engine, before)
-        command.upgrade(_config(connection), "head")
+        _upgrade(connection)
     return Revisions(current=before, head=head())
 
 
@@ -107,7 +141,7 @@ def ensure_current(engine: Engine, *, migrate: bool) -> Revisions:
                     f"revision {current or '(empty)'}; this build needs {target}: run `llmgateway db "
                     "upgrade` (or set ledger.migrate_on_start)"
                 )
-            command.upgrade(_config(connection), "head")
+            _upgrade(connection)
     return Revisions(current=current, head=target)
 
 
