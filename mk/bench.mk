@@ -64,7 +64,7 @@ bench-bodies: install  ## probe latency while 20 calls at once get 60 MiB upstre
 	$(PY) -m bench.big_bodies --gzip
 
 .PHONY: bench-streams bench-streams-quick
-bench-streams: bench-tools $(BENCH_GROUP) $(LITELLM_VENV)/.installed  ## streams held per core (~30 min): gateway gRPC and HTTP door, forwarder, LiteLLM, the gRPC stacks alone into bench/STREAMS.md
+bench-streams: bench-tools $(BENCH_GROUP) $(LITELLM_VENV)/.installed  ## streams held per core (~35 min): gateway gRPC and HTTP door, forwarder, SSE passthrough, LiteLLM, the server stacks alone into bench/STREAMS.md
 	GOBIN=$(GOBIN) $(PY) -m bench.stream_capacity --write
 
 bench-streams-quick: bench-tools  ## a short stream-capacity run (~3 min, no LiteLLM) into bench/STREAMS.md

@@ -93,6 +93,20 @@ def test_one_hour_writes_use_their_own_rate() -> None:
     assert cost_usd(SONNET, usage(1_000, 0, writes=1_000)) == pytest.approx(0.00375)
 
 
+def test_writes_split_by_lifetime_are_each_charged_at_their_rate() -> None:
+    """A provider that splits its writes (Anthropic, Bedrock): each lifetime at its own rate, whatever
+    the request asked; without the split, a request with a 1-hour breakpoint pays 1 hour for all."""
+    split = usage(3_000, 0, writes=3_000)
+    split.cache_write_1h_input_tokens = 1_000
+    expected = (1_000 * 6.0 + 2_000 * 3.75) / 1e6
+    assert cost_usd(SONNET, split, long_cache_writes=True) == pytest.approx(expected)
+    assert cost_usd(SONNET, split) == pytest.approx(expected)
+    split.cache_write_1h_input_tokens = 0  # said, and none at 1 hour: all at 5 minutes
+    assert cost_usd(SONNET, split, long_cache_writes=True) == pytest.approx(3_000 * 3.75 / 1e6)
+    split.cache_write_1h_input_tokens = 5_000  # more than were written (never seen): capped
+    assert cost_usd(SONNET, split) == pytest.approx(3_000 * 6.0 / 1e6)
+
+
 def test_reads_and_writes_never_make_uncached_input_negative() -> None:
     # A provider that reports more cache tokens than input (never seen) is charged for what it reported.
     assert cost_usd(SONNET, usage(10, 0, reads=20)) == pytest.approx(20 * 0.3 / 1e6)

@@ -148,6 +148,39 @@ async def test_one_hour_writes_are_charged_at_the_one_hour_rate(
     assert usage.cost_usd == pytest.approx(per_million(1, 3.0) + per_million(1500, 6.0) + SONNET_OUTPUT)
 
 
+def mixed_lifetimes() -> tuple[content_pb2.Message, ...]:
+    """A 1-hour breakpoint after the system prompt, a 5-minute one after a second long message: the
+    layout Anthropic recommends for a stable prefix and a moving conversation."""
+    conversation = user(LONG.replace("word", "turn"))
+    conversation.cache_breakpoint.CopyFrom(FIVE_MINUTES)
+    return system(LONG, ONE_HOUR), conversation, user("hi")
+
+
+@pytest.mark.parametrize("model", ["claude", "bedrock-claude"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_writes_of_mixed_lifetimes_are_each_charged_at_their_own_rate(
+    client: Client, model: str, stream: bool
+) -> None:
+    if stream:
+        messages = client.chat.ChatStream(stream_request(model, *mixed_lifetimes()))
+        usage = [message async for message in messages][-1].usage
+    else:
+        usage = (await client.chat.Chat(chat_request(model, *mixed_lifetimes()))).usage
+    assert usage.HasField("cache_write_1h_input_tokens")
+    one_hour, writes = usage.cache_write_1h_input_tokens, usage.cache_write_input_tokens
+    assert one_hour == 1500 < writes, "the system prompt at 1 hour, the conversation at 5 minutes"
+    uncached = usage.input_tokens - writes - usage.cached_input_tokens
+    expected = (
+        per_million(uncached, 3.0)
+        + per_million(one_hour, 6.0)
+        + per_million(writes - one_hour, 3.75)
+        + per_million(usage.output_tokens, 15.0)
+    )
+    assert usage.cost_usd == pytest.approx(expected)
+    # Before the split, every write was charged at the 1-hour rate.
+    assert usage.cost_usd < expected + per_million(writes - one_hour, 6.0 - 3.75) - 1e-9
+
+
 async def test_openai_caches_a_repeated_prompt_on_its_own_and_it_costs_less(
     client: Client, sims: tuple[AnthropicSimulator, BedrockSimulator, OpenAISimulator]
 ) -> None:

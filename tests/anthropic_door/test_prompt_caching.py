@@ -57,6 +57,28 @@ async def test_a_repeated_marked_prompt_is_written_then_read_and_costs_less(
         assert sims.bedrock.requests[-1].body["system"][1] == {"cachePoint": {"type": "default"}}
 
 
+async def test_usage_breaks_cache_writes_down_by_lifetime(gateway: Gateway, sdk: OpenSdk) -> None:
+    """A 1-hour breakpoint on the system prompt and a 5-minute one on the conversation: the Message's
+    usage says how the writes split (`cache_creation`), as the API's does."""
+    conversation: anthropic.types.TextBlockParam = {
+        "type": "text",
+        "text": LONG.replace("word", "turn"),
+        "cache_control": {"type": "ephemeral"},
+    }
+    answer = await sdk(gateway).messages.create(
+        model="claude",
+        max_tokens=50,
+        system=[{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+        messages=[{"role": "user", "content": [conversation]}],
+    )
+    usage = answer.usage
+    assert usage.cache_creation is not None
+    assert usage.cache_creation.ephemeral_1h_input_tokens == 4200
+    assert (
+        usage.cache_creation.ephemeral_5m_input_tokens == (usage.cache_creation_input_tokens or 0) - 4200 > 0
+    )
+
+
 async def test_stream_message_delta_reports_cache_reads(gateway: Gateway, sdk: OpenSdk) -> None:
     client = sdk(gateway)
     finals = []

@@ -52,6 +52,8 @@ def _merge_usage(total: chat_pb2.Usage, update: chat_pb2.Usage) -> None:
         value = getattr(update, field)
         if value:
             setattr(total, field, value)
+    if update.HasField("cache_write_1h_input_tokens"):
+        total.cache_write_1h_input_tokens = update.cache_write_1h_input_tokens
     if update.cost_usd:
         total.cost_usd = update.cost_usd
 

@@ -91,17 +91,20 @@ def usage(
     *,
     cached: int = 0,
     cache_write: int = 0,
+    cache_write_1h: int | None = None,
     reasoning: int = 0,
     total: int = 0,
 ) -> chat_pb2.Usage:
     """A Usage from counts already in v1's meaning (input counts tokens read from and written to the
     prompt cache, output reasoning ones); `total` is the provider's own where it sends one, else
-    input plus output."""
+    input plus output. `cache_write_1h`: of the writes, those with the 1-hour lifetime, when the
+    provider says (None: it does not)."""
     return chat_pb2.Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_input_tokens=cached,
         cache_write_input_tokens=cache_write,
+        cache_write_1h_input_tokens=cache_write_1h,
         reasoning_tokens=reasoning,
         total_tokens=total or input_tokens + output_tokens,
     )

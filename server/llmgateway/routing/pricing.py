@@ -126,15 +126,20 @@ def prices_for(deployment: DeploymentSettings, upstream_model: str) -> Prices:
 
 def cost_usd(prices: Prices, usage: chat_pb2.Usage, *, long_cache_writes: bool = False) -> float:
     """What `usage` costs at `prices`. v1 counts cache reads and writes inside input_tokens; they
-    are taken out and charged at their own rates. `long_cache_writes`: the request asked for the
-    1-hour cache lifetime, whose writes cost more (v1's Usage does not split writes by lifetime,
-    so a request with any 1-hour breakpoint has all its writes charged at the 1-hour rate)."""
+    are taken out and charged at their own rates, each write at its lifetime's rate where the
+    provider split them (cache_write_1h_input_tokens set). `long_cache_writes`: the request asked
+    for the 1-hour lifetime somewhere; a provider that does not split its writes has them all
+    charged at the 1-hour rate then (the most they can cost: a ledger never under-counts)."""
     reads, writes = usage.cached_input_tokens, usage.cache_write_input_tokens
     uncached = max(usage.input_tokens - reads - writes, 0)
-    write_price = prices.cache_write_1h if long_cache_writes else prices.cache_write
+    if usage.HasField("cache_write_1h_input_tokens"):
+        long_writes = min(usage.cache_write_1h_input_tokens, writes)
+    else:
+        long_writes = writes if long_cache_writes else 0
     return (
         uncached * prices.input
         + reads * prices.cache_read
-        + writes * write_price
+        + (writes - long_writes) * prices.cache_write
+        + long_writes * prices.cache_write_1h
         + usage.output_tokens * prices.output
     ) / 1_000_000

@@ -623,8 +623,12 @@ type Usage struct {
 	CostUsd float64 `protobuf:"fixed64,6,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
 	// Prompt tokens written to the provider's prompt cache (part of input_tokens).
 	CacheWriteInputTokens int32 `protobuf:"varint,7,opt,name=cache_write_input_tokens,json=cacheWriteInputTokens,proto3" json:"cache_write_input_tokens,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+	// 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+	// does not, and the cost then charges every write at the longest lifetime the request asked for.
+	CacheWrite_1HInputTokens *int32 `protobuf:"varint,8,opt,name=cache_write_1h_input_tokens,json=cacheWrite1hInputTokens,proto3,oneof" json:"cache_write_1h_input_tokens,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
@@ -702,6 +706,13 @@ func (x *Usage) GetCostUsd() float64 {
 func (x *Usage) GetCacheWriteInputTokens() int32 {
 	if x != nil {
 		return x.CacheWriteInputTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCacheWrite_1HInputTokens() int32 {
+	if x != nil && x.CacheWrite_1HInputTokens != nil {
+		return *x.CacheWrite_1HInputTokens
 	}
 	return 0
 }
@@ -1400,7 +1411,7 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"EFFORT_LOW\x10\x03\x12\x11\n" +
 	"\rEFFORT_MEDIUM\x10\x04\x12\x0f\n" +
 	"\vEFFORT_HIGH\x10\x05B\x10\n" +
-	"\x0e_budget_tokens\"\xa1\x02\n" +
+	"\x0e_budget_tokens\"\x84\x03\n" +
 	"\x05Usage\x12!\n" +
 	"\finput_tokens\x18\x01 \x01(\x05R\vinputTokens\x12#\n" +
 	"\routput_tokens\x18\x02 \x01(\x05R\foutputTokens\x12.\n" +
@@ -1408,7 +1419,9 @@ const file_llmgateway_v1_chat_proto_rawDesc = "" +
 	"\x10reasoning_tokens\x18\x04 \x01(\x05R\x0freasoningTokens\x12!\n" +
 	"\ftotal_tokens\x18\x05 \x01(\x05R\vtotalTokens\x12\x19\n" +
 	"\bcost_usd\x18\x06 \x01(\x01R\acostUsd\x127\n" +
-	"\x18cache_write_input_tokens\x18\a \x01(\x05R\x15cacheWriteInputTokens\"\xf0\x01\n" +
+	"\x18cache_write_input_tokens\x18\a \x01(\x05R\x15cacheWriteInputTokens\x12A\n" +
+	"\x1bcache_write_1h_input_tokens\x18\b \x01(\x05H\x00R\x17cacheWrite1hInputTokens\x88\x01\x01B\x1e\n" +
+	"\x1c_cache_write_1h_input_tokens\"\xf0\x01\n" +
 	"\fChatResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x1a\n" +
@@ -1564,6 +1577,7 @@ func file_llmgateway_v1_chat_proto_init() {
 	file_llmgateway_v1_content_proto_init()
 	file_llmgateway_v1_chat_proto_msgTypes[2].OneofWrappers = []any{}
 	file_llmgateway_v1_chat_proto_msgTypes[3].OneofWrappers = []any{}
+	file_llmgateway_v1_chat_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -496,6 +496,11 @@ pub struct Usage {
     /// Prompt tokens written to the provider's prompt cache (part of input_tokens).
     #[prost(int32, tag = "7")]
     pub cache_write_input_tokens: i32,
+    /// Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+    /// 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+    /// does not, and the cost then charges every write at the longest lifetime the request asked for.
+    #[prost(int32, optional, tag = "8")]
+    pub cache_write_1h_input_tokens: ::core::option::Option<i32>,
 }
 /// One complete assistant message.
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -91,7 +91,7 @@ class EventStream:
         delta = {"stop_reason": stop_reason(self._stop), "stop_sequence": None}
         return [
             *self._close(),
-            _event("message_delta", {"delta": delta, "usage": usage(self._usage)}),
+            _event("message_delta", {"delta": delta, "usage": usage(self._usage, breakdown=False)}),
             _event("message_stop", {}),
         ]
 

@@ -33,16 +33,24 @@ def stop_reason(finish: chat_pb2.FinishReason.ValueType) -> str:
     return _STOP_REASONS.get(finish, "end_turn")
 
 
-def usage(value: chat_pb2.Usage) -> Block:
+def usage(value: chat_pb2.Usage, *, breakdown: bool = True) -> Block:
     """Anthropic counts input tokens without those read from or written to the prompt cache; v1
-    counts them in."""
+    counts them in. `breakdown`: with `cache_creation`, the writes by lifetime, as a Message's usage
+    has it when the provider said (message_delta's usage never has it)."""
     cached, written = value.cached_input_tokens, value.cache_write_input_tokens
-    return {
+    block: Block = {
         "input_tokens": max(value.input_tokens - cached - written, 0),
         "output_tokens": value.output_tokens,
         "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     }
+    if breakdown and value.HasField("cache_write_1h_input_tokens"):
+        one_hour = min(value.cache_write_1h_input_tokens, written)
+        block["cache_creation"] = {
+            "ephemeral_5m_input_tokens": written - one_hour,
+            "ephemeral_1h_input_tokens": one_hour,
+        }
+    return block
 
 
 def tool_input(call_id: str, arguments_json: str) -> dict[str, Any]:

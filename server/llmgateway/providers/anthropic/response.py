@@ -28,19 +28,30 @@ class UsageTotals:
     cache_creation: int = 0
     cache_read: int = 0
     output: int = 0
+    cache_creation_1h: int | None = None  # None: the API did not split the writes by lifetime
 
     def update(self, wire: object) -> None:
-        # Each figure is cumulative, and message_delta repeats only some of them.
+        # Each figure is cumulative, and message_delta repeats only some of them (never the
+        # `cache_creation` breakdown: message_start's stands).
         if not isinstance(wire, dict):
             return
         self.uncached_input = json_int(wire.get("input_tokens")) or self.uncached_input
         self.cache_creation = json_int(wire.get("cache_creation_input_tokens")) or self.cache_creation
         self.cache_read = json_int(wire.get("cache_read_input_tokens")) or self.cache_read
         self.output = json_int(wire.get("output_tokens")) or self.output
+        breakdown = wire.get("cache_creation")
+        if isinstance(breakdown, dict):
+            self.cache_creation_1h = json_int(breakdown.get("ephemeral_1h_input_tokens"))
 
     def proto(self) -> chat_pb2.Usage:
         total_input = self.uncached_input + self.cache_creation + self.cache_read
-        return usage(total_input, self.output, cached=self.cache_read, cache_write=self.cache_creation)
+        return usage(
+            total_input,
+            self.output,
+            cached=self.cache_read,
+            cache_write=self.cache_creation,
+            cache_write_1h=self.cache_creation_1h,
+        )
 
 
 def _parts(errors: UpstreamErrors, blocks: list[Any]) -> list[content_pb2.Part]:

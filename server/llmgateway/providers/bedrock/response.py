@@ -31,6 +31,19 @@ def wire_usage(wire: object) -> chat_pb2.Usage:
         json_int(wire.get("outputTokens")),
         cached=cached,
         cache_write=written,
+        cache_write_1h=_one_hour_writes(wire.get("cacheDetails"), written),
+    )
+
+
+def _one_hour_writes(details: object, written: int) -> int | None:
+    """The writes `cacheDetails` puts at the 1-hour lifetime ([{ttl: "5m" | "1h", inputTokens}],
+    empty or absent when nothing was written); None when there were writes it does not break down."""
+    if not isinstance(details, list) or not details:
+        return 0 if not written else None
+    return sum(
+        json_int(detail.get("inputTokens"))
+        for detail in details
+        if isinstance(detail, dict) and detail.get("ttl") == "1h"
     )
 
 

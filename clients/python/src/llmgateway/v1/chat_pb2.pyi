@@ -434,6 +434,7 @@ class Usage(_message.Message):
     TOTAL_TOKENS_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
     CACHE_WRITE_INPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_1H_INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     input_tokens: _builtins.int
     """Tokens in the prompt, including cached ones."""
     output_tokens: _builtins.int
@@ -450,6 +451,11 @@ class Usage(_message.Message):
     """
     cache_write_input_tokens: _builtins.int
     """Prompt tokens written to the provider's prompt cache (part of input_tokens)."""
+    cache_write_1h_input_tokens: _builtins.int
+    """Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+    5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+    does not, and the cost then charges every write at the longest lifetime the request asked for.
+    """
     def __init__(
         self,
         *,
@@ -460,12 +466,15 @@ class Usage(_message.Message):
         total_tokens: _builtins.int = ...,
         cost_usd: _builtins.float = ...,
         cache_write_input_tokens: _builtins.int = ...,
+        cache_write_1h_input_tokens: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cache_write_1h_input_tokens", b"_cache_write_1h_input_tokens", "cache_write_1h_input_tokens", b"cache_write_1h_input_tokens"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_write_input_tokens", b"cache_write_input_tokens", "cached_input_tokens", b"cached_input_tokens", "cost_usd", b"cost_usd", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "reasoning_tokens", b"reasoning_tokens", "total_tokens", b"total_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_write_1h_input_tokens", b"_cache_write_1h_input_tokens", "cache_write_1h_input_tokens", b"cache_write_1h_input_tokens", "cache_write_input_tokens", b"cache_write_input_tokens", "cached_input_tokens", b"cached_input_tokens", "cost_usd", b"cost_usd", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "reasoning_tokens", b"reasoning_tokens", "total_tokens", b"total_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__cache_write_1h_input_tokens: _TypeAlias = _typing.Literal["cache_write_1h_input_tokens"]  # noqa: Y015
+    _WhichOneofArgType__cache_write_1h_input_tokens: _TypeAlias = _typing.Literal["_cache_write_1h_input_tokens", b"_cache_write_1h_input_tokens"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cache_write_1h_input_tokens) -> _WhichOneofReturnType__cache_write_1h_input_tokens | None: ...
 
 Global___Usage: _TypeAlias = Usage  # noqa: Y015
 

@@ -163,75 +163,78 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
       "s\"y\n\006Effort\022\026\n\022EFFORT_UNSPECIFIED\020\000\022\017\n\013E" +
       "FFORT_NONE\020\001\022\022\n\016EFFORT_MINIMAL\020\002\022\016\n\nEFFO" +
       "RT_LOW\020\003\022\021\n\rEFFORT_MEDIUM\020\004\022\017\n\013EFFORT_HI" +
-      "GH\020\005B\020\n\016_budget_tokens\"\241\002\n\005Usage\022!\n\014inpu" +
+      "GH\020\005B\020\n\016_budget_tokens\"\204\003\n\005Usage\022!\n\014inpu" +
       "t_tokens\030\001 \001(\005R\013inputTokens\022#\n\routput_to" +
       "kens\030\002 \001(\005R\014outputTokens\022.\n\023cached_input" +
       "_tokens\030\003 \001(\005R\021cachedInputTokens\022)\n\020reas" +
       "oning_tokens\030\004 \001(\005R\017reasoningTokens\022!\n\014t" +
       "otal_tokens\030\005 \001(\005R\013totalTokens\022\031\n\010cost_u" +
       "sd\030\006 \001(\001R\007costUsd\0227\n\030cache_write_input_t" +
-      "okens\030\007 \001(\005R\025cacheWriteInputTokens\"\360\001\n\014C" +
-      "hatResponse\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005model\030\002 \001" +
-      "(\tR\005model\022\032\n\010provider\030\003 \001(\tR\010provider\0220\n" +
-      "\007message\030\004 \001(\0132\026.llmgateway.v1.MessageR\007" +
-      "message\022@\n\rfinish_reason\030\005 \001(\0162\033.llmgate" +
-      "way.v1.FinishReasonR\014finishReason\022*\n\005usa" +
-      "ge\030\006 \001(\0132\024.llmgateway.v1.UsageR\005usage\"\360\001" +
-      "\n\022ChatStreamResponse\022\016\n\002id\030\001 \001(\tR\002id\022\024\n\005" +
-      "model\030\002 \001(\tR\005model\022\032\n\010provider\030\003 \001(\tR\010pr" +
-      "ovider\022*\n\005delta\030\004 \001(\0132\024.llmgateway.v1.De" +
-      "ltaR\005delta\022@\n\rfinish_reason\030\005 \001(\0162\033.llmg" +
-      "ateway.v1.FinishReasonR\014finishReason\022*\n\005" +
-      "usage\030\006 \001(\0132\024.llmgateway.v1.UsageR\005usage" +
-      "\"\315\002\n\005Delta\022\022\n\004text\030\001 \001(\tR\004text\022\034\n\treason" +
-      "ing\030\002 \001(\tR\treasoning\022;\n\ntool_calls\030\003 \003(\013" +
-      "2\034.llmgateway.v1.ToolCallDeltaR\ttoolCall" +
-      "s\022\'\n\017reasoning_index\030\004 \001(\005R\016reasoningInd" +
-      "ex\022/\n\023reasoning_signature\030\005 \001(\tR\022reasoni" +
-      "ngSignature\0226\n\027reasoning_redacted_data\030\006" +
-      " \001(\tR\025reasoningRedactedData\022)\n\020reasoning" +
-      "_origin\030\007 \001(\tR\017reasoningOrigin\022\030\n\007refusa" +
-      "l\030\010 \001(\tR\007refusal\"\201\001\n\rToolCallDelta\022\024\n\005in" +
-      "dex\030\001 \001(\005R\005index\022\016\n\002id\030\002 \001(\tR\002id\022\022\n\004name" +
-      "\030\003 \001(\tR\004name\0226\n\027arguments_json_fragment\030" +
-      "\004 \001(\tR\025argumentsJsonFragment\"\300\003\n\022CountTo" +
-      "kensRequest\022\032\n\005model\030\001 \001(\tB\004\342A\001\002R\005model\022" +
-      "8\n\010messages\030\002 \003(\0132\026.llmgateway.v1.Messag" +
-      "eB\004\342A\001\002R\010messages\022L\n\021generation_config\030\003" +
-      " \001(\0132\037.llmgateway.v1.GenerationConfigR\020g" +
-      "enerationConfig\022)\n\005tools\030\004 \003(\0132\023.llmgate" +
-      "way.v1.ToolR\005tools\022:\n\013tool_choice\030\005 \001(\0132" +
-      "\031.llmgateway.v1.ToolChoiceR\ntoolChoice\022\035" +
-      "\n\nrequest_id\030\006 \001(\tR\trequestId\022E\n\006labels\030" +
-      "\007 \003(\0132-.llmgateway.v1.CountTokensRequest" +
-      ".LabelsEntryR\006labels\0329\n\013LabelsEntry\022\020\n\003k" +
-      "ey\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001(\tR\005value:\0028\001\"" +
-      "\247\001\n\023CountTokensResponse\022!\n\014input_tokens\030" +
-      "\001 \001(\005R\013inputTokens\022\034\n\testimated\030\002 \001(\010R\te" +
-      "stimated\022\032\n\010provider\030\003 \001(\tR\010provider\022\024\n\005" +
-      "model\030\004 \001(\tR\005model\022\035\n\ncounted_by\030\005 \001(\tR\t" +
-      "countedBy\"\301\001\n\022StreamInterruption\022\026\n\006reas" +
-      "on\030\001 \001(\tR\006reason\0229\n\rpartial_usage\030\002 \001(\0132" +
-      "\024.llmgateway.v1.UsageR\014partialUsage\022#\n\rm" +
-      "essages_sent\030\003 \001(\005R\014messagesSent\0223\n\010meta" +
-      "data\030\004 \001(\0132\027.google.protobuf.StructR\010met" +
-      "adata*\323\001\n\014FinishReason\022\035\n\031FINISH_REASON_" +
-      "UNSPECIFIED\020\000\022\026\n\022FINISH_REASON_STOP\020\001\022\030\n" +
-      "\024FINISH_REASON_LENGTH\020\002\022\034\n\030FINISH_REASON" +
-      "_TOOL_CALLS\020\003\022 \n\034FINISH_REASON_CONTENT_F" +
-      "ILTER\020\004\022\027\n\023FINISH_REASON_OTHER\020\005\022\031\n\025FINI" +
-      "SH_REASON_REFUSAL\020\0062\313\002\n\013ChatService\022T\n\004C" +
-      "hat\022\032.llmgateway.v1.ChatRequest\032\033.llmgat" +
-      "eway.v1.ChatResponse\"\023\202\323\344\223\002\r\"\010/v1/chat:\001" +
-      "*\022o\n\nChatStream\022 .llmgateway.v1.ChatStre" +
-      "amRequest\032!.llmgateway.v1.ChatStreamResp" +
-      "onse\"\032\202\323\344\223\002\024\"\017/v1/chat:stream:\001*0\001\022u\n\013Co" +
-      "untTokens\022!.llmgateway.v1.CountTokensReq" +
-      "uest\032\".llmgateway.v1.CountTokensResponse" +
-      "\"\037\202\323\344\223\002\031\"\024/v1/chat:countTokens:\001*Bg\n\020io." +
-      "llmgateway.v1B\tChatProtoP\001ZFgithub.com/l" +
-      "lmgateway/llmgateway/clients/go/llmgatew" +
-      "ay/v1;llmgatewayv1b\006proto3"
+      "okens\030\007 \001(\005R\025cacheWriteInputTokens\022A\n\033ca" +
+      "che_write_1h_input_tokens\030\010 \001(\005H\000R\027cache" +
+      "Write1hInputTokens\210\001\001B\036\n\034_cache_write_1h" +
+      "_input_tokens\"\360\001\n\014ChatResponse\022\016\n\002id\030\001 \001" +
+      "(\tR\002id\022\024\n\005model\030\002 \001(\tR\005model\022\032\n\010provider" +
+      "\030\003 \001(\tR\010provider\0220\n\007message\030\004 \001(\0132\026.llmg" +
+      "ateway.v1.MessageR\007message\022@\n\rfinish_rea" +
+      "son\030\005 \001(\0162\033.llmgateway.v1.FinishReasonR\014" +
+      "finishReason\022*\n\005usage\030\006 \001(\0132\024.llmgateway" +
+      ".v1.UsageR\005usage\"\360\001\n\022ChatStreamResponse\022" +
+      "\016\n\002id\030\001 \001(\tR\002id\022\024\n\005model\030\002 \001(\tR\005model\022\032\n" +
+      "\010provider\030\003 \001(\tR\010provider\022*\n\005delta\030\004 \001(\013" +
+      "2\024.llmgateway.v1.DeltaR\005delta\022@\n\rfinish_" +
+      "reason\030\005 \001(\0162\033.llmgateway.v1.FinishReaso" +
+      "nR\014finishReason\022*\n\005usage\030\006 \001(\0132\024.llmgate" +
+      "way.v1.UsageR\005usage\"\315\002\n\005Delta\022\022\n\004text\030\001 " +
+      "\001(\tR\004text\022\034\n\treasoning\030\002 \001(\tR\treasoning\022" +
+      ";\n\ntool_calls\030\003 \003(\0132\034.llmgateway.v1.Tool" +
+      "CallDeltaR\ttoolCalls\022\'\n\017reasoning_index\030" +
+      "\004 \001(\005R\016reasoningIndex\022/\n\023reasoning_signa" +
+      "ture\030\005 \001(\tR\022reasoningSignature\0226\n\027reason" +
+      "ing_redacted_data\030\006 \001(\tR\025reasoningRedact" +
+      "edData\022)\n\020reasoning_origin\030\007 \001(\tR\017reason" +
+      "ingOrigin\022\030\n\007refusal\030\010 \001(\tR\007refusal\"\201\001\n\r" +
+      "ToolCallDelta\022\024\n\005index\030\001 \001(\005R\005index\022\016\n\002i" +
+      "d\030\002 \001(\tR\002id\022\022\n\004name\030\003 \001(\tR\004name\0226\n\027argum" +
+      "ents_json_fragment\030\004 \001(\tR\025argumentsJsonF" +
+      "ragment\"\300\003\n\022CountTokensRequest\022\032\n\005model\030" +
+      "\001 \001(\tB\004\342A\001\002R\005model\0228\n\010messages\030\002 \003(\0132\026.l" +
+      "lmgateway.v1.MessageB\004\342A\001\002R\010messages\022L\n\021" +
+      "generation_config\030\003 \001(\0132\037.llmgateway.v1." +
+      "GenerationConfigR\020generationConfig\022)\n\005to" +
+      "ols\030\004 \003(\0132\023.llmgateway.v1.ToolR\005tools\022:\n" +
+      "\013tool_choice\030\005 \001(\0132\031.llmgateway.v1.ToolC" +
+      "hoiceR\ntoolChoice\022\035\n\nrequest_id\030\006 \001(\tR\tr" +
+      "equestId\022E\n\006labels\030\007 \003(\0132-.llmgateway.v1" +
+      ".CountTokensRequest.LabelsEntryR\006labels\032" +
+      "9\n\013LabelsEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005valu" +
+      "e\030\002 \001(\tR\005value:\0028\001\"\247\001\n\023CountTokensRespon" +
+      "se\022!\n\014input_tokens\030\001 \001(\005R\013inputTokens\022\034\n" +
+      "\testimated\030\002 \001(\010R\testimated\022\032\n\010provider\030" +
+      "\003 \001(\tR\010provider\022\024\n\005model\030\004 \001(\tR\005model\022\035\n" +
+      "\ncounted_by\030\005 \001(\tR\tcountedBy\"\301\001\n\022StreamI" +
+      "nterruption\022\026\n\006reason\030\001 \001(\tR\006reason\0229\n\rp" +
+      "artial_usage\030\002 \001(\0132\024.llmgateway.v1.Usage" +
+      "R\014partialUsage\022#\n\rmessages_sent\030\003 \001(\005R\014m" +
+      "essagesSent\0223\n\010metadata\030\004 \001(\0132\027.google.p" +
+      "rotobuf.StructR\010metadata*\323\001\n\014FinishReaso" +
+      "n\022\035\n\031FINISH_REASON_UNSPECIFIED\020\000\022\026\n\022FINI" +
+      "SH_REASON_STOP\020\001\022\030\n\024FINISH_REASON_LENGTH" +
+      "\020\002\022\034\n\030FINISH_REASON_TOOL_CALLS\020\003\022 \n\034FINI" +
+      "SH_REASON_CONTENT_FILTER\020\004\022\027\n\023FINISH_REA" +
+      "SON_OTHER\020\005\022\031\n\025FINISH_REASON_REFUSAL\020\0062\313" +
+      "\002\n\013ChatService\022T\n\004Chat\022\032.llmgateway.v1.C" +
+      "hatRequest\032\033.llmgateway.v1.ChatResponse\"" +
+      "\023\202\323\344\223\002\r\"\010/v1/chat:\001*\022o\n\nChatStream\022 .llm" +
+      "gateway.v1.ChatStreamRequest\032!.llmgatewa" +
+      "y.v1.ChatStreamResponse\"\032\202\323\344\223\002\024\"\017/v1/cha" +
+      "t:stream:\001*0\001\022u\n\013CountTokens\022!.llmgatewa" +
+      "y.v1.CountTokensRequest\032\".llmgateway.v1." +
+      "CountTokensResponse\"\037\202\323\344\223\002\031\"\024/v1/chat:co" +
+      "untTokens:\001*Bg\n\020io.llmgateway.v1B\tChatPr" +
+      "otoP\001ZFgithub.com/llmgateway/llmgateway/" +
+      "clients/go/llmgateway/v1;llmgatewayv1b\006p" +
+      "roto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -282,7 +285,7 @@ public final class ChatProto extends com.google.protobuf.GeneratedFile {
     internal_static_llmgateway_v1_Usage_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_v1_Usage_descriptor,
-        new java.lang.String[] { "InputTokens", "OutputTokens", "CachedInputTokens", "ReasoningTokens", "TotalTokens", "CostUsd", "CacheWriteInputTokens", });
+        new java.lang.String[] { "InputTokens", "OutputTokens", "CachedInputTokens", "ReasoningTokens", "TotalTokens", "CostUsd", "CacheWriteInputTokens", "CacheWrite1HInputTokens", });
     internal_static_llmgateway_v1_ChatResponse_descriptor =
       getDescriptor().getMessageType(5);
     internal_static_llmgateway_v1_ChatResponse_fieldAccessorTable = new

@@ -47,6 +47,7 @@ private static final long serialVersionUID = 0L;
             io.llmgateway.v1.Usage.class, io.llmgateway.v1.Usage.Builder.class);
   }
 
+  private int bitField0_;
   public static final int INPUT_TOKENS_FIELD_NUMBER = 1;
   private int inputTokens_ = 0;
   /**
@@ -153,6 +154,37 @@ private static final long serialVersionUID = 0L;
     return cacheWriteInputTokens_;
   }
 
+  public static final int CACHE_WRITE_1H_INPUT_TOKENS_FIELD_NUMBER = 8;
+  private int cacheWrite1HInputTokens_ = 0;
+  /**
+   * <pre>
+   * Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+   * 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+   * does not, and the cost then charges every write at the longest lifetime the request asked for.
+   * </pre>
+   *
+   * <code>optional int32 cache_write_1h_input_tokens = 8 [json_name = "cacheWrite1hInputTokens"];</code>
+   * @return Whether the cacheWrite1hInputTokens field is set.
+   */
+  @java.lang.Override
+  public boolean hasCacheWrite1HInputTokens() {
+    return ((bitField0_ & 0x00000001) != 0);
+  }
+  /**
+   * <pre>
+   * Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+   * 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+   * does not, and the cost then charges every write at the longest lifetime the request asked for.
+   * </pre>
+   *
+   * <code>optional int32 cache_write_1h_input_tokens = 8 [json_name = "cacheWrite1hInputTokens"];</code>
+   * @return The cacheWrite1hInputTokens.
+   */
+  @java.lang.Override
+  public int getCacheWrite1HInputTokens() {
+    return cacheWrite1HInputTokens_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -187,6 +219,9 @@ private static final long serialVersionUID = 0L;
     }
     if (cacheWriteInputTokens_ != 0) {
       output.writeInt32(7, cacheWriteInputTokens_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      output.writeInt32(8, cacheWrite1HInputTokens_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -225,6 +260,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeInt32Size(7, cacheWriteInputTokens_);
     }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(8, cacheWrite1HInputTokens_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -255,6 +294,11 @@ private static final long serialVersionUID = 0L;
             other.getCostUsd())) return false;
     if (getCacheWriteInputTokens()
         != other.getCacheWriteInputTokens()) return false;
+    if (hasCacheWrite1HInputTokens() != other.hasCacheWrite1HInputTokens()) return false;
+    if (hasCacheWrite1HInputTokens()) {
+      if (getCacheWrite1HInputTokens()
+          != other.getCacheWrite1HInputTokens()) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -281,6 +325,10 @@ private static final long serialVersionUID = 0L;
         java.lang.Double.doubleToLongBits(getCostUsd()));
     hash = (37 * hash) + CACHE_WRITE_INPUT_TOKENS_FIELD_NUMBER;
     hash = (53 * hash) + getCacheWriteInputTokens();
+    if (hasCacheWrite1HInputTokens()) {
+      hash = (37 * hash) + CACHE_WRITE_1H_INPUT_TOKENS_FIELD_NUMBER;
+      hash = (53 * hash) + getCacheWrite1HInputTokens();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -423,6 +471,7 @@ private static final long serialVersionUID = 0L;
       totalTokens_ = 0;
       costUsd_ = 0D;
       cacheWriteInputTokens_ = 0;
+      cacheWrite1HInputTokens_ = 0;
       return this;
     }
 
@@ -477,6 +526,12 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000040) != 0)) {
         result.cacheWriteInputTokens_ = cacheWriteInputTokens_;
       }
+      int to_bitField0_ = 0;
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.cacheWrite1HInputTokens_ = cacheWrite1HInputTokens_;
+        to_bitField0_ |= 0x00000001;
+      }
+      result.bitField0_ |= to_bitField0_;
     }
 
     @java.lang.Override
@@ -511,6 +566,9 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getCacheWriteInputTokens() != 0) {
         setCacheWriteInputTokens(other.getCacheWriteInputTokens());
+      }
+      if (other.hasCacheWrite1HInputTokens()) {
+        setCacheWrite1HInputTokens(other.getCacheWrite1HInputTokens());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -573,6 +631,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000040;
               break;
             } // case 56
+            case 64: {
+              cacheWrite1HInputTokens_ = input.readInt32();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 64
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -897,6 +960,70 @@ private static final long serialVersionUID = 0L;
     public Builder clearCacheWriteInputTokens() {
       bitField0_ = (bitField0_ & ~0x00000040);
       cacheWriteInputTokens_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private int cacheWrite1HInputTokens_ ;
+    /**
+     * <pre>
+     * Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+     * 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+     * does not, and the cost then charges every write at the longest lifetime the request asked for.
+     * </pre>
+     *
+     * <code>optional int32 cache_write_1h_input_tokens = 8 [json_name = "cacheWrite1hInputTokens"];</code>
+     * @return Whether the cacheWrite1hInputTokens field is set.
+     */
+    @java.lang.Override
+    public boolean hasCacheWrite1HInputTokens() {
+      return ((bitField0_ & 0x00000080) != 0);
+    }
+    /**
+     * <pre>
+     * Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+     * 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+     * does not, and the cost then charges every write at the longest lifetime the request asked for.
+     * </pre>
+     *
+     * <code>optional int32 cache_write_1h_input_tokens = 8 [json_name = "cacheWrite1hInputTokens"];</code>
+     * @return The cacheWrite1hInputTokens.
+     */
+    @java.lang.Override
+    public int getCacheWrite1HInputTokens() {
+      return cacheWrite1HInputTokens_;
+    }
+    /**
+     * <pre>
+     * Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+     * 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+     * does not, and the cost then charges every write at the longest lifetime the request asked for.
+     * </pre>
+     *
+     * <code>optional int32 cache_write_1h_input_tokens = 8 [json_name = "cacheWrite1hInputTokens"];</code>
+     * @param value The cacheWrite1hInputTokens to set.
+     * @return This builder for chaining.
+     */
+    public Builder setCacheWrite1HInputTokens(int value) {
+
+      cacheWrite1HInputTokens_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+     * 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+     * does not, and the cost then charges every write at the longest lifetime the request asked for.
+     * </pre>
+     *
+     * <code>optional int32 cache_write_1h_input_tokens = 8 [json_name = "cacheWrite1hInputTokens"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearCacheWrite1HInputTokens() {
+      bitField0_ = (bitField0_ & ~0x00000080);
+      cacheWrite1HInputTokens_ = 0;
       onChanged();
       return this;
     }

@@ -80,4 +80,27 @@ public interface UsageOrBuilder extends
    * @return The cacheWriteInputTokens.
    */
   int getCacheWriteInputTokens();
+
+  /**
+   * <pre>
+   * Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+   * 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+   * does not, and the cost then charges every write at the longest lifetime the request asked for.
+   * </pre>
+   *
+   * <code>optional int32 cache_write_1h_input_tokens = 8 [json_name = "cacheWrite1hInputTokens"];</code>
+   * @return Whether the cacheWrite1hInputTokens field is set.
+   */
+  boolean hasCacheWrite1HInputTokens();
+  /**
+   * <pre>
+   * Of cache_write_input_tokens, those written with the 1-hour lifetime; the rest have the default
+   * 5 minutes. Set when the provider says how its writes split (Anthropic, Bedrock); unset when it
+   * does not, and the cost then charges every write at the longest lifetime the request asked for.
+   * </pre>
+   *
+   * <code>optional int32 cache_write_1h_input_tokens = 8 [json_name = "cacheWrite1hInputTokens"];</code>
+   * @return The cacheWrite1hInputTokens.
+   */
+  int getCacheWrite1HInputTokens();
 }
