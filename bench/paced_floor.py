@@ -113,6 +113,8 @@ async def serve_grpclib(host: str, port: int, tokens: int, inter_token_s: float)
 async def serve_aiohttp_sse(host: str, port: int, tokens: int, inter_token_s: float) -> None:
     from aiohttp import web  # noqa: PLC0415
 
+    from bench.sse_passthrough import serve_completions  # noqa: PLC0415
+
     async def completions(request: web.Request) -> web.StreamResponse:
         await request.read()
         response = web.StreamResponse(headers={"content-type": "text/event-stream; charset=utf-8"})
@@ -129,12 +131,7 @@ async def serve_aiohttp_sse(host: str, port: int, tokens: int, inter_token_s: fl
         await response.write(b"data: [DONE]\n\n")
         return response
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    await asyncio.Event().wait()
+    await serve_completions(host, port, completions)
 
 
 SERVERS = {"grpc-aio": serve_grpc_aio, "grpclib": serve_grpclib, "aiohttp-sse": serve_aiohttp_sse}

@@ -13,10 +13,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import uvloop
 from aiohttp import web
+
+
+async def serve_completions(
+    host: str, port: int, completions: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> None:
+    """`POST /v1/chat/completions` answered by `completions` on aiohttp, until cancelled (also the
+    SSE floor's server, bench/paced_floor.py)."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
 
 
 async def serve(host: str, port: int, upstream: str, key: str) -> None:
@@ -39,13 +56,8 @@ async def serve(host: str, port: int, upstream: str, key: str) -> None:
                 await response.write(chunk)
         return response
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", completions)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
     try:
-        await asyncio.Event().wait()
+        await serve_completions(host, port, completions)
     finally:
         await session.close()
 
