@@ -145,6 +145,11 @@ PARTS = (
     ("scaling", "Scaling", "`make bench`"),
     ("c1_interleaved", "concurrency 1, interleaved", "`make bench`, `python -m bench.run --c1`"),
     ("doors_interleaved", "the two doors, interleaved", "`make bench`, `python -m bench.run --doors`"),
+    (
+        "unary_interleaved",
+        "echo, gateway and forwarder, interleaved",
+        "`make bench`, `python -m bench.run --unary`",
+    ),
     ("litellm", "LiteLLM beside the gateway and the forwarder", "`make bench-compare`"),
     ("instructions", "instructions per call", "`make bench-instructions`"),
     ("ledger_cost", "the spend ledger's cost", "`make bench-ledger`"),
@@ -336,7 +341,7 @@ def render(
     out += http_door_targets_section(results)
     out += [*doors_interleaved_section(results), *design_table.render(results.get("design"))]
     out += ["", "## Issue 25 targets, as ratios from this run", ""]
-    out += [same_run.runs_line(results, "targets", "echo", "scaling"), ""]
+    out += [same_run.runs_line(results, "targets", "echo", "scaling", "unary_interleaved"), ""]
     out += issue25_targets_section(results)
     out += litellm_section(results)
     out += [*steps_section(steps or []), *token_steps_section(token_steps or [])]
@@ -894,10 +899,35 @@ def issue25_targets_section(results: dict[str, Any]) -> list[str]:
     else:
         row(name, "needs gateway-on and forwarder from one run", "—", None)
 
+    rows += unary_interleaved_rows(results)
     for name, measured, met in workers_rows(results):
         ratio = measured.rsplit(": ", 1)[1] if met is not None else "—"
         row(name, measured.rsplit(": ", 1)[0], ratio, met)
     return rows
+
+
+def unary_interleaved_rows(results: dict[str, Any]) -> list[str]:
+    """Item 3's two ratios again from `unary_interleaved` (bench/run.py measure_unary_interleaved):
+    the medians of rounds in which the three servers were saturated in turn, one part of one run."""
+    part = results.get("unary_interleaved")
+    if not isinstance(part, dict):
+        return []
+    cpu = {side: dig(part, side, "cpu_ms_per_call") for side in ("echo", "gateway-on", "forwarder")}
+    if not all(cpu.values()):
+        return []
+    median = {side: statistics.median(values) for side, values in cpu.items()}
+    rounds = f"medians of {part['rounds']} interleaved rounds"
+    times_echo = median["gateway-on"] / median["echo"]
+    per_core = median["forwarder"] / median["gateway-on"]  # calls per CPU-second, ours over the forwarder's
+    each = ", ".join(f"{value:.2f}" for value in cpu["gateway-on"])
+    return [
+        f"| CPU per unary call ≤ {CPU_TIMES_ECHO:g}x the echo server's, {rounds} | "
+        f"{median['gateway-on']:.2f} vs {median['echo']:.2f} ms (gateway per round: {each}) | "
+        f"{times_echo:.2f}x | {met_cell(times_echo <= CPU_TIMES_ECHO)} |",
+        f"| calls per CPU-second ≥ {PER_CORE_TIMES_FORWARDER:g}x the forwarder's, {rounds} | "
+        f"{fmt(1000 / median['gateway-on'])} vs {fmt(1000 / median['forwarder'])} | "
+        f"{per_core:.2f}x | {met_cell(per_core >= PER_CORE_TIMES_FORWARDER)} |",
+    ]
 
 
 def steps_section(steps: list[dict[str, Any]]) -> list[str]:

@@ -75,6 +75,8 @@ SCALING_CONCURRENCY = 64
 SCALING_CONNECTIONS = 8  # SO_REUSEPORT spreads connections, not calls: several, for several workers
 C1_ROUNDS = 5  # interleaved concurrency-1 rounds of the gateway and the forwarder
 DOOR_ROUNDS = 4  # interleaved rounds of the gateway's gRPC and HTTP doors (an even number: ABBA)
+UNARY_ROUNDS = 5  # interleaved saturated rounds of the echo server, the gateway and the forwarder
+UNARY_SIDES = ("echo", "gateway-on", "forwarder")
 
 
 @dataclass
@@ -793,6 +795,45 @@ def measure_doors_interleaved(made: list[Target], profile: Profile, rounds: int)
     return figures
 
 
+def echo_target() -> Target:
+    """The bare grpc.aio echo server (bench/echo_server.py) on core 1."""
+    port = free_port()
+    argv = [*pinned(1), PY, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{port}"]
+    record("echo server", argv)
+    return Target("echo", argv, port, "echo", "echo")
+
+
+def measure_unary_interleaved(made: list[Target], profile: Profile, rounds: int) -> dict[str, Any]:
+    """Issue 25 item 3's two unary ratios from servers measured side by side: the echo server, the
+    gateway (features on) and the minimal forwarder run at once, each pinned to core 1 and idle
+    while another is measured, and are saturated in turn for `rounds` rounds (the order rotated
+    every round), each with its CPU per call. The main run measures each once, minutes apart, and
+    this machine's speed for Python-heavy servers drifts by more than the targets' margins between
+    those minutes (the echo server, mostly C, drifts less); the medians of rounds taken in turn are
+    what the targets are judged on."""
+    sides = [echo_target(), *(t for name in UNARY_SIDES[1:] for t in made if t.name == name)]
+    figures: dict[str, Any] = {"rounds": rounds, "seconds": profile.closed_s}
+    for target in sides:
+        figures[target.name] = {"cpu_ms_per_call": [], "rps": []}
+    try:
+        for target in sides:
+            target.process = start(target.argv, OUT / f"{target.name}-unary.log")
+        for target in sides:
+            wait_ready(target)
+            ghz(target, "Chat", concurrency=4, seconds=2)
+        for index in range(rounds):
+            shift = index % len(sides)
+            for target in sides[shift:] + sides[:shift]:
+                assert target.process is not None
+                run = saturated(target, target.process.pid, "Chat", profile.closed_s)
+                for key in ("cpu_ms_per_call", "rps"):
+                    figures[target.name][key].append(run[key])
+    finally:
+        for target in sides:
+            stop(target.process)
+    return figures
+
+
 def measure_upstream(url: str, profile: Profile) -> dict[str, Any]:
     """The upstream called directly: hey for unary (HTTP/1.1 keep-alive), the probe for streams."""
     body = {"model": FAST_MODEL, "messages": [{"role": "user", "content": PROMPT}]}
@@ -812,11 +853,8 @@ def measure_echo(profile: Profile) -> dict[str, Any]:
     """The bare grpc.aio echo server (bench/echo_server.py) on core 1, as the issue's reference
     machine measured one: concurrency 1, and saturated with its CPU per call (ghz on one core may
     bound its calls/s; 1000 / CPU ms per call is what the server itself could do)."""
-    port = free_port()
-    argv = [*pinned(1), PY, "-m", "bench.echo_server", "--listen", f"127.0.0.1:{port}"]
-    target = Target("echo", argv, port, "echo", "echo")
-    record("echo server", argv)
-    target.process = start(argv, OUT / "echo.log")
+    target = echo_target()
+    target.process = start(target.argv, OUT / "echo.log")
     try:
         wait_ready(target)
         ghz(target, "Chat", concurrency=4, seconds=2)
@@ -932,6 +970,10 @@ def merge_one_part(
         print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
         with measuring(results, "doors_interleaved", run_id):
             results["doors_interleaved"] = measure_doors_interleaved(targets(url), profile, DOOR_ROUNDS)
+    elif args.unary:
+        print("measuring the echo server, the gateway and the forwarder, interleaved ...", flush=True)
+        with measuring(results, "unary_interleaved", run_id):
+            results["unary_interleaved"] = measure_unary_interleaved(targets(url), profile, UNARY_ROUNDS)
     elif args.design:  # alone: measures the gateway's and the upstream's figures itself
         with measuring(results, "design", run_id):
             results["design"] = design_table.measure(url, profile)
@@ -978,6 +1020,10 @@ def main_run(url: str, profile: Profile, only: str | None, run_id: str) -> dict[
         print("measuring the gRPC and HTTP doors, interleaved ...", flush=True)
         with measuring(results, "doors_interleaved", run_id):
             results["doors_interleaved"] = measure_doors_interleaved(made, profile, DOOR_ROUNDS)
+    if chosen is None or "unary" in chosen:
+        print("measuring the echo server, the gateway and the forwarder, interleaved ...", flush=True)
+        with measuring(results, "unary_interleaved", run_id):
+            results["unary_interleaved"] = measure_unary_interleaved(made, profile, UNARY_ROUNDS)
     if chosen is None or "design" in chosen:
         with measuring(results, "design", run_id):
             results["design"] = design_table.measure(url, profile, results)
@@ -988,7 +1034,7 @@ def main_run(url: str, profile: Profile, only: str | None, run_id: str) -> dict[
 # Parts other commands merge in (make bench-compare, bench-instructions, bench-ledger; the
 # transports table of issue 25 item 4): a new main run keeps them with their own run stamps, so
 # their sections stay and the report still refuses ratios between them and the new run's figures.
-MERGED_PARTS = ("litellm", "instructions", "ledger_cost", "transports")
+MERGED_PARTS = ("litellm", "instructions", "ledger_cost", "transports", "unary_interleaved")
 
 
 def keep_merged_parts(earlier: dict[str, Any], results: dict[str, Any]) -> None:
@@ -1016,7 +1062,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         help="comma-separated targets (gateway-on, gateway-off, forwarder, forwarder-aiohttp, echo, "
-        "scaling, c1, doors, design); default all",
+        "scaling, c1, doors, unary, design); default all",
     )
     parser.add_argument(
         "--litellm",
@@ -1031,6 +1077,12 @@ def main() -> int:
         "--doors",
         action="store_true",
         help="only the interleaved rounds of the gateway's gRPC and HTTP doors, merged in",
+    )
+    parser.add_argument(
+        "--unary",
+        action="store_true",
+        help="only the interleaved saturated rounds of the echo server, the gateway and the forwarder "
+        "(issue 25 item 3), merged in",
     )
     parser.add_argument(
         "--design", action="store_true", help="only the design's table (bench/design_table.py), merged in"
@@ -1051,14 +1103,16 @@ def main() -> int:
     build_protoset()
     run_id = same_run.new_run_id()
     with upstream_server(free_port()) as url:
-        if args.litellm or args.c1 or args.doors or args.instructions or args.design:
+        if args.litellm or args.c1 or args.doors or args.unary or args.instructions or args.design:
             merge_one_part(args, url, profile, results, run_id)
         else:
             earlier = results
             results = main_run(url, profile, args.only, run_id)
             results["seconds"] = round(time.monotonic() - started)
             keep_merged_parts(earlier, results)
-    if not (args.c1 or args.doors or args.instructions):  # their commands repeat the main run's kinds
+    if not (
+        args.c1 or args.doors or args.unary or args.instructions
+    ):  # their commands repeat the main run's kinds
         results.setdefault("commands", {}).update(COMMANDS)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     markdown = write_report(home, results)

@@ -449,3 +449,31 @@ def test_a_new_main_run_keeps_the_parts_other_commands_merged_in() -> None:
     assert results["targets"] == {"new": {}}
     assert results["runs"] == {"targets": {"run_id": "new-main"}, "ledger_cost": {"run_id": "old-ledger"}}
     assert same_run.run_of(results, "ledger_cost") != same_run.run_of(results, "targets")
+
+
+def test_item_3_is_judged_again_on_interleaved_medians() -> None:
+    """The echo server, the gateway and the forwarder saturated in turn: the ratios of their
+    medians, beside the main run's single figures."""
+    run = _run()
+    _stamped(run, "main", *MAIN_PARTS)
+    assert not any("interleaved rounds" in line for line in report.issue25_targets_section(run))
+    run["unary_interleaved"] = {
+        "rounds": 3,
+        "seconds": 12,
+        "echo": {"cpu_ms_per_call": [0.40, 0.50, 0.45], "rps": [2400, 2000, 2200]},
+        "gateway-on": {"cpu_ms_per_call": [1.50, 1.70, 1.60], "rps": [600, 560, 580]},
+        "forwarder": {"cpu_ms_per_call": [2.20, 2.00, 2.10], "rps": [440, 480, 460]},
+    }
+    _stamped(run, "main", "unary_interleaved")
+    rows = report.issue25_targets_section(run)
+    # 1.60 / 0.45 = 3.56; 1000 / 1.6 = 625 against 1000 / 2.1 = 476 calls per CPU-second.
+    assert _row(rows, "CPU per unary call ≤ 3.5x the echo server's, medians of 3 interleaved rounds")[1:] == [
+        "1.60 vs 0.45 ms (gateway per round: 1.50, 1.70, 1.60)",
+        "3.56x",
+        "NO",
+    ]
+    assert _row(rows, "calls per CPU-second ≥ 1.3x the forwarder's, medians of 3 interleaved rounds")[1:] == [
+        "625 vs 476",
+        "1.31x",
+        "yes",
+    ]
