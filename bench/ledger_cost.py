@@ -78,13 +78,20 @@ def _rows(database: Path) -> int:
 
 
 def _prefill(database: Path, rows: int) -> None:
-    """`rows` ledger rows in the SQLite file, the schema made as the gateway makes it: call ids
-    as `new_call_id` makes them (time-ordered), spread over the past week."""
+    """`rows` ledger rows in the SQLite file, the schema made as the gateway makes it, each row as
+    the gateway makes it (`call_row` of a call record, its id from `new_call_id`), spread over the
+    past week."""
     from llmgateway.config import LedgerSettings  # noqa: PLC0415
     from llmgateway.ledger.database import create_engine  # noqa: PLC0415
+    from llmgateway.ledger.rows import call_row  # noqa: PLC0415
     from llmgateway.ledger.schema import calls  # noqa: PLC0415
     from llmgateway.ledger.schema_version import ensure_current  # noqa: PLC0415
+    from llmgateway.observability.call_record import CallRecord, new_call_id  # noqa: PLC0415
+    from llmgateway.observability.metrics import GatewayMetrics  # noqa: PLC0415
+    from llmgateway.v1 import chat_pb2  # noqa: PLC0415
 
+    metrics = GatewayMetrics()
+    usage = chat_pb2.Usage(input_tokens=12, output_tokens=30, total_tokens=42, cost_usd=0.0001)
     engine = create_engine(LedgerSettings.model_validate({"url": f"sqlite:///{database}"}))
     try:
         ensure_current(engine, migrate=True)
@@ -94,41 +101,25 @@ def _prefill(database: Path, rows: int) -> None:
                 batch = []
                 for number in range(first, min(rows, first + 10_000)):
                     at_ms = now_ms - week_ms + number * week_ms // rows
-                    batch.append(_filler(f"{at_ms:012x}{os.urandom(10).hex()}", at_ms, number))
+                    call = CallRecord(
+                        method="Chat",
+                        metrics=metrics,
+                        started_at=at_ms / 1000,
+                        call_id=new_call_id(at_ms),
+                        tenant=f"tenant{number % 7}",
+                        key_id=f"key{number % 50}",
+                        labels={"team": f"t{number % 5}"},
+                        requested_model="echo",
+                        model="echo",
+                        provider="echo",
+                        deployment="echo",
+                        attempts=1,
+                        usage=usage,
+                    )
+                    batch.append(call_row(call, "OK", 0.0015))
                 connection.execute(calls.insert(), batch)
     finally:
         engine.dispose()
-
-
-def _filler(call_id: str, at_ms: int, number: int) -> dict[str, Any]:
-    return {
-        "call_id": call_id,
-        "started_ms": at_ms,
-        "request_id": "",
-        "frontend": "grpc",
-        "method": "Chat",
-        "key_id": f"key{number % 50}",
-        "tenant": f"tenant{number % 7}",
-        "tags": {"team": f"t{number % 5}"},
-        "requested_model": "echo",
-        "model": "echo",
-        "provider": "echo",
-        "deployment": "echo",
-        "attempts": 1,
-        "fallback_from": "",
-        "status": "OK",
-        "reason": "",
-        "input_tokens": 12,
-        "output_tokens": 30,
-        "cached_input_tokens": 0,
-        "cache_write_input_tokens": 0,
-        "reasoning_tokens": 0,
-        "total_tokens": 42,
-        "cost_nano_usd": 100_000,
-        "latency_us": 1500,
-        "ttft_us": None,
-        "cache": "off",
-    }
 
 
 def _round(folder: Path, ledger: bool, seconds: float) -> dict[str, Any]:

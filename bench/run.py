@@ -1032,7 +1032,8 @@ def main_run(url: str, profile: Profile, only: str | None, run_id: str) -> dict[
 
 
 # Parts other commands merge in (make bench-compare, bench-instructions, bench-ledger; the
-# transports table of issue 25 item 4): a new main run keeps them with their own run stamps, so
+# transports table of issue 25 item 4; `--unary`, which a main run also measures unless `--only`
+# leaves it out): a new main run without them keeps the earlier ones with their own run stamps, so
 # their sections stay and the report still refuses ratios between them and the new run's figures.
 MERGED_PARTS = ("litellm", "instructions", "ledger_cost", "transports", "unary_interleaved")
 
