@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections import deque
 from collections.abc import AsyncGenerator, Mapping
 
 import aiohttp
@@ -19,10 +18,6 @@ import yarl
 from llmgateway.errors import GatewayError
 from llmgateway.providers.http import failures
 from llmgateway.providers.http.transport import Timeouts, UpstreamRequest, UpstreamResponse
-
-# How much of a streamed body is moved out of aiohttp ahead of the reader (see _StreamedBody); past
-# it the reading stops, aiohttp's own flow control pauses the socket, and the upstream waits.
-_AHEAD_BYTES = 256 * 1024
 
 
 def _failure(provider: str, error: BaseException) -> GatewayError:
@@ -58,19 +53,23 @@ def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
 
 
 class _Body:
-    """An answer read by its caller straight from aiohttp (a unary body, read whole)."""
+    """An answer read by its caller straight from aiohttp's buffer as it arrives.
+
+    aiohttp raises a broken connection's error at the next read even while bytes received before
+    the break are still in its buffer, and has no public way to read them past the error. A provider
+    that resets right after two events must still have both relayed, however slow the caller was to
+    ask for the second: so when a read fails, what aiohttp still holds is taken from its buffer
+    (`StreamReader._read_nowait`, which skips the error check; aiohttp is pinned by the lock, and
+    tests/test_upstream_transports.py fails if an upgrade changes it) and delivered before the
+    failure. (A task moving every chunk out of aiohttp as it arrived did the same at the cost of a
+    task switch per chunk.) aiohttp's own flow control (its reader's high-water mark pauses the
+    socket) bounds how far the upstream gets ahead of a slow caller.
+    """
 
     def __init__(self, provider: str, response: aiohttp.ClientResponse) -> None:
         self._provider = provider
         self._response = response
         self._taken = False
-
-    def _take(self) -> None:
-        # A second read would find aiohttp's buffer empty and look like an empty body: refused, as
-        # httpx refuses it (StreamConsumed is a RuntimeError too).
-        if self._taken:
-            raise RuntimeError("the body of an upstream answer is read once")
-        self._taken = True
 
     @property
     def status(self) -> int:
@@ -81,94 +80,27 @@ class _Body:
         return self._response.headers
 
     async def body(self) -> AsyncGenerator[bytes, None]:
-        self._take()
-        try:
-            # iter_any: each chunk as soon as it arrives.
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise _failure(self._provider, error) from error
+        # A second read would find aiohttp's buffer empty and look like an empty body: refused, as
+        # httpx refuses it (StreamConsumed is a RuntimeError too).
+        if self._taken:
+            raise RuntimeError("the body of an upstream answer is read once")
+        self._taken = True
+        content = self._response.content
+        while True:
+            try:
+                chunk = await content.readany()  # each chunk as soon as it arrives
+            except (aiohttp.ClientError, TimeoutError) as error:
+                left = content._read_nowait(-1)  # private: no public read past the error
+                if left:
+                    yield left
+                raise _failure(self._provider, error) from error
+            if not chunk:
+                return
+            yield chunk
 
     async def close(self) -> None:
         # aiohttp pools the connection only if the body was read to its end; otherwise it closes it.
         self._response.release()
-
-
-class _StreamedBody(_Body):
-    """An event stream, moved out of aiohttp by a task of its own as it arrives.
-
-    Why: when a connection breaks, aiohttp raises at the next read even if bytes received before the
-    break are still in its buffer, and has no public way to read them past the error. A provider
-    that resets right after two events must still have both relayed, however slow the caller was to
-    ask for the second; so the bytes are taken from aiohttp as they arrive (up to _AHEAD_BYTES ahead
-    of the caller) and the failure is raised after them. The cost is one task switch per chunk.
-    """
-
-    def __init__(self, provider: str, response: aiohttp.ClientResponse) -> None:
-        super().__init__(provider, response)
-        self._chunks: deque[bytes] = deque()
-        self._ahead = 0
-        self._ended = False
-        self._error: Exception | None = None
-        self._arrived: asyncio.Future[None] | None = None  # the reader waits for a chunk
-        self._drained: asyncio.Future[None] | None = None  # the pump waits for the reader
-        self._pump: asyncio.Task[None] | None = None
-
-    @staticmethod
-    def _wake(waiter: asyncio.Future[None] | None) -> None:
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _move(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            async for chunk in self._response.content.iter_any():
-                self._chunks.append(chunk)
-                self._ahead += len(chunk)
-                self._wake(self._arrived)
-                if self._ahead >= _AHEAD_BYTES:
-                    self._drained = loop.create_future()
-                    await self._drained
-        except (aiohttp.ClientError, TimeoutError) as error:
-            failure = _failure(self._provider, error)
-            failure.__cause__ = error
-            self._error = failure
-        except Exception as error:  # not aiohttp's: the reader raises it as it is
-            self._error = error
-        finally:
-            self._ended = True
-            self._wake(self._arrived)
-
-    async def body(self) -> AsyncGenerator[bytes, None]:
-        self._take()
-        loop = asyncio.get_running_loop()
-        self._pump = loop.create_task(self._move())
-        while True:
-            if self._chunks:
-                chunk = self._chunks.popleft()
-                self._ahead -= len(chunk)
-                if self._ahead < _AHEAD_BYTES:
-                    self._wake(self._drained)
-                yield chunk
-            elif self._ended:
-                if self._error is not None:
-                    raise self._error
-                return
-            else:
-                self._arrived = loop.create_future()
-                await self._arrived
-
-    async def close(self) -> None:
-        pump = self._pump if self._pump is not None and not self._pump.done() else None
-        if pump is not None:
-            pump.cancel()
-        # Released before anything is awaited: the caller's task may be cancelled again while it
-        # closes (a gRPC deadline lands beside the gateway's own timer for it), and the connection
-        # must be closed all the same, not when the garbage collector gets to it.
-        await super().close()
-        if pump is not None:
-            # Waited for, not awaited: a cancellation of the caller's own task must still propagate.
-            await asyncio.wait([pump])
 
 
 class AiohttpTransport:
@@ -222,8 +154,6 @@ class AiohttpTransport:
             )
         except (aiohttp.ClientError, TimeoutError) as error:
             raise _failure(self._provider, error) from error
-        if request.streamed:
-            return _StreamedBody(self._provider, response)
         return _Body(self._provider, response)
 
     async def aclose(self) -> None:
