@@ -83,6 +83,9 @@ async def test_stream_chunks_follow_the_spec(http: httpx.AsyncClient, include_us
     parsed = chunks(answer.text)
     assert {c["object"] for c in parsed} == {"chat.completion.chunk"}
     assert len({c["id"] for c in parsed}) == 1
+    # OpenAI's field order, as its own chunks have it (the bytes around the choices are made once).
+    order = ["id", "object", "created", "model", "choices"] + (["usage"] if include_usage else [])
+    assert all(list(c) == order for c in parsed)
     first = parsed[0]
     assert first["choices"][0]["delta"]["role"] == "assistant"
     with_choices = [c for c in parsed if c["choices"]]

@@ -19,28 +19,30 @@ from llmgateway.v1 import chat_pb2
 class ChunkRenderer:
     """Renders one stream's messages; `created` and `model` are the same on every chunk."""
 
-    __slots__ = ("_calls", "_created", "_head", "_include_usage", "_reasoning", "_role_sent")
+    __slots__ = ("_calls", "_head", "_include_usage", "_reasoning", "_role_sent", "_tail")
 
     def __init__(
         self, first: chat_pb2.ChatStreamResponse, *, created: int, model: str, include_usage: bool
     ) -> None:
-        self._head = {
-            "id": completion_id(first.id),
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": first.model or model,
-        }
+        # Every chunk is the same object but for its choices (and the usage chunk's usage), so
+        # the bytes around them are serialised once per stream: per token only the choices are.
+        head = orjson.dumps(
+            {
+                "id": completion_id(first.id),
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": first.model or model,
+            }
+        )
+        self._head = head[:-1] + b',"choices":'
+        self._tail = b',"usage":null}' if include_usage else b"}"
         self._include_usage = include_usage
         self._role_sent = False
         self._calls: set[int] = set()  # indices of the tool calls whose first fragment was sent
         self._reasoning = DeltaFields()
 
-    def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        body: dict[str, Any] = {**self._head, "choices": choices}
-        if self._include_usage:
-            body["usage"] = None
-        body.update(extra)
-        return orjson.dumps(body)
+    def _chunk(self, choices: list[dict[str, Any]]) -> bytes:
+        return self._head + orjson.dumps(choices) + self._tail
 
     def _tool_calls(self, fragments: list[chat_pb2.ToolCallDelta]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -87,5 +89,5 @@ class ChunkRenderer:
             }
             chunks.append(self._chunk([choice]))
         if message.HasField("usage") and self._include_usage:
-            chunks.append(self._chunk([], usage=usage(message.usage)))
+            chunks.append(self._head + b'[],"usage":' + orjson.dumps(usage(message.usage)) + b"}")
         return chunks
