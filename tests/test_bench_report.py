@@ -390,7 +390,8 @@ def test_saturated_runs_show_how_busy_each_core_was() -> None:
 
 def test_token_steps_show_each_target_per_token_and_the_ratio_to_the_forwarder() -> None:
     def figures(token: int, call: int) -> dict[str, int]:
-        return {"per_token": token, "unary_per_call": call}
+        # per_token (the idle rate left in) is not what the table shows
+        return {"per_token": 1, "per_token_less_idle": token, "unary_per_call": call}
 
     steps = [
         {
