@@ -21,6 +21,7 @@ import grpc
 import httpx
 
 from bench.unimplemented import WithoutCountTokens
+from bench.upstream import UPSTREAM_POOL
 from llmgateway.config import ProviderSettings
 from llmgateway.providers.http.client import UpstreamClient
 from llmgateway.providers.http.decoding import decoded
@@ -104,7 +105,7 @@ class GatewayPoolForwarder(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer
                 "name": "forwarder",
                 "type": "openai",
                 "base_url": upstream,
-                "max_connections": 100,
+                "max_connections": UPSTREAM_POOL,
                 "keepalive_expiry_s": 60,
                 "timeouts": {"total_s": 30},
             }
@@ -113,7 +114,9 @@ class GatewayPoolForwarder(WithoutCountTokens, chat_pb2_grpc.ChatServiceServicer
         if transport == "pyreqwest":  # the Rust-backed client measured against aiohttp (issue 25)
             from bench.rust_transport import PyreqwestTransport  # noqa: PLC0415 (not installed by default)
 
-            self.http._transport = PyreqwestTransport("forwarder", max_connections=100, keepalive_expiry_s=60)
+            self.http._transport = PyreqwestTransport(
+                "forwarder", max_connections=UPSTREAM_POOL, keepalive_expiry_s=60
+            )
 
     async def Chat(self, request: chat_pb2.ChatRequest, context: Any) -> chat_pb2.ChatResponse:  # noqa: N802
         answer = await self.http.post(

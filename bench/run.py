@@ -38,7 +38,7 @@ import yaml
 
 from bench import design_table, report, same_run
 from bench.stream_probe import percentile
-from bench.upstream import API_KEY, FAST_MODEL, GOBIN, PACED_MODEL, upstream_argv
+from bench.upstream import API_KEY, FAST_MODEL, GOBIN, PACED_MODEL, UPSTREAM_POOL, upstream_argv
 from llmgateway.auth.keys import new_key
 from llmgateway.v1 import chat_pb2, chat_pb2_grpc, content_pb2
 
@@ -446,6 +446,7 @@ def gateway_config(
                 "type": "openai",
                 "base_url": upstream_url.removesuffix("/v1"),
                 "api_key": API_KEY,
+                "max_connections": UPSTREAM_POOL,
             }
         ],
         "models": [

@@ -20,6 +20,11 @@ FAST_MODEL = "gpt-4o-mini"
 PACED_MODEL = "gpt-4o"
 GOBIN = Path(os.environ.get("GOBIN") or Path.home() / "go" / "bin")
 BINARY = GOBIN / "static-upstream"
+# Every relay's pool of connections to this upstream (the gateway's provider, the minimal forwarder):
+# above the largest stream-capacity step, so what limits how many streams a relay holds is the
+# relay, not a pool of the default size (100), where streams past it wait to start (over HTTP/1.1
+# a stream holds its connection to its end).
+UPSTREAM_POOL = 4000
 
 
 def upstream_argv(port: int, words: int, inter_token_s: float) -> list[str]:
