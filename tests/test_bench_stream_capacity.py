@@ -37,3 +37,12 @@ def test_failures_then_gaps_come_first() -> None:
     assert "K=60: 3 failed" in failed
     gap = stream_capacity._row("t", stream_capacity.summary([held, _step(60, gap_p99=9.1, flowing=0.5)]))
     assert "K=60: gap p99 9.1 ms" in gap
+
+
+def test_a_gap_broken_while_the_host_stole_the_cores_says_so() -> None:
+    held = {**_step(50), "held": True, "steal_pct": 0.0}
+    row = stream_capacity._row(
+        "t", stream_capacity.summary([held, {**_step(60, gap_p99=8.0), "steal_pct": 41.7}])
+    )
+    assert "K=60: gap p99 8.0 ms (steal 42%)" in row
+    assert row.split(" | ")[7] == "0"  # the held step's steal

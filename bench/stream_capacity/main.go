@@ -216,6 +216,28 @@ func cpuTicks(pids []int) int64 {
 	return total
 }
 
+// machineTicks is the machine's CPU time (all cores, in ticks) and, of it, the time the hypervisor
+// stole: a step measured while a virtual machine's host takes its cores away shows stretched gaps
+// that are not the target's.
+func machineTicks() (total, steal int64) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	for i, field := range fields[1:] {
+		value, _ := strconv.ParseInt(field, 10, 64)
+		if i < 8 {
+			total += value
+		}
+		if i == 7 {
+			steal = value
+		}
+	}
+	return total, steal
+}
+
 // rssKiB is the resident set size of the processes.
 func rssKiB(pids []int) int64 {
 	var total int64
@@ -260,6 +282,8 @@ type stepResult struct {
 	CPUSeconds    float64  `json:"cpu_s"`
 	CPUUsPerToken float64  `json:"cpu_us_per_token"`
 	RSSMiB        float64  `json:"rss_mib"`
+	// The share of the machine's CPU time the hypervisor stole during the window.
+	StealPct float64 `json:"steal_pct"`
 	// Tokens/s against K streams' worth (K / the upstream's inter-token gap): streams waiting to
 	// start (for a pooled upstream connection, for the loop) relay nothing and lower it.
 	Flowing float64 `json:"flowing"`
@@ -313,8 +337,10 @@ func runStep(s streamer, k int, warmup, measure time.Duration, pids []int, maxAd
 	time.Sleep(warmup)
 	measured.Store(true)
 	cpuBefore, started := cpuTicks(pids), time.Now()
+	machineBefore, stealBefore := machineTicks()
 	time.Sleep(measure)
 	elapsed, cpu := time.Since(started).Seconds(), float64(cpuTicks(pids)-cpuBefore)/100
+	machineAfter, stealAfter := machineTicks()
 	rss := float64(rssKiB(pids)) / 1024
 	// Streams started inside the window run to their end (they were counted); then stop.
 	wg.Wait()
@@ -328,6 +354,9 @@ func runStep(s streamer, k int, warmup, measure time.Duration, pids []int, maxAd
 		TTFTP99Ms:     percentile(total.ttftUs, 99) / 1e3,
 		CPUSeconds:    cpu,
 		RSSMiB:        rss,
+	}
+	if machineAfter > machineBefore {
+		result.StealPct = float64(stealAfter-stealBefore) * 100 / float64(machineAfter-machineBefore)
 	}
 	if total.tokens > 0 && len(pids) > 0 {
 		// CPU over the window, per token relayed in the window (tokens per second × window).
@@ -413,9 +442,9 @@ func main() {
 		interToken := time.Duration(*interTokenS * float64(time.Second))
 		result := runStep(s, k, warmup, measure, pids, *maxAdded, interToken)
 		out.Encode(result)
-		fmt.Fprintf(os.Stderr, "K=%d held=%v tokens/s=%.0f (%.0f%% of K streams') added gap p50/p99 %.2f/%.2f ms, TTFT p99 %.1f ms, CPU %.1f µs/token, failed %d\n",
+		fmt.Fprintf(os.Stderr, "K=%d held=%v tokens/s=%.0f (%.0f%% of K streams') added gap p50/p99 %.2f/%.2f ms, TTFT p99 %.1f ms, CPU %.1f µs/token, failed %d, steal %.0f%%\n",
 			k, result.Held, result.TokensPerS, result.Flowing*100, result.AddedGapP50Ms, result.AddedGapP99Ms,
-			result.TTFTP99Ms, result.CPUUsPerToken, result.StreamsFailed)
+			result.TTFTP99Ms, result.CPUUsPerToken, result.StreamsFailed, result.StealPct)
 		if !result.Held {
 			break
 		}
