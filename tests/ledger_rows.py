@@ -37,6 +37,7 @@ def made_row(**fields: Any) -> dict[str, Any]:
         "output_tokens": 1,
         "cached_input_tokens": 0,
         "cache_write_input_tokens": 0,
+        "cache_write_1h_input_tokens": None,
         "reasoning_tokens": 0,
         "total_tokens": 2,
         "cost_nano_usd": 10,

@@ -66,7 +66,9 @@ def _ledger_rows(count: int, seed: int = 7) -> list[dict[str, Any]]:
                 "input_tokens": tokens_in,
                 "output_tokens": tokens_out,
                 "cached_input_tokens": rng.randrange(0, tokens_in),
-                "cache_write_input_tokens": 0,
+                "cache_write_input_tokens": (writes := rng.randrange(0, tokens_in)),
+                # None: the provider did not break its writes down by lifetime.
+                "cache_write_1h_input_tokens": rng.choice([None, rng.randrange(0, writes + 1)]),
                 "reasoning_tokens": rng.randrange(0, tokens_out + 1),
                 "total_tokens": tokens_in + tokens_out,
                 "cost_nano_usd": rng.randrange(0, 10**9),
@@ -103,11 +105,13 @@ def _expected(
             "input_tokens",
             "output_tokens",
             "cached_input_tokens",
+            "cache_write_input_tokens",
+            "cache_write_1h_input_tokens",
             "reasoning_tokens",
             "total_tokens",
             "cost_nano_usd",
         ):
-            group[name] += row[name]
+            group[name] += row[name] or 0
     return sums
 
 
@@ -120,6 +124,8 @@ def _figures(row: admin_pb2.UsageRow) -> dict[str, int]:
             "input_tokens",
             "output_tokens",
             "cached_input_tokens",
+            "cache_write_input_tokens",
+            "cache_write_1h_input_tokens",
             "reasoning_tokens",
             "total_tokens",
             "cost_nano_usd",

@@ -105,6 +105,33 @@ def test_the_spool_skips_a_torn_line_and_adopts_a_dead_process_files(tmp_path: P
     assert [r["call_id"] for r in read] == [r["call_id"] for r in records]
 
 
+def test_spooled_rows_of_an_earlier_build_are_replayed_without_its_later_columns(tmp_path: Path) -> None:
+    """The spool outlives upgrades: rows an earlier build spooled lack the columns added since
+    (cache_write_1h_input_tokens, revision 0004), and are replayed with them empty, also beside
+    rows of this build in one batch."""
+    database, spool = tmp_path / "ledger.db", tmp_path / "spool"
+    now = made_row(cache_write_input_tokens=2000, cache_write_1h_input_tokens=1500)
+    earlier = made_row(cache_write_input_tokens=700)
+    del earlier["cache_write_1h_input_tokens"]
+    appender = SpoolAppender(spool, "overflow", sync=False)
+    appender.append([now, earlier])
+    appender.seal()
+    settings = ledger_settings(
+        url=sqlite_url(database), spool_dir=spool, flush_interval_s=0.01, retry_interval_s=0.05
+    )
+    metrics = GatewayMetrics()
+    writer = writer_for(settings, metrics)
+    deadline = time.monotonic() + 20
+    while len(ledger_rows(sqlite_url(database))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.stop(10) == 0
+    found = {row["call_id"]: row for row in ledger_rows(sqlite_url(database))}
+    assert found[now["call_id"]]["cache_write_1h_input_tokens"] == 1500
+    assert found[earlier["call_id"]]["cache_write_input_tokens"] == 700
+    assert found[earlier["call_id"]]["cache_write_1h_input_tokens"] is None
+    assert not list(spool.glob("rejected-*.jsonl"))
+
+
 @pytest.mark.parametrize("url", ["sqlite:///:memory:", "postgresql+psycopg://u:p@h/db"])
 def test_a_server_or_memory_database_needs_a_spool_dir(url: str) -> None:
     with pytest.raises(ValueError, match="spool_dir"):

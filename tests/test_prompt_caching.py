@@ -5,6 +5,7 @@ Usage reports cache reads and writes apart, and a repeated long prompt costs les
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -13,8 +14,10 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 
 from llmgateway.app import Gateway
+from llmgateway.config.ledger import sqlite_url
 from llmgateway.v1 import chat_pb2, content_pb2
 from tests.conftest import Client, StartGateway, chat_request, stream_request, user
+from tests.ledger_rows import rows_when_settled
 from tests.rich_status import rich_status
 from tests.upstreams.anthropic import AnthropicSimulator
 from tests.upstreams.bedrock import BedrockSimulator
@@ -179,6 +182,37 @@ async def test_writes_of_mixed_lifetimes_are_each_charged_at_their_own_rate(
     assert usage.cost_usd == pytest.approx(expected)
     # Before the split, every write was charged at the 1-hour rate.
     assert usage.cost_usd < expected + per_million(writes - one_hour, 6.0 - 3.75) - 1e-9
+
+
+async def test_the_ledger_keeps_how_cache_writes_split_by_lifetime(
+    sims: tuple[AnthropicSimulator, BedrockSimulator, OpenAISimulator],
+    start_gateway: StartGateway,
+    connect: Callable[[Gateway], Client],
+    tmp_path: Path,
+) -> None:
+    """A call whose provider broke its cache writes down by lifetime has the 1-hour part in its
+    ledger row; one whose provider gave no breakdown (OpenAI writes no cache it reports) has none,
+    not a zero it never said."""
+    anthropic, bedrock, openai = sims
+    url = sqlite_url(tmp_path / "ledger.db")
+    config = caching_config(anthropic.base_url, bedrock.base_url, openai.base_url)
+    client = connect(await start_gateway({**config, "ledger": {"url": url, "flush_interval_s": 0.05}}))
+    for model in ("claude", "bedrock-claude"):
+        await client.chat.Chat(chat_request(model, *mixed_lifetimes()))
+    [message async for message in client.chat.ChatStream(stream_request("claude", *mixed_lifetimes()))]
+    await client.chat.Chat(cached_prompt("gpt"))
+    rows = await rows_when_settled(url, 4)
+    by_model = [
+        (row["provider"], row["cache_write_input_tokens"], row["cache_write_1h_input_tokens"]) for row in rows
+    ]
+    # The stream repeats the first call's prompt: read from the cache, nothing written, which the
+    # provider's breakdown says (0), unlike OpenAI, which says nothing (None).
+    assert by_model == [
+        ("claude-main", 3000, 1500),
+        ("bedrock-main", 3000, 1500),
+        ("claude-main", 0, 0),
+        ("oa", 0, None),
+    ]
 
 
 async def test_openai_caches_a_repeated_prompt_on_its_own_and_it_costs_less(

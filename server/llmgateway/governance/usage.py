@@ -36,6 +36,7 @@ _SUMS = (
     "output_tokens",
     "cached_input_tokens",
     "cache_write_input_tokens",
+    "cache_write_1h_input_tokens",
     "reasoning_tokens",
     "total_tokens",
     "cost_nano_usd",

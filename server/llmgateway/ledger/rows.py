@@ -43,6 +43,9 @@ def call_row(call: CallRecord, status: str, elapsed_s: float) -> Row:
         "output_tokens": usage.output_tokens,
         "cached_input_tokens": usage.cached_input_tokens,
         "cache_write_input_tokens": usage.cache_write_input_tokens,
+        "cache_write_1h_input_tokens": (
+            usage.cache_write_1h_input_tokens if usage.HasField("cache_write_1h_input_tokens") else None
+        ),
         "reasoning_tokens": usage.reasoning_tokens,
         "total_tokens": usage.total_tokens,
         "cost_nano_usd": round(usage.cost_usd * _NANO),
@@ -50,3 +53,15 @@ def call_row(call: CallRecord, status: str, elapsed_s: float) -> Row:
         "ttft_us": None if ttft is None else round(ttft * 1_000_000),
         "cache": call.cache,
     }
+
+
+# Columns added after the first schema, all nullable: a spool file written by an earlier build (the
+# spool outlives upgrades) has rows without them, which are replayed with them empty.
+_LATER_COLUMNS = ("cache_write_1h_input_tokens",)
+
+
+def completed(row: Row) -> Row:
+    """A spooled row with the columns added since it was written (empty)."""
+    for name in _LATER_COLUMNS:
+        row.setdefault(name, None)
+    return row

@@ -39,6 +39,9 @@ calls = sa.Table(
     sa.Column("output_tokens", sa.Integer(), nullable=False),
     sa.Column("cached_input_tokens", sa.Integer(), nullable=False),
     sa.Column("cache_write_input_tokens", sa.Integer(), nullable=False),
+    # Of those, the ones written with the 1-hour lifetime; NULL when the provider gave no breakdown
+    # (migration 0004: older rows have none either).
+    sa.Column("cache_write_1h_input_tokens", sa.Integer(), nullable=True),
     sa.Column("reasoning_tokens", sa.Integer(), nullable=False),
     sa.Column("total_tokens", sa.Integer(), nullable=False),
     # nano-dollars (US dollars times 10^9), an integer: sums over millions of rows are exact in both databases (a

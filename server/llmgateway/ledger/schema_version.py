@@ -44,7 +44,7 @@ __all__ = [
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # The revisions of migrations/versions/, oldest first: the last is this build's head.
-REVISIONS = ("0001", "0002", "0003")
+REVISIONS = ("0001", "0002", "0003", "0004")
 # Where Alembic keeps a database's revision (its default name and schema; env.py keeps both).
 _VERSION_TABLE = "alembic_version"
 # Alembic's INFO lines ("Context impl SQLiteImpl.", "Will assume transactional DDL.") come at every

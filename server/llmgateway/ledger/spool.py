@@ -21,7 +21,7 @@ from typing import IO
 
 import orjson
 
-from llmgateway.ledger.rows import Row
+from llmgateway.ledger.rows import Row, completed
 
 _log = logging.getLogger(__name__)
 _SUFFIX = ".jsonl"
@@ -128,7 +128,7 @@ class SpoolFolder:
         with path.open("rb") as lines:
             for line in lines:
                 try:
-                    rows.append(orjson.loads(line))
+                    rows.append(completed(orjson.loads(line)))
                 except orjson.JSONDecodeError:
                     _log.warning("ledger spool %s: skipped a torn record", path.name)
                     continue

@@ -420,6 +420,10 @@ pub struct UsageRow {
     /// Cost in US dollars (cost_nano_usd / 10^9), as llmgateway.v1.Usage.cost_usd counts money.
     #[prost(double, tag = "16")]
     pub cost_usd: f64,
+    /// Of cache_write_input_tokens, those written with the 1-hour lifetime, as far as providers said
+    /// (llmgateway.v1.Usage.cache_write_1h_input_tokens; calls without that breakdown add nothing).
+    #[prost(int64, tag = "17")]
+    pub cache_write_1h_input_tokens: i64,
 }
 /// Usage over the range.
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -2010,9 +2010,12 @@ type UsageRow struct {
 	// Cost in US dollars times 10^9: the ledger's exact integer sum.
 	CostNanoUsd int64 `protobuf:"varint,15,opt,name=cost_nano_usd,json=costNanoUsd,proto3" json:"cost_nano_usd,omitempty"`
 	// Cost in US dollars (cost_nano_usd / 10^9), as llmgateway.v1.Usage.cost_usd counts money.
-	CostUsd       float64 `protobuf:"fixed64,16,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CostUsd float64 `protobuf:"fixed64,16,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	// Of cache_write_input_tokens, those written with the 1-hour lifetime, as far as providers said
+	// (llmgateway.v1.Usage.cache_write_1h_input_tokens; calls without that breakdown add nothing).
+	CacheWrite_1HInputTokens int64 `protobuf:"varint,17,opt,name=cache_write_1h_input_tokens,json=cacheWrite1hInputTokens,proto3" json:"cache_write_1h_input_tokens,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *UsageRow) Reset() {
@@ -2153,6 +2156,13 @@ func (x *UsageRow) GetCostNanoUsd() int64 {
 func (x *UsageRow) GetCostUsd() float64 {
 	if x != nil {
 		return x.CostUsd
+	}
+	return 0
+}
+
+func (x *UsageRow) GetCacheWrite_1HInputTokens() int64 {
+	if x != nil {
+		return x.CacheWrite_1HInputTokens
 	}
 	return 0
 }
@@ -2580,7 +2590,7 @@ const file_llmgateway_admin_v1_admin_proto_rawDesc = "" +
 	"\x06tenant\x18\x05 \x01(\tR\x06tenant\x12\x15\n" +
 	"\x06key_id\x18\x06 \x01(\tR\x05keyId\x12\x14\n" +
 	"\x05model\x18\a \x01(\tR\x05model\x12\x1b\n" +
-	"\ttime_zone\x18\b \x01(\tR\btimeZone\"\xbe\x04\n" +
+	"\ttime_zone\x18\b \x01(\tR\btimeZone\"\xfc\x04\n" +
 	"\bUsageRow\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x12\x1b\n" +
@@ -2598,7 +2608,8 @@ const file_llmgateway_admin_v1_admin_proto_rawDesc = "" +
 	"\x10reasoning_tokens\x18\r \x01(\x03R\x0freasoningTokens\x12!\n" +
 	"\ftotal_tokens\x18\x0e \x01(\x03R\vtotalTokens\x12\"\n" +
 	"\rcost_nano_usd\x18\x0f \x01(\x03R\vcostNanoUsd\x12\x19\n" +
-	"\bcost_usd\x18\x10 \x01(\x01R\acostUsd\"z\n" +
+	"\bcost_usd\x18\x10 \x01(\x01R\acostUsd\x12<\n" +
+	"\x1bcache_write_1h_input_tokens\x18\x11 \x01(\x03R\x17cacheWrite1hInputTokens\"z\n" +
 	"\x10GetUsageResponse\x121\n" +
 	"\x04rows\x18\x01 \x03(\v2\x1d.llmgateway.admin.v1.UsageRowR\x04rows\x123\n" +
 	"\x05total\x18\x02 \x01(\v2\x1d.llmgateway.admin.v1.UsageRowR\x05total\"l\n" +

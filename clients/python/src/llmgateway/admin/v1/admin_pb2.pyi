@@ -1136,6 +1136,7 @@ class UsageRow(_message.Message):
     TOTAL_TOKENS_FIELD_NUMBER: _builtins.int
     COST_NANO_USD_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_1H_INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The tenant, when grouped by tenant."""
     key_id: _builtins.str
@@ -1166,6 +1167,10 @@ class UsageRow(_message.Message):
     """Cost in US dollars times 10^9: the ledger's exact integer sum."""
     cost_usd: _builtins.float
     """Cost in US dollars (cost_nano_usd / 10^9), as llmgateway.v1.Usage.cost_usd counts money."""
+    cache_write_1h_input_tokens: _builtins.int
+    """Of cache_write_input_tokens, those written with the 1-hour lifetime, as far as providers said
+    (llmgateway.v1.Usage.cache_write_1h_input_tokens; calls without that breakdown add nothing).
+    """
     @_builtins.property
     def period_start(self) -> _timestamp_pb2.Timestamp:
         """The start of the day or hour, when grouped by one."""
@@ -1189,10 +1194,11 @@ class UsageRow(_message.Message):
         total_tokens: _builtins.int = ...,
         cost_nano_usd: _builtins.int = ...,
         cost_usd: _builtins.float = ...,
+        cache_write_1h_input_tokens: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["period_start", b"period_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_write_input_tokens", b"cache_write_input_tokens", "cached_input_tokens", b"cached_input_tokens", "calls", b"calls", "cost_nano_usd", b"cost_nano_usd", "cost_usd", b"cost_usd", "failed_calls", b"failed_calls", "input_tokens", b"input_tokens", "key_id", b"key_id", "model", b"model", "output_tokens", b"output_tokens", "period_start", b"period_start", "provider", b"provider", "reasoning_tokens", b"reasoning_tokens", "tag_value", b"tag_value", "tenant", b"tenant", "total_tokens", b"total_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_write_1h_input_tokens", b"cache_write_1h_input_tokens", "cache_write_input_tokens", b"cache_write_input_tokens", "cached_input_tokens", b"cached_input_tokens", "calls", b"calls", "cost_nano_usd", b"cost_nano_usd", "cost_usd", b"cost_usd", "failed_calls", b"failed_calls", "input_tokens", b"input_tokens", "key_id", b"key_id", "model", b"model", "output_tokens", b"output_tokens", "period_start", b"period_start", "provider", b"provider", "reasoning_tokens", b"reasoning_tokens", "tag_value", b"tag_value", "tenant", b"tenant", "total_tokens", b"total_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

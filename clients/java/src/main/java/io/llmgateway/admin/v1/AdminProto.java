@@ -323,7 +323,7 @@ public final class AdminProto extends com.google.protobuf.GeneratedFile {
       "v1.UsageDimensionR\007groupBy\022\020\n\003tag\030\004 \001(\tR" +
       "\003tag\022\026\n\006tenant\030\005 \001(\tR\006tenant\022\025\n\006key_id\030\006" +
       " \001(\tR\005keyId\022\024\n\005model\030\007 \001(\tR\005model\022\033\n\ttim" +
-      "e_zone\030\010 \001(\tR\010timeZone\"\276\004\n\010UsageRow\022\026\n\006t" +
+      "e_zone\030\010 \001(\tR\010timeZone\"\374\004\n\010UsageRow\022\026\n\006t" +
       "enant\030\001 \001(\tR\006tenant\022\025\n\006key_id\030\002 \001(\tR\005key" +
       "Id\022\033\n\ttag_value\030\003 \001(\tR\010tagValue\022\024\n\005model" +
       "\030\004 \001(\tR\005model\022\032\n\010provider\030\005 \001(\tR\010provide" +
@@ -337,79 +337,81 @@ public final class AdminProto extends com.google.protobuf.GeneratedFile {
       "heWriteInputTokens\022)\n\020reasoning_tokens\030\r" +
       " \001(\003R\017reasoningTokens\022!\n\014total_tokens\030\016 " +
       "\001(\003R\013totalTokens\022\"\n\rcost_nano_usd\030\017 \001(\003R" +
-      "\013costNanoUsd\022\031\n\010cost_usd\030\020 \001(\001R\007costUsd\"" +
-      "z\n\020GetUsageResponse\0221\n\004rows\030\001 \003(\0132\035.llmg" +
-      "ateway.admin.v1.UsageRowR\004rows\0223\n\005total\030" +
-      "\002 \001(\0132\035.llmgateway.admin.v1.UsageRowR\005to" +
-      "tal\"l\n\026ListAuditEventsRequest\022\033\n\tpage_si" +
-      "ze\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\tR\t" +
-      "pageToken\022\026\n\006target\030\003 \001(\tR\006target\"z\n\027Lis" +
-      "tAuditEventsResponse\0227\n\006events\030\001 \003(\0132\037.l" +
-      "lmgateway.admin.v1.AuditEventR\006events\022&\n" +
-      "\017next_page_token\030\002 \001(\tR\rnextPageToken\"\223\002" +
-      "\n\nAuditEvent\022\016\n\002id\030\001 \001(\003R\002id\022.\n\004time\030\002 \001" +
-      "(\0132\032.google.protobuf.TimestampR\004time\022\024\n\005" +
-      "actor\030\003 \001(\tR\005actor\022\026\n\006action\030\004 \001(\tR\006acti" +
-      "on\022\037\n\013target_type\030\005 \001(\tR\ntargetType\022\026\n\006t" +
-      "arget\030\006 \001(\tR\006target\022/\n\006before\030\007 \001(\0132\027.go" +
-      "ogle.protobuf.StructR\006before\022-\n\005after\030\010 " +
-      "\001(\0132\027.google.protobuf.StructR\005after*C\n\006S" +
-      "ource\022\026\n\022SOURCE_UNSPECIFIED\020\000\022\016\n\nSOURCE_" +
-      "API\020\001\022\021\n\rSOURCE_CONFIG\020\002*]\n\014BudgetPeriod" +
-      "\022\035\n\031BUDGET_PERIOD_UNSPECIFIED\020\000\022\025\n\021BUDGE" +
-      "T_PERIOD_DAY\020\001\022\027\n\023BUDGET_PERIOD_MONTH\020\002*" +
-      "\353\001\n\016UsageDimension\022\037\n\033USAGE_DIMENSION_UN" +
-      "SPECIFIED\020\000\022\032\n\026USAGE_DIMENSION_TENANT\020\001\022" +
-      "\027\n\023USAGE_DIMENSION_KEY\020\002\022\027\n\023USAGE_DIMENS" +
-      "ION_TAG\020\003\022\031\n\025USAGE_DIMENSION_MODEL\020\004\022\034\n\030" +
-      "USAGE_DIMENSION_PROVIDER\020\005\022\027\n\023USAGE_DIME" +
-      "NSION_DAY\020\006\022\030\n\024USAGE_DIMENSION_HOUR\020\0072\230\r" +
-      "\n\014AdminService\022u\n\tCreateKey\022%.llmgateway" +
-      ".admin.v1.CreateKeyRequest\032&.llmgateway." +
-      "admin.v1.CreateKeyResponse\"\031\202\323\344\223\002\023\"\016/adm" +
-      "in/v1/keys:\001*\022o\n\010ListKeys\022$.llmgateway.a" +
-      "dmin.v1.ListKeysRequest\032%.llmgateway.adm" +
-      "in.v1.ListKeysResponse\"\026\202\323\344\223\002\020\022\016/admin/v" +
-      "1/keys\022n\n\006GetKey\022\".llmgateway.admin.v1.G" +
-      "etKeyRequest\032#.llmgateway.admin.v1.GetKe" +
-      "yResponse\"\033\202\323\344\223\002\025\022\023/admin/v1/keys/{id}\022\200" +
-      "\001\n\tUpdateKey\022%.llmgateway.admin.v1.Updat" +
-      "eKeyRequest\032&.llmgateway.admin.v1.Update" +
-      "KeyResponse\"$\202\323\344\223\002\0362\027/admin/v1/keys/{key" +
-      ".id}:\003key\022\201\001\n\tRevokeKey\022%.llmgateway.adm" +
-      "in.v1.RevokeKeyRequest\032&.llmgateway.admi" +
-      "n.v1.RevokeKeyResponse\"%\202\323\344\223\002\037\"\032/admin/v" +
-      "1/keys/{id}:revoke:\001*\022\201\001\n\tRotateKey\022%.ll" +
-      "mgateway.admin.v1.RotateKeyRequest\032&.llm" +
-      "gateway.admin.v1.RotateKeyResponse\"%\202\323\344\223" +
-      "\002\037\"\032/admin/v1/keys/{id}:rotate:\001*\022\206\001\n\014Cr" +
-      "eateTenant\022(.llmgateway.admin.v1.CreateT" +
-      "enantRequest\032).llmgateway.admin.v1.Creat" +
-      "eTenantResponse\"!\202\323\344\223\002\033\"\021/admin/v1/tenan" +
-      "ts:\006tenant\022{\n\013ListTenants\022\'.llmgateway.a" +
-      "dmin.v1.ListTenantsRequest\032(.llmgateway." +
-      "admin.v1.ListTenantsResponse\"\031\202\323\344\223\002\023\022\021/a" +
-      "dmin/v1/tenants\022|\n\tGetTenant\022%.llmgatewa" +
-      "y.admin.v1.GetTenantRequest\032&.llmgateway" +
-      ".admin.v1.GetTenantResponse\" \202\323\344\223\002\032\022\030/ad" +
-      "min/v1/tenants/{name}\022\224\001\n\014UpdateTenant\022(" +
-      ".llmgateway.admin.v1.UpdateTenantRequest" +
-      "\032).llmgateway.admin.v1.UpdateTenantRespo" +
-      "nse\"/\202\323\344\223\002)2\037/admin/v1/tenants/{tenant.n" +
-      "ame}:\006tenant\022\205\001\n\014DeleteTenant\022(.llmgatew" +
-      "ay.admin.v1.DeleteTenantRequest\032).llmgat" +
-      "eway.admin.v1.DeleteTenantResponse\" \202\323\344\223" +
-      "\002\032*\030/admin/v1/tenants/{name}\022s\n\010GetUsage" +
-      "\022$.llmgateway.admin.v1.GetUsageRequest\032%" +
-      ".llmgateway.admin.v1.GetUsageResponse\"\032\202" +
-      "\323\344\223\002\024\"\017/admin/v1/usage:\001*\022\214\001\n\017ListAuditE" +
-      "vents\022+.llmgateway.admin.v1.ListAuditEve" +
-      "ntsRequest\032,.llmgateway.admin.v1.ListAud" +
-      "itEventsResponse\"\036\202\323\344\223\002\030\022\026/admin/v1/audi" +
-      "t-eventsBy\n\026io.llmgateway.admin.v1B\nAdmi" +
-      "nProtoP\001ZQgithub.com/llmgateway/llmgatew" +
-      "ay/clients/go/llmgateway/admin/v1;llmgat" +
-      "ewayadminv1b\006proto3"
+      "\013costNanoUsd\022\031\n\010cost_usd\030\020 \001(\001R\007costUsd\022" +
+      "<\n\033cache_write_1h_input_tokens\030\021 \001(\003R\027ca" +
+      "cheWrite1hInputTokens\"z\n\020GetUsageRespons" +
+      "e\0221\n\004rows\030\001 \003(\0132\035.llmgateway.admin.v1.Us" +
+      "ageRowR\004rows\0223\n\005total\030\002 \001(\0132\035.llmgateway" +
+      ".admin.v1.UsageRowR\005total\"l\n\026ListAuditEv" +
+      "entsRequest\022\033\n\tpage_size\030\001 \001(\005R\010pageSize" +
+      "\022\035\n\npage_token\030\002 \001(\tR\tpageToken\022\026\n\006targe" +
+      "t\030\003 \001(\tR\006target\"z\n\027ListAuditEventsRespon" +
+      "se\0227\n\006events\030\001 \003(\0132\037.llmgateway.admin.v1" +
+      ".AuditEventR\006events\022&\n\017next_page_token\030\002" +
+      " \001(\tR\rnextPageToken\"\223\002\n\nAuditEvent\022\016\n\002id" +
+      "\030\001 \001(\003R\002id\022.\n\004time\030\002 \001(\0132\032.google.protob" +
+      "uf.TimestampR\004time\022\024\n\005actor\030\003 \001(\tR\005actor" +
+      "\022\026\n\006action\030\004 \001(\tR\006action\022\037\n\013target_type\030" +
+      "\005 \001(\tR\ntargetType\022\026\n\006target\030\006 \001(\tR\006targe" +
+      "t\022/\n\006before\030\007 \001(\0132\027.google.protobuf.Stru" +
+      "ctR\006before\022-\n\005after\030\010 \001(\0132\027.google.proto" +
+      "buf.StructR\005after*C\n\006Source\022\026\n\022SOURCE_UN" +
+      "SPECIFIED\020\000\022\016\n\nSOURCE_API\020\001\022\021\n\rSOURCE_CO" +
+      "NFIG\020\002*]\n\014BudgetPeriod\022\035\n\031BUDGET_PERIOD_" +
+      "UNSPECIFIED\020\000\022\025\n\021BUDGET_PERIOD_DAY\020\001\022\027\n\023" +
+      "BUDGET_PERIOD_MONTH\020\002*\353\001\n\016UsageDimension" +
+      "\022\037\n\033USAGE_DIMENSION_UNSPECIFIED\020\000\022\032\n\026USA" +
+      "GE_DIMENSION_TENANT\020\001\022\027\n\023USAGE_DIMENSION" +
+      "_KEY\020\002\022\027\n\023USAGE_DIMENSION_TAG\020\003\022\031\n\025USAGE" +
+      "_DIMENSION_MODEL\020\004\022\034\n\030USAGE_DIMENSION_PR" +
+      "OVIDER\020\005\022\027\n\023USAGE_DIMENSION_DAY\020\006\022\030\n\024USA" +
+      "GE_DIMENSION_HOUR\020\0072\230\r\n\014AdminService\022u\n\t" +
+      "CreateKey\022%.llmgateway.admin.v1.CreateKe" +
+      "yRequest\032&.llmgateway.admin.v1.CreateKey" +
+      "Response\"\031\202\323\344\223\002\023\"\016/admin/v1/keys:\001*\022o\n\010L" +
+      "istKeys\022$.llmgateway.admin.v1.ListKeysRe" +
+      "quest\032%.llmgateway.admin.v1.ListKeysResp" +
+      "onse\"\026\202\323\344\223\002\020\022\016/admin/v1/keys\022n\n\006GetKey\022\"" +
+      ".llmgateway.admin.v1.GetKeyRequest\032#.llm" +
+      "gateway.admin.v1.GetKeyResponse\"\033\202\323\344\223\002\025\022" +
+      "\023/admin/v1/keys/{id}\022\200\001\n\tUpdateKey\022%.llm" +
+      "gateway.admin.v1.UpdateKeyRequest\032&.llmg" +
+      "ateway.admin.v1.UpdateKeyResponse\"$\202\323\344\223\002" +
+      "\0362\027/admin/v1/keys/{key.id}:\003key\022\201\001\n\tRevo" +
+      "keKey\022%.llmgateway.admin.v1.RevokeKeyReq" +
+      "uest\032&.llmgateway.admin.v1.RevokeKeyResp" +
+      "onse\"%\202\323\344\223\002\037\"\032/admin/v1/keys/{id}:revoke" +
+      ":\001*\022\201\001\n\tRotateKey\022%.llmgateway.admin.v1." +
+      "RotateKeyRequest\032&.llmgateway.admin.v1.R" +
+      "otateKeyResponse\"%\202\323\344\223\002\037\"\032/admin/v1/keys" +
+      "/{id}:rotate:\001*\022\206\001\n\014CreateTenant\022(.llmga" +
+      "teway.admin.v1.CreateTenantRequest\032).llm" +
+      "gateway.admin.v1.CreateTenantResponse\"!\202" +
+      "\323\344\223\002\033\"\021/admin/v1/tenants:\006tenant\022{\n\013List" +
+      "Tenants\022\'.llmgateway.admin.v1.ListTenant" +
+      "sRequest\032(.llmgateway.admin.v1.ListTenan" +
+      "tsResponse\"\031\202\323\344\223\002\023\022\021/admin/v1/tenants\022|\n" +
+      "\tGetTenant\022%.llmgateway.admin.v1.GetTena" +
+      "ntRequest\032&.llmgateway.admin.v1.GetTenan" +
+      "tResponse\" \202\323\344\223\002\032\022\030/admin/v1/tenants/{na" +
+      "me}\022\224\001\n\014UpdateTenant\022(.llmgateway.admin." +
+      "v1.UpdateTenantRequest\032).llmgateway.admi" +
+      "n.v1.UpdateTenantResponse\"/\202\323\344\223\002)2\037/admi" +
+      "n/v1/tenants/{tenant.name}:\006tenant\022\205\001\n\014D" +
+      "eleteTenant\022(.llmgateway.admin.v1.Delete" +
+      "TenantRequest\032).llmgateway.admin.v1.Dele" +
+      "teTenantResponse\" \202\323\344\223\002\032*\030/admin/v1/tena" +
+      "nts/{name}\022s\n\010GetUsage\022$.llmgateway.admi" +
+      "n.v1.GetUsageRequest\032%.llmgateway.admin." +
+      "v1.GetUsageResponse\"\032\202\323\344\223\002\024\"\017/admin/v1/u" +
+      "sage:\001*\022\214\001\n\017ListAuditEvents\022+.llmgateway" +
+      ".admin.v1.ListAuditEventsRequest\032,.llmga" +
+      "teway.admin.v1.ListAuditEventsResponse\"\036" +
+      "\202\323\344\223\002\030\022\026/admin/v1/audit-eventsBy\n\026io.llm" +
+      "gateway.admin.v1B\nAdminProtoP\001ZQgithub.c" +
+      "om/llmgateway/llmgateway/clients/go/llmg" +
+      "ateway/admin/v1;llmgatewayadminv1b\006proto" +
+      "3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -612,7 +614,7 @@ public final class AdminProto extends com.google.protobuf.GeneratedFile {
     internal_static_llmgateway_admin_v1_UsageRow_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessage.FieldAccessorTable(
         internal_static_llmgateway_admin_v1_UsageRow_descriptor,
-        new java.lang.String[] { "Tenant", "KeyId", "TagValue", "Model", "Provider", "PeriodStart", "Calls", "FailedCalls", "InputTokens", "OutputTokens", "CachedInputTokens", "CacheWriteInputTokens", "ReasoningTokens", "TotalTokens", "CostNanoUsd", "CostUsd", });
+        new java.lang.String[] { "Tenant", "KeyId", "TagValue", "Model", "Provider", "PeriodStart", "Calls", "FailedCalls", "InputTokens", "OutputTokens", "CachedInputTokens", "CacheWriteInputTokens", "ReasoningTokens", "TotalTokens", "CostNanoUsd", "CostUsd", "CacheWrite1HInputTokens", });
     internal_static_llmgateway_admin_v1_GetUsageResponse_descriptor =
       getDescriptor().getMessageType(29);
     internal_static_llmgateway_admin_v1_GetUsageResponse_fieldAccessorTable = new

@@ -476,6 +476,22 @@ private static final long serialVersionUID = 0L;
     return costUsd_;
   }
 
+  public static final int CACHE_WRITE_1H_INPUT_TOKENS_FIELD_NUMBER = 17;
+  private long cacheWrite1HInputTokens_ = 0L;
+  /**
+   * <pre>
+   * Of cache_write_input_tokens, those written with the 1-hour lifetime, as far as providers said
+   * (llmgateway.v1.Usage.cache_write_1h_input_tokens; calls without that breakdown add nothing).
+   * </pre>
+   *
+   * <code>int64 cache_write_1h_input_tokens = 17 [json_name = "cacheWrite1hInputTokens"];</code>
+   * @return The cacheWrite1hInputTokens.
+   */
+  @java.lang.Override
+  public long getCacheWrite1HInputTokens() {
+    return cacheWrite1HInputTokens_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -537,6 +553,9 @@ private static final long serialVersionUID = 0L;
     }
     if (java.lang.Double.doubleToRawLongBits(costUsd_) != 0) {
       output.writeDouble(16, costUsd_);
+    }
+    if (cacheWrite1HInputTokens_ != 0L) {
+      output.writeInt64(17, cacheWrite1HInputTokens_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -606,6 +625,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeDoubleSize(16, costUsd_);
     }
+    if (cacheWrite1HInputTokens_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt64Size(17, cacheWrite1HInputTokens_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -657,6 +680,8 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToLongBits(getCostUsd())
         != java.lang.Double.doubleToLongBits(
             other.getCostUsd())) return false;
+    if (getCacheWrite1HInputTokens()
+        != other.getCacheWrite1HInputTokens()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -712,6 +737,9 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + COST_USD_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         java.lang.Double.doubleToLongBits(getCostUsd()));
+    hash = (37 * hash) + CACHE_WRITE_1H_INPUT_TOKENS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getCacheWrite1HInputTokens());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -873,6 +901,7 @@ private static final long serialVersionUID = 0L;
       totalTokens_ = 0L;
       costNanoUsd_ = 0L;
       costUsd_ = 0D;
+      cacheWrite1HInputTokens_ = 0L;
       return this;
     }
 
@@ -958,6 +987,9 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00008000) != 0)) {
         result.costUsd_ = costUsd_;
       }
+      if (((from_bitField0_ & 0x00010000) != 0)) {
+        result.cacheWrite1HInputTokens_ = cacheWrite1HInputTokens_;
+      }
       result.bitField0_ |= to_bitField0_;
     }
 
@@ -1030,6 +1062,9 @@ private static final long serialVersionUID = 0L;
       }
       if (java.lang.Double.doubleToRawLongBits(other.getCostUsd()) != 0) {
         setCostUsd(other.getCostUsd());
+      }
+      if (other.getCacheWrite1HInputTokens() != 0L) {
+        setCacheWrite1HInputTokens(other.getCacheWrite1HInputTokens());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1139,6 +1174,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00008000;
               break;
             } // case 129
+            case 136: {
+              cacheWrite1HInputTokens_ = input.readInt64();
+              bitField0_ |= 0x00010000;
+              break;
+            } // case 136
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2209,6 +2249,53 @@ private static final long serialVersionUID = 0L;
     public Builder clearCostUsd() {
       bitField0_ = (bitField0_ & ~0x00008000);
       costUsd_ = 0D;
+      onChanged();
+      return this;
+    }
+
+    private long cacheWrite1HInputTokens_ ;
+    /**
+     * <pre>
+     * Of cache_write_input_tokens, those written with the 1-hour lifetime, as far as providers said
+     * (llmgateway.v1.Usage.cache_write_1h_input_tokens; calls without that breakdown add nothing).
+     * </pre>
+     *
+     * <code>int64 cache_write_1h_input_tokens = 17 [json_name = "cacheWrite1hInputTokens"];</code>
+     * @return The cacheWrite1hInputTokens.
+     */
+    @java.lang.Override
+    public long getCacheWrite1HInputTokens() {
+      return cacheWrite1HInputTokens_;
+    }
+    /**
+     * <pre>
+     * Of cache_write_input_tokens, those written with the 1-hour lifetime, as far as providers said
+     * (llmgateway.v1.Usage.cache_write_1h_input_tokens; calls without that breakdown add nothing).
+     * </pre>
+     *
+     * <code>int64 cache_write_1h_input_tokens = 17 [json_name = "cacheWrite1hInputTokens"];</code>
+     * @param value The cacheWrite1hInputTokens to set.
+     * @return This builder for chaining.
+     */
+    public Builder setCacheWrite1HInputTokens(long value) {
+
+      cacheWrite1HInputTokens_ = value;
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Of cache_write_input_tokens, those written with the 1-hour lifetime, as far as providers said
+     * (llmgateway.v1.Usage.cache_write_1h_input_tokens; calls without that breakdown add nothing).
+     * </pre>
+     *
+     * <code>int64 cache_write_1h_input_tokens = 17 [json_name = "cacheWrite1hInputTokens"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearCacheWrite1HInputTokens() {
+      bitField0_ = (bitField0_ & ~0x00010000);
+      cacheWrite1HInputTokens_ = 0L;
       onChanged();
       return this;
     }

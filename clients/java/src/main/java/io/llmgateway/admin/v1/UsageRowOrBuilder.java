@@ -236,4 +236,15 @@ public interface UsageRowOrBuilder extends
    * @return The costUsd.
    */
   double getCostUsd();
+
+  /**
+   * <pre>
+   * Of cache_write_input_tokens, those written with the 1-hour lifetime, as far as providers said
+   * (llmgateway.v1.Usage.cache_write_1h_input_tokens; calls without that breakdown add nothing).
+   * </pre>
+   *
+   * <code>int64 cache_write_1h_input_tokens = 17 [json_name = "cacheWrite1hInputTokens"];</code>
+   * @return The cacheWrite1hInputTokens.
+   */
+  long getCacheWrite1HInputTokens();
 }
