@@ -438,6 +438,10 @@ def gateway_config(
 ) -> dict[str, Any]:
     """The gateway's config; with `http_port`, the HTTP doors (OpenAI's among them) listen there, in
     the same process as gRPC (so both doors are measured on one server, with the same features)."""
+    # The deployment's bulkhead (default 100 calls in flight, a call past it waits up to 5 s for a
+    # slot) sized like the pool, for the same reason (bench/upstream.py UPSTREAM_POOL): at K=120 the
+    # default held 20 streams waiting to start, so the gateway "held" 120 while relaying 100.
+    unbounded = {"limits": {"max_in_flight": UPSTREAM_POOL}}
     config: dict[str, Any] = {
         "server": {"drain_s": 0, "grace_s": 1},
         "providers": [
@@ -450,9 +454,11 @@ def gateway_config(
             }
         ],
         "models": [
-            {"name": "fast", "deployments": [{"provider": "upstream", "model": FAST_MODEL}]},
-            {"name": "paced", "deployments": [{"provider": "upstream", "model": PACED_MODEL}]},
+            {"name": "fast", "deployments": [{"provider": "upstream", "model": FAST_MODEL, **unbounded}]},
+            {"name": "paced", "deployments": [{"provider": "upstream", "model": PACED_MODEL, **unbounded}]},
         ],
+        # Load shedding past this many calls in flight (default 1000).
+        "routing": {"max_concurrent_calls": UPSTREAM_POOL},
     }
     config["server"]["http_listen"] = f"127.0.0.1:{http_port}" if http_port else None
     if features:
