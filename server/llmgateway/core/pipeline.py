@@ -25,6 +25,7 @@ from llmgateway.core.counting import as_chat_request, count_tokens
 from llmgateway.core.deadlines import bounded_by_deadline, cancellation_code, deadline_of
 from llmgateway.core.embed_validation import validate_embed_request
 from llmgateway.core.entry import Entry, authenticated, routing_caller
+from llmgateway.core.fairness import let_ready_io_run
 from llmgateway.core.identity import CallerIdentity
 from llmgateway.core.load_shedding import LoadShedder
 from llmgateway.core.prompt_charge import prompt_charged_if_cut
@@ -253,6 +254,9 @@ class Core:
             ):
                 async for message in messages:
                     yield message
+                # The stream's end (its upstream closed, its attempt settled) and the call's
+                # settlement (limits, ledger, access log) are one stretch of the loop otherwise.
+                await let_ready_io_run()
 
     async def _streamed(
         self, entry: Entry, request: chat_pb2.ChatRequest, caller: CallerIdentity, call: CallRecord
@@ -269,6 +273,8 @@ class Core:
         log_content = runtime.config.observability.log_content
         plan = prepared.plan
         assembler = assembler_for(plan.store or log_content)
+        # The setup so far and the routing after it are one stretch of the loop otherwise.
+        await let_ready_io_run()
         async with bounded_by_deadline(caller.time_remaining(), runtime.config.routing.max_call_s):
             with prompt_charged_if_cut(call):
                 handle, route = await runtime.router.open_stream(
