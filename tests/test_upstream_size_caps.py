@@ -609,6 +609,58 @@ def test_sse_events_match_httpx_sse_however_the_bytes_are_cut(
     ]
 
 
+sse_events_whole = st.lists(
+    st.lists(
+        st.one_of(
+            st.builds(lambda v: f"data: {v}", st.text(alphabet="ab é:{}", max_size=12)),
+            st.builds(lambda v: f"event: {v}", st.text(alphabet="ab:", max_size=6)),
+            st.sampled_from(["event:", ": keep-alive", "id: 7", "retry: 10", "data", "data:x", ""]),
+        ),
+        max_size=4,
+    ),
+    max_size=8,
+)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@given(events=sse_events_whole, per_chunk=st.integers(min_value=1, max_value=3))
+def test_sse_events_arriving_whole_match_httpx_sse(events: list[list[str]], per_chunk: int) -> None:
+    # Chunks of whole LF-ended events (the usual upstream write) take the decoder's quick path;
+    # whatever their lines, the events are the standard's.
+    blocks = ["".join(line + "\n" for line in lines) + "\n" for lines in events]
+    chunks = ["".join(blocks[i : i + per_chunk]).encode() for i in range(0, len(blocks), per_chunk)]
+    body = b"".join(chunks)
+    edges = list(itertools.accumulate(len(chunk) for chunk in chunks))
+
+    async def decode() -> tuple[list[Any], list[Any]]:
+        ours = [e async for e in sse_events(body_chunks(body, edges), "p", 1 << 20)]
+        theirs = [e async for e in EventSource(chunked_response(body, [], "text/event-stream")).aiter_sse()]
+        return ours, theirs
+
+    ours, theirs = asyncio.run(decode())
+    assert [(e.event, e.data, e.id, e.retry) for e in ours] == [
+        (e.event, e.data, e.id, e.retry) for e in theirs
+    ]
+
+
+@pytest.mark.parametrize("named", [False, True])
+async def test_whole_sse_events_in_one_chunk_are_capped_exactly(named: bool) -> None:
+    # An event's size is its lines with their endings; a chunk of several whole events delivers
+    # those before the one over the cap, then fails.
+    head = b"event: delta\ndata: " if named else b"data: "
+    limit = CAP
+    at_cap = head + b"x" * (limit - len(head) - 1) + b"\n\n"  # lines + endings == limit
+    over = head + b"y" * (limit - len(head)) + b"\n\n"
+    chunk = b"data: first\n\n" + at_cap + over + b"data: never\n\n"
+    received: list[Any] = []
+    with pytest.raises(GatewayError) as failure:
+        async for event in sse_events(body_chunks(chunk, []), "capped", limit):
+            received.append(event)
+    assert_too_large(failure.value)
+    assert [e.data for e in received] == ["first", "x" * (limit - len(head) - 1)]
+    assert received[1].event == ("delta" if named else "message")
+
+
 @hypothesis.settings(max_examples=200, deadline=None)
 @given(
     lines=st.lists(st.text(alphabet='ab é{}":', max_size=10), max_size=10),

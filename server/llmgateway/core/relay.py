@@ -23,7 +23,6 @@ from llmgateway.errors import GatewayError
 from llmgateway.observability.call_record import record as current_record
 from llmgateway.observability.tracing import finish_reason_name
 from llmgateway.reasons import Reason
-from llmgateway.routing.stream_content import has_content
 from llmgateway.v1 import chat_pb2
 
 _CHARS_PER_TOKEN = 4  # a rough, provider-neutral estimate for usage the provider never reported
@@ -86,25 +85,32 @@ class _Tally:
         self._observed = current_record()
 
     def content(
-        self, message: chat_pb2.ChatStreamResponse, cap: int | None
+        self,
+        message: chat_pb2.ChatStreamResponse,
+        has_delta: bool,
+        reason: chat_pb2.FinishReason.ValueType,
+        cap: int | None,
     ) -> tuple[chat_pb2.ChatStreamResponse, bool]:
-        """The v1 content message for an adapter message; True when it takes the output past `cap`
-        (it then carries FINISH_REASON_LENGTH)."""
-        content = chat_pb2.ChatStreamResponse(finish_reason=message.finish_reason)
-        if message.HasField("delta"):
+        """The v1 content message for an adapter message without usage (whose delta presence and
+        finish reason the caller read): the message itself, cleared of the model name it may
+        carry (building a copy took five times as long per token). True when it takes the output
+        past `cap`: it then carries FINISH_REASON_LENGTH. Each protobuf field is read once here,
+        since every read is a lookup by name."""
+        message.model = ""
+        if has_delta:
             delta = message.delta
-            content.delta.CopyFrom(delta)
             self.output_chars += len(delta.text) + len(delta.reasoning)
-            if delta.tool_calls:  # rare: no generator made for every token
-                self.output_chars += sum(len(t.arguments_json_fragment) for t in delta.tool_calls)
+            tool_calls = delta.tool_calls
+            if tool_calls:  # rare: no generator made for every token
+                self.output_chars += sum(len(t.arguments_json_fragment) for t in tool_calls)
         capped = cap is not None and math.ceil(self.output_chars / _CHARS_PER_TOKEN) > cap
         if capped:
-            content.finish_reason = chat_pb2.FINISH_REASON_LENGTH
+            message.finish_reason = reason = chat_pb2.FINISH_REASON_LENGTH
         if self._observed is not None:
             self._observed.on_content()
-            if content.finish_reason:
-                self._observed.finish_reason = finish_reason_name(content.finish_reason)
-        return content, capped
+            if reason:
+                self._observed.finish_reason = finish_reason_name(reason)
+        return message, capped
 
     def final(self) -> chat_pb2.Usage:
         """The usage of a stream that ended as its provider ended it."""
@@ -139,7 +145,8 @@ async def relay(
     price: Callable[[chat_pb2.Usage], float] | None = None,
 ) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
     """Yield the v1 stream for `upstream`, which yields adapter messages (and is closed when this
-    ends). The first message is held back until the provider sends content, so a failure before it
+    ends; its content messages are passed on, so adapters name the model on them, which is cleared,
+    but never the id or provider, which only the first message carries). The first message is held back until the provider sends content, so a failure before it
     can still go elsewhere. `price` fills in the cost of the (final or partial) usage;
     `prompt_tokens` is the prompt's estimate, charged when the provider reports none. Past `cap`
     estimated output tokens (output_cap) the stream ends with FINISH_REASON_LENGTH and the upstream
@@ -151,18 +158,26 @@ async def relay(
     try:
         with cut_as_error():
             async with aclosing(upstream):
-                async for message in upstream:
-                    if message.HasField("usage"):
-                        _merge_usage(tally.usage, message.usage)
-                    model = model or message.model
-                    if not has_content(message):
+                async for received in upstream:
+                    if not model:
+                        model = received.model
+                    # routing/stream_content.has_content's rule, its fields read once.
+                    has_delta = received.HasField("delta")
+                    reason = received.finish_reason
+                    message = received
+                    if received.HasField("usage"):
+                        _merge_usage(tally.usage, received.usage)
+                        # Usage goes out alone on the last message: the content is taken apart.
+                        message = chat_pb2.ChatStreamResponse(delta=received.delta if has_delta else None)
+                        message.finish_reason = reason
+                    if not has_delta and not reason:
                         continue
                     if not started:
                         started = True
                         yield chat_pb2.ChatStreamResponse(
                             id=request_id, model=model or default_model, provider=provider
                         )
-                    content, capped = tally.content(message, cap)
+                    content, capped = tally.content(message, has_delta, reason, cap)
                     yield content
                     tally.sent += 1
                     if capped:

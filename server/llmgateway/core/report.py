@@ -40,6 +40,7 @@ def ended(call: CallRecord, code: Code, *, access_log: bool, ledger: Ledger | No
     m.requests.labels(call.frontend, call.method, call.model, call.provider, code.name).inc()
     m.request_duration.labels(call.frontend, call.method, call.model).observe(elapsed)
     m.overhead.labels(call.method).observe(max(elapsed - call.upstream_wait_s, 0.0))
+    call.flush_metrics()
     usage = call.usage
     if call.provider:
         for direction, count in (

@@ -12,9 +12,9 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from llmgateway.core.served import Served
+from llmgateway.observability.batched_histogram import BatchedHistogram
 from llmgateway.observability.metrics import GatewayMetrics
 from llmgateway.v1 import chat_pb2
 
@@ -69,8 +69,8 @@ class CallRecord:
     first_content_at: float | None = None
     last_content_at: float | None = None
     # The inter-token histogram's child for this call's model and provider, looked up at the first
-    # content: `on_content` runs for every token.
-    _gaps: Any = field(default=None, repr=False)
+    # content and observed in batches: `on_content` runs for every token.
+    _gaps: BatchedHistogram | None = field(default=None, repr=False)
 
     def on_content(self) -> None:
         """A content message reached the caller: time to first token, then the gaps."""
@@ -78,10 +78,15 @@ class CallRecord:
         if self._gaps is None or self.last_content_at is None:
             self.first_content_at = now
             self.metrics.time_to_first_token.labels(self.model, self.provider).observe(now - self.started)
-            self._gaps = self.metrics.inter_token.labels(self.model, self.provider)
+            self._gaps = BatchedHistogram(self.metrics.inter_token.labels(self.model, self.provider), now=now)
         else:
-            self._gaps.observe(now - self.last_content_at)
+            self._gaps.observe(now - self.last_content_at, now)
         self.last_content_at = now
+
+    def flush_metrics(self) -> None:
+        """Add what the call gathered in batches (its token gaps) to the shared metrics."""
+        if self._gaps is not None:
+            self._gaps.flush()
 
     def charge_prompt(self) -> None:
         """A call the caller ended (cancel, deadline) after a provider had its request but before

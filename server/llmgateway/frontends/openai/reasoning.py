@@ -64,25 +64,31 @@ class DeltaFields:
         self._signed: set[int] = set()  # parts whose signer prefix went out (with their first fragment)
 
     def render(self, delta: chat_pb2.Delta) -> dict[str, Any]:
-        if not (delta.reasoning or delta.reasoning_signature or delta.reasoning_redacted_data):
+        # Each field read once (a protobuf read is a lookup by name): most deltas have none of these.
+        reasoning, signature, redacted = (
+            delta.reasoning,
+            delta.reasoning_signature,
+            delta.reasoning_redacted_data,
+        )
+        if not (reasoning or signature or redacted):
             return {}
-        fragment: dict[str, Any] = {"index": delta.reasoning_index}
-        if delta.reasoning_index not in self._started:
-            self._started.add(delta.reasoning_index)
-            fragment["type"] = "redacted_thinking" if delta.reasoning_redacted_data else "thinking"
-        if delta.reasoning_redacted_data:
-            fragment["data"] = shown(delta.reasoning_origin, delta.reasoning_redacted_data)
+        index = delta.reasoning_index
+        fragment: dict[str, Any] = {"index": index}
+        if index not in self._started:
+            self._started.add(index)
+            fragment["type"] = "redacted_thinking" if redacted else "thinking"
+        if redacted:
+            fragment["data"] = shown(delta.reasoning_origin, redacted)
         else:
-            fragment["thinking"] = delta.reasoning
-            signature = delta.reasoning_signature
-            if signature and delta.reasoning_index not in self._signed:
+            fragment["thinking"] = reasoning
+            if signature and index not in self._signed:
                 # The signer goes before the first fragment only: the fragments are joined.
-                self._signed.add(delta.reasoning_index)
+                self._signed.add(index)
                 signature = shown(delta.reasoning_origin, signature)
             fragment["signature"] = signature
         fields: dict[str, Any] = {"thinking_blocks": [fragment]}
-        if delta.reasoning:
-            fields["reasoning_content"] = delta.reasoning
+        if reasoning:
+            fields["reasoning_content"] = reasoning
         return fields
 
 

@@ -70,6 +70,11 @@ class _Lines:
             self.held += len(tail)
         return lines
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held: the next chunk starts a line."""
+        return not self._pieces and not self._after_cr
+
     def flush(self) -> list[bytes]:
         """The last line, when the body ended without its line ending."""
         pieces, self._pieces, self.held = self._pieces, [], 0
@@ -95,6 +100,43 @@ class _SseFields:
         self._data: list[str] = []
         self._last_id = ""  # kept across events, as the standard says
         self._retry: int | None = None
+
+    @property
+    def idle(self) -> bool:
+        """No event being assembled (the last id, which outlives events, aside)."""
+        return not self._event and not self._data and self._retry is None
+
+    def whole_events(self, chunk: bytes, limit: int) -> tuple[list[SseEvent], bool]:
+        """The events of a chunk that holds only whole events with LF endings (it ends with a blank
+        line and has no CR), read while `idle`: the events, and whether the next one is over
+        `limit` (those before it are still delivered). The usual chunk is one `data: ...` event,
+        which takes a split and a slice here rather than the line-by-line rules (a fifth of the
+        HTTP door's bytecodes per relayed token went to them); any other block goes line by line."""
+        events: list[SseEvent] = []
+        for block in chunk[:-2].split(b"\n\n"):
+            if block[:6] == b"data: " and block.find(b"\n") < 0:
+                if len(block) >= limit:  # its lines with their endings: len(block) + 1 bytes
+                    return events, True
+                events.append(SseEvent("message", block[6:].decode("utf-8", "replace"), self._last_id, None))
+                continue
+            if block[:7] == b"event: ":
+                name_end = block.find(b"\n")
+                if block[name_end + 1 : name_end + 7] == b"data: " and block.find(b"\n", name_end + 1) < 0:
+                    if len(block) >= limit:
+                        return events, True
+                    name = block[7:name_end].decode("utf-8", "replace") or "message"
+                    data = block[name_end + 7 :].decode("utf-8", "replace")
+                    events.append(SseEvent(name, data, self._last_id, None))
+                    continue
+            size = 0
+            for line in (*block.split(b"\n"), b""):
+                size = size + len(line) + 1 if line else 0
+                if size > limit:
+                    return events, True
+                event = self.line(line.decode("utf-8", "replace"))
+                if event is not None:
+                    events.append(event)
+        return events, False
 
     def line(self, line: str) -> SseEvent | None:
         """Take one line; a blank line dispatches the event it ends, if it has anything."""
@@ -132,6 +174,21 @@ async def sse_events(
     event_size = 0
     async with aclosing(chunks):
         async for chunk in chunks:
+            # `find`, not `in`: bytes.__contains__ first tries its operand as an integer, and the
+            # TypeError it raises and clears costs more than the search.
+            if (
+                not event_size
+                and chunk[-2:] == b"\n\n"
+                and lines.idle
+                and fields.idle
+                and chunk.find(b"\r") < 0
+            ):
+                whole, too_large = fields.whole_events(chunk, limit)
+                for one in whole:
+                    yield one
+                if too_large:
+                    raise event_too_large(provider, "an SSE event", limit)
+                continue
             for line in lines.feed(chunk):
                 event_size = event_size + len(line) + 1 if line else 0
                 if event_size > limit:
