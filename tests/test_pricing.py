@@ -8,8 +8,10 @@ from dataclasses import astuple
 import pydantic
 import pytest
 
-from llmgateway.config import DeploymentSettings
-from llmgateway.routing.pricing import FREE, Prices, cost_usd, known_prices
+from llmgateway.config import DeploymentSettings, ProviderSettings
+from llmgateway.providers.echo import EchoProvider
+from llmgateway.routing.deployments import Deployment
+from llmgateway.routing.pricing import FREE, Prices, cost_usd, known_prices, prices_for
 from llmgateway.v1 import chat_pb2
 
 
@@ -111,3 +113,17 @@ def test_reads_and_writes_never_make_uncached_input_negative() -> None:
     # A provider that reports more cache tokens than input (never seen) is charged for what it reported.
     assert cost_usd(SONNET, usage(10, 0, reads=20)) == pytest.approx(20 * 0.3 / 1e6)
     assert cost_usd(FREE, usage(10_000, 10_000, reads=5_000, writes=5_000)) == 0.0
+
+
+def test_an_answers_model_is_priced_as_prices_for_says_and_few_names_are_kept() -> None:
+    settings = DeploymentSettings.model_validate({"provider": "p", "model": "gpt-4o"})
+    deployment = Deployment(settings, EchoProvider("p"), ProviderSettings(name="p", type="echo"))
+    # Looked up again from the memo, and for names it no longer takes: the same prices either way.
+    for _ in range(2):
+        assert deployment.answer_prices("gpt-4o-2024-08-06") == prices_for(settings, "gpt-4o-2024-08-06")
+        assert deployment.answer_prices("claude-sonnet-4-5") == prices_for(settings, "claude-sonnet-4-5")
+        assert deployment.answer_prices("made-up") == FREE
+    # An upstream answering with endless names cannot grow the memo without bound.
+    for number in range(1000):
+        assert deployment.answer_prices(f"gpt-4o-mini-{number}") == listed("gpt-4o-mini")
+    assert len(deployment._answer_prices) == 32

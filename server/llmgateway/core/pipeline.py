@@ -43,7 +43,7 @@ from llmgateway.providers.cache_breakpoints import asks_long_cache
 from llmgateway.reasons import Code
 from llmgateway.redaction.policy import PiiFilter
 from llmgateway.routing.kinds import RoutedRequest
-from llmgateway.routing.pricing import cost_usd, prices_for
+from llmgateway.routing.pricing import cost_usd
 from llmgateway.routing.router import RouteReport
 from llmgateway.v1 import chat_pb2, content_pb2, embeddings_pb2, models_pb2
 
@@ -222,7 +222,7 @@ class Core:
         assert deployment is not None
         response.provider = deployment.provider.name
         response.usage.cost_usd = cost_usd(
-            prices_for(deployment.settings, response.model or deployment.upstream_model(request.model)),
+            deployment.answer_prices(response.model or deployment.upstream_model(request.model)),
             response.usage,
             long_cache_writes=asks_long_cache(request),
         )
@@ -347,7 +347,7 @@ class Core:
             assert deployment is not None
             response.id, response.provider = request_id, deployment.provider.name
             response.usage.cost_usd = cost_usd(
-                prices_for(deployment.settings, response.model or deployment.upstream_model(request.model)),
+                deployment.answer_prices(response.model or deployment.upstream_model(request.model)),
                 response.usage,
             )
             call.usage = response.usage
