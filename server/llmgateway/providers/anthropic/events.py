@@ -67,7 +67,8 @@ class AnthropicEvents(StreamEvents[SseEvent]):
             # Redacted thinking comes whole in its start event.
             if not isinstance(block.get("data"), str):
                 raise self.errors.malformed("a redacted_thinking block without data")
-            out = chat_pb2.ChatStreamResponse(model=self.state.model)
+            out = chat_pb2.ChatStreamResponse()
+            out.model = self.state.model
             out.delta.reasoning_index = self.state.reasoning_index(json_int(data.get("index")))
             out.delta.reasoning_redacted_data = block["data"]
             out.delta.reasoning_origin = ANTHROPIC
@@ -81,7 +82,8 @@ class AnthropicEvents(StreamEvents[SseEvent]):
             raise self.errors.malformed("a tool_use block without id or name")
         # Tool calls count from 0 on their own, whatever their content block's index.
         index = self.state.start_tool_call(json_int(data.get("index")))
-        out = chat_pb2.ChatStreamResponse(model=self.state.model)
+        out = chat_pb2.ChatStreamResponse()
+        out.model = self.state.model
         out.delta.tool_calls.append(chat_pb2.ToolCallDelta(index=index, id=block["id"], name=block["name"]))
         return out
 
@@ -89,7 +91,8 @@ class AnthropicEvents(StreamEvents[SseEvent]):
         delta = data.get("delta")
         if not isinstance(delta, dict):
             raise self.errors.malformed("content_block_delta without a delta")
-        out = chat_pb2.ChatStreamResponse(model=self.state.model)
+        out = chat_pb2.ChatStreamResponse()  # fields set one by one: see openai_compat/events.py
+        out.model = self.state.model
         kind = delta.get("type")
         if kind == "text_delta":
             out.delta.text = str(delta.get("text") or "")

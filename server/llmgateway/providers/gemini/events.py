@@ -76,13 +76,15 @@ class GeminiEvents(StreamEvents[SseEvent]):
         model = model if isinstance(model, str) else ""
         messages: list[chat_pb2.ChatStreamResponse] = []
         candidate, parts = candidate_parts(self.errors, chunk)
-        out = chat_pb2.ChatStreamResponse(model=model)
+        out = chat_pb2.ChatStreamResponse()  # fields set one by one: see openai_compat/events.py
+        out.model = model
         for part in parts:
             if self._carries_reasoning(part) and out.HasField("delta"):
                 # Within a Delta reasoning comes first: reasoning after other content of this
                 # event starts a message of its own, so the parts keep their order.
                 messages.append(out)
-                out = chat_pb2.ChatStreamResponse(model=model)
+                out = chat_pb2.ChatStreamResponse()
+                out.model = model
             self._part(part, out.delta)
         reason = candidate.get("finishReason") if candidate else None
         if reason:

@@ -25,7 +25,8 @@ class OllamaEvents(StreamEvents[bytes]):
         message = line.get("message") or {}
         if not isinstance(message, dict):
             raise self.errors.malformed("message is not an object")
-        out = chat_pb2.ChatStreamResponse(model=self.state.model)
+        out = chat_pb2.ChatStreamResponse()  # fields set one by one: see openai_compat/events.py
+        out.model = self.state.model
         thinking = message.get("thinking")
         if isinstance(thinking, str) and thinking:
             out.delta.reasoning = thinking

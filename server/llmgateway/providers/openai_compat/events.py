@@ -48,7 +48,9 @@ class OpenAIEvents(StreamEvents[SseEvent]):
         delta = choice.get("delta") or {}
         if not isinstance(delta, dict):
             raise self.errors.malformed("delta is not an object")
-        out = chat_pb2.ChatStreamResponse(model=model)
+        # Fields set one by one: upb's keyword constructor costs about 1 µs more per message.
+        out = chat_pb2.ChatStreamResponse()
+        out.model = model
         text = delta.get("content")
         if isinstance(text, str) and text:
             out.delta.text = text
