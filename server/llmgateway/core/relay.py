@@ -145,12 +145,12 @@ async def relay(
     price: Callable[[chat_pb2.Usage], float] | None = None,
 ) -> AsyncGenerator[chat_pb2.ChatStreamResponse, None]:
     """Yield the v1 stream for `upstream`, which yields adapter messages (and is closed when this
-    ends; its content messages are passed on, so adapters name the model on them, which is cleared,
-    but never the id or provider, which only the first message carries). The first message is held back until the provider sends content, so a failure before it
-    can still go elsewhere. `price` fills in the cost of the (final or partial) usage;
-    `prompt_tokens` is the prompt's estimate, charged when the provider reports none. Past `cap`
-    estimated output tokens (output_cap) the stream ends with FINISH_REASON_LENGTH and the upstream
-    call is closed."""
+    ends). Its content messages are passed on: adapters may name the model on them (it is cleared
+    here) but never the id or provider, which only the first message carries. The first message is
+    held back until the provider sends content, so a failure before it can still go elsewhere.
+    `price` fills in the cost of the (final or partial) usage; `prompt_tokens` is the prompt's
+    estimate, charged when the provider reports none. Past `cap` estimated output tokens
+    (output_cap) the stream ends with FINISH_REASON_LENGTH and the upstream call is closed."""
     tally = _Tally(prompt_tokens, price)
     model = ""
     started = False
