@@ -597,6 +597,11 @@ def test_sse_events_match_httpx_sse_however_the_bytes_are_cut(
     lines: list[str], endings: list[str], cuts: list[int]
 ) -> None:
     body = "".join(line + endings[i % len(endings)] for i, line in enumerate(lines)).encode()
+    assert_sse_events_match_httpx_sse(body, cuts)
+
+
+def assert_sse_events_match_httpx_sse(body: bytes, cuts: list[int]) -> None:
+    """Our decoder, given `body` in the pieces `cuts` makes, finds the events httpx-sse finds."""
 
     async def decode() -> tuple[list[Any], list[Any]]:
         ours = [e async for e in sse_events(body_chunks(body, cuts), "p", 1 << 20)]
@@ -629,18 +634,7 @@ def test_sse_events_arriving_whole_match_httpx_sse(events: list[list[str]], per_
     # whatever their lines, the events are the standard's.
     blocks = ["".join(line + "\n" for line in lines) + "\n" for lines in events]
     chunks = ["".join(blocks[i : i + per_chunk]).encode() for i in range(0, len(blocks), per_chunk)]
-    body = b"".join(chunks)
-    edges = list(itertools.accumulate(len(chunk) for chunk in chunks))
-
-    async def decode() -> tuple[list[Any], list[Any]]:
-        ours = [e async for e in sse_events(body_chunks(body, edges), "p", 1 << 20)]
-        theirs = [e async for e in EventSource(chunked_response(body, [], "text/event-stream")).aiter_sse()]
-        return ours, theirs
-
-    ours, theirs = asyncio.run(decode())
-    assert [(e.event, e.data, e.id, e.retry) for e in ours] == [
-        (e.event, e.data, e.id, e.retry) for e in theirs
-    ]
+    assert_sse_events_match_httpx_sse(b"".join(chunks), list(itertools.accumulate(len(c) for c in chunks)))
 
 
 @pytest.mark.parametrize("named", [False, True])
