@@ -17,6 +17,7 @@ import pytest
 
 from llmgateway.config import ProviderSettings
 from llmgateway.errors import GatewayError
+from llmgateway.providers.http.aiohttp_connector import QuietResumeHandler
 from llmgateway.providers.http.aiohttp_transport import AiohttpTransport, client_timeout
 from llmgateway.providers.http.client import UpstreamClient
 from llmgateway.providers.http.httpx_transport import HttpxTransport
@@ -475,3 +476,42 @@ async def test_a_streamed_body_is_read_a_bounded_way_ahead_of_its_reader(
         assert received == total
     finally:
         await response.close()
+
+
+async def test_reading_a_stream_resumes_the_connection_only_when_it_was_paused(
+    raw_server: StartServer, aiohttp_transport: Transport
+) -> None:
+    """aiohttp_connector.py: the pool's connections use QuietResumeHandler, so a reader keeping up
+    with its stream does not resume (and feed the parser nothing) after every chunk, while a reader
+    that fell behind still pauses and resumes its upstream (the bounded read-ahead test above)."""
+    chunks = 40
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(OK_HEAD)
+        for number in range(chunks):
+            writer.write(_chunk(b"data: %d\n\n" % number))
+            await writer.drain()
+            await asyncio.sleep(0.005)  # one event per chunk, as a paced upstream sends them
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    server = await raw_server(handler)
+    response = await aiohttp_transport.send(post(server.url + "/", streamed=True))
+    protocol = response._response.connection.protocol  # type: ignore[attr-defined]
+    assert type(protocol) is QuietResumeHandler
+    feeds_of_nothing = 0
+    data_received = protocol.data_received
+
+    def counted(data: bytes) -> None:
+        nonlocal feeds_of_nothing
+        feeds_of_nothing += not data
+        data_received(data)
+
+    protocol.data_received = counted  # what resume_reading calls; the transport kept its own
+    try:
+        received = b"".join([chunk async for chunk in response.body()])
+    finally:
+        await response.close()
+    assert received == b"".join(b"data: %d\n\n" % number for number in range(chunks))
+    assert feeds_of_nothing == 0

@@ -17,6 +17,7 @@ import yarl
 
 from llmgateway.errors import GatewayError
 from llmgateway.providers.http import failures
+from llmgateway.providers.http.aiohttp_connector import Connector
 from llmgateway.providers.http.transport import Timeouts, UpstreamRequest, UpstreamResponse
 
 
@@ -125,7 +126,7 @@ class AiohttpTransport:
     def _pool(self) -> aiohttp.ClientSession:
         # Created on first use: an aiohttp session belongs to the event loop it was made on.
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
+            connector = Connector(
                 limit=self._max_connections,
                 limit_per_host=0,
                 keepalive_timeout=self._keepalive_expiry_s,
