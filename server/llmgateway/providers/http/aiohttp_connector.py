@@ -4,8 +4,9 @@ aiohttp's `StreamReader` calls its protocol's `resume_reading` after every chunk
 its buffer is under the low-water mark, whether or not reading was paused; each call feeds the HTTP
 parser an empty buffer (`data_received(b"")`) and asks the transport to resume. On a relayed stream
 that is every token: about 100 bytecodes and three C calls (measured: 134.4k → 132.3k instructions
-per token through the HTTP door, 2,456k → 2,375k per unary call; bench/STREAMS.md). Resuming has work to do only while reading is paused (the parser keeps unread
-bytes only then: it pauses when the protocol pauses it), so the call is passed on only then.
+per token through the HTTP door, 2,456k → 2,375k per unary call; bench/STREAMS.md). Resuming has
+work to do only while reading is paused (the parser keeps unread bytes only then: it pauses when the
+protocol pauses it), so the call is passed on only then.
 
 This reaches into aiohttp (its `ResponseHandler`, the connector's `_factory`, the protocol's pause
 flags), which aiohttp does not offer as API; the lock pins aiohttp's version, and
