@@ -11,6 +11,8 @@ steps up until the added inter-token gap p99 passes 5 ms or a stream fails. Targ
   over gRPC;
 - gateway-http: the same gateway's OpenAI HTTP door, the client speaking SSE;
 - forwarder: bench/minimal_forwarder.py (grpc.aio in, aiohttp out, nothing else), over gRPC;
+- sse-forwarder: bench/sse_forwarder.py, the minimal forwarder speaking SSE as the issue asks (the
+  client speaks SSE to every target): aiohttp in and out, each event's JSON parsed and re-written;
 - sse-passthrough: bench/sse_passthrough.py, aiohttp in and out passing the upstream's SSE bytes
   through unread: the least any HTTP door on aiohttp can spend per relayed token;
 - litellm: LiteLLM's proxy (bench/.venv-litellm, `make bench-compare`), the client speaking SSE;
@@ -146,6 +148,18 @@ def forwarder_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
         run.stop(target.process)
 
 
+def sse_forwarder_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
+    port = run.free_port()
+    argv = [*run.pinned(1), run.PY, "-m", "bench.sse_forwarder", "--listen", f"127.0.0.1:{port}"]
+    argv += ["--upstream", upstream_url, "--key", API_KEY]
+    process = run.start(argv, run.OUT / "streams-sse-forwarder.log")
+    try:
+        wait_listening(port, process)
+        return measured(process, "sse", f"http://127.0.0.1:{port}/v1", PACED_MODEL, None, plan=plan)
+    finally:
+        run.stop(process)
+
+
 def passthrough_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
     port = run.free_port()
     argv = [*run.pinned(1), run.PY, "-m", "bench.sse_passthrough", "--listen", f"127.0.0.1:{port}"]
@@ -258,7 +272,15 @@ def table(results: dict[str, Any]) -> str:
         "| target | streams held (K) | tokens/s | CPU µs per token | added gap p50 / p99 ms | TTFT p99 ms | RSS MiB | host steal % | next step |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name in ("gateway-grpc", "gateway-http", "forwarder", "sse-passthrough", "litellm", *FLOORS):
+    for name in (
+        "gateway-grpc",
+        "gateway-http",
+        "forwarder",
+        "sse-forwarder",
+        "sse-passthrough",
+        "litellm",
+        *FLOORS,
+    ):
         if name in results["targets"]:
             lines.append(_row(name, results["targets"][name]))
     lines.append("")
@@ -272,7 +294,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stream_capacity")
     parser.add_argument("--quick", action="store_true", help="three short steps, to try the harness")
     parser.add_argument(
-        "--only", nargs="*", default=["gateway", "forwarder", "passthrough", "litellm", "floor"]
+        "--only",
+        nargs="*",
+        default=["gateway", "forwarder", "sse-forwarder", "passthrough", "litellm", "floor"],
     )
     parser.add_argument("--write", action="store_true", help="put the table into bench/STREAMS.md")
     parser.add_argument("--steps", help="comma-separated K to step through instead of the plan's")
@@ -301,6 +325,8 @@ def main() -> int:
             results["targets"].update(gateway_targets(url, plan))
         if "forwarder" in args.only:
             results["targets"]["forwarder"] = forwarder_target(url, plan)
+        if "sse-forwarder" in args.only:
+            results["targets"]["sse-forwarder"] = sse_forwarder_target(url, plan)
         if "passthrough" in args.only:
             results["targets"]["sse-passthrough"] = passthrough_target(url, plan)
         if "litellm" in args.only:

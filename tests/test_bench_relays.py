@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import pytest
 
-from bench import paced_floor, sse_passthrough
+from bench import paced_floor, sse_forwarder, sse_passthrough
 from tests.upstreams.openai import OpenAISimulator
 
 API_KEY = "sk-sim-relay"
@@ -80,3 +80,20 @@ async def test_the_passthrough_relays_the_upstream_stream_unchanged(sim: OpenAIS
     direct = await streamed(f"{sim.base_url}/v1", "gpt-4o-mini", API_KEY)
     assert "".join(relayed) == "".join(direct) != ""
     assert sim.requests[-1].headers.get("authorization") == f"Bearer {API_KEY}"
+
+
+async def test_the_sse_forwarder_relays_the_upstream_stream_re_written(sim: OpenAISimulator) -> None:
+    async for base_url in serving(
+        lambda port: sse_forwarder.serve("127.0.0.1", port, f"{sim.base_url}/v1", API_KEY)
+    ):
+        relayed = await streamed(base_url, "gpt-4o-mini")
+    direct = await streamed(f"{sim.base_url}/v1", "gpt-4o-mini", API_KEY)
+    assert "".join(relayed) == "".join(direct) != ""
+    assert sim.requests[-1].headers.get("authorization") == f"Bearer {API_KEY}"
+    # Every chunk is re-written from its parsed JSON, not passed on: the per-token work of a relay.
+    assert sse_forwarder.rewritten(
+        b'{"id":"c","created":1,"model":"m","choices":[{"delta":{"content":"x"}}],"x":1}'
+    ) == (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}]}\n\n'
+    )
