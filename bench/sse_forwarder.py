@@ -11,15 +11,13 @@ bounds it by grpc.aio's own capacity; bench/sse_passthrough.py writes the bytes 
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import aiohttp
 import orjson
-import uvloop
 from aiohttp import web
 
-from bench.sse_passthrough import serve_completions
+from bench.sse_passthrough import relay_main, serve_relay
 
 
 def rewritten(data: bytes) -> bytes:
@@ -45,46 +43,21 @@ def rewritten(data: bytes) -> bytes:
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
+async def rewriting(answer: aiohttp.ClientResponse, response: web.StreamResponse) -> None:
+    held = b""  # an event not yet ended by its blank line (LF endings, as the bench upstream's)
+    async for chunk in answer.content.iter_any():
+        events = (held + chunk).split(b"\n\n")
+        held = events.pop()
+        for event in events:
+            if not event.startswith(b"data: "):
+                continue
+            data = event[6:]
+            await response.write(b"data: [DONE]\n\n" if data == b"[DONE]" else rewritten(data))
+
+
 async def serve(host: str, port: int, upstream: str, key: str) -> None:
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0),
-        auto_decompress=False,
-        timeout=aiohttp.ClientTimeout(total=None),
-    )
-    url = upstream.rstrip("/") + "/chat/completions"
-    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
-
-    async def completions(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        async with session.post(url, data=body, headers=headers) as answer:
-            response = web.StreamResponse(status=answer.status, headers={"content-type": "text/event-stream"})
-            await response.prepare(request)
-            held = b""  # an event not yet ended by its blank line (LF endings, as the bench upstream's)
-            async for chunk in answer.content.iter_any():
-                events = (held + chunk).split(b"\n\n")
-                held = events.pop()
-                for event in events:
-                    if not event.startswith(b"data: "):
-                        continue
-                    data = event[6:]
-                    await response.write(b"data: [DONE]\n\n" if data == b"[DONE]" else rewritten(data))
-        return response
-
-    try:
-        await serve_completions(host, port, completions)
-    finally:
-        await session.close()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.sse_forwarder")
-    parser.add_argument("--listen", required=True, help="host:port")
-    parser.add_argument("--upstream", required=True, help="the upstream's base URL (…/v1)")
-    parser.add_argument("--key", default="", help="the upstream's API key")
-    args = parser.parse_args()
-    host, port = args.listen.rsplit(":", 1)
-    uvloop.run(serve(host, int(port), args.upstream, args.key))
+    await serve_relay(host, port, upstream, key, rewriting, content_type="text/event-stream")
 
 
 if __name__ == "__main__":
-    main()
+    relay_main("python -m bench.sse_forwarder", serve)

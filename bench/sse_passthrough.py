@@ -36,7 +36,16 @@ async def serve_completions(
         await runner.cleanup()
 
 
-async def serve(host: str, port: int, upstream: str, key: str) -> None:
+# What a relay does with one upstream answer once the caller's response is prepared.
+Relay = Callable[[aiohttp.ClientResponse, web.StreamResponse], Awaitable[None]]
+
+
+async def serve_relay(
+    host: str, port: int, upstream: str, key: str, relay: Relay, *, content_type: str = ""
+) -> None:
+    """`POST /v1/chat/completions` sent upstream with an aiohttp client and its answer handed to
+    `relay`, the caller's response carrying the upstream's status and `content_type` (the upstream's
+    own when empty); shared with bench/sse_forwarder.py."""
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=0),
         auto_decompress=False,
@@ -49,11 +58,11 @@ async def serve(host: str, port: int, upstream: str, key: str) -> None:
         body = await request.read()
         async with session.post(url, data=body, headers=headers) as answer:
             response = web.StreamResponse(
-                status=answer.status, headers={"content-type": answer.headers.get("content-type", "")}
+                status=answer.status,
+                headers={"content-type": content_type or answer.headers.get("content-type", "")},
             )
             await response.prepare(request)
-            async for chunk in answer.content.iter_any():
-                await response.write(chunk)
+            await relay(answer, response)
         return response
 
     try:
@@ -62,15 +71,25 @@ async def serve(host: str, port: int, upstream: str, key: str) -> None:
         await session.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.sse_passthrough")
+async def passed_through(answer: aiohttp.ClientResponse, response: web.StreamResponse) -> None:
+    async for chunk in answer.content.iter_any():
+        await response.write(chunk)
+
+
+async def serve(host: str, port: int, upstream: str, key: str) -> None:
+    await serve_relay(host, port, upstream, key, passed_through)
+
+
+def relay_main(prog: str, serve_one: Callable[[str, int, str, str], Awaitable[None]]) -> None:
+    """The command line of an upstream relay: `--listen host:port --upstream URL --key KEY`."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--listen", required=True, help="host:port")
     parser.add_argument("--upstream", required=True, help="the upstream's base URL (…/v1)")
     parser.add_argument("--key", default="", help="the upstream's API key")
     args = parser.parse_args()
     host, port = args.listen.rsplit(":", 1)
-    uvloop.run(serve(host, int(port), args.upstream, args.key))
+    uvloop.run(serve_one(host, int(port), args.upstream, args.key))
 
 
 if __name__ == "__main__":
-    main()
+    relay_main("python -m bench.sse_passthrough", serve)

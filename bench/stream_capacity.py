@@ -148,23 +148,13 @@ def forwarder_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
         run.stop(target.process)
 
 
-def sse_forwarder_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
+def sse_relay_target(module: str, upstream_url: str, plan: Plan) -> dict[str, Any]:
+    """One of the bench's aiohttp relays (`python -m bench.<module>`: the SSE forwarder or the
+    passthrough), measured with the client speaking SSE."""
     port = run.free_port()
-    argv = [*run.pinned(1), run.PY, "-m", "bench.sse_forwarder", "--listen", f"127.0.0.1:{port}"]
+    argv = [*run.pinned(1), run.PY, "-m", f"bench.{module}", "--listen", f"127.0.0.1:{port}"]
     argv += ["--upstream", upstream_url, "--key", API_KEY]
-    process = run.start(argv, run.OUT / "streams-sse-forwarder.log")
-    try:
-        wait_listening(port, process)
-        return measured(process, "sse", f"http://127.0.0.1:{port}/v1", PACED_MODEL, None, plan=plan)
-    finally:
-        run.stop(process)
-
-
-def passthrough_target(upstream_url: str, plan: Plan) -> dict[str, Any]:
-    port = run.free_port()
-    argv = [*run.pinned(1), run.PY, "-m", "bench.sse_passthrough", "--listen", f"127.0.0.1:{port}"]
-    argv += ["--upstream", upstream_url, "--key", API_KEY]
-    process = run.start(argv, run.OUT / "streams-sse-passthrough.log")
+    process = run.start(argv, run.OUT / f"streams-{module.replace('_', '-')}.log")
     try:
         wait_listening(port, process)
         return measured(process, "sse", f"http://127.0.0.1:{port}/v1", PACED_MODEL, None, plan=plan)
@@ -326,9 +316,9 @@ def main() -> int:
         if "forwarder" in args.only:
             results["targets"]["forwarder"] = forwarder_target(url, plan)
         if "sse-forwarder" in args.only:
-            results["targets"]["sse-forwarder"] = sse_forwarder_target(url, plan)
+            results["targets"]["sse-forwarder"] = sse_relay_target("sse_forwarder", url, plan)
         if "passthrough" in args.only:
-            results["targets"]["sse-passthrough"] = passthrough_target(url, plan)
+            results["targets"]["sse-passthrough"] = sse_relay_target("sse_passthrough", url, plan)
         if "litellm" in args.only:
             results["targets"]["litellm"] = litellm_target(url, plan)
         for stack in FLOOR_STACKS:  # all of them (`floor`), or one by its name (`floor-grpclib`)

@@ -1,7 +1,7 @@
-"""The bench's two reference HTTP relays for the stream-capacity table (bench/STREAMS.md), judged by
+"""The bench's reference HTTP relays for the stream-capacity table (bench/STREAMS.md), judged by
 the official OpenAI SDK: the aiohttp SSE floor (bench/paced_floor.py) paces its own tokens, each
 stamped with the moment it was due, and ends with [DONE]; the SSE passthrough (bench/sse_passthrough.py)
-relays an OpenAI upstream's stream unchanged."""
+relays an OpenAI upstream's stream unchanged and the SSE forwarder (bench/sse_forwarder.py) re-written."""
 
 from __future__ import annotations
 
@@ -72,24 +72,16 @@ async def test_the_sse_floor_paces_stamped_tokens_and_ends_with_done() -> None:
     assert started_ns < due[0] <= time.time_ns()
 
 
-async def test_the_passthrough_relays_the_upstream_stream_unchanged(sim: OpenAISimulator) -> None:
-    async for base_url in serving(
-        lambda port: sse_passthrough.serve("127.0.0.1", port, f"{sim.base_url}/v1", API_KEY)
-    ):
+@pytest.mark.parametrize("relay", [sse_passthrough, sse_forwarder], ids=["passthrough", "forwarder"])
+async def test_each_relay_relays_the_upstream_stream(sim: OpenAISimulator, relay: Any) -> None:
+    async for base_url in serving(lambda port: relay.serve("127.0.0.1", port, f"{sim.base_url}/v1", API_KEY)):
         relayed = await streamed(base_url, "gpt-4o-mini")
     direct = await streamed(f"{sim.base_url}/v1", "gpt-4o-mini", API_KEY)
     assert "".join(relayed) == "".join(direct) != ""
     assert sim.requests[-1].headers.get("authorization") == f"Bearer {API_KEY}"
 
 
-async def test_the_sse_forwarder_relays_the_upstream_stream_re_written(sim: OpenAISimulator) -> None:
-    async for base_url in serving(
-        lambda port: sse_forwarder.serve("127.0.0.1", port, f"{sim.base_url}/v1", API_KEY)
-    ):
-        relayed = await streamed(base_url, "gpt-4o-mini")
-    direct = await streamed(f"{sim.base_url}/v1", "gpt-4o-mini", API_KEY)
-    assert "".join(relayed) == "".join(direct) != ""
-    assert sim.requests[-1].headers.get("authorization") == f"Bearer {API_KEY}"
+def test_the_sse_forwarder_re_writes_every_chunk() -> None:
     # Every chunk is re-written from its parsed JSON, not passed on: the per-token work of a relay.
     assert sse_forwarder.rewritten(
         b'{"id":"c","created":1,"model":"m","choices":[{"delta":{"content":"x"}}],"x":1}'
