@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import aiohttp
 import uvloop
@@ -80,7 +81,7 @@ async def serve(host: str, port: int, upstream: str, key: str) -> None:
     await serve_relay(host, port, upstream, key, passed_through)
 
 
-def relay_main(prog: str, serve_one: Callable[[str, int, str, str], Awaitable[None]]) -> None:
+def relay_main(prog: str, serve_one: Callable[[str, int, str, str], Coroutine[Any, Any, None]]) -> None:
     """The command line of an upstream relay: `--listen host:port --upstream URL --key KEY`."""
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--listen", required=True, help="host:port")
