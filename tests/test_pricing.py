@@ -120,10 +120,12 @@ def test_an_answers_model_is_priced_as_prices_for_says_and_few_names_are_kept() 
     deployment = Deployment(settings, EchoProvider("p"), ProviderSettings(name="p", type="echo"))
     # Looked up again from the memo, and for names it no longer takes: the same prices either way.
     for _ in range(2):
-        assert deployment.answer_prices("gpt-4o-2024-08-06") == prices_for(settings, "gpt-4o-2024-08-06")
-        assert deployment.answer_prices("claude-sonnet-4-5") == prices_for(settings, "claude-sonnet-4-5")
-        assert deployment.answer_prices("made-up") == FREE
+        assert deployment.answer_prices("gpt-4o-2024-08-06", "m") == prices_for(settings, "gpt-4o-2024-08-06")
+        assert deployment.answer_prices("claude-sonnet-4-5", "m") == prices_for(settings, "claude-sonnet-4-5")
+        assert deployment.answer_prices("made-up", "m") == FREE
+        # An answer that names no model is priced as the model sent upstream.
+        assert deployment.answer_prices("", "m") == prices_for(settings, "gpt-4o")
     # An upstream answering with endless names cannot grow the memo without bound.
     for number in range(1000):
-        assert deployment.answer_prices(f"gpt-4o-mini-{number}") == listed("gpt-4o-mini")
+        assert deployment.answer_prices(f"gpt-4o-mini-{number}", "m") == listed("gpt-4o-mini")
     assert len(deployment._answer_prices) == 32

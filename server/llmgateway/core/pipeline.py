@@ -222,7 +222,7 @@ class Core:
         assert deployment is not None
         response.provider = deployment.provider.name
         response.usage.cost_usd = cost_usd(
-            deployment.answer_prices(response.model or deployment.upstream_model(request.model)),
+            deployment.answer_prices(response.model, request.model),
             response.usage,
             long_cache_writes=asks_long_cache(request),
         )
@@ -347,7 +347,7 @@ class Core:
             assert deployment is not None
             response.id, response.provider = request_id, deployment.provider.name
             response.usage.cost_usd = cost_usd(
-                deployment.answer_prices(response.model or deployment.upstream_model(request.model)),
+                deployment.answer_prices(response.model, request.model),
                 response.usage,
             )
             call.usage = response.usage

@@ -50,16 +50,18 @@ class Deployment:
             return self._fixed_price
         return known_prices(self.settings, self.upstream_model(requested))
 
-    def answer_prices(self, answered_model: str) -> Prices:
-        """What a call is charged at when its answer names `answered_model` (pricing.prices_for):
-        looked up once per name, since the lookup matches the name against every price prefix
-        (about 500 bytecodes, 3% of a unary call). Names past the first _ANSWER_PRICES come from
-        an upstream that makes them up, and are looked up every time rather than kept."""
-        prices = self._answer_prices.get(answered_model)
+    def answer_prices(self, answered_model: str, requested: str) -> Prices:
+        """What a call for `requested` is charged at when its answer names `answered_model` (or
+        names none: the model sent upstream), as pricing.prices_for says: looked up once per name,
+        since the lookup matches the name against every price prefix (about 500 bytecodes, 3% of a
+        unary call). Names past the first _ANSWER_PRICES come from an upstream that makes them up,
+        and are looked up every time rather than kept."""
+        model = answered_model or self.upstream_model(requested)
+        prices = self._answer_prices.get(model)
         if prices is None:
-            prices = prices_for(self.settings, answered_model)
+            prices = prices_for(self.settings, model)
             if len(self._answer_prices) < _ANSWER_PRICES:
-                self._answer_prices[answered_model] = prices
+                self._answer_prices[model] = prices
         return prices
 
     def cost(self, requested: str, usage: chat_pb2.Usage, *, long_cache_writes: bool = False) -> float:
